@@ -1,0 +1,1 @@
+"""The Switchboard operator: validates resources and renders proxy configs."""

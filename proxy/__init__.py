@@ -1,0 +1,1 @@
+"""The Switchboard data plane: an OpenAI-compatible aiohttp proxy."""

@@ -1,0 +1,1 @@
+"""Provider adapters: pure codecs between OpenAI's format and each upstream's."""

@@ -1,0 +1,91 @@
+"""The adapter contract. Adapters are pure: they build requests and translate
+responses and stream bytes, and never do I/O (the transport is kept apart)."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from switchboard.api.provider import ProviderConfig, ProviderModel
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one attempt goes: a provider, the model to send, and its key."""
+
+    provider: ProviderConfig
+    model: ProviderModel
+    api_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(repr=False)
+    body: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class UpstreamError(Exception):
+    """The upstream answered with an error (or something that is not its API).
+
+    ``status`` is the upstream HTTP status (0 when there was no valid answer);
+    the proxy maps it to the client status and decides about retries.
+    """
+
+    def __init__(self, status: int, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+
+
+class UpstreamProtocolError(UpstreamError):
+    """Malformed JSON or SSE, or a stream that ended before it was complete."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, message)
+
+
+class StreamTranslator(Protocol):
+    """Turns upstream stream bytes into OpenAI SSE event bytes, incrementally."""
+
+    @property
+    def usage(self) -> Usage | None: ...
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """Consume raw upstream bytes; return complete ``data: ...\\n\\n`` events for the client."""
+        ...
+
+    def finish(self) -> list[bytes]:
+        """Upstream EOF: return the closing events (``data: [DONE]``) or raise UpstreamProtocolError."""
+        ...
+
+
+class Adapter(Protocol):
+    """One upstream API family. Bodies in and out are OpenAI-format dicts."""
+
+    supports_embeddings: bool
+
+    def chat_request(self, target: Target, body: Mapping[str, Any], *, stream: bool) -> UpstreamRequest: ...
+
+    def chat_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]: ...
+
+    def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> StreamTranslator: ...
+
+    def embeddings_request(self, target: Target, body: Mapping[str, Any]) -> UpstreamRequest: ...
+
+    def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]: ...
+
+    def error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        """Translate a non-2xx upstream answer (parses Retry-After too)."""
+        ...

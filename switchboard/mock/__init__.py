@@ -1,0 +1,1 @@
+"""A mock LLM upstream speaking the OpenAI, Anthropic and Gemini wire formats."""
