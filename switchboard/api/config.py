@@ -7,11 +7,9 @@ from typing import Any, Literal, Self
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from switchboard.api.base import GROUP_VERSION, Model
+from switchboard.api.base import Model
 from switchboard.api.profile import ProfileConfig
 from switchboard.api.provider import ProviderConfig
-
-CONFIG_KIND = "ProxyConfig"
 
 
 class ConfigError(ValueError):
@@ -25,8 +23,8 @@ class Fleet(Model):
 
 
 class ProxyConfig(Model):
-    api_version: Literal["switchboard.dev/v1alpha1"] = GROUP_VERSION
-    kind: Literal["ProxyConfig"] = CONFIG_KIND
+    api_version: Literal["switchboard.dev/v1alpha1"] = "switchboard.dev/v1alpha1"
+    kind: Literal["ProxyConfig"] = "ProxyConfig"
     fleet: Fleet = Fleet()
     providers: tuple[ProviderConfig, ...] = ()
     profiles: tuple[ProfileConfig, ...] = ()
@@ -114,7 +112,7 @@ def merge_configs(parts: Iterable[ProxyConfig]) -> ProxyConfig:
         providers.update((p.key, p) for p in part.providers)
         profiles.update((p.key, p) for p in part.profiles)
     return ProxyConfig(
-        fleet={"replicas": replicas},  # type: ignore[arg-type]
+        fleet=Fleet(replicas=replicas),
         providers=tuple(providers[k] for k in sorted(providers)),
         profiles=tuple(profiles[k] for k in sorted(profiles)),
     )

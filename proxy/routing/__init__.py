@@ -1,0 +1,1 @@
+"""The routing and resilience engine: pure decisions, no I/O."""

@@ -1,0 +1,78 @@
+"""The contract between the pure routing engine and the proxy's HTTP shell.
+
+The shell builds a RouteRequest, asks the router for a Plan, tries the plan's
+attempts in order (sleeping as the engine says between retries), and reports
+each attempt's Outcome back so breakers, limits and latency stats learn.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from switchboard.api.profile import ProfileConfig
+from switchboard.api.provider import ProviderConfig, ProviderModel, Timeouts
+
+Endpoint = Literal["chat", "embeddings"]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRequest:
+    """What the engine may look at: never the prompt itself, only its size."""
+
+    model: str
+    endpoint: Endpoint = "chat"
+    stream: bool = False
+    prompt_tokens: int = 0
+    max_tokens: int | None = None
+    user: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One upstream call to make: which provider, which of its models."""
+
+    provider: ProviderConfig
+    model: ProviderModel
+    profile: ProfileConfig
+    timeouts: Timeouts
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    profile: ProfileConfig
+    strategy: str
+    attempts: tuple[Attempt, ...]
+    excluded: Mapping[str, str] = field(default_factory=dict)  # provider key -> reason
+
+
+OutcomeKind = Literal["success", "client_error", "rate_limited", "server_error", "timeout", "connection_error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: OutcomeKind
+    latency_s: float
+    status: int | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retry_after_s: float | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in ("rate_limited", "server_error", "timeout", "connection_error")
+
+
+class NoRoute(Exception):
+    """No provider can take the request; ``status`` is what the client gets.
+
+    404 for a model no profile serves, 429 when every candidate is rate limited,
+    503 when every candidate is excluded (disabled, circuit open, ...).
+    """
+
+    def __init__(self, status: int, message: str, excluded: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.excluded = dict(excluded or {})
