@@ -1,1 +1,0 @@
-"""The Switchboard operator: validates resources and renders proxy configs."""
