@@ -4,6 +4,7 @@ from switchboard.api.provider import ProviderType
 from switchboard.proxy.adapters.anthropic import AnthropicAdapter
 from switchboard.proxy.adapters.azure import AzureOpenAIAdapter
 from switchboard.proxy.adapters.base import Adapter
+from switchboard.proxy.adapters.gemini import GeminiAdapter
 from switchboard.proxy.adapters.openai import OpenAIAdapter
 
 
@@ -16,4 +17,6 @@ def get_adapter(provider_type: ProviderType | str) -> Adapter:
             return AzureOpenAIAdapter()
         case "anthropic":
             return AnthropicAdapter()
+        case "gemini":
+            return GeminiAdapter()
     raise KeyError(f"no adapter for provider type {provider_type!r}")
