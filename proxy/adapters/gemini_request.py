@@ -83,6 +83,7 @@ def clean_schema(schema: Any) -> Any:
 
 def _tools(body: dict[str, Any]) -> dict[str, Any]:
     functions = functions_of(body)
+    choice = tool_choice_of(body)
     if not functions:
         return {}
     declarations = [
@@ -94,7 +95,6 @@ def _tools(body: dict[str, Any]) -> dict[str, Any]:
         for f in functions
     ]
     out: dict[str, Any] = {"tools": [{"functionDeclarations": declarations}]}
-    choice = tool_choice_of(body)
     if choice is not None:
         mode = {"auto": "AUTO", "none": "NONE", "required": "ANY"}.get(choice, "ANY")
         config: dict[str, Any] = {"mode": mode}
