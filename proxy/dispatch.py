@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 
 import aiohttp
 
-from switchboard.proxy.adapters.base import UpstreamError, Usage
+from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamError, Usage
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.outcomes import client_error_for, failure_outcome, is_fallback, success_outcome
@@ -91,6 +91,10 @@ async def run_attempts(
             await asyncio.sleep(step.delay_s)
             index = step.index
             continue
+        except AdapterRequestError as error:
+            # The body cannot be expressed for this upstream: the client's problem, not the provider's.
+            router.finished(attempt, Outcome(kind="client_error", latency_s=time.monotonic() - began, status=400))
+            raise ApiError(400, f"provider {attempt.provider.name!r} cannot take this request: {error}") from None
         except BaseException:
             # Cancelled (client went away) or a bug: the router must still see the attempt end,
             # as a client-side outcome so the provider is not blamed for it.
@@ -103,5 +107,5 @@ async def run_attempts(
         return Served(value, attempt, tries, deadline.started_at)
     if last is None:
         raise ApiError(504, "request deadline passed before any upstream answered", code="deadline_exceeded")
-    error, attempt = last
-    raise client_error_for(error, attempt.provider.name)
+    failure, failed_attempt = last
+    raise client_error_for(failure, failed_attempt.provider.name)

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from switchboard.proxy.errors import ApiError, invalid_param
 from switchboard.proxy.http.common import read_body, runtime_and_router
-from switchboard.proxy.routing.types import NoRoute
+from switchboard.proxy.routing.types import Endpoint, NoRoute
 from switchboard.proxy.routing_input import route_request
 from switchboard.proxy.validation import decode_json_object
 
@@ -36,7 +36,7 @@ async def _route_from_body(request: web.Request) -> Any:
     body = decode_json_object(await read_body(request))
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise invalid_param("model", "'model' is required and must be a non-empty string", code="missing_required")
-    endpoint = "embeddings" if "input" in body and "messages" not in body else "chat"
+    endpoint: Endpoint = "embeddings" if "input" in body and "messages" not in body else "chat"
     return route_request(body, request.headers, endpoint)
 
 
