@@ -4,15 +4,16 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from switchboard.proxy.http import chat, embeddings, info, routing_api
-from switchboard.proxy.http.keys import RUNTIME
+from switchboard.proxy.http.keys import PRICING, RUNTIME
 from switchboard.proxy.http.middleware import openai_errors, request_metrics
 from switchboard.proxy.metrics import HealthSource, create_metrics
 from switchboard.proxy.router_port import RouterFactory
+from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.runtime import AdapterLookup, Runtime
 from switchboard.proxy.sources import ConfigSource
 from switchboard.proxy.wiring import default_adapter_lookup, default_router_factory
@@ -26,6 +27,7 @@ class AppOptions:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     router_factory: RouterFactory = default_router_factory
     adapter_lookup: AdapterLookup = default_adapter_lookup
+    pricing: PricingTable = field(default_factory=PricingTable.default)
 
 
 def _add_routes(app: web.Application) -> None:
@@ -51,8 +53,9 @@ async def _run_source(app: web.Application) -> AsyncIterator[None]:
     await runtime.close()
 
 
-def create_app(source: ConfigSource, options: AppOptions = AppOptions()) -> web.Application:
+def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.Application:
     """A proxy app whose config comes from ``source`` (a file or the cluster)."""
+    options = options or AppOptions()
     app = web.Application(client_max_size=options.max_body_bytes, middlewares=[request_metrics, openai_errors])
 
     def health() -> HealthSource | None:
@@ -62,6 +65,7 @@ def create_app(source: ConfigSource, options: AppOptions = AppOptions()) -> web.
     runtime = Runtime(options.router_factory, options.adapter_lookup, create_metrics(health), source.secrets)
     app[RUNTIME] = runtime
     app[SOURCE] = source
+    app[PRICING] = options.pricing
     app[info.STARTED_AT] = time.time()
     _add_routes(app)
     app.cleanup_ctx.append(_run_source)

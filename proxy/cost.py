@@ -1,15 +1,14 @@
-"""Spend of one answer from the model's pricing and the tokens it used."""
+"""Spend of one answer: the model's price (its own, else the shipped table) times its usage."""
 
 from switchboard.api.provider import ProviderModel
 from switchboard.proxy.adapters.base import Usage
+from switchboard.proxy.routing.pricing import PricingTable
 
 
-def cost_usd(model: ProviderModel, usage: Usage) -> float:
-    """USD for ``usage`` at the model's configured price (0 when it has none)."""
-    if model.pricing is None:
-        return 0.0
-    price = model.pricing
-    return (usage.prompt_tokens * price.input_per_million + usage.completion_tokens * price.output_per_million) / 1e6
+def cost_usd(table: PricingTable, model: ProviderModel, usage: Usage) -> float:
+    """USD for ``usage``; 0 for a model with no known price."""
+    price = table.price_of(model)
+    return price.cost(usage.prompt_tokens, usage.completion_tokens) if price else 0.0
 
 
 def format_cost(value: float) -> str:

@@ -4,11 +4,10 @@ from switchboard.api.config import ProxyConfig
 from switchboard.proxy.adapters.base import Adapter
 from switchboard.proxy.adapters.registry import get_adapter
 from switchboard.proxy.router_port import RouterPort
+from switchboard.proxy.routing.router import Router
 
 
 def default_router_factory(config: ProxyConfig) -> RouterPort:
-    from switchboard.proxy.routing.router import Router  # TODO(engine merge): top-level import
-
     return Router(config)
 
 

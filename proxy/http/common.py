@@ -5,7 +5,7 @@ from aiohttp import web
 from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.cost import cost_usd, format_cost
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http.keys import LABELS, RUNTIME, RouteLabels
+from switchboard.proxy.http.keys import LABELS, PRICING, RUNTIME, RouteLabels
 from switchboard.proxy.router_port import RouterPort
 from switchboard.proxy.routing.types import Attempt, NoRoute, Plan, RouteRequest
 from switchboard.proxy.runtime import NotReady, Runtime
@@ -23,15 +23,19 @@ def plan_for(router: RouterPort, route: RouteRequest) -> Plan:
     try:
         return router.plan(route)
     except NoRoute as e:
-        code = {404: "model_not_found", 429: "rate_limited"}.get(e.status, "no_provider_available")
-        raise ApiError(e.status, e.message, code=code, param="model" if e.status == 404 else None) from None
+        code = {400: "invalid_routing_header", 404: "model_not_found", 429: "rate_limited"}.get(
+            e.status, "no_provider_available"
+        )
+        # The engine's buckets refill continuously; one second is the shortest useful client back-off.
+        retry_after = 1.0 if e.status in (429, 503) else None
+        param = "model" if e.status == 404 else None
+        raise ApiError(e.status, e.message, code=code, param=param, retry_after=retry_after) from None
     except NotReady as e:
         raise ApiError(503, f"proxy not ready: {e}", code="not_ready") from None
 
 
 def labels(request: web.Request) -> RouteLabels:
-    found = request.get(LABELS)
-    return found if isinstance(found, RouteLabels) else RouteLabels(endpoint="unmatched")
+    return request.get(LABELS) or RouteLabels(endpoint="unmatched")
 
 
 def attempt_headers(plan: Plan, attempt: Attempt, attempts: int) -> dict[str, str]:
@@ -47,7 +51,7 @@ def record_usage(request: web.Request, attempt: Attempt, usage: Usage) -> float:
     """Tokens and spend into the metrics; returns the cost in USD."""
     metrics = request.app[RUNTIME].metrics
     profile, provider = attempt.profile.name, attempt.provider.name
-    cost = cost_usd(attempt.model, usage)
+    cost = cost_usd(request.app[PRICING], attempt.model, usage)
     metrics.tokens.labels(profile, provider, "prompt").inc(usage.prompt_tokens)
     metrics.tokens.labels(profile, provider, "completion").inc(usage.completion_tokens)
     metrics.cost.labels(profile, provider).inc(cost)

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.runtime import Runtime
 
 
@@ -18,4 +19,5 @@ class RouteLabels:
 
 
 RUNTIME = web.AppKey("switchboard_runtime", Runtime)
-LABELS = "switchboard_labels"  # request-scoped RouteLabels
+LABELS = web.RequestKey("switchboard_labels", RouteLabels)
+PRICING = web.AppKey("switchboard_pricing", PricingTable)

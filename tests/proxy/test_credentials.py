@@ -7,7 +7,7 @@ import pytest
 from switchboard.api.config import ConfigError
 from switchboard.api.provider import CredentialSource, ProviderConfig, SecretKeyRef
 from switchboard.proxy.credentials import ApiKey, resolve_credentials
-from tests.fixtures.proxy import proxy_config, provider_config
+from tests.fixtures.proxy import provider_config, proxy_config
 
 
 def _config(source: CredentialSource) -> object:

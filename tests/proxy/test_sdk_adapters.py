@@ -3,12 +3,13 @@
 import asyncio
 from dataclasses import dataclass
 
+import aiohttp
 import openai
 import pytest
 
 from switchboard.mock.harness import MockControl
 from switchboard.proxy.adapters.registry import get_adapter
-from tests.fixtures.proxy import ProxyFactory, ProxyServer, provider_config, proxy_config
+from tests.fixtures.proxy import ProxyFactory, ProxyServer, SdkClient, provider_config, proxy_config
 from tests.fixtures.upstream import MockFactory
 
 ADAPTER_TYPES = ["openai", "openai-compatible", "azure-openai", "anthropic", "gemini"]
@@ -29,9 +30,10 @@ class Served:
     provider_type: str
     mock: MockControl
     proxy: ProxyServer
+    sdk: openai.AsyncOpenAI
 
     def client(self) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(base_url=self.proxy.openai_base_url, api_key="client-key", max_retries=0)
+        return self.sdk
 
 
 @pytest.fixture(params=ADAPTER_TYPES)
@@ -39,6 +41,7 @@ async def served(
     request: pytest.FixtureRequest,
     mock_upstream_factory: MockFactory,
     proxy_server: ProxyFactory,
+    sdk_client: SdkClient,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Served:
     provider_type = str(request.param)
@@ -51,7 +54,7 @@ async def served(
     models = ("mock-model", "mock-embed")
     provider = provider_config("upstream", provider_type, mock.base_url, models=models, key_env=KEY_ENV)
     proxy = await proxy_server(proxy_config([provider], models=models))
-    return Served(provider_type, mock, proxy)
+    return Served(provider_type, mock, proxy, sdk_client(proxy))
 
 
 async def test_chat_async_client(served: Served) -> None:
@@ -159,8 +162,6 @@ async def test_upstream_receives_the_key_but_nothing_leaks(served: Served) -> No
     await served.client().chat.completions.create(model="mock-model", messages=[{"role": "user", "content": "k"}])
     seen = await served.mock.requests()
     assert seen, "the mock saw no request"
-    import aiohttp
-
     async with aiohttp.ClientSession() as session, session.get(served.proxy.base_url + "/metrics") as resp:
         assert UPSTREAM_KEY not in await resp.text()
     assert served.proxy.runtime is not None
