@@ -29,7 +29,10 @@ def to_jsonable(value: Any) -> Any:
 
 
 def _json(data: Any) -> web.Response:
-    return web.Response(body=orjson.dumps(to_jsonable(data)), content_type="application/json")
+    payload = to_jsonable(data)
+    if isinstance(payload, list):
+        payload = {"object": "list", "data": payload}
+    return web.Response(body=orjson.dumps(payload), content_type="application/json")
 
 
 async def _route_from_body(request: web.Request) -> Any:
