@@ -1,5 +1,6 @@
 """GET /v1/models, /healthz, /readyz, /metrics."""
 
+import os
 import time
 
 import orjson
@@ -35,7 +36,9 @@ async def readyz(request: web.Request) -> web.Response:
     if not runtime.ready:
         return _json({"status": "not ready", "reason": runtime.not_ready_reason}, status=503)
     snap = runtime.snapshot
-    return _json({"status": "ready", "configVersion": snap.version, "models": snap.config.served_models()})
+    return _json(
+        {"status": "ready", "configVersion": snap.version, "models": snap.config.served_models(), "pid": os.getpid()}
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:
