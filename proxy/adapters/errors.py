@@ -74,9 +74,8 @@ def upstream_error(
     )
 
 
-def stream_error(family: str, error: Any) -> UpstreamError:
-    """An error event inside a stream (already 200 OK): a server-side failure."""
-    status = 502
+def stream_error(family: str, error: Any, status: int = 502) -> UpstreamError:
+    """An error event inside a stream (already 200 OK): a server-side failure unless told otherwise."""
     if isinstance(error, dict) and isinstance(error.get("code"), int) and 400 <= error["code"] <= 599:
         status = error["code"]
     return UpstreamError(status, f"{family} upstream sent an error in the stream: {_describe(error) or error!r}")

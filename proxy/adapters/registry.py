@@ -1,8 +1,10 @@
 """Which adapter serves which provider type."""
 
 from switchboard.api.provider import ProviderType
+from switchboard.proxy.adapters.anthropic import AnthropicAdapter
 from switchboard.proxy.adapters.azure import AzureOpenAIAdapter
 from switchboard.proxy.adapters.base import Adapter
+from switchboard.proxy.adapters.gemini import GeminiAdapter
 from switchboard.proxy.adapters.openai import OpenAIAdapter
 
 
@@ -13,4 +15,8 @@ def get_adapter(provider_type: ProviderType | str) -> Adapter:
             return OpenAIAdapter()
         case "azure-openai":
             return AzureOpenAIAdapter()
+        case "anthropic":
+            return AnthropicAdapter()
+        case "gemini":
+            return GeminiAdapter()
     raise KeyError(f"no adapter for provider type {provider_type!r}")

@@ -70,6 +70,7 @@ async def admit(
     except orjson.JSONDecodeError as exc:
         return error_response(dialect, 400, f"the request body is not valid JSON: {exc}")
     model = model_of(body) or "unknown"
+    state.count_request(model)
     try:
         faults = faults_from_headers(request.headers).over(state.faults_for(model))
     except FaultSpecError as exc:
@@ -97,7 +98,7 @@ async def handle_chat(
     except BadRequest as exc:
         state.record_error(path_model)
         return error_response(dialect, 400, str(exc))
-    state.record_request(dialect.name, turn.model, admitted.body, stream=turn.stream)
+    state.remember(dialect.name, turn.model, admitted.body, stream=turn.stream)
     if turn.stream:
         return await _stream(request, dialect, turn, admitted.faults)
     reply = reply_to(turn)
@@ -140,7 +141,7 @@ async def handle_json(
         answer = build(admitted.body)
     except BadRequest as exc:
         return error_response(dialect, 400, str(exc))
-    state.record_request(dialect.name, str(answer.get("model", "unknown")), admitted.body, stream=False)
+    state.remember(dialect.name, str(answer.get("model", "unknown")), admitted.body, stream=False)
     if admitted.faults.malformed is not None:
         return web.Response(body=MALFORMED_JSON, content_type="application/json")
     return web.json_response(answer, dumps=_dumps)

@@ -5,13 +5,17 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from switchboard.mock.anthropic_api import AnthropicDialect
 from switchboard.mock.control import add_control_routes
+from switchboard.mock.gemini_api import GeminiDialect
 from switchboard.mock.openai_api import AzureDialect, OpenAIDialect, embeddings_body
 from switchboard.mock.pipeline import STATE, handle_chat, handle_json
 from switchboard.mock.state import MockOptions, MockState
 
 OPENAI = OpenAIDialect()
 AZURE = AzureDialect()
+ANTHROPIC = AnthropicDialect()
+GEMINI = GeminiDialect()
 
 
 def _body_model(body: Any) -> str | None:
@@ -42,6 +46,18 @@ async def azure_embeddings(request: web.Request) -> web.StreamResponse:
     return await handle_json(request, AZURE, lambda b: embeddings_body(b, model=deployment), lambda _: deployment)
 
 
+async def anthropic_messages(request: web.Request) -> web.StreamResponse:
+    return await handle_chat(request, ANTHROPIC)
+
+
+async def gemini_generate(request: web.Request) -> web.StreamResponse:
+    return await handle_chat(request, GEMINI, path_model=request.match_info["model"])
+
+
+async def gemini_stream(request: web.Request) -> web.StreamResponse:
+    return await handle_chat(request, GEMINI, path_model=request.match_info["model"], stream_route=True)
+
+
 async def _on_shutdown(app: web.Application) -> None:
     app[STATE].closing.set()
 
@@ -55,5 +71,8 @@ def make_app(options: MockOptions | None = None) -> web.Application:
     app.router.add_get("/v1/models", openai_models)
     app.router.add_post("/openai/deployments/{deployment}/chat/completions", azure_chat)
     app.router.add_post("/openai/deployments/{deployment}/embeddings", azure_embeddings)
+    app.router.add_post("/v1/messages", anthropic_messages)
+    app.router.add_post("/v1beta/models/{model:[^:/]+}:generateContent", gemini_generate)
+    app.router.add_post("/v1beta/models/{model:[^:/]+}:streamGenerateContent", gemini_stream)
     add_control_routes(app)
     return app

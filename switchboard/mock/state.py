@@ -50,10 +50,13 @@ class MockState:
         base = self.faults.get(ANY_MODEL, FaultSpec())
         return self.faults.get(model, FaultSpec()).over(base) if model != ANY_MODEL else base
 
-    def record_request(self, api: str, model: str, body: Any, *, stream: bool) -> None:
-        stats = self.stats.setdefault(model, ModelStats())
-        stats.requests += 1
-        stats.streams += int(stream)
+    def count_request(self, model: str) -> None:
+        """Every request that named a model, answered or failed."""
+        self.stats.setdefault(model, ModelStats()).requests += 1
+
+    def remember(self, api: str, model: str, body: Any, *, stream: bool) -> None:
+        """A request that is being answered: keep its body for ``GET /_mock/requests``."""
+        self.stats.setdefault(model, ModelStats()).streams += int(stream)
         self.recent.append({"api": api, "model": model, "body": body})
 
     def record_error(self, model: str | None) -> None:
