@@ -25,11 +25,13 @@ class Breaker:
         "_state",
         "_window",
         "settings",
+        "tripped",
     )
 
     def __init__(self, settings: BreakerSettings) -> None:
         self.settings = settings
         self._state: CircuitState = "closed"
+        self.tripped = False  # fast-path flag for the hot loop: state is not closed
         self._consecutive = 0
         self._window = SlidingWindow(settings.window_seconds)
         self._opened_at = 0.0
@@ -91,6 +93,11 @@ class Breaker:
         if failed and self._should_trip(now):
             self._trip(now, backoff=False)
 
+    @property
+    def ramping(self) -> bool:
+        """True while a just-closed breaker is in its slow-start ramp."""
+        return self._closed_at is not None
+
     def slow_start_factor(self, now: float) -> float:
         """Share of normal traffic a just-closed breaker gets back: ramps 0.1 -> 1."""
         ramp = self.settings.slow_start_seconds
@@ -113,6 +120,7 @@ class Breaker:
         s = self.settings
         self._open_for = min(self._open_for * 2, s.max_open_seconds) if backoff else s.open_seconds
         self._state = "open"
+        self.tripped = True
         self._opened_at = now
         self._probes = 0
         self._probe_successes = 0
@@ -120,6 +128,7 @@ class Breaker:
 
     def _close(self, now: float | None) -> None:
         self._state = "closed"
+        self.tripped = False
         self._consecutive = 0
         self._window.reset()
         self._open_for = self.settings.open_seconds

@@ -84,7 +84,7 @@ class Engine:
         eligible, excluded = self._filter(route, request, now, rule.providers if rule else ())
         signals = self._signals(pstate.turn, preference, profile.top_n, rng, request)
         ordered = order(strategy, eligible, signals)
-        ordered = demote_slow_starters(ordered, self._slow_factors(eligible, now), rng)
+        ordered = demote_slow_starters(ordered, self._slow_factors(now), rng)
         ordered = self._stick_to_session(profile, request, ordered, now, commit)
         ordered = _apply_hint(profile, request, ordered)
         fallbacks = self._fallbacks(profile, request, now)
@@ -133,10 +133,11 @@ class Engine:
                 excluded[c.provider_key] = NOT_IN_RULE
                 continue
             breaker = breakers.get(c.model_key)
-            if breaker is not None and not breaker.admits(now):
+            if breaker is not None and breaker.tripped and not breaker.admits(now):
                 excluded[c.provider_key] = f"circuit {breaker.state(now)}"
                 continue
-            reason = providers[c.provider_key].blocked_reason(now, tokens)
+            state = providers[c.provider_key]
+            reason = state.blocked_reason(now, tokens) if state.guarded else None
             if reason is not None:
                 excluded[c.provider_key] = reason
                 continue
@@ -164,15 +165,19 @@ class Engine:
 
         return Signals(rng, turn, preference, top_n, ema, lambda c: inflight[c.provider_key].inflight, cost)
 
-    def _slow_factors(self, eligible: Sequence[Candidate], now: float) -> dict[tuple[str, str], float]:
+    def _slow_factors(self, now: float) -> dict[tuple[str, str], float]:
+        """Slow-start factors of breakers still ramping up (forgetting those done)."""
+        ramping = self.live.ramping
+        if not ramping:
+            return {}
         factors: dict[tuple[str, str], float] = {}
-        breakers = self.live.breakers
-        for c in eligible:
-            breaker = breakers.get(c.model_key)
-            if breaker is not None:
-                f = breaker.slow_start_factor(now)
-                if f < 1.0:
-                    factors[c.model_key] = f
+        for key in list(ramping):
+            breaker = self.live.breakers.get(key)
+            factor = breaker.slow_start_factor(now) if breaker is not None else 1.0
+            if factor < 1.0:
+                factors[key] = factor
+            else:
+                ramping.discard(key)
         return factors
 
     def _stick_to_session(

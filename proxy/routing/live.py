@@ -11,7 +11,7 @@ DEFAULT_LATENCY_SETTINGS = (0.3, 200)
 class Live:
     """Learned state, keyed by provider key, profile key or (provider key, model name)."""
 
-    __slots__ = ("breakers", "latency", "latency_settings", "profiles", "providers")
+    __slots__ = ("breakers", "latency", "latency_settings", "profiles", "providers", "ramping")
 
     def __init__(self) -> None:
         self.providers: dict[str, ProviderState] = {}
@@ -19,6 +19,7 @@ class Live:
         self.breakers: dict[tuple[str, str], Breaker] = {}
         self.latency: dict[tuple[str, str], LatencyStats] = {}
         self.latency_settings: dict[str, tuple[float, int]] = {}
+        self.ramping: set[tuple[str, str]] = set()  # breakers in slow start, so plans skip the rest
 
     def admits(self, attempt: Attempt, now: float) -> bool:
         """Whether the attempt's circuit lets a call through now."""
@@ -48,11 +49,13 @@ class Live:
         if failed:
             state.last_error = _describe(outcome)
         if outcome.kind == "rate_limited" and outcome.retry_after_s:
-            state.cooldown_until = max(state.cooldown_until, now + outcome.retry_after_s)
+            state.cool_down(now + outcome.retry_after_s)
         breaker = self.breakers.get(key)
         if breaker is None:
             breaker = self.breakers[key] = Breaker(attempt.provider.circuit_breaker)
         breaker.on_result(now, failed)
+        if breaker.ramping:
+            self.ramping.add(key)
         if outcome.kind == "success":
             self._latency(key).observe(outcome.latency_s)
             state.latency.observe(outcome.latency_s)

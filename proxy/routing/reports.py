@@ -31,7 +31,7 @@ def latency_report(latency: Mapping[tuple[str, str], LatencyStats]) -> list[Late
 
 
 def aggregate_circuit(states: Iterable[CircuitState]) -> CircuitState:
-    """Open when every known model is open, half-open when some are not closed, else closed."""
+    """Open when every model is open, half-open when some are not closed, else closed."""
     seen = list(states)
     if seen and all(s == "open" for s in seen):
         return "open"
@@ -45,7 +45,8 @@ def provider_health(providers: Iterable[ProviderConfig], live: Live, now: float)
         state = live.providers.get(provider.key)
         if state is None:
             continue
-        circuits = (b.state(now) for (key, _), b in live.breakers.items() if key == provider.key)
+        breakers = (live.breakers.get((provider.key, m.name)) for m in provider.models)
+        circuits = (b.state(now) if b is not None else "closed" for b in breakers)
         total, failures = state.activity.counts(now)
         ordered = sorted(state.latency.samples)
         result[provider.key] = ProviderHealth(

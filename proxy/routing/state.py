@@ -21,6 +21,7 @@ class ProviderState:
     __slots__ = (
         "activity",
         "cooldown_until",
+        "guarded",
         "inflight",
         "last_error",
         "latency",
@@ -42,6 +43,7 @@ class ProviderState:
         self.requests: TokenBucket | None = None
         self.tokens: TokenBucket | None = None
         self.max_concurrency: int | None = None
+        self.guarded = False  # any limit or cooldown to check: lets the hot loop skip the call
         self.configure(provider, replicas, now)
 
     def configure(self, provider: ProviderConfig, replicas: int, now: float) -> None:
@@ -54,6 +56,14 @@ class ProviderState:
         self.tokens = share_bucket(limits.tokens_per_minute, replicas, now)
         cap = limits.max_concurrency
         self.max_concurrency = None if cap is None else max(1, math.ceil(cap / replicas))
+        self.guarded = self.cooldown_until > 0 or any(
+            x is not None for x in (self.requests, self.tokens, self.max_concurrency)
+        )
+
+    def cool_down(self, until: float) -> None:
+        """Honour an upstream Retry-After: keep this provider out of plans until ``until``."""
+        self.cooldown_until = max(self.cooldown_until, until)
+        self.guarded = True
 
     def blocked_reason(self, now: float, prompt_tokens: int) -> str | None:
         """Why this provider cannot take one more request now, or None."""

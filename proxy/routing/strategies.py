@@ -5,6 +5,7 @@ Every strategy returns all its input, so the plan keeps failing over down the
 list after the chosen provider. Ties keep failover order (stable sorts).
 """
 
+import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -94,15 +95,17 @@ def _random(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate
 
 def _least_latency(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate]:
     """Fastest EMA first; candidates without samples go before all (explored, never starved)."""
-    unknown = [c for c in candidates if signals.ema_s(c) is None]
-    known = sorted((c for c in candidates if signals.ema_s(c) is not None), key=lambda c: signals.ema_s(c) or 0.0)
-    return unknown + known
+    emas = [signals.ema_s(c) for c in candidates]
+    unknown = [c for c, e in zip(candidates, emas, strict=True) if e is None]
+    known = sorted((e, i) for i, e in enumerate(emas) if e is not None)
+    return unknown + [candidates[i] for _, i in known]
 
 
 def _least_cost(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate]:
     """Cheapest estimate first; candidates without a known price last."""
-    costs = {id(c): signals.cost(c) for c in candidates}
-    return sorted(candidates, key=lambda c: (costs[id(c)] is None, costs[id(c)] or 0.0))
+    costs = [signals.cost(c) for c in candidates]
+    keyed = sorted((math.inf if cost is None else cost, i) for i, cost in enumerate(costs))
+    return [candidates[i] for _, i in keyed]
 
 
 def _least_busy(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate]:

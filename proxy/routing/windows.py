@@ -70,7 +70,8 @@ class TokenBucket:
 
     def admits(self, now: float, amount: float) -> bool:
         """Whether ``amount`` fits (capped at capacity so huge asks are not starved forever)."""
-        return self.available(now) >= min(amount, self.capacity)
+        level = self._level + (now - self._stamp) * self.rate  # inlined: this is the hot path
+        return level >= self.capacity or level >= amount
 
     def take(self, now: float, amount: float) -> None:
         self._level = self.available(now) - amount
