@@ -154,7 +154,7 @@ class Engine:
         if not guarded:
             return True
         providers = self.live.providers
-        return all(providers[key].blocked_reason(now, tokens) is None for key in route.provider_keys & guarded)
+        return all(providers[key].admits(now, tokens) for key in route.provider_keys & guarded)
 
     def _filter_each(
         self, route: Route, tokens: int, now: float, subset: Sequence[str]
@@ -173,7 +173,7 @@ class Engine:
                 excluded[c.provider_key] = f"circuit {breaker.state(now)}"
                 continue
             state = providers[c.provider_key]
-            reason = state.blocked_reason(now, tokens) if state.guarded else None
+            reason = None if not state.guarded or state.admits(now, tokens) else state.blocked_reason(now, tokens)
             if reason is not None:
                 excluded[c.provider_key] = reason
                 continue

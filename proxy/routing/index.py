@@ -27,6 +27,7 @@ class Candidate:
     name: str  # the ProviderRef name, as clients write it in X-Provider-Hint
     rank: int  # failover position
     weight: int  # profile override or provider weight
+    exponent: float  # 1 / weight (0.0 for weight 0): the weighted shuffle's key is random() ** exponent
     context_window: int | None
     output_cap: int | None  # the served model's max output tokens (caps the cost estimate)
     ratings: Ratings
@@ -125,13 +126,15 @@ def _candidate(
     pricing: PricingTable,
 ) -> Candidate:
     attempt = Attempt(provider=provider, model=served, profile=profile, timeouts=profile.timeouts or provider.timeouts)
+    weight = ref.weight if ref.weight is not None else provider.weight
     return Candidate(
         attempt=attempt,
         provider_key=provider.key,
         model_key=(provider.key, served.name),
         name=ref.name,
         rank=position,
-        weight=ref.weight if ref.weight is not None else provider.weight,
+        weight=weight,
+        exponent=1.0 / weight if weight > 0 else 0.0,
         context_window=served.context_window,
         output_cap=served.max_output_tokens,
         ratings=provider.ratings,

@@ -38,9 +38,7 @@ class Live:
     def on_started(self, attempt: Attempt, now: float) -> None:
         state = self.providers.get(attempt.provider.key)
         if state is not None:
-            state.inflight += 1
-            if state.requests is not None:
-                state.requests.take(now, 1)
+            state.start(now)
         breaker = self.breakers.get((attempt.provider.key, attempt.model.name))
         if breaker is not None:
             breaker.on_start(now)
@@ -51,9 +49,7 @@ class Live:
         state = self.providers.get(key[0])
         if state is None:  # provider removed by a reload while the call was in flight
             return
-        state.inflight = max(0, state.inflight - 1)
-        if state.tokens is not None:
-            state.tokens.take(now, outcome.prompt_tokens + outcome.completion_tokens)
+        state.finish(now, outcome.prompt_tokens + outcome.completion_tokens)
         state.activity.add(now, bool(failed))
         if failed:
             state.last_error = _describe(outcome)

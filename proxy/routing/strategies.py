@@ -90,18 +90,29 @@ def weighted_shuffle(candidates: Sequence[Candidate], weights: Sequence[float], 
     Zero-weight candidates never go first while a weighted one exists; they
     follow in failover order.
     """
-    keyed = _weighted_keys(weights, rng)
-    keyed.sort(reverse=True)
-    picked = [candidates[i] for _, i in keyed]
-    if len(picked) < len(candidates):
-        picked += [c for c, w in zip(candidates, weights, strict=True) if w <= 0]
-    return picked
+    return _weighted_order(candidates, [1.0 / w if w > 0 else 0.0 for w in weights], rng)
 
 
-def _weighted_keys(weights: Sequence[float], rng: random.Random) -> list[tuple[float, int]]:
-    """One random key per positive weight, ``u ** (1/w)``: the largest key goes first."""
+def _weighted_order(candidates: Sequence[Candidate], exponents: Sequence[float], rng: random.Random) -> list[Candidate]:
+    """``weighted_shuffle`` given ``1 / weight`` per candidate (0.0 for a zero weight).
+
+    One draw per positive weight, in failover order; the key ``u ** (1/w)``
+    ranks descending, ties by descending position (as sorting (key, position)
+    pairs in reverse would).
+    """
     draw = rng.random
-    return [(draw() ** (1.0 / w), i) for i, w in enumerate(weights) if w > 0]
+    if 0.0 not in exponents:
+        keys = [draw() ** e for e in exponents]
+        return [candidates[i] for i in _descending(keys)]
+    positive = [i for i, e in enumerate(exponents) if e > 0.0]
+    keys = [draw() ** exponents[i] for i in positive]
+    head = [candidates[positive[j]] for j in _descending(keys)]
+    return head + [c for c, e in zip(candidates, exponents, strict=True) if e == 0.0]
+
+
+def _descending(keys: Sequence[float]) -> list[int]:
+    """Positions by descending key, ties by descending position."""
+    return sorted(range(len(keys) - 1, -1, -1), key=keys.__getitem__, reverse=True)
 
 
 def _by_key(candidates: Sequence[Candidate], keys: Sequence[float]) -> list[Candidate]:
@@ -119,7 +130,7 @@ def _round_robin(candidates: Sequence[Candidate], signals: Signals) -> list[Cand
 
 
 def _weighted(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate]:
-    return weighted_shuffle(candidates, [c.weight for c in candidates], signals.rng)
+    return _weighted_order(candidates, [c.exponent for c in candidates], signals.rng)
 
 
 def _random(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate]:
@@ -156,7 +167,8 @@ def _preference(candidates: Sequence[Candidate], signals: Signals) -> list[Candi
     ranked = _by_key(candidates, [-c.preference_scores[preference] for c in candidates])
     top_n = signals.top_n
     if top_n > 1:
-        keyed = _weighted_keys([c.weight for c in ranked[:top_n]], signals.rng)
+        draw = signals.rng.random
+        keyed = [(draw() ** c.exponent, i) for i, c in enumerate(ranked[:top_n]) if c.exponent]
         first = max(keyed)[1] if keyed else 0  # the head of weighted_shuffle: one max, no sort
         if first:
             ranked.insert(0, ranked.pop(first))
