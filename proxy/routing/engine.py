@@ -8,15 +8,15 @@ turn and binds the session.
 
 import random
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import NamedTuple
 
 from switchboard.api.profile import Preference, ProfileConfig, Rule, Strategy
 from switchboard.proxy.routing.affinity import session_key
 from switchboard.proxy.routing.decision import Explanation, RankedCandidate
 from switchboard.proxy.routing.index import Candidate, ConfigIndex, Route
 from switchboard.proxy.routing.live import Live
-from switchboard.proxy.routing.pricing import estimated_completion_tokens
-from switchboard.proxy.routing.rules import select_rule, sorted_rules
+from switchboard.proxy.routing.rules import compile_rules, select_rule
 from switchboard.proxy.routing.strategies import Signals, demote_slow_starters, order, score
 from switchboard.proxy.routing.types import NoRoute, Plan, RouteRequest
 
@@ -28,8 +28,10 @@ THROTTLE_PREFIXES = ("rate limited", "over ", "at max concurrency")
 NOT_IN_RULE = "not selected by the matching rule"
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+_ATTEMPT = attrgetter("attempt")
+
+
+class Decision(NamedTuple):
     profile: ProfileConfig
     strategy: str  # label for the plan and metrics: "weighted", "rules(cheap):least-cost"
     rule: str | None
@@ -37,10 +39,12 @@ class Decision:
     fallbacks: Sequence[Candidate]
     excluded: dict[str, str]
     signals: Signals
-    base_strategy: Strategy = field(default="failover")
+    base_strategy: Strategy = "failover"
 
     def plan(self) -> Plan:
-        attempts = tuple(c.attempt for c in self.ordered) + tuple(c.attempt for c in self.fallbacks)
+        attempts = tuple(map(_ATTEMPT, self.ordered))
+        if self.fallbacks:
+            attempts += tuple(map(_ATTEMPT, self.fallbacks))
         return Plan(profile=self.profile, strategy=self.strategy, attempts=attempts, excluded=self.excluded)
 
 
@@ -50,7 +54,7 @@ class Engine:
     def __init__(self, index: ConfigIndex, live: Live) -> None:
         self.index = index
         self.live = live
-        self.rules = {key: sorted_rules(p) for key, p in index.profiles.items()}
+        self.rules = {key: compile_rules(p) for key, p in index.profiles.items()}
 
     def select_profile(self, request: RouteRequest) -> ProfileConfig:
         wanted = request.headers.get(PROFILE_HEADER)
@@ -68,21 +72,26 @@ class Engine:
         return profile
 
     def route_for(self, request: RouteRequest) -> Route:
-        profile = self.select_profile(request)
-        route = self.index.route(profile, request.model)
+        route = None if PROFILE_HEADER in request.headers else self.index.default_routes.get(request.model)
+        if route is None:  # a profile header, or an unknown model: the slow path names the error
+            route = self.index.route(self.select_profile(request), request.model)
         assert route is not None  # every served model of a profile has a route
         return route
 
     def decide(self, request: RouteRequest, now: float, rng: random.Random, commit: bool) -> Decision:
         route = self.route_for(request)
         profile = route.profile
-        pstate = self.live.profiles[profile.key]
+        pstate = self.live.profiles[route.profile_key]
         blocked = pstate.blocked_reason(now, request.prompt_tokens)
         if blocked is not None:
             raise NoRoute(429, f"{blocked}; retry in {pstate.retry_after_s(now, request.prompt_tokens):.3f}s")
         strategy, preference, rule = self._strategy(profile, request)
         eligible, excluded = self._filter(route, request, now, rule.providers if rule else ())
-        signals = self._signals(pstate.turn, preference, profile.top_n, rng, request)
+        live = self.live
+        signals = Signals(
+            rng, pstate.turn, preference, profile.top_n, live.latency, live.providers, request.prompt_tokens,
+            request.max_tokens,
+        )  # fmt: skip
         ordered = order(strategy, eligible, signals)
         ordered = demote_slow_starters(ordered, self._slow_factors(now), rng)
         ordered = self._stick_to_session(profile, request, ordered, now, commit)
@@ -121,13 +130,40 @@ class Engine:
 
     def _filter(
         self, route: Route, request: RouteRequest, now: float, subset: Sequence[str]
+    ) -> tuple[Sequence[Candidate], dict[str, str]]:
+        """Candidates that can take the request now, and why each other one cannot.
+
+        Fast path: when no rule subset, context window, tripped breaker or
+        limited provider can exclude anyone, every candidate is eligible and
+        nothing is scanned (a limited provider costs one check, not one per candidate).
+        """
+        tokens = request.prompt_tokens
+        live = self.live
+        if (
+            not subset
+            and (route.min_context_window is None or tokens <= route.min_context_window)
+            and route.model_keys.isdisjoint(live.tripped)
+            and self._limits_admit(route, now, tokens)
+        ):
+            return route.candidates, dict(route.static_excluded)
+        return self._filter_each(route, tokens, now, subset)
+
+    def _limits_admit(self, route: Route, now: float, tokens: int) -> bool:
+        """Whether every limited (or cooling-down) provider of the route can take the request."""
+        guarded = self.live.guarded
+        if not guarded:
+            return True
+        providers = self.live.providers
+        return all(providers[key].admits(now, tokens) for key in route.provider_keys & guarded)
+
+    def _filter_each(
+        self, route: Route, tokens: int, now: float, subset: Sequence[str]
     ) -> tuple[list[Candidate], dict[str, str]]:
-        """Candidates that can take the request now, and why each other one cannot."""
+        """The exact per-candidate filter, with every exclusion reason (failover order)."""
         eligible: list[Candidate] = []
         excluded = dict(route.static_excluded)
         breakers = self.live.breakers
         providers = self.live.providers
-        tokens = request.prompt_tokens
         for c in route.candidates:
             if subset and c.name not in subset:
                 excluded[c.provider_key] = NOT_IN_RULE
@@ -137,7 +173,7 @@ class Engine:
                 excluded[c.provider_key] = f"circuit {breaker.state(now)}"
                 continue
             state = providers[c.provider_key]
-            reason = state.blocked_reason(now, tokens) if state.guarded else None
+            reason = None if not state.guarded or state.admits(now, tokens) else state.blocked_reason(now, tokens)
             if reason is not None:
                 excluded[c.provider_key] = reason
                 continue
@@ -146,24 +182,6 @@ class Engine:
                 continue
             eligible.append(c)
         return eligible, excluded
-
-    def _signals(
-        self, turn: int, preference: Preference, top_n: int, rng: random.Random, request: RouteRequest
-    ) -> Signals:
-        latency = self.live.latency
-        inflight = self.live.providers
-
-        def ema(c: Candidate) -> float | None:
-            stats = latency.get(c.model_key)
-            return None if stats is None else stats.ema
-
-        def cost(c: Candidate) -> float | None:
-            if c.price is None:
-                return None
-            completion = estimated_completion_tokens(request.max_tokens, c.attempt.model)
-            return c.price.cost(request.prompt_tokens, completion)
-
-        return Signals(rng, turn, preference, top_n, ema, lambda c: inflight[c.provider_key].inflight, cost)
 
     def _slow_factors(self, now: float) -> dict[tuple[str, str], float]:
         """Slow-start factors of breakers still ramping up (forgetting those done)."""

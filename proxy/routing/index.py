@@ -8,9 +8,10 @@ to the provider model to send and prebuilt as the ``Attempt`` the shell gets.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import get_args
 
 from switchboard.api.config import ProxyConfig
-from switchboard.api.profile import ProfileConfig, ProviderRef
+from switchboard.api.profile import Preference, ProfileConfig, ProviderRef
 from switchboard.api.provider import ProviderConfig, ProviderModel, Ratings
 from switchboard.proxy.routing.pricing import Price, PricingTable
 from switchboard.proxy.routing.types import Attempt
@@ -26,23 +27,32 @@ class Candidate:
     name: str  # the ProviderRef name, as clients write it in X-Provider-Hint
     rank: int  # failover position
     weight: int  # profile override or provider weight
+    exponent: float  # 1 / weight (0.0 for weight 0): the weighted shuffle's key is random() ** exponent
     context_window: int | None
+    output_cap: int | None  # the served model's max output tokens (caps the cost estimate)
     ratings: Ratings
+    preference_scores: Mapping[Preference, int]  # static: ratings never change between reloads
     price: Price | None
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    """Everything about one (profile, model) pair that does not change until the next reload."""
+
     profile: ProfileConfig
+    profile_key: str
     model: str
     candidates: tuple[Candidate, ...]  # statically eligible, failover order
     static_excluded: Mapping[str, str]  # provider key -> reason (disabled, model not served)
+    model_keys: frozenset[tuple[str, str]]  # breaker keys of the candidates
+    provider_keys: frozenset[str]
+    min_context_window: int | None  # prompts up to this size fit every candidate (None: no limit)
 
 
 class ConfigIndex:
     """Immutable after construction; swapped atomically by ``Router.update_config``."""
 
-    __slots__ = ("config", "profile_by_model", "profiles", "routes")
+    __slots__ = ("config", "default_routes", "profile_by_model", "profiles", "routes")
 
     def __init__(self, config: ProxyConfig, pricing: PricingTable) -> None:
         self.config = config
@@ -57,6 +67,9 @@ class ConfigIndex:
         for profile in config.profiles:
             for model in (*profile.models, *profile.fallback_models):
                 self.routes[(profile.key, model)] = _build_route(config, profile, model, pricing)
+        self.default_routes: dict[str, Route] = {
+            model: self.routes[(profile.key, model)] for model, profile in self.profile_by_model.items()
+        }
 
     def route(self, profile: ProfileConfig, model: str) -> Route | None:
         return self.routes.get((profile.key, model))
@@ -86,7 +99,17 @@ def _build_route(config: ProxyConfig, profile: ProfileConfig, model: str, pricin
             excluded[provider.key] = f"does not serve model {model!r}"
         else:
             candidates.append(_candidate(profile, provider, ref, served, position, pricing))
-    return Route(profile=profile, model=model, candidates=tuple(candidates), static_excluded=excluded)
+    windows = [c.context_window for c in candidates if c.context_window is not None]
+    return Route(
+        profile=profile,
+        profile_key=profile.key,
+        model=model,
+        candidates=tuple(candidates),
+        static_excluded=excluded,
+        model_keys=frozenset(c.model_key for c in candidates),
+        provider_keys=frozenset(c.provider_key for c in candidates),
+        min_context_window=min(windows, default=None),
+    )
 
 
 def _served_model(provider: ProviderConfig, ref: ProviderRef, model: str) -> ProviderModel | None:
@@ -103,14 +126,29 @@ def _candidate(
     pricing: PricingTable,
 ) -> Candidate:
     attempt = Attempt(provider=provider, model=served, profile=profile, timeouts=profile.timeouts or provider.timeouts)
+    weight = ref.weight if ref.weight is not None else provider.weight
     return Candidate(
         attempt=attempt,
         provider_key=provider.key,
         model_key=(provider.key, served.name),
         name=ref.name,
         rank=position,
-        weight=ref.weight if ref.weight is not None else provider.weight,
+        weight=weight,
+        exponent=1.0 / weight if weight > 0 else 0.0,
         context_window=served.context_window,
+        output_cap=served.max_output_tokens,
         ratings=provider.ratings,
+        preference_scores={p: preference_score(provider.ratings, p) for p in get_args(Preference)},
         price=pricing.price_of(served),
     )
+
+
+def preference_score(ratings: Ratings, preference: Preference) -> int:
+    """speed: 2*speed+quality, cost: 2*cost+quality, quality: 3*quality, balanced: sum."""
+    if preference == "speed":
+        return 2 * ratings.speed + ratings.quality
+    if preference == "cost":
+        return 2 * ratings.cost + ratings.quality
+    if preference == "quality":
+        return 3 * ratings.quality
+    return ratings.speed + ratings.cost + ratings.quality

@@ -11,7 +11,7 @@ DEFAULT_LATENCY_SETTINGS = (0.3, 200)
 class Live:
     """Learned state, keyed by provider key, profile key or (provider key, model name)."""
 
-    __slots__ = ("breakers", "latency", "latency_settings", "profiles", "providers", "ramping")
+    __slots__ = ("breakers", "guarded", "latency", "latency_settings", "profiles", "providers", "ramping", "tripped")
 
     def __init__(self) -> None:
         self.providers: dict[str, ProviderState] = {}
@@ -20,6 +20,15 @@ class Live:
         self.latency: dict[tuple[str, str], LatencyStats] = {}
         self.latency_settings: dict[str, tuple[float, int]] = {}
         self.ramping: set[tuple[str, str]] = set()  # breakers in slow start, so plans skip the rest
+        # Fast flags so a plan checks only what can exclude a provider: breakers not
+        # closed, and providers with limits or a Retry-After cooldown.
+        self.tripped: set[tuple[str, str]] = set()
+        self.guarded: set[str] = set()
+
+    def refresh_flags(self) -> None:
+        """Recompute ``tripped`` and ``guarded`` from scratch (after a reload)."""
+        self.tripped = {key for key, breaker in self.breakers.items() if breaker.tripped}
+        self.guarded = {key for key, state in self.providers.items() if state.guarded}
 
     def admits(self, attempt: Attempt, now: float) -> bool:
         """Whether the attempt's circuit lets a call through now."""
@@ -29,9 +38,7 @@ class Live:
     def on_started(self, attempt: Attempt, now: float) -> None:
         state = self.providers.get(attempt.provider.key)
         if state is not None:
-            state.inflight += 1
-            if state.requests is not None:
-                state.requests.take(now, 1)
+            state.start(now)
         breaker = self.breakers.get((attempt.provider.key, attempt.model.name))
         if breaker is not None:
             breaker.on_start(now)
@@ -42,18 +49,21 @@ class Live:
         state = self.providers.get(key[0])
         if state is None:  # provider removed by a reload while the call was in flight
             return
-        state.inflight = max(0, state.inflight - 1)
-        if state.tokens is not None:
-            state.tokens.take(now, outcome.prompt_tokens + outcome.completion_tokens)
+        state.finish(now, outcome.prompt_tokens + outcome.completion_tokens)
         state.activity.add(now, bool(failed))
         if failed:
             state.last_error = _describe(outcome)
         if outcome.kind == "rate_limited" and outcome.retry_after_s:
             state.cool_down(now + outcome.retry_after_s)
+            self.guarded.add(key[0])
         breaker = self.breakers.get(key)
         if breaker is None:
             breaker = self.breakers[key] = Breaker(attempt.provider.circuit_breaker)
         breaker.on_result(now, failed)
+        if breaker.tripped:
+            self.tripped.add(key)
+        else:
+            self.tripped.discard(key)
         if breaker.ramping:
             self.ramping.add(key)
         if outcome.kind == "success":

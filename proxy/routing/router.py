@@ -98,6 +98,7 @@ class Router:
         live.profiles = {p.key: _reuse_profile(live.profiles.get(p.key), p, replicas, now) for p in config.profiles}
         for profile_state in live.profiles.values():
             profile_state.sessions.forget_providers(set(providers))
+        live.refresh_flags()
         self._engine = Engine(index, live)
 
     def plan(self, request: RouteRequest) -> Plan:

@@ -16,9 +16,17 @@ ACTIVITY_WINDOW_S = 60.0
 
 
 class ProviderState:
-    """In-flight count, fleet-share limits, Retry-After cooldown and recent activity."""
+    """In-flight count, fleet-share limits, Retry-After cooldown and recent activity.
+
+    ``admits`` memoises its last success: between two changes of this state a
+    provider that admitted ``n`` prompt tokens at ``t`` admits any smaller
+    prompt at any later time (buckets only refill, cooldowns only expire), so
+    plans recheck a limited provider only after it was used.
+    """
 
     __slots__ = (
+        "_clear_since",
+        "_clear_tokens",
         "activity",
         "cooldown_until",
         "guarded",
@@ -44,6 +52,8 @@ class ProviderState:
         self.tokens: TokenBucket | None = None
         self.max_concurrency: int | None = None
         self.guarded = False  # any limit or cooldown to check: lets the hot loop skip the call
+        self._clear_since = 0.0
+        self._clear_tokens = -1  # nothing memoised
         self.configure(provider, replicas, now)
 
     def configure(self, provider: ProviderConfig, replicas: int, now: float) -> None:
@@ -59,11 +69,36 @@ class ProviderState:
         self.guarded = self.cooldown_until > 0 or any(
             x is not None for x in (self.requests, self.tokens, self.max_concurrency)
         )
+        self._clear_tokens = -1
+
+    def start(self, now: float) -> None:
+        """A call to this provider starts: one more in flight, one request taken."""
+        self.inflight += 1
+        if self.requests is not None:
+            self.requests.take(now, 1)
+        self._clear_tokens = -1
+
+    def finish(self, now: float, tokens_used: int) -> None:
+        """A call ended: one less in flight, its tokens charged."""
+        self.inflight = max(0, self.inflight - 1)
+        if self.tokens is not None:
+            self.tokens.take(now, tokens_used)
+        self._clear_tokens = -1
 
     def cool_down(self, until: float) -> None:
         """Honour an upstream Retry-After: keep this provider out of plans until ``until``."""
         self.cooldown_until = max(self.cooldown_until, until)
         self.guarded = True
+        self._clear_tokens = -1
+
+    def admits(self, now: float, prompt_tokens: int) -> bool:
+        """Exactly ``blocked_reason(now, prompt_tokens) is None``, memoised (see the class doc)."""
+        if prompt_tokens <= self._clear_tokens and now >= self._clear_since:
+            return True
+        if self.blocked_reason(now, prompt_tokens) is not None:
+            return False
+        self._clear_since, self._clear_tokens = now, prompt_tokens
+        return True
 
     def blocked_reason(self, now: float, prompt_tokens: int) -> str | None:
         """Why this provider cannot take one more request now, or None."""

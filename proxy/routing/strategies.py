@@ -3,40 +3,62 @@ what the router knows right now, return every candidate, best first.
 
 Every strategy returns all its input, so the plan keeps failing over down the
 list after the chosen provider. Ties keep failover order (stable sorts).
+
+Hot path: each strategy computes its keys in one pass over precomputed
+candidate data and sorts indices by key (``sorted`` is stable, so ties keep
+failover order exactly as sorting ``(key, position)`` pairs would).
 """
 
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from switchboard.api.profile import Preference, Strategy
-from switchboard.api.provider import Ratings
-from switchboard.proxy.routing.index import Candidate
+from switchboard.proxy.routing.index import Candidate, preference_score
+from switchboard.proxy.routing.latency import LatencyStats
+from switchboard.proxy.routing.pricing import DEFAULT_OUTPUT_TOKENS
+from switchboard.proxy.routing.state import ProviderState
+
+__all__ = ["Signals", "demote_slow_starters", "order", "preference_score", "score", "weighted_shuffle"]
 
 
-@dataclass(frozen=True, slots=True)
-class Signals:
-    """Live inputs of the dynamic strategies, looked up by candidate."""
+class Signals(NamedTuple):
+    """Live inputs of the dynamic strategies (a tuple: cheap to build once per request)."""
 
     rng: random.Random
     turn: int  # round-robin counter of the profile
     preference: Preference
     top_n: int
-    ema_s: Callable[[Candidate], float | None]
-    inflight: Callable[[Candidate], int]
-    cost: Callable[[Candidate], float | None]
+    latency: Mapping[tuple[str, str], LatencyStats]
+    providers: Mapping[str, ProviderState]
+    prompt_tokens: int
+    max_tokens: int | None
+
+    def ema_s(self, c: Candidate) -> float | None:
+        stats = self.latency.get(c.model_key)
+        return None if stats is None else stats.ema
+
+    def inflight(self, c: Candidate) -> int:
+        return self.providers[c.provider_key].inflight
+
+    def cost(self, c: Candidate) -> float | None:
+        return estimated_costs((c,), self.prompt_tokens, self.max_tokens)[0]
 
 
-def preference_score(ratings: Ratings, preference: Preference) -> int:
-    """speed: 2*speed+quality, cost: 2*cost+quality, quality: 3*quality, balanced: sum."""
-    if preference == "speed":
-        return 2 * ratings.speed + ratings.quality
-    if preference == "cost":
-        return 2 * ratings.cost + ratings.quality
-    if preference == "quality":
-        return 3 * ratings.quality
-    return ratings.speed + ratings.cost + ratings.quality
+def estimated_costs(candidates: Sequence[Candidate], prompt_tokens: int, max_tokens: int | None) -> list[float | None]:
+    """USD estimate per candidate (None without a price); the formula of ``Price.cost``, inlined."""
+    wanted = DEFAULT_OUTPUT_TOKENS if max_tokens is None else max_tokens
+    return [
+        None
+        if (price := c.price) is None
+        else (
+            prompt_tokens * price.input_per_million
+            + (wanted if (cap := c.output_cap) is None or wanted <= cap else cap) * price.output_per_million
+        )
+        / 1e6
+        for c in candidates
+    ]
 
 
 def order(strategy: Strategy, candidates: Sequence[Candidate], signals: Signals) -> list[Candidate]:
@@ -58,7 +80,7 @@ def score(strategy: Strategy, candidate: Candidate, signals: Signals) -> float |
     if strategy == "least-busy":
         return float(signals.inflight(candidate))
     if strategy == "preference":
-        return float(preference_score(candidate.ratings, signals.preference))
+        return float(candidate.preference_scores[signals.preference])
     return float(candidate.rank)
 
 
@@ -68,10 +90,34 @@ def weighted_shuffle(candidates: Sequence[Candidate], weights: Sequence[float], 
     Zero-weight candidates never go first while a weighted one exists; they
     follow in failover order.
     """
-    keyed = [(rng.random() ** (1.0 / w), i) for i, w in enumerate(weights) if w > 0]
-    keyed.sort(reverse=True)
-    picked = [candidates[i] for _, i in keyed]
-    return picked + [c for c, w in zip(candidates, weights, strict=True) if w <= 0]
+    return _weighted_order(candidates, [1.0 / w if w > 0 else 0.0 for w in weights], rng)
+
+
+def _weighted_order(candidates: Sequence[Candidate], exponents: Sequence[float], rng: random.Random) -> list[Candidate]:
+    """``weighted_shuffle`` given ``1 / weight`` per candidate (0.0 for a zero weight).
+
+    One draw per positive weight, in failover order; the key ``u ** (1/w)``
+    ranks descending, ties by descending position (as sorting (key, position)
+    pairs in reverse would).
+    """
+    draw = rng.random
+    if 0.0 not in exponents:
+        keys = [draw() ** e for e in exponents]
+        return [candidates[i] for i in _descending(keys)]
+    positive = [i for i, e in enumerate(exponents) if e > 0.0]
+    keys = [draw() ** exponents[i] for i in positive]
+    head = [candidates[positive[j]] for j in _descending(keys)]
+    return head + [c for c, e in zip(candidates, exponents, strict=True) if e == 0.0]
+
+
+def _descending(keys: Sequence[float]) -> list[int]:
+    """Positions by descending key, ties by descending position."""
+    return sorted(range(len(keys) - 1, -1, -1), key=keys.__getitem__, reverse=True)
+
+
+def _by_key(candidates: Sequence[Candidate], keys: Sequence[float]) -> list[Candidate]:
+    """Candidates by ascending key, ties in failover order."""
+    return [candidates[i] for i in sorted(range(len(keys)), key=keys.__getitem__)]
 
 
 def _failover(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate]:
@@ -84,7 +130,7 @@ def _round_robin(candidates: Sequence[Candidate], signals: Signals) -> list[Cand
 
 
 def _weighted(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate]:
-    return weighted_shuffle(candidates, [c.weight for c in candidates], signals.rng)
+    return _weighted_order(candidates, [c.exponent for c in candidates], signals.rng)
 
 
 def _random(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate]:
@@ -95,31 +141,38 @@ def _random(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate
 
 def _least_latency(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate]:
     """Fastest EMA first; candidates without samples go before all (explored, never starved)."""
-    emas = [signals.ema_s(c) for c in candidates]
+    latency = signals.latency
+    emas = [None if (stats := latency.get(c.model_key)) is None else stats.ema for c in candidates]
+    if None not in emas:
+        return _by_key(candidates, emas)  # type: ignore[arg-type]  # no None left
     unknown = [c for c, e in zip(candidates, emas, strict=True) if e is None]
-    known = sorted((e, i) for i, e in enumerate(emas) if e is not None)
-    return unknown + [candidates[i] for _, i in known]
+    known = [(c, e) for c, e in zip(candidates, emas, strict=True) if e is not None]
+    return unknown + _by_key([c for c, _ in known], [e for _, e in known])
 
 
 def _least_cost(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate]:
     """Cheapest estimate first; candidates without a known price last."""
-    costs = [signals.cost(c) for c in candidates]
-    keyed = sorted((math.inf if cost is None else cost, i) for i, cost in enumerate(costs))
-    return [candidates[i] for _, i in keyed]
+    costs = estimated_costs(candidates, signals.prompt_tokens, signals.max_tokens)
+    return _by_key(candidates, [math.inf if cost is None else cost for cost in costs])
 
 
 def _least_busy(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate]:
-    return sorted(candidates, key=signals.inflight)
+    providers = signals.providers
+    return _by_key(candidates, [providers[c.provider_key].inflight for c in candidates])
 
 
 def _preference(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate]:
     """Rank by preference score, keep the top N, spread the first pick among them by weight."""
-    ranked = sorted(candidates, key=lambda c: -preference_score(c.ratings, signals.preference))
-    top, rest = ranked[: signals.top_n], ranked[signals.top_n :]
-    if len(top) > 1:
-        first = weighted_shuffle(top, [c.weight for c in top], signals.rng)[0]
-        top = [first, *(c for c in top if c is not first)]
-    return top + rest
+    preference = signals.preference
+    ranked = _by_key(candidates, [-c.preference_scores[preference] for c in candidates])
+    top_n = signals.top_n
+    if top_n > 1:
+        draw = signals.rng.random
+        keyed = [(draw() ** c.exponent, i) for i, c in enumerate(ranked[:top_n]) if c.exponent]
+        first = max(keyed)[1] if keyed else 0  # the head of weighted_shuffle: one max, no sort
+        if first:
+            ranked.insert(0, ranked.pop(first))
+    return ranked
 
 
 _ORDERERS: Mapping[str, Callable[[Sequence[Candidate], Signals], list[Candidate]]] = {

@@ -1,0 +1,125 @@
+"""The hot path's shortcuts agree exactly with the plain definitions they replace."""
+
+import random
+from fnmatch import fnmatchcase
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from switchboard.api.config import parse_config
+from switchboard.api.profile import RuleMatch
+from switchboard.proxy.routing import Outcome, Router, RouteRequest
+from switchboard.proxy.routing.index import Candidate
+from switchboard.proxy.routing.rules import CompiledMatch
+from switchboard.proxy.routing.state import ProviderState
+from switchboard.proxy.routing.strategies import weighted_shuffle
+from tests.fixtures.engine import provider
+
+operation = st.one_of(
+    st.tuples(st.just("start")),
+    st.tuples(st.just("finish"), st.integers(0, 3000)),
+    st.tuples(st.just("cool"), st.floats(0.1, 5)),
+    st.tuples(st.just("wait"), st.floats(0, 3)),
+    st.tuples(st.just("check"), st.integers(0, 3000)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(operation, max_size=40))
+def test_memoised_admits_equals_blocked_reason(ops: list[tuple[Any, ...]]) -> None:
+    config = parse_config(
+        {"providers": [provider("a", limits={"requestsPerMinute": 3, "tokensPerMinute": 4000, "maxConcurrency": 2})]}
+    )
+    state = ProviderState(config.providers[0], replicas=1, now=0.0)
+    now = 0.0
+    for op, *args in ops:
+        if op == "start":
+            state.start(now)
+        elif op == "finish":
+            state.finish(now, args[0])
+        elif op == "cool":
+            state.cool_down(now + args[0])
+        elif op == "wait":
+            now += args[0]
+        assert state.admits(now, args[0] if op == "check" else 1) == (
+            state.blocked_reason(now, args[0] if op == "check" else 1) is None
+        )
+
+
+def pair_sorted_shuffle(weights: list[int], rng: random.Random) -> list[int]:
+    """The textbook Efraimidis-Spirakis order the fast version must reproduce draw for draw."""
+    keyed = [(rng.random() ** (1.0 / w), i) for i, w in enumerate(weights) if w > 0]
+    keyed.sort(reverse=True)
+    return [i for _, i in keyed] + [i for i, w in enumerate(weights) if w <= 0]
+
+
+class CoarseRandom(random.Random):
+    """Draws from {0, 1/4, 1/2, 3/4} only, so equal weights often tie and tie order is tested."""
+
+    def random(self) -> float:
+        return int(super().random() * 4) / 4
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([0, 1, 2, 7, 1000]), max_size=30), st.integers(0, 2**32), st.booleans())
+def test_weighted_shuffle_matches_pair_sort(weights: list[int], seed: int, coarse: bool) -> None:
+    make = CoarseRandom if coarse else random.Random
+    items: list[Any] = list(range(len(weights)))
+    fast: list[Any] = weighted_shuffle(items, weights, make(seed))
+    assert fast == pair_sorted_shuffle(weights, make(seed))
+
+
+@given(
+    st.lists(st.sampled_from(["gpt-4*", "o1", "claude-?-*", "[gc]*mini", "*", "gpt-4o"]), min_size=1, max_size=3),
+    st.sampled_from(["gpt-4o", "gpt-4o-mini", "o1", "o1-preview", "claude-3-haiku", "GPT-4o", "c-mini"]),
+)
+def test_compiled_model_globs_match_like_fnmatchcase(patterns: list[str], model: str) -> None:
+    compiled = CompiledMatch.of(RuleMatch(models=tuple(patterns)))
+    expected = any(fnmatchcase(model, p) for p in patterns)
+    assert compiled.matches(RouteRequest(model=model)) == expected
+
+
+provider_spec = st.fixed_dictionaries(
+    {
+        "rpm": st.none() | st.integers(1, 3),
+        "window": st.none() | st.sampled_from([500, 5000]),
+        "outcomes": st.lists(st.sampled_from(["success", "server_error", "rate_limited"]), max_size=4),
+    }
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(provider_spec, min_size=1, max_size=6), st.sampled_from([10, 1000, 4000]), st.floats(0, 20))
+def test_filter_shortcut_equals_full_scan(specs: list[dict[str, Any]], tokens: int, later: float) -> None:
+    upstreams = [
+        provider(
+            f"p{i}",
+            limits={"requestsPerMinute": s["rpm"]} if s["rpm"] else {},
+            circuitBreaker={"consecutiveFailures": 2, "openSeconds": 5},
+        )
+        for i, s in enumerate(specs)
+    ]
+    for up, s in zip(upstreams, specs, strict=True):
+        if s["window"]:
+            up["models"][0]["contextWindow"] = s["window"]
+    profile = {"name": "p", "models": ["gpt-4o"], "providers": [{"name": u["name"]} for u in upstreams]}
+    clock = [0.0]
+    router = Router(parse_config({"providers": upstreams, "profiles": [profile]}), clock=lambda: clock[0])
+    engine = router._engine
+    route = engine.index.default_routes["gpt-4o"]
+    for candidate, s in zip(route.candidates, specs, strict=True):
+        for kind in s["outcomes"]:
+            router.started(candidate.attempt)
+            router.finished(candidate.attempt, Outcome(kind, 0.1, retry_after_s=2.0))
+    live = engine.live
+    assert live.tripped == {k for k, b in live.breakers.items() if b.tripped}
+    assert live.guarded == {k for k, p in live.providers.items() if p.guarded}
+    router.update_config(router.config)  # a reload keeps learned state and recomputes the fast flags
+    assert live.tripped == {k for k, b in live.breakers.items() if b.tripped}
+    engine, route = router._engine, router._engine.index.default_routes["gpt-4o"]
+    request = RouteRequest(model="gpt-4o", prompt_tokens=tokens)
+    for now in (0.0, later):
+        eligible, excluded = engine._filter(route, request, now, ())
+        full: tuple[list[Candidate], dict[str, str]] = engine._filter_each(route, tokens, now, ())
+        assert (list(eligible), excluded) == full
