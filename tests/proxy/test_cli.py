@@ -64,10 +64,12 @@ async def test_multiple_workers_start_and_serve(mock_upstream_factory: MockFacto
     assert [r.choices[0].message.content for r in replies] == [f"w{i}" for i in range(8)]
     assert (await mock.stats())["total"] == 8
     # Fresh connections are spread over the workers by the kernel (SO_REUSEPORT).
+    # The second worker may still be loading its config: poll (bounded) until both answered.
     pids = set()
-    for _ in range(40):
+    for _ in range(400):
         _, body = await proxy.readyz()
         pids.add(body["pid"])
         if len(pids) == 2:
             break
+        await asyncio.sleep(0.025)
     assert len(pids) == 2
