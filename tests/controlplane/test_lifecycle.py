@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +16,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cli(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    """Run the CLI of this checkout as make does (``python -m`` from the repo root).
+
+    Not via PYTHONPATH: the top-level ``operator/`` directory would shadow the
+    standard library's ``operator`` module at interpreter start-up.
+    """
     command = [sys.executable, "-m", "hack.cluster", *args, "--state-dir", str(state_dir)]
-    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=400)
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=400)
 
 
 @pytest.mark.k8s
