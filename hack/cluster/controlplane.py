@@ -132,7 +132,17 @@ class ControlPlane:
 
     def restart_apiserver(self) -> None:
         """Stop and start the API server on the same port, certificates and etcd data."""
+        self.stop_apiserver()
+        self.start_apiserver()
+
+    def stop_apiserver(self) -> None:
+        """Take the API server down (SIGTERM, then SIGKILL); etcd and its data stay."""
         self._stop_component("kube-apiserver")
+
+    def start_apiserver(self) -> None:
+        """Bring a stopped API server back on its old port; returns once ``/readyz`` is ok."""
+        if "kube-apiserver" in self.running():
+            raise ControlPlaneError("kube-apiserver is already running")
         self._start_apiserver()
 
     def _stop_component(self, name: str) -> None:

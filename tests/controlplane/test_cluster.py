@@ -106,6 +106,17 @@ def test_restart_apiserver_keeps_data_and_tokens(kube_cluster: KubeCluster, kube
     assert got.stdout.strip() == "configmap/survivor"
 
 
+def test_apiserver_outage_refuses_clients_then_recovers(kube_cluster: KubeCluster) -> None:
+    kube_cluster.stop_apiserver()
+    try:
+        down = kube_cluster.kubectl("get", "namespaces", "--request-timeout=5s", check=False)
+        assert down.returncode != 0
+        assert "refused" in down.stderr
+    finally:
+        kube_cluster.start_apiserver()
+    assert kube_cluster.kubectl("get", "namespace", kube_cluster.namespace, "-o", "name").stdout.strip()
+
+
 def test_kubectl_helper_raises_with_stderr(kube_cluster: KubeCluster) -> None:
     with pytest.raises(subprocess.CalledProcessError) as failure:
         kube_cluster.kubectl("get", "configmap", "does-not-exist", "-n", "default")
