@@ -78,6 +78,9 @@ def test_proxy_identity_reads_only_the_credentials_secret(kube_cluster: KubeClus
         kube_cluster.kubectl("apply", "-f", "-", input=manifest)
     allowed = kube_cluster.kubectl("get", "secret", "switchboard-credentials", "-n", ns, "-o", "name", as_="proxy")
     assert allowed.stdout.strip() == "secret/switchboard-credentials"
+    # List (and so watch) is allowed only when narrowed to that one name.
+    by_name = ("secrets", "-n", ns, "--field-selector=metadata.name=switchboard-credentials", "-o", "name")
+    assert kube_cluster.kubectl("get", *by_name, as_="proxy").stdout.strip() == "secret/switchboard-credentials"
     for forbidden in (("secret", "unrelated-secret", "-n", ns), ("secrets", "-n", ns), ("secrets", "-n", "default")):
         denied = kube_cluster.kubectl("get", *forbidden, as_="proxy", check=False)
         assert denied.returncode != 0, forbidden
