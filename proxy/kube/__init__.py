@@ -1,0 +1,7 @@
+"""Cluster mode of the proxy: config and credentials from the API server, status pushed back."""
+
+from switchboard.proxy.kube.credentials import CredentialError, CredentialStore
+from switchboard.proxy.kube.run import ClusterMode, run_cluster_mode
+from switchboard.proxy.kube.settings import ClusterSettings
+
+__all__ = ["ClusterMode", "ClusterSettings", "CredentialError", "CredentialStore", "run_cluster_mode"]
