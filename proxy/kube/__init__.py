@@ -3,5 +3,14 @@
 from switchboard.proxy.kube.credentials import CredentialError, CredentialStore
 from switchboard.proxy.kube.run import ClusterMode, run_cluster_mode
 from switchboard.proxy.kube.settings import ClusterSettings
+from switchboard.proxy.kube.source import KubernetesSource, create_source
 
-__all__ = ["ClusterMode", "ClusterSettings", "CredentialError", "CredentialStore", "run_cluster_mode"]
+__all__ = [
+    "ClusterMode",
+    "ClusterSettings",
+    "CredentialError",
+    "CredentialStore",
+    "KubernetesSource",
+    "create_source",
+    "run_cluster_mode",
+]

@@ -103,6 +103,9 @@ class ClusterSync:
             result = self.target.apply(config)
             if inspect.isawaitable(result):
                 await result
+        except ConfigError as e:
+            log.error("merged config rejected, the previous config keeps serving: %s", e)
+            return
         except Exception:
             log.exception("applying the merged config failed; the previous config keeps serving")
             return
