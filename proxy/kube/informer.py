@@ -79,6 +79,7 @@ class Informer:
                     version = await self._relist()
                     failures = 0
                 version = await self._watch(version)
+                failures = 0
             except Gone:
                 log.info("%s: resourceVersion expired, relisting", self.collection.describe)
                 version = None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from switchboard.api.base import API_GROUP, API_VERSION
@@ -61,7 +62,10 @@ class StatusReporter:
 
     async def run(self) -> None:
         while True:
-            await self.tick()
+            try:
+                await self.tick()
+            except Exception:  # status is advisory: a bug here must not stop config sync
+                log.exception("status round failed; retrying next interval")
             await asyncio.sleep(self._interval_s)
 
     async def tick(self) -> None:
@@ -95,7 +99,7 @@ class StatusReporter:
         try:
             if await self._write(plural, ref, plan):
                 self._last[(plural, ref)] = (value, now)
-        except (ApiException, OSError, TimeoutError) as e:
+        except (ApiException, aiohttp.ClientError, OSError, TimeoutError) as e:
             self.stats.failures += 1
             log.warning("status of %s %s not written: %s", plural, ref, getattr(e, "reason", e))
 
