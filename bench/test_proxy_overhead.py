@@ -1,0 +1,147 @@
+"""Proxy overhead over calling the mock upstream directly (same machine, one run).
+
+Both servers run as real subprocesses (the mock CLI and the proxy CLI); the
+client is a keep-alive ``http.client`` connection so its own cost stays small.
+``make bench`` prints pytest-benchmark's table; ``test_overhead_percentiles``
+also prints p50/p99 for N sequential and N concurrent requests.
+"""
+
+import http.client
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+N = 500
+CONCURRENCY = 16
+BODY = json.dumps({"model": "mock-model", "messages": [{"role": "user", "content": "benchmark this short prompt"}]})
+_URL = re.compile(rb"(http://127\.0\.0\.1:\d+)")
+
+
+def _start(args: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # cwd puts the repo first (see fixtures)
+    process = subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    match = _URL.search(process.stdout.readline())
+    assert match, "server did not start"
+    return process, match.group(1).decode()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    mock, mock_url = _start(["-m", "switchboard.mock", "--port", "0"])
+    config = {
+        "providers": [
+            {"name": "mock", "type": "openai", "baseUrl": mock_url + "/v1", "models": [{"name": "mock-model"}]}
+        ],
+        "profiles": [{"name": "bench", "models": ["mock-model"], "providers": [{"name": "mock"}]}],
+    }
+    path = tmp_path_factory.mktemp("bench") / "proxy.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proxy, proxy_url = _start(
+        [
+            "-m",
+            "switchboard.proxy.cli",
+            "--config",
+            str(path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--log-level",
+            "WARNING",
+        ]
+    )
+    _wait_ready(proxy_url)
+    yield mock_url, proxy_url
+    for process in (proxy, mock):
+        process.terminate()
+        process.wait(15)
+
+
+def _wait_ready(url: str) -> None:
+    for _ in range(300):
+        try:
+            conn = _connection(url)
+            conn.request("GET", "/readyz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("proxy not ready")
+
+
+def _connection(url: str) -> http.client.HTTPConnection:
+    host, port = url.removeprefix("http://").split(":")
+    return http.client.HTTPConnection(host, int(port), timeout=30)
+
+
+def _chat(conn: http.client.HTTPConnection) -> float:
+    began = time.perf_counter()
+    conn.request("POST", "/v1/chat/completions", body=BODY, headers={"Content-Type": "application/json"})
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 200
+    return time.perf_counter() - began
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(samples, n=100)
+    return cuts[49] * 1000, cuts[98] * 1000
+
+
+def _sequential(url: str) -> list[float]:
+    conn = _connection(url)
+    _chat(conn)  # warm the connection
+    return [_chat(conn) for _ in range(N)]
+
+
+def _concurrent(url: str) -> list[float]:
+    def worker(count: int) -> list[float]:
+        conn = _connection(url)
+        return [_chat(conn) for _ in range(count)]
+
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        chunks = pool.map(worker, [N // CONCURRENCY] * CONCURRENCY)
+    return [s for chunk in chunks for s in chunk]
+
+
+def test_direct_mock(benchmark: pytest.FixtureRequest, servers: tuple[str, str]) -> None:
+    conn = _connection(servers[0])
+    benchmark(_chat, conn)  # type: ignore[operator]
+
+
+def test_through_proxy(benchmark: pytest.FixtureRequest, servers: tuple[str, str]) -> None:
+    conn = _connection(servers[1])
+    benchmark(_chat, conn)  # type: ignore[operator]
+
+
+def test_overhead_percentiles(benchmark: pytest.FixtureRequest, servers: tuple[str, str]) -> None:
+    mock_url, proxy_url = servers
+    report = {}
+    for mode, run in (("sequential", _sequential), ("concurrent", _concurrent)):
+        direct, proxied = _percentiles(run(mock_url)), _percentiles(run(proxy_url))
+        report[mode] = {
+            "direct_p50_ms": direct[0],
+            "direct_p99_ms": direct[1],
+            "proxy_p50_ms": proxied[0],
+            "proxy_p99_ms": proxied[1],
+        }
+        print(
+            f"\n{mode} N={N}: direct p50 {direct[0]:.2f} ms p99 {direct[1]:.2f} ms | "
+            f"proxy p50 {proxied[0]:.2f} ms p99 {proxied[1]:.2f} ms | "
+            f"overhead p50 {proxied[0] - direct[0]:.2f} ms p99 {proxied[1] - direct[1]:.2f} ms"
+        )
+    benchmark.extra_info.update(report)  # type: ignore[attr-defined]
+    benchmark.pedantic(lambda: None, rounds=1)  # type: ignore[attr-defined]

@@ -1,0 +1,90 @@
+"""Anthropic Messages API: ``{base}/v1/messages`` with ``x-api-key`` and ``anthropic-version``."""
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from switchboard.proxy.adapters.anthropic_request import anthropic_body
+from switchboard.proxy.adapters.anthropic_stream import FINISH_REASONS, AnthropicStream, input_tokens
+from switchboard.proxy.adapters.base import (
+    AdapterRequestError,
+    Target,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamRequest,
+    Usage,
+)
+from switchboard.proxy.adapters.errors import upstream_error
+from switchboard.proxy.adapters.wire import JSON_HEADERS, STREAM_HEADERS, as_int, dump, load_object, usage_dict
+
+ANTHROPIC_VERSION = "2023-06-01"
+FAMILY = "anthropic"
+
+
+def _message(content: list[Any]) -> dict[str, Any]:
+    texts = [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"]
+    calls = [
+        {
+            "id": b.get("id"),
+            "type": "function",
+            "function": {"name": b.get("name"), "arguments": orjson.dumps(b.get("input") or {}).decode()},
+        }
+        for b in content
+        if isinstance(b, dict) and b.get("type") == "tool_use"
+    ]
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
+    if calls:
+        message["tool_calls"] = calls
+    return message
+
+
+class AnthropicAdapter:
+    supports_embeddings = False
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+
+    def chat_request(self, target: Target, body: Mapping[str, Any], *, stream: bool) -> UpstreamRequest:
+        payload = anthropic_body(dict(body), target.model.upstream, target.model.max_output_tokens, stream=stream)
+        headers = dict(STREAM_HEADERS if stream else JSON_HEADERS) | {"anthropic-version": ANTHROPIC_VERSION}
+        if target.api_key:
+            headers["x-api-key"] = target.api_key
+        return UpstreamRequest("POST", f"{target.provider.effective_base_url}/v1/messages", headers, dump(payload))
+
+    def chat_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
+        payload = load_object(FAMILY, raw, "chat response")
+        content = payload.get("content")
+        if payload.get("type") != "message" or not isinstance(content, list):
+            raise UpstreamProtocolError("anthropic chat response is not a message with a content array")
+        raw_usage = payload.get("usage") or {}
+        usage = Usage(input_tokens(raw_usage), as_int(raw_usage.get("output_tokens")))
+        response = {
+            "id": str(payload.get("id") or "msg"),
+            "object": "chat.completion",
+            "created": int(self._clock()),
+            "model": public_model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": _message(content),
+                    "finish_reason": FINISH_REASONS.get(str(payload.get("stop_reason")), "stop"),
+                    "logprobs": None,
+                }
+            ],
+            "usage": usage_dict(usage),
+        }
+        return response, usage
+
+    def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> AnthropicStream:
+        return AnthropicStream(public_model, int(self._clock()), include_usage=include_usage)
+
+    def embeddings_request(self, target: Target, body: Mapping[str, Any]) -> UpstreamRequest:
+        raise AdapterRequestError("anthropic upstreams do not serve embeddings")
+
+    def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
+        raise AdapterRequestError("anthropic upstreams do not serve embeddings")
+
+    def error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        return upstream_error(FAMILY, status, raw, headers, self._clock)

@@ -1,0 +1,131 @@
+"""Anthropic stream events -> OpenAI chat completion chunks, incrementally.
+
+message_start opens the reply (id, input usage); text and tool_use blocks turn
+into content and ``tool_calls`` deltas (one OpenAI index per tool_use block);
+message_delta carries the stop reason and output usage; message_stop ends it.
+"""
+
+from typing import Any
+
+from switchboard.proxy.adapters.base import UpstreamProtocolError, Usage
+from switchboard.proxy.adapters.errors import stream_error
+from switchboard.proxy.adapters.sse import SSEDecoder
+from switchboard.proxy.adapters.wire import DONE_EVENT, as_int, chunk, load_object, usage_chunk
+
+FAMILY = "anthropic"
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+ERROR_STATUSES = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+
+
+def input_tokens(usage: dict[str, Any]) -> int:
+    """Prompt tokens including cached ones (Anthropic reports them apart)."""
+    keys = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    return sum(as_int(usage.get(k)) for k in keys)
+
+
+class AnthropicStream:
+    def __init__(self, public_model: str, created: int, *, include_usage: bool) -> None:
+        self._model = public_model
+        self._created = created
+        self._include_usage = include_usage
+        self._decoder = SSEDecoder(FAMILY)
+        self._id: str | None = None
+        self._tool_index: dict[int, int] = {}
+        self._input = 0
+        self._output = 0
+        self._stopped = False
+
+    @property
+    def usage(self) -> Usage | None:
+        return Usage(self._input, self._output) if self._id is not None else None
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        for event in self._decoder.feed(data):
+            if not self._stopped:
+                out += self._on(load_object(FAMILY, event.data, "stream event"))
+        return out
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        assert self._id is not None
+        return chunk(self._id, self._created, self._model, delta, finish)
+
+    def _on(self, event: dict[str, Any]) -> list[bytes]:
+        kind = event.get("type")
+        if kind == "error":
+            error = event.get("error") or {}
+            raise stream_error(FAMILY, error, ERROR_STATUSES.get(str(error.get("type")), 502))
+        if kind == "ping":
+            return []
+        if kind == "message_start":
+            return self._start(event.get("message") or {})
+        if self._id is None:
+            raise UpstreamProtocolError(f"anthropic stream sent {kind!r} before message_start")
+        if kind == "content_block_start":
+            return self._block_start(as_int(event.get("index")), event.get("content_block") or {})
+        if kind == "content_block_delta":
+            return self._block_delta(as_int(event.get("index")), event.get("delta") or {})
+        if kind == "message_delta":
+            return self._message_delta(event)
+        if kind == "message_stop":
+            self._stopped = True
+        return []
+
+    def _start(self, message: dict[str, Any]) -> list[bytes]:
+        self._id = str(message.get("id") or "msg")
+        usage = message.get("usage") or {}
+        self._input, self._output = input_tokens(usage), as_int(usage.get("output_tokens"))
+        return [self._chunk({"role": "assistant", "content": ""})]
+
+    def _block_start(self, index: int, block: dict[str, Any]) -> list[bytes]:
+        if block.get("type") == "tool_use":
+            tool = self._tool_index[index] = len(self._tool_index)
+            head = {"index": tool, "id": block.get("id"), "type": "function"}
+            return [self._chunk({"tool_calls": [{**head, "function": {"name": block.get("name"), "arguments": ""}}]})]
+        if block.get("type") == "text" and block.get("text"):
+            return [self._chunk({"content": block["text"]})]
+        return []
+
+    def _block_delta(self, index: int, delta: dict[str, Any]) -> list[bytes]:
+        if delta.get("type") == "text_delta" and delta.get("text"):
+            return [self._chunk({"content": delta["text"]})]
+        if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
+            if index not in self._tool_index:
+                raise UpstreamProtocolError(f"anthropic stream sent input_json_delta for unknown block {index}")
+            arguments = {"arguments": delta["partial_json"]}
+            return [self._chunk({"tool_calls": [{"index": self._tool_index[index], "function": arguments}]})]
+        return []
+
+    def _message_delta(self, event: dict[str, Any]) -> list[bytes]:
+        usage = event.get("usage") or {}
+        if "output_tokens" in usage:
+            self._output = as_int(usage["output_tokens"])
+        if any(k in usage for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")):
+            self._input = max(self._input, input_tokens(usage))
+        reason = (event.get("delta") or {}).get("stop_reason")
+        return [self._chunk({}, FINISH_REASONS.get(str(reason), "stop"))] if reason else []
+
+    def finish(self) -> list[bytes]:
+        if not self._stopped:
+            where = " in the middle of an event" if self._decoder.mid_event else ""
+            raise UpstreamProtocolError(f"anthropic stream ended{where} before message_stop")
+        closing = [DONE_EVENT]
+        if self._include_usage and self._id is not None:
+            closing.insert(0, usage_chunk(self._id, self._created, self._model, Usage(self._input, self._output)))
+        return closing

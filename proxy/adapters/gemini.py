@@ -1,0 +1,92 @@
+"""Gemini API: ``{base}/v1beta/models/{model}:generateContent`` with ``x-goog-api-key``."""
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from switchboard.proxy.adapters.base import (
+    AdapterRequestError,
+    Target,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamRequest,
+    Usage,
+)
+from switchboard.proxy.adapters.errors import upstream_error
+from switchboard.proxy.adapters.gemini_request import gemini_body
+from switchboard.proxy.adapters.gemini_stream import (
+    FAMILY,
+    GeminiStream,
+    PartsReader,
+    candidate_of,
+    finish_reason,
+    read_usage,
+)
+from switchboard.proxy.adapters.wire import JSON_HEADERS, STREAM_HEADERS, dump, load_object, usage_dict
+
+
+class GeminiAdapter:
+    supports_embeddings = False
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+
+    def _completion_id(self, payload: dict[str, Any] | None = None) -> str:
+        response_id = (payload or {}).get("responseId")
+        return (
+            f"chatcmpl-{response_id}"
+            if isinstance(response_id, str)
+            else f"chatcmpl-gemini-{int(self._clock() * 1000)}"
+        )
+
+    def chat_request(self, target: Target, body: Mapping[str, Any], *, stream: bool) -> UpstreamRequest:
+        payload = gemini_body(dict(body), target.model.max_output_tokens)
+        model = quote(target.model.upstream.removeprefix("models/"), safe="")
+        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        headers = dict(STREAM_HEADERS if stream else JSON_HEADERS)
+        if target.api_key:
+            headers["x-goog-api-key"] = target.api_key
+        url = f"{target.provider.effective_base_url}/v1beta/models/{model}:{method}"
+        return UpstreamRequest("POST", url, headers, dump(payload))
+
+    def chat_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
+        payload = load_object(FAMILY, raw, "chat response")
+        candidate = candidate_of(payload)
+        blocked = bool((payload.get("promptFeedback") or {}).get("blockReason"))
+        if candidate is None and not blocked:
+            raise UpstreamProtocolError("gemini chat response has no candidates")
+        completion_id = self._completion_id(payload)
+        text, calls = PartsReader(call_prefix=f"call_{completion_id}").read(candidate)
+        message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
+        if calls:
+            message["tool_calls"] = [{k: v for k, v in c.items() if k != "index"} for c in calls]
+        usage = read_usage(payload) or Usage()
+        response = {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": int(self._clock()),
+            "model": public_model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": finish_reason(candidate, has_tool_calls=bool(calls), blocked=blocked),
+                    "logprobs": None,
+                }
+            ],
+            "usage": usage_dict(usage),
+        }
+        return response, usage
+
+    def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> GeminiStream:
+        return GeminiStream(public_model, self._completion_id(), int(self._clock()), include_usage=include_usage)
+
+    def embeddings_request(self, target: Target, body: Mapping[str, Any]) -> UpstreamRequest:
+        raise AdapterRequestError("the gemini adapter does not serve embeddings")
+
+    def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
+        raise AdapterRequestError("the gemini adapter does not serve embeddings")
+
+    def error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        return upstream_error(FAMILY, status, raw, headers, self._clock)

@@ -1,0 +1,145 @@
+"""OpenAI chat body -> Gemini ``generateContent`` body (pure).
+
+System messages become ``systemInstruction``; assistant turns are ``model``;
+tool results become ``functionResponse`` parts named after the call they answer
+(Gemini matches results by function name, OpenAI by call id).
+"""
+
+from typing import Any
+
+from switchboard.proxy.adapters.base import AdapterRequestError
+from switchboard.proxy.adapters.content import (
+    Image,
+    Part,
+    functions_of,
+    max_tokens_of,
+    parts_of,
+    stop_sequences,
+    text_of,
+    tool_calls_of,
+    tool_choice_of,
+)
+from switchboard.proxy.adapters.wire import require_messages
+
+UNSUPPORTED_SCHEMA_KEYS = frozenset({"$schema", "additionalProperties", "$id", "$defs", "definitions"})
+
+
+def _part(part: Part, where: str) -> dict[str, Any]:
+    if isinstance(part, str):
+        return {"text": part}
+    if isinstance(part, Image) and part.data is not None:
+        return {"inlineData": {"mimeType": part.mime_type, "data": part.data}}
+    raise AdapterRequestError(f"{where}: gemini accepts images only as data: URLs")
+
+
+def _tool_response(message: dict[str, Any], where: str, names: dict[str, str]) -> dict[str, Any]:
+    call_id = message.get("tool_call_id")
+    if call_id not in names:
+        raise AdapterRequestError(f"{where}.tool_call_id {call_id!r} does not match an earlier assistant tool call")
+    content = text_of(message.get("content"), where)
+    return {"functionResponse": {"name": names[str(call_id)], "response": {"content": content}}}
+
+
+def _contents(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    system: list[str] = []
+    contents: list[dict[str, Any]] = []
+    call_names: dict[str, str] = {}
+    for index, message in enumerate(messages):
+        where, role = f"messages[{index}]", message["role"]
+        if role in ("system", "developer"):
+            system.append(text_of(message.get("content"), where))
+            continue
+        if role == "user":
+            parts = [_part(p, where) for p in parts_of(message.get("content"), where)]
+        elif role == "assistant":
+            role = "model"
+            calls = tool_calls_of(message, where)
+            call_names |= {c.id: c.name for c in calls}
+            parts = [_part(p, where) for p in parts_of(message.get("content"), where)]
+            parts += [{"functionCall": {"name": c.name, "args": c.arguments}} for c in calls]
+        elif role == "tool":
+            role, parts = "user", [_tool_response(message, where, call_names)]
+        else:
+            raise AdapterRequestError(f"{where}.role {role!r} is not supported")
+        if not parts:
+            continue
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": role, "parts": parts})
+    if not contents:
+        raise AdapterRequestError("gemini needs at least one user or assistant message with content")
+    return system, contents
+
+
+def clean_schema(schema: Any) -> Any:
+    """JSON Schema without the keywords Gemini's ``parameters`` rejects."""
+    if isinstance(schema, dict):
+        return {k: clean_schema(v) for k, v in schema.items() if k not in UNSUPPORTED_SCHEMA_KEYS}
+    if isinstance(schema, list):
+        return [clean_schema(v) for v in schema]
+    return schema
+
+
+def _tools(body: dict[str, Any]) -> dict[str, Any]:
+    functions = functions_of(body)
+    choice = tool_choice_of(body)
+    if not functions:
+        return {}
+    declarations = [
+        {
+            "name": f["name"],
+            **({"description": f["description"]} if f.get("description") else {}),
+            **({"parameters": clean_schema(f["parameters"])} if f.get("parameters") else {}),
+        }
+        for f in functions
+    ]
+    out: dict[str, Any] = {"tools": [{"functionDeclarations": declarations}]}
+    if choice is not None:
+        mode = {"auto": "AUTO", "none": "NONE", "required": "ANY"}.get(choice, "ANY")
+        config: dict[str, Any] = {"mode": mode}
+        if choice.startswith("function:"):
+            config["allowedFunctionNames"] = [choice.removeprefix("function:")]
+        out["toolConfig"] = {"functionCallingConfig": config}
+    return out
+
+
+_SAMPLING = {
+    "temperature": "temperature",
+    "top_p": "topP",
+    "presence_penalty": "presencePenalty",
+    "frequency_penalty": "frequencyPenalty",
+    "seed": "seed",
+    "n": "candidateCount",
+}
+
+
+def _generation_config(body: dict[str, Any], default_max_tokens: int | None) -> dict[str, Any]:
+    config = {key: body[name] for name, key in _SAMPLING.items() if isinstance(body.get(name), int | float)}
+    if config.get("candidateCount", 1) != 1:
+        raise AdapterRequestError("gemini adapter returns one choice; n must be 1")
+    max_tokens = max_tokens_of(body) or default_max_tokens
+    if max_tokens:
+        config["maxOutputTokens"] = max_tokens
+    stops = stop_sequences(body)
+    if stops:
+        config["stopSequences"] = stops
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") in ("json_object", "json_schema"):
+        config["responseMimeType"] = "application/json"
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if schema:
+            config["responseJsonSchema"] = schema
+    return config
+
+
+def gemini_body(body: dict[str, Any], default_max_tokens: int | None) -> dict[str, Any]:
+    system, contents = _contents(require_messages(body))
+    out: dict[str, Any] = {"contents": contents}
+    if system:
+        out["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
+    out |= _tools(body)
+    config = _generation_config(body, default_max_tokens)
+    if config:
+        out["generationConfig"] = config
+    return out
