@@ -151,7 +151,10 @@ async def test_api_server_restart_keeps_last_config_and_catches_up(
     async with ClusterMode(runtime, StaticHealth(), _settings(kube_cluster, ns)) as mode:
         await asyncio.wait_for(mode.wait_synced(), 30)
         applies = len(runtime.configs)
-        await asyncio.to_thread(kube_cluster.restart_apiserver)
+        await asyncio.sleep(0.5)  # the watches are established
+        # Called on the main thread on purpose: the control plane ties its children to the
+        # thread that started them (PDEATHSIG), and asyncio.to_thread's worker exits later.
+        kube_cluster.restart_apiserver()
         assert runtime.current is not None and runtime.current.served_models() == ["before"]
         await kube.apply(_manifest(ns, "chat", "openai", ("after",)))
         await asyncio.wait_for(runtime.wait_for(_serves("after")), 30)

@@ -21,7 +21,6 @@ from tests.fixtures.kubeproxy import KubeApply, rendered_config_text, rendered_c
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(240), pytest.mark.usefixtures("switchboard_crds")]
 
 MODEL = "mock-model"
-BREAKER = {"circuitBreaker": {"consecutiveFailures": 2, "minimumRequests": 2, "openSeconds": 60}}
 NO_RETRY = {"retry": {"maxRetries": 0}}
 
 
@@ -53,9 +52,10 @@ async def _eventually(check: Callable[[], Awaitable[bool]], seconds: float = 20.
             await asyncio.sleep(0.02)
 
 
-def _configmap(ns: str, mock_url: str, models: tuple[str, ...], key: str) -> dict[str, Any]:
+def _configmap(ns: str, mock_url: str, models: tuple[str, ...], key: str, open_s: float = 60) -> dict[str, Any]:
+    breaker = {"circuitBreaker": {"consecutiveFailures": 2, "minimumRequests": 2, "openSeconds": open_s}}
     text = rendered_config_text(
-        ns, "chat", "mock", models, secret_key=key, base_url=mock_url + "/v1", provider_extra=BREAKER,
+        ns, "chat", "mock", models, secret_key=key, base_url=mock_url + "/v1", provider_extra=breaker,
         profile_extra=NO_RETRY,
     )  # fmt: skip
     return rendered_configmap(ns, "chat-rendered", text, resource_version=None)
@@ -79,7 +79,8 @@ async def test_proxy_serves_cluster_config_rotates_keys_and_reports_open_circuit
         "spec": {"type": "openai-compatible", "baseUrl": mock.base_url + "/v1", "models": [{"name": MODEL}]},
     }
     await kube.apply(provider_cr)
-    await kube.apply(_configmap(ns, mock.base_url, (MODEL,), key))
+    # a short open period: the engine counts 401 as a provider failure and guards the provider
+    await kube.apply(_configmap(ns, mock.base_url, (MODEL,), key, open_s=0.5))
     settings = ClusterSettings(
         kubeconfig=str(kube_cluster.proxy_kubeconfig),
         namespaces=(ns,),
@@ -119,7 +120,15 @@ async def test_proxy_serves_cluster_config_rotates_keys_and_reports_open_circuit
             f"max {max(latencies) * 1000:.0f} ms"
         )
 
-        # upstream fails: the breaker opens and the LLMProvider status shows it within seconds
+        async def circuit() -> str | None:
+            obj = await kube.get_json("llmp", "mock", "-n", ns)
+            return obj.get("status", {}).get("summary", {}).get("circuit")  # type: ignore[no-any-return]
+
+        async def status_closed() -> bool:
+            return await circuit() == "closed"
+
+        await _eventually(status_closed)  # the successful calls closed it again
+        # upstream fails: the breaker trips and the LLMProvider status shows it within seconds
         await mock.set_faults(MODEL, status=503)
         for _ in range(3):
             with pytest.raises(openai.APIStatusError):
@@ -127,8 +136,8 @@ async def test_proxy_serves_cluster_config_rotates_keys_and_reports_open_circuit
         opened = time.monotonic()
 
         async def status_open() -> bool:
-            obj = await kube.get_json("llmp", "mock", "-n", ns)
-            return bool(obj.get("status", {}).get("summary", {}).get("circuit") == "open")
+            # "half-open" too: the engine may already be waiting for a probe when we look
+            return await circuit() in ("open", "half-open")
 
         await _eventually(status_open, seconds=15)
         print(f"circuit open -> LLMProvider status: {(time.monotonic() - opened) * 1000:.0f} ms")
