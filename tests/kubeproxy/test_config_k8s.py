@@ -152,10 +152,16 @@ async def test_api_server_restart_keeps_last_config_and_catches_up(
         await asyncio.wait_for(mode.wait_synced(), 30)
         applies = len(runtime.configs)
         await asyncio.sleep(0.5)  # the watches are established
-        # Called on the main thread on purpose: the control plane ties its children to the
-        # thread that started them (PDEATHSIG), and asyncio.to_thread's worker exits later.
-        kube_cluster.restart_apiserver()
+        # Control-plane calls stay on the main thread on purpose: the components are tied to
+        # the thread that started them (PDEATHSIG), and asyncio.to_thread's worker exits later.
+        kube_cluster.stop_apiserver()
+        await asyncio.sleep(3.0)  # an outage: the informers fail and back off
         assert runtime.current is not None and runtime.current.served_models() == ["before"]
+        assert len(runtime.configs) == applies  # nothing was applied (in particular no empty config)
+        kube_cluster.start_apiserver()
         await kube.apply(_manifest(ns, "chat", "openai", ("after",)))
         await asyncio.wait_for(runtime.wait_for(_serves("after")), 30)
-        assert all(c.served_models() in (["before"], ["after"]) for c in runtime.configs[applies:])
+        kube_cluster.restart_apiserver()  # and a quick restart
+        await kube.apply(_manifest(ns, "chat", "openai", ("again",)))
+        await asyncio.wait_for(runtime.wait_for(_serves("again")), 30)
+        assert all(len(c.served_models()) == 1 for c in runtime.configs)
