@@ -3,7 +3,7 @@
 from switchboard.proxy.kube.credentials import CredentialError, CredentialStore
 from switchboard.proxy.kube.run import ClusterMode, run_cluster_mode
 from switchboard.proxy.kube.settings import ClusterSettings
-from switchboard.proxy.kube.source import KubernetesSource, create_source
+from switchboard.proxy.kube.source import KubernetesSource, add_arguments, create_source
 
 __all__ = [
     "ClusterMode",
@@ -11,6 +11,7 @@ __all__ = [
     "CredentialError",
     "CredentialStore",
     "KubernetesSource",
+    "add_arguments",
     "create_source",
     "run_cluster_mode",
 ]

@@ -8,6 +8,7 @@ parsed CLI flags when present (``kubeconfig``, ``watch_namespaces``,
 ``POD_NAME``, ``POD_NAMESPACE``. No kubeconfig means in-cluster.
 """
 
+import argparse
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
@@ -81,6 +82,21 @@ def settings_from_options(options: object, environ: Mapping[str, str] | None = N
     if ttl is not None:
         overrides.update(replica_ttl_s=ttl, heartbeat_s=ttl / 3)
     return ClusterSettings.from_env(env, **overrides)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Cluster-mode flags, for the proxy CLI's parser (all optional; env vars are the fallback)."""
+    group = parser.add_argument_group("cluster mode (--kubernetes)")
+    group.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster service account)")
+    group.add_argument(
+        "--watch-namespace",
+        dest="watch_namespaces",
+        action="append",
+        metavar="NS",
+        help="namespace whose rendered ConfigMaps to watch; repeatable (default: all namespaces)",
+    )
+    group.add_argument("--status-interval", type=float, metavar="SECONDS", help="min seconds between status writes")
+    group.add_argument("--replica-name", help="this replica's name in status (default: $POD_NAME or hostname)")
 
 
 def create_source(options: object) -> KubernetesSource:

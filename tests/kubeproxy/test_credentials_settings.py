@@ -1,5 +1,6 @@
 """Credentials store and settings: decoding, resolution errors, keys never shown."""
 
+import argparse
 import base64
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from switchboard.api.provider import SecretKeyRef
 from switchboard.proxy.kube import ClusterSettings, CredentialError, CredentialStore
 from switchboard.proxy.kube.credentials import credentials_key, decode_secret_data
+from switchboard.proxy.kube.source import add_arguments, settings_from_options
 
 
 def _b64(value: str) -> str:
@@ -47,3 +49,26 @@ def test_settings_from_downward_api_env_and_overrides() -> None:
         ClusterSettings(replica_ttl_s=10, heartbeat_s=20)
     with pytest.raises(ValueError, match="status interval"):
         ClusterSettings(status_interval_s=0)
+
+
+def test_cli_flags_then_env_then_defaults() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--watch-namespace", "a", "--watch-namespace", "b", "--status-interval", "4"])
+    env = {"SWITCHBOARD_KUBECONFIG": "/k.yaml", "POD_NAME": "p-1", "POD_NAMESPACE": "sb"}
+    env["SWITCHBOARD_REPLICA_TTL"] = "30"
+    s = settings_from_options(args, env)
+    assert (s.kubeconfig, s.namespaces, s.status_interval_s, s.replica, s.own_namespace) == (
+        "/k.yaml",
+        ("a", "b"),
+        4.0,
+        "p-1",
+        "sb",
+    )
+    assert (s.replica_ttl_s, s.heartbeat_s) == (30.0, 10.0)
+    flags = parser.parse_args(["--replica-name", "explicit", "--kubeconfig", "/x"])
+    assert settings_from_options(flags, env).replica == "explicit"
+    assert settings_from_options(flags, env).kubeconfig == "/x"
+    assert settings_from_options(flags, {"SWITCHBOARD_WATCH_NAMESPACES": "x, y"}).namespaces == ("x", "y")
+    with pytest.raises(ValueError, match="SWITCHBOARD_STATUS_INTERVAL: expected a number"):
+        settings_from_options(flags, {"SWITCHBOARD_STATUS_INTERVAL": "soon"})
