@@ -65,26 +65,26 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
     indexer(SECRETS, "secret_keys", index.secret_keys)
 
     @kopf.on.event(**PROFILES, registry=registry)
-    async def profile_changed(type: str, name: str, namespace: str, memo: Any, **kwargs: Any) -> None:
+    async def profile_changed(type: str, name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
         if type != "DELETED":
-            await reconcile_profile(_ctx(memo), snapshot(kwargs), namespace, name)
+            await reconcile_profile(_ctx(memo), snapshot(kwargs), namespace or "", name)
 
     @kopf.on.event(**PROVIDERS, registry=registry)
-    async def provider_changed(name: str, namespace: str, memo: Any, **kwargs: Any) -> None:
-        await _profiles_of_provider(_ctx(memo), snapshot(kwargs), namespace, name)
+    async def provider_changed(name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
+        await _profiles_of_provider(_ctx(memo), snapshot(kwargs), namespace or "", name)
 
     @kopf.on.event(**SECRETS, registry=registry)
-    async def secret_changed(name: str, namespace: str, memo: Any, **kwargs: Any) -> None:
+    async def secret_changed(name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
         snap = snapshot(kwargs)
-        for provider in snap.providers_using_secret(namespace, name):
-            await _profiles_of_provider(_ctx(memo), snap, namespace, provider)
+        for provider in snap.providers_using_secret(namespace or "", name):
+            await _profiles_of_provider(_ctx(memo), snap, namespace or "", provider)
 
     @kopf.timer(**PROFILES, interval=resync_seconds, registry=registry)
-    async def profile_resync(name: str, namespace: str, memo: Any, **kwargs: Any) -> None:
-        await reconcile_profile(_ctx(memo), snapshot(kwargs), namespace, name, force=True)
+    async def profile_resync(name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
+        await reconcile_profile(_ctx(memo), snapshot(kwargs), namespace or "", name, force=True)
 
     @kopf.timer(**PROVIDERS, interval=resync_seconds, registry=registry)
-    async def provider_resync(name: str, namespace: str, memo: Any, **kwargs: Any) -> None:
-        await reconcile_provider(_ctx(memo), snapshot(kwargs), namespace, name)
+    async def provider_resync(name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
+        await reconcile_provider(_ctx(memo), snapshot(kwargs), namespace or "", name)
 
     return registry
