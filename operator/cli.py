@@ -97,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's own login reads it
     kopf.configure(verbose=args.verbose)
+    # The generated client logs whole response bodies (Secret data included) at DEBUG.
+    logging.getLogger("kubernetes_asyncio").setLevel(logging.INFO)
     logger.info("starting as %s, release namespace %s", args.identity, args.release_namespace)
 
     async def _main() -> None:

@@ -52,6 +52,12 @@ async def _profiles_of_provider(ctx: Context, snap: index.Snapshot, namespace: s
 def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        """In-cluster ServiceAccount first, then $KUBECONFIG (set by ``--kubeconfig``)."""
+        info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs)
+        return info or kopf.login_with_kubeconfig(**kwargs)
+
     def indexer(resource: ResourceKw, name: str, fn: Any) -> None:
         def handler(body: kopf.Body, **_: Any) -> Any:
             return fn(body)
