@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,26 @@ def go_sources_digest(module_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def kubernetes_version(go_mod: str) -> str:
+    """The ``k8s.io/kubernetes`` version required by the build module's go.mod."""
+    match = re.search(r"^\s*(?:require\s+)?k8s\.io/kubernetes\s+(v\d+\.\d+\.\d+)\s*$", go_mod, re.MULTILINE)
+    if match is None:
+        raise SystemExit("hack/controlplane/go.mod does not require k8s.io/kubernetes at a release version")
+    return match.group(1)
+
+
+def version_ldflags(version: str) -> str:
+    """Strip symbols and stamp the release into the binaries (else they report v0.0.0-master).
+
+    Clients such as helm and kubectl read the server's version, so it must be real.
+    """
+    major, minor, _ = version.removeprefix("v").split(".")
+    values = {"gitVersion": version, "gitMajor": major, "gitMinor": minor, "gitTreeState": "clean"}
+    packages = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+    stamps = [f"-X {package}.{name}={value}" for package in packages for name, value in values.items()]
+    return " ".join(["-s", "-w", *stamps])
+
+
 def is_current(stamp: Path, expected: str, binaries: list[Path]) -> bool:
     present = all(os.access(b, os.X_OK) for b in binaries)
     return present and stamp.is_file() and stamp.read_text().strip() == expected
@@ -62,7 +83,8 @@ def find_go() -> str:
 def build_control_plane(target: Path) -> None:
     """Compile the three control-plane binaries, then move them in place together."""
     stamp = target / ".controlplane.stamp"
-    expected = go_sources_digest(GO_MODULE_DIR)
+    ldflags = version_ldflags(kubernetes_version((GO_MODULE_DIR / "go.mod").read_text()))
+    expected = hashlib.sha256(f"{go_sources_digest(GO_MODULE_DIR)} {ldflags}".encode()).hexdigest()
     outputs = [target / name for name in CONTROL_PLANE_BINARIES]
     if is_current(stamp, expected, outputs):
         log("control plane binaries up to date")
@@ -72,7 +94,7 @@ def build_control_plane(target: Path) -> None:
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-trimpath"}
     with tempfile.TemporaryDirectory(dir=target, prefix=".build-") as out:
         packages = [f"./cmd/{name}" for name in CONTROL_PLANE_BINARIES]
-        command = ["nice", "-n", "10", find_go(), "build", "-ldflags=-s -w", "-o", out + "/", *packages]
+        command = ["nice", "-n", "10", find_go(), "build", f"-ldflags={ldflags}", "-o", out + "/", *packages]
         subprocess.run(command, cwd=GO_MODULE_DIR, env=env, check=True)
         for name in CONTROL_PLANE_BINARIES:
             os.replace(Path(out) / name, target / name)

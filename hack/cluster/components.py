@@ -25,6 +25,7 @@ CONTROLLERS = (
     "root-ca-certificate-publisher-controller",
     "deployment-controller",
     "replicaset-controller",
+    "clusterrole-aggregation-controller",
 )
 
 
@@ -103,6 +104,8 @@ def apiserver_command(binaries: Binaries, layout: Layout, pki: Pki, ports: Ports
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--authorization-mode=Node,RBAC",
         "--allow-privileged=true",
+        "--endpoint-reconciler-type=none",  # the kubernetes Service cannot point at loopback
+        "--shutdown-watch-termination-grace-period=2s",  # end watches on SIGTERM, so restarts are quick
         "--v=1",
     ]
 

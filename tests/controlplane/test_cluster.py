@@ -110,3 +110,11 @@ def test_kubectl_helper_raises_with_stderr(kube_cluster: KubeCluster) -> None:
     with pytest.raises(subprocess.CalledProcessError) as failure:
         kube_cluster.kubectl("get", "configmap", "does-not-exist", "-n", "default")
     assert "not found" in str(failure.value.stderr)
+
+
+def test_env_points_subprocesses_at_the_chosen_identity(kube_cluster: KubeCluster) -> None:
+    whoami = ("kubectl", "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+    done = subprocess.run(whoami, env=kube_cluster.env(as_="proxy"), capture_output=True, text=True, timeout=60)
+    assert done.stdout == f"system:serviceaccount:{kube_cluster.namespace}:switchboard-proxy", done.stderr
+    helm = subprocess.run(("helm", "version", "--short"), env=kube_cluster.env(), capture_output=True, text=True)
+    assert helm.stdout.startswith("v4."), helm.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,15 +10,19 @@ from pathlib import Path
 import pytest
 
 from hack.cluster import Binaries
-from hack.cluster.processes import group_alive, port_is_open
+from hack.cluster.processes import group_alive, port_is_open, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cli(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    """Run the CLI of this checkout as make does (``python -m`` from the repo root).
+
+    Not via PYTHONPATH: the top-level ``operator/`` directory would shadow the
+    standard library's ``operator`` module at interpreter start-up.
+    """
     command = [sys.executable, "-m", "hack.cluster", *args, "--state-dir", str(state_dir)]
-    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=400)
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=400)
 
 
 @pytest.mark.k8s
@@ -49,3 +52,34 @@ def test_down_without_a_cluster_is_a_no_op(tmp_path: Path) -> None:
     done = _cli("down", state_dir=tmp_path)
     assert done.returncode == 0
     assert "no cluster recorded" in done.stdout
+
+
+CRASHING_OWNER = """
+import json, sys, time
+from pathlib import Path
+from hack.cluster import Binaries, start_cluster
+cluster = start_cluster(Path(sys.argv[1]), Binaries.locate(), die_with_parent=True)
+print(json.dumps(json.loads((Path(sys.argv[1]) / "state.json").read_text())), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.k8s
+@pytest.mark.timeout(600)
+def test_components_die_when_the_process_that_started_them_is_killed(tmp_path: Path) -> None:
+    Binaries.locate()
+    owner = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_OWNER, str(tmp_path / "cluster")],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert owner.stdout is not None
+        state = json.loads(owner.stdout.readline())
+    finally:
+        owner.kill()
+        owner.wait(timeout=30)
+    pgids: dict[str, int] = state["pgids"]
+    assert wait_until(lambda: not any(group_alive(pgid) for pgid in pgids.values()), timeout=60)
+    assert wait_until(lambda: not any(port_is_open(port) for port in state["ports"].values()), timeout=30)
