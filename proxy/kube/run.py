@@ -1,0 +1,158 @@
+"""Cluster mode: wires the informers, the config sync and the status reporter.
+
+``switchboard-proxy --kubernetes`` calls :func:`run_cluster_mode`; tests and
+embedders use :class:`ClusterMode` to wait for the first applied config.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Protocol
+
+from kubernetes_asyncio import client, config
+
+from switchboard.api.status import RENDERED_LABEL, ProviderHealth
+from switchboard.proxy.kube.credentials import CredentialStore
+from switchboard.proxy.kube.events import EventRecorder
+from switchboard.proxy.kube.informer import Backoff, Collection, Informer
+from switchboard.proxy.kube.reporter import StatusReporter
+from switchboard.proxy.kube.settings import ClusterSettings
+from switchboard.proxy.kube.status_logic import Timing
+from switchboard.proxy.kube.sync import ClusterSync, ConfigTarget
+
+log = logging.getLogger(__name__)
+
+RENDERED_SELECTOR = f"{RENDERED_LABEL}=true"
+
+
+class HealthSource(Protocol):
+    def provider_health(self) -> Mapping[str, ProviderHealth]: ...
+
+
+async def new_api_client(kubeconfig: str | None) -> client.ApiClient:
+    """A client from a kubeconfig file, else from the pod's service account."""
+    configuration = client.Configuration()
+    if kubeconfig:
+        await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    else:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return client.ApiClient(configuration)
+
+
+class ClusterMode:
+    """Runs every cluster-mode task for one replica until closed."""
+
+    def __init__(
+        self,
+        runtime: ConfigTarget,
+        router: HealthSource,
+        settings: ClusterSettings,
+        credentials: CredentialStore | None = None,
+        api_client_factory: Callable[[str | None], Any] = new_api_client,
+    ) -> None:
+        self.settings = settings
+        self.credentials = credentials or CredentialStore(settings.credentials_secret)
+        self._runtime = runtime
+        self._router = router
+        self._factory = api_client_factory
+        self._api: client.ApiClient | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.sync: ClusterSync | None = None
+        self.reporter: StatusReporter | None = None
+
+    async def __aenter__(self) -> "ClusterMode":
+        s = self.settings
+        self._api = await self._factory(s.kubeconfig)
+        core = client.CoreV1Api(self._api)
+        sync = ClusterSync(self._runtime, self.credentials, EventRecorder(core, s.replica), s.debounce_s)
+        backoff = Backoff()
+        sync.config_informers = [Informer(c, sync.wake, backoff) for c in _config_collections(core, s)]
+        sync.secret_informer = Informer(
+            Collection(
+                f"Secret {s.own_namespace}/{s.credentials_secret}",
+                core.list_namespaced_secret,
+                (s.own_namespace,),
+                {"field_selector": f"metadata.name={s.credentials_secret}"},
+            ),
+            sync.wake,
+            backoff,
+        )
+        timing = Timing(ttl=timedelta(seconds=s.replica_ttl_s), heartbeat=timedelta(seconds=s.heartbeat_s))
+        self.reporter = StatusReporter(
+            client.CustomObjectsApi(self._api),
+            s.replica,
+            self._router.provider_health,
+            lambda: sync.served,
+            timing,
+            s.status_interval_s,
+        )
+        self.sync = sync
+        runners = [*(i.run() for i in sync.config_informers), sync.secret_informer.run(), sync.run()]
+        self._tasks = [asyncio.create_task(r) for r in runners]
+        self._tasks.append(asyncio.create_task(self._report_after_first_apply()))
+        return self
+
+    async def _report_after_first_apply(self) -> None:
+        assert self.sync is not None and self.reporter is not None
+        await self.sync.first_apply.wait()
+        await self.reporter.run()
+
+    async def wait_synced(self) -> None:
+        """Until the first config is applied; a crashed task raises here instead of hanging."""
+        assert self.sync is not None
+        waiter = asyncio.create_task(self.sync.first_apply.wait())
+        done, _ = await asyncio.wait([waiter, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
+        if waiter not in done:
+            waiter.cancel()
+            for task in done:
+                task.result()  # re-raises the crash
+
+    async def wait(self) -> None:
+        """Until a task fails (they run forever otherwise)."""
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._api is not None:
+            await self._api.close()
+
+
+def _config_collections(core: client.CoreV1Api, s: ClusterSettings) -> list[Collection]:
+    selector = {"label_selector": RENDERED_SELECTOR}
+    if not s.namespaces:
+        return [
+            Collection("rendered ConfigMaps (all namespaces)", core.list_config_map_for_all_namespaces, (), selector)
+        ]
+    return [
+        Collection(f"rendered ConfigMaps in {ns}", core.list_namespaced_config_map, (ns,), selector)
+        for ns in s.namespaces
+    ]
+
+
+async def run_cluster_mode(
+    runtime: ConfigTarget,
+    router: HealthSource,
+    settings: ClusterSettings,
+    credentials: CredentialStore | None = None,
+) -> None:
+    """Entry point for ``switchboard-proxy --kubernetes``: runs until cancelled."""
+    async with ClusterMode(runtime, router, settings, credentials) as mode:
+        log.info(
+            "cluster mode: replica %s, namespaces %s, credentials %s/%s",
+            settings.replica,
+            ",".join(settings.namespaces) or "all",
+            settings.own_namespace,
+            settings.credentials_secret,
+        )
+        await mode.wait()

@@ -1,0 +1,121 @@
+"""The proxy's ConfigSource for ``--kubernetes`` (see ``switchboard.proxy.sources``).
+
+``create_source(options)`` is what the proxy CLI calls. Options come from the
+parsed CLI flags when present (``kubeconfig``, ``watch_namespaces``,
+``status_interval``, ``replica_name``), else from the environment:
+``SWITCHBOARD_KUBECONFIG`` (or ``KUBECONFIG``), ``SWITCHBOARD_WATCH_NAMESPACES``
+(comma separated), ``SWITCHBOARD_STATUS_INTERVAL``, ``SWITCHBOARD_REPLICA_TTL``,
+``POD_NAME``, ``POD_NAMESPACE``. No kubeconfig means in-cluster.
+"""
+
+import argparse
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from switchboard.api.config import ProxyConfig
+from switchboard.api.provider import ProviderConfig, SecretKeyRef
+from switchboard.api.status import ProviderHealth
+from switchboard.proxy.kube.credentials import CredentialStore
+from switchboard.proxy.kube.run import ClusterMode
+from switchboard.proxy.kube.settings import ClusterSettings
+
+SecretResolver = Callable[[ProviderConfig, SecretKeyRef], Awaitable[str]]
+
+
+class _HasHealth(Protocol):
+    def provider_health(self) -> Mapping[str, ProviderHealth]: ...
+
+
+class RuntimeLike(Protocol):
+    """The proxy Runtime as cluster mode uses it."""
+
+    @property
+    def router(self) -> _HasHealth | None: ...
+
+    async def apply(self, config: ProxyConfig) -> Any: ...
+
+
+class RouterOfRuntime:
+    """Health of whatever router the runtime currently has (none before the first config)."""
+
+    def __init__(self, runtime: RuntimeLike) -> None:
+        self._runtime = runtime
+
+    def provider_health(self) -> Mapping[str, ProviderHealth]:
+        router = self._runtime.router
+        return router.provider_health() if router is not None else {}
+
+
+class KubernetesSource:
+    """Watches rendered ConfigMaps and the credentials Secret; publishes status."""
+
+    def __init__(self, settings: ClusterSettings) -> None:
+        self.settings = settings
+        self.credentials = CredentialStore(settings.credentials_secret)
+
+    @property
+    def secrets(self) -> SecretResolver:
+        return self._resolve
+
+    async def _resolve(self, provider: ProviderConfig, ref: SecretKeyRef) -> str:
+        return self.credentials.resolve(ref)
+
+    async def run(self, runtime: RuntimeLike) -> None:
+        async with ClusterMode(runtime, RouterOfRuntime(runtime), self.settings, self.credentials) as mode:
+            await mode.wait()
+
+
+def settings_from_options(options: object, environ: Mapping[str, str] | None = None) -> ClusterSettings:
+    """Flags first, then environment variables, then defaults (see the module docstring)."""
+    env = os.environ if environ is None else environ
+    kubeconfig = getattr(options, "kubeconfig", None) or env.get("SWITCHBOARD_KUBECONFIG") or env.get("KUBECONFIG")
+    namespaces = getattr(options, "watch_namespaces", None) or _split(env.get("SWITCHBOARD_WATCH_NAMESPACES", ""))
+    interval = getattr(options, "status_interval", None) or _number(env, "SWITCHBOARD_STATUS_INTERVAL")
+    ttl = _number(env, "SWITCHBOARD_REPLICA_TTL")
+    overrides: dict[str, object] = {
+        "kubeconfig": kubeconfig,
+        "namespaces": tuple(namespaces) or None,
+        "status_interval_s": interval,
+        "replica": getattr(options, "replica_name", None),
+    }
+    if ttl is not None:
+        overrides.update(replica_ttl_s=ttl, heartbeat_s=ttl / 3)
+    return ClusterSettings.from_env(env, **overrides)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Cluster-mode flags, for the proxy CLI's parser (all optional; env vars are the fallback)."""
+    group = parser.add_argument_group("cluster mode (--kubernetes)")
+    group.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster service account)")
+    group.add_argument(
+        "--watch-namespace",
+        dest="watch_namespaces",
+        action="append",
+        metavar="NS",
+        help="namespace whose rendered ConfigMaps to watch; repeatable (default: all namespaces)",
+    )
+    group.add_argument("--status-interval", type=float, metavar="SECONDS", help="min seconds between status writes")
+    group.add_argument("--replica-name", help="this replica's name in status (default: $POD_NAME or hostname)")
+
+
+def create_source(options: object) -> KubernetesSource:
+    """The CLI hook for ``switchboard-proxy --kubernetes``."""
+    return KubernetesSource(settings_from_options(options))
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _number(env: Mapping[str, str], name: str) -> float | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name}: must be positive, got {raw!r}")
+    return value

@@ -1,0 +1,180 @@
+"""Pure status aggregation: previous status + this replica's view + now -> patch or None.
+
+Replicas share ``status.replicas`` lists, so each write is a read-modify-write of
+the whole list (the shell guards it with the resourceVersion). These functions
+decide what that write is, and whether one is needed at all:
+
+* a write happens when this replica's entry changed, when its entry is older
+  than ``heartbeat`` (so peers do not prune a live replica), or when entries of
+  other replicas are older than ``ttl`` and must be pruned;
+* values are rounded first (whole ms, rates to 3 places) so jitter does not
+  count as a change.
+
+Summary over live replicas (those updated within ``ttl``), shown by the printer
+columns: the worst circuit (open > half-open > closed); the mean of EMA and p50;
+the max of p95; the error rate weighted by each replica's requests per minute
+(plain mean when nobody has traffic); the sum of requests per minute (fleet
+rate); the last error of the most recently updated replica that has one.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from switchboard.api.status import ProviderHealth, ReplicaProviderHealth, ReplicaSync
+
+Entry = TypeVar("Entry", ReplicaProviderHealth, ReplicaSync)
+
+_CIRCUIT_RANK = {"closed": 0, "half-open": 1, "open": 2}
+_LAST_ERROR_MAX = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    ttl: timedelta  # entries older than this are pruned and not aggregated
+    heartbeat: timedelta  # rewrite an unchanged own entry after this long
+
+
+def rfc3339(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def normalize(health: ProviderHealth) -> ProviderHealth:
+    """Round so that only meaningful changes cause a write."""
+
+    def ms(v: float | None) -> float | None:
+        return None if v is None else float(round(v))
+
+    error = health.last_error[:_LAST_ERROR_MAX] if health.last_error else None
+    return ProviderHealth(
+        circuit=health.circuit,
+        ema_ms=ms(health.ema_ms),
+        p50_ms=ms(health.p50_ms),
+        p95_ms=ms(health.p95_ms),
+        error_rate=round(health.error_rate, 3),
+        requests_per_minute=round(health.requests_per_minute, 1),
+        last_error=error,
+    )
+
+
+def _health_of(entry: ReplicaProviderHealth) -> ProviderHealth:
+    return ProviderHealth.model_validate(entry.model_dump(exclude={"replica", "updated_at"}))
+
+
+def _entries(raw: Any, model: type[Entry]) -> list[Entry]:
+    """Valid entries of a raw ``status.replicas`` list; malformed ones are dropped."""
+    entries: list[Entry] = []
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            entries.append(model.model_validate(item))
+        except ValidationError:
+            continue
+    return entries
+
+
+def _is_live(updated_at: str, now: datetime, ttl: timedelta) -> bool:
+    when = parse_time(updated_at)
+    return when is not None and now - when <= ttl
+
+
+def summarize(entries: Sequence[ReplicaProviderHealth]) -> ProviderHealth | None:
+    """Aggregate over the given (live) replica entries, as documented above."""
+    if not entries:
+        return None
+    circuit = max((e.circuit for e in entries), key=_CIRCUIT_RANK.__getitem__)
+    emas = [e.ema_ms for e in entries if e.ema_ms is not None]
+    p50s = [e.p50_ms for e in entries if e.p50_ms is not None]
+    p95s = [e.p95_ms for e in entries if e.p95_ms is not None]
+    rpm = sum(e.requests_per_minute for e in entries)
+    if rpm > 0:
+        error_rate = sum(e.error_rate * e.requests_per_minute for e in entries) / rpm
+    else:
+        error_rate = sum(e.error_rate for e in entries) / len(entries)
+    with_error = sorted((e for e in entries if e.last_error), key=lambda e: e.updated_at)
+    return normalize(
+        ProviderHealth(
+            circuit=circuit,
+            ema_ms=sum(emas) / len(emas) if emas else None,
+            p50_ms=sum(p50s) / len(p50s) if p50s else None,
+            p95_ms=max(p95s) if p95s else None,
+            error_rate=min(1.0, error_rate),
+            requests_per_minute=rpm,
+            last_error=with_error[-1].last_error if with_error else None,
+        )
+    )
+
+
+def _own_entry_current(own: Entry | None, same: bool, now: datetime, timing: Timing) -> bool:
+    if own is None or not same:
+        return False
+    when = parse_time(own.updated_at)
+    return when is not None and now - when < timing.heartbeat
+
+
+def provider_status_patch(
+    status: Mapping[str, Any], replica: str, health: ProviderHealth, now: datetime, timing: Timing
+) -> dict[str, Any] | None:
+    """The merge patch for ``LLMProvider.status`` (replicas + summary), or None."""
+    entries = _entries(status.get("replicas"), ReplicaProviderHealth)
+    mine = normalize(health)
+    own = next((e for e in entries if e.replica == replica), None)
+    others = [e for e in entries if e.replica != replica]
+    live_others = [e for e in others if _is_live(e.updated_at, now, timing.ttl)]
+    unchanged = own is not None and _health_of(own) == mine
+    if _own_entry_current(own, unchanged, now, timing) and len(live_others) == len(others):
+        assert own is not None
+        expected = summarize([*live_others, own])
+        if _summary_of(status) == expected:
+            return None
+    entry = ReplicaProviderHealth(replica=replica, updated_at=rfc3339(now), **mine.model_dump())
+    replicas = sorted([*live_others, entry], key=lambda e: e.replica)
+    summary = summarize(replicas)
+    return {
+        "replicas": [e.to_wire() for e in replicas],
+        "summary": summary.to_wire() if summary else None,
+    }
+
+
+def _summary_of(status: Mapping[str, Any]) -> ProviderHealth | None:
+    try:
+        return ProviderHealth.model_validate(status["summary"])
+    except (KeyError, TypeError, ValidationError):
+        return None
+
+
+def profile_status_patch(
+    status: Mapping[str, Any], replica: str, served_hash: str, now: datetime, timing: Timing
+) -> dict[str, Any] | None:
+    """The merge patch for ``RoutingProfile.status`` (replicas + inSyncReplicas), or None.
+
+    ``inSyncReplicas`` counts live replicas whose hash equals the operator's
+    ``status.configHash`` (0 while the operator has not published one).
+    """
+    entries = _entries(status.get("replicas"), ReplicaSync)
+    own = next((e for e in entries if e.replica == replica), None)
+    others = [e for e in entries if e.replica != replica]
+    live_others = [e for e in others if _is_live(e.updated_at, now, timing.ttl)]
+    target = status.get("configHash")
+    unchanged = own is not None and own.config_hash == served_hash
+    if _own_entry_current(own, unchanged, now, timing) and len(live_others) == len(others):
+        assert own is not None
+        if status.get("inSyncReplicas") == _in_sync([*live_others, own], target):
+            return None
+    entry = ReplicaSync(replica=replica, config_hash=served_hash, updated_at=rfc3339(now))
+    replicas = sorted([*live_others, entry], key=lambda e: e.replica)
+    return {"replicas": [e.to_wire() for e in replicas], "inSyncReplicas": _in_sync(replicas, target)}
+
+
+def _in_sync(entries: Sequence[ReplicaSync], target: object) -> int:
+    return sum(1 for e in entries if isinstance(target, str) and e.config_hash == target)

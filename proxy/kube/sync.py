@@ -1,0 +1,116 @@
+"""Rendered ConfigMaps + the credentials Secret -> ``Runtime.apply``.
+
+Informers only mark the state dirty; one task rebuilds, after a tiny debounce
+that folds a burst of events into one apply. The first apply waits until every
+informer has listed once, so keys are present when providers first load.
+"""
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from switchboard.api.config import ConfigError, ProxyConfig
+from switchboard.proxy.kube.credentials import CredentialStore, decode_secret_data
+from switchboard.proxy.kube.events import EventRecorder
+from switchboard.proxy.kube.informer import Informer
+from switchboard.proxy.kube.rendered import (
+    ObjectRef,
+    RenderedState,
+    merged_config,
+    new_errors,
+    reconcile,
+    served_hashes,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ConfigTarget(Protocol):
+    """What the proxy runtime offers: an atomic swap to a new config."""
+
+    def apply(self, config: ProxyConfig) -> Any: ...
+
+
+class ClusterSync:
+    """Owns the rendered state and applies the merged config when it changes."""
+
+    def __init__(
+        self,
+        target: ConfigTarget,
+        credentials: CredentialStore,
+        events: EventRecorder | None = None,
+        debounce_s: float = 0.01,
+    ) -> None:
+        self.target = target
+        self.credentials = credentials
+        self.config_informers: Sequence[Informer] = ()
+        self.secret_informer: Informer | None = None
+        self.applied: ProxyConfig | None = None
+        self.applies = 0
+        self.served: Mapping[ObjectRef, str] = {}
+        self.first_apply = asyncio.Event()
+        self._state = RenderedState()
+        self._fingerprint = ""
+        self._events = events
+        self._debounce_s = debounce_s
+        self._dirty = asyncio.Event()
+
+    def wake(self) -> None:
+        """Informer callback: something changed."""
+        self._dirty.set()
+
+    async def run(self) -> None:
+        informers = [*self.config_informers, *([self.secret_informer] if self.secret_informer else [])]
+        await asyncio.gather(*(i.synced.wait() for i in informers))
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(self._debounce_s)
+            self._dirty.clear()
+            await self.rebuild()
+
+    async def rebuild(self) -> None:
+        objects: dict[ObjectRef, Mapping[str, Any]] = {}
+        for informer in self.config_informers:
+            objects.update(informer.objects)
+        previous, self._state = self._state, reconcile(self._state, objects)
+        for error in new_errors(previous, self._state):
+            log.error(
+                "skipping %s (resourceVersion %s); still serving its last good version if any",
+                error,
+                error.resource_version,
+            )
+            if self._events is not None:
+                await self._events.warn("ConfigMap", error.source, "InvalidConfig", error.message)
+        if self.secret_informer is not None:
+            secret = next(iter(self.secret_informer.objects.values()), None)
+            self.credentials.replace(decode_secret_data(secret))
+        await self._apply_if_changed()
+
+    async def _apply_if_changed(self) -> None:
+        try:
+            config = merged_config(self._state)
+        except (ConfigError, ValidationError) as e:
+            log.error("rendered ConfigMaps do not merge, keeping the current config: %s", e)
+            return
+        fingerprint = self.credentials.fingerprint()
+        if config == self.applied and fingerprint == self._fingerprint:
+            return
+        try:
+            result = self.target.apply(config)
+            if inspect.isawaitable(result):
+                await result
+        except ConfigError as e:
+            log.error("merged config rejected, the previous config keeps serving: %s", e)
+            return
+        except Exception:
+            log.exception("applying the merged config failed; the previous config keeps serving")
+            return
+        self.applied, self._fingerprint = config, fingerprint
+        self.served = served_hashes(self._state)
+        self.applies += 1
+        self.first_apply.set()
+        log.info("applied config: %d providers, %d profiles", len(config.providers), len(config.profiles))

@@ -1,0 +1,139 @@
+"""Fast tests of the reconcilers over an in-memory stand-in for the API server.
+
+The real thing is covered by test_operator_e2e.py; these pin the decisions:
+write only on change, keep the last good ConfigMap, report and rate-limit.
+"""
+
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+
+from switchboard.api.provider import SecretKeyRef
+from switchboard.api.status import CONFIG_HASH_ANNOTATION
+from switchboard.operator import index
+from switchboard.operator.events import EventLimiter, EventRecorder
+from switchboard.operator.kube import Kube, SourceKeyMissing
+from switchboard.operator.reconcile import Context, reconcile_profile, reconcile_provider
+from switchboard.operator.render import RenderSettings
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "cluster"
+NS = "demo"
+
+
+class MemoryKube:
+    """Records writes; Secrets hold plain values keyed by (name, key)."""
+
+    def __init__(self, secrets: dict[tuple[str, str], str]) -> None:
+        self.secrets = secrets
+        self.config_maps: dict[str, dict[str, Any]] = {}
+        self.credentials: dict[str, str] = {}
+        self.events: list[dict[str, Any]] = []
+        self.statuses: dict[tuple[str, str], dict[str, Any]] = {}
+        self.writes = 0
+
+    async def apply_config_map(self, manifest: dict[str, Any]) -> bool:
+        name = manifest["metadata"]["name"]
+        old = self.config_maps.get(name)
+        if old and old["metadata"]["annotations"] == manifest["metadata"]["annotations"]:
+            return False
+        self.config_maps[name] = manifest
+        self.writes += 1
+        return True
+
+    async def copy_credentials(self, namespace: str, wanted: dict[str, SecretKeyRef]) -> bool:
+        for target, ref in wanted.items():
+            if (ref.name, ref.key) not in self.secrets:
+                raise SourceKeyMissing(f"Secret {namespace}/{ref.name} does not exist")
+            self.credentials[target] = self.secrets[(ref.name, ref.key)]
+        return bool(wanted)
+
+    async def create_event(self, namespace: str, body: dict[str, Any]) -> None:
+        self.events.append(body)
+
+    async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.statuses[(plural, name)] = status
+
+
+class Always:
+    is_leader = True
+
+
+def examples() -> list[dict[str, Any]]:
+    docs = []
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            doc["metadata"] |= {"namespace": NS, "uid": f"uid-{doc['metadata']['name']}", "generation": 1}
+            docs.append(doc)
+    return docs
+
+
+def snapshot(docs: list[dict[str, Any]]) -> index.Snapshot:
+    stores: dict[str, dict[Any, list[Any]]] = {k: {} for k in ("rp", "dep", "llmp", "sec", "keys")}
+
+    def add(store: str, entries: dict[Any, Any]) -> None:
+        for key, value in entries.items():
+            stores[store].setdefault(key, []).append(value)
+
+    for doc in docs:
+        if doc["kind"] == "RoutingProfile":
+            add("rp", index.profile_entry(doc))
+            add("dep", index.profile_dependencies(doc))
+        elif doc["kind"] == "LLMProvider":
+            add("llmp", index.provider_entry(doc))
+            add("sec", index.provider_secret(doc))
+        else:
+            add("keys", index.secret_keys(doc))
+    return index.Snapshot(stores["rp"], stores["dep"], stores["llmp"], stores["sec"], stores["keys"])
+
+
+def context(kube: MemoryKube) -> Context:
+    fake = cast(Kube, kube)
+    return Context(fake, EventRecorder(fake, EventLimiter()), RenderSettings(), Always())
+
+
+async def test_render_apply_then_idle_then_keep_last_good_on_missing_secret() -> None:
+    docs = examples()
+    secret = next(d for d in docs if d["kind"] == "Secret")
+    kube = MemoryKube({("upstream-keys", k): v for k, v in secret["stringData"].items()})
+    ctx = context(kube)
+    snap = snapshot(docs)
+    for name in ("chat", "mini", "tiered"):
+        await reconcile_profile(ctx, snap, NS, name)
+    assert sorted(kube.config_maps) == ["switchboard-chat", "switchboard-mini", "switchboard-tiered"]
+    assert kube.credentials == {
+        f"{NS}.openai-mock": "sk-example-dummy-openai-key",
+        f"{NS}.anthropic-mock": "sk-ant-example-dummy-key",
+    }
+    status = kube.statuses[("routingprofiles", "chat")]
+    cm = kube.config_maps["switchboard-chat"]
+    assert status["configHash"] == cm["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
+    assert [c["status"] for c in status["conditions"]] == ["True", "True", "True"]
+
+    writes = kube.writes
+    await reconcile_profile(ctx, snap, NS, "chat", force=True)
+    assert kube.writes == writes  # same hash: nothing written
+
+    without_secret = snapshot([d for d in docs if d["kind"] != "Secret"])
+    await reconcile_profile(ctx, without_secret, NS, "chat")
+    await reconcile_profile(ctx, without_secret, NS, "chat", force=True)
+    assert kube.config_maps["switchboard-chat"] is cm  # last good kept
+    status = kube.statuses[("routingprofiles", "chat")]
+    ready, refs, _ = status["conditions"]
+    assert (ready["status"], refs["reason"]) == ("False", "SecretNotFound")
+    assert "configHash" not in status  # the previous hash stays as it was
+    warnings = [e for e in kube.events if e["reason"] == "SecretNotFound"]
+    assert len(warnings) == 1  # rate-limited
+    await reconcile_provider(ctx, without_secret, NS, "openai-mock")
+    provider_status = kube.statuses[("llmproviders", "openai-mock")]
+    assert provider_status["conditions"][0]["reason"] == "SecretNotFound"
+    text = repr(kube.events) + repr(kube.statuses) + repr(kube.config_maps)
+    assert "sk-example-dummy-openai-key" not in text and "sk-ant-example-dummy-key" not in text
+
+
+async def test_standby_does_nothing() -> None:
+    kube = MemoryKube({})
+    ctx = context(kube)
+    ctx.leadership = type("Standby", (), {"is_leader": False})()
+    await reconcile_profile(ctx, snapshot(examples()), NS, "chat", force=True)
+    assert kube.writes == 0 and not kube.statuses and not kube.events
