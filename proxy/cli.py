@@ -8,12 +8,12 @@ ConfigMaps through ``switchboard.proxy.kube.create_source(options)``.
 
 import argparse
 import asyncio
-import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from switchboard.proxy import kube
 from switchboard.proxy.app import DEFAULT_MAX_BODY_BYTES, AppOptions, create_app
 from switchboard.proxy.serve import serve
 from switchboard.proxy.sources import ConfigSource, FileSource
@@ -36,15 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--reload-interval", type=float, default=0.5, help="seconds between config file checks")
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for worker processes
+    kube.add_arguments(parser)
     return parser
 
 
 def make_source(args: argparse.Namespace) -> ConfigSource:
     if args.kubernetes:
-        # Cluster mode lives in its own package; it returns a ConfigSource (see switchboard.proxy.sources).
-        kube = importlib.import_module("switchboard.proxy.kube")
-        source: ConfigSource = kube.create_source(args)
-        return source
+        return kube.create_source(args)
     return FileSource(Path(args.config), interval_s=args.reload_interval)
 
 
@@ -65,11 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.workers > 1:
         return run_workers(args, sys.argv[1:] if argv is None else list(argv))
-    try:
-        source = make_source(args)
-    except ImportError as e:
-        print(f"switchboard-proxy: cluster mode is not available: {e}", file=sys.stderr)
-        return 2
+    source = make_source(args)
     app = create_app(source, AppOptions(max_body_bytes=args.max_body_bytes))
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(serve(app, args.host, args.port, reuse_port=args.reuse_port))
