@@ -7,7 +7,7 @@ CACHE ?= $(HOME)/.cache/switchboard
 export SWITCHBOARD_CACHE := $(CACHE)
 export PATH := $(CURDIR)/$(VENV)/bin:$(CACHE)/bin:$(PATH)
 
-.PHONY: help setup tools lint typecheck unit test bench run down clean
+.PHONY: help setup tools lint typecheck unit test bench run down clean crds
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -36,3 +36,6 @@ run: setup ## the demo: mock upstreams + proxy on examples/standalone.yaml
 
 clean:
 	rm -rf $(VENV) build *.egg-info .run
+
+crds: ## regenerate deploy/crds/ from the pydantic models
+	$(PY) -m switchboard.operator.crdgen deploy/crds

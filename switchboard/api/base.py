@@ -2,6 +2,13 @@
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict, JsonValue
+
+CelRule = tuple[str, str]
+
+LIST_MAP_BY_NAME: JsonDict = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
+"""Field schema extra: the API server refuses two list items with the same ``name``
+(the CRD twin of the validators' "must be unique" checks)."""
 
 API_GROUP = "switchboard.dev"
 API_VERSION = "v1alpha1"
@@ -25,3 +32,15 @@ class Model(BaseModel):
     def to_wire(self) -> dict[str, object]:
         """The JSON-ready form with camelCase keys and unset optionals omitted."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def cel_rules(*rules: CelRule) -> ConfigDict:
+    """Config carrying Kubernetes CEL rules (``x-kubernetes-validations``) for the generated CRD.
+
+    Each rule is ``(expression, message)`` and mirrors a pydantic validator of the
+    same model, declared right next to it, so the API server refuses what pydantic
+    refuses with the same wording. ``self`` is the object in its camelCase wire form.
+    A subclass that adds rules must repeat its parent's: config merging is shallow.
+    """
+    validations: list[JsonValue] = [{"rule": rule, "message": message} for rule, message in rules]
+    return ConfigDict(json_schema_extra={"x-kubernetes-validations": validations})

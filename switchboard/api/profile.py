@@ -4,7 +4,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from switchboard.api.base import Model
+from switchboard.api.base import LIST_MAP_BY_NAME, CelRule, Model, cel_rules
 from switchboard.api.provider import Timeouts
 
 Strategy = Literal[
@@ -87,6 +87,10 @@ class RuleMatch(Model):
 class Rule(Model):
     """First matching rule (by ascending priority) decides how to route."""
 
+    model_config = cel_rules(
+        ("!has(self.strategy) || self.strategy != 'rules'", "a rule cannot select the rules strategy")
+    )
+
     name: str = Field(min_length=1)
     priority: int = Field(100, ge=0)
     match: RuleMatch = RuleMatch()
@@ -101,14 +105,27 @@ class Rule(Model):
         return self
 
 
+PROFILE_CEL_RULES: tuple[CelRule, ...] = (
+    (
+        "!has(self.strategy) || self.strategy != 'rules'"
+        " || (has(self.rules) && size(self.rules) > 0) || has(self.defaultRule)",
+        "strategy rules needs rules or defaultRule",
+    ),
+)
+"""CEL twin of ``ProfileCore._check_rules``; unique rule names are enforced by
+the CRD as a list map keyed by ``name``."""
+
+
 class ProfileCore(Model):
     """Fields shared by the CRD spec and the rendered config."""
+
+    model_config = cel_rules(*PROFILE_CEL_RULES)
 
     models: tuple[str, ...] = Field(min_length=1, description="Public model names this profile serves.")
     strategy: Strategy = "failover"
     preference: Preference = "balanced"
     top_n: int = Field(3, ge=1, le=100)
-    rules: tuple[Rule, ...] = ()
+    rules: tuple[Rule, ...] = Field((), json_schema_extra=LIST_MAP_BY_NAME)
     default_rule: Rule | None = None
     retry: RetryPolicy = RetryPolicy()
     fallback_models: tuple[str, ...] = Field((), description="Tried in order once every provider of the model failed.")
@@ -130,6 +147,14 @@ class ProfileCore(Model):
 
 class RoutingProfileSpec(ProfileCore):
     """``spec`` of the RoutingProfile custom resource."""
+
+    model_config = cel_rules(
+        *PROFILE_CEL_RULES,
+        (
+            "(has(self.providers) && size(self.providers) > 0) || has(self.providerSelector)",
+            "set providers or providerSelector",
+        ),
+    )
 
     providers: tuple[ProviderRef, ...] = ()
     provider_selector: LabelSelector | None = None

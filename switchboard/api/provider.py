@@ -5,7 +5,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from switchboard.api.base import Model
+from switchboard.api.base import LIST_MAP_BY_NAME, CelRule, Model, cel_rules
 
 ProviderType = Literal["openai", "azure-openai", "anthropic", "gemini", "openai-compatible"]
 
@@ -82,13 +82,29 @@ class SecretKeyRef(Model):
     key: str = Field(min_length=1, max_length=253)
 
 
+PROVIDER_CEL_RULES: tuple[CelRule, ...] = (
+    (
+        "!(self.type in ['azure-openai', 'openai-compatible']) || has(self.baseUrl)",
+        "baseUrl is required for type azure-openai and openai-compatible",
+    ),
+    (
+        "self.type != 'azure-openai' || (has(self.apiVersion) && self.apiVersion != '')",
+        "apiVersion is required for type azure-openai",
+    ),
+)
+"""CEL twins of ``ProviderCore._check_cross_fields``; unique model names are
+enforced by the CRD as a list map keyed by ``name``."""
+
+
 class ProviderCore(Model):
     """Fields shared by the CRD spec and the rendered config."""
+
+    model_config = cel_rules(*PROVIDER_CEL_RULES)
 
     type: ProviderType
     base_url: str | None = Field(None, pattern=r"^https?://")
     api_version: str | None = Field(None, description="Azure OpenAI api-version.")
-    models: tuple[ProviderModel, ...] = Field(min_length=1)
+    models: tuple[ProviderModel, ...] = Field(min_length=1, json_schema_extra=LIST_MAP_BY_NAME)
     ratings: Ratings = Ratings()
     weight: int = Field(1, ge=0, le=1000)
     disabled: bool = False
@@ -99,7 +115,7 @@ class ProviderCore(Model):
     @model_validator(mode="after")
     def _check_cross_fields(self) -> Self:
         if self.type in ("azure-openai", "openai-compatible") and not self.base_url:
-            raise ValueError(f"baseUrl is required for type {self.type}")
+            raise ValueError("baseUrl is required for type azure-openai and openai-compatible")
         if self.type == "azure-openai" and not self.api_version:
             raise ValueError("apiVersion is required for type azure-openai")
         names = [m.name for m in self.models]

@@ -1,0 +1,243 @@
+"""The pure translator: one RoutingProfile (+ its namespace's LLMProviders and
+which Secret keys exist) -> the ConfigMap manifest the proxies load, or the list
+of problems that prevent it.
+
+No I/O and no clock: the same inputs always give byte-identical output, so the
+content hash only changes when the config really does. API keys never pass
+through here: the rendered providers point at the operator-managed credentials
+Secret by key ``<namespace>.<provider>``, and the caller learns which source
+key to copy there from ``Rendered.credentials``.
+"""
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from switchboard.api.base import GROUP_VERSION
+from switchboard.api.config import ConfigError, Fleet, ProxyConfig, format_validation_error, parse_config
+from switchboard.api.profile import ProfileConfig, ProviderRef, RoutingProfileSpec
+from switchboard.api.provider import CredentialSource, LLMProviderSpec, ProviderConfig, SecretKeyRef
+from switchboard.api.status import (
+    CONFIG_DATA_KEY,
+    CONFIG_HASH_ANNOTATION,
+    CREDENTIALS_SECRET,
+    PROFILE_LABEL,
+    RENDERED_LABEL,
+)
+from switchboard.operator.names import config_map_name, label_value
+from switchboard.operator.selectors import matches
+
+Resource = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Operator-wide knobs that shape every rendered config."""
+
+    fleet_replicas: int = 1
+    credentials_secret: str = CREDENTIALS_SECRET
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a profile cannot be rendered. ``reason`` is a condition/event reason."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RenderInputs:
+    profile: Resource
+    providers: Mapping[str, Resource]  # LLMProviders of the profile's namespace, by name
+    secret_keys: Mapping[str, frozenset[str]]  # Secret name -> data keys, same namespace
+    settings: RenderSettings = field(default_factory=RenderSettings)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    config_map: dict[str, Any]
+    config: ProxyConfig
+    config_hash: str
+    providers: tuple[str, ...]  # names of the providers the config uses, in order
+    credentials: Mapping[str, SecretKeyRef]  # credentials-Secret key -> source Secret/key (same namespace)
+
+
+@dataclass(frozen=True)
+class RenderFailure:
+    problems: tuple[Problem, ...]
+    providers: tuple[str, ...]  # what the profile tried to use, so changes to them re-render it
+
+    @property
+    def reason(self) -> str:
+        return self.problems[0].reason
+
+    @property
+    def message(self) -> str:
+        return "; ".join(p.message for p in self.problems)
+
+
+RenderResult = Rendered | RenderFailure
+
+
+def credential_key(namespace: str, provider: str) -> str:
+    """Key of one provider's API key inside the credentials Secret."""
+    return f"{namespace}.{provider}"
+
+
+def render(inputs: RenderInputs) -> RenderResult:
+    """Translate one RoutingProfile; never raises for bad input."""
+    meta = inputs.profile.get("metadata", {})
+    name, namespace = str(meta.get("name", "")), str(meta.get("namespace", ""))
+    try:
+        spec = RoutingProfileSpec.model_validate(inputs.profile.get("spec") or {})
+    except ValidationError as e:
+        return RenderFailure((Problem("InvalidSpec", f"spec: {format_validation_error(e)}"),), ())
+    refs = _resolve_refs(spec, inputs.providers)
+    used = tuple(ref.name for ref in refs)
+    problems: list[Problem] = []
+    providers = _provider_configs(refs, namespace, inputs, problems)
+    problems += _check_profile(spec, refs, providers)
+    if problems:
+        return RenderFailure(tuple(problems), used)
+    core = spec.model_dump(exclude={"providers", "provider_selector"})
+    try:
+        profile = ProfileConfig.model_validate({**core, "name": name, "namespace": namespace, "providers": refs})
+        config = parse_config(
+            ProxyConfig(
+                fleet=Fleet(replicas=inputs.settings.fleet_replicas),
+                providers=tuple(providers[ref.name][0] for ref in refs),
+                profiles=(profile,),
+            ).to_wire()
+        )
+    except (ValidationError, ConfigError) as e:
+        text = format_validation_error(e) if isinstance(e, ValidationError) else str(e)
+        return RenderFailure((Problem("InvalidConfig", text),), used)
+    credentials = {credential_key(namespace, n): ref for n, (_, ref) in providers.items() if ref is not None}
+    return _rendered(inputs.profile, config, used, credentials)
+
+
+def _resolve_refs(spec: RoutingProfileSpec, available: Mapping[str, Resource]) -> tuple[ProviderRef, ...]:
+    """Explicit refs in their order, then selector matches (by name) not already listed."""
+    refs = list(spec.providers)
+    if spec.provider_selector is not None:
+        listed = {ref.name for ref in refs}
+        for name in sorted(available):
+            labels = available[name].get("metadata", {}).get("labels") or {}
+            if name not in listed and matches(spec.provider_selector, labels):
+                refs.append(ProviderRef(name=name))
+    return tuple(refs)
+
+
+def _provider_configs(
+    refs: tuple[ProviderRef, ...], namespace: str, inputs: RenderInputs, problems: list[Problem]
+) -> dict[str, tuple[ProviderConfig, SecretKeyRef | None]]:
+    out: dict[str, tuple[ProviderConfig, SecretKeyRef | None]] = {}
+    for ref in refs:
+        resource = inputs.providers.get(ref.name)
+        if resource is None:
+            problems.append(Problem("ProviderNotFound", f"LLMProvider {namespace}/{ref.name} does not exist"))
+            continue
+        try:
+            spec = LLMProviderSpec.model_validate(resource.get("spec") or {})
+        except ValidationError as e:
+            problems.append(Problem("InvalidProvider", f"LLMProvider {ref.name}: {format_validation_error(e)}"))
+            continue
+        source = spec.api_key_secret_ref
+        if source is not None:
+            problem = _check_secret(ref.name, namespace, source, inputs.secret_keys)
+            if problem is not None:
+                problems.append(problem)
+                continue
+        api_key = None
+        if source is not None:
+            key = credential_key(namespace, ref.name)
+            api_key = CredentialSource(secret=SecretKeyRef(name=inputs.settings.credentials_secret, key=key))
+        core = spec.model_dump(exclude={"api_key_secret_ref"})
+        config = ProviderConfig.model_validate({**core, "name": ref.name, "namespace": namespace, "api_key": api_key})
+        out[ref.name] = (config, source)
+    return out
+
+
+def _check_secret(
+    provider: str, namespace: str, ref: SecretKeyRef, secret_keys: Mapping[str, frozenset[str]]
+) -> Problem | None:
+    keys = secret_keys.get(ref.name)
+    if keys is None:
+        return Problem("SecretNotFound", f"LLMProvider {provider}: Secret {namespace}/{ref.name} does not exist")
+    if ref.key not in keys:
+        return Problem(
+            "SecretKeyNotFound", f"LLMProvider {provider}: Secret {namespace}/{ref.name} has no key {ref.key!r}"
+        )
+    return None
+
+
+def _check_profile(
+    spec: RoutingProfileSpec,
+    refs: tuple[ProviderRef, ...],
+    providers: Mapping[str, tuple[ProviderConfig, SecretKeyRef | None]],
+) -> list[Problem]:
+    if not refs:
+        return [Problem("NoProviders", "providerSelector matches no LLMProvider in the namespace")]
+    problems = []
+    for ref in refs:
+        entry = providers.get(ref.name)
+        if entry is not None and ref.model is not None and entry[0].model(ref.model) is None:
+            problems.append(
+                Problem("ModelNotFound", f"providers[{ref.name}].model: provider has no model {ref.model!r}")
+            )
+    if len(providers) == len(refs):
+        served = {m.name for cfg, _ in providers.values() for m in cfg.models}
+        if any(ref.model is not None for ref in refs):
+            served |= set(spec.models)  # a ref with a model override serves every requested name
+        missing = [m for m in spec.models if m not in served]
+        if missing:
+            problems.append(Problem("ModelNotServed", f"no provider serves model(s) {', '.join(missing)}"))
+    names = {ref.name for ref in refs}
+    for rule in (*spec.rules, *((spec.default_rule,) if spec.default_rule else ())):
+        unknown = [p for p in rule.providers if p not in names]
+        if unknown:
+            problems.append(
+                Problem(
+                    "UnknownRuleProvider", f"rule {rule.name}: provider(s) {', '.join(unknown)} not in this profile"
+                )
+            )
+    return problems
+
+
+def _rendered(
+    profile: Resource, config: ProxyConfig, used: tuple[str, ...], credentials: dict[str, SecretKeyRef]
+) -> Rendered:
+    meta = profile["metadata"]
+    data = yaml.safe_dump(config.to_wire(), sort_keys=True, default_flow_style=False, allow_unicode=True)
+    digest = hashlib.sha256(data.encode()).hexdigest()
+    manifest: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": config_map_name(meta["name"]),
+            "namespace": meta["namespace"],
+            "labels": {
+                RENDERED_LABEL: "true",
+                PROFILE_LABEL: label_value(meta["name"]),
+                "app.kubernetes.io/managed-by": "switchboard-operator",
+            },
+            "annotations": {CONFIG_HASH_ANNOTATION: digest},
+            "ownerReferences": [
+                {
+                    "apiVersion": GROUP_VERSION,
+                    "kind": "RoutingProfile",
+                    "name": meta["name"],
+                    "uid": meta.get("uid", ""),
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "data": {CONFIG_DATA_KEY: data},
+    }
+    return Rendered(config_map=manifest, config=config, config_hash=digest, providers=used, credentials=credentials)
