@@ -7,7 +7,7 @@ CACHE ?= $(HOME)/.cache/switchboard
 export SWITCHBOARD_CACHE := $(CACHE)
 export PATH := $(CURDIR)/$(VENV)/bin:$(CACHE)/bin:$(PATH)
 
-.PHONY: help setup tools lint typecheck unit test bench run down clean crds
+.PHONY: help setup tools lint typecheck unit test bench run down clean crds cluster-up cluster-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -25,8 +25,17 @@ lint: setup ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: setup lint ## install everything the tests need, then run them all
+test: setup tools lint ## install everything the tests need, then run them all
 	$(PY) -m pytest
+
+tools: setup ## etcd, kube-apiserver, kube-controller-manager (built once from Go), helm, into $(CACHE)/bin
+	$(PY) -m hack.install_tools
+
+cluster-up: tools ## local control plane in .run/cluster; prints the admin kubeconfig
+	$(PY) -m hack.cluster up
+
+cluster-down: ## stop the local control plane; leaves no process or port behind
+	$(PY) -m hack.cluster down
 
 bench: setup ## benchmarks, reported in numbers
 	$(PY) -m pytest bench --benchmark-enable --benchmark-only -p no:randomly

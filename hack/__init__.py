@@ -1,0 +1,1 @@
+"""Developer and CI tooling: tool installs and the local Kubernetes control plane."""

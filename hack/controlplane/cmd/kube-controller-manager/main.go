@@ -1,0 +1,18 @@
+// Command kube-controller-manager is the upstream Kubernetes controller manager
+// (garbage collector, namespace and service-account controllers for tests).
+package main
+
+import (
+	"os"
+
+	"k8s.io/component-base/cli"
+	_ "k8s.io/component-base/logs/json/register"
+	_ "k8s.io/component-base/metrics/prometheus/clientgo"
+	_ "k8s.io/component-base/metrics/prometheus/version"
+	"k8s.io/kubernetes/cmd/kube-controller-manager/app"
+)
+
+func main() {
+	command := app.NewControllerManagerCommand()
+	os.Exit(cli.Run(command))
+}

