@@ -35,6 +35,13 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
+class AdapterRequestError(ValueError):
+    """The client's OpenAI-format body cannot be expressed for this upstream.
+
+    The proxy answers it with a 400 and does not try another provider for it.
+    """
+
+
 class UpstreamError(Exception):
     """The upstream answered with an error (or something that is not its API).
 

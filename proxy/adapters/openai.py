@@ -1,0 +1,147 @@
+"""OpenAI and OpenAI-compatible upstreams (vLLM, Ollama...): nearly a pass-through.
+
+Only the model is renamed (upstream name out, public name back) and streaming
+always asks for usage, which is passed to the client only if it asked too.
+"""
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from switchboard.proxy.adapters.base import Target, UpstreamError, UpstreamProtocolError, UpstreamRequest, Usage
+from switchboard.proxy.adapters.errors import stream_error, upstream_error
+from switchboard.proxy.adapters.sse import SSEDecoder, SSEEvent
+from switchboard.proxy.adapters.wire import (
+    DONE_EVENT,
+    JSON_HEADERS,
+    STREAM_HEADERS,
+    as_int,
+    dump,
+    load_object,
+    require_messages,
+    sse_event,
+)
+
+
+def read_usage(raw: Any) -> Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    return Usage(as_int(raw.get("prompt_tokens")), as_int(raw.get("completion_tokens")))
+
+
+def chat_body(body: Mapping[str, Any], model: str | None, *, stream: bool) -> dict[str, Any]:
+    """The client body with the upstream model and the stream flags we need."""
+    require_messages(body)
+    out = {k: v for k, v in body.items() if k not in ("stream", "stream_options", "model")}
+    if model is not None:
+        out["model"] = model
+    if stream:
+        options = body.get("stream_options")
+        out["stream"] = True
+        out["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+    return out
+
+
+class OpenAIStream:
+    """Rewrites the model in each chunk, keeps usage, and drops it when the client did not ask."""
+
+    def __init__(self, family: str, public_model: str, *, include_usage: bool) -> None:
+        self._family = family
+        self._public_model = public_model
+        self._include_usage = include_usage
+        self._decoder = SSEDecoder(family)
+        self._done = False
+        self._usage: Usage | None = None
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._usage
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        for event in self._decoder.feed(chunk):
+            out.extend(self._translate(event))
+        return out
+
+    def _translate(self, event: SSEEvent) -> list[bytes]:
+        if self._done:
+            return []
+        if event.data.strip() == "[DONE]":
+            self._done = True
+            return []
+        payload = load_object(self._family, event.data, "stream event")
+        if "error" in payload:
+            raise stream_error(self._family, payload["error"])
+        payload["model"] = self._public_model
+        usage = read_usage(payload.get("usage"))
+        if usage is not None:
+            self._usage = usage
+            if not self._include_usage:
+                del payload["usage"]
+                if not payload.get("choices"):
+                    return []
+        return [sse_event(payload)]
+
+    def finish(self) -> list[bytes]:
+        if not self._done:
+            where = " in the middle of an event" if self._decoder.mid_event else ""
+            raise UpstreamProtocolError(f"{self._family} stream ended{where} before data: [DONE]")
+        return [DONE_EVENT]
+
+
+class OpenAIAdapter:
+    """``openai`` and ``openai-compatible``: Bearer key (optional), ``{base}/chat/completions``."""
+
+    supports_embeddings = True
+    family = "openai"
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+
+    def _url(self, target: Target, path: str) -> str:
+        return f"{target.provider.effective_base_url}/{path}"
+
+    def _headers(self, target: Target, *, stream: bool) -> dict[str, str]:
+        headers = dict(STREAM_HEADERS if stream else JSON_HEADERS)
+        if target.api_key:
+            headers["Authorization"] = f"Bearer {target.api_key}"
+        return headers
+
+    def _model(self, target: Target) -> str | None:
+        return target.model.upstream
+
+    def chat_request(self, target: Target, body: Mapping[str, Any], *, stream: bool) -> UpstreamRequest:
+        payload = chat_body(body, self._model(target), stream=stream)
+        return UpstreamRequest(
+            "POST", self._url(target, "chat/completions"), self._headers(target, stream=stream), dump(payload)
+        )
+
+    def chat_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
+        payload = load_object(self.family, raw, "chat response")
+        if not isinstance(payload.get("choices"), list):
+            raise UpstreamProtocolError(f"{self.family} chat response has no 'choices' array")
+        payload["model"] = public_model
+        return payload, read_usage(payload.get("usage")) or Usage()
+
+    def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> OpenAIStream:
+        return OpenAIStream(self.family, public_model, include_usage=include_usage)
+
+    def embeddings_request(self, target: Target, body: Mapping[str, Any]) -> UpstreamRequest:
+        payload = dict(body)
+        model = self._model(target)
+        payload.pop("model", None)
+        if model is not None:
+            payload["model"] = model
+        return UpstreamRequest(
+            "POST", self._url(target, "embeddings"), self._headers(target, stream=False), dump(payload)
+        )
+
+    def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
+        payload = load_object(self.family, raw, "embeddings response")
+        if not isinstance(payload.get("data"), list):
+            raise UpstreamProtocolError(f"{self.family} embeddings response has no 'data' array")
+        payload["model"] = public_model
+        return payload, read_usage(payload.get("usage")) or Usage()
+
+    def error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        return upstream_error(self.family, status, raw, headers, self._clock)

@@ -1,0 +1,85 @@
+"""Small helpers every adapter shares: strict JSON decoding and OpenAI SSE encoding."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamProtocolError, Usage
+
+DONE_EVENT = b"data: [DONE]\n\n"
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+STREAM_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+
+
+def load_object(family: str, raw: bytes | str, what: str) -> dict[str, Any]:
+    """Decode a JSON object or raise ``UpstreamProtocolError`` naming what was being read."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        preview = raw[:80] if isinstance(raw, str) else raw[:80].decode(errors="replace")
+        raise UpstreamProtocolError(f"{family} {what} is not valid JSON ({exc}): {preview!r}") from None
+    if not isinstance(value, dict):
+        raise UpstreamProtocolError(f"{family} {what} is JSON but not an object")
+    return value
+
+
+def sse_event(payload: Mapping[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def dump(body: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(body)
+
+
+def as_int(value: Any) -> int:
+    """A token count from an upstream field; anything that is not a count counts as 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def usage_dict(usage: Usage) -> dict[str, int]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def require_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The client's ``messages``, checked just enough for translation to be safe."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise AdapterRequestError("'messages' must be a non-empty array")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise AdapterRequestError(f"messages[{index}] must be an object with a 'role'")
+    return messages
+
+
+def chunk(
+    completion_id: str, created: int, model: str, delta: Mapping[str, Any], finish_reason: str | None = None
+) -> bytes:
+    """One OpenAI ``chat.completion.chunk`` event with a single choice."""
+    return sse_event(
+        {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": dict(delta), "finish_reason": finish_reason}],
+        }
+    )
+
+
+def usage_chunk(completion_id: str, created: int, model: str, usage: Usage) -> bytes:
+    """The ``include_usage`` closing chunk: usage and no choices."""
+    return sse_event(
+        {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": usage_dict(usage),
+        }
+    )

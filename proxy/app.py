@@ -1,0 +1,72 @@
+"""The aiohttp application factory: routes, middleware, runtime and config source."""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from switchboard.proxy.http import chat, embeddings, info, routing_api
+from switchboard.proxy.http.keys import PRICING, RUNTIME
+from switchboard.proxy.http.middleware import openai_errors, request_metrics
+from switchboard.proxy.metrics import HealthSource, create_metrics
+from switchboard.proxy.router_port import RouterFactory
+from switchboard.proxy.routing.pricing import PricingTable
+from switchboard.proxy.runtime import AdapterLookup, Runtime
+from switchboard.proxy.sources import ConfigSource
+from switchboard.proxy.wiring import default_adapter_lookup, default_router_factory
+
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+SOURCE = web.AppKey("switchboard_source", ConfigSource)
+
+
+@dataclass(frozen=True)
+class AppOptions:
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    router_factory: RouterFactory = default_router_factory
+    adapter_lookup: AdapterLookup = default_adapter_lookup
+    pricing: PricingTable = field(default_factory=PricingTable.default)
+
+
+def _add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/chat/completions", chat.chat_completions)
+    app.router.add_post("/v1/embeddings", embeddings.embeddings)
+    app.router.add_get("/v1/models", info.list_models)
+    app.router.add_post("/v1/routing/explain", routing_api.explain)
+    app.router.add_get("/v1/routing/latency", routing_api.latency)
+    app.router.add_post("/v1/routing/estimate-cost", routing_api.estimate_cost)
+    app.router.add_get("/healthz", info.healthz)
+    app.router.add_get("/readyz", info.readyz)
+    app.router.add_get("/metrics", info.metrics)
+
+
+async def _run_source(app: web.Application) -> AsyncIterator[None]:
+    """Run the config source for the app's lifetime, then close upstream pools."""
+    runtime = app[RUNTIME]
+    task = asyncio.create_task(app[SOURCE].run(runtime), name="switchboard-config-source")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await runtime.close()
+
+
+def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.Application:
+    """A proxy app whose config comes from ``source`` (a file or the cluster)."""
+    options = options or AppOptions()
+    app = web.Application(client_max_size=options.max_body_bytes, middlewares=[request_metrics, openai_errors])
+
+    def health() -> HealthSource | None:
+        router = runtime.router  # bound below; only called at scrape time
+        return router.provider_health if router else None
+
+    runtime = Runtime(options.router_factory, options.adapter_lookup, create_metrics(health), source.secrets)
+    app[RUNTIME] = runtime
+    app[SOURCE] = source
+    app[PRICING] = options.pricing
+    app[info.STARTED_AT] = time.time()
+    _add_routes(app)
+    app.cleanup_ctx.append(_run_source)
+    return app

@@ -1,0 +1,80 @@
+"""``switchboard-proxy``: serve the OpenAI-compatible API.
+
+Standalone: ``switchboard-proxy --config proxy.yaml`` (hot reloaded).
+Cluster: ``switchboard-proxy --kubernetes`` takes its config from the rendered
+ConfigMaps through ``switchboard.proxy.kube.create_source(options)``.
+``--workers N`` runs N processes sharing the port through SO_REUSEPORT.
+"""
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from switchboard.proxy.app import DEFAULT_MAX_BODY_BYTES, AppOptions, create_app
+from switchboard.proxy.serve import serve
+from switchboard.proxy.sources import ConfigSource, FileSource
+from switchboard.proxy.workers import run_workers
+
+log = logging.getLogger("switchboard.proxy")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switchboard-proxy", description=__doc__.split("\n\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", type=Path, metavar="FILE", help="ProxyConfig YAML file, reloaded on change")
+    source.add_argument("--kubernetes", action="store_true", help="load config from rendered ConfigMaps (cluster)")
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks a free one (default 8080)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes sharing the port")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger request bodies get a 413"
+    )
+    parser.add_argument("--reload-interval", type=float, default=0.5, help="seconds between config file checks")
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for worker processes
+    return parser
+
+
+def make_source(args: argparse.Namespace) -> ConfigSource:
+    if args.kubernetes:
+        # Cluster mode lives in its own package; it returns a ConfigSource (see switchboard.proxy.sources).
+        kube = importlib.import_module("switchboard.proxy.kube")
+        source: ConfigSource = kube.create_source(args)
+        return source
+    return FileSource(Path(args.config), interval_s=args.reload_interval)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.workers < 1 or args.max_body_bytes < 1:
+        print("switchboard-proxy: --workers and --max-body-bytes must be positive", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        return run_workers(args, sys.argv[1:] if argv is None else list(argv))
+    try:
+        source = make_source(args)
+    except ImportError as e:
+        print(f"switchboard-proxy: cluster mode is not available: {e}", file=sys.stderr)
+        return 2
+    app = create_app(source, AppOptions(max_body_bytes=args.max_body_bytes))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(serve(app, args.host, args.port, reuse_port=args.reuse_port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The aiohttp shell: middleware, endpoint handlers and response helpers."""

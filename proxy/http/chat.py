@@ -1,0 +1,52 @@
+"""POST /v1/chat/completions, non-streaming and SSE streaming."""
+
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from switchboard.proxy.adapters.base import Usage
+from switchboard.proxy.dispatch import Deadline, run_attempts
+from switchboard.proxy.http.common import (
+    attempt_headers,
+    labels,
+    plan_for,
+    read_body,
+    runtime_and_router,
+    served_headers,
+)
+from switchboard.proxy.http.stream_relay import relay_stream
+from switchboard.proxy.routing.types import Attempt
+from switchboard.proxy.routing_input import route_request
+from switchboard.proxy.upstream_calls import OpenStream, chat_once, open_chat_stream
+from switchboard.proxy.validation import decode_json_object, parse_chat
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    body = decode_json_object(await read_body(request))
+    chat = parse_chat(body)
+    runtime, router = runtime_and_router(request)
+    async with runtime.lease() as snap:
+        plan = plan_for(router, route_request(body, request.headers, "chat"))
+        labels(request).profile = plan.profile.name
+        if chat.stream:
+
+            async def open_attempt(attempt: Attempt, deadline: Deadline) -> tuple[OpenStream, Usage]:
+                return await open_chat_stream(snap, attempt, deadline, body, include_usage=chat.include_usage)
+
+            opened = await run_attempts(router, runtime.metrics, plan, chat.model, open_attempt, report_success=False)
+            labels(request).provider = opened.attempt.provider.name
+            return await relay_stream(request, router, opened, attempt_headers(plan, opened.attempt, opened.attempts))
+
+        async def call(attempt: Attempt, deadline: Deadline) -> tuple[tuple[dict[str, Any], Usage], Usage]:
+            answer = await chat_once(snap, attempt, deadline, body)
+            return answer, answer[1]
+
+        done = await run_attempts(router, runtime.metrics, plan, chat.model, call)
+        payload, usage = done.value
+        headers = served_headers(request, plan, done.attempt, done.attempts, usage)
+        runtime.metrics.first_byte.labels("chat/completions", plan.profile.name, done.attempt.provider.name).observe(
+            time.monotonic() - done.started_at
+        )
+        return web.Response(body=orjson.dumps(payload), content_type="application/json", headers=headers)

@@ -1,0 +1,70 @@
+"""Helpers every API handler shares: reading the body, planning, headers, usage."""
+
+from aiohttp import web
+
+from switchboard.proxy.adapters.base import Usage
+from switchboard.proxy.cost import cost_usd, format_cost
+from switchboard.proxy.errors import ApiError
+from switchboard.proxy.http.keys import LABELS, PRICING, RUNTIME, RouteLabels
+from switchboard.proxy.router_port import RouterPort
+from switchboard.proxy.routing.types import Attempt, NoRoute, Plan, RouteRequest
+from switchboard.proxy.runtime import NotReady, Runtime
+
+
+def runtime_and_router(request: web.Request) -> tuple[Runtime, RouterPort]:
+    runtime = request.app[RUNTIME]
+    router = runtime.router
+    if not runtime.ready or router is None:
+        raise ApiError(503, f"proxy not ready: {runtime.not_ready_reason}", code="not_ready")
+    return runtime, router
+
+
+def plan_for(router: RouterPort, route: RouteRequest) -> Plan:
+    try:
+        return router.plan(route)
+    except NoRoute as e:
+        code = {400: "invalid_routing_header", 404: "model_not_found", 429: "rate_limited"}.get(
+            e.status, "no_provider_available"
+        )
+        # The engine's buckets refill continuously; one second is the shortest useful client back-off.
+        retry_after = 1.0 if e.status in (429, 503) else None
+        param = "model" if e.status == 404 else None
+        raise ApiError(e.status, e.message, code=code, param=param, retry_after=retry_after) from None
+    except NotReady as e:
+        raise ApiError(503, f"proxy not ready: {e}", code="not_ready") from None
+
+
+def labels(request: web.Request) -> RouteLabels:
+    return request.get(LABELS) or RouteLabels(endpoint="unmatched")
+
+
+def attempt_headers(plan: Plan, attempt: Attempt, attempts: int) -> dict[str, str]:
+    return {
+        "x-switchboard-provider": attempt.provider.name,
+        "x-switchboard-model": attempt.model.name,
+        "x-switchboard-strategy": plan.strategy,
+        "x-switchboard-attempts": str(attempts),
+    }
+
+
+def record_usage(request: web.Request, attempt: Attempt, usage: Usage) -> float:
+    """Tokens and spend into the metrics; returns the cost in USD."""
+    metrics = request.app[RUNTIME].metrics
+    profile, provider = attempt.profile.name, attempt.provider.name
+    cost = cost_usd(request.app[PRICING], attempt.model, usage)
+    metrics.tokens.labels(profile, provider, "prompt").inc(usage.prompt_tokens)
+    metrics.tokens.labels(profile, provider, "completion").inc(usage.completion_tokens)
+    metrics.cost.labels(profile, provider).inc(cost)
+    return cost
+
+
+def served_headers(request: web.Request, plan: Plan, attempt: Attempt, attempts: int, usage: Usage) -> dict[str, str]:
+    """Headers of a complete (non-streaming) answer, including its cost."""
+    labels(request).provider = attempt.provider.name
+    cost = record_usage(request, attempt, usage)
+    return {**attempt_headers(plan, attempt, attempts), "x-switchboard-cost-usd": format_cost(cost)}
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body; aiohttp raises 413 past ``client_max_size`` (--max-body-bytes)."""
+    return await request.read()

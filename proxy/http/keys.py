@@ -1,0 +1,23 @@
+"""Typed keys for what the app and each request carry."""
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from switchboard.proxy.routing.pricing import PricingTable
+from switchboard.proxy.runtime import Runtime
+
+
+@dataclass(slots=True)
+class RouteLabels:
+    """Metric labels a handler learns while routing; the middleware records them."""
+
+    endpoint: str
+    profile: str = "none"
+    provider: str = "none"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+RUNTIME = web.AppKey("switchboard_runtime", Runtime)
+LABELS = web.RequestKey("switchboard_labels", RouteLabels)
+PRICING = web.AppKey("switchboard_pricing", PricingTable)

@@ -1,0 +1,72 @@
+"""Errors in OpenAI format everywhere, and per-request metrics.
+
+Anything a handler raises (our ApiError, aiohttp's HTTP exceptions such as
+404/405/413, or an unexpected bug) leaves as OpenAI's JSON error body: clients
+never see a traceback or an HTML page.
+"""
+
+import logging
+import time
+
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from switchboard.proxy.errors import ApiError
+from switchboard.proxy.http.keys import LABELS, RUNTIME, RouteLabels
+
+log = logging.getLogger("switchboard.proxy.http")
+
+_HTTP_CODES = {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}
+
+
+def error_response(error: ApiError) -> web.Response:
+    return web.Response(
+        status=error.status,
+        body=orjson.dumps(error.body()),
+        content_type="application/json",
+        headers=error.headers(),
+    )
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiError:
+    if exc.status == 404:
+        message = f"unknown URL: {request.method} {request.path}"
+    elif exc.status == 405:
+        message = f"method {request.method} not allowed for {request.path}"
+    elif exc.status == 413:
+        message = "request body too large"
+    else:
+        message = exc.reason
+    return ApiError(exc.status, message, code=_HTTP_CODES.get(exc.status))
+
+
+@web.middleware
+async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as e:
+        return error_response(e)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        return error_response(_from_http_exception(request, e))
+    except Exception:
+        log.exception("unhandled error serving %s %s", request.method, request.path)
+        return error_response(ApiError(500, "internal error in the proxy", code="internal_error"))
+
+
+@web.middleware
+async def request_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count and time every API request with the labels the handler found."""
+    if not request.path.startswith("/v1/"):
+        return await handler(request)
+    resource = request.match_info.route.resource
+    labels = RouteLabels(endpoint=resource.canonical.removeprefix("/v1/") if resource else "unmatched")
+    request[LABELS] = labels
+    began = time.monotonic()
+    response = await handler(request)
+    metrics = request.app[RUNTIME].metrics
+    metrics.requests.labels(labels.endpoint, labels.profile, labels.provider, str(response.status)).inc()
+    metrics.latency.labels(labels.endpoint, labels.profile, labels.provider).observe(time.monotonic() - began)
+    return response

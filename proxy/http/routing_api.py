@@ -1,0 +1,63 @@
+"""The router's introspection endpoints: explain, latency, estimate-cost."""
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel
+
+from switchboard.proxy.errors import ApiError, invalid_param
+from switchboard.proxy.http.common import read_body, runtime_and_router
+from switchboard.proxy.routing.types import Endpoint, NoRoute
+from switchboard.proxy.routing_input import route_request
+from switchboard.proxy.validation import decode_json_object
+
+
+def to_jsonable(value: Any) -> Any:
+    """Engine reports may be pydantic models, dataclasses or plain mappings."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def _json(data: Any) -> web.Response:
+    return web.Response(body=orjson.dumps(to_jsonable(data)), content_type="application/json")
+
+
+async def _route_from_body(request: web.Request) -> Any:
+    body = decode_json_object(await read_body(request))
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise invalid_param("model", "'model' is required and must be a non-empty string", code="missing_required")
+    endpoint: Endpoint = "embeddings" if "input" in body and "messages" not in body else "chat"
+    return route_request(body, request.headers, endpoint)
+
+
+async def explain(request: web.Request) -> web.Response:
+    _, router = runtime_and_router(request)
+    route = await _route_from_body(request)
+    try:
+        return _json(router.explain(route))
+    except NoRoute as e:
+        raise ApiError(e.status, e.message, param="model" if e.status == 404 else None) from None
+
+
+async def latency(request: web.Request) -> web.Response:
+    _, router = runtime_and_router(request)
+    return _json(router.latency_report())
+
+
+async def estimate_cost(request: web.Request) -> web.Response:
+    _, router = runtime_and_router(request)
+    route = await _route_from_body(request)
+    try:
+        return _json(router.estimate_cost(route))
+    except NoRoute as e:
+        raise ApiError(e.status, e.message, param="model" if e.status == 404 else None) from None

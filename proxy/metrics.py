@@ -1,0 +1,90 @@
+"""Prometheus metrics, one registry per app so several apps (tests, workers)
+never share counters. Circuit state is read from the router at scrape time."""
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from switchboard.api.status import ProviderHealth
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_CIRCUIT_STATES = ("closed", "open", "half-open")
+
+HealthSource = Callable[[], Mapping[str, ProviderHealth]]
+
+
+class _CircuitCollector(Collector):
+    """``switchboard_circuit_state{provider,state}``: 1 for the provider's current state."""
+
+    def __init__(self, source: Callable[[], HealthSource | None]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "switchboard_circuit_state", "Circuit state per provider (1 = current)", labels=["provider", "state"]
+        )
+        health = self._source()
+        for provider, status in sorted((health() if health else {}).items()):
+            for state in _CIRCUIT_STATES:
+                family.add_metric([provider, state], 1.0 if status.circuit == state else 0.0)
+        yield family
+
+
+@dataclass(frozen=True)
+class ProxyMetrics:
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+    first_byte: Histogram
+    upstream_errors: Counter
+    tokens: Counter
+    cost: Counter
+    retries: Counter
+    fallbacks: Counter
+    decisions: Counter
+    reloads: Counter
+    config_loaded: Gauge
+
+
+def create_metrics(health: Callable[[], HealthSource | None]) -> ProxyMetrics:
+    """All proxy metrics in a fresh registry; ``health`` returns the live router's provider_health."""
+    r = CollectorRegistry()
+    r.register(_CircuitCollector(health))
+    return ProxyMetrics(
+        registry=r,
+        requests=Counter(
+            "switchboard_requests", "Client requests", ["endpoint", "profile", "provider", "status"], registry=r
+        ),
+        latency=Histogram(
+            "switchboard_request_duration_seconds",
+            "Total request time as the client sees it",
+            ["endpoint", "profile", "provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        ),
+        first_byte=Histogram(
+            "switchboard_time_to_first_byte_seconds",
+            "Time until the first response byte was sent to the client",
+            ["endpoint", "profile", "provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        ),
+        upstream_errors=Counter(
+            "switchboard_upstream_errors", "Failed upstream attempts", ["provider", "kind"], registry=r
+        ),
+        tokens=Counter("switchboard_tokens", "Tokens used", ["profile", "provider", "kind"], registry=r),
+        cost=Counter("switchboard_cost_usd", "Estimated spend in USD", ["profile", "provider"], registry=r),
+        retries=Counter("switchboard_retries", "Attempts after the first", ["profile", "provider"], registry=r),
+        fallbacks=Counter("switchboard_fallbacks", "Requests served by a fallback model", ["profile"], registry=r),
+        decisions=Counter(
+            "switchboard_routing_decisions",
+            "Providers chosen first by the router",
+            ["profile", "strategy", "provider"],
+            registry=r,
+        ),
+        reloads=Counter("switchboard_config_reloads", "Config reloads", ["result"], registry=r),
+        config_loaded=Gauge("switchboard_config_loaded", "1 once a valid config is serving", registry=r),
+    )

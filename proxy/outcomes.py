@@ -1,0 +1,75 @@
+"""Pure mapping between upstream failures, router outcomes and client errors."""
+
+import asyncio
+
+import aiohttp
+
+from switchboard.proxy.adapters.base import UpstreamError, Usage
+from switchboard.proxy.errors import ApiError
+from switchboard.proxy.routing.types import Attempt, Outcome, OutcomeKind, Plan
+
+# The upstream refused the proxy's own credentials or permissions: the provider
+# is unusable for everyone, so it counts as a provider failure and fails over.
+_PROVIDER_SIDE_4XX = frozenset({401, 403})
+
+
+def kind_of(error: BaseException) -> OutcomeKind:
+    if isinstance(error, UpstreamError):
+        if error.status == 429:
+            return "rate_limited"
+        if error.status == 0 or error.status >= 500 or error.status in _PROVIDER_SIDE_4XX:
+            return "server_error"
+        return "client_error"
+    if isinstance(error, asyncio.TimeoutError | TimeoutError):
+        return "timeout"
+    return "connection_error"
+
+
+def failure_outcome(error: BaseException, latency_s: float) -> Outcome:
+    status = error.status if isinstance(error, UpstreamError) and error.status else None
+    retry_after = error.retry_after if isinstance(error, UpstreamError) else None
+    return Outcome(kind=kind_of(error), latency_s=latency_s, status=status, retry_after_s=retry_after)
+
+
+def success_outcome(latency_s: float, usage: Usage) -> Outcome:
+    return Outcome(
+        kind="success",
+        latency_s=latency_s,
+        status=200,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+    )
+
+
+def describe(error: BaseException) -> str:
+    """A client-safe one-line description (never headers, never keys)."""
+    if isinstance(error, UpstreamError):
+        return f"upstream answered {error.status}: {error.message}" if error.status else error.message
+    if isinstance(error, asyncio.TimeoutError | TimeoutError):
+        return "upstream timed out"
+    if isinstance(error, aiohttp.ClientError):
+        return f"cannot reach upstream: {type(error).__name__}"
+    return f"upstream failure: {type(error).__name__}"
+
+
+def client_error_for(error: BaseException, provider: str) -> ApiError:
+    """What the client gets when the last attempt failed with ``error``."""
+    kind = kind_of(error)
+    text = f"provider {provider!r}: {describe(error)}"
+    if kind == "client_error" and isinstance(error, UpstreamError):
+        status = error.status if error.status in (400, 404, 413) else 400
+        return ApiError(status, error.message, code="upstream_rejected_request")
+    if kind == "rate_limited":
+        retry_after = error.retry_after if isinstance(error, UpstreamError) else None
+        return ApiError(429, text, code="upstream_rate_limited", retry_after=retry_after or 1.0)
+    if kind == "timeout":
+        return ApiError(504, text, code="upstream_timeout")
+    return ApiError(502, text, code="upstream_error")
+
+
+def is_fallback(plan: Plan, attempt: Attempt, requested_model: str) -> bool:
+    """True when the attempt serves a fallback model rather than the one asked for."""
+    if attempt.model.name == requested_model:
+        return False
+    overrides = {ref.model for ref in attempt.profile.providers if ref.name == attempt.provider.name}
+    return attempt.model.name not in overrides or attempt.profile.key != plan.profile.key

@@ -1,0 +1,35 @@
+"""Result types the Router returns besides the contract's Plan."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RankedCandidate:
+    """One provider in ``explain`` order; ``score`` is what the strategy ranks by."""
+
+    provider: str
+    model: str  # provider model sent upstream (public name)
+    score: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a request would go where it goes; computed without side effects."""
+
+    profile: str
+    strategy: str
+    rule: str | None
+    ranked: tuple[RankedCandidate, ...]
+    excluded: Mapping[str, str]  # provider key -> reason
+    fallbacks: tuple[RankedCandidate, ...] = ()
+    blocked: str | None = None  # why plan() would refuse (profile rate limit, nothing eligible)
+
+
+@dataclass(frozen=True, slots=True)
+class CostEstimate:
+    provider: str
+    model: str  # the provider model actually sent upstream
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None  # None when no price is known

@@ -1,0 +1,77 @@
+"""Model prices (USD per million tokens) and cost estimates.
+
+A provider model's own ``pricing`` wins; otherwise the shipped table
+(``pricing.yaml``) is looked up by the upstream model name, then the public
+name, exactly or by the longest known prefix (so dated snapshots such as
+``gpt-4o-2024-08-06`` or ``claude-3-5-haiku-20241022`` find their family).
+"""
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from switchboard.api.provider import ProviderModel
+
+DEFAULT_OUTPUT_TOKENS = 256
+"""Completion size assumed for cost estimates when the request sets no max_tokens."""
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    input_per_million: float
+    output_per_million: float
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input_per_million + completion_tokens * self.output_per_million) / 1e6
+
+
+class PricingTable:
+    """Read-only price list keyed by model name."""
+
+    __slots__ = ("_by_prefix", "_exact")
+
+    def __init__(self, prices: dict[str, Price]) -> None:
+        self._exact = dict(prices)
+        self._by_prefix = sorted(prices.items(), key=lambda item: len(item[0]), reverse=True)
+
+    @classmethod
+    def default(cls) -> "PricingTable":
+        """The table shipped in the package (read on each call: Routers keep theirs)."""
+        text = resources.files("switchboard.proxy.routing").joinpath("pricing.yaml").read_text("utf-8")
+        return cls.from_mapping(yaml.safe_load(text))
+
+    @classmethod
+    def from_mapping(cls, data: Any) -> "PricingTable":
+        """Parse ``{models: {name: {input: x, output: y}}}``, naming any bad entry."""
+        models = data.get("models") if isinstance(data, dict) else None
+        if not isinstance(models, dict):
+            raise ValueError("pricing table: expected a 'models' mapping")
+        prices: dict[str, Price] = {}
+        for name, entry in models.items():
+            if not isinstance(entry, dict) or not {"input", "output"} <= entry.keys():
+                raise ValueError(f"pricing table: {name!r} needs input and output")
+            values = (entry["input"], entry["output"])
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in values):
+                raise ValueError(f"pricing table: {name!r} prices must be non-negative numbers")
+            prices[str(name)] = Price(float(values[0]), float(values[1]))
+        return cls(prices)
+
+    def lookup(self, name: str) -> Price | None:
+        price = self._exact.get(name)
+        if price is not None:
+            return price
+        return next((p for prefix, p in self._by_prefix if name.startswith(prefix)), None)
+
+    def price_of(self, model: ProviderModel) -> Price | None:
+        if model.pricing is not None:
+            return Price(model.pricing.input_per_million, model.pricing.output_per_million)
+        return self.lookup(model.upstream) or self.lookup(model.name)
+
+
+def estimated_completion_tokens(max_tokens: int | None, model: ProviderModel) -> int:
+    """max_tokens (or DEFAULT_OUTPUT_TOKENS when unset), capped by the model's output limit."""
+    wanted = DEFAULT_OUTPUT_TOKENS if max_tokens is None else max_tokens
+    cap = model.max_output_tokens
+    return wanted if cap is None else min(wanted, cap)

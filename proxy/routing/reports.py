@@ -1,0 +1,64 @@
+"""Read-only views of the Router's state for metrics, status and cost previews."""
+
+from collections.abc import Iterable, Mapping
+
+from switchboard.api.provider import ProviderConfig
+from switchboard.api.status import CircuitState, ProviderHealth
+from switchboard.proxy.routing.decision import CostEstimate
+from switchboard.proxy.routing.index import Candidate
+from switchboard.proxy.routing.latency import LatencyStats, LatencySummary, percentile
+from switchboard.proxy.routing.live import Live
+from switchboard.proxy.routing.pricing import estimated_completion_tokens
+from switchboard.proxy.routing.state import ACTIVITY_WINDOW_S
+from switchboard.proxy.routing.types import RouteRequest
+
+
+def cost_estimate(candidate: Candidate, request: RouteRequest) -> CostEstimate:
+    model = candidate.attempt.model
+    completion = estimated_completion_tokens(request.max_tokens, model)
+    price = candidate.price
+    return CostEstimate(
+        provider=candidate.provider_key,
+        model=model.name,
+        prompt_tokens=request.prompt_tokens,
+        completion_tokens=completion,
+        cost_usd=None if price is None else price.cost(request.prompt_tokens, completion),
+    )
+
+
+def latency_report(latency: Mapping[tuple[str, str], LatencyStats]) -> list[LatencySummary]:
+    return [latency[key].summary(*key) for key in sorted(latency)]
+
+
+def aggregate_circuit(states: Iterable[CircuitState]) -> CircuitState:
+    """Open when every known model is open, half-open when some are not closed, else closed."""
+    seen = list(states)
+    if seen and all(s == "open" for s in seen):
+        return "open"
+    return "half-open" if any(s != "closed" for s in seen) else "closed"
+
+
+def provider_health(providers: Iterable[ProviderConfig], live: Live, now: float) -> dict[str, ProviderHealth]:
+    """One ProviderHealth per configured provider, as this replica sees it."""
+    result: dict[str, ProviderHealth] = {}
+    for provider in providers:
+        state = live.providers.get(provider.key)
+        if state is None:
+            continue
+        circuits = (b.state(now) for (key, _), b in live.breakers.items() if key == provider.key)
+        total, failures = state.activity.counts(now)
+        ordered = sorted(state.latency.samples)
+        result[provider.key] = ProviderHealth(
+            circuit=aggregate_circuit(circuits),
+            ema_ms=_ms(state.latency.ema),
+            p50_ms=_ms(percentile(ordered, 50)),
+            p95_ms=_ms(percentile(ordered, 95)),
+            error_rate=failures / total if total else 0.0,
+            requests_per_minute=total * 60.0 / ACTIVITY_WINDOW_S,
+            last_error=state.last_error,
+        )
+    return result
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)

@@ -1,0 +1,202 @@
+"""The Router facade: the only stateful part of the engine.
+
+The HTTP shell is meant to be this thin::
+
+    plan = router.plan(request)                # NoRoute -> error response
+    index, retries = 0, 0
+    while True:
+        attempt = plan.attempts[index]
+        router.started(attempt)
+        outcome = await call_upstream(attempt)  # never raises; always an Outcome
+        router.finished(attempt, outcome)
+        if outcome.kind == "success":
+            break
+        step = router.next_step(plan, index, outcome, retries, elapsed_s)
+        if step is None:
+            break                               # answer with the last outcome
+        await asyncio.sleep(step.delay_s)
+        index, retries = step.index, retries + 1
+
+Concurrency: every method is synchronous and never awaits, so concurrent
+asyncio tasks interleave only between calls and no lock is needed.
+Determinism: the clock and the ``random.Random`` are injected.
+"""
+
+import random
+import time
+from collections.abc import Callable
+
+from switchboard.api.config import ProxyConfig
+from switchboard.api.profile import ProfileConfig
+from switchboard.api.provider import ProviderConfig
+from switchboard.api.status import ProviderHealth
+from switchboard.proxy.routing import reports
+from switchboard.proxy.routing.breaker import Breaker
+from switchboard.proxy.routing.decision import CostEstimate, Explanation
+from switchboard.proxy.routing.engine import Engine, explain_decision
+from switchboard.proxy.routing.index import ConfigIndex
+from switchboard.proxy.routing.latency import LatencySummary
+from switchboard.proxy.routing.live import DEFAULT_LATENCY_SETTINGS, Live
+from switchboard.proxy.routing.pricing import PricingTable
+from switchboard.proxy.routing.retry import RetryStep, backoff_delay, next_step
+from switchboard.proxy.routing.state import ProfileState, ProviderState
+from switchboard.proxy.routing.types import Attempt, NoRoute, Outcome, Plan, RouteRequest
+
+Clock = Callable[[], float]
+
+
+class Router:
+    """Plans requests and learns from their outcomes. One per proxy process."""
+
+    def __init__(
+        self,
+        config: ProxyConfig | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        rng: random.Random | None = None,
+        pricing: PricingTable | None = None,
+    ) -> None:
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()
+        self._pricing = pricing if pricing is not None else PricingTable.default()
+        self._live = Live()
+        self._engine = Engine(ConfigIndex(ProxyConfig(), self._pricing), self._live)
+        if config is not None:
+            self.update_config(config)
+
+    @property
+    def config(self) -> ProxyConfig:
+        return self._engine.index.config
+
+    def update_config(self, config: ProxyConfig) -> None:
+        """Swap in a new config (hot reload).
+
+        Learned state (breakers, latency, in-flight counts, limit levels,
+        round-robin turns, sessions) is kept for providers and profiles that
+        still exist and dropped for the rest.
+        """
+        now = self._clock()
+        index = ConfigIndex(config, self._pricing)
+        live = self._live
+        replicas = config.fleet.replicas
+        providers = {p.key: p for p in config.providers}
+        live.providers = {
+            key: _reuse_provider(live.providers.get(key), p, replicas, now) for key, p in providers.items()
+        }
+        settings = _latency_settings(config)
+        model_keys = {(p.key, m.name): p for p in config.providers for m in p.models}
+        live.breakers = {
+            k: _reuse_breaker(live.breakers.get(k), p) for k, p in model_keys.items() if k in live.breakers
+        }
+        live.latency = {k: v for k, v in live.latency.items() if k in model_keys}
+        for k, stats in live.latency.items():
+            stats.reconfigure(*settings.get(k[0], DEFAULT_LATENCY_SETTINGS))
+        for key, provider_state in live.providers.items():
+            provider_state.latency.reconfigure(*settings.get(key, DEFAULT_LATENCY_SETTINGS))
+        live.latency_settings = settings
+        live.profiles = {p.key: _reuse_profile(live.profiles.get(p.key), p, replicas, now) for p in config.profiles}
+        for profile_state in live.profiles.values():
+            profile_state.sessions.forget_providers(set(providers))
+        self._engine = Engine(index, live)
+
+    def plan(self, request: RouteRequest) -> Plan:
+        """Choose where ``request`` goes: the ordered attempts, then fallback models.
+
+        Side effects: takes the profile's rate-limit tokens, advances its
+        round-robin turn and binds the session (if affinity is on).
+        Raises NoRoute: 404 unknown model or profile, 400 bad routing header,
+        429 rate limited, 503 nothing healthy.
+        """
+        decision = self._engine.decide(request, self._clock(), self._rng, commit=True)
+        return decision.plan()
+
+    def explain(self, request: RouteRequest) -> Explanation:
+        """What ``plan`` would do, with scores and exclusion reasons, changing nothing.
+
+        Random strategies draw from a copy of the router's generator, so the
+        ranking shown is one plausible draw and the next plan is unaffected.
+        """
+        rng = random.Random()
+        rng.setstate(self._rng.getstate())
+        try:
+            decision = self._engine.decide(request, self._clock(), rng, commit=False)
+        except NoRoute as e:
+            if e.status in (400, 404):
+                raise
+            return self._engine.blocked_explanation(request, e)
+        return explain_decision(decision, self._engine)
+
+    def started(self, attempt: Attempt) -> None:
+        """Call just before sending ``attempt`` upstream (counts in-flight, takes probe slots)."""
+        self._live.on_started(attempt, self._clock())
+
+    def finished(self, attempt: Attempt, outcome: Outcome) -> None:
+        """Call once per started attempt with how it ended: feeds breakers, limits and stats."""
+        self._live.on_finished(attempt, outcome, self._clock())
+
+    def next_step(
+        self, plan: Plan, index: int, outcome: Outcome, retries_done: int, elapsed_s: float = 0.0
+    ) -> RetryStep | None:
+        """After ``plan.attempts[index]`` ended with ``outcome``: where and when to retry, or None.
+
+        ``retries_done`` counts retries already made for this request and
+        ``elapsed_s`` the time since the request arrived (for the deadline).
+        See ``switchboard.proxy.routing.retry`` for the exact rules.
+        """
+        now = self._clock()
+        return next_step(plan, index, outcome, retries_done, elapsed_s, self._rng, lambda a: self._live.admits(a, now))
+
+    def retry_delay(self, plan: Plan, retry_number: int, outcome: Outcome | None = None) -> float:
+        """Backoff before the ``retry_number``-th retry (1-based), honouring Retry-After."""
+        delay = backoff_delay(plan.profile.retry, retry_number, self._rng)
+        if outcome is not None and outcome.retry_after_s is not None:
+            delay = max(delay, outcome.retry_after_s)
+        return delay
+
+    def estimate_cost(self, request: RouteRequest) -> list[CostEstimate]:
+        """Estimated USD cost of ``request`` on each provider of its route (failover order)."""
+        route = self._engine.route_for(request)
+        return [reports.cost_estimate(c, request) for c in route.candidates]
+
+    def latency_report(self) -> list[LatencySummary]:
+        """Latency per provider and model (EMA, p50/p95/p99, min, max, count), sorted."""
+        return reports.latency_report(self._live.latency)
+
+    def provider_health(self) -> dict[str, ProviderHealth]:
+        """Per provider key: circuit (aggregated over models), latency, error rate, rpm, last error."""
+        return reports.provider_health(self.config.providers, self._live, self._clock())
+
+    def profile_for(self, request: RouteRequest) -> ProfileConfig:
+        """The profile that would serve ``request`` (raises NoRoute 404/400)."""
+        return self._engine.select_profile(request)
+
+
+def _reuse_provider(state: ProviderState | None, provider: ProviderConfig, replicas: int, now: float) -> ProviderState:
+    if state is None:
+        return ProviderState(provider, replicas, now)
+    state.configure(provider, replicas, now)
+    return state
+
+
+def _reuse_breaker(breaker: Breaker | None, provider: ProviderConfig) -> Breaker:
+    if breaker is None:
+        return Breaker(provider.circuit_breaker)
+    breaker.reconfigure(provider.circuit_breaker)
+    return breaker
+
+
+def _reuse_profile(state: ProfileState | None, profile: ProfileConfig, replicas: int, now: float) -> ProfileState:
+    if state is None:
+        return ProfileState(profile, replicas, now)
+    state.configure(profile, replicas, now)
+    return state
+
+
+def _latency_settings(config: ProxyConfig) -> dict[str, tuple[float, int]]:
+    """EMA alpha and window per provider: those of the first profile that uses it."""
+    settings: dict[str, tuple[float, int]] = {}
+    for profile in config.profiles:
+        for ref in profile.providers:
+            key = f"{profile.namespace}/{ref.name}" if profile.namespace else ref.name
+            settings.setdefault(key, (profile.latency.ema_alpha, profile.latency.window_size))
+    return settings

@@ -1,0 +1,114 @@
+"""Mutable learned state the Router keeps between requests, per provider and per profile.
+
+Plain slotted classes mutated only from synchronous Router methods: under
+asyncio no other task runs in between, so no locks are needed.
+"""
+
+import math
+
+from switchboard.api.profile import ProfileConfig
+from switchboard.api.provider import Limits, ProviderConfig
+from switchboard.proxy.routing.affinity import SessionStore
+from switchboard.proxy.routing.latency import LatencyStats
+from switchboard.proxy.routing.windows import SlidingWindow, TokenBucket
+
+ACTIVITY_WINDOW_S = 60.0
+
+
+class ProviderState:
+    """In-flight count, fleet-share limits, Retry-After cooldown and recent activity."""
+
+    __slots__ = (
+        "activity",
+        "cooldown_until",
+        "inflight",
+        "last_error",
+        "latency",
+        "limits",
+        "max_concurrency",
+        "replicas",
+        "requests",
+        "tokens",
+    )
+
+    def __init__(self, provider: ProviderConfig, replicas: int, now: float) -> None:
+        self.inflight = 0
+        self.cooldown_until = 0.0
+        self.activity = SlidingWindow(ACTIVITY_WINDOW_S, buckets=60)
+        self.last_error: str | None = None
+        self.latency = LatencyStats(0.3, 200)
+        self.limits: Limits | None = None
+        self.replicas = 0
+        self.requests: TokenBucket | None = None
+        self.tokens: TokenBucket | None = None
+        self.max_concurrency: int | None = None
+        self.configure(provider, replicas, now)
+
+    def configure(self, provider: ProviderConfig, replicas: int, now: float) -> None:
+        """(Re)build the limiters when the limits or the fleet size changed."""
+        if provider.limits == self.limits and replicas == self.replicas:
+            return
+        limits = provider.limits
+        self.limits, self.replicas = limits, replicas
+        self.requests = share_bucket(limits.requests_per_minute, replicas, now)
+        self.tokens = share_bucket(limits.tokens_per_minute, replicas, now)
+        cap = limits.max_concurrency
+        self.max_concurrency = None if cap is None else max(1, math.ceil(cap / replicas))
+
+    def blocked_reason(self, now: float, prompt_tokens: int) -> str | None:
+        """Why this provider cannot take one more request now, or None."""
+        if now < self.cooldown_until:
+            return f"rate limited upstream (Retry-After, {self.cooldown_until - now:.1f}s left)"
+        if self.requests is not None and not self.requests.admits(now, 1):
+            return "over requests-per-minute limit"
+        if self.tokens is not None and not self.tokens.admits(now, prompt_tokens):
+            return "over tokens-per-minute limit"
+        if self.max_concurrency is not None and self.inflight >= self.max_concurrency:
+            return f"at max concurrency ({self.max_concurrency} per replica)"
+        return None
+
+
+class ProfileState:
+    """Round-robin turn, session affinity and the profile's own rate limits."""
+
+    __slots__ = ("key", "requests", "sessions", "tokens", "turn")
+
+    def __init__(self, profile: ProfileConfig, replicas: int, now: float) -> None:
+        self.turn = 0
+        affinity = profile.session_affinity
+        self.sessions = SessionStore(affinity.max_sessions, affinity.ttl_seconds)
+        self.key: tuple[object, ...] = ()
+        self.requests: TokenBucket | None = None
+        self.tokens: TokenBucket | None = None
+        self.configure(profile, replicas, now)
+
+    def configure(self, profile: ProfileConfig, replicas: int, now: float) -> None:
+        affinity = profile.session_affinity
+        self.sessions.reconfigure(affinity.max_sessions, affinity.ttl_seconds)
+        key = (profile.rate_limit, replicas)
+        if key != self.key:
+            self.key = key
+            self.requests = share_bucket(profile.rate_limit.requests_per_minute, replicas, now)
+            self.tokens = share_bucket(profile.rate_limit.tokens_per_minute, replicas, now)
+
+    def blocked_reason(self, now: float, prompt_tokens: int) -> str | None:
+        if self.requests is not None and not self.requests.admits(now, 1):
+            return "profile over requests-per-minute limit"
+        if self.tokens is not None and not self.tokens.admits(now, prompt_tokens):
+            return "profile over tokens-per-minute limit"
+        return None
+
+    def retry_after_s(self, now: float, prompt_tokens: int) -> float:
+        waits = [b.wait_s(now, n) for b, n in ((self.requests, 1), (self.tokens, prompt_tokens)) if b is not None]
+        return max(waits, default=0.0)
+
+    def admit(self, now: float, prompt_tokens: int) -> None:
+        if self.requests is not None:
+            self.requests.take(now, 1)
+        if self.tokens is not None:
+            self.tokens.take(now, prompt_tokens)
+
+
+def share_bucket(per_minute: int | None, replicas: int, now: float) -> TokenBucket | None:
+    """This replica's 1/N share of a fleet-wide per-minute limit."""
+    return None if per_minute is None else TokenBucket(per_minute / replicas, now)

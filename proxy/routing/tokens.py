@@ -1,0 +1,43 @@
+"""Cheap prompt-size estimate for routing (context-window checks, token limits, cost).
+
+Estimator: one token per four characters of text, counted over every message's
+string content (including text parts of multi-part content and tool-call
+arguments), the tool/function definitions serialised as JSON, plus four tokens
+of framing per message. It never calls a tokenizer: it is a routing heuristic,
+typically within ~20% of real BPE counts for English text and code.
+"""
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+CHARS_PER_TOKEN = 4
+TOKENS_PER_MESSAGE = 4
+_SKIPPED_KEYS = frozenset({"role", "image_url", "input_audio", "type"})  # binary payloads are not text
+
+
+def estimate_text_tokens(text: str) -> int:
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
+def estimate_prompt_tokens(messages: Iterable[Any], tools: Iterable[Any] | None = None) -> int:
+    """Estimate the prompt tokens of an OpenAI-style ``messages`` list and ``tools``."""
+    chars = 0
+    count = 0
+    for message in messages:
+        count += 1
+        chars += _content_chars(message)
+    if tools:
+        chars += len(json.dumps(list(tools), separators=(",", ":"), default=str))
+    return -(-chars // CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * count
+
+
+def _content_chars(value: Any) -> int:
+    """Characters of every string inside a message (content, names, tool-call arguments)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, Mapping):
+        return sum(_content_chars(v) for k, v in value.items() if k not in _SKIPPED_KEYS)
+    if isinstance(value, list | tuple):
+        return sum(_content_chars(v) for v in value)
+    return 0

@@ -1,0 +1,156 @@
+"""The config holder: validates, builds and atomically swaps snapshots.
+
+This is the seam cluster mode plugs into (``switchboard.proxy.kube``): it
+watches ConfigMaps, merges them with ``merge_configs`` and calls
+``await runtime.apply(config)``; it passes a ``SecretResolver`` for
+``apiKey.secret`` references and may read ``runtime.router.provider_health()``
+to publish status. Standalone mode does the same from a file
+(``switchboard.proxy.watcher``).
+
+Contract for callers:
+- ``apply(config)`` raises ``ConfigError`` (message names the field) and leaves
+  the serving snapshot untouched; on success the swap is atomic and the
+  router keeps its learned stats (``update_config``).
+- ``ready`` is True once any config was applied; ``not_ready_reason`` says why not.
+- ``lease()`` is how a request pins a snapshot; pools dropped by a reload are
+  closed once the last request holding the old snapshot ends.
+- ``close()`` on shutdown.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import aiohttp
+
+from switchboard.api.config import ConfigError, ProxyConfig
+from switchboard.proxy.adapters.base import Adapter
+from switchboard.proxy.credentials import SecretResolver, resolve_credentials
+from switchboard.proxy.metrics import ProxyMetrics
+from switchboard.proxy.router_port import RouterFactory, RouterPort
+from switchboard.proxy.snapshot import Snapshot
+from switchboard.proxy.transport import PoolKey, open_session
+
+log = logging.getLogger("switchboard.proxy.runtime")
+
+AdapterLookup = Callable[[str], Adapter]
+
+
+class NotReady(Exception):
+    """No valid config has been loaded yet."""
+
+
+class Runtime:
+    def __init__(
+        self,
+        router_factory: RouterFactory,
+        adapter_for: AdapterLookup,
+        metrics: ProxyMetrics,
+        secrets: SecretResolver | None = None,
+    ) -> None:
+        self._router_factory = router_factory
+        self._adapter_for = adapter_for
+        self._secrets = secrets
+        self.metrics = metrics
+        self._router: RouterPort | None = None
+        self._current: Snapshot | None = None
+        self._in_flight: dict[int, int] = {}  # snapshot version -> requests holding it
+        self._retired: dict[int, Snapshot] = {}
+        self._lock = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
+        self.not_ready_reason = "no config loaded yet"
+
+    @property
+    def ready(self) -> bool:
+        return self._current is not None
+
+    @property
+    def router(self) -> RouterPort | None:
+        return self._router
+
+    @property
+    def snapshot(self) -> Snapshot:
+        if self._current is None:
+            raise NotReady(self.not_ready_reason)
+        return self._current
+
+    async def apply(self, config: ProxyConfig) -> Snapshot:
+        """Validate and swap in ``config``; raises ConfigError and keeps the old one on failure."""
+        async with self._lock:
+            try:
+                snapshot = await self._build(config)
+            except ConfigError:
+                self.metrics.reloads.labels("failure").inc()
+                raise
+            if self._router is None:
+                self._router = self._router_factory(config)
+            else:
+                self._router.update_config(config)
+            previous, self._current = self._current, snapshot
+            self.metrics.reloads.labels("success").inc()
+            self.metrics.config_loaded.set(1)
+            if previous is not None:
+                self._retire(previous)
+            return snapshot
+
+    async def _build(self, config: ProxyConfig) -> Snapshot:
+        credentials = await resolve_credentials(config, self._secrets)
+        adapters: dict[str, Adapter] = {}
+        for index, provider in enumerate(config.providers):
+            try:
+                adapters[provider.key] = self._adapter_for(provider.type)
+            except KeyError:
+                raise ConfigError(f"providers[{index}].type: no adapter for {provider.type!r}") from None
+        pools = {p.key: PoolKey.of(p) for p in config.providers}
+        live = self._live_sessions()
+        sessions = {key: live.get(key) or open_session(key) for key in set(pools.values())}
+        version = (self._current.version + 1) if self._current else 1
+        return Snapshot(version, config, adapters, credentials, pools, sessions)
+
+    def _live_sessions(self) -> dict[PoolKey, aiohttp.ClientSession]:
+        live: dict[PoolKey, aiohttp.ClientSession] = {}
+        for snap in (*self._retired.values(), *([self._current] if self._current else [])):
+            live.update((k, s) for k, s in snap.sessions.items() if not s.closed)
+        return live
+
+    def _retire(self, old: Snapshot) -> None:
+        self._retired[old.version] = old
+        if not self._in_flight.get(old.version):
+            self._drop(old)
+
+    def _drop(self, old: Snapshot) -> None:
+        """Close the old snapshot's pools that no live snapshot still uses."""
+        self._retired.pop(old.version, None)
+        in_use = {id(s) for snap in self._holders() for s in snap.sessions.values()}
+        for session in old.sessions.values():
+            if id(session) not in in_use and not session.closed:
+                task = asyncio.get_running_loop().create_task(session.close())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+
+    def _holders(self) -> list[Snapshot]:
+        return [*self._retired.values(), *([self._current] if self._current else [])]
+
+    @asynccontextmanager
+    async def lease(self) -> AsyncIterator[Snapshot]:
+        """Pin the current snapshot for the duration of one request."""
+        snap = self.snapshot
+        self._in_flight[snap.version] = self._in_flight.get(snap.version, 0) + 1
+        try:
+            yield snap
+        finally:
+            left = self._in_flight[snap.version] - 1
+            if left:
+                self._in_flight[snap.version] = left
+            else:
+                del self._in_flight[snap.version]
+                if snap.version in self._retired:
+                    self._drop(snap)
+
+    async def close(self) -> None:
+        sessions = {id(s): s for snap in self._holders() for s in snap.sessions.values()}
+        self._retired.clear()
+        self._current = None
+        self.not_ready_reason = "shutting down"
+        await asyncio.gather(*(s.close() for s in sessions.values() if not s.closed), *self._closing)

@@ -1,0 +1,37 @@
+"""An immutable view of one loaded config and everything built from it.
+
+A request captures the snapshot when it starts and uses only that, so a reload
+mid-request never mixes two configs: in-flight requests finish on the config,
+keys and connection pools they started with.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from switchboard.api.config import ProxyConfig
+from switchboard.api.provider import ProviderConfig, ProviderModel
+from switchboard.proxy.adapters.base import Adapter, Target
+from switchboard.proxy.credentials import ApiKey
+from switchboard.proxy.transport import PoolKey
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    version: int
+    config: ProxyConfig
+    adapters: Mapping[str, Adapter] = field(repr=False)  # provider key -> codec
+    credentials: Mapping[str, ApiKey] = field(repr=False)
+    pools: Mapping[str, PoolKey] = field(repr=False)  # provider key -> pool identity
+    sessions: Mapping[PoolKey, aiohttp.ClientSession] = field(repr=False)
+
+    def adapter(self, provider: ProviderConfig) -> Adapter:
+        return self.adapters[provider.key]
+
+    def session(self, provider: ProviderConfig) -> aiohttp.ClientSession:
+        return self.sessions[self.pools[provider.key]]
+
+    def target(self, provider: ProviderConfig, model: ProviderModel) -> Target:
+        key = self.credentials.get(provider.key)
+        return Target(provider=provider, model=model, api_key=key.reveal() if key else None)

@@ -1,0 +1,89 @@
+"""One attempt against one upstream, for each endpoint: encode, send, decode.
+
+These are the ``AttemptCall`` bodies the dispatch loop runs. A non-2xx answer
+becomes the adapter's ``UpstreamError`` so the loop can classify it.
+"""
+
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from switchboard.proxy.adapters.base import StreamTranslator, Usage
+from switchboard.proxy.dispatch import Deadline
+from switchboard.proxy.routing.types import Attempt
+from switchboard.proxy.snapshot import Snapshot
+from switchboard.proxy.transport import client_timeout, send
+
+Body = Mapping[str, Any]
+
+
+async def chat_once(snap: Snapshot, attempt: Attempt, deadline: Deadline, body: Body) -> tuple[dict[str, Any], Usage]:
+    adapter = snap.adapter(attempt.provider)
+    target = snap.target(attempt.provider, attempt.model)
+    upstream = adapter.chat_request(target, body, stream=False)
+    timeout = client_timeout(attempt.timeouts, deadline.remaining)
+    async with send(snap.session(attempt.provider), upstream, timeout) as response:
+        raw = await response.read()
+        if response.status >= 300:
+            raise adapter.error(response.status, raw, response.headers)
+    return adapter.chat_response(target, str(body["model"]), raw)
+
+
+async def embeddings_once(
+    snap: Snapshot, attempt: Attempt, deadline: Deadline, body: Body
+) -> tuple[dict[str, Any], Usage]:
+    adapter = snap.adapter(attempt.provider)
+    target = snap.target(attempt.provider, attempt.model)
+    upstream = adapter.embeddings_request(target, body)
+    timeout = client_timeout(attempt.timeouts, deadline.remaining)
+    async with send(snap.session(attempt.provider), upstream, timeout) as response:
+        raw = await response.read()
+        if response.status >= 300:
+            raise adapter.error(response.status, raw, response.headers)
+    return adapter.embeddings_response(target, str(body["model"]), raw)
+
+
+@dataclass(slots=True)
+class OpenStream:
+    """An upstream stream that produced its first client events (or ended cleanly)."""
+
+    response: aiohttp.ClientResponse
+    translator: StreamTranslator
+    first_events: list[bytes]
+    ended: bool
+    resources: AsyncExitStack
+
+    async def close(self) -> None:
+        await self.resources.aclose()
+
+
+async def open_chat_stream(
+    snap: Snapshot, attempt: Attempt, deadline: Deadline, body: Body, *, include_usage: bool
+) -> tuple[OpenStream, Usage]:
+    """Send the request and read until the first client event exists.
+
+    Everything before that point may still fail over to another attempt,
+    because the client has not received a byte yet.
+    """
+    adapter = snap.adapter(attempt.provider)
+    target = snap.target(attempt.provider, attempt.model)
+    upstream = adapter.chat_request(target, body, stream=True)
+    timeout = client_timeout(attempt.timeouts, deadline.remaining)
+    resources = AsyncExitStack()
+    try:
+        response = await resources.enter_async_context(send(snap.session(attempt.provider), upstream, timeout))
+        if response.status >= 300:
+            raise adapter.error(response.status, await response.read(), response.headers)
+        translator = adapter.chat_stream(target, str(body["model"]), include_usage=include_usage)
+        events: list[bytes] = []
+        async for chunk in response.content.iter_any():
+            events = translator.feed(chunk)
+            if events:
+                return OpenStream(response, translator, events, False, resources), Usage()
+        return OpenStream(response, translator, translator.finish(), True, resources), Usage()
+    except BaseException:
+        await resources.aclose()
+        raise

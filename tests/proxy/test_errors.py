@@ -1,0 +1,160 @@
+"""Every error the proxy answers, with its status and OpenAI error body."""
+
+from typing import Any
+
+import aiohttp
+import openai
+import pytest
+
+from switchboard.api.profile import RateLimit, RetryPolicy
+from switchboard.api.provider import Timeouts
+from switchboard.proxy.app import AppOptions
+from tests.fixtures.proxy import ProxyFactory, ProxyServer, SdkClient, provider_config, proxy_config
+from tests.fixtures.upstream import MockFactory
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+async def _raw(proxy: ProxyServer, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any], Any]:
+    async with aiohttp.ClientSession() as session, session.request(method, proxy.base_url + path, **kwargs) as r:
+        return r.status, dict(r.headers), await r.json()
+
+
+def _assert_error_body(body: dict[str, Any], *, code: str | None = None, param: str | None = None) -> None:
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) == {"message", "type", "code", "param"}
+    assert error["message"]
+    if code is not None:
+        assert error["code"] == code
+    if param is not None:
+        assert error["param"] == param
+
+
+@pytest.fixture
+async def proxy(mock_upstream_factory: MockFactory, proxy_server: ProxyFactory) -> ProxyServer:
+    mock = await mock_upstream_factory()
+    return await proxy_server(proxy_config([provider_config("a", "openai", mock.base_url)]))
+
+
+async def test_malformed_json_is_400(proxy: ProxyServer) -> None:
+    status, _, body = await _raw(
+        proxy, "POST", "/v1/chat/completions", data=b'{"model": ', headers={"Content-Type": "application/json"}
+    )
+    assert status == 400
+    _assert_error_body(body, code="invalid_json")
+
+
+async def test_invalid_param_is_400_naming_it(proxy: ProxyServer, sdk_client: SdkClient) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        await sdk_client(proxy).chat.completions.create(model="mock-model", messages=MESSAGES, temperature=3)
+    assert info.value.status_code == 400
+    assert isinstance(info.value.body, dict) and info.value.body["param"] == "temperature"
+    status, _, body = await _raw(
+        proxy, "POST", "/v1/chat/completions", json={"model": "mock-model", "messages": [{"role": "bot"}]}
+    )
+    assert status == 400
+    _assert_error_body(body, param="messages[0].role")
+
+
+async def test_unknown_model_is_404(proxy: ProxyServer, sdk_client: SdkClient) -> None:
+    with pytest.raises(openai.NotFoundError) as info:
+        await sdk_client(proxy).chat.completions.create(model="no-such-model", messages=MESSAGES)
+    assert isinstance(info.value.body, dict) and info.value.body["code"] == "model_not_found"
+    assert info.value.body["param"] == "model"
+
+
+async def test_unknown_route_and_method_are_openai_errors(proxy: ProxyServer) -> None:
+    status, headers, body = await _raw(proxy, "GET", "/v1/nothing-here")
+    assert status == 404 and headers["Content-Type"].startswith("application/json")
+    _assert_error_body(body, code="unknown_url")
+    status, _, body = await _raw(proxy, "GET", "/v1/chat/completions")
+    assert status == 405
+    _assert_error_body(body, code="method_not_allowed")
+
+
+async def test_body_too_large_is_413(
+    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory, sdk_client: SdkClient
+) -> None:
+    mock = await mock_upstream_factory()
+    proxy = await proxy_server(
+        proxy_config([provider_config("a", "openai", mock.base_url)]), options=AppOptions(max_body_bytes=2048)
+    )
+    big = [{"role": "user", "content": "x" * 5000}]
+    with pytest.raises(openai.APIStatusError) as info:
+        await sdk_client(proxy).chat.completions.create(model="mock-model", messages=big)  # type: ignore[arg-type]
+    assert info.value.status_code == 413
+    assert isinstance(info.value.body, dict) and info.value.body["code"] == "request_too_large"
+
+
+async def test_rate_limited_is_429_with_retry_after(
+    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory, sdk_client: SdkClient
+) -> None:
+    mock = await mock_upstream_factory()
+    config = proxy_config([provider_config("a", "openai", mock.base_url)], rate_limit=RateLimit(requests_per_minute=1))
+    proxy = await proxy_server(config)
+    client = sdk_client(proxy)
+    await client.chat.completions.create(model="mock-model", messages=MESSAGES)
+    with pytest.raises(openai.RateLimitError) as info:
+        await client.chat.completions.create(model="mock-model", messages=MESSAGES)
+    assert int(info.value.response.headers["Retry-After"]) >= 1
+    assert isinstance(info.value.body, dict) and info.value.body["code"] == "rate_limited"
+
+
+async def test_upstream_garbage_is_502(
+    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory, sdk_client: SdkClient
+) -> None:
+    mock = await mock_upstream_factory()
+    await mock.set_faults("mock-model", malformed="json")
+    proxy = await proxy_server(proxy_config([provider_config("a", "openai", mock.base_url)]))
+    with pytest.raises(openai.APIStatusError) as info:
+        await sdk_client(proxy).chat.completions.create(model="mock-model", messages=MESSAGES)
+    assert info.value.status_code == 502
+    assert isinstance(info.value.body, dict) and info.value.body["code"] == "upstream_error"
+
+
+async def test_no_provider_available_is_503(
+    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory, sdk_client: SdkClient
+) -> None:
+    mock = await mock_upstream_factory()
+    proxy = await proxy_server(proxy_config([provider_config("a", "openai", mock.base_url, disabled=True)]))
+    with pytest.raises(openai.APIStatusError) as info:
+        await sdk_client(proxy).chat.completions.create(model="mock-model", messages=MESSAGES)
+    assert info.value.status_code == 503
+    assert isinstance(info.value.body, dict) and info.value.body["code"] == "no_provider_available"
+
+
+async def test_upstream_timeout_is_504(
+    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory, sdk_client: SdkClient
+) -> None:
+    mock = await mock_upstream_factory()
+    await mock.set_faults("mock-model", latency_ms=3000)
+    provider = provider_config("a", "openai", mock.base_url, timeouts=Timeouts(first_byte_seconds=0.2))
+    proxy = await proxy_server(proxy_config([provider], retry=RetryPolicy(max_retries=0)))
+    with pytest.raises(openai.APIStatusError) as info:
+        await sdk_client(proxy).chat.completions.create(model="mock-model", messages=MESSAGES)
+    assert info.value.status_code == 504
+    assert isinstance(info.value.body, dict) and info.value.body["code"] == "upstream_timeout"
+
+
+async def test_upstream_client_error_passes_through_as_400(
+    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory, sdk_client: SdkClient
+) -> None:
+    mock = await mock_upstream_factory()
+    await mock.set_faults("mock-model", status=400)
+    proxy = await proxy_server(proxy_config([provider_config("a", "openai", mock.base_url)]))
+    with pytest.raises(openai.BadRequestError):
+        await sdk_client(proxy).chat.completions.create(model="mock-model", messages=MESSAGES)
+    assert (await mock.stats())["total"] == 1  # a client error is never retried
+
+
+async def test_not_ready_until_a_valid_config(proxy_server: ProxyFactory) -> None:
+    proxy = await proxy_server("providers: [{name: a}]", wait_ready=False)
+    status, _, body = await _raw(proxy, "GET", "/readyz")
+    assert status == 503
+    assert "providers[0]" in body["reason"]
+    status, _, body = await _raw(proxy, "POST", "/v1/chat/completions", json={"model": "m", "messages": MESSAGES})
+    assert status == 503
+    _assert_error_body(body, code="not_ready")
+    status, _, body = await _raw(proxy, "GET", "/healthz")
+    assert status == 200
