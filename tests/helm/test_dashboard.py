@@ -58,3 +58,25 @@ def test_covers_traffic_latency_errors_circuits_and_cost() -> None:
 def test_configmap_carries_the_file_verbatim(helm_template: Render) -> None:
     configmap = find(helm_template("-f", str(ALL_ON_VALUES)), "ConfigMap", "sb-dashboard")
     assert json.loads(configmap["data"]["switchboard.json"]) == dashboard()
+
+
+def test_series_list_matches_the_proxy_registry() -> None:
+    from prometheus_client import generate_latest
+
+    from switchboard.proxy.metrics import create_metrics
+
+    metrics = create_metrics(lambda: None)
+    metrics.requests.labels("chat", "p/chat", "p/openai", "200").inc()
+    metrics.latency.labels("chat", "p/chat", "p/openai").observe(0.1)
+    metrics.first_byte.labels("chat", "p/chat", "p/openai").observe(0.1)
+    metrics.upstream_errors.labels("p/openai", "timeout").inc()
+    metrics.tokens.labels("p/chat", "p/openai", "prompt").inc()
+    metrics.cost.labels("p/chat", "p/openai").inc()
+    metrics.retries.labels("p/chat", "p/openai").inc()
+    metrics.fallbacks.labels("p/chat").inc()
+    metrics.decisions.labels("p/chat", "failover", "p/openai").inc()
+    metrics.reloads.labels("ok").inc()
+    exposed = set(re.findall(r"^(switchboard_[a-z_]+)", generate_latest(metrics.registry).decode(), re.M))
+    # switchboard_circuit_state is collected from the live router, so it is absent without one.
+    assert PROXY_SERIES - {"switchboard_circuit_state"} <= exposed
+    assert "switchboard_circuit_state" in generate_latest(metrics.registry).decode()  # its HELP/TYPE lines

@@ -160,3 +160,14 @@ def test_notes_tell_what_to_run_next(helm: str) -> None:
     assert "kubectl get llmproviders,routingprofiles -A" in notes
     assert "port-forward svc/x-proxy 8080:80" in notes
     assert "curl -s http://127.0.0.1:8080/v1/chat/completions" in notes
+
+
+@pytest.mark.parametrize("extra", [[], ["-f", str(ALL_ON_VALUES)]], ids=["defaults", "all-on"])
+def test_proxy_cli_accepts_the_chart_command_line(helm_template: Render, extra: list[str]) -> None:
+    from switchboard.proxy.cli import build_parser
+
+    args = container(find(helm_template(*extra), "Deployment", "sb-proxy"))["args"]
+    assert args[0] == "switchboard-proxy"
+    parsed = build_parser().parse_args(args[1:])
+    assert parsed.kubernetes is True
+    assert parsed.port == 8080
