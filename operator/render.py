@@ -149,7 +149,7 @@ def _provider_configs(
             continue
         source = spec.api_key_secret_ref
         if source is not None:
-            problem = _check_secret(ref.name, namespace, source, inputs.secret_keys)
+            problem = check_secret(ref.name, namespace, source, inputs.secret_keys)
             if problem is not None:
                 problems.append(problem)
                 continue
@@ -163,7 +163,7 @@ def _provider_configs(
     return out
 
 
-def _check_secret(
+def check_secret(
     provider: str, namespace: str, ref: SecretKeyRef, secret_keys: Mapping[str, frozenset[str]]
 ) -> Problem | None:
     keys = secret_keys.get(ref.name)

@@ -1,0 +1,115 @@
+"""``switchboard-operator``: watch LLMProviders and RoutingProfiles, render ConfigMaps.
+
+Runs kopf programmatically (``kopf.operator``) beside a Lease elector: every
+replica keeps its indices warm, only the Lease holder writes.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Sequence
+
+import kopf
+from kubernetes_asyncio import client, config
+
+from switchboard.api.status import CREDENTIALS_SECRET
+from switchboard.operator.events import EventLimiter, EventRecorder
+from switchboard.operator.ha import LeaseElector
+from switchboard.operator.handlers import build_registry
+from switchboard.operator.kube import Kube
+from switchboard.operator.reconcile import Context
+from switchboard.operator.render import RenderSettings
+
+logger = logging.getLogger("switchboard.operator")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="switchboard-operator", description=__doc__)
+    p.add_argument("--namespace", action="append", default=[], help="watch this namespace (repeatable); default: all")
+    p.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG)")
+    p.add_argument(
+        "--release-namespace",
+        default=os.environ.get("SWITCHBOARD_RELEASE_NAMESPACE", "switchboard-system"),
+        help="namespace of the credentials Secret and the leader Lease",
+    )
+    p.add_argument("--credentials-secret", default=CREDENTIALS_SECRET, help="Secret the proxies read API keys from")
+    p.add_argument("--fleet-replicas", type=int, default=1, help="proxy replicas sharing fleet-wide rate limits")
+    p.add_argument("--resync-seconds", type=float, default=60.0, help="period of the full re-check of every resource")
+    p.add_argument("--lease-seconds", type=float, default=15.0, help="leader Lease duration")
+    p.add_argument("--identity", default=f"{socket.gethostname()}-{os.getpid()}", help="this replica's Lease identity")
+    p.add_argument("--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+async def _api_client(kubeconfig: str | None) -> client.ApiClient:
+    configuration = client.Configuration()
+    if kubeconfig:
+        await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    else:
+        try:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            await config.load_kube_config(client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
+def _settings() -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.posting.enabled = False  # our own rate-limited events only
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 30
+    return settings
+
+
+async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    api = await _api_client(args.kubeconfig)
+    elector = LeaseElector(api, args.release_namespace, args.identity, lease_seconds=args.lease_seconds)
+    kube = Kube(api, args.release_namespace, args.credentials_secret)
+    ctx = Context(
+        kube=kube,
+        events=EventRecorder(kube, EventLimiter()),
+        settings=RenderSettings(fleet_replicas=args.fleet_replicas, credentials_secret=args.credentials_secret),
+        leadership=elector,
+    )
+    operator = kopf.operator(
+        registry=build_registry(args.resync_seconds),
+        settings=_settings(),
+        standalone=True,  # leadership comes from our Lease, not kopf peering
+        clusterwide=not args.namespace,
+        namespaces=args.namespace,
+        memo=ctx,
+        stop_flag=stop,
+    )
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(elector.run(stop))
+            tasks.create_task(operator)
+    finally:
+        await api.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's own login reads it
+    kopf.configure(verbose=args.verbose)
+    logger.info("starting as %s, release namespace %s", args.identity, args.release_namespace)
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(args, stop)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_main())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""Status conditions, pure: what each resource's ``Ready``/``ResolvedRefs``/``Rendered``
+conditions should say, merged with the previous ones so ``lastTransitionTime``
+only moves when a status really flips (what ``kubectl wait`` and humans rely on)."""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from switchboard.api.config import format_validation_error
+from switchboard.api.provider import LLMProviderSpec
+from switchboard.operator.render import Problem, Rendered, RenderFailure, check_secret
+
+READY, RESOLVED_REFS, RENDERED = "Ready", "ResolvedRefs", "Rendered"
+_REF_REASONS = frozenset({"ProviderNotFound", "NoProviders", "SecretNotFound", "SecretKeyNotFound"})
+
+Status = Literal["True", "False", "Unknown"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One condition before timestamps: the decision, free of clocks."""
+
+    type: str
+    status: Status
+    reason: str
+    message: str = ""
+
+
+def merge(
+    previous: Sequence[Mapping[str, Any]], verdicts: Iterable[Verdict], generation: int | None, now: str
+) -> list[dict[str, Any]]:
+    """New condition list; a condition keeps its transition time unless its status changed."""
+    before = {c.get("type"): c for c in previous}
+    out = []
+    for v in verdicts:
+        old = before.get(v.type)
+        since = old.get("lastTransitionTime") if old and old.get("status") == v.status else None
+        condition: dict[str, Any] = {
+            "type": v.type,
+            "status": v.status,
+            "reason": v.reason,
+            "message": v.message,
+            "lastTransitionTime": since or now,
+        }
+        if generation is not None:
+            condition["observedGeneration"] = generation
+        out.append(condition)
+    return out
+
+
+def profile_verdicts(result: Rendered | RenderFailure, applied: Problem | None) -> list[Verdict]:
+    """Conditions of a RoutingProfile from its render result and the apply outcome."""
+    if isinstance(result, RenderFailure):
+        ref_problems = [p for p in result.problems if p.reason in _REF_REASONS]
+        refs = (
+            Verdict(RESOLVED_REFS, "False", ref_problems[0].reason, "; ".join(p.message for p in ref_problems))
+            if ref_problems
+            else Verdict(RESOLVED_REFS, "True", "Resolved", "all providers and Secrets exist")
+        )
+        kept = "; the last good ConfigMap (if any) is kept"
+        return [
+            Verdict(READY, "False", result.reason, result.message + kept),
+            refs,
+            Verdict(RENDERED, "False", result.reason, result.message),
+        ]
+    names = ", ".join(result.providers)
+    refs = Verdict(RESOLVED_REFS, "True", "Resolved", f"providers: {names}")
+    if applied is not None:
+        return [
+            Verdict(READY, "False", applied.reason, applied.message),
+            refs,
+            Verdict(RENDERED, "False", applied.reason, applied.message),
+        ]
+    name = result.config_map["metadata"]["name"]
+    return [
+        Verdict(READY, "True", "Ready", f"ConfigMap {name} is up to date"),
+        refs,
+        Verdict(RENDERED, "True", "Rendered", f"ConfigMap {name} hash {result.config_hash[:12]}"),
+    ]
+
+
+def provider_verdicts(
+    resource: Mapping[str, Any], secret_keys: Mapping[str, frozenset[str]], users: Sequence[str]
+) -> list[Verdict]:
+    """Conditions of an LLMProvider: its spec is valid and its Secret key exists."""
+    meta = resource.get("metadata", {})
+    name, namespace = str(meta.get("name", "")), str(meta.get("namespace", ""))
+    try:
+        spec = LLMProviderSpec.model_validate(resource.get("spec") or {})
+    except ValidationError as e:
+        bad = Verdict(RENDERED, "False", "InvalidSpec", format_validation_error(e))
+        return [
+            Verdict(READY, "False", "InvalidSpec", bad.message),
+            Verdict(RESOLVED_REFS, "Unknown", "InvalidSpec"),
+            bad,
+        ]
+    problem = None
+    if spec.api_key_secret_ref is not None:
+        problem = check_secret(name, namespace, spec.api_key_secret_ref, secret_keys)
+    refs = (
+        Verdict(RESOLVED_REFS, "False", problem.reason, problem.message)
+        if problem
+        else Verdict(
+            RESOLVED_REFS, "True", "Resolved", "API key Secret found" if spec.api_key_secret_ref else "no API key"
+        )
+    )
+    usage = f"used by RoutingProfile(s): {', '.join(users)}" if users else "not used by any RoutingProfile"
+    rendered = Verdict(RENDERED, "True", "Valid", usage)
+    ready = (
+        Verdict(READY, "False", problem.reason, problem.message) if problem else Verdict(READY, "True", "Ready", usage)
+    )
+    return [ready, refs, rendered]

@@ -1,0 +1,87 @@
+"""Kubernetes Events for what an operator must see in ``kubectl describe``,
+rate-limited per object, reason and message so a flapping reference cannot flood
+the API server. Messages come from the renderer and never contain key material."""
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from kubernetes_asyncio import client
+
+from switchboard.operator.kube import Kube
+
+logger = logging.getLogger(__name__)
+
+EventType = Literal["Normal", "Warning"]
+COMPONENT = "switchboard-operator"
+
+
+@dataclass
+class EventLimiter:
+    """Allows one event per (object uid, reason, message) per ``window_seconds``.
+
+    A resource flipping between two states therefore yields at most two events
+    per window, while a new problem (new message) is reported at once.
+    """
+
+    window_seconds: float = 300.0
+    clock: Callable[[], float] = field(default=lambda: datetime.now(UTC).timestamp())
+    _last: dict[tuple[str, str, str], float] = field(default_factory=dict)
+
+    def allow(self, uid: str, reason: str, message: str) -> bool:
+        now = self.clock()
+        key = (uid, reason, message)
+        last = self._last.get(key)
+        if last is not None and now - last < self.window_seconds:
+            return False
+        self._last = {k: t for k, t in self._last.items() if now - t < self.window_seconds}
+        self._last[key] = now
+        return True
+
+
+def event_manifest(
+    obj: Mapping[str, Any], type_: EventType, reason: str, message: str, now: datetime
+) -> dict[str, Any]:
+    """A core/v1 Event about ``obj`` (a custom resource body)."""
+    meta = obj["metadata"]
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": obj.get("apiVersion", ""),
+            "kind": obj.get("kind", ""),
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta.get("uid", ""),
+        },
+        "type": type_,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": COMPONENT},
+        "reportingComponent": COMPONENT,
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+    }
+
+
+@dataclass
+class EventRecorder:
+    """Posts rate-limited Events; failures are logged, never raised (events are best effort)."""
+
+    kube: Kube
+    limiter: EventLimiter
+
+    async def record(self, obj: Mapping[str, Any], type_: EventType, reason: str, message: str) -> None:
+        meta = obj["metadata"]
+        if not self.limiter.allow(str(meta.get("uid", "")), reason, message):
+            return
+        body = event_manifest(obj, type_, reason, message, datetime.now(UTC))
+        try:
+            await self.kube.create_event(meta["namespace"], body)
+        except client.ApiException as e:
+            logger.warning("could not post event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], e.reason)

@@ -1,0 +1,148 @@
+"""High availability: two (or more) replicas, one active, via a coordination.k8s.io Lease.
+
+Every replica watches and keeps its indices warm; only the Lease holder writes.
+Expiry is judged like client-go does: by how long the Lease record has gone
+unchanged *as observed locally*, so clock skew between replicas does not matter.
+A stopping leader releases the Lease so the standby takes over at once.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes_asyncio import client
+
+logger = logging.getLogger(__name__)
+
+Record = tuple[str | None, str | None, int]  # holder, renewTime, transitions
+
+
+@dataclass
+class Observation:
+    """The Lease record last seen and when (local monotonic clock) it last changed."""
+
+    record: Record | None = None
+    since: float = 0.0
+
+    def update(self, record: Record, now: float) -> None:
+        if record != self.record:
+            self.record, self.since = record, now
+
+
+def may_acquire(obs: Observation, identity: str, lease_seconds: float, now: float) -> bool:
+    """Pure: whether this replica may (re)take the Lease given what it observed."""
+    if obs.record is None:
+        return True
+    holder = obs.record[0]
+    return not holder or holder == identity or now - obs.since > lease_seconds
+
+
+def _micro_time(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class LeaseElector:
+    """Holds ``is_leader`` up to date; run ``run()`` as a task beside the operator."""
+
+    api: client.ApiClient
+    namespace: str
+    identity: str
+    name: str = "switchboard-operator"
+    lease_seconds: float = 15.0
+    retry_seconds: float = 2.0
+    monotonic: Callable[[], float] = time.monotonic
+    is_leader: bool = False
+    _obs: Observation = field(default_factory=Observation)
+    _renewed: float = 0.0
+
+    @property
+    def _leases(self) -> Any:
+        return client.CoordinationV1Api(self.api)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                await self._tick()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.retry_seconds)
+        finally:
+            await self._release()
+
+    async def _tick(self) -> None:
+        now = self.monotonic()
+        try:
+            leader = await self._try_acquire(now)
+        except client.ApiException as e:
+            logger.warning("lease %s/%s: %s %s", self.namespace, self.name, e.status, e.reason)
+            leader = self.is_leader and now - self._renewed < self.lease_seconds
+        if leader:
+            self._renewed = now
+        if leader != self.is_leader:
+            logger.info(
+                "%s %s leadership of %s/%s", self.identity, "took" if leader else "lost", self.namespace, self.name
+            )
+        self.is_leader = leader
+
+    async def _try_acquire(self, now: float) -> bool:
+        try:
+            lease = await self._leases.read_namespaced_lease(self.name, self.namespace)
+        except client.ApiException as e:
+            if e.status != 404:
+                raise
+            return await self._create()
+        spec = lease.spec
+        self._obs.update((spec.holder_identity, str(spec.renew_time), spec.lease_transitions or 0), now)
+        if not may_acquire(self._obs, self.identity, self.lease_seconds, now):
+            return False
+        renewing = spec.holder_identity == self.identity
+        transitions = (spec.lease_transitions or 0) + (not renewing)
+        stamp = _micro_time(datetime.now(UTC))
+        acquired = _micro_time(spec.acquire_time) if renewing and spec.acquire_time else stamp
+        body = {
+            "metadata": {"name": self.name, "resourceVersion": lease.metadata.resource_version},
+            "spec": {
+                "holderIdentity": self.identity,
+                "leaseDurationSeconds": int(self.lease_seconds),
+                "acquireTime": acquired,
+                "renewTime": stamp,
+                "leaseTransitions": transitions,
+            },
+        }
+        try:
+            await self._leases.replace_namespaced_lease(self.name, self.namespace, body)
+        except client.ApiException as e:
+            if e.status == 409:  # another replica won the race
+                return False
+            raise
+        return True
+
+    async def _create(self) -> bool:
+        stamp = _micro_time(datetime.now(UTC))
+        spec = {"holderIdentity": self.identity, "leaseDurationSeconds": int(self.lease_seconds)}
+        body = {"metadata": {"name": self.name}, "spec": spec | {"acquireTime": stamp, "renewTime": stamp}}
+        try:
+            await self._leases.create_namespaced_lease(self.namespace, body)
+        except client.ApiException as e:
+            if e.status == 409:
+                return False
+            raise
+        return True
+
+    async def _release(self) -> None:
+        if not self.is_leader:
+            return
+        self.is_leader = False
+        patch = {"spec": {"holderIdentity": None}}
+        try:
+            await self._leases.patch_namespaced_lease(
+                self.name, self.namespace, patch, _content_type="application/merge-patch+json"
+            )
+            logger.info("%s released %s/%s", self.identity, self.namespace, self.name)
+        except client.ApiException as e:
+            logger.warning("could not release lease: %s %s", e.status, e.reason)

@@ -1,0 +1,90 @@
+"""kopf wiring, and nothing else: indices, event handlers and the resync timers.
+
+Handlers are registered on a fresh ``OperatorRegistry`` (no module-level
+registry); shared state travels as kopf's ``memo`` (a ``reconcile.Context``).
+Every reaction goes through an index lookup, never a scan:
+Secret -> providers using it -> profiles using those; provider -> profiles.
+"""
+
+from typing import Any, TypedDict
+
+import kopf
+
+from switchboard.api.base import API_GROUP, API_VERSION
+from switchboard.operator import index
+from switchboard.operator.reconcile import Context, reconcile_profile, reconcile_provider
+
+
+class ResourceKw(TypedDict):
+    group: str
+    version: str
+    plural: str
+
+
+PROFILES = ResourceKw(group=API_GROUP, version=API_VERSION, plural="routingprofiles")
+PROVIDERS = ResourceKw(group=API_GROUP, version=API_VERSION, plural="llmproviders")
+SECRETS = ResourceKw(group="", version="v1", plural="secrets")
+
+
+def snapshot(kwargs: dict[str, Any]) -> index.Snapshot:
+    """The indices kopf injects into every handler, under their registered ids."""
+    return index.Snapshot(
+        profiles=kwargs["rp_entries"],
+        dependencies=kwargs["rp_dependencies"],
+        providers=kwargs["llmp_entries"],
+        provider_secrets=kwargs["llmp_secrets"],
+        secrets=kwargs["secret_keys"],
+    )
+
+
+def _ctx(memo: Any) -> Context:
+    if not isinstance(memo, Context):
+        raise TypeError("the operator must run with a reconcile.Context as memo")
+    return memo
+
+
+async def _profiles_of_provider(ctx: Context, snap: index.Snapshot, namespace: str, provider: str) -> None:
+    await reconcile_provider(ctx, snap, namespace, provider)
+    for profile in snap.profiles_using(namespace, provider):
+        await reconcile_profile(ctx, snap, namespace, profile)
+
+
+def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    def indexer(resource: ResourceKw, name: str, fn: Any) -> None:
+        def handler(body: kopf.Body, **_: Any) -> Any:
+            return fn(body)
+
+        kopf.index(**resource, id=name, registry=registry)(handler)
+
+    indexer(PROFILES, "rp_entries", index.profile_entry)
+    indexer(PROFILES, "rp_dependencies", index.profile_dependencies)
+    indexer(PROVIDERS, "llmp_entries", index.provider_entry)
+    indexer(PROVIDERS, "llmp_secrets", index.provider_secret)
+    indexer(SECRETS, "secret_keys", index.secret_keys)
+
+    @kopf.on.event(**PROFILES, registry=registry)
+    async def profile_changed(type: str, name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
+        if type != "DELETED":
+            await reconcile_profile(_ctx(memo), snapshot(kwargs), namespace or "", name)
+
+    @kopf.on.event(**PROVIDERS, registry=registry)
+    async def provider_changed(name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
+        await _profiles_of_provider(_ctx(memo), snapshot(kwargs), namespace or "", name)
+
+    @kopf.on.event(**SECRETS, registry=registry)
+    async def secret_changed(name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
+        snap = snapshot(kwargs)
+        for provider in snap.providers_using_secret(namespace or "", name):
+            await _profiles_of_provider(_ctx(memo), snap, namespace or "", provider)
+
+    @kopf.timer(**PROFILES, interval=resync_seconds, registry=registry)
+    async def profile_resync(name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
+        await reconcile_profile(_ctx(memo), snapshot(kwargs), namespace or "", name, force=True)
+
+    @kopf.timer(**PROVIDERS, interval=resync_seconds, registry=registry)
+    async def provider_resync(name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
+        await reconcile_provider(_ctx(memo), snapshot(kwargs), namespace or "", name)
+
+    return registry

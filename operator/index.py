@@ -1,0 +1,98 @@
+"""What the operator remembers of the cluster (kopf in-memory indices) and how it
+answers "who depends on this?" without scanning.
+
+Index functions are pure: body in, ``{key: value}`` out. Secrets are indexed by
+their key NAMES only; values never enter the operator's memory except for the
+moment they are copied into the credentials Secret.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from switchboard.operator.render import RenderInputs, RenderSettings
+
+Body = Mapping[str, Any]
+SELECTOR = "*"  # index key for "every profile with a providerSelector" in a namespace
+
+
+def _meta(body: Body, *fields: str) -> dict[str, Any]:
+    meta = body.get("metadata", {})
+    return {f: meta[f] for f in fields if meta.get(f) is not None}
+
+
+def profile_entry(body: Body) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, name) -> what rendering needs of a RoutingProfile."""
+    meta = _meta(body, "name", "namespace", "uid", "generation")
+    entry = {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"), "metadata": meta}
+    entry |= {"spec": dict(body.get("spec") or {}), "status": dict(body.get("status") or {})}
+    return {(meta["namespace"], meta["name"]): entry}
+
+
+def profile_dependencies(body: Body) -> dict[tuple[str, str], str]:
+    """(namespace, provider name or SELECTOR) -> profile name."""
+    meta = body.get("metadata", {})
+    spec = body.get("spec") or {}
+    keys = {(meta["namespace"], str(ref.get("name"))) for ref in spec.get("providers") or [] if isinstance(ref, dict)}
+    if spec.get("providerSelector") is not None:
+        keys.add((meta["namespace"], SELECTOR))
+    return dict.fromkeys(keys, meta["name"])
+
+
+def provider_entry(body: Body) -> dict[str, dict[str, Any]]:
+    """namespace -> what rendering needs of an LLMProvider."""
+    meta = _meta(body, "name", "namespace", "uid", "generation", "labels")
+    entry = {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"), "metadata": meta}
+    entry |= {"spec": dict(body.get("spec") or {}), "status": dict(body.get("status") or {})}
+    return {meta["namespace"]: entry}
+
+
+def provider_secret(body: Body) -> dict[tuple[str, str], str]:
+    """(namespace, Secret name) -> provider name, for providers with an API key."""
+    meta = body.get("metadata", {})
+    ref = (body.get("spec") or {}).get("apiKeySecretRef")
+    if not isinstance(ref, dict) or not ref.get("name"):
+        return {}
+    return {(meta["namespace"], str(ref["name"])): meta["name"]}
+
+
+def secret_keys(body: Body) -> dict[str, tuple[str, frozenset[str]]]:
+    """namespace -> (Secret name, its data key names); never the values."""
+    meta = body.get("metadata", {})
+    keys = set(body.get("data") or {}) | set(body.get("stringData") or {})
+    return {meta["namespace"]: (meta["name"], frozenset(keys))}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Read-only view over kopf's indices (each maps a key to a store of values)."""
+
+    profiles: Mapping[Any, Iterable[Any]]
+    dependencies: Mapping[Any, Iterable[Any]]
+    providers: Mapping[Any, Iterable[Any]]
+    provider_secrets: Mapping[Any, Iterable[Any]]
+    secrets: Mapping[Any, Iterable[Any]]
+
+    def profile(self, namespace: str, name: str) -> Body | None:
+        return next(iter(self.profiles.get((namespace, name), ())), None)
+
+    def providers_in(self, namespace: str) -> dict[str, Body]:
+        return {p["metadata"]["name"]: p for p in self.providers.get(namespace, ())}
+
+    def provider(self, namespace: str, name: str) -> Body | None:
+        return self.providers_in(namespace).get(name)
+
+    def secret_keys_in(self, namespace: str) -> dict[str, frozenset[str]]:
+        return dict(self.secrets.get(namespace, ()))
+
+    def profiles_using(self, namespace: str, provider: str) -> list[str]:
+        """Profiles naming the provider, plus every selector-based profile of the namespace."""
+        names = {*self.dependencies.get((namespace, provider), ()), *self.dependencies.get((namespace, SELECTOR), ())}
+        return sorted(names)
+
+    def providers_using_secret(self, namespace: str, secret: str) -> list[str]:
+        return sorted(set(self.provider_secrets.get((namespace, secret), ())))
+
+    def render_inputs(self, profile: Body, settings: RenderSettings) -> RenderInputs:
+        namespace = profile["metadata"]["namespace"]
+        return RenderInputs(profile, self.providers_in(namespace), self.secret_keys_in(namespace), settings)

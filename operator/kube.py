@@ -1,0 +1,118 @@
+"""The operator's few writes to Kubernetes, as a thin shell over kubernetes_asyncio.
+
+Bodies are plain dicts (what the pure renderer produces); the generated client
+accepts them at run time, so the typed API objects are held as ``Any`` here and
+nowhere else. Every patch is a JSON merge patch on fields the operator owns.
+"""
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from switchboard.api.base import API_GROUP, API_VERSION
+from switchboard.api.provider import SecretKeyRef
+from switchboard.api.status import CONFIG_HASH_ANNOTATION
+
+logger = logging.getLogger(__name__)
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class SourceKeyMissing(LookupError):
+    """A referenced Secret or key vanished between the index and the read."""
+
+
+@dataclass
+class Kube:
+    """The Kubernetes calls the reconcilers need, nothing more."""
+
+    api: client.ApiClient
+    release_namespace: str
+    credentials_secret: str
+
+    @property
+    def _core(self) -> Any:
+        return client.CoreV1Api(self.api)
+
+    @property
+    def _custom(self) -> Any:
+        return client.CustomObjectsApi(self.api)
+
+    async def apply_config_map(self, manifest: Mapping[str, Any]) -> bool:
+        """Create or replace the rendered ConfigMap; True if anything was written.
+
+        Writes only when the content hash differs, so a resync is read-only.
+        """
+        meta = manifest["metadata"]
+        try:
+            current = await self._core.read_namespaced_config_map(meta["name"], meta["namespace"])
+        except client.ApiException as e:
+            if e.status != 404:
+                raise
+            await self._core.create_namespaced_config_map(meta["namespace"], dict(manifest))
+            return True
+        annotations = current.metadata.annotations or {}
+        if annotations.get(CONFIG_HASH_ANNOTATION) == meta["annotations"][CONFIG_HASH_ANNOTATION]:
+            return False
+        body = {**manifest, "metadata": {**meta, "resourceVersion": current.metadata.resource_version}}
+        await self._core.replace_namespaced_config_map(meta["name"], meta["namespace"], body)
+        return True
+
+    async def config_map_exists(self, name: str, namespace: str) -> bool:
+        try:
+            await self._core.read_namespaced_config_map(name, namespace)
+        except client.ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
+    async def copy_credentials(self, namespace: str, wanted: Mapping[str, SecretKeyRef]) -> bool:
+        """Copy each source key (Secrets of ``namespace``) into the credentials Secret.
+
+        Values are base64 strings moved as-is, never decoded or logged. True if written.
+        """
+        if not wanted:
+            return False
+        values = {target: await self._read_key(namespace, ref) for target, ref in sorted(wanted.items())}
+        try:
+            current = await self._core.read_namespaced_secret(self.credentials_secret, self.release_namespace)
+        except client.ApiException as e:
+            if e.status != 404:
+                raise
+            body = {"metadata": {"name": self.credentials_secret, "labels": _MANAGED}, "type": "Opaque", "data": values}
+            await self._core.create_namespaced_secret(self.release_namespace, body)
+            return True
+        existing = current.data or {}
+        if all(existing.get(k) == v for k, v in values.items()):
+            return False
+        await self._core.patch_namespaced_secret(
+            self.credentials_secret, self.release_namespace, {"data": values}, _content_type=MERGE_PATCH
+        )
+        logger.info("credentials Secret updated with key(s) %s", ", ".join(sorted(values)))
+        return True
+
+    async def _read_key(self, namespace: str, ref: SecretKeyRef) -> str:
+        try:
+            secret = await self._core.read_namespaced_secret(ref.name, namespace)
+        except client.ApiException as e:
+            if e.status == 404:
+                raise SourceKeyMissing(f"Secret {namespace}/{ref.name} does not exist") from None
+            raise
+        value = (secret.data or {}).get(ref.key)
+        if value is None:
+            raise SourceKeyMissing(f"Secret {namespace}/{ref.name} has no key {ref.key!r}")
+        return str(value)
+
+    async def create_event(self, namespace: str, body: Mapping[str, Any]) -> None:
+        await self._core.create_namespaced_event(namespace, dict(body))
+
+    async def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        await self._custom.patch_namespaced_custom_object_status(
+            API_GROUP, API_VERSION, namespace, plural, name, {"status": dict(status)}, _content_type=MERGE_PATCH
+        )
+
+
+_MANAGED = {"app.kubernetes.io/managed-by": "switchboard-operator"}

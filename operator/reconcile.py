@@ -1,0 +1,159 @@
+"""Reconcilers: glue the pure parts (render, conditions) to the Kubernetes shell.
+
+Each reconcile is idempotent and cheap to repeat: the ConfigMap is written only
+when its content hash changes and status only when what the operator owns in it
+changes. Failures keep the last good ConfigMap and are reported as conditions
+plus a (rate-limited) Event; the periodic resync retries them.
+"""
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from kubernetes_asyncio import client
+from pydantic import ValidationError
+
+from switchboard.api.profile import LabelSelector
+from switchboard.operator.conditions import merge, profile_verdicts, provider_verdicts
+from switchboard.operator.events import EventRecorder
+from switchboard.operator.index import Body, Snapshot
+from switchboard.operator.kube import Kube, SourceKeyMissing
+from switchboard.operator.render import Problem, Rendered, RenderInputs, RenderSettings, render
+from switchboard.operator.selectors import matches
+
+logger = logging.getLogger(__name__)
+
+
+class Leadership(Protocol):
+    @property
+    def is_leader(self) -> bool: ...
+
+
+@dataclass
+class Context:
+    """Everything the handlers share, handed to kopf as its ``memo``."""
+
+    kube: Kube
+    events: EventRecorder
+    settings: RenderSettings
+    leadership: Leadership
+    locks: defaultdict[tuple[str, ...], asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
+    fingerprints: dict[tuple[str, ...], str] = field(default_factory=dict)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _fingerprint(inputs: RenderInputs) -> str:
+    """Digest of everything a render depends on (Secret key names only, never values)."""
+    data = {
+        "profile": {k: inputs.profile.get(k) for k in ("metadata", "spec")},
+        "providers": {n: {k: p.get(k) for k in ("metadata", "spec")} for n, p in inputs.providers.items()},
+        "secrets": {n: sorted(keys) for n, keys in inputs.secret_keys.items()},
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+async def reconcile_profile(ctx: Context, snap: Snapshot, namespace: str, name: str, force: bool = False) -> None:
+    """Render one RoutingProfile, apply its ConfigMap, copy its keys, report status."""
+    if not ctx.leadership.is_leader:
+        return
+    async with ctx.locks[("rp", namespace, name)]:
+        profile = snap.profile(namespace, name)
+        if profile is None:
+            return  # deleted: the garbage collector removes the owned ConfigMap
+        inputs = snap.render_inputs(profile, ctx.settings)
+        fingerprint = _fingerprint(inputs)
+        if not force and ctx.fingerprints.get(("rp", namespace, name)) == fingerprint:
+            return
+        result = render(inputs)
+        problem = await _apply(ctx, profile, result) if isinstance(result, Rendered) else None
+        if not isinstance(result, Rendered):
+            await ctx.events.record(profile, "Warning", result.reason, result.message)
+        status: dict[str, Any] = {"observedGeneration": profile["metadata"].get("generation")}
+        if isinstance(result, Rendered) and problem is None:
+            status |= {
+                "configHash": result.config_hash,
+                "configMap": result.config_map["metadata"]["name"],
+                "providerCount": len(result.providers),
+            }
+        await _write_status(ctx, "routingprofiles", profile, status, profile_verdicts(result, problem))
+        if problem is None:
+            ctx.fingerprints[("rp", namespace, name)] = fingerprint
+        else:
+            ctx.fingerprints.pop(("rp", namespace, name), None)
+
+
+async def _apply(ctx: Context, profile: Body, result: Rendered) -> Problem | None:
+    namespace = profile["metadata"]["namespace"]
+    try:
+        await ctx.kube.copy_credentials(namespace, result.credentials)
+        written = await ctx.kube.apply_config_map(result.config_map)
+    except SourceKeyMissing as e:
+        problem = Problem("SecretNotFound", str(e))
+    except client.ApiException as e:
+        problem = Problem("ApplyFailed", f"writing to the API server failed: {e.status} {e.reason}")
+    else:
+        if written:
+            cm = result.config_map["metadata"]["name"]
+            message = f"ConfigMap {cm} written (hash {result.config_hash[:12]}, {len(result.providers)} providers)"
+            await ctx.events.record(profile, "Normal", "Rendered", message)
+        return None
+    await ctx.events.record(profile, "Warning", problem.reason, problem.message)
+    return problem
+
+
+async def reconcile_provider(ctx: Context, snap: Snapshot, namespace: str, name: str) -> None:
+    """Report an LLMProvider's own conditions (valid spec, API key Secret present)."""
+    if not ctx.leadership.is_leader:
+        return
+    async with ctx.locks[("llmp", namespace, name)]:
+        provider = snap.provider(namespace, name)
+        if provider is None:
+            return
+        verdicts = provider_verdicts(provider, snap.secret_keys_in(namespace), profile_users(snap, provider))
+        if verdicts[0].status != "True":
+            await ctx.events.record(provider, "Warning", verdicts[0].reason, verdicts[0].message)
+        status = {"observedGeneration": provider["metadata"].get("generation")}
+        await _write_status(ctx, "llmproviders", provider, status, verdicts)
+
+
+def profile_users(snap: Snapshot, provider: Body) -> list[str]:
+    """Profiles naming the provider or selecting it by label."""
+    meta = provider["metadata"]
+    users = []
+    for name in snap.profiles_using(meta["namespace"], meta["name"]):
+        profile = snap.profile(meta["namespace"], name) or {}
+        spec = profile.get("spec") or {}
+        if any(isinstance(r, dict) and r.get("name") == meta["name"] for r in spec.get("providers") or []):
+            users.append(name)
+            continue
+        try:
+            selector = LabelSelector.model_validate(spec.get("providerSelector") or {})
+        except ValidationError:
+            continue
+        if spec.get("providerSelector") is not None and matches(selector, meta.get("labels") or {}):
+            users.append(name)
+    return users
+
+
+async def _write_status(ctx: Context, plural: str, body: Body, fields: Mapping[str, Any], verdicts: list[Any]) -> None:
+    """Merge-patch the operator-owned status fields, only if they change."""
+    meta = body["metadata"]
+    current = body.get("status") or {}
+    conditions = merge(current.get("conditions") or [], verdicts, meta.get("generation"), _now())
+    wanted = {**fields, "conditions": conditions}
+    if all(current.get(k) == v for k, v in wanted.items()):
+        return
+    try:
+        await ctx.kube.patch_status(plural, meta["namespace"], meta["name"], wanted)
+    except client.ApiException as e:
+        if e.status != 404:  # 404: deleted meanwhile
+            logger.warning("status of %s %s/%s: %s %s", plural, meta["namespace"], meta["name"], e.status, e.reason)

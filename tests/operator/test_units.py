@@ -1,0 +1,114 @@
+"""Fast unit tests of the operator's pure parts: selectors, conditions, event
+rate limiting, Lease decisions and the dependency indices."""
+
+from typing import Any
+
+import pytest
+
+from switchboard.api.profile import LabelSelector
+from switchboard.operator import index
+from switchboard.operator.conditions import Verdict, merge, provider_verdicts
+from switchboard.operator.events import EventLimiter
+from switchboard.operator.ha import Observation, may_acquire
+from switchboard.operator.names import config_map_name, label_value
+from switchboard.operator.selectors import matches
+
+
+@pytest.mark.parametrize(
+    ("selector", "labels", "expected"),
+    [
+        ({}, {}, True),
+        ({"matchLabels": {"a": "1"}}, {"a": "1", "b": "2"}, True),
+        ({"matchLabels": {"a": "1"}}, {"a": "2"}, False),
+        ({"matchExpressions": [{"key": "a", "operator": "In", "values": ["1", "2"]}]}, {"a": "2"}, True),
+        ({"matchExpressions": [{"key": "a", "operator": "In", "values": ["1"]}]}, {}, False),
+        ({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]}, {}, True),
+        ({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]}, {"a": "1"}, False),
+        ({"matchExpressions": [{"key": "a", "operator": "Exists"}]}, {"a": ""}, True),
+        ({"matchExpressions": [{"key": "a", "operator": "DoesNotExist"}]}, {"a": ""}, False),
+    ],
+)
+def test_label_selector(selector: dict[str, Any], labels: dict[str, str], expected: bool) -> None:
+    assert matches(LabelSelector.model_validate(selector), labels) is expected
+
+
+def test_condition_transition_time_moves_only_on_status_change() -> None:
+    first = merge([], [Verdict("Ready", "False", "SecretNotFound", "x")], 1, "T1")
+    same = merge(first, [Verdict("Ready", "False", "SecretKeyNotFound", "y")], 2, "T2")
+    assert same[0]["lastTransitionTime"] == "T1" and same[0]["reason"] == "SecretKeyNotFound"
+    assert same[0]["observedGeneration"] == 2
+    flipped = merge(same, [Verdict("Ready", "True", "Ready")], 2, "T3")
+    assert flipped[0]["lastTransitionTime"] == "T3"
+
+
+def test_provider_verdicts() -> None:
+    body = {
+        "metadata": {"name": "p", "namespace": "ns"},
+        "spec": {"type": "openai", "apiKeySecretRef": {"name": "s", "key": "k"}, "models": [{"name": "m"}]},
+    }
+    ready, refs, rendered = provider_verdicts(body, {}, ["chat"])
+    assert (ready.status, ready.reason, refs.reason) == ("False", "SecretNotFound", "SecretNotFound")
+    assert rendered.status == "True" and "chat" in rendered.message
+    ready, _, _ = provider_verdicts(body, {"s": frozenset({"k"})}, [])
+    assert ready.status == "True"
+    ready, _, rendered = provider_verdicts(
+        {**body, "spec": {"type": "azure-openai", "models": [{"name": "m"}]}}, {}, []
+    )
+    assert ready.reason == "InvalidSpec" and "baseUrl is required" in rendered.message
+
+
+def test_event_limiter_per_object_reason_and_message() -> None:
+    now = [0.0]
+    limiter = EventLimiter(window_seconds=60, clock=lambda: now[0])
+    assert limiter.allow("uid", "SecretNotFound", "m")
+    assert not limiter.allow("uid", "SecretNotFound", "m")
+    assert limiter.allow("uid", "Rendered", "m")
+    assert limiter.allow("other", "SecretNotFound", "m")
+    assert limiter.allow("uid", "SecretNotFound", "another message")
+    now[0] = 61
+    assert limiter.allow("uid", "SecretNotFound", "m")
+
+
+def test_lease_decision() -> None:
+    obs = Observation()
+    assert may_acquire(obs, "me", 15, now=0)
+    obs.update(("other", "t1", 0), now=10)
+    assert not may_acquire(obs, "me", 15, now=20)
+    obs.update(("other", "t1", 0), now=24)  # unchanged record: the clock keeps running
+    assert may_acquire(obs, "me", 15, now=26)
+    obs.update(("other", "t2", 0), now=26)  # renewed
+    assert not may_acquire(obs, "me", 15, now=30)
+    obs.update((None, "t2", 0), now=31)  # released
+    assert may_acquire(obs, "me", 15, now=31)
+    obs.update(("me", "t3", 1), now=32)
+    assert may_acquire(obs, "me", 15, now=33)
+
+
+def test_dependency_indices() -> None:
+    profile = {
+        "metadata": {"name": "chat", "namespace": "ns"},
+        "spec": {"models": ["m"], "providers": [{"name": "a"}, {"name": "b"}], "providerSelector": {}},
+    }
+    assert index.profile_dependencies(profile) == {("ns", "a"): "chat", ("ns", "b"): "chat", ("ns", "*"): "chat"}
+    provider = {"metadata": {"name": "a", "namespace": "ns"}, "spec": {"apiKeySecretRef": {"name": "s", "key": "k"}}}
+    assert index.provider_secret(provider) == {("ns", "s"): "a"}
+    secret = {"metadata": {"name": "s", "namespace": "ns"}, "data": {"k": "c2VjcmV0"}}
+    assert index.secret_keys(secret) == {"ns": ("s", frozenset({"k"}))}
+    snap = index.Snapshot(
+        profiles={("ns", "chat"): [index.profile_entry(profile)[("ns", "chat")]]},
+        dependencies={("ns", "a"): ["chat"], ("ns", "*"): ["sel"]},
+        providers={"ns": [index.provider_entry(provider)["ns"]]},
+        provider_secrets={("ns", "s"): ["a"]},
+        secrets={"ns": [("s", frozenset({"k"}))]},
+    )
+    assert snap.profiles_using("ns", "a") == ["chat", "sel"]
+    assert snap.providers_using_secret("ns", "s") == ["a"]
+    assert snap.secret_keys_in("ns") == {"s": frozenset({"k"})}
+    assert snap.profile("ns", "chat") is not None and snap.provider("ns", "a") is not None
+
+
+def test_names_stay_valid() -> None:
+    assert config_map_name("chat") == "switchboard-chat"
+    long = "x" * 253
+    assert len(config_map_name(long)) == 253 and config_map_name(long) != config_map_name("x" * 252)
+    assert len(label_value(long)) == 63 and label_value(long)[-1].isalnum()
