@@ -82,7 +82,17 @@ def test_operator_deployment(helm_template: Render) -> None:
     pod = deployment["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "switchboard-operator"
     c = container(deployment)
-    assert c["args"] == ["switchboard-operator", "--release-namespace", "gw"]
+    assert c["args"] == [
+        "switchboard-operator",
+        "--release-namespace",
+        "gw",
+        "--credentials-secret",
+        "switchboard-credentials",
+        "--fleet-replicas",
+        "2",
+        "--identity",
+        "$(POD_NAME)",  # expanded by the kubelet from the Downward API env
+    ]
     assert env(c)["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env(c)["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     assert c["securityContext"] == RESTRICTED_CONTAINER
@@ -171,3 +181,15 @@ def test_proxy_cli_accepts_the_chart_command_line(helm_template: Render, extra: 
     parsed = build_parser().parse_args(args[1:])
     assert parsed.kubernetes is True
     assert parsed.port == 8080
+
+
+@pytest.mark.parametrize("extra", [[], ["-f", str(ALL_ON_VALUES)]], ids=["defaults", "all-on"])
+def test_operator_cli_accepts_the_chart_command_line(helm_template: Render, extra: list[str]) -> None:
+    from switchboard.operator.cli import parse_args
+
+    args = container(find(helm_template(*extra, namespace="gw"), "Deployment", "sb-operator"))["args"]
+    assert args[0] == "switchboard-operator"
+    parsed = parse_args(args[1:])
+    assert parsed.release_namespace == "gw"
+    assert parsed.credentials_secret == "switchboard-credentials"
+    assert parsed.fleet_replicas == (4 if extra else 2)
