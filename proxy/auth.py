@@ -33,11 +33,11 @@ import hashlib
 import hmac
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import orjson
 import yaml
@@ -226,14 +226,14 @@ class KeyFileSource:
 # HTTP: credentials, OpenAI-format errors, middleware
 
 
-def presented_key(headers: Any) -> str | None:
+def presented_key(headers: Mapping[str, str]) -> str | None:
     """The key a request presents: ``Authorization: Bearer`` first, then ``api-key``; None if absent."""
     auth = headers.get("Authorization", "")
     scheme, _, credentials = auth.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
-        return str(credentials.strip())
+        return credentials.strip()
     api_key = headers.get("api-key", "").strip()
-    return str(api_key) if api_key else None
+    return api_key or None
 
 
 def _error_body(message: str, *, type_: str, code: str | None, param: str | None) -> str:
