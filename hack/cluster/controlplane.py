@@ -22,10 +22,15 @@ from hack.cluster.pki import ClientCert, Pki, create_pki
 
 START_TIMEOUT = 180.0
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")
+PORT_ATTEMPTS = 3
 
 
 class ControlPlaneError(RuntimeError):
     """The control plane failed to start, or is in a state we cannot act on."""
+
+
+class PortTakenError(ControlPlaneError):
+    """A component could not bind the port picked for it (another process took it)."""
 
 
 def _client_context(pki: Pki | None) -> ssl.SSLContext:
@@ -92,9 +97,19 @@ class ControlPlane:
             if self.running():
                 raise ControlPlaneError(f"a cluster is already running from {self.layout.root}; stop it first")
             self.stop()
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                self._start_fresh()
+                return
+            except PortTakenError:
+                if attempt == PORT_ATTEMPTS:
+                    raise
+
+    def _start_fresh(self) -> None:
         for stale in (self.layout.etcd_data, self.layout.pki, self.layout.kubeconfigs, self.layout.logs):
             shutil.rmtree(stale, ignore_errors=True)
         self._pki = create_pki(self.layout.pki)
+        # Free now, but another process may bind one before we do: then start over.
         self._ports = Ports(*(processes.free_port() for _ in range(4)))
         self._write_client_kubeconfigs()
         try:
@@ -117,7 +132,17 @@ class ControlPlane:
 
     def restart_apiserver(self) -> None:
         """Stop and start the API server on the same port, certificates and etcd data."""
+        self.stop_apiserver()
+        self.start_apiserver()
+
+    def stop_apiserver(self) -> None:
+        """Take the API server down (SIGTERM, then SIGKILL); etcd and its data stay."""
         self._stop_component("kube-apiserver")
+
+    def start_apiserver(self) -> None:
+        """Bring a stopped API server back on its old port; returns once ``/readyz`` is ok."""
+        if "kube-apiserver" in self.running():
+            raise ControlPlaneError("kube-apiserver is already running")
         self._start_apiserver()
 
     def _stop_component(self, name: str) -> None:
@@ -166,7 +191,9 @@ class ControlPlane:
         if not processes.wait_until(lambda: healthy() or child.poll() is not None, START_TIMEOUT):
             raise ControlPlaneError(f"{name} not healthy after {START_TIMEOUT:.0f}s:\n{_log_tail(log_file)}")
         if child.poll() is not None:
-            raise ControlPlaneError(f"{name} exited with {child.returncode}:\n{_log_tail(log_file)}")
+            tail = _log_tail(log_file)
+            error = PortTakenError if "address already in use" in tail else ControlPlaneError
+            raise error(f"{name} exited with {child.returncode}:\n{tail}")
 
     def _load_pgids(self) -> None:
         state = json.loads(self.layout.state_file.read_text())

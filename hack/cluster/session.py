@@ -63,6 +63,14 @@ class KubeCluster:
         """Stop and start kube-apiserver (same port, certificates, etcd data); returns once ready."""
         self.control_plane.restart_apiserver()
 
+    def stop_apiserver(self) -> None:
+        """Take kube-apiserver down (clients get connection refused) until ``start_apiserver``."""
+        self.control_plane.stop_apiserver()
+
+    def start_apiserver(self) -> None:
+        """Bring kube-apiserver back on the same port; returns once ready."""
+        self.control_plane.start_apiserver()
+
     def stop(self) -> None:
         self.control_plane.stop()
 

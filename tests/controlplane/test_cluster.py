@@ -78,6 +78,9 @@ def test_proxy_identity_reads_only_the_credentials_secret(kube_cluster: KubeClus
         kube_cluster.kubectl("apply", "-f", "-", input=manifest)
     allowed = kube_cluster.kubectl("get", "secret", "switchboard-credentials", "-n", ns, "-o", "name", as_="proxy")
     assert allowed.stdout.strip() == "secret/switchboard-credentials"
+    # List (and so watch) is allowed only when narrowed to that one name.
+    by_name = ("secrets", "-n", ns, "--field-selector=metadata.name=switchboard-credentials", "-o", "name")
+    assert kube_cluster.kubectl("get", *by_name, as_="proxy").stdout.strip() == "secret/switchboard-credentials"
     for forbidden in (("secret", "unrelated-secret", "-n", ns), ("secrets", "-n", ns), ("secrets", "-n", "default")):
         denied = kube_cluster.kubectl("get", *forbidden, as_="proxy", check=False)
         assert denied.returncode != 0, forbidden
@@ -104,6 +107,17 @@ def test_restart_apiserver_keeps_data_and_tokens(kube_cluster: KubeCluster, kube
     kube_cluster.restart_apiserver()
     got = kube_cluster.kubectl("get", "configmap", "survivor", "-n", kube_namespace, "-o", "name", as_="operator")
     assert got.stdout.strip() == "configmap/survivor"
+
+
+def test_apiserver_outage_refuses_clients_then_recovers(kube_cluster: KubeCluster) -> None:
+    kube_cluster.stop_apiserver()
+    try:
+        down = kube_cluster.kubectl("get", "namespaces", "--request-timeout=5s", check=False)
+        assert down.returncode != 0
+        assert "refused" in down.stderr
+    finally:
+        kube_cluster.start_apiserver()
+    assert kube_cluster.kubectl("get", "namespace", kube_cluster.namespace, "-o", "name").stdout.strip()
 
 
 def test_kubectl_helper_raises_with_stderr(kube_cluster: KubeCluster) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from hack.cluster import Binaries
+from hack.cluster import Binaries, ControlPlane, processes
 from hack.cluster.processes import group_alive, port_is_open, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -83,3 +84,30 @@ def test_components_die_when_the_process_that_started_them_is_killed(tmp_path: P
     pgids: dict[str, int] = state["pgids"]
     assert wait_until(lambda: not any(group_alive(pgid) for pgid in pgids.values()), timeout=60)
     assert wait_until(lambda: not any(port_is_open(port) for port in state["ports"].values()), timeout=30)
+
+
+@pytest.mark.k8s
+@pytest.mark.timeout(600)
+def test_start_picks_new_ports_when_one_is_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        picks = iter([taken])
+        handed_out: list[int] = []
+        real_free_port = processes.free_port
+
+        def first_taken_then_free() -> int:
+            handed_out.append(next(picks, None) or real_free_port())
+            return handed_out[-1]
+
+        monkeypatch.setattr(processes, "free_port", first_taken_then_free)
+        plane = ControlPlane(tmp_path / "cluster", Binaries.locate(), die_with_parent=True)
+        plane.start()
+        try:
+            assert handed_out[0] == taken
+            assert len(handed_out) == 8  # the first set of four was abandoned
+            assert taken not in plane.ports.as_dict().values()
+            assert port_is_open(plane.ports.apiserver)
+        finally:
+            plane.stop()
