@@ -28,8 +28,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     chat = parse_chat(body)
     runtime, router = runtime_and_router(request)
     async with runtime.lease() as snap:
-        plan = plan_for(router, route_request(body, request.headers, "chat"))
-        labels(request).profile = plan.profile.name
+        plan = plan_for(request, router, route_request(body, request.headers, "chat"))
         if chat.stream:
 
             async def open_attempt(attempt: Attempt, deadline: Deadline) -> tuple[OpenStream, Usage]:

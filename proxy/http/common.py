@@ -3,6 +3,7 @@
 from aiohttp import web
 
 from switchboard.proxy.adapters.base import Usage
+from switchboard.proxy.auth import require_profile
 from switchboard.proxy.cost import cost_usd, format_cost
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.http.keys import LABELS, PRICING, RUNTIME, RouteLabels
@@ -19,7 +20,20 @@ def runtime_and_router(request: web.Request) -> tuple[Runtime, RouterPort]:
     return runtime, router
 
 
-def plan_for(router: RouterPort, route: RouteRequest) -> Plan:
+def plan_for(request: web.Request, router: RouterPort, route: RouteRequest) -> Plan:
+    """The router's plan for ``route``, once the client is known to be allowed its profile.
+
+    Raises the OpenAI-format error the client gets: the engine's ``NoRoute``
+    (404/429/503), or a 403 from client auth when the key may not use the
+    profile the router chose.
+    """
+    plan = _plan(router, route)
+    labels(request).profile = plan.profile.name
+    require_profile(request, plan.profile.key)
+    return plan
+
+
+def _plan(router: RouterPort, route: RouteRequest) -> Plan:
     try:
         return router.plan(route)
     except NoRoute as e:

@@ -9,7 +9,7 @@ from aiohttp import web
 from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.dispatch import Deadline, run_attempts
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http.common import labels, plan_for, read_body, runtime_and_router, served_headers
+from switchboard.proxy.http.common import plan_for, read_body, runtime_and_router, served_headers
 from switchboard.proxy.routing.types import Attempt
 from switchboard.proxy.routing_input import route_request
 from switchboard.proxy.upstream_calls import embeddings_once
@@ -21,8 +21,7 @@ async def embeddings(request: web.Request) -> web.Response:
     parsed = parse_embeddings(body)
     runtime, router = runtime_and_router(request)
     async with runtime.lease() as snap:
-        plan = plan_for(router, route_request(body, request.headers, "embeddings"))
-        labels(request).profile = plan.profile.name
+        plan = plan_for(request, router, route_request(body, request.headers, "embeddings"))
         # Providers whose API has no embeddings are skipped, not tried and failed.
         capable = tuple(a for a in plan.attempts if snap.adapter(a.provider).supports_embeddings)
         if not capable:

@@ -50,6 +50,8 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
     except web.HTTPException as e:
         if e.status < 400:
             raise
+        if e.content_type == "application/json":  # already an OpenAI body (auth's 403)
+            return web.Response(status=e.status, text=e.text, content_type="application/json")
         return error_response(_from_http_exception(request, e))
     except Exception:
         log.exception("unhandled error serving %s %s", request.method, request.path)
