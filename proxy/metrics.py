@@ -1,8 +1,9 @@
 """Prometheus metrics, one registry per app so several apps (tests, workers)
 never share counters. Circuit state is read from the router at scrape time."""
 
+from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -47,6 +48,9 @@ class ProxyMetrics:
     decisions: Counter
     reloads: Counter
     config_loaded: Gauge
+    retried_by_profile: Tally[str] = field(default_factory=Tally)
+    """Attempts after the first, per profile key ("namespace/name"): cluster mode's failover-storm input.
+    (The ``retries`` metric is labelled by profile name, which is not unique across namespaces.)"""
 
 
 def create_metrics(health: Callable[[], HealthSource | None]) -> ProxyMetrics:
