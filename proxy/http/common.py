@@ -40,8 +40,8 @@ def _plan(router: RouterPort, route: RouteRequest) -> Plan:
         code = {400: "invalid_routing_header", 404: "model_not_found", 429: "rate_limited"}.get(
             e.status, "no_provider_available"
         )
-        # The engine's buckets refill continuously; one second is the shortest useful client back-off.
-        retry_after = 1.0 if e.status in (429, 503) else None
+        # The engine's hint (a bucket refill, a circuit half-opening); one second when it cannot tell.
+        retry_after = (e.retry_after_s or 1.0) if e.status in (429, 503) else None
         param = "model" if e.status == 404 else None
         raise ApiError(e.status, e.message, code=code, param=param, retry_after=retry_after) from None
     except NotReady as e:
