@@ -69,6 +69,7 @@ def record_usage(request: web.Request, attempt: Attempt, usage: Usage) -> float:
     metrics.tokens.labels(profile, provider, "prompt").inc(usage.prompt_tokens)
     metrics.tokens.labels(profile, provider, "completion").inc(usage.completion_tokens)
     metrics.cost.labels(profile, provider).inc(cost)
+    labels(request).cost_usd = cost
     return cost
 
 
