@@ -1,10 +1,15 @@
 """Helpers every API handler shares: reading the body, planning, headers, usage."""
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
 from aiohttp import web
 
 from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.auth import require_profile
 from switchboard.proxy.cost import cost_usd, format_cost
+from switchboard.proxy.dispatch import Deadline, Served, run_attempts
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.http.keys import LABELS, PRICING, RUNTIME, RouteLabels
 from switchboard.proxy.router_port import RouterPort
@@ -83,3 +88,23 @@ def served_headers(request: web.Request, plan: Plan, attempt: Attempt, attempts:
 async def read_body(request: web.Request) -> bytes:
     """The raw body; aiohttp raises 413 past ``client_max_size`` (--max-body-bytes)."""
     return await request.read()
+
+
+Answer = tuple[dict[str, Any], Usage]
+OnceCall = Callable[[Attempt, Deadline], Awaitable[Answer]]
+"""One complete (non-streaming) upstream call: the client's JSON answer and its usage."""
+
+
+async def complete_answer(
+    request: web.Request, router: RouterPort, plan: Plan, model: str, once: OnceCall
+) -> tuple[web.Response, Served[Answer]]:
+    """Run ``plan`` with ``once`` per attempt; the JSON response (cost header included) and what served it."""
+
+    async def call(attempt: Attempt, deadline: Deadline) -> tuple[Answer, Usage]:
+        answer = await once(attempt, deadline)
+        return answer, answer[1]
+
+    done = await run_attempts(router, request.app[RUNTIME].metrics, plan, model, call)
+    payload, usage = done.value
+    headers = served_headers(request, plan, done.attempt, done.attempts, usage)
+    return web.Response(body=orjson.dumps(payload), content_type="application/json", headers=headers), done
