@@ -3,11 +3,13 @@
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
+from switchboard.proxy.auth import KeyStore, api_key_middleware
 from switchboard.proxy.http import chat, embeddings, info, routing_api
 from switchboard.proxy.http.keys import PRICING, RUNTIME
 from switchboard.proxy.http.middleware import openai_errors, request_metrics
@@ -28,6 +30,8 @@ class AppOptions:
     router_factory: RouterFactory = default_router_factory
     adapter_lookup: AdapterLookup = default_adapter_lookup
     pricing: PricingTable = field(default_factory=PricingTable.default)
+    api_keys: Callable[[], KeyStore] | None = None
+    """The current client keys (``KeyFileSource(path).current``); None serves without client auth."""
 
 
 def _add_routes(app: web.Application) -> None:
@@ -56,7 +60,11 @@ async def _run_source(app: web.Application) -> AsyncIterator[None]:
 def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.Application:
     """A proxy app whose config comes from ``source`` (a file or the cluster)."""
     options = options or AppOptions()
-    app = web.Application(client_max_size=options.max_body_bytes, middlewares=[request_metrics, openai_errors])
+    middlewares: list[Middleware] = [request_metrics, openai_errors]
+    if options.api_keys is not None:
+        # Inside openai_errors and request_metrics: a 401 is counted like any other answer.
+        middlewares.append(api_key_middleware(options.api_keys))
+    app = web.Application(client_max_size=options.max_body_bytes, middlewares=middlewares)
 
     def health() -> HealthSource | None:
         router = runtime.router  # bound below; only called at scrape time

@@ -33,7 +33,7 @@ import hashlib
 import hmac
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -42,6 +42,7 @@ from typing import Final
 import orjson
 import yaml
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,6 @@ API_KEYS_FILE_ENV: Final = "SWITCHBOARD_API_KEYS_FILE"
 
 PUBLIC_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
 """Paths served without a key: probes and Prometheus scrapes."""
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 class KeyFileError(ValueError):

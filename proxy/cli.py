@@ -4,17 +4,21 @@ Standalone: ``switchboard-proxy --config proxy.yaml`` (hot reloaded).
 Cluster: ``switchboard-proxy --kubernetes`` takes its config from the rendered
 ConfigMaps through ``switchboard.proxy.kube.create_source(options)``.
 ``--workers N`` runs N processes sharing the port through SO_REUSEPORT.
+``--api-keys-file FILE`` (or ``$SWITCHBOARD_API_KEYS_FILE``) makes every API
+request present a client key (``docs/auth.md``); without it there is no client auth.
 """
 
 import argparse
 import asyncio
 import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from switchboard.proxy import kube
 from switchboard.proxy.app import DEFAULT_MAX_BODY_BYTES, AppOptions, create_app
+from switchboard.proxy.auth import API_KEYS_FILE_ENV, KeyFileError, KeyFileSource
 from switchboard.proxy.serve import serve
 from switchboard.proxy.sources import ConfigSource, FileSource
 from switchboard.proxy.workers import run_workers
@@ -35,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger request bodies get a 413"
     )
     parser.add_argument("--reload-interval", type=float, default=0.5, help="seconds between config file checks")
+    parser.add_argument(
+        "--api-keys-file",
+        type=Path,
+        metavar="FILE",
+        help=f"client API keys (YAML), reloaded on change; default ${API_KEYS_FILE_ENV}; unset: no client auth",
+    )
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for worker processes
     kube.add_arguments(parser)
     return parser
@@ -44,6 +54,23 @@ def make_source(args: argparse.Namespace) -> ConfigSource:
     if args.kubernetes:
         return kube.create_source(args)
     return FileSource(Path(args.config), interval_s=args.reload_interval)
+
+
+def api_keys_path(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The keys file from ``--api-keys-file``, else ``$SWITCHBOARD_API_KEYS_FILE``; None: auth off."""
+    if args.api_keys_file is not None:
+        return Path(args.api_keys_file)
+    value = (os.environ if environ is None else environ).get(API_KEYS_FILE_ENV, "").strip()
+    return Path(value) if value else None
+
+
+def app_options(args: argparse.Namespace) -> AppOptions:
+    """Options of the app from the flags; raises KeyFileError for a missing or invalid keys file."""
+    keys_path = api_keys_path(args)
+    api_keys = KeyFileSource(keys_path).current if keys_path is not None else None
+    if keys_path is not None:
+        log.info("client API keys required (keys file %s)", keys_path)
+    return AppOptions(max_body_bytes=args.max_body_bytes, api_keys=api_keys)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -61,10 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers < 1 or args.max_body_bytes < 1:
         print("switchboard-proxy: --workers and --max-body-bytes must be positive", file=sys.stderr)
         return 2
+    try:
+        options = app_options(args)  # also in a --workers parent: refuse a bad keys file once, up front
+    except KeyFileError as e:  # the message names the entry and field, never a key
+        print(f"switchboard-proxy: {e}", file=sys.stderr)
+        return 2
     if args.workers > 1:
         return run_workers(args, sys.argv[1:] if argv is None else list(argv))
-    source = make_source(args)
-    app = create_app(source, AppOptions(max_body_bytes=args.max_body_bytes))
+    app = create_app(make_source(args), options)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(serve(app, args.host, args.port, reuse_port=args.reuse_port))
     return 0

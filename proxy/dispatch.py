@@ -76,6 +76,7 @@ async def run_attempts(
         tries += 1
         if tries > 1:
             metrics.retries.labels(profile, attempt.provider.name).inc()
+            metrics.retried_by_profile[plan.profile.key] += 1
         router.started(attempt)
         began = time.monotonic()
         try:

@@ -5,6 +5,7 @@ Every failure the proxy reports (bad input, routing, upstream) becomes an
 right status; clients written for OpenAI then handle our errors unchanged.
 """
 
+import math
 from typing import Any
 
 _TYPES: dict[int, str] = {
@@ -48,7 +49,8 @@ class ApiError(Exception):
     def headers(self) -> dict[str, str]:
         if self.retry_after is None:
             return {}
-        return {"Retry-After": str(max(1, round(self.retry_after)))}
+        # Whole seconds, rounded up: rounding down would send clients back before the wait is over.
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
 
 
 def invalid_param(param: str | None, message: str, code: str = "invalid_value") -> ApiError:

@@ -1,8 +1,9 @@
 """Prometheus metrics, one registry per app so several apps (tests, workers)
 never share counters. Circuit state is read from the router at scrape time."""
 
+from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -47,6 +48,9 @@ class ProxyMetrics:
     decisions: Counter
     reloads: Counter
     config_loaded: Gauge
+    retried_by_profile: Tally[str] = field(default_factory=Tally)
+    """Attempts after the first, per profile key ("namespace/name"): cluster mode's failover-storm input.
+    (The ``retries`` metric is labelled by profile name, which is not unique across namespaces.)"""
 
 
 def create_metrics(health: Callable[[], HealthSource | None]) -> ProxyMetrics:
@@ -58,19 +62,9 @@ def create_metrics(health: Callable[[], HealthSource | None]) -> ProxyMetrics:
         requests=Counter(
             "switchboard_requests", "Client requests", ["endpoint", "profile", "provider", "status"], registry=r
         ),
-        latency=Histogram(
-            "switchboard_request_duration_seconds",
-            "Total request time as the client sees it",
-            ["endpoint", "profile", "provider"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        ),
-        first_byte=Histogram(
-            "switchboard_time_to_first_byte_seconds",
-            "Time until the first response byte was sent to the client",
-            ["endpoint", "profile", "provider"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+        latency=_route_histogram(r, "switchboard_request_duration_seconds", "Total request time as the client sees it"),
+        first_byte=_route_histogram(
+            r, "switchboard_time_to_first_byte_seconds", "Time until the first response byte was sent to the client"
         ),
         upstream_errors=Counter(
             "switchboard_upstream_errors", "Failed upstream attempts", ["provider", "kind"], registry=r
@@ -88,3 +82,9 @@ def create_metrics(health: Callable[[], HealthSource | None]) -> ProxyMetrics:
         reloads=Counter("switchboard_config_reloads", "Config reloads", ["result"], registry=r),
         config_loaded=Gauge("switchboard_config_loaded", "1 once a valid config is serving", registry=r),
     )
+
+
+def _route_histogram(registry: CollectorRegistry, name: str, documentation: str) -> Histogram:
+    """A request-time histogram per (endpoint, profile, provider) on the shared latency buckets."""
+    labels = ["endpoint", "profile", "provider"]
+    return Histogram(name, documentation, labels, buckets=_LATENCY_BUCKETS, registry=registry)

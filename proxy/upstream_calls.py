@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from switchboard.proxy.adapters.base import StreamTranslator, Usage
+from switchboard.proxy.adapters.base import StreamTranslator, UpstreamRequest, Usage
 from switchboard.proxy.dispatch import Deadline
 from switchboard.proxy.routing.types import Attempt
 from switchboard.proxy.snapshot import Snapshot
@@ -23,12 +23,7 @@ Body = Mapping[str, Any]
 async def chat_once(snap: Snapshot, attempt: Attempt, deadline: Deadline, body: Body) -> tuple[dict[str, Any], Usage]:
     adapter = snap.adapter(attempt.provider)
     target = snap.target(attempt.provider, attempt.model)
-    upstream = adapter.chat_request(target, body, stream=False)
-    timeout = client_timeout(attempt.timeouts, deadline.remaining)
-    async with send(snap.session(attempt.provider), upstream, timeout) as response:
-        raw = await response.read()
-        if response.status >= 300:
-            raise adapter.error(response.status, raw, response.headers)
+    raw = await _exchange(snap, attempt, deadline, adapter.chat_request(target, body, stream=False))
     return adapter.chat_response(target, str(body["model"]), raw)
 
 
@@ -37,13 +32,18 @@ async def embeddings_once(
 ) -> tuple[dict[str, Any], Usage]:
     adapter = snap.adapter(attempt.provider)
     target = snap.target(attempt.provider, attempt.model)
-    upstream = adapter.embeddings_request(target, body)
+    raw = await _exchange(snap, attempt, deadline, adapter.embeddings_request(target, body))
+    return adapter.embeddings_response(target, str(body["model"]), raw)
+
+
+async def _exchange(snap: Snapshot, attempt: Attempt, deadline: Deadline, upstream: UpstreamRequest) -> bytes:
+    """Send a complete (non-streaming) request; the answer's body, or the adapter's UpstreamError."""
     timeout = client_timeout(attempt.timeouts, deadline.remaining)
     async with send(snap.session(attempt.provider), upstream, timeout) as response:
         raw = await response.read()
         if response.status >= 300:
-            raise adapter.error(response.status, raw, response.headers)
-    return adapter.embeddings_response(target, str(body["model"]), raw)
+            raise snap.adapter(attempt.provider).error(response.status, raw, response.headers)
+    return raw
 
 
 @dataclass(slots=True)

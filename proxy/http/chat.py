@@ -1,20 +1,18 @@
 """POST /v1/chat/completions, non-streaming and SSE streaming."""
 
 import time
-from typing import Any
 
-import orjson
 from aiohttp import web
 
 from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.dispatch import Deadline, run_attempts
 from switchboard.proxy.http.common import (
     attempt_headers,
+    complete_answer,
     labels,
     plan_for,
     read_body,
     runtime_and_router,
-    served_headers,
 )
 from switchboard.proxy.http.stream_relay import relay_stream
 from switchboard.proxy.routing.types import Attempt
@@ -28,8 +26,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     chat = parse_chat(body)
     runtime, router = runtime_and_router(request)
     async with runtime.lease() as snap:
-        plan = plan_for(router, route_request(body, request.headers, "chat"))
-        labels(request).profile = plan.profile.name
+        plan = plan_for(request, router, route_request(body, request.headers, "chat"))
         if chat.stream:
 
             async def open_attempt(attempt: Attempt, deadline: Deadline) -> tuple[OpenStream, Usage]:
@@ -39,14 +36,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             labels(request).provider = opened.attempt.provider.name
             return await relay_stream(request, router, opened, attempt_headers(plan, opened.attempt, opened.attempts))
 
-        async def call(attempt: Attempt, deadline: Deadline) -> tuple[tuple[dict[str, Any], Usage], Usage]:
-            answer = await chat_once(snap, attempt, deadline, body)
-            return answer, answer[1]
-
-        done = await run_attempts(router, runtime.metrics, plan, chat.model, call)
-        payload, usage = done.value
-        headers = served_headers(request, plan, done.attempt, done.attempts, usage)
+        response, done = await complete_answer(
+            request, router, plan, chat.model, lambda attempt, deadline: chat_once(snap, attempt, deadline, body)
+        )
         runtime.metrics.first_byte.labels("chat/completions", plan.profile.name, done.attempt.provider.name).observe(
             time.monotonic() - done.started_at
         )
-        return web.Response(body=orjson.dumps(payload), content_type="application/json", headers=headers)
+        return response

@@ -1,9 +1,15 @@
 """Helpers every API handler shares: reading the body, planning, headers, usage."""
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
 from aiohttp import web
 
 from switchboard.proxy.adapters.base import Usage
+from switchboard.proxy.auth import require_profile
 from switchboard.proxy.cost import cost_usd, format_cost
+from switchboard.proxy.dispatch import Deadline, Served, run_attempts
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.http.keys import LABELS, PRICING, RUNTIME, RouteLabels
 from switchboard.proxy.router_port import RouterPort
@@ -19,15 +25,28 @@ def runtime_and_router(request: web.Request) -> tuple[Runtime, RouterPort]:
     return runtime, router
 
 
-def plan_for(router: RouterPort, route: RouteRequest) -> Plan:
+def plan_for(request: web.Request, router: RouterPort, route: RouteRequest) -> Plan:
+    """The router's plan for ``route``, once the client is known to be allowed its profile.
+
+    Raises the OpenAI-format error the client gets: the engine's ``NoRoute``
+    (404/429/503), or a 403 from client auth when the key may not use the
+    profile the router chose.
+    """
+    plan = _plan(router, route)
+    labels(request).profile = plan.profile.name
+    require_profile(request, plan.profile.key)
+    return plan
+
+
+def _plan(router: RouterPort, route: RouteRequest) -> Plan:
     try:
         return router.plan(route)
     except NoRoute as e:
         code = {400: "invalid_routing_header", 404: "model_not_found", 429: "rate_limited"}.get(
             e.status, "no_provider_available"
         )
-        # The engine's buckets refill continuously; one second is the shortest useful client back-off.
-        retry_after = 1.0 if e.status in (429, 503) else None
+        # The engine's hint (a bucket refill, a circuit half-opening); one second when it cannot tell.
+        retry_after = (e.retry_after_s or 1.0) if e.status in (429, 503) else None
         param = "model" if e.status == 404 else None
         raise ApiError(e.status, e.message, code=code, param=param, retry_after=retry_after) from None
     except NotReady as e:
@@ -55,6 +74,7 @@ def record_usage(request: web.Request, attempt: Attempt, usage: Usage) -> float:
     metrics.tokens.labels(profile, provider, "prompt").inc(usage.prompt_tokens)
     metrics.tokens.labels(profile, provider, "completion").inc(usage.completion_tokens)
     metrics.cost.labels(profile, provider).inc(cost)
+    labels(request).cost_usd = cost
     return cost
 
 
@@ -68,3 +88,23 @@ def served_headers(request: web.Request, plan: Plan, attempt: Attempt, attempts:
 async def read_body(request: web.Request) -> bytes:
     """The raw body; aiohttp raises 413 past ``client_max_size`` (--max-body-bytes)."""
     return await request.read()
+
+
+Answer = tuple[dict[str, Any], Usage]
+OnceCall = Callable[[Attempt, Deadline], Awaitable[Answer]]
+"""One complete (non-streaming) upstream call: the client's JSON answer and its usage."""
+
+
+async def complete_answer(
+    request: web.Request, router: RouterPort, plan: Plan, model: str, once: OnceCall
+) -> tuple[web.Response, Served[Answer]]:
+    """Run ``plan`` with ``once`` per attempt; the JSON response (cost header included) and what served it."""
+
+    async def call(attempt: Attempt, deadline: Deadline) -> tuple[Answer, Usage]:
+        answer = await once(attempt, deadline)
+        return answer, answer[1]
+
+    done = await run_attempts(router, request.app[RUNTIME].metrics, plan, model, call)
+    payload, usage = done.value
+    headers = served_headers(request, plan, done.attempt, done.attempts, usage)
+    return web.Response(body=orjson.dumps(payload), content_type="application/json", headers=headers), done

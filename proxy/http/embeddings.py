@@ -1,16 +1,11 @@
 """POST /v1/embeddings."""
 
 import dataclasses
-from typing import Any
 
-import orjson
 from aiohttp import web
 
-from switchboard.proxy.adapters.base import Usage
-from switchboard.proxy.dispatch import Deadline, run_attempts
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http.common import labels, plan_for, read_body, runtime_and_router, served_headers
-from switchboard.proxy.routing.types import Attempt
+from switchboard.proxy.http.common import complete_answer, plan_for, read_body, runtime_and_router
 from switchboard.proxy.routing_input import route_request
 from switchboard.proxy.upstream_calls import embeddings_once
 from switchboard.proxy.validation import decode_json_object, parse_embeddings
@@ -21,19 +16,18 @@ async def embeddings(request: web.Request) -> web.Response:
     parsed = parse_embeddings(body)
     runtime, router = runtime_and_router(request)
     async with runtime.lease() as snap:
-        plan = plan_for(router, route_request(body, request.headers, "embeddings"))
-        labels(request).profile = plan.profile.name
+        plan = plan_for(request, router, route_request(body, request.headers, "embeddings"))
         # Providers whose API has no embeddings are skipped, not tried and failed.
         capable = tuple(a for a in plan.attempts if snap.adapter(a.provider).supports_embeddings)
         if not capable:
             raise ApiError(400, f"no provider of model {parsed.model!r} supports embeddings", param="model")
         plan = dataclasses.replace(plan, attempts=capable)
 
-        async def call(attempt: Attempt, deadline: Deadline) -> tuple[tuple[dict[str, Any], Usage], Usage]:
-            answer = await embeddings_once(snap, attempt, deadline, body)
-            return answer, answer[1]
-
-        done = await run_attempts(router, runtime.metrics, plan, parsed.model, call)
-        payload, usage = done.value
-        headers = served_headers(request, plan, done.attempt, done.attempts, usage)
-        return web.Response(body=orjson.dumps(payload), content_type="application/json", headers=headers)
+        response, _ = await complete_answer(
+            request,
+            router,
+            plan,
+            parsed.model,
+            lambda attempt, deadline: embeddings_once(snap, attempt, deadline, body),
+        )
+        return response

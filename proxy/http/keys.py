@@ -15,6 +15,7 @@ class RouteLabels:
     endpoint: str
     profile: str = "none"
     provider: str = "none"
+    cost_usd: float | None = None  # set once the usage is known (for streams, after the last chunk)
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -12,10 +12,13 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from switchboard.proxy.auth import request_client
+from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.http.keys import LABELS, RUNTIME, RouteLabels
 
 log = logging.getLogger("switchboard.proxy.http")
+access_log = logging.getLogger("switchboard.proxy.access")
 
 _HTTP_CODES = {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}
 
@@ -50,6 +53,8 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
     except web.HTTPException as e:
         if e.status < 400:
             raise
+        if e.content_type == "application/json":  # already an OpenAI body (auth's 403)
+            return web.Response(status=e.status, text=e.text, content_type="application/json")
         return error_response(_from_http_exception(request, e))
     except Exception:
         log.exception("unhandled error serving %s %s", request.method, request.path)
@@ -68,5 +73,27 @@ async def request_metrics(request: web.Request, handler: Handler) -> web.StreamR
     response = await handler(request)
     metrics = request.app[RUNTIME].metrics
     metrics.requests.labels(labels.endpoint, labels.profile, labels.provider, str(response.status)).inc()
-    metrics.latency.labels(labels.endpoint, labels.profile, labels.provider).observe(time.monotonic() - began)
+    elapsed = time.monotonic() - began
+    metrics.latency.labels(labels.endpoint, labels.profile, labels.provider).observe(elapsed)
+    _log_access(request, response.status, labels, elapsed)
     return response
+
+
+def _log_access(request: web.Request, status: int, labels: RouteLabels, elapsed_s: float) -> None:
+    """One line per API request; a stream's line is written when it ended, so it has the cost too.
+
+    Names the client by its key entry's name (with client auth on), never by its key.
+    """
+    client = request_client(request)
+    cost = "-" if labels.cost_usd is None else format_cost(labels.cost_usd)
+    access_log.info(
+        "%s %s %d profile=%s provider=%s client=%s duration_s=%.3f cost_usd=%s",
+        request.method,
+        request.path,
+        status,
+        labels.profile,
+        labels.provider,
+        client.name if client else "-",
+        elapsed_s,
+        cost,
+    )

@@ -1,7 +1,7 @@
 """The router's introspection endpoints: explain, latency, estimate-cost."""
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 from switchboard.proxy.errors import ApiError, invalid_param
 from switchboard.proxy.http.common import read_body, runtime_and_router
-from switchboard.proxy.routing.types import Endpoint, NoRoute
+from switchboard.proxy.router_port import RouterPort
+from switchboard.proxy.routing.types import Endpoint, NoRoute, RouteRequest
 from switchboard.proxy.routing_input import route_request
 from switchboard.proxy.validation import decode_json_object
 
@@ -35,7 +36,7 @@ def _json(data: Any) -> web.Response:
     return web.Response(body=orjson.dumps(payload), content_type="application/json")
 
 
-async def _route_from_body(request: web.Request) -> Any:
+async def _route_from_body(request: web.Request) -> RouteRequest:
     body = decode_json_object(await read_body(request))
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise invalid_param("model", "'model' is required and must be a non-empty string", code="missing_required")
@@ -44,12 +45,7 @@ async def _route_from_body(request: web.Request) -> Any:
 
 
 async def explain(request: web.Request) -> web.Response:
-    _, router = runtime_and_router(request)
-    route = await _route_from_body(request)
-    try:
-        return _json(router.explain(route))
-    except NoRoute as e:
-        raise ApiError(e.status, e.message, param="model" if e.status == 404 else None) from None
+    return await _report_on_route(request, lambda router, route: router.explain(route))
 
 
 async def latency(request: web.Request) -> web.Response:
@@ -58,9 +54,14 @@ async def latency(request: web.Request) -> web.Response:
 
 
 async def estimate_cost(request: web.Request) -> web.Response:
+    return await _report_on_route(request, lambda router, route: router.estimate_cost(route))
+
+
+async def _report_on_route(request: web.Request, report: Callable[[RouterPort, RouteRequest], Any]) -> web.Response:
+    """A router report about the route of the request in the body; a 404 names the model."""
     _, router = runtime_and_router(request)
     route = await _route_from_body(request)
     try:
-        return _json(router.estimate_cost(route))
+        return _json(report(router, route))
     except NoRoute as e:
         raise ApiError(e.status, e.message, param="model" if e.status == 404 else None) from None

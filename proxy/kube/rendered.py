@@ -30,6 +30,12 @@ class ObjectRef:
         meta = obj.get("metadata") or {}
         return cls(str(meta.get("namespace") or ""), str(meta.get("name") or ""))
 
+    @classmethod
+    def from_key(cls, key: str) -> "ObjectRef | None":
+        """A provider or profile key ("namespace/name"); None for a standalone one (no namespace)."""
+        namespace, _, name = key.rpartition("/")
+        return cls(namespace, name) if namespace and name else None
+
 
 @dataclass(frozen=True, slots=True)
 class RenderedConfig:

@@ -71,7 +71,7 @@ class StatusReporter:
     async def tick(self) -> None:
         """One round: every provider this replica routes to, every profile it serves."""
         for key, health in sorted(self._health().items()):
-            ref = _provider_ref(key)
+            ref = ObjectRef.from_key(key)
             if ref is not None:  # standalone providers have no resource to report on
                 mine = normalize(health)
                 await self._maybe_write("llmproviders", ref, mine, self._provider_planner(mine))
@@ -131,8 +131,3 @@ class StatusReporter:
             return True
         log.warning("status of %s %s: still conflicting after %d attempts", plural, ref, self._max_attempts)
         return False
-
-
-def _provider_ref(key: str) -> ObjectRef | None:
-    namespace, _, name = key.rpartition("/")
-    return ObjectRef(namespace, name) if namespace and name else None

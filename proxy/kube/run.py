@@ -16,7 +16,9 @@ from kubernetes_asyncio import client, config
 
 from switchboard.api.status import RENDERED_LABEL, ProviderHealth
 from switchboard.proxy.kube.credentials import CredentialStore
+from switchboard.proxy.kube.event_rules import EventLimiter, StormDetector
 from switchboard.proxy.kube.events import EventRecorder
+from switchboard.proxy.kube.health_events import FailoverTotals, HealthEvents
 from switchboard.proxy.kube.informer import Backoff, Collection, Informer
 from switchboard.proxy.kube.reporter import StatusReporter
 from switchboard.proxy.kube.settings import ClusterSettings
@@ -52,22 +54,26 @@ class ClusterMode:
         settings: ClusterSettings,
         credentials: CredentialStore | None = None,
         api_client_factory: Callable[[str | None], Any] = new_api_client,
+        failovers: FailoverTotals | None = None,
     ) -> None:
         self.settings = settings
         self.credentials = credentials or CredentialStore(settings.credentials_secret)
         self._runtime = runtime
         self._router = router
         self._factory = api_client_factory
+        self._failovers: FailoverTotals = failovers or dict
         self._api: client.ApiClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.sync: ClusterSync | None = None
         self.reporter: StatusReporter | None = None
+        self.health_events: HealthEvents | None = None
 
     async def __aenter__(self) -> "ClusterMode":
         s = self.settings
         self._api = await self._factory(s.kubeconfig)
         core = client.CoreV1Api(self._api)
-        sync = ClusterSync(self._runtime, self.credentials, EventRecorder(core, s.replica), s.debounce_s)
+        recorder = EventRecorder(core, s.replica)
+        sync = ClusterSync(self._runtime, self.credentials, recorder, s.debounce_s)
         backoff = Backoff()
         sync.config_informers = [Informer(c, sync.wake, backoff) for c in _config_collections(core, s)]
         sync.secret_informer = Informer(
@@ -89,6 +95,15 @@ class ClusterMode:
             timing,
             s.status_interval_s,
         )
+        self.health_events = HealthEvents(
+            recorder,
+            client.CustomObjectsApi(self._api),
+            s.replica,
+            self._router.provider_health,
+            self._failovers,
+            StormDetector(s.storm_threshold, s.storm_window_s),
+            EventLimiter(s.event_interval_s),
+        )
         self.sync = sync
         runners = [*(i.run() for i in sync.config_informers), sync.secret_informer.run(), sync.run()]
         self._tasks = [asyncio.create_task(r) for r in runners]
@@ -96,9 +111,9 @@ class ClusterMode:
         return self
 
     async def _report_after_first_apply(self) -> None:
-        assert self.sync is not None and self.reporter is not None
+        assert self.sync is not None and self.reporter is not None and self.health_events is not None
         await self.sync.first_apply.wait()
-        await self.reporter.run()
+        await asyncio.gather(self.reporter.run(), self.health_events.run(self.settings.status_interval_s))
 
     async def wait_synced(self) -> None:
         """Until the first config is applied; a crashed task raises here instead of hanging."""

@@ -22,10 +22,15 @@ class ClusterSettings:
     heartbeat_s: float = 20.0  # rewrite an unchanged entry this often so peers see it live
     credentials_secret: str = CREDENTIALS_SECRET
     debounce_s: float = 0.01
+    event_interval_s: float = 300.0  # at most one Event per object and reason per interval, per replica
+    storm_threshold: int = 20  # retried attempts on one profile within storm_window_s make a FailoverStorm
+    storm_window_s: float = 60.0
 
     def __post_init__(self) -> None:
         if self.status_interval_s <= 0:
             raise ValueError("status interval must be positive")
+        if self.event_interval_s < 0 or self.storm_threshold < 1 or self.storm_window_s <= 0:
+            raise ValueError("event interval must not be negative; storm threshold and window must be positive")
         if not 0 < self.heartbeat_s < self.replica_ttl_s:
             raise ValueError("heartbeat must be positive and shorter than the replica TTL")
 

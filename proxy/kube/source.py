@@ -27,11 +27,19 @@ class _HasHealth(Protocol):
     def provider_health(self) -> Mapping[str, ProviderHealth]: ...
 
 
+class _HasRetryTally(Protocol):
+    @property
+    def retried_by_profile(self) -> Mapping[str, int]: ...
+
+
 class RuntimeLike(Protocol):
     """The proxy Runtime as cluster mode uses it."""
 
     @property
     def router(self) -> _HasHealth | None: ...
+
+    @property
+    def metrics(self) -> _HasRetryTally: ...
 
     async def apply(self, config: ProxyConfig) -> Any: ...
 
@@ -62,7 +70,11 @@ class KubernetesSource:
         return self.credentials.resolve(ref)
 
     async def run(self, runtime: RuntimeLike) -> None:
-        async with ClusterMode(runtime, RouterOfRuntime(runtime), self.settings, self.credentials) as mode:
+        def failovers() -> Mapping[str, int]:
+            return dict(runtime.metrics.retried_by_profile)
+
+        router = RouterOfRuntime(runtime)
+        async with ClusterMode(runtime, router, self.settings, self.credentials, failovers=failovers) as mode:
             await mode.wait()
 
 

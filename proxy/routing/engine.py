@@ -7,7 +7,7 @@ turn and binds the session.
 """
 
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
 from typing import NamedTuple
 
@@ -84,7 +84,8 @@ class Engine:
         pstate = self.live.profiles[route.profile_key]
         blocked = pstate.blocked_reason(now, request.prompt_tokens)
         if blocked is not None:
-            raise NoRoute(429, f"{blocked}; retry in {pstate.retry_after_s(now, request.prompt_tokens):.3f}s")
+            wait = pstate.retry_after_s(now, request.prompt_tokens)
+            raise NoRoute(429, f"{blocked}; retry in {wait:.3f}s", retry_after_s=client_wait(wait))
         strategy, preference, rule = self._strategy(profile, request)
         eligible, excluded = self._filter(route, request, now, rule.providers if rule else ())
         live = self.live
@@ -98,7 +99,8 @@ class Engine:
         ordered = _apply_hint(profile, request, ordered)
         fallbacks = self._fallbacks(profile, request, now)
         if not ordered and not fallbacks:
-            raise _no_route(request.model, excluded, route.static_excluded)
+            hint = self._wait_hint(route, now, request.prompt_tokens, excluded)
+            raise _no_route(request.model, excluded, route.static_excluded, hint)
         if commit:
             pstate.admit(now, request.prompt_tokens)
             if strategy == "round-robin":
@@ -183,6 +185,21 @@ class Engine:
             eligible.append(c)
         return eligible, excluded
 
+    def _wait_hint(self, route: Route, now: float, tokens: int, excluded: Mapping[str, str]) -> float | None:
+        """The earliest a candidate excluded for a passing reason (limits, open circuit) can serve again."""
+        waits: list[float] = []
+        for c in route.candidates:
+            reason = excluded.get(c.provider_key)
+            if reason in (None, NOT_IN_RULE) or (c.context_window is not None and tokens > c.context_window):
+                continue  # not excluded, outside the rule, or never able to take this prompt
+            limits = self.live.providers[c.provider_key].wait_s(now, tokens)
+            if limits is None:
+                continue  # at max concurrency: frees when a request ends, not at a known time
+            breaker = self.live.breakers.get(c.model_key)
+            circuit = breaker.reopens_in(now) if breaker is not None and breaker.tripped else 0.0
+            waits.append(max(circuit, limits))
+        return client_wait(min(waits)) if waits else None
+
     def _slow_factors(self, now: float) -> dict[tuple[str, str], float]:
         """Slow-start factors of breakers still ramping up (forgetting those done)."""
         ramping = self.live.ramping
@@ -255,11 +272,16 @@ def _to_front(ordered: list[Candidate], wanted: Callable[[Candidate], bool]) -> 
     return ordered
 
 
-def _no_route(model: str, excluded: dict[str, str], static: Iterable[str]) -> NoRoute:
-    """429 when every provider that could serve now is only throttled, else 503."""
+def client_wait(seconds: float) -> float:
+    """A wait hint for clients: at least one second (Retry-After has whole seconds; 0 invites a hot loop)."""
+    return max(1.0, seconds)
+
+
+def _no_route(model: str, excluded: dict[str, str], static: Iterable[str], wait: float | None) -> NoRoute:
+    """429 when every provider that could serve now is only throttled, else 503; ``wait``: the hint."""
     ignored = set(static)
     live = [r for k, r in excluded.items() if k not in ignored and r != NOT_IN_RULE]
     throttled = bool(live) and all(r.startswith(THROTTLE_PREFIXES) for r in live)
     if throttled:
-        return NoRoute(429, f"every provider for model {model!r} is rate limited", excluded)
-    return NoRoute(503, f"no healthy provider for model {model!r}", excluded)
+        return NoRoute(429, f"every provider for model {model!r} is rate limited", excluded, wait)
+    return NoRoute(503, f"no healthy provider for model {model!r}", excluded, wait)

@@ -100,6 +100,14 @@ class ProviderState:
         self._clear_since, self._clear_tokens = now, prompt_tokens
         return True
 
+    def wait_s(self, now: float, prompt_tokens: int) -> float | None:
+        """Seconds until the limits and any upstream cool-down admit the request; None when only
+        a request ending can free it (max concurrency), which no clock can predict."""
+        if self.max_concurrency is not None and self.inflight >= self.max_concurrency:
+            return None
+        waits = [b.wait_s(now, n) for b, n in ((self.requests, 1), (self.tokens, prompt_tokens)) if b is not None]
+        return max([self.cooldown_until - now, *waits, 0.0])
+
     def blocked_reason(self, now: float, prompt_tokens: int) -> str | None:
         """Why this provider cannot take one more request now, or None."""
         if now < self.cooldown_until:

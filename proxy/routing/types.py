@@ -69,10 +69,20 @@ class NoRoute(Exception):
 
     404 for a model no profile serves, 429 when every candidate is rate limited,
     503 when every candidate is excluded (disabled, circuit open, ...).
+    ``retry_after_s``: for 429/503, the engine's estimate of when a candidate
+    can take the request again (a bucket refills, a circuit half-opens, an
+    upstream Retry-After ends), at least one second; None when it cannot tell.
     """
 
-    def __init__(self, status: int, message: str, excluded: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        excluded: Mapping[str, str] | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.excluded = dict(excluded or {})
+        self.retry_after_s = retry_after_s

@@ -7,7 +7,7 @@ import openai
 import pytest
 
 from switchboard.api.profile import RateLimit, RetryPolicy
-from switchboard.api.provider import Timeouts
+from switchboard.api.provider import CircuitBreaker, Limits, Timeouts
 from switchboard.proxy.app import AppOptions
 from tests.fixtures.proxy import ProxyFactory, ProxyServer, SdkClient, provider_config, proxy_config
 from tests.fixtures.upstream import MockFactory
@@ -158,3 +158,25 @@ async def test_not_ready_until_a_valid_config(proxy_server: ProxyFactory) -> Non
     _assert_error_body(body, code="not_ready")
     status, _, body = await _raw(proxy, "GET", "/healthz")
     assert status == 200
+
+
+async def test_retry_after_is_the_engines_wait_hint(
+    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory, sdk_client: SdkClient
+) -> None:
+    mock = await mock_upstream_factory()
+    breaker = CircuitBreaker(consecutive_failures=1, open_seconds=120)
+    limited = provider_config("a", "openai", mock.base_url, limits=Limits(requests_per_minute=2))
+    proxy = await proxy_server(
+        proxy_config([limited, provider_config("b", "openai", mock.base_url, circuit_breaker=breaker)])
+    )
+    client = sdk_client(proxy)
+    await client.chat.completions.create(model="mock-model", messages=MESSAGES)
+    await client.chat.completions.create(model="mock-model", messages=MESSAGES)
+    await mock.set_faults("mock-model", status=500)
+    with pytest.raises(openai.InternalServerError):  # b fails once: its circuit opens for 120 s
+        await client.chat.completions.create(model="mock-model", messages=MESSAGES)
+    # a refills one request in 30 s (less the few ms since), b half-opens in 120 s: the earlier wins
+    with pytest.raises(openai.APIStatusError) as info:
+        await client.chat.completions.create(model="mock-model", messages=MESSAGES)
+    assert info.value.status_code == 503
+    assert 20 <= int(info.value.response.headers["Retry-After"]) <= 30
