@@ -48,3 +48,40 @@ clean:
 
 crds: ## regenerate deploy/crds/ from the pydantic models
 	$(PY) -m switchboard.operator.crdgen deploy/crds
+
+# --- Helm chart, images and kind (docs/kind.md) -------------------------------
+CHART := deploy/helm/switchboard
+KIND_CLUSTER ?= switchboard
+IMAGE_TAG ?= dev
+IMAGE_PREFIX ?= ghcr.io/switchboard-dev
+RELEASE_NAMESPACE ?= switchboard-system
+
+.PHONY: chart-crds helm-lint helm-docs images kind-up e2e-kind
+
+chart-crds: ## copy the generated CRDs from deploy/crds/ into the chart (byte-identical)
+	rm -f $(CHART)/crds/*.yaml
+	cp deploy/crds/*.yaml $(CHART)/crds/
+
+helm-docs: ## regenerate docs/values.md from the chart's values.schema.json
+	$(PY) deploy/helm/values_doc.py $(CHART) > docs/values.md
+
+helm-lint: ## helm lint the chart with default and all-optional-on values
+	helm lint --strict $(CHART)
+	helm lint --strict $(CHART) -f tests/helm/values-all-on.yaml
+
+images: ## build the operator and proxy images (needs a Docker engine)
+	docker build -f operator/Dockerfile -t $(IMAGE_PREFIX)/switchboard-operator:$(IMAGE_TAG) .
+	docker build -f proxy/Dockerfile -t $(IMAGE_PREFIX)/switchboard-proxy:$(IMAGE_TAG) .
+
+kind-up: images ## kind cluster with the images loaded and the chart installed (needs Docker and kind)
+	kind get clusters | grep -qx '$(KIND_CLUSTER)' || kind create cluster --name $(KIND_CLUSTER) --wait 120s
+	kind load docker-image --name $(KIND_CLUSTER) \
+		$(IMAGE_PREFIX)/switchboard-operator:$(IMAGE_TAG) $(IMAGE_PREFIX)/switchboard-proxy:$(IMAGE_TAG)
+	helm upgrade --install switchboard $(CHART) --kube-context kind-$(KIND_CLUSTER) \
+		--namespace $(RELEASE_NAMESPACE) --create-namespace --wait --timeout 5m \
+		--set operator.image.tag=$(IMAGE_TAG) --set proxy.image.tag=$(IMAGE_TAG) \
+		--set proxy.image.pullPolicy=Never --set operator.image.pullPolicy=Never
+
+e2e-kind: kind-up ## run the end-to-end suite against the kind cluster
+	SWITCHBOARD_KUBE_CONTEXT=kind-$(KIND_CLUSTER) SWITCHBOARD_RELEASE_NAMESPACE=$(RELEASE_NAMESPACE) \
+		$(PY) -m pytest tests/e2e -m k8s -p no:randomly

@@ -1,4 +1,4 @@
-"""kopf wiring, and nothing else: indices, event handlers and the resync timers.
+"""kopf wiring, and nothing else: login, indices, event handlers and the resync task.
 
 Handlers are registered on a fresh ``OperatorRegistry`` (no module-level
 registry); shared state travels as kopf's ``memo`` (a ``reconcile.Context``).
@@ -6,13 +6,14 @@ Every reaction goes through an index lookup, never a scan:
 Secret -> providers using it -> profiles using those; provider -> profiles.
 """
 
+import asyncio
 from typing import Any, TypedDict
 
 import kopf
 
 from switchboard.api.base import API_GROUP, API_VERSION
 from switchboard.operator import index
-from switchboard.operator.reconcile import Context, reconcile_profile, reconcile_provider
+from switchboard.operator.reconcile import Context, reconcile_profile, reconcile_provider, resync_forever
 
 
 class ResourceKw(TypedDict):
@@ -85,12 +86,15 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
         for provider in snap.providers_using_secret(namespace or "", name):
             await _profiles_of_provider(_ctx(memo), snap, namespace or "", provider)
 
-    @kopf.timer(**PROFILES, interval=resync_seconds, registry=registry)
-    async def profile_resync(name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
-        await reconcile_profile(_ctx(memo), snapshot(kwargs), namespace or "", name, force=True)
+    @kopf.on.startup(registry=registry)
+    async def start_resync(memo: Any, **kwargs: Any) -> None:
+        """One periodic full re-check (not per-object timers: those force a finalizer on every object)."""
+        ctx = _ctx(memo)
+        ctx.background.add(asyncio.create_task(resync_forever(ctx, snapshot(kwargs), resync_seconds)))
 
-    @kopf.timer(**PROVIDERS, interval=resync_seconds, registry=registry)
-    async def provider_resync(name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
-        await reconcile_provider(_ctx(memo), snapshot(kwargs), namespace or "", name)
+    @kopf.on.cleanup(registry=registry)
+    async def stop_resync(memo: Any, **_: Any) -> None:
+        for task in _ctx(memo).background:
+            task.cancel()
 
     return registry

@@ -93,6 +93,12 @@ class Snapshot:
     def providers_using_secret(self, namespace: str, secret: str) -> list[str]:
         return sorted(set(self.provider_secrets.get((namespace, secret), ())))
 
+    def all_profiles(self) -> list[tuple[str, str]]:
+        return sorted(self.profiles)
+
+    def all_providers(self) -> list[tuple[str, str]]:
+        return sorted((ns, p["metadata"]["name"]) for ns, store in self.providers.items() for p in store)
+
     def render_inputs(self, profile: Body, settings: RenderSettings) -> RenderInputs:
         namespace = profile["metadata"]["namespace"]
         return RenderInputs(profile, self.providers_in(namespace), self.secret_keys_in(namespace), settings)

@@ -94,6 +94,21 @@ class Kube:
         logger.info("credentials Secret updated with key(s) %s", ", ".join(sorted(values)))
         return True
 
+    async def remove_credential(self, key: str) -> None:
+        """Drop one provider's key from the credentials Secret (no-op if absent)."""
+        try:
+            current = await self._core.read_namespaced_secret(self.credentials_secret, self.release_namespace)
+        except client.ApiException as e:
+            if e.status == 404:
+                return
+            raise
+        if key not in (current.data or {}):
+            return
+        await self._core.patch_namespaced_secret(
+            self.credentials_secret, self.release_namespace, {"data": {key: None}}, _content_type=MERGE_PATCH
+        )
+        logger.info("credentials Secret: removed key %s", key)
+
     async def _read_key(self, namespace: str, ref: SecretKeyRef) -> str:
         try:
             secret = await self._core.read_namespaced_secret(ref.name, namespace)

@@ -24,7 +24,7 @@ from switchboard.operator.conditions import merge, profile_verdicts, provider_ve
 from switchboard.operator.events import EventRecorder
 from switchboard.operator.index import Body, Snapshot
 from switchboard.operator.kube import Kube, SourceKeyMissing
-from switchboard.operator.render import Problem, Rendered, RenderInputs, RenderSettings, render
+from switchboard.operator.render import Problem, Rendered, RenderInputs, RenderSettings, credential_key, render
 from switchboard.operator.selectors import matches
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class Context:
     leadership: Leadership
     locks: defaultdict[tuple[str, ...], asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
     fingerprints: dict[tuple[str, ...], str] = field(default_factory=dict)
+    background: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 def _now() -> str:
@@ -116,6 +117,8 @@ async def reconcile_provider(ctx: Context, snap: Snapshot, namespace: str, name:
         return
     async with ctx.locks[("llmp", namespace, name)]:
         provider = snap.provider(namespace, name)
+        if provider is None or not (provider.get("spec") or {}).get("apiKeySecretRef"):
+            await _forget_credential(ctx, namespace, name)
         if provider is None:
             return
         verdicts = provider_verdicts(provider, snap.secret_keys_in(namespace), profile_users(snap, provider))
@@ -123,6 +126,14 @@ async def reconcile_provider(ctx: Context, snap: Snapshot, namespace: str, name:
             await ctx.events.record(provider, "Warning", verdicts[0].reason, verdicts[0].message)
         status = {"observedGeneration": provider["metadata"].get("generation")}
         await _write_status(ctx, "llmproviders", provider, status, verdicts)
+
+
+async def _forget_credential(ctx: Context, namespace: str, name: str) -> None:
+    """A deleted provider, or one without an API key, leaves nothing in the credentials Secret."""
+    try:
+        await ctx.kube.remove_credential(credential_key(namespace, name))
+    except client.ApiException as e:
+        logger.warning("credentials Secret: could not remove %s.%s: %s %s", namespace, name, e.status, e.reason)
 
 
 def profile_users(snap: Snapshot, provider: Body) -> list[str]:
@@ -157,3 +168,33 @@ async def _write_status(ctx: Context, plural: str, body: Body, fields: Mapping[s
     except client.ApiException as e:
         if e.status != 404:  # 404: deleted meanwhile
             logger.warning("status of %s %s/%s: %s %s", plural, meta["namespace"], meta["name"], e.status, e.reason)
+
+
+async def resync_forever(ctx: Context, snap: Snapshot, period: float) -> None:
+    """Re-check everything every ``period`` seconds and at once on becoming leader.
+
+    Repairs drift (a hand-deleted ConfigMap), retries failed writes and lets a new
+    leader catch up with what happened while it was standing by.
+    """
+    loop = asyncio.get_running_loop()
+    was_leader, last = False, 0.0
+    while True:
+        await asyncio.sleep(min(period, 1.0))
+        leader = ctx.leadership.is_leader
+        if leader and (not was_leader or loop.time() - last >= period):
+            last = loop.time()
+            await resync_once(ctx, snap)
+        was_leader = leader
+
+
+async def resync_once(ctx: Context, snap: Snapshot) -> None:
+    for namespace, name in snap.all_profiles():
+        try:
+            await reconcile_profile(ctx, snap, namespace, name, force=True)
+        except Exception:  # one bad object must not stop the resync of the others
+            logger.exception("resync of RoutingProfile %s/%s failed", namespace, name)
+    for namespace, name in snap.all_providers():
+        try:
+            await reconcile_provider(ctx, snap, namespace, name)
+        except Exception:
+            logger.exception("resync of LLMProvider %s/%s failed", namespace, name)

@@ -63,6 +63,9 @@ def test_examples_render_with_status_columns_and_credentials(
         assert status["providerCount"] == len(config.providers)
         for kind in ("Ready", "ResolvedRefs", "Rendered"):
             assert condition({"status": status}, kind)["observedGeneration"] == 1  # type: ignore[index]
+    for obj in get_json(cluster, "llmp,rp", "-n", ns)["items"]:  # kopf keeps no state on our objects
+        assert not [a for a in obj["metadata"].get("annotations", {}) if "kopf" in a], obj["metadata"]
+        assert not obj["metadata"].get("finalizers")
     mini = load_config(config_map(cluster, ns, "mini")["data"][CONFIG_DATA_KEY])
     assert [p.name for p in mini.providers] == ["local-vllm", "anthropic-mock", "openai-mock"]
     chat = load_config(config_map(cluster, ns, "chat")["data"][CONFIG_DATA_KEY])
@@ -121,6 +124,13 @@ def test_deleting_a_profile_garbage_collects_its_config_map(
     cluster.kubectl("delete", "rp", "chat", "-n", ns)
     wait_for(lambda: config_map(cluster, ns, "chat") is None, 90, "ConfigMap garbage-collected")
     assert config_map(cluster, ns, "mini") is not None
+
+    def credential_keys() -> set[str]:
+        return set(get_json(cluster, "secret", CREDENTIALS_SECRET, "-n", cluster.namespace)["data"] or {})
+
+    assert f"{ns}.anthropic-mock" in credential_keys()
+    cluster.kubectl("delete", "llmp", "anthropic-mock", "-n", ns)
+    wait_for(lambda: f"{ns}.anthropic-mock" not in credential_keys(), 60, "credential removed with its provider")
 
 
 def test_missing_secret_reports_and_keeps_last_good_config(

@@ -48,6 +48,9 @@ class MemoryKube:
             self.credentials[target] = self.secrets[(ref.name, ref.key)]
         return bool(wanted)
 
+    async def remove_credential(self, key: str) -> None:
+        self.credentials.pop(key, None)
+
     async def create_event(self, namespace: str, body: dict[str, Any]) -> None:
         self.events.append(body)
 
@@ -129,6 +132,17 @@ async def test_render_apply_then_idle_then_keep_last_good_on_missing_secret() ->
     assert provider_status["conditions"][0]["reason"] == "SecretNotFound"
     text = repr(kube.events) + repr(kube.statuses) + repr(kube.config_maps)
     assert "sk-example-dummy-openai-key" not in text and "sk-ant-example-dummy-key" not in text
+
+
+async def test_deleted_provider_leaves_no_credential() -> None:
+    docs = examples()
+    kube = MemoryKube({("upstream-keys", "openai"): "k1", ("upstream-keys", "anthropic"): "k2"})
+    ctx = context(kube)
+    await reconcile_profile(ctx, snapshot(docs), NS, "chat")
+    assert f"{NS}.openai-mock" in kube.credentials
+    gone = snapshot([d for d in docs if d["metadata"]["name"] != "openai-mock"])
+    await reconcile_provider(ctx, gone, NS, "openai-mock")
+    assert f"{NS}.openai-mock" not in kube.credentials and f"{NS}.anthropic-mock" in kube.credentials
 
 
 async def test_standby_does_nothing() -> None:
