@@ -44,10 +44,12 @@ def _ctx(memo: Any) -> Context:
     return memo
 
 
-async def _profiles_of_provider(ctx: Context, snap: index.Snapshot, namespace: str, provider: str) -> None:
+async def _profiles_of_provider(
+    ctx: Context, snap: index.Snapshot, namespace: str, provider: str, force: bool = False
+) -> None:
     await reconcile_provider(ctx, snap, namespace, provider)
     for profile in snap.profiles_using(namespace, provider):
-        await reconcile_profile(ctx, snap, namespace, profile)
+        await reconcile_profile(ctx, snap, namespace, profile, force=force)
 
 
 def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
@@ -84,7 +86,8 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
     async def secret_changed(name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
         snap = snapshot(kwargs)
         for provider in snap.providers_using_secret(namespace or "", name):
-            await _profiles_of_provider(_ctx(memo), snap, namespace or "", provider)
+            # force: a rotated key changes no key name, so the render fingerprint cannot see it
+            await _profiles_of_provider(_ctx(memo), snap, namespace or "", provider, force=True)
 
     @kopf.on.startup(registry=registry)
     async def start_resync(memo: Any, **kwargs: Any) -> None:

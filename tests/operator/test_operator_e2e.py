@@ -15,7 +15,8 @@ from tests.fixtures.operator import condition, get_json, wait_for
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(240)]
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "cluster"
-DUMMY_KEYS = ("sk-example-dummy-openai-key", "sk-ant-example-dummy-key")
+ROTATED_KEY = "sk-example-rotated-openai-key"
+DUMMY_KEYS = ("sk-example-dummy-openai-key", "sk-ant-example-dummy-key", ROTATED_KEY)
 PROFILES = ("chat", "mini", "tiered")
 
 
@@ -108,6 +109,9 @@ def test_provider_change_rerenders_exactly_its_profiles(
     assert "weight: 9" in config_map(cluster, ns, "mini")["data"][CONFIG_DATA_KEY]
     assert config_hash(cluster, ns, "chat") == before["chat"]
     assert config_hash(cluster, ns, "tiered") == before["tiered"]
+    # Drift: a ConfigMap deleted by hand comes back with the periodic resync.
+    cluster.kubectl("delete", "configmap", "switchboard-tiered", "-n", ns)
+    wait_for(lambda: config_hash(cluster, ns, "tiered") == before["tiered"], 60, "ConfigMap restored")
     # A label change moves a provider in or out of a selector-based profile.
     cluster.kubectl("label", "llmp", "anthropic-mock", "-n", ns, "pool-")
     wait_for(
@@ -149,8 +153,12 @@ def test_missing_secret_reports_and_keeps_last_good_config(
     refs = wait_for(refs_broken, 60, "ResolvedRefs=False")
     assert refs["reason"] == "SecretNotFound" and "upstream-keys" in refs["message"]
     assert condition(get_json(cluster, "rp", "chat", "-n", ns), "Ready")["status"] == "False"  # type: ignore[index]
-    provider_ready = condition(get_json(cluster, "llmp", "openai-mock", "-n", ns), "Ready")
-    assert provider_ready is not None and provider_ready["reason"] == "SecretNotFound"
+
+    def provider_reason() -> str | None:
+        ready = condition(get_json(cluster, "llmp", "openai-mock", "-n", ns), "Ready")
+        return ready["reason"] if ready and ready["status"] == "False" else None
+
+    assert wait_for(provider_reason, 30, "provider Ready=False") == "SecretNotFound"
     wait_for(
         lambda: [
             e for e in events(cluster, ns) if e["reason"] == "SecretNotFound" and e["involvedObject"]["name"] == "chat"
@@ -166,6 +174,16 @@ def test_missing_secret_reports_and_keeps_last_good_config(
     # Put it back: everything heals.
     cluster.kubectl("apply", "-n", ns, "-f", str(EXAMPLES / "00-secret.yaml"))
     wait_for(lambda: ready_profile(cluster, ns, "chat"), 60, "profile Ready again")
+
+    # A rotated key reaches the credentials Secret promptly (not only at the next resync).
+    rotated = json.dumps({"stringData": {"openai": ROTATED_KEY}})
+    cluster.kubectl("patch", "secret", "upstream-keys", "-n", ns, "--type=merge", "-p", rotated)
+
+    def credential() -> str:
+        data = get_json(cluster, "secret", CREDENTIALS_SECRET, "-n", cluster.namespace)["data"]
+        return base64.b64decode(data[f"{ns}.openai-mock"]).decode()
+
+    wait_for(lambda: credential() == ROTATED_KEY, 60, "rotated key copied")
     assert_no_key_leaks(cluster, ns, operator.log())
 
 
