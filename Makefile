@@ -7,7 +7,7 @@ CACHE ?= $(HOME)/.cache/switchboard
 export SWITCHBOARD_CACHE := $(CACHE)
 export PATH := $(CURDIR)/$(VENV)/bin:$(CACHE)/bin:$(PATH)
 
-.PHONY: help setup tools lint typecheck unit test bench run down clean crds cluster-up cluster-down
+.PHONY: help setup tools lint typecheck unit test bench run down run-standalone clean crds cluster-up cluster-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -40,7 +40,16 @@ cluster-down: ## stop the local control plane; leaves no process or port behind
 bench: setup ## benchmarks, reported in numbers
 	$(PY) -m pytest bench --benchmark-enable --benchmark-only -p no:randomly
 
-run: setup ## the demo: mock upstreams + proxy on examples/standalone.yaml
+SYSTEM_DIR ?= .run/system
+RUN_FLAGS ?=
+
+run: tools ## the whole system on a local control plane: operators, proxies, mocks, examples (docs/try-it.md)
+	$(PY) -m hack.system up --state-dir $(SYSTEM_DIR) $(RUN_FLAGS)
+
+down: ## stop everything `make run` started, the cluster included; leaves no process or port behind
+	$(PY) -m hack.system down --state-dir $(SYSTEM_DIR)
+
+run-standalone: setup ## the standalone proxy on examples/standalone.yaml with mock upstreams (Ctrl-C stops)
 	$(PY) -m switchboard.demo
 
 clean:

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
@@ -41,7 +41,14 @@ def _kill_on_parent_death() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def spawn(command: Sequence[str], log_file: Path, *, die_with_parent: bool) -> subprocess.Popen[bytes]:
+def spawn(
+    command: Sequence[str],
+    log_file: Path,
+    *,
+    die_with_parent: bool,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
     """Start ``command`` as the leader of a new process group (its pid is the pgid)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
@@ -50,6 +57,8 @@ def spawn(command: Sequence[str], log_file: Path, *, die_with_parent: bool) -> s
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            env=None if env is None else dict(env),
+            cwd=cwd,
             start_new_session=True,
             preexec_fn=_kill_on_parent_death if die_with_parent and sys.platform == "linux" else None,
         )

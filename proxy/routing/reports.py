@@ -30,12 +30,18 @@ def latency_report(latency: Mapping[tuple[str, str], LatencyStats]) -> list[Late
     return [latency[key].summary(*key) for key in sorted(latency)]
 
 
+_CIRCUIT_SEVERITY: dict[CircuitState, int] = {"closed": 0, "half-open": 1, "open": 2}
+
+
 def aggregate_circuit(states: Iterable[CircuitState]) -> CircuitState:
-    """Open when every model is open, half-open when some are not closed, else closed."""
-    seen = list(states)
-    if seen and all(s == "open" for s in seen):
-        return "open"
-    return "half-open" if any(s != "closed" for s in seen) else "closed"
+    """The most severe state of a provider's per-model circuits: open > half-open > closed.
+
+    "half-open" means "probing after the open period", so it must never stand for
+    "some models open, others closed": a provider with one open model reads as
+    open until that model's open period ends (the status summary ranks replicas
+    the same way, in ``proxy/kube/status_logic.py``).
+    """
+    return max(states, key=_CIRCUIT_SEVERITY.__getitem__, default="closed")
 
 
 def provider_health(providers: Iterable[ProviderConfig], live: Live, now: float) -> dict[str, ProviderHealth]:

@@ -6,8 +6,10 @@ from typing import Any
 import pytest
 
 from switchboard.api.provider import CircuitBreaker
+from switchboard.api.status import CircuitState
 from switchboard.proxy.routing import NoRoute, Outcome, Router, RouteRequest
 from switchboard.proxy.routing.breaker import Breaker
+from switchboard.proxy.routing.reports import aggregate_circuit
 from tests.fixtures.engine import FakeClock, make_config, provider
 
 Build = Callable[..., Router]
@@ -114,8 +116,12 @@ def test_router_skips_open_circuit_per_model(make_router: Build, clock: FakeCloc
     plan = router.plan(REQ)
     assert [a.provider.name for a in plan.attempts] == ["b"]
     assert plan.excluded == {"a": "circuit open"}
-    assert router.provider_health()["a"].circuit == "half-open"  # gpt-4o open, gpt-4o-mini unaffected
-    clock.advance(30)
+    assert router.provider_health()["a"].circuit == "open"  # gpt-4o open, gpt-4o-mini unaffected
+    clock.advance(29.9)
+    assert router.provider_health()["a"].circuit == "open"  # for the whole openSeconds, not "half-open"
+    clock.advance(0.1)
+    assert router.provider_health()["a"].circuit == "half-open"
+
     assert [a.provider.name for a in router.plan(REQ).attempts] == ["a", "b"]  # half-open probe admitted
 
 
@@ -142,3 +148,18 @@ def test_slow_start_demotes_a_recovering_provider_probabilistically(make_router:
     assert 0.05 < share < 0.16
     clock.advance(100)
     assert all(router.plan(REQ).attempts[0].provider.name == "a" for _ in range(50))
+
+
+@pytest.mark.parametrize(
+    ("states", "expected"),
+    [
+        ((), "closed"),
+        (("closed", "closed"), "closed"),
+        (("open", "closed"), "open"),  # one model open is not "half-open" (that means probing)
+        (("closed", "half-open"), "half-open"),
+        (("half-open", "open", "closed"), "open"),
+        (("open", "open"), "open"),
+    ],
+)
+def test_provider_circuit_is_its_most_severe_model_circuit(states: tuple[CircuitState, ...], expected: str) -> None:
+    assert aggregate_circuit(states) == expected

@@ -1,0 +1,12 @@
+"""The whole Switchboard system on a local control plane (``make run`` / ``make down``).
+
+``start_system(cluster, SystemOptions(...), run_dir)`` starts mock upstreams,
+operator replicas and proxy replicas as local processes, applies the CRDs and
+``examples/cluster/``, and returns a ``RunningSystem`` once every proxy serves
+every example profile. ``python -m hack.system up|down|status`` drives it from make.
+"""
+
+from hack.system.commands import SystemOptions
+from hack.system.launcher import RunningSystem, SystemStartError, start_system, stop_recorded
+
+__all__ = ["RunningSystem", "SystemOptions", "SystemStartError", "start_system", "stop_recorded"]
