@@ -76,7 +76,7 @@ class Timeouts(Model):
 
 
 class CircuitBreaker(Model):
-    """Per provider and model. Client 4xx other than 429 never count as failures."""
+    """Per provider and model. Client 4xx answers other than 401, 403 and 429 never count as failures."""
 
     enabled: bool = Field(True, description="false: never trips (an open circuit closes on reload).")
     consecutive_failures: int = Field(5, ge=1, le=1000, description="Failures in a row that open the circuit.")

@@ -26,7 +26,7 @@ class Condition(Model):
     """A Kubernetes-style condition written by the operator."""
 
     type: str = Field(description="Ready, ResolvedRefs or Rendered.")
-    status: Literal["True", "False", "Unknown"]
+    status: Literal["True", "False", "Unknown"] = Field(description="Whether the condition holds.")
     reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", description="CamelCase cause.")
     message: str = Field("", description="Human-readable detail.")
     observed_generation: int | None = Field(None, description="metadata.generation this condition is about.")
