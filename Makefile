@@ -94,3 +94,7 @@ kind-up: images ## kind cluster with the images loaded and the chart installed (
 e2e-kind: kind-up ## run the end-to-end suite against the kind cluster
 	SWITCHBOARD_KUBE_CONTEXT=kind-$(KIND_CLUSTER) SWITCHBOARD_RELEASE_NAMESPACE=$(RELEASE_NAMESPACE) \
 		$(PY) -m pytest tests/e2e -m k8s -p no:randomly
+
+.PHONY: docs
+docs: ## regenerate docs/reference/ and the generated blocks of docs/*.md from the code
+	$(PY) -m hack.docgen

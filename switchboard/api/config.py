@@ -19,15 +19,23 @@ class ConfigError(ValueError):
 class Fleet(Model):
     """How many proxy replicas share the fleet-wide rate limits."""
 
-    replicas: int = Field(1, ge=1, le=10000)
+    replicas: int = Field(
+        1, ge=1, le=10000, description="Proxy replicas; each enforces 1/replicas of every fleet-wide limit."
+    )
 
 
 class ProxyConfig(Model):
-    api_version: Literal["switchboard.dev/v1alpha1"] = "switchboard.dev/v1alpha1"
-    kind: Literal["ProxyConfig"] = "ProxyConfig"
-    fleet: Fleet = Fleet()
-    providers: tuple[ProviderConfig, ...] = ()
-    profiles: tuple[ProfileConfig, ...] = ()
+    """The proxy's whole configuration: the standalone file, or one rendered ConfigMap's ``config.yaml``.
+
+    Provider and profile names are unique, and every profile's providers (and their
+    ``model`` overrides) must exist in ``providers``.
+    """
+
+    api_version: Literal["switchboard.dev/v1alpha1"] = Field("switchboard.dev/v1alpha1", description="Schema version.")
+    kind: Literal["ProxyConfig"] = Field("ProxyConfig", description="Always ProxyConfig.")
+    fleet: Fleet = Field(Fleet(), description="Fleet size for splitting rate limits.")
+    providers: tuple[ProviderConfig, ...] = Field((), description="Upstreams; names unique.")
+    profiles: tuple[ProfileConfig, ...] = Field((), description="Routing profiles; names unique.")
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:

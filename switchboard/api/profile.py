@@ -24,7 +24,7 @@ Preference = Literal["cost", "speed", "quality", "balanced"]
 class ProviderRef(Model):
     """A provider used by a profile, with per-profile overrides."""
 
-    name: str = Field(min_length=1, max_length=253)
+    name: str = Field(min_length=1, max_length=253, description="LLMProvider name in the profile's namespace.")
     weight: int | None = Field(None, ge=0, le=1000, description="Overrides the provider's weight.")
     priority: int | None = Field(None, ge=0, description="Lower goes first in failover; default: list order.")
     model: str | None = Field(
@@ -33,55 +33,74 @@ class ProviderRef(Model):
 
 
 class LabelSelectorRequirement(Model):
-    key: str
-    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
-    values: tuple[str, ...] = ()
+    """One Kubernetes label selector expression."""
+
+    key: str = Field(description="Label key.")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(description="How the values apply.")
+    values: tuple[str, ...] = Field((), description="Values for In and NotIn.")
 
 
 class LabelSelector(Model):
-    match_labels: dict[str, str] = Field(default_factory=dict)
-    match_expressions: tuple[LabelSelectorRequirement, ...] = ()
+    """Kubernetes label selector over the LLMProviders of the profile's namespace."""
+
+    match_labels: dict[str, str] = Field(default_factory=dict, description="Labels that must all be equal.")
+    match_expressions: tuple[LabelSelectorRequirement, ...] = Field((), description="Expressions that must all hold.")
 
 
 class RetryPolicy(Model):
     """Exponential backoff with full jitter on 429, 5xx, timeouts and connection errors."""
 
-    max_retries: int = Field(3, ge=0, le=10)
-    backoff_base_ms: int = Field(100, ge=0, le=60000)
-    backoff_max_ms: int = Field(2000, ge=0, le=600000)
-    mode: Literal["next-provider", "same-provider"] = "next-provider"
-    deadline_seconds: float = Field(120.0, gt=0, le=3600)
+    max_retries: int = Field(3, ge=0, le=10, description="Attempts after the first, whatever the mode.")
+    backoff_base_ms: int = Field(100, ge=0, le=60000, description="Backoff ceiling of the first retry.")
+    backoff_max_ms: int = Field(2000, ge=0, le=600000, description="Largest backoff ceiling.")
+    mode: Literal["next-provider", "same-provider"] = Field(
+        "next-provider",
+        description="next-provider: move down the plan; same-provider: repeat the attempt until its circuit opens.",
+    )
+    deadline_seconds: float = Field(
+        120.0, gt=0, le=3600, description="Whole request budget; no attempt or backoff starts past it."
+    )
 
 
 class RateLimit(Model):
     """Token buckets for the whole fleet; each replica enforces its share."""
 
-    requests_per_minute: int | None = Field(None, ge=1)
-    tokens_per_minute: int | None = Field(None, ge=1)
+    requests_per_minute: int | None = Field(None, ge=1, description="Requests per minute over the fleet.")
+    tokens_per_minute: int | None = Field(None, ge=1, description="Estimated prompt tokens per minute over the fleet.")
 
 
 class SessionAffinity(Model):
-    enabled: bool = False
-    header: str = "x-session-id"
-    use_user_field: bool = True
-    max_sessions: int = Field(10000, ge=1, le=10_000_000)
-    ttl_seconds: float = Field(3600.0, gt=0)
+    """Keep a session on the provider that served it while that provider stays eligible."""
+
+    enabled: bool = Field(False, description="Turn session affinity on.")
+    header: str = Field("x-session-id", description="Request header carrying the session key.")
+    use_user_field: bool = Field(True, description="Without the header, use the body's `user` field.")
+    max_sessions: int = Field(
+        10000, ge=1, le=10_000_000, description="Sessions remembered per replica; least recently used evicted."
+    )
+    ttl_seconds: float = Field(3600.0, gt=0, description="A session is forgotten this long after its last request.")
 
 
 class LatencySettings(Model):
-    ema_alpha: float = Field(0.3, gt=0, le=1)
-    window_size: int = Field(200, ge=10, le=100000)
+    """How latency is learned (per provider: from the first profile that lists it)."""
+
+    ema_alpha: float = Field(0.3, gt=0, le=1, description="Weight of the newest sample in the moving average.")
+    window_size: int = Field(200, ge=10, le=100000, description="Recent samples kept for percentiles.")
 
 
 class RuleMatch(Model):
     """All set conditions must hold; an empty match matches everything."""
 
-    models: tuple[str, ...] = ()
-    headers: dict[str, str] = Field(default_factory=dict)
-    metadata: dict[str, str] = Field(default_factory=dict)
-    min_prompt_tokens: int | None = Field(None, ge=0)
-    max_prompt_tokens: int | None = Field(None, ge=0)
-    stream: bool | None = None
+    models: tuple[str, ...] = Field((), description="Requested model is any of these globs (`gpt-4*`).")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Request headers equal to these values (names case-insensitive)."
+    )
+    metadata: dict[str, str] = Field(
+        default_factory=dict, description="String entries of the body's `metadata` equal to these."
+    )
+    min_prompt_tokens: int | None = Field(None, ge=0, description="Estimated prompt tokens at least this.")
+    max_prompt_tokens: int | None = Field(None, ge=0, description="Estimated prompt tokens at most this.")
+    stream: bool | None = Field(None, description="Request is (true) or is not (false) streaming.")
 
 
 class Rule(Model):
@@ -91,12 +110,14 @@ class Rule(Model):
         ("!has(self.strategy) || self.strategy != 'rules'", "a rule cannot select the rules strategy")
     )
 
-    name: str = Field(min_length=1)
-    priority: int = Field(100, ge=0)
-    match: RuleMatch = RuleMatch()
-    strategy: Strategy | None = None
-    preference: Preference | None = None
-    providers: tuple[str, ...] = ()
+    name: str = Field(min_length=1, description="Unique within the profile; shown in x-switchboard-strategy.")
+    priority: int = Field(100, ge=0, description="Lower is checked first; ties keep list order.")
+    match: RuleMatch = Field(RuleMatch(), description="Conditions; empty matches every request.")
+    strategy: Strategy | None = Field(
+        None, description="Strategy to use; unset: preference if preference is set, else failover."
+    )
+    preference: Preference | None = Field(None, description="Preference to use; unset: the profile's.")
+    providers: tuple[str, ...] = Field((), description="Only these provider names; empty: all of the profile.")
 
     @model_validator(mode="after")
     def _no_recursion(self) -> Self:
@@ -122,18 +143,22 @@ class ProfileCore(Model):
     model_config = cel_rules(*PROFILE_CEL_RULES)
 
     models: tuple[str, ...] = Field(min_length=1, description="Public model names this profile serves.")
-    strategy: Strategy = "failover"
-    preference: Preference = "balanced"
-    top_n: int = Field(3, ge=1, le=100)
-    rules: tuple[Rule, ...] = Field((), json_schema_extra=LIST_MAP_BY_NAME)
-    default_rule: Rule | None = None
-    retry: RetryPolicy = RetryPolicy()
+    strategy: Strategy = Field("failover", description="How providers are ordered for each request.")
+    preference: Preference = Field("balanced", description="What the preference strategy optimises for.")
+    top_n: int = Field(
+        3, ge=1, le=100, description="preference: the first pick is drawn by weight among the N best scores."
+    )
+    rules: tuple[Rule, ...] = Field(
+        (), json_schema_extra=LIST_MAP_BY_NAME, description="For strategy rules: first match decides; names unique."
+    )
+    default_rule: Rule | None = Field(None, description="For strategy rules: used when no rule matches.")
+    retry: RetryPolicy = Field(RetryPolicy(), description="Retries, backoff and the request deadline.")
     fallback_models: tuple[str, ...] = Field((), description="Tried in order once every provider of the model failed.")
-    timeouts: Timeouts | None = None
-    rate_limit: RateLimit = RateLimit()
+    timeouts: Timeouts | None = Field(None, description="Replaces every provider's timeouts for this profile.")
+    rate_limit: RateLimit = Field(RateLimit(), description="Limits on the profile's own traffic (429 when over).")
     allow_client_routing: bool = Field(False, description="Honour X-Routing-* and X-Provider-Hint headers.")
-    session_affinity: SessionAffinity = SessionAffinity()
-    latency: LatencySettings = LatencySettings()
+    session_affinity: SessionAffinity = Field(SessionAffinity(), description="Sticky sessions.")
+    latency: LatencySettings = Field(LatencySettings(), description="Latency learning for least-latency.")
 
     @model_validator(mode="after")
     def _check_rules(self) -> Self:
@@ -156,8 +181,10 @@ class RoutingProfileSpec(ProfileCore):
         ),
     )
 
-    providers: tuple[ProviderRef, ...] = ()
-    provider_selector: LabelSelector | None = None
+    providers: tuple[ProviderRef, ...] = Field((), description="Providers in failover order (see priority).")
+    provider_selector: LabelSelector | None = Field(
+        None, description="Also every LLMProvider of the namespace matching these labels, after `providers`."
+    )
 
     @model_validator(mode="after")
     def _some_providers(self) -> Self:
@@ -169,9 +196,9 @@ class RoutingProfileSpec(ProfileCore):
 class ProfileConfig(ProfileCore):
     """A profile as the proxy loads it: providers resolved to an explicit list."""
 
-    name: str = Field(min_length=1, max_length=253)
-    namespace: str | None = None
-    providers: tuple[ProviderRef, ...] = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=253, description="Profile name (the RoutingProfile's).")
+    namespace: str | None = Field(None, description="Namespace of the profile and its providers (operator sets it).")
+    providers: tuple[ProviderRef, ...] = Field(min_length=1, description="Providers in failover order (see priority).")
 
     @property
     def key(self) -> str:

@@ -19,20 +19,24 @@ DEFAULT_BASE_URLS: dict[str, str] = {
 class Pricing(Model):
     """USD per million tokens. Unset pricing falls back to the shipped table."""
 
-    input_per_million: float = Field(0.0, ge=0)
-    output_per_million: float = Field(0.0, ge=0)
+    input_per_million: float = Field(0.0, ge=0, description="USD per million prompt tokens.")
+    output_per_million: float = Field(0.0, ge=0, description="USD per million completion tokens.")
 
 
 class ProviderModel(Model):
     """A model the provider serves, under the public name clients ask for."""
 
-    name: str = Field(min_length=1, max_length=253)
+    name: str = Field(min_length=1, max_length=253, description="Public model name clients send as `model`.")
     upstream_name: str | None = Field(
         None, min_length=1, description="Name sent upstream (the deployment for Azure); defaults to name."
     )
-    pricing: Pricing | None = None
-    context_window: int | None = Field(None, ge=1)
-    max_output_tokens: int | None = Field(None, ge=1)
+    pricing: Pricing | None = Field(None, description="Price of this model; unset: looked up in the shipped table.")
+    context_window: int | None = Field(
+        None, ge=1, description="Prompt tokens the model accepts; larger (estimated) prompts skip this provider."
+    )
+    max_output_tokens: int | None = Field(
+        None, ge=1, description="Completion tokens the model can produce; caps the cost estimate."
+    )
 
     @property
     def upstream(self) -> str:
@@ -42,44 +46,64 @@ class ProviderModel(Model):
 class Ratings(Model):
     """Operator-assigned 1-10 ratings used by the preference strategy."""
 
-    speed: int = Field(5, ge=1, le=10)
-    cost: int = Field(5, ge=1, le=10)
-    quality: int = Field(5, ge=1, le=10)
+    speed: int = Field(5, ge=1, le=10, description="10 = fastest.")
+    cost: int = Field(5, ge=1, le=10, description="10 = cheapest.")
+    quality: int = Field(5, ge=1, le=10, description="10 = best answers.")
 
 
 class Limits(Model):
     """Upstream quotas this provider must stay under (whole fleet)."""
 
-    requests_per_minute: int | None = Field(None, ge=1)
-    tokens_per_minute: int | None = Field(None, ge=1)
-    max_concurrency: int | None = Field(None, ge=1)
+    requests_per_minute: int | None = Field(
+        None, ge=1, description="Requests per minute across the fleet; each replica enforces 1/replicas of it."
+    )
+    tokens_per_minute: int | None = Field(
+        None, ge=1, description="Prompt plus completion tokens per minute across the fleet (1/replicas each)."
+    )
+    max_concurrency: int | None = Field(
+        None, ge=1, description="Calls in flight across the fleet; each replica allows ceil(value/replicas)."
+    )
 
 
 class Timeouts(Model):
-    connect_seconds: float = Field(5.0, gt=0, le=600)
-    first_byte_seconds: float = Field(60.0, gt=0, le=3600)
-    total_seconds: float = Field(300.0, gt=0, le=3600)
+    """Per-attempt timeouts; the total is also cut to what is left of the request deadline."""
+
+    connect_seconds: float = Field(5.0, gt=0, le=600, description="TCP and TLS connect.")
+    first_byte_seconds: float = Field(
+        60.0, gt=0, le=3600, description="Longest wait for any read: the first byte, and any silence inside a stream."
+    )
+    total_seconds: float = Field(300.0, gt=0, le=3600, description="Whole attempt, including a streamed body.")
 
 
 class CircuitBreaker(Model):
-    """Per provider and model. Client 4xx other than 429 never count as failures."""
+    """Per provider and model. Client 4xx answers other than 401, 403 and 429 never count as failures."""
 
-    enabled: bool = True
-    consecutive_failures: int = Field(5, ge=1, le=1000)
-    failure_rate_threshold: float = Field(0.5, gt=0, le=1)
-    window_seconds: float = Field(60.0, gt=0, le=3600)
-    minimum_requests: int = Field(10, ge=1, le=100000)
-    open_seconds: float = Field(30.0, gt=0, le=3600)
-    max_open_seconds: float = Field(300.0, gt=0, le=86400)
-    half_open_probes: int = Field(1, ge=1, le=100)
-    slow_start_seconds: float = Field(30.0, ge=0, le=3600)
+    enabled: bool = Field(True, description="false: never trips (an open circuit closes on reload).")
+    consecutive_failures: int = Field(5, ge=1, le=1000, description="Failures in a row that open the circuit.")
+    failure_rate_threshold: float = Field(
+        0.5, gt=0, le=1, description="Failure share over the window that opens the circuit (with minimumRequests)."
+    )
+    window_seconds: float = Field(60.0, gt=0, le=3600, description="Sliding window for the failure rate.")
+    minimum_requests: int = Field(
+        10, ge=1, le=100000, description="Calls in the window before the failure rate can open the circuit."
+    )
+    open_seconds: float = Field(30.0, gt=0, le=3600, description="First open period before half-open probes.")
+    max_open_seconds: float = Field(
+        300.0, gt=0, le=86400, description="Cap of the open period, which doubles on each failed probe."
+    )
+    half_open_probes: int = Field(
+        1, ge=1, le=100, description="Concurrent probe calls in half-open; this many successes close the circuit."
+    )
+    slow_start_seconds: float = Field(
+        30.0, ge=0, le=3600, description="After closing, traffic share ramps from 10% to 100% over this; 0 = off."
+    )
 
 
 class SecretKeyRef(Model):
     """A key inside a Kubernetes Secret of the provider's namespace."""
 
-    name: str = Field(min_length=1, max_length=253)
-    key: str = Field(min_length=1, max_length=253)
+    name: str = Field(min_length=1, max_length=253, description="Secret name.")
+    key: str = Field(min_length=1, max_length=253, description="Key inside the Secret's data.")
 
 
 PROVIDER_CEL_RULES: tuple[CelRule, ...] = (
@@ -101,16 +125,27 @@ class ProviderCore(Model):
 
     model_config = cel_rules(*PROVIDER_CEL_RULES)
 
-    type: ProviderType
-    base_url: str | None = Field(None, pattern=r"^https?://")
+    type: ProviderType = Field(description="API dialect of the upstream; selects the adapter.")
+    base_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="API root; defaults per type (required for azure-openai and openai-compatible).",
+    )
     api_version: str | None = Field(None, description="Azure OpenAI api-version.")
-    models: tuple[ProviderModel, ...] = Field(min_length=1, json_schema_extra=LIST_MAP_BY_NAME)
-    ratings: Ratings = Ratings()
-    weight: int = Field(1, ge=0, le=1000)
-    disabled: bool = False
-    limits: Limits = Limits()
-    timeouts: Timeouts = Timeouts()
-    circuit_breaker: CircuitBreaker = CircuitBreaker()
+    models: tuple[ProviderModel, ...] = Field(
+        min_length=1, json_schema_extra=LIST_MAP_BY_NAME, description="Models served; names unique."
+    )
+    ratings: Ratings = Field(Ratings(), description="Scores used by the preference strategy.")
+    weight: int = Field(
+        1,
+        ge=0,
+        le=1000,
+        description="Relative share for weighted and preference; 0 = never first while another has weight.",
+    )
+    disabled: bool = Field(False, description="true: never routed to (kept in config).")
+    limits: Limits = Field(Limits(), description="Upstream quotas the fleet stays under.")
+    timeouts: Timeouts = Field(Timeouts(), description="Per-attempt timeouts, unless the profile sets its own.")
+    circuit_breaker: CircuitBreaker = Field(CircuitBreaker(), description="Per provider-model circuit breaker.")
 
     @model_validator(mode="after")
     def _check_cross_fields(self) -> Self:
@@ -134,7 +169,9 @@ class ProviderCore(Model):
 class LLMProviderSpec(ProviderCore):
     """``spec`` of the LLMProvider custom resource."""
 
-    api_key_secret_ref: SecretKeyRef | None = None
+    api_key_secret_ref: SecretKeyRef | None = Field(
+        None, description="Secret (same namespace) holding the API key; the operator copies it for the proxies."
+    )
 
 
 class CredentialSource(Model):
@@ -143,9 +180,9 @@ class CredentialSource(Model):
     The rendered config only ever carries the reference, never the key.
     """
 
-    env: str | None = Field(None, min_length=1)
-    file: str | None = Field(None, min_length=1)
-    secret: SecretKeyRef | None = None
+    env: str | None = Field(None, min_length=1, description="Environment variable holding the key.")
+    file: str | None = Field(None, min_length=1, description="File holding the key (surrounding whitespace stripped).")
+    secret: SecretKeyRef | None = Field(None, description="Secret key (cluster mode only).")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
@@ -157,9 +194,9 @@ class CredentialSource(Model):
 class ProviderConfig(ProviderCore):
     """A provider as the proxy loads it (rendered by the operator or hand-written)."""
 
-    name: str = Field(min_length=1, max_length=253)
-    namespace: str | None = None
-    api_key: CredentialSource | None = None
+    name: str = Field(min_length=1, max_length=253, description="Provider name, unique per namespace.")
+    namespace: str | None = Field(None, description="Namespace of the LLMProvider (set by the operator).")
+    api_key: CredentialSource | None = Field(None, description="Where the key comes from; unset: no auth header.")
 
     @property
     def key(self) -> str:

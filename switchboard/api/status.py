@@ -23,49 +23,63 @@ CircuitState = Literal["closed", "open", "half-open"]
 
 
 class Condition(Model):
-    type: str
-    status: Literal["True", "False", "Unknown"]
-    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
-    message: str = ""
-    observed_generation: int | None = None
-    last_transition_time: str  # RFC 3339
+    """A Kubernetes-style condition written by the operator."""
+
+    type: str = Field(description="Ready, ResolvedRefs or Rendered.")
+    status: Literal["True", "False", "Unknown"] = Field(description="Whether the condition holds.")
+    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", description="CamelCase cause.")
+    message: str = Field("", description="Human-readable detail.")
+    observed_generation: int | None = Field(None, description="metadata.generation this condition is about.")
+    last_transition_time: str = Field(description="RFC 3339 time the status last changed.")
 
 
 class ProviderHealth(Model):
     """What one replica sees of one provider (all its models together)."""
 
-    circuit: CircuitState = "closed"
-    ema_ms: float | None = None
-    p50_ms: float | None = None
-    p95_ms: float | None = None
-    error_rate: float = Field(0.0, ge=0, le=1)
-    requests_per_minute: float = Field(0.0, ge=0)
-    last_error: str | None = None
+    circuit: CircuitState = Field(
+        "closed", description="open if every model's circuit is open, half-open if any is not closed."
+    )
+    ema_ms: float | None = Field(None, description="Moving average latency of successful calls.")
+    p50_ms: float | None = Field(None, description="Median latency over the recent window.")
+    p95_ms: float | None = Field(None, description="95th percentile latency over the recent window.")
+    error_rate: float = Field(0.0, ge=0, le=1, description="Failed share of calls in the last minute.")
+    requests_per_minute: float = Field(0.0, ge=0, description="Calls in the last minute.")
+    last_error: str | None = Field(None, description="Latest failure, e.g. `server error (HTTP 503)`.")
 
 
 class ReplicaProviderHealth(ProviderHealth):
-    replica: str
-    updated_at: str  # RFC 3339
+    """One proxy replica's view of the provider."""
+
+    replica: str = Field(description="Pod name of the replica.")
+    updated_at: str = Field(description="RFC 3339 time of the replica's last write.")
 
 
 class LLMProviderStatus(Model):
-    observed_generation: int | None = None
-    conditions: tuple[Condition, ...] = ()
-    summary: ProviderHealth | None = None  # aggregate over live replicas: printer columns
-    replicas: tuple[ReplicaProviderHealth, ...] = ()
+    """Operator: observedGeneration, conditions. Proxy replicas: summary, replicas."""
+
+    observed_generation: int | None = Field(None, description="Generation the operator last processed.")
+    conditions: tuple[Condition, ...] = Field((), description="Ready, ResolvedRefs, Rendered.")
+    summary: ProviderHealth | None = Field(
+        None, description="Aggregate over live replicas (worst circuit, mean p50, max p95, summed rate)."
+    )  # aggregate over live replicas: printer columns
+    replicas: tuple[ReplicaProviderHealth, ...] = Field((), description="One entry per live proxy replica.")
 
 
 class ReplicaSync(Model):
-    replica: str
-    config_hash: str
-    updated_at: str
+    """Which config one proxy replica serves."""
+
+    replica: str = Field(description="Pod name of the replica.")
+    config_hash: str = Field(description="Hash of the rendered config the replica serves.")
+    updated_at: str = Field(description="RFC 3339 time of the replica's last write.")
 
 
 class RoutingProfileStatus(Model):
-    observed_generation: int | None = None
-    conditions: tuple[Condition, ...] = ()
-    config_hash: str | None = None
-    config_map: str | None = None
-    provider_count: int | None = None
-    in_sync_replicas: int | None = None
-    replicas: tuple[ReplicaSync, ...] = ()
+    """Operator: observedGeneration, conditions, configHash, configMap, providerCount. Proxies: the rest."""
+
+    observed_generation: int | None = Field(None, description="Generation the operator last processed.")
+    conditions: tuple[Condition, ...] = Field((), description="Ready, ResolvedRefs, Rendered.")
+    config_hash: str | None = Field(None, description="sha256 of the rendered config.yaml.")
+    config_map: str | None = Field(None, description="Name of the rendered ConfigMap.")
+    provider_count: int | None = Field(None, description="Providers in the rendered config.")
+    in_sync_replicas: int | None = Field(None, description="Live replicas serving configHash.")
+    replicas: tuple[ReplicaSync, ...] = Field((), description="One entry per live proxy replica.")
