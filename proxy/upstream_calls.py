@@ -15,7 +15,7 @@ from switchboard.proxy.adapters.base import StreamTranslator, UpstreamRequest, U
 from switchboard.proxy.dispatch import Deadline
 from switchboard.proxy.routing.types import Attempt
 from switchboard.proxy.snapshot import Snapshot
-from switchboard.proxy.transport import client_timeout, send
+from switchboard.proxy.transport import client_timeout, read_body, send
 
 Body = Mapping[str, Any]
 
@@ -40,7 +40,7 @@ async def _exchange(snap: Snapshot, attempt: Attempt, deadline: Deadline, upstre
     """Send a complete (non-streaming) request; the answer's body, or the adapter's UpstreamError."""
     timeout = client_timeout(attempt.timeouts, deadline.remaining)
     async with send(snap.session(attempt.provider), upstream, timeout) as response:
-        raw = await response.read()
+        raw = await read_body(response)
         if response.status >= 300:
             raise snap.adapter(attempt.provider).error(response.status, raw, response.headers)
     return raw
@@ -76,7 +76,7 @@ async def open_chat_stream(
     try:
         response = await resources.enter_async_context(send(snap.session(attempt.provider), upstream, timeout))
         if response.status >= 300:
-            raise adapter.error(response.status, await response.read(), response.headers)
+            raise adapter.error(response.status, await read_body(response), response.headers)
         translator = adapter.chat_stream(target, str(body["model"]), include_usage=include_usage)
         events: list[bytes] = []
         async for chunk in response.content.iter_any():
