@@ -12,7 +12,6 @@ from switchboard.api.base import Model
 from switchboard.api.profile import ProfileConfig
 from switchboard.api.provider import ProviderConfig
 
-
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 """Far above any real config (a ConfigMap holds at most 1 MiB); bounds the parser's work."""
 

@@ -23,14 +23,17 @@ MERGE_TAG = "tag:yaml.org,2002:merge"
 class _GuardedLoader(yaml.SafeLoader):
     _depth = 0
 
-    def compose_node(self, parent: Node | None, index: object) -> Node | None:
+    def _refuse(self, problem: str) -> ComposerError:
+        return ComposerError(None, None, problem, self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
         if self.check_event(yaml.AliasEvent):
-            raise ComposerError(None, None, "aliases (*name) are not allowed here", self.peek_event().start_mark)
+            raise self._refuse("aliases (*name) are not allowed here")
         if self._depth >= MAX_DEPTH:
-            raise ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
+            raise self._refuse(f"nested deeper than {MAX_DEPTH} levels")
         self._depth += 1
         try:
-            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
@@ -39,16 +42,16 @@ class _GuardedLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             if not isinstance(key_node, ScalarNode) or key_node.tag == MERGE_TAG:
                 continue  # unhashable keys fail in the base class; ``<<`` merges are not keys
-            key = self.construct_object(key_node)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node)
             if key in seen:
                 raise ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
-        return super().construct_mapping(node, deep)  # type: ignore[no-untyped-call,no-any-return]
+        return super().construct_mapping(node, deep)
 
 
 def safe_load(text: str | bytes) -> Any:
     """Like ``yaml.safe_load``, but aliases, duplicate keys, deep nesting and huge integers raise YAMLError."""
     try:
-        return yaml.load(text, Loader=_GuardedLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_GuardedLoader)
     except ValueError as e:  # int() of a number with more than 4300 digits
         raise yaml.YAMLError(f"unreadable value: {e}") from None
