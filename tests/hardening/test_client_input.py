@@ -29,7 +29,8 @@ pytestmark = pytest.mark.timeout(120)
 
 MAX_BODY_BYTES = 64 * 1024
 POST_ROUTES = ("/v1/chat/completions", "/v1/embeddings", "/v1/routing/explain", "/v1/routing/estimate-cost")
-ROUTES = {**dict.fromkeys(POST_ROUTES, "POST"), "/v1/models": "GET", "/v1/routing/latency": "GET"}
+GET_ROUTES = ("/v1/models", "/v1/routing/latency", "/healthz", "/readyz", "/metrics")
+ROUTES = {**dict.fromkeys(POST_ROUTES, "POST"), **dict.fromkeys(GET_ROUTES, "GET")}
 EXAMPLES = settings(
     max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -265,6 +266,13 @@ async def test_every_wrong_method_on_every_route_is_a_405(route: str, method: st
     status, body = await asyncio.to_thread(bridge.send, route, b"{}", None, method)
     error = assert_openai_error(status, body, 405)
     assert method in error["message"] and route in error["message"], error
+
+
+@pytest.mark.parametrize("path", ["/", "/v1", "/v1/completions", "/v1/chat/completions/x", "/%00", "/v1/../etc"])
+async def test_unknown_url_is_a_404_naming_it(path: str, bridge: Bridge) -> None:
+    status, body = await asyncio.to_thread(bridge.send, path, b"{}")
+    error = assert_openai_error(status, body)
+    assert status in (400, 404), error
 
 
 @pytest.mark.parametrize("route", POST_ROUTES)
