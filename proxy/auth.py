@@ -45,6 +45,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from switchboard.api import yaml_guard
+
 log = logging.getLogger(__name__)
 
 API_KEYS_FILE_ENV: Final = "SWITCHBOARD_API_KEYS_FILE"
@@ -139,7 +141,7 @@ def hash_key(key: str) -> bytes:
 def parse_key_file(text: str) -> KeyStore:
     """Parse and validate a keys file; raise :class:`KeyFileError` naming the problem (never a key)."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml_guard.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -17,7 +17,8 @@ def kind_of(error: BaseException) -> OutcomeKind:
     if isinstance(error, UpstreamError):
         if error.status == 429:
             return "rate_limited"
-        if error.status == 0 or error.status >= 500 or error.status in _PROVIDER_SIDE_4XX:
+        # 0: no valid answer; 1xx/3xx: not an answer of the API at all (e.g. a redirect).
+        if error.status < 400 or error.status >= 500 or error.status in _PROVIDER_SIDE_4XX:
             return "server_error"
         return "client_error"
     if isinstance(error, asyncio.TimeoutError | TimeoutError):

@@ -11,9 +11,13 @@ from dataclasses import dataclass
 import aiohttp
 
 from switchboard.api.provider import ProviderConfig, Timeouts
-from switchboard.proxy.adapters.base import UpstreamRequest
+from switchboard.proxy.adapters.base import UpstreamProtocolError, UpstreamRequest
 
 DEFAULT_POOL_SIZE = 256
+MAX_UPSTREAM_BODY_BYTES = 128 * 1024 * 1024
+"""A complete upstream answer larger than this is a 502, not a memory spike: the largest
+real ones (2048 float embeddings of 3072 dimensions) stay well below it."""
+_READ_CHUNK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,26 @@ def send(
     session: aiohttp.ClientSession, request: UpstreamRequest, timeout: aiohttp.ClientTimeout
 ) -> "aiohttp.client._RequestContextManager":
     """Start the upstream call; use as ``async with send(...) as response``."""
+    # Never follow a redirect: it would resend the prompt (and maybe the key) somewhere not configured.
     return session.request(
-        request.method, request.url, headers=dict(request.headers), data=request.body, timeout=timeout
+        request.method,
+        request.url,
+        headers=dict(request.headers),
+        data=request.body,
+        timeout=timeout,
+        allow_redirects=False,
     )
+
+
+async def read_body(response: aiohttp.ClientResponse) -> bytes:
+    """The whole (decompressed) body; ``UpstreamProtocolError`` once it passes ``MAX_UPSTREAM_BODY_BYTES``."""
+    limit = MAX_UPSTREAM_BODY_BYTES
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise UpstreamProtocolError(f"upstream announced a {declared}-byte body; the limit is {limit} bytes")
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(_READ_CHUNK_BYTES):
+        body += chunk
+        if len(body) > limit:
+            raise UpstreamProtocolError(f"upstream body exceeds the limit of {limit} bytes")
+    return bytes(body)

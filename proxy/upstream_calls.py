@@ -4,27 +4,49 @@ These are the ``AttemptCall`` bodies the dispatch loop runs. A non-2xx answer
 becomes the adapter's ``UpstreamError`` so the loop can classify it.
 """
 
-from collections.abc import Mapping
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
-from switchboard.proxy.adapters.base import StreamTranslator, UpstreamRequest, Usage
+from switchboard.proxy.adapters.base import StreamTranslator, UpstreamError, UpstreamRequest, Usage
 from switchboard.proxy.dispatch import Deadline
 from switchboard.proxy.routing.types import Attempt
 from switchboard.proxy.snapshot import Snapshot
-from switchboard.proxy.transport import client_timeout, send
+from switchboard.proxy.transport import client_timeout, read_body, send
 
 Body = Mapping[str, Any]
+REDACTED = "***"
+
+
+def scrub(error: BaseException, api_key: str | None) -> BaseException:
+    """Blank the provider's key out of an upstream error's text, in place.
+
+    Some upstreams quote the credential they were sent ("Incorrect API key
+    provided: sk-..."); that text becomes client error bodies and log lines.
+    """
+    if api_key and isinstance(error, UpstreamError) and api_key in error.message:
+        error.message = error.message.replace(api_key, REDACTED)
+        error.args = (error.message,)
+    return error
+
+
+@contextmanager
+def _scrubbing(api_key: str | None) -> Iterator[None]:
+    try:
+        yield
+    except UpstreamError as error:
+        raise scrub(error, api_key) from None
 
 
 async def chat_once(snap: Snapshot, attempt: Attempt, deadline: Deadline, body: Body) -> tuple[dict[str, Any], Usage]:
     adapter = snap.adapter(attempt.provider)
     target = snap.target(attempt.provider, attempt.model)
-    raw = await _exchange(snap, attempt, deadline, adapter.chat_request(target, body, stream=False))
-    return adapter.chat_response(target, str(body["model"]), raw)
+    with _scrubbing(target.api_key):
+        raw = await _exchange(snap, attempt, deadline, adapter.chat_request(target, body, stream=False))
+        return adapter.chat_response(target, str(body["model"]), raw)
 
 
 async def embeddings_once(
@@ -32,15 +54,16 @@ async def embeddings_once(
 ) -> tuple[dict[str, Any], Usage]:
     adapter = snap.adapter(attempt.provider)
     target = snap.target(attempt.provider, attempt.model)
-    raw = await _exchange(snap, attempt, deadline, adapter.embeddings_request(target, body))
-    return adapter.embeddings_response(target, str(body["model"]), raw)
+    with _scrubbing(target.api_key):
+        raw = await _exchange(snap, attempt, deadline, adapter.embeddings_request(target, body))
+        return adapter.embeddings_response(target, str(body["model"]), raw)
 
 
 async def _exchange(snap: Snapshot, attempt: Attempt, deadline: Deadline, upstream: UpstreamRequest) -> bytes:
     """Send a complete (non-streaming) request; the answer's body, or the adapter's UpstreamError."""
     timeout = client_timeout(attempt.timeouts, deadline.remaining)
     async with send(snap.session(attempt.provider), upstream, timeout) as response:
-        raw = await response.read()
+        raw = await read_body(response)
         if response.status >= 300:
             raise snap.adapter(attempt.provider).error(response.status, raw, response.headers)
     return raw
@@ -55,6 +78,10 @@ class OpenStream:
     first_events: list[bytes]
     ended: bool
     resources: AsyncExitStack
+    api_key: str | None = field(default=None, repr=False)  # to scrub it from mid-stream upstream errors
+
+    def scrub(self, error: BaseException) -> BaseException:
+        return scrub(error, self.api_key)
 
     async def close(self) -> None:
         await self.resources.aclose()
@@ -76,14 +103,15 @@ async def open_chat_stream(
     try:
         response = await resources.enter_async_context(send(snap.session(attempt.provider), upstream, timeout))
         if response.status >= 300:
-            raise adapter.error(response.status, await response.read(), response.headers)
+            raise adapter.error(response.status, await read_body(response), response.headers)
         translator = adapter.chat_stream(target, str(body["model"]), include_usage=include_usage)
         events: list[bytes] = []
         async for chunk in response.content.iter_any():
             events = translator.feed(chunk)
             if events:
-                return OpenStream(response, translator, events, False, resources), Usage()
-        return OpenStream(response, translator, translator.finish(), True, resources), Usage()
-    except BaseException:
+                return OpenStream(response, translator, events, False, resources, target.api_key), Usage()
+        return OpenStream(response, translator, translator.finish(), True, resources, target.api_key), Usage()
+    except BaseException as error:
         await resources.aclose()
+        scrub(error, target.api_key)
         raise

@@ -56,7 +56,8 @@ class StreamOptions(_Open):
     include_usage: StrictBool = False
 
 
-Number = Annotated[float, Field(strict=False)]
+Number = Annotated[float, Field(strict=True)]
+"""A JSON number (integers too); a numeric string such as ``"0.5"`` is a client error, not coerced."""
 
 
 class ChatRequest(_Open):

@@ -60,7 +60,10 @@ class ConfigFileWatcher:
         return False
 
     async def run(self) -> None:
-        """Poll forever; cancel the task to stop."""
+        """Poll forever; cancel the task to stop. One bad reload never ends hot reload."""
         while True:
             await asyncio.sleep(self._interval_s)
-            await self.load_once()
+            try:
+                await self.load_once()
+            except Exception:
+                log.exception("reloading %s failed; still serving the last good config", self._path)

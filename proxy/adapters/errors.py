@@ -1,6 +1,7 @@
 """Shared translation of upstream error answers: message extraction and Retry-After."""
 
 import email.utils
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -9,6 +10,9 @@ import orjson
 from switchboard.proxy.adapters.base import UpstreamError
 
 MAX_MESSAGE_CHARS = 500
+MAX_RETRY_AFTER_S = 600.0
+"""The longest cool-down an upstream can ask for: a lying ``Retry-After: 1e400``
+must not take a provider out of rotation forever."""
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
@@ -17,26 +21,33 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
     return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
 
+def _clamp(seconds: float) -> float | None:
+    """A finite wait in ``[0, MAX_RETRY_AFTER_S]``; None for nan and infinities."""
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_S) if math.isfinite(seconds) else None
+
+
+def _seconds(text: str, scale: float = 1.0) -> float | None:
+    try:
+        return _clamp(float(text) / scale)
+    except ValueError:
+        return None
+
+
 def parse_retry_after(headers: Mapping[str, str], now: Callable[[], float]) -> float | None:
     """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` as seconds or an HTTP date."""
     millis = header(headers, "retry-after-ms")
-    if millis is not None:
-        try:
-            return max(0.0, float(millis) / 1000.0)
-        except ValueError:
-            pass
+    if millis is not None and (wait := _seconds(millis, 1000.0)) is not None:
+        return wait
     value = header(headers, "retry-after")
     if value is None:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    if (wait := _seconds(value)) is not None:
+        return wait
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - now())
+    return _clamp(when.timestamp() - now())
 
 
 def _describe(error: Any) -> str | None:

@@ -118,8 +118,9 @@ class OpenAIAdapter:
 
     def chat_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
         payload = load_object(self.family, raw, "chat response")
-        if not isinstance(payload.get("choices"), list):
-            raise UpstreamProtocolError(f"{self.family} chat response has no 'choices' array")
+        choices = payload.get("choices")
+        if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
+            raise UpstreamProtocolError(f"{self.family} chat response has no 'choices' array of objects")
         payload["model"] = public_model
         return payload, read_usage(payload.get("usage")) or Usage()
 

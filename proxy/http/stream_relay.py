@@ -52,6 +52,7 @@ async def relay_stream(
             outcome = success_outcome(time.monotonic() - served.started_at, usage)
             record_usage(request, attempt, usage)
         except UPSTREAM_FAILURES as error:
+            stream.scrub(error)
             outcome = failure_outcome(error, time.monotonic() - served.started_at)
             request.app[RUNTIME].metrics.upstream_errors.labels(attempt.provider.name, outcome.kind).inc()
             await response.write(sse_error(f"stream interrupted: {describe(error)}", "upstream_stream_error"))

@@ -7,9 +7,13 @@ from typing import Any, Literal, Self
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from switchboard.api import yaml_guard
 from switchboard.api.base import Model
 from switchboard.api.profile import ProfileConfig
 from switchboard.api.provider import ProviderConfig
+
+MAX_CONFIG_BYTES = 8 * 1024 * 1024
+"""Far above any real config (a ConfigMap holds at most 1 MiB); bounds the parser's work."""
 
 
 class ConfigError(ValueError):
@@ -100,8 +104,10 @@ def parse_config(data: Any) -> ProxyConfig:
 
 def load_config(text: str | bytes) -> ProxyConfig:
     """Parse YAML or JSON text into a ProxyConfig, raising ConfigError."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config is {len(text)} bytes; the limit is {MAX_CONFIG_BYTES}")
     try:
-        data = yaml.safe_load(text)
+        data = yaml_guard.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"not valid YAML: {e}") from None
     return parse_config(data)
