@@ -190,8 +190,21 @@ def start_kind_system(target: KindTarget, namespace: str, run_dir: Path) -> Kind
     return system
 
 
+def check_release(system: KindSystem) -> None:
+    """Fail early, with kubectl's words, when the context or the chart's release is not there."""
+    for component in ("operator", "proxy"):
+        deployment = system.deployment(component)
+        done = system.cluster.kubectl("get", deployment, "-n", system.release_namespace, check=False)
+        if done.returncode != 0:
+            raise SystemStartError(
+                f"{deployment} not found in namespace {system.release_namespace} of kubectl context "
+                f"{system.target.context} (run make kind-up first): {done.stderr.strip()}"
+            )
+
+
 def _start_all(system: KindSystem) -> None:
     kube, ns = system.cluster, system.namespace
+    check_release(system)
     kube.kubectl("create", "namespace", ns)
     image = proxy_image(system)
     mock_docs = [doc for mock in system.mocks for doc in mock_manifests(mock, ns, image)]

@@ -17,7 +17,7 @@ import pytest
 
 from hack.system.commands import MOCK_KEY_ENV
 from hack.system.examples import MockUpstream, load_examples, mock_upstreams
-from hack.system.kind import PROXY_PORT, ContextKubectl, PortForward
+from hack.system.kind import PROXY_PORT, ContextKubectl, KindSystem, PortForward, start_kind_system
 from hack.system.kind_manifests import (
     MOCK_PORT,
     KindTarget,
@@ -185,3 +185,33 @@ def test_port_forward_that_exits_reports_its_output(stand_in_kubectl: Path, tmp_
     kube = ContextKubectl("kind-sb", binary=str(stand_in_kubectl))
     with pytest.raises(SystemStartError, match="port-forward to svc/gone did not open:\nok"):
         PortForward(kube, "ns", "svc/gone", 8080, tmp_path / "pf.log")
+
+
+def test_a_missing_release_fails_before_anything_is_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = tmp_path / "bin" / "kubectl"
+    script.parent.mkdir()
+    script.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        "open(sys.argv[0] + '.calls', 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        "sys.exit('error: context \"kind-gone\" does not exist')\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", str(script.parent))
+    with pytest.raises(SystemStartError, match=r"run make kind-up first\): error: context \"kind-gone\" does not"):
+        start_kind_system(KindTarget("kind-gone"), "e2e-x", tmp_path / "run")
+    assert calls(script) == [
+        ["--context=kind-gone", "get", "deployment/switchboard-operator", "-n", "switchboard-system"]
+    ]
+
+
+def test_upstream_urls_name_the_services_the_examples_are_rehomed_to(
+    stand_in_kubectl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(stand_in_kubectl.parent))
+    system = KindSystem(KindTarget("kind-sb"), "e2e-1", tmp_path)
+    docs = load_examples()
+    moved = rehome(docs, {m.port: mock_service_url(m.port, "e2e-1") for m in mock_upstreams(docs)})
+    for doc in moved:
+        if doc["kind"] == "LLMProvider":
+            assert doc["spec"]["baseUrl"].startswith(system.upstream_urls[doc["metadata"]["name"]])
+    assert set(system.upstream_urls) == {"openai-mock", "anthropic-mock", "local-vllm"}
