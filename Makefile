@@ -64,6 +64,7 @@ KIND_CLUSTER ?= switchboard
 IMAGE_TAG ?= dev
 IMAGE_PREFIX ?= ghcr.io/switchboard-dev
 RELEASE_NAMESPACE ?= switchboard-system
+RELEASE_NAME ?= switchboard
 
 .PHONY: chart-crds helm-lint helm-docs images kind-up e2e-kind
 
@@ -86,14 +87,14 @@ kind-up: images ## kind cluster with the images loaded and the chart installed (
 	kind get clusters | grep -qx '$(KIND_CLUSTER)' || kind create cluster --name $(KIND_CLUSTER) --wait 120s
 	kind load docker-image --name $(KIND_CLUSTER) \
 		$(IMAGE_PREFIX)/switchboard-operator:$(IMAGE_TAG) $(IMAGE_PREFIX)/switchboard-proxy:$(IMAGE_TAG)
-	helm upgrade --install switchboard $(CHART) --kube-context kind-$(KIND_CLUSTER) \
+	helm upgrade --install $(RELEASE_NAME) $(CHART) --kube-context kind-$(KIND_CLUSTER) \
 		--namespace $(RELEASE_NAMESPACE) --create-namespace --wait --timeout 5m \
 		--set operator.image.tag=$(IMAGE_TAG) --set proxy.image.tag=$(IMAGE_TAG) \
 		--set proxy.image.pullPolicy=Never --set operator.image.pullPolicy=Never
 
-e2e-kind: kind-up ## run the end-to-end suite against the kind cluster
+e2e-kind: kind-up ## tests/e2e against the kind cluster's pods (kind backend of tests/fixtures/system.py)
 	SWITCHBOARD_KUBE_CONTEXT=kind-$(KIND_CLUSTER) SWITCHBOARD_RELEASE_NAMESPACE=$(RELEASE_NAMESPACE) \
-		$(PY) -m pytest tests/e2e -m k8s -p no:randomly
+		SWITCHBOARD_RELEASE_NAME=$(RELEASE_NAME) $(PY) -m pytest tests/e2e -m k8s -p no:randomly -rs
 
 .PHONY: docs
 docs: ## regenerate docs/reference/ and the generated blocks of docs/*.md from the code

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio import client
 
 logger = logging.getLogger(__name__)
+UNREACHABLE = (aiohttp.ClientError, OSError, TimeoutError)  # the API server is down or cut off
 
 Record = tuple[str | None, str | None, int]  # holder, renewTime, transitions
 
@@ -80,6 +82,9 @@ class LeaseElector:
             leader = await self._try_acquire(now)
         except client.ApiException as e:
             logger.warning("lease %s/%s: %s %s", self.namespace, self.name, e.status, e.reason)
+            leader = self.is_leader and now - self._renewed < self.lease_seconds
+        except UNREACHABLE as e:  # like an API error: leadership lasts until the lease would expire
+            logger.warning("lease %s/%s: API server unreachable: %s", self.namespace, self.name, e)
             leader = self.is_leader and now - self._renewed < self.lease_seconds
         if leader:
             self._renewed = now
@@ -146,3 +151,5 @@ class LeaseElector:
             logger.info("%s released %s/%s", self.identity, self.namespace, self.name)
         except client.ApiException as e:
             logger.warning("could not release lease: %s %s", e.status, e.reason)
+        except UNREACHABLE as e:
+            logger.warning("could not release lease, API server unreachable: %s", e)

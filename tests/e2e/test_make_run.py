@@ -17,7 +17,7 @@ import pytest
 from hack.cluster.processes import port_is_open
 from hack.system.launcher import stop_recorded
 from tests.fixtures.operator import REPO_ROOT
-from tests.fixtures.system import MESSAGES, sdk
+from tests.fixtures.system import MESSAGES, sdk, skip_on_kind
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(300)]
 
@@ -35,6 +35,7 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+@skip_on_kind("make run/make down start and stop their own local control plane; they are not about a kind cluster")
 def test_make_run_then_make_down_leaves_nothing(tmp_path: Path) -> None:
     run_dir = tmp_path / "system"
     flags = "RUN_FLAGS=--free-ports --proxy-ports 0,0 --namespace demo"

@@ -17,18 +17,16 @@ from typing import Any
 import openai
 import pytest
 
-from hack.cluster import KubeCluster
-from hack.system import RunningSystem
 from hack.system.examples import load_examples, mock_upstreams
 from tests.fixtures.operator import get_json, wait_for
-from tests.fixtures.system import MESSAGES, sdk, strategy_of, table_column
+from tests.fixtures.system import MESSAGES, E2ESystem, Kubectl, sdk, strategy_of, table_column
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(180)]
 
 EXAMPLE_PROFILES = {"chat": "gpt-4o", "mini": "gpt-4o-mini", "tiered": "claude-haiku"}
 
 
-def apply(cluster: KubeCluster, *docs: dict[str, Any]) -> None:
+def apply(cluster: Kubectl, *docs: dict[str, Any]) -> None:
     cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(docs)}))
 
 
@@ -51,15 +49,15 @@ def profile(namespace: str, name: str, model: str, providers: list[str], strateg
     }
 
 
-def served_everywhere(system: RunningSystem, model: str) -> bool:
+def served_everywhere(system: E2ESystem, model: str) -> bool:
     return all(model in (sdk(url).models.list().model_dump_json()) for url in system.proxy_urls)
 
 
-def serves_strategy(system: RunningSystem, model: str, strategy: str) -> bool:
+def serves_strategy(system: E2ESystem, model: str, strategy: str) -> bool:
     return all(strategy_of(url, model) == strategy for url in system.proxy_urls)
 
 
-def mock_faults(system: RunningSystem, provider_name: str, method: str, body: dict[str, Any] | None = None) -> None:
+def mock_faults(system: E2ESystem, provider_name: str, method: str, body: dict[str, Any] | None = None) -> None:
     """The mock's runtime fault API, as the printed ``curl -X POST .../_mock/faults`` uses it."""
     url = system.mock_urls[provider_name] + "/_mock/faults"
     data = json.dumps(body).encode() if body is not None else None
@@ -68,12 +66,13 @@ def mock_faults(system: RunningSystem, provider_name: str, method: str, body: di
         assert response.status == 200
 
 
-def test_examples_render_and_every_replica_serves_chat_and_streams(e2e_system: RunningSystem) -> None:
-    cluster, ns = e2e_system.cluster, e2e_system.options.namespace
+def test_examples_render_and_every_replica_serves_chat_and_streams(e2e_system: E2ESystem) -> None:
+    cluster, ns = e2e_system.cluster, e2e_system.namespace
     for name in EXAMPLE_PROFILES:
         assert get_json(cluster, "configmap", f"switchboard-{name}", "-n", ns) is not None
-    assert table_column(cluster, "rp", "chat", ns, "IN-SYNC") == "2" or wait_for(
-        lambda: table_column(cluster, "rp", "chat", ns, "IN-SYNC") == "2", 30, "both replicas in sync"
+    replicas = str(len(e2e_system.proxy_urls))
+    assert table_column(cluster, "rp", "chat", ns, "IN-SYNC") == replicas or wait_for(
+        lambda: table_column(cluster, "rp", "chat", ns, "IN-SYNC") == replicas, 30, "every replica in sync"
     )
     for url in e2e_system.proxy_urls:
         client = sdk(url)
@@ -87,12 +86,12 @@ def test_examples_render_and_every_replica_serves_chat_and_streams(e2e_system: R
         assert text, url
 
 
-def test_broken_upstream_opens_circuit_fails_over_and_recovers(e2e_system: RunningSystem) -> None:
-    cluster, ns = e2e_system.cluster, e2e_system.options.namespace
+def test_broken_upstream_opens_circuit_fails_over_and_recovers(e2e_system: E2ESystem) -> None:
+    cluster, ns = e2e_system.cluster, e2e_system.namespace
     model, suffix = f"circuit-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex[:6]
     flaky, steady = f"flaky-{suffix}", f"steady-{suffix}"
     breaker = {"consecutiveFailures": 2, "openSeconds": 3, "slowStartSeconds": 0}
-    mock = e2e_system.mock_urls["local-vllm"]  # one mock; faults apply per upstream model name
+    mock = e2e_system.upstream_urls["local-vllm"]  # one mock; faults apply per upstream model name
     apply(
         cluster,
         provider(ns, flaky, mock, model, circuitBreaker=breaker),
@@ -125,11 +124,11 @@ def test_broken_upstream_opens_circuit_fails_over_and_recovers(e2e_system: Runni
     wait_for(recovered, 60, "recovery: probes close the circuit on every replica")
 
 
-def test_strategy_edit_reaches_every_replica(e2e_system: RunningSystem) -> None:
-    cluster, ns = e2e_system.cluster, e2e_system.options.namespace
+def test_strategy_edit_reaches_every_replica(e2e_system: E2ESystem) -> None:
+    cluster, ns = e2e_system.cluster, e2e_system.namespace
     model, name = f"edit-{uuid.uuid4().hex[:6]}", f"edit-{uuid.uuid4().hex[:6]}"
     extra = {"models": [{"name": model, "upstreamName": "llama"}]}
-    apply(cluster, provider(ns, f"{name}-p", e2e_system.mock_urls["local-vllm"], model, **extra))
+    apply(cluster, provider(ns, f"{name}-p", e2e_system.upstream_urls["local-vllm"], model, **extra))
     providers = [f"{name}-p"]
     apply(cluster, profile(ns, name, model, providers, "failover"))
     wait_for(lambda: serves_strategy(e2e_system, model, "failover"), 30, "first strategy")
@@ -146,12 +145,12 @@ def test_strategy_edit_reaches_every_replica(e2e_system: RunningSystem) -> None:
     assert max(figures) < 10
 
 
-def test_deleting_a_profile_garbage_collects_its_config_map(e2e_system: RunningSystem) -> None:
-    cluster, ns = e2e_system.cluster, e2e_system.options.namespace
+def test_deleting_a_profile_garbage_collects_its_config_map(e2e_system: E2ESystem) -> None:
+    cluster, ns = e2e_system.cluster, e2e_system.namespace
     name = f"gone-{uuid.uuid4().hex[:6]}"
     apply(
         cluster,
-        provider(ns, f"{name}-p", e2e_system.mock_urls["local-vllm"], name),
+        provider(ns, f"{name}-p", e2e_system.upstream_urls["local-vllm"], name),
         profile(ns, name, name, [f"{name}-p"], "failover"),
     )
     wait_for(lambda: served_everywhere(e2e_system, name), 30, f"{name} served")
@@ -172,9 +171,9 @@ def test_deleting_a_profile_garbage_collects_its_config_map(e2e_system: RunningS
     ],
 )
 def test_invalid_resource_is_refused_with_a_readable_message(
-    e2e_system: RunningSystem, change: dict[str, Any], message: str
+    e2e_system: E2ESystem, change: dict[str, Any], message: str
 ) -> None:
-    cluster, ns = e2e_system.cluster, e2e_system.options.namespace
+    cluster, ns = e2e_system.cluster, e2e_system.namespace
     doc = profile(ns, "invalid", "invalid-model", ["local-vllm"], "failover")
     doc["spec"].update(change["spec"])
     done = cluster.kubectl("apply", "-f", "-", input=json.dumps(doc), check=False)
@@ -183,17 +182,17 @@ def test_invalid_resource_is_refused_with_a_readable_message(
     assert get_json(cluster, "rp", "invalid", "-n", ns) is None
 
 
-def test_no_api_key_in_config_maps_status_events_or_logs(e2e_system: RunningSystem) -> None:
+def test_no_api_key_in_config_maps_status_events_or_logs(e2e_system: E2ESystem) -> None:
     """Runs last in the module: by now every process has logged traffic, reloads and faults."""
-    cluster, options = e2e_system.cluster, e2e_system.options
+    cluster = e2e_system.cluster
     keys = [m.api_key for m in mock_upstreams(load_examples()) if m.api_key]
     assert keys, "the examples carry dummy keys"
     places: dict[str, str] = {}
-    for ns in (options.namespace, options.release_namespace):
+    for ns in (e2e_system.namespace, e2e_system.release_namespace):
         places[f"configmaps/{ns}"] = json.dumps(get_json(cluster, "configmaps", "-n", ns))
         places[f"events/{ns}"] = json.dumps(get_json(cluster, "events", "-n", ns))
     for kind in ("llmproviders", "routingprofiles"):
-        items = get_json(cluster, kind, "-n", options.namespace)["items"]
+        items = get_json(cluster, kind, "-n", e2e_system.namespace)["items"]
         assert items
         places[f"{kind}/status"] = json.dumps([item.get("status") for item in items])
     places.update({f"log/{name}": text for name, text in e2e_system.logs().items()})
