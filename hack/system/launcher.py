@@ -17,15 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hack.checkout import REPO_ROOT, checkout_env
 from hack.cluster import KubeCluster, attach_cluster
 from hack.cluster.binaries import Binaries
 from hack.cluster.processes import free_port, group_alive, spawn, stop_group, wait_until
 from hack.system import examples
 from hack.system.commands import (
-    REPO_ROOT,
     Command,
     SystemOptions,
-    environment,
     mock_command,
     operator_command,
     proxy_command,
@@ -113,8 +112,7 @@ class RunningSystem:
             command.argv,
             process.log,
             die_with_parent=self.options.die_with_parent,
-            env=environment(command.env),
-            cwd=REPO_ROOT,
+            env=checkout_env(command.env),
         )
         self.processes[command.name] = process
         self.save_state()

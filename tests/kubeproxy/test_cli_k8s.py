@@ -2,14 +2,13 @@
 
 import asyncio
 import re
-import sys
 from typing import Any
 
 import aiohttp
 import pytest
 
+from hack.checkout import checkout_env, python_module
 from tests.fixtures.kubeproxy import KubeApply, rendered_config_text, rendered_configmap
-from tests.fixtures.proxy import REPO_ROOT, subprocess_env
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(120)]
 
@@ -36,7 +35,7 @@ async def test_cli_kubernetes_flag_serves_rendered_configmaps(
     ns = kube_namespace
     manifest = rendered_configmap(ns, "chat-rendered", rendered_config_text(ns, "chat", "p", ("cli-1",)), None)
     await kube.apply(manifest)
-    env = subprocess_env(
+    env = checkout_env(
         {
             "SWITCHBOARD_KUBECONFIG": str(kube_cluster.proxy_kubeconfig),
             "SWITCHBOARD_WATCH_NAMESPACES": ns,
@@ -45,9 +44,8 @@ async def test_cli_kubernetes_flag_serves_rendered_configmaps(
         }
     )
     process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "switchboard.proxy.cli", "--kubernetes", "--host", "127.0.0.1", "--port", "0"),
+        *python_module("switchboard.proxy.cli", "--kubernetes", "--host", "127.0.0.1", "--port", "0"),
         env=env,
-        cwd=REPO_ROOT,
         stdout=asyncio.subprocess.PIPE,
     )
     try:
