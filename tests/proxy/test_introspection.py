@@ -42,6 +42,11 @@ async def test_explain_latency_and_cost(
     assert status == 200
     assert costs["data"][0]["provider"] == "cheap"
     assert costs["data"][0]["cost_usd"] > 0
+    # The engine's estimator: ceil(22 characters / 4) + 4 tokens of message framing.
+    assert costs["data"][0]["prompt_tokens"] == 6 + 4
+    embeddings = {"model": "mock-model", "input": ["x" * 40, [1, 2, 3]]}
+    status, costs = await _call(proxy, "POST", "/v1/routing/estimate-cost", json=embeddings)
+    assert status == 200 and costs["data"][0]["prompt_tokens"] == 10 + 3
 
 
 async def test_introspection_errors(mock_upstream_factory: MockFactory, proxy_server: ProxyFactory) -> None:
