@@ -22,9 +22,10 @@ from prometheus_client import Counter, Gauge, Histogram
 from pydantic import BaseModel
 
 from hack.checkout import REPO_ROOT
+from switchboard.api.base import API_GROUP, API_VERSION
 from switchboard.api.config import ProxyConfig
 from switchboard.api.status import ProviderHealth
-from switchboard.operator.crdgen import KINDS, CrdKind
+from switchboard.operator.crdgen import CATEGORY, KINDS, CrdKind
 from switchboard.proxy.metrics import create_metrics
 
 Schema = dict[str, Any]
@@ -44,27 +45,27 @@ class Page:
     kind: CrdKind | None = None
 
 
-def _kind(name: str) -> CrdKind:
-    return next(k for k in KINDS if k.kind == name)
+def _crd_page(kind_name: str, summary: str, example: str, note: str = "") -> Page:
+    """A CRD's page: path, title, names and sections derived from its ``CrdKind``."""
+    kind = next(k for k in KINDS if k.kind == kind_name)
+    names = f"Namespaced; short name `{kind.short_names[0]}`, category `{CATEGORY}`."
+    return Page(
+        path=f"docs/reference/{kind.kind.lower()}.md",
+        title=f"{kind.kind} ({API_GROUP}/{API_VERSION})",
+        intro=" ".join(part for part in (summary, names, note) if part),
+        roots=(("spec", kind.spec), ("status", kind.status)),
+        example=example,
+        kind=kind,
+    )
 
 
 PAGES: tuple[Page, ...] = (
-    Page(
-        path="docs/reference/llmprovider.md",
-        title="LLMProvider (switchboard.dev/v1alpha1)",
-        intro="One upstream LLM API and the models it serves. Namespaced; short name `llmp`, category `switchboard`.",
-        roots=(("spec", _kind("LLMProvider").spec), ("status", _kind("LLMProvider").status)),
-        example="examples/cluster/10-providers.yaml",
-        kind=_kind("LLMProvider"),
-    ),
-    Page(
-        path="docs/reference/routingprofile.md",
-        title="RoutingProfile (switchboard.dev/v1alpha1)",
-        intro="Which providers serve which public model names, and how one is chosen per request. "
-        "Namespaced; short name `rp`, category `switchboard`. Providers are LLMProviders of the same namespace.",
-        roots=(("spec", _kind("RoutingProfile").spec), ("status", _kind("RoutingProfile").status)),
-        example="examples/cluster/20-profiles.yaml",
-        kind=_kind("RoutingProfile"),
+    _crd_page("LLMProvider", "One upstream LLM API and the models it serves.", "examples/cluster/10-providers.yaml"),
+    _crd_page(
+        "RoutingProfile",
+        "Which providers serve which public model names, and how one is chosen per request.",
+        "examples/cluster/20-profiles.yaml",
+        note="Providers are LLMProviders of the same namespace.",
     ),
     Page(
         path="docs/reference/proxyconfig.md",
