@@ -6,26 +6,17 @@ Target: median under 20 us at 50 candidates. Run with ``make bench``
 
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from switchboard.api.config import parse_config
+from switchboard.api.profile import Strategy
 from switchboard.proxy.routing import Outcome, Router, RouteRequest
 
 REQUEST = RouteRequest(model="gpt-4o", prompt_tokens=1200, max_tokens=256)
-STRATEGIES = [
-    "failover",
-    "round-robin",
-    "weighted",
-    "random",
-    "least-latency",
-    "least-cost",
-    "least-busy",
-    "preference",
-    "rules",
-]
+STRATEGIES = list(get_args(Strategy))
 RULES: dict[str, Any] = {
     "rules": [
         {"name": "long", "priority": 10, "match": {"minPromptTokens": 100000}, "strategy": "failover"},

@@ -8,29 +8,26 @@ also prints p50/p99 for N sequential and N concurrent requests.
 
 import http.client
 import json
-import os
 import re
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from hack.checkout import checkout_env, python_module
+
 N = 500
 CONCURRENCY = 16
 BODY = json.dumps({"model": "mock-model", "messages": [{"role": "user", "content": "benchmark this short prompt"}]})
 _URL = re.compile(rb"(http://127\.0\.0\.1:\d+)")
 
 
-def _start(args: list[str]) -> tuple[subprocess.Popen[bytes], str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # cwd puts the repo first (see fixtures)
-    process = subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE)
+def _start(module: str, *args: str) -> tuple[subprocess.Popen[bytes], str]:
+    process = subprocess.Popen(python_module(module, *args), env=checkout_env(), stdout=subprocess.PIPE)
     assert process.stdout is not None
     match = _URL.search(process.stdout.readline())
     assert match, "server did not start"
@@ -39,7 +36,7 @@ def _start(args: list[str]) -> tuple[subprocess.Popen[bytes], str]:
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    mock, mock_url = _start(["-m", "switchboard.mock", "--port", "0"])
+    mock, mock_url = _start("switchboard.mock", "--port", "0")
     config = {
         "providers": [
             {"name": "mock", "type": "openai", "baseUrl": mock_url + "/v1", "models": [{"name": "mock-model"}]}
@@ -49,18 +46,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     path = tmp_path_factory.mktemp("bench") / "proxy.yaml"
     path.write_text(yaml.safe_dump(config))
     proxy, proxy_url = _start(
-        [
-            "-m",
-            "switchboard.proxy.cli",
-            "--config",
-            str(path),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--log-level",
-            "WARNING",
-        ]
+        "switchboard.proxy.cli", "--config", str(path), "--host", "127.0.0.1", "--port", "0", "--log-level", "WARNING"
     )
     _wait_ready(proxy_url)
     yield mock_url, proxy_url

@@ -28,6 +28,8 @@ Schema = dict[str, Any]
 _DROPPED_KEYS = frozenset({"title", "$defs", "additionalProperties"})
 _READY = '.status.conditions[?(@.type=="Ready")].status'
 
+CATEGORY = "switchboard"  # `kubectl get switchboard` lists both kinds
+
 
 @dataclass(frozen=True)
 class CrdKind:
@@ -158,7 +160,7 @@ def crd(kind: CrdKind) -> Schema:
                 "plural": kind.plural,
                 "singular": kind.kind.lower(),
                 "shortNames": list(kind.short_names),
-                "categories": ["switchboard"],
+                "categories": [CATEGORY],
             },
             "versions": [
                 {

@@ -60,15 +60,6 @@ class Kube:
         await self._core.replace_namespaced_config_map(meta["name"], meta["namespace"], body)
         return True
 
-    async def config_map_exists(self, name: str, namespace: str) -> bool:
-        try:
-            await self._core.read_namespaced_config_map(name, namespace)
-        except client.ApiException as e:
-            if e.status == 404:
-                return False
-            raise
-        return True
-
     async def copy_credentials(self, namespace: str, wanted: Mapping[str, SecretKeyRef]) -> bool:
         """Copy each source key (Secrets of ``namespace``) into the credentials Secret.
 

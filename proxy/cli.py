@@ -19,11 +19,12 @@ from pathlib import Path
 from switchboard.proxy import kube
 from switchboard.proxy.app import DEFAULT_MAX_BODY_BYTES, AppOptions, create_app
 from switchboard.proxy.auth import API_KEYS_FILE_ENV, KeyFileError, KeyFileSource
-from switchboard.proxy.serve import serve
 from switchboard.proxy.sources import ConfigSource, FileSource
 from switchboard.proxy.workers import run_workers
+from switchboard.serving import serve_until_signalled
 
 log = logging.getLogger("switchboard.proxy")
+SHUTDOWN_GRACE_SECONDS = 10.0  # in-flight requests and streams get this long after SIGTERM
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +98,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_workers(args, sys.argv[1:] if argv is None else list(argv))
     app = create_app(make_source(args), options)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(serve(app, args.host, args.port, reuse_port=args.reuse_port))
+        runner.run(
+            serve_until_signalled(
+                app,
+                args.host,
+                args.port,
+                name="switchboard-proxy",
+                shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+                reuse_port=args.reuse_port,
+            )
+        )
     return 0
 
 

@@ -3,21 +3,21 @@
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
+from switchboard.proxy.routing.tokens import estimate_input_tokens, estimate_prompt_tokens
 from switchboard.proxy.routing.types import Endpoint, RouteRequest
 
 # Never handed to the engine: they carry client credentials.
 _PRIVATE_HEADERS = frozenset({"authorization", "cookie", "api-key", "x-api-key", "proxy-authorization"})
-_CHARS_PER_TOKEN = 4
 
 
-def estimate_tokens(value: Any) -> int:
-    """A cheap prompt size estimate (about four characters per token)."""
-    if value is None:
-        return 0
-    text = value if isinstance(value, str) else orjson.dumps(value).decode()
-    return max(1, len(text) // _CHARS_PER_TOKEN)
+def prompt_tokens(body: Mapping[str, Any], endpoint: Endpoint) -> int:
+    """The engine's estimate of the prompt: chat ``messages`` and ``tools``, or embeddings ``input``."""
+    if endpoint == "embeddings":
+        return estimate_input_tokens(body.get("input"))
+    messages, tools = body.get("messages"), body.get("tools")
+    return estimate_prompt_tokens(
+        messages if isinstance(messages, list) else (), tools if isinstance(tools, list) else None
+    )
 
 
 def routing_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -32,14 +32,13 @@ def string_metadata(value: Any) -> dict[str, str]:
 
 def route_request(body: Mapping[str, Any], headers: Mapping[str, str], endpoint: Endpoint) -> RouteRequest:
     """RouteRequest from an already validated (or at least JSON-object) body."""
-    prompt = body.get("messages") if endpoint == "chat" else body.get("input")
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     user = body.get("user")
     return RouteRequest(
         model=str(body.get("model", "")),
         endpoint=endpoint,
         stream=body.get("stream") is True,
-        prompt_tokens=estimate_tokens(prompt),
+        prompt_tokens=prompt_tokens(body, endpoint),
         max_tokens=max_tokens if isinstance(max_tokens, int) else None,
         user=user if isinstance(user, str) else None,
         headers=routing_headers(headers),

@@ -66,11 +66,6 @@ class Runtime:
         return self._current is not None
 
     @property
-    def draining(self) -> int:
-        """Replaced snapshots still held by in-flight requests (their pools stay open)."""
-        return len(self._retired)
-
-    @property
     def router(self) -> RouterPort | None:
         return self._router
 

@@ -12,10 +12,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from hack.checkout import REPO_ROOT
 from hack.cluster.binaries import Binaries
 from hack.cluster.kubeconfig import render_kubeconfig, write_kubeconfig
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "deploy" / "helm" / "switchboard"
 RELEASE = "switchboard"
 NAMESPACE = "switchboard-system"

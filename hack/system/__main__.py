@@ -9,8 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from hack.checkout import REPO_ROOT
 from hack.cluster import Binaries, ControlPlaneError, ToolsMissingError, start_cluster
-from hack.system.commands import REPO_ROOT, SystemOptions
+from hack.system.commands import SystemOptions
 from hack.system.examples import load_examples, mock_upstreams
 from hack.system.instructions import instructions
 from hack.system.launcher import SystemStartError, start_system, stop_recorded

@@ -8,15 +8,13 @@ the PROXY ServiceAccount's: they run with exactly the chart's RBAC.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hack.checkout import python_module
 from hack.cluster.identities import NAMESPACE
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MOCK_KEY_ENV = "SWITCHBOARD_MOCK_API_KEY"  # read by switchboard-mock; keeps the key off the command line
 
 
@@ -48,15 +46,6 @@ class Command:
     name: str
     argv: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
-
-
-def python_module(module: str, *args: str) -> tuple[str, ...]:
-    return (sys.executable, "-m", module, *args)
-
-
-def environment(extra: Mapping[str, str]) -> dict[str, str]:
-    """The caller's environment with the repository first on ``sys.path``."""
-    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), **extra}
 
 
 def mock_command(port: int, api_key: str | None) -> Command:

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from hack.checkout import REPO_ROOT
+
 EXAMPLES_DIR = REPO_ROOT / "examples" / "cluster"
 Document = dict[str, Any]
 

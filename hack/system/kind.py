@@ -29,7 +29,7 @@ from hack.system.kind_manifests import (
     port_forward_argv,
     rehome,
 )
-from hack.system.launcher import SystemStartError, http_json
+from hack.system.launcher import SystemStartError, serves
 
 READY_TIMEOUT = 180.0
 PROXY_PORT = 8080  # the chart's proxy.port default: the container port port-forwards reach
@@ -225,10 +225,5 @@ def _start_all(system: KindSystem) -> None:
         "wait", "--for=condition=Ready", "routingprofiles", "--all", "-n", ns, timeout, timeout=READY_TIMEOUT + 10
     )  # fmt: skip
     models = {m for d in docs if d["kind"] == "RoutingProfile" for m in d["spec"]["models"]}
-    if not wait_until(lambda: all(_serves(url, models) for url in system.proxy_urls), READY_TIMEOUT, interval=0.5):
+    if not wait_until(lambda: all(serves(url, models) for url in system.proxy_urls), READY_TIMEOUT, interval=0.5):
         raise SystemStartError(f"proxy pods {proxies} do not serve {sorted(models)}")
-
-
-def _serves(url: str, models: set[str]) -> bool:
-    body = http_json(url + "/readyz")
-    return isinstance(body, dict) and models <= set(body.get("models", []))

@@ -17,15 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hack.checkout import REPO_ROOT, checkout_env
 from hack.cluster import KubeCluster, attach_cluster
 from hack.cluster.binaries import Binaries
 from hack.cluster.processes import free_port, group_alive, spawn, stop_group, wait_until
 from hack.system import examples
 from hack.system.commands import (
-    REPO_ROOT,
     Command,
     SystemOptions,
-    environment,
     mock_command,
     operator_command,
     proxy_command,
@@ -113,8 +112,7 @@ class RunningSystem:
             command.argv,
             process.log,
             die_with_parent=self.options.die_with_parent,
-            env=environment(command.env),
-            cwd=REPO_ROOT,
+            env=checkout_env(command.env),
         )
         self.processes[command.name] = process
         self.save_state()
@@ -187,7 +185,8 @@ def _profiles_ready(cluster: KubeCluster, namespace: str, names: list[str]) -> b
     return set(names) <= ready
 
 
-def _serves(url: str, models: set[str]) -> bool:
+def serves(url: str, models: set[str]) -> bool:
+    """Whether the proxy at ``url`` is ready and lists every one of ``models``."""
     body = http_json(url + "/readyz")
     return isinstance(body, dict) and models <= set(body.get("models", []))
 
@@ -203,7 +202,7 @@ def apply_examples(system: RunningSystem) -> None:
     if not wait_until(lambda: _profiles_ready(cluster, namespace, names), READY_TIMEOUT, interval=0.3):
         raise SystemStartError(f"profiles {names} not Ready:\n{_operator_logs(system)}")
     models = {m for p in profiles for m in p["spec"]["models"]}
-    if not wait_until(lambda: all(_serves(u, models) for u in system.proxy_urls), READY_TIMEOUT, interval=0.1):
+    if not wait_until(lambda: all(serves(u, models) for u in system.proxy_urls), READY_TIMEOUT, interval=0.1):
         raise SystemStartError(f"proxies {system.proxy_urls} do not serve {sorted(models)}")
 
 

@@ -9,7 +9,6 @@ import orjson
 from switchboard.proxy.adapters.anthropic_request import anthropic_body
 from switchboard.proxy.adapters.anthropic_stream import FINISH_REASONS, AnthropicStream, input_tokens
 from switchboard.proxy.adapters.base import (
-    AdapterRequestError,
     Target,
     UpstreamError,
     UpstreamProtocolError,
@@ -17,7 +16,15 @@ from switchboard.proxy.adapters.base import (
     Usage,
 )
 from switchboard.proxy.adapters.errors import upstream_error
-from switchboard.proxy.adapters.wire import JSON_HEADERS, STREAM_HEADERS, as_int, dump, load_object, usage_dict
+from switchboard.proxy.adapters.wire import (
+    JSON_HEADERS,
+    STREAM_HEADERS,
+    as_int,
+    chat_completion,
+    dump,
+    load_object,
+    no_embeddings,
+)
 
 ANTHROPIC_VERSION = "2023-06-01"
 FAMILY = "anthropic"
@@ -60,31 +67,18 @@ class AnthropicAdapter:
             raise UpstreamProtocolError("anthropic chat response is not a message with a content array")
         raw_usage = payload.get("usage") or {}
         usage = Usage(input_tokens(raw_usage), as_int(raw_usage.get("output_tokens")))
-        response = {
-            "id": str(payload.get("id") or "msg"),
-            "object": "chat.completion",
-            "created": int(self._clock()),
-            "model": public_model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": _message(content),
-                    "finish_reason": FINISH_REASONS.get(str(payload.get("stop_reason")), "stop"),
-                    "logprobs": None,
-                }
-            ],
-            "usage": usage_dict(usage),
-        }
-        return response, usage
+        finish_reason = FINISH_REASONS.get(str(payload.get("stop_reason")), "stop")
+        completion_id, created = str(payload.get("id") or "msg"), int(self._clock())
+        return chat_completion(completion_id, created, public_model, _message(content), finish_reason, usage), usage
 
     def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> AnthropicStream:
         return AnthropicStream(public_model, int(self._clock()), include_usage=include_usage)
 
     def embeddings_request(self, target: Target, body: Mapping[str, Any]) -> UpstreamRequest:
-        raise AdapterRequestError("anthropic upstreams do not serve embeddings")
+        raise no_embeddings(FAMILY)
 
     def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
-        raise AdapterRequestError("anthropic upstreams do not serve embeddings")
+        raise no_embeddings(FAMILY)
 
     def error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return upstream_error(FAMILY, status, raw, headers, self._clock)

@@ -20,6 +20,7 @@ from switchboard.proxy.adapters.content import (
     tool_calls_of,
     tool_choice_of,
 )
+from switchboard.proxy.adapters.turns import Blocks, TurnBuilder, system_and_turns
 from switchboard.proxy.adapters.wire import require_messages
 
 DEFAULT_MAX_TOKENS = 4096
@@ -48,31 +49,19 @@ def _tool_result(message: dict[str, Any], where: str) -> dict[str, Any]:
     return {"type": "tool_result", "tool_use_id": call_id, "content": text_of(message.get("content"), where)}
 
 
-def _turns(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    system: list[str] = []
-    turns: list[dict[str, Any]] = []
-    for index, message in enumerate(messages):
-        where, role = f"messages[{index}]", message["role"]
-        if role in ("system", "developer"):
-            system.append(text_of(message.get("content"), where))
-            continue
-        if role == "user":
-            blocks = [_block(p) for p in parts_of(message.get("content"), where)]
-        elif role == "assistant":
-            blocks = _assistant_blocks(message, where)
-        elif role == "tool":
-            role, blocks = "user", [_tool_result(message, where)]
-        else:
-            raise AdapterRequestError(f"{where}.role {role!r} is not supported")
-        if not blocks:
-            continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-    if not turns:
-        raise AdapterRequestError("anthropic needs at least one user or assistant message with content")
-    return system, turns
+def _user(message: dict[str, Any], where: str) -> tuple[str, Blocks]:
+    return "user", [_block(p) for p in parts_of(message.get("content"), where)]
+
+
+def _assistant(message: dict[str, Any], where: str) -> tuple[str, Blocks]:
+    return "assistant", _assistant_blocks(message, where)
+
+
+def _tool(message: dict[str, Any], where: str) -> tuple[str, Blocks]:
+    return "user", [_tool_result(message, where)]
+
+
+_TURN_BUILDERS: dict[str, TurnBuilder] = {"user": _user, "assistant": _assistant, "tool": _tool}
 
 
 def _tools(body: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +107,7 @@ def anthropic_body(body: dict[str, Any], model: str, default_max_tokens: int | N
     response_format = body.get("response_format")
     if isinstance(response_format, dict) and response_format.get("type") not in (None, "text"):
         raise AdapterRequestError(f"response_format {response_format.get('type')!r} is not supported by anthropic")
-    system, turns = _turns(require_messages(body))
+    system, turns = system_and_turns(require_messages(body), _TURN_BUILDERS, blocks_key="content", family=FAMILY)
     out: dict[str, Any] = {
         "model": model,
         "max_tokens": max_tokens_of(body) or default_max_tokens or DEFAULT_MAX_TOKENS,

@@ -6,7 +6,6 @@ from typing import Any
 from urllib.parse import quote
 
 from switchboard.proxy.adapters.base import (
-    AdapterRequestError,
     Target,
     UpstreamError,
     UpstreamProtocolError,
@@ -23,7 +22,14 @@ from switchboard.proxy.adapters.gemini_stream import (
     finish_reason,
     read_usage,
 )
-from switchboard.proxy.adapters.wire import JSON_HEADERS, STREAM_HEADERS, dump, load_object, usage_dict
+from switchboard.proxy.adapters.wire import (
+    JSON_HEADERS,
+    STREAM_HEADERS,
+    chat_completion,
+    dump,
+    load_object,
+    no_embeddings,
+)
 
 
 class GeminiAdapter:
@@ -62,31 +68,17 @@ class GeminiAdapter:
         if calls:
             message["tool_calls"] = [{k: v for k, v in c.items() if k != "index"} for c in calls]
         usage = read_usage(payload) or Usage()
-        response = {
-            "id": completion_id,
-            "object": "chat.completion",
-            "created": int(self._clock()),
-            "model": public_model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "finish_reason": finish_reason(candidate, has_tool_calls=bool(calls), blocked=blocked),
-                    "logprobs": None,
-                }
-            ],
-            "usage": usage_dict(usage),
-        }
-        return response, usage
+        finish = finish_reason(candidate, has_tool_calls=bool(calls), blocked=blocked)
+        return chat_completion(completion_id, int(self._clock()), public_model, message, finish, usage), usage
 
     def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> GeminiStream:
         return GeminiStream(public_model, self._completion_id(), int(self._clock()), include_usage=include_usage)
 
     def embeddings_request(self, target: Target, body: Mapping[str, Any]) -> UpstreamRequest:
-        raise AdapterRequestError("the gemini adapter does not serve embeddings")
+        raise no_embeddings(FAMILY)
 
     def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
-        raise AdapterRequestError("the gemini adapter does not serve embeddings")
+        raise no_embeddings(FAMILY)
 
     def error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return upstream_error(FAMILY, status, raw, headers, self._clock)

@@ -19,6 +19,7 @@ from switchboard.proxy.adapters.content import (
     tool_calls_of,
     tool_choice_of,
 )
+from switchboard.proxy.adapters.turns import Blocks, TurnBuilder, system_and_turns
 from switchboard.proxy.adapters.wire import require_messages
 
 UNSUPPORTED_SCHEMA_KEYS = frozenset({"$schema", "additionalProperties", "$id", "$defs", "definitions"})
@@ -41,35 +42,22 @@ def _tool_response(message: dict[str, Any], where: str, names: dict[str, str]) -
 
 
 def _contents(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    system: list[str] = []
-    contents: list[dict[str, Any]] = []
-    call_names: dict[str, str] = {}
-    for index, message in enumerate(messages):
-        where, role = f"messages[{index}]", message["role"]
-        if role in ("system", "developer"):
-            system.append(text_of(message.get("content"), where))
-            continue
-        if role == "user":
-            parts = [_part(p, where) for p in parts_of(message.get("content"), where)]
-        elif role == "assistant":
-            role = "model"
-            calls = tool_calls_of(message, where)
-            call_names |= {c.id: c.name for c in calls}
-            parts = [_part(p, where) for p in parts_of(message.get("content"), where)]
-            parts += [{"functionCall": {"name": c.name, "args": c.arguments}} for c in calls]
-        elif role == "tool":
-            role, parts = "user", [_tool_response(message, where, call_names)]
-        else:
-            raise AdapterRequestError(f"{where}.role {role!r} is not supported")
-        if not parts:
-            continue
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
-    if not contents:
-        raise AdapterRequestError("gemini needs at least one user or assistant message with content")
-    return system, contents
+    call_names: dict[str, str] = {}  # tool call id -> function name, from earlier assistant turns
+
+    def user(message: dict[str, Any], where: str) -> tuple[str, Blocks]:
+        return "user", [_part(p, where) for p in parts_of(message.get("content"), where)]
+
+    def assistant(message: dict[str, Any], where: str) -> tuple[str, Blocks]:
+        calls = tool_calls_of(message, where)
+        call_names.update({c.id: c.name for c in calls})
+        parts = [_part(p, where) for p in parts_of(message.get("content"), where)]
+        return "model", parts + [{"functionCall": {"name": c.name, "args": c.arguments}} for c in calls]
+
+    def tool(message: dict[str, Any], where: str) -> tuple[str, Blocks]:
+        return "user", [_tool_response(message, where, call_names)]
+
+    builders: dict[str, TurnBuilder] = {"user": user, "assistant": assistant, "tool": tool}
+    return system_and_turns(messages, builders, blocks_key="parts", family="gemini")
 
 
 def clean_schema(schema: Any) -> Any:

@@ -117,12 +117,7 @@ class OpenAIAdapter:
         )
 
     def chat_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
-        payload = load_object(self.family, raw, "chat response")
-        choices = payload.get("choices")
-        if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
-            raise UpstreamProtocolError(f"{self.family} chat response has no 'choices' array of objects")
-        payload["model"] = public_model
-        return payload, read_usage(payload.get("usage")) or Usage()
+        return self._relabelled(raw, public_model, "chat", "choices")
 
     def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> OpenAIStream:
         return OpenAIStream(self.family, public_model, include_usage=include_usage)
@@ -138,11 +133,16 @@ class OpenAIAdapter:
         )
 
     def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
-        payload = load_object(self.family, raw, "embeddings response")
-        if not isinstance(payload.get("data"), list):
-            raise UpstreamProtocolError(f"{self.family} embeddings response has no 'data' array")
-        payload["model"] = public_model
-        return payload, read_usage(payload.get("usage")) or Usage()
+        return self._relabelled(raw, public_model, "embeddings", "data")
 
     def error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return upstream_error(self.family, status, raw, headers, self._clock)
+
+    def _relabelled(self, raw: bytes, public_model: str, what: str, array: str) -> tuple[dict[str, Any], Usage]:
+        """The upstream's answer as it is, checked for its ``array`` and renamed to the public model."""
+        payload = load_object(self.family, raw, f"{what} response")
+        items = payload.get(array)
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise UpstreamProtocolError(f"{self.family} {what} response has no {array!r} array of objects")
+        payload["model"] = public_model
+        return payload, read_usage(payload.get("usage")) or Usage()

@@ -56,6 +56,25 @@ def require_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     return messages
 
 
+def chat_completion(
+    completion_id: str, created: int, model: str, message: Mapping[str, Any], finish_reason: str, usage: Usage
+) -> dict[str, Any]:
+    """A non-streaming OpenAI ``chat.completion`` with a single choice."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "message": dict(message), "finish_reason": finish_reason, "logprobs": None}],
+        "usage": usage_dict(usage),
+    }
+
+
+def no_embeddings(family: str) -> AdapterRequestError:
+    """The error of an adapter whose upstream API has no embeddings endpoint."""
+    return AdapterRequestError(f"{family} upstreams do not serve embeddings")
+
+
 def chunk(
     completion_id: str, created: int, model: str, delta: Mapping[str, Any], finish_reason: str | None = None
 ) -> bytes:

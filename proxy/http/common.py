@@ -38,17 +38,22 @@ def plan_for(request: web.Request, router: RouterPort, route: RouteRequest) -> P
     return plan
 
 
+def no_route_error(e: NoRoute) -> ApiError:
+    """The client's error for the engine's ``NoRoute``, the same on every endpoint that routes."""
+    code = {400: "invalid_routing_header", 404: "model_not_found", 429: "rate_limited"}.get(
+        e.status, "no_provider_available"
+    )
+    # The engine's hint (a bucket refill, a circuit half-opening); one second when it cannot tell.
+    retry_after = (e.retry_after_s or 1.0) if e.status in (429, 503) else None
+    param = "model" if e.status == 404 else None
+    return ApiError(e.status, e.message, code=code, param=param, retry_after=retry_after)
+
+
 def _plan(router: RouterPort, route: RouteRequest) -> Plan:
     try:
         return router.plan(route)
     except NoRoute as e:
-        code = {400: "invalid_routing_header", 404: "model_not_found", 429: "rate_limited"}.get(
-            e.status, "no_provider_available"
-        )
-        # The engine's hint (a bucket refill, a circuit half-opening); one second when it cannot tell.
-        retry_after = (e.retry_after_s or 1.0) if e.status in (429, 503) else None
-        param = "model" if e.status == 404 else None
-        raise ApiError(e.status, e.message, code=code, param=param, retry_after=retry_after) from None
+        raise no_route_error(e) from None
     except NotReady as e:
         raise ApiError(503, f"proxy not ready: {e}", code="not_ready") from None
 

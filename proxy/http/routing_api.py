@@ -8,8 +8,8 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel
 
-from switchboard.proxy.errors import ApiError, invalid_param
-from switchboard.proxy.http.common import read_body, runtime_and_router
+from switchboard.proxy.errors import invalid_param
+from switchboard.proxy.http.common import no_route_error, read_body, runtime_and_router
 from switchboard.proxy.router_port import RouterPort
 from switchboard.proxy.routing.types import Endpoint, NoRoute, RouteRequest
 from switchboard.proxy.routing_input import route_request
@@ -58,10 +58,10 @@ async def estimate_cost(request: web.Request) -> web.Response:
 
 
 async def _report_on_route(request: web.Request, report: Callable[[RouterPort, RouteRequest], Any]) -> web.Response:
-    """A router report about the route of the request in the body; a 404 names the model."""
+    """A router report about the route of the request in the body; routing failures answer as chat's do."""
     _, router = runtime_and_router(request)
     route = await _route_from_body(request)
     try:
         return _json(report(router, route))
     except NoRoute as e:
-        raise ApiError(e.status, e.message, param="model" if e.status == 404 else None) from None
+        raise no_route_error(e) from None

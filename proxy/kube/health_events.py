@@ -6,7 +6,6 @@ through, and posts the rest on the LLMProvider or RoutingProfile (whose uid it
 reads first, so ``kubectl describe`` lists the Event).
 """
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +17,7 @@ from switchboard.api.base import API_GROUP, API_VERSION
 from switchboard.api.status import CircuitState, ProviderHealth
 from switchboard.proxy.kube.event_rules import EventLimiter, Notice, StormDetector, circuit_transitions
 from switchboard.proxy.kube.events import EventRecorder, Involved
+from switchboard.proxy.kube.periodic import run_every
 from switchboard.proxy.kube.rendered import ObjectRef
 
 log = logging.getLogger(__name__)
@@ -51,12 +51,7 @@ class HealthEvents:
         self.posted = 0
 
     async def run(self, interval_s: float) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:  # Events are advisory: a bug here must not stop config sync
-                log.exception("health events round failed; retrying next interval")
-            await asyncio.sleep(interval_s)
+        await run_every(interval_s, self.tick, "health events")
 
     async def tick(self) -> None:
         now = self._clock()

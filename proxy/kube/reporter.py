@@ -6,7 +6,6 @@ per interval), a local skip when nothing changed since the last write (no GET
 either), and a resourceVersion-guarded merge patch retried on 409 Conflict.
 """
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from switchboard.api.base import API_GROUP, API_VERSION
 from switchboard.api.status import ProviderHealth
+from switchboard.proxy.kube.periodic import run_every
 from switchboard.proxy.kube.rendered import ObjectRef
 from switchboard.proxy.kube.status_logic import Timing, normalize, profile_status_patch, provider_status_patch
 
@@ -61,12 +61,7 @@ class StatusReporter:
         self.stats = WriteStats()
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:  # status is advisory: a bug here must not stop config sync
-                log.exception("status round failed; retrying next interval")
-            await asyncio.sleep(self._interval_s)
+        await run_every(self._interval_s, self.tick, "status")
 
     async def tick(self) -> None:
         """One round: every provider this replica routes to, every profile it serves."""

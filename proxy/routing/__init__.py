@@ -8,7 +8,7 @@ from switchboard.proxy.routing.latency import LatencySummary
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.retry import RetryStep
 from switchboard.proxy.routing.router import Router
-from switchboard.proxy.routing.tokens import estimate_prompt_tokens
+from switchboard.proxy.routing.tokens import estimate_input_tokens, estimate_prompt_tokens
 from switchboard.proxy.routing.types import Attempt, NoRoute, Outcome, Plan, RouteRequest
 
 __all__ = [
@@ -24,5 +24,6 @@ __all__ = [
     "RetryStep",
     "RouteRequest",
     "Router",
+    "estimate_input_tokens",
     "estimate_prompt_tokens",
 ]

@@ -2,7 +2,6 @@
 bounded window of recent samples for percentiles in reports."""
 
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -68,11 +67,6 @@ def percentile(ordered: list[float], pct: float) -> float | None:
         return None
     rank = max(1, -(-len(ordered) * pct // 100))  # ceil without floats drifting
     return ordered[int(rank) - 1]
-
-
-def merged_samples(stats: Iterable[LatencyStats]) -> list[float]:
-    """All window samples of several stats, sorted (for per-provider aggregates)."""
-    return sorted(s for stat in stats for s in stat.samples)
 
 
 def _ms(seconds: float | None) -> float | None:

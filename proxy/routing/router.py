@@ -168,10 +168,6 @@ class Router:
         """Per provider key: circuit (aggregated over models), latency, error rate, rpm, last error."""
         return reports.provider_health(self.config.providers, self._live, self._clock())
 
-    def profile_for(self, request: RouteRequest) -> ProfileConfig:
-        """The profile that would serve ``request`` (raises NoRoute 404/400)."""
-        return self._engine.select_profile(request)
-
 
 def _reuse_provider(state: ProviderState | None, provider: ProviderConfig, replicas: int, now: float) -> ProviderState:
     if state is None:

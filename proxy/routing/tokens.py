@@ -3,7 +3,8 @@
 Estimator: one token per four characters of text, counted over every message's
 string content (including text parts of multi-part content and tool-call
 arguments), the tool/function definitions serialised as JSON, plus four tokens
-of framing per message. It never calls a tokenizer: it is a routing heuristic,
+of framing per message. An embeddings ``input`` counts its texts the same way
+and its token-id arrays as they are. It never calls a tokenizer: it is a routing heuristic,
 typically within ~20% of real BPE counts for English text and code.
 """
 
@@ -30,6 +31,17 @@ def estimate_prompt_tokens(messages: Iterable[Any], tools: Iterable[Any] | None 
     if tools:
         chars += len(json.dumps(list(tools), separators=(",", ":"), default=str))
     return -(-chars // CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * count
+
+
+def estimate_input_tokens(value: Any) -> int:
+    """Estimate the tokens of an embeddings ``input``: a text, texts, or token-id arrays (already tokens)."""
+    if isinstance(value, str):
+        return estimate_text_tokens(value)
+    if isinstance(value, list):
+        if value and all(isinstance(v, int) for v in value):
+            return len(value)
+        return sum(estimate_input_tokens(v) for v in value)
+    return 0
 
 
 def _content_chars(value: Any) -> int:

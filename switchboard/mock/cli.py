@@ -1,24 +1,23 @@
 """``switchboard-mock``: run the mock LLM upstream on a local port.
 
-Prints ``listening on http://HOST:PORT`` once ready (with ``--port 0`` this is
+Prints ``switchboard-mock listening on http://HOST:PORT`` once ready (with ``--port 0`` this is
 how a parent process learns the port), then serves until SIGINT/SIGTERM.
 """
 
 import argparse
 import asyncio
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from aiohttp import web
 
 from switchboard.mock.faults import FaultSpec, FaultSpecError, parse_faults
 from switchboard.mock.server import make_app
 from switchboard.mock.state import MockOptions
+from switchboard.serving import serve_until_signalled
 
 API_KEY_ENV = "SWITCHBOARD_MOCK_API_KEY"
 
@@ -71,23 +70,6 @@ def load_faults(path: Path | None, flags: Sequence[str]) -> dict[str, FaultSpec]
     return {model: parse_faults(fields) for model, fields in raw.items()}
 
 
-async def serve(options: MockOptions, host: str, port: int) -> None:
-    runner = web.AppRunner(make_app(options), shutdown_timeout=2.0)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0][1]
-    print(f"listening on http://{host}:{bound}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -98,5 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = MockOptions(
         api_key=args.api_key, seed=args.seed, models=tuple(args.model) or MockOptions().models, faults=faults
     )
-    asyncio.run(serve(options, args.host, args.port))
+    asyncio.run(
+        serve_until_signalled(make_app(options), args.host, args.port, name="switchboard-mock", shutdown_timeout=2.0)
+    )
     return 0

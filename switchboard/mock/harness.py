@@ -7,10 +7,9 @@ same ``MockControl`` so a test does not care which one it got.
 import asyncio
 import re
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -72,28 +71,17 @@ async def run_in_process(options: MockOptions | None = None, host: str = "127.0.
         await runner.cleanup()
 
 
-def bootstrap_args(repo_root: Path | None) -> list[str]:
-    """Interpreter arguments that run the mock from ``repo_root`` (the code under test).
-
-    ``PYTHONPATH=<repo root>`` cannot be used: the repository's top-level
-    ``operator/`` directory would shadow the standard library's ``operator``.
-    So the root is put first on ``sys.path`` only after startup.
-    """
-    if repo_root is None:
-        return ["-m", "switchboard.mock"]
-    code = (
-        "import runpy, sys; "
-        f"sys.path.insert(0, {str(repo_root)!r}); "
-        "runpy.run_module('switchboard.mock', run_name='__main__', alter_sys=True)"
-    )
-    return ["-c", code]
-
-
 @asynccontextmanager
-async def run_subprocess(args: Sequence[str] = (), *, repo_root: Path | None = None) -> AsyncIterator[MockControl]:
-    """Start the mock CLI on port 0 as its own process (independent of the test's event loop)."""
+async def run_subprocess(
+    args: Sequence[str] = (), *, env: Mapping[str, str] | None = None
+) -> AsyncIterator[MockControl]:
+    """Start the mock CLI on port 0 as its own process (independent of the test's event loop).
+
+    ``env`` is the child's whole environment (default: inherited); tests pass
+    one whose ``PYTHONPATH`` names the checkout under test.
+    """
     process = await asyncio.create_subprocess_exec(
-        sys.executable, *bootstrap_args(repo_root), "--port", "0", *args, stdout=asyncio.subprocess.PIPE
+        sys.executable, "-m", "switchboard.mock", "--port", "0", *args, env=env, stdout=asyncio.subprocess.PIPE
     )
     try:
         assert process.stdout is not None

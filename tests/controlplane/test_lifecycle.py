@@ -10,20 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from hack.checkout import checkout_env, python_module
 from hack.cluster import Binaries, ControlPlane, processes
 from hack.cluster.processes import group_alive, port_is_open, wait_until
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 
 def _cli(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
-    """Run the CLI of this checkout as make does (``python -m`` from the repo root).
-
-    Not via PYTHONPATH: the top-level ``operator/`` directory would shadow the
-    standard library's ``operator`` module at interpreter start-up.
-    """
-    command = [sys.executable, "-m", "hack.cluster", *args, "--state-dir", str(state_dir)]
-    return subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=400)
+    """Run the CLI of this checkout as make does (``python -m hack.cluster``)."""
+    command = python_module("hack.cluster", *args, "--state-dir", str(state_dir))
+    return subprocess.run(command, capture_output=True, text=True, env=checkout_env(), timeout=400)
 
 
 @pytest.mark.k8s
@@ -58,6 +53,7 @@ def test_down_without_a_cluster_is_a_no_op(tmp_path: Path) -> None:
 CRASHING_OWNER = """
 import json, sys, time
 from pathlib import Path
+from hack.checkout import checkout_env, python_module
 from hack.cluster import Binaries, start_cluster
 cluster = start_cluster(Path(sys.argv[1]), Binaries.locate(), die_with_parent=True)
 print(json.dumps(json.loads((Path(sys.argv[1]) / "state.json").read_text())), flush=True)
@@ -71,7 +67,7 @@ def test_components_die_when_the_process_that_started_them_is_killed(tmp_path: P
     Binaries.locate()
     owner = subprocess.Popen(
         [sys.executable, "-c", CRASHING_OWNER, str(tmp_path / "cluster")],
-        cwd=REPO_ROOT,
+        env=checkout_env(),
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from hack.checkout import REPO_ROOT
 from hack.system.commands import MOCK_KEY_ENV
 from hack.system.examples import MockUpstream, load_examples, mock_upstreams
 from hack.system.kind import PROXY_PORT, ContextKubectl, KindSystem, PortForward, start_kind_system
@@ -31,7 +32,6 @@ from hack.system.kind_manifests import (
 )
 from hack.system.launcher import SystemStartError
 from tests.fixtures.helm import Render, find
-from tests.fixtures.operator import REPO_ROOT
 from tests.fixtures.system import skip_on_kind
 
 

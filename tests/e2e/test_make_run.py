@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from hack.checkout import REPO_ROOT
 from hack.cluster.processes import port_is_open
 from hack.system.launcher import stop_recorded
-from tests.fixtures.operator import REPO_ROOT
 from tests.fixtures.system import MESSAGES, sdk, skip_on_kind
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(300)]

@@ -1,19 +1,15 @@
 """``switchboard-proxy --kubernetes`` as a real process: the CLI hook, env options, proxy RBAC."""
 
 import asyncio
-import re
-import sys
 from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.fixtures.kubeproxy import KubeApply, rendered_config_text, rendered_configmap
-from tests.fixtures.proxy import REPO_ROOT, subprocess_env
+from tests.fixtures.proxy import start_proxy_cli, stop_process
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(120)]
-
-_LISTENING = re.compile(rb"listening on (http://\S+)")
 
 
 async def _served_models(base_url: str) -> list[str]:
@@ -36,34 +32,17 @@ async def test_cli_kubernetes_flag_serves_rendered_configmaps(
     ns = kube_namespace
     manifest = rendered_configmap(ns, "chat-rendered", rendered_config_text(ns, "chat", "p", ("cli-1",)), None)
     await kube.apply(manifest)
-    env = subprocess_env(
-        {
-            "SWITCHBOARD_KUBECONFIG": str(kube_cluster.proxy_kubeconfig),
-            "SWITCHBOARD_WATCH_NAMESPACES": ns,
-            "POD_NAMESPACE": kube_cluster.namespace,
-            "POD_NAME": "proxy-cli",
-        }
-    )
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "switchboard.proxy.cli", "--kubernetes", "--host", "127.0.0.1", "--port", "0"),
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=asyncio.subprocess.PIPE,
-    )
+    env = {
+        "SWITCHBOARD_KUBECONFIG": str(kube_cluster.proxy_kubeconfig),
+        "SWITCHBOARD_WATCH_NAMESPACES": ns,
+        "POD_NAMESPACE": kube_cluster.namespace,
+        "POD_NAME": "proxy-cli",
+    }
+    process, base_url = await start_proxy_cli("--kubernetes", env=env)
     try:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), 30)
-        match = _LISTENING.search(line)
-        assert match is not None, f"switchboard-proxy did not start: {line!r}"
-        base_url = match.group(1).decode()
         await _until_served(base_url, "cli-1")
         manifest = rendered_configmap(ns, "chat-rendered", rendered_config_text(ns, "chat", "p", ("cli-2",)), None)
         await kube.apply(manifest)
         await _until_served(base_url, "cli-2")
     finally:
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 15)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        await stop_process(process)

@@ -135,9 +135,8 @@ async def test_proxy_serves_cluster_config_rotates_keys_and_reports_open_circuit
                 await sdk.chat.completions.create(model=MODEL, messages=messages)
         opened = time.monotonic()
 
-        async def status_open() -> bool:
-            # "half-open" too: the engine may already be waiting for a probe when we look
-            return await circuit() in ("open", "half-open")
+        async def status_open() -> bool:  # openSeconds is 60 now: it cannot be half-open yet
+            return await circuit() == "open"
 
         await _eventually(status_open, seconds=15)
         print(f"circuit open -> LLMProvider status: {(time.monotonic() - opened) * 1000:.0f} ms")

@@ -2,16 +2,16 @@
 
 import asyncio
 import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from hack.checkout import checkout_env, python_module
 from switchboard.mock.cli import load_faults
 from switchboard.mock.faults import FaultSpecError
-from switchboard.mock.harness import MockControl, bootstrap_args, run_subprocess
-from tests.fixtures.upstream import REPO_ROOT, MockFactory
+from switchboard.mock.harness import MockControl, run_subprocess
+from tests.fixtures.upstream import MockFactory
 
 CHAT = {"model": "m1", "messages": [{"role": "user", "content": "one two three"}]}
 
@@ -91,7 +91,7 @@ def test_fault_sources_parse_and_reject(tmp_path: Path) -> None:
 
 
 async def test_subprocess_with_cli_faults() -> None:
-    async with run_subprocess(["--fault", "m1:status=418", "--api-key", "k"], repo_root=REPO_ROOT) as mock:
+    async with run_subprocess(["--fault", "m1:status=418", "--api-key", "k"], env=checkout_env()) as mock:
         url = mock.base_url + "/v1/chat/completions"
         assert (await post(url, CHAT, {"Authorization": "Bearer k"}))[0] == 418
         assert (await post(url, CHAT, {"Authorization": "Bearer wrong"}))[0] == 401
@@ -99,8 +99,11 @@ async def test_subprocess_with_cli_faults() -> None:
 
 
 def test_cli_help_and_bad_flags() -> None:
-    command = [sys.executable, *bootstrap_args(REPO_ROOT)]
-    help_run = subprocess.run([*command, "--help"], capture_output=True, timeout=60)
+    help_run = subprocess.run(
+        python_module("switchboard.mock", "--help"), capture_output=True, timeout=60, env=checkout_env()
+    )
     assert help_run.returncode == 0 and b"x-mock-status" in help_run.stdout
-    bad = subprocess.run([*command, "--fault", "oops"], capture_output=True, timeout=60)
+    bad = subprocess.run(
+        python_module("switchboard.mock", "--fault", "oops"), capture_output=True, timeout=60, env=checkout_env()
+    )
     assert bad.returncode == 2 and b"MODEL:FIELD=VALUE" in bad.stderr

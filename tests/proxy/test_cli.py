@@ -2,22 +2,21 @@
 
 import asyncio
 import subprocess
-import sys
 
 import openai
 import pytest
 
-from tests.fixtures.proxy import REPO_ROOT, provider_config, proxy_config, subprocess_env
+from hack.checkout import checkout_env, python_module
+from tests.fixtures.proxy import provider_config, proxy_config
 from tests.fixtures.upstream import MockFactory
 
 
 def test_help_lists_the_options() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "switchboard.proxy.cli", "--help"],
+        python_module("switchboard.proxy.cli", "--help"),
         capture_output=True,
         text=True,
-        env=subprocess_env(),
-        cwd=REPO_ROOT,
+        env=checkout_env(),
         timeout=60,
         check=True,
     )
@@ -27,11 +26,10 @@ def test_help_lists_the_options() -> None:
 
 def test_config_or_kubernetes_is_required() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "switchboard.proxy.cli"],
+        python_module("switchboard.proxy.cli"),
         capture_output=True,
         text=True,
-        env=subprocess_env(),
-        cwd=REPO_ROOT,
+        env=checkout_env(),
         timeout=60,
     )
     assert result.returncode == 2

@@ -4,18 +4,18 @@ import hashlib
 import logging
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
 import openai
 import pytest
 
+from hack.checkout import checkout_env, python_module
 from switchboard.api.config import ProxyConfig
 from switchboard.api.profile import ProfileConfig, ProviderRef
 from switchboard.proxy.app import AppOptions
 from switchboard.proxy.auth import API_KEYS_FILE_ENV, KeyFileSource
-from tests.fixtures.proxy import REPO_ROOT, ProxyFactory, ProxyServer, provider_config, subprocess_env
+from tests.fixtures.proxy import ProxyFactory, ProxyServer, provider_config
 from tests.fixtures.upstream import MockFactory
 
 CHAT_KEY = "sk-chat-team-0123456789abcdef"
@@ -142,11 +142,10 @@ def test_the_cli_refuses_an_invalid_keys_file_without_echoing_keys(tmp_path: Pat
     config.write_text("apiVersion: switchboard.dev/v1alpha1\nkind: ProxyConfig\nproviders: []\nprofiles: []\n")
     args = ["--config", str(config), "--port", "0", "--api-keys-file", str(keys)]
     result = subprocess.run(
-        [sys.executable, "-m", "switchboard.proxy.cli", *args],
+        python_module("switchboard.proxy.cli", *args),
         capture_output=True,
         text=True,
-        env=subprocess_env(),
-        cwd=REPO_ROOT,
+        env=checkout_env(),
         timeout=60,
     )
     assert result.returncode == 2

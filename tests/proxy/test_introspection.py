@@ -42,14 +42,37 @@ async def test_explain_latency_and_cost(
     assert status == 200
     assert costs["data"][0]["provider"] == "cheap"
     assert costs["data"][0]["cost_usd"] > 0
+    # The engine's estimator: ceil(22 characters / 4) + 4 tokens of message framing.
+    assert costs["data"][0]["prompt_tokens"] == 6 + 4
+    embeddings = {"model": "mock-model", "input": ["x" * 40, [1, 2, 3]]}
+    status, costs = await _call(proxy, "POST", "/v1/routing/estimate-cost", json=embeddings)
+    assert status == 200 and costs["data"][0]["prompt_tokens"] == 10 + 3
 
 
 async def test_introspection_errors(mock_upstream_factory: MockFactory, proxy_server: ProxyFactory) -> None:
     proxy = await _proxy(mock_upstream_factory, proxy_server)
     status, body = await _call(proxy, "POST", "/v1/routing/explain", json={"model": "nope"})
     assert status == 404 and body["error"]["param"] == "model"
+    assert body["error"]["code"] == "model_not_found"
     status, body = await _call(proxy, "POST", "/v1/routing/estimate-cost", json={"messages": []})
     assert status == 400 and body["error"]["param"] == "model"
+
+
+async def test_introspection_answers_routing_failures_with_chats_codes(
+    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory
+) -> None:
+    mock = await mock_upstream_factory()
+    config = proxy_config([provider_config("p", "openai", mock.base_url)], allow_client_routing=True)
+    proxy = await proxy_server(config)
+    bad_header = {"x-routing-preference": "fastest"}
+    for path in ("/v1/chat/completions", "/v1/routing/explain"):
+        status, body = await _call(
+            proxy, "POST", path, json={"model": "mock-model", "messages": MESSAGES}, headers=bad_header
+        )
+        assert (status, body["error"]["code"]) == (400, "invalid_routing_header"), path
+    for path in ("/v1/chat/completions", "/v1/routing/explain", "/v1/routing/estimate-cost"):
+        status, body = await _call(proxy, "POST", path, json={"model": "nope", "messages": MESSAGES})
+        assert (status, body["error"]["code"], body["error"]["param"]) == (404, "model_not_found", "model"), path
 
 
 async def test_metrics_cover_requests_tokens_cost_and_circuits(

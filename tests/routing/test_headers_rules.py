@@ -6,17 +6,13 @@ import pytest
 
 from switchboard.api.config import parse_config
 from switchboard.proxy.routing import NoRoute, Router, RouteRequest
-from tests.fixtures.engine import make_config, provider
+from tests.fixtures.engine import make_config, provider, rated
 
 Build = Callable[..., Router]
 
 
 def req(**headers: str) -> RouteRequest:
     return RouteRequest(model="gpt-4o", headers={k.replace("_", "-"): v for k, v in headers.items()})
-
-
-def rated(name: str, speed: int, cost: int, quality: int) -> dict[str, object]:
-    return provider(name, ratings={"speed": speed, "cost": cost, "quality": quality})
 
 
 def test_provider_hint_moves_a_healthy_provider_first(make_router: Build) -> None:

@@ -1,24 +1,17 @@
 """Hypothesis properties of plans over random configs and learned state."""
 
 import random
+from typing import get_args
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switchboard.api.config import parse_config
+from switchboard.api.profile import Strategy
 from switchboard.proxy.routing import NoRoute, Outcome, Router, RouteRequest
 from switchboard.proxy.routing.strategies import weighted_shuffle
 
-STRATEGIES = [
-    "failover",
-    "round-robin",
-    "weighted",
-    "random",
-    "least-latency",
-    "least-cost",
-    "least-busy",
-    "preference",
-]
+STRATEGIES = [s for s in get_args(Strategy) if s != "rules"]  # rules picks a strategy per request
 
 provider_spec = st.fixed_dictionaries(
     {

@@ -5,7 +5,14 @@ from collections.abc import Callable
 import pytest
 
 from switchboard.api.provider import ProviderModel
-from switchboard.proxy.routing import Outcome, PricingTable, Router, RouteRequest, estimate_prompt_tokens
+from switchboard.proxy.routing import (
+    Outcome,
+    PricingTable,
+    Router,
+    RouteRequest,
+    estimate_input_tokens,
+    estimate_prompt_tokens,
+)
 from tests.fixtures.engine import FakeClock, make_config, provider
 
 Build = Callable[..., Router]
@@ -88,3 +95,11 @@ def test_token_estimate_counts_content_and_tools() -> None:
     assert estimate_prompt_tokens(messages, tools) > 118
     image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:" + "A" * 10000}}]}]
     assert estimate_prompt_tokens(image) == 4
+
+
+def test_embeddings_input_estimate_counts_texts_and_takes_token_ids_as_they_are() -> None:
+    assert estimate_input_tokens("x" * 400) == 100
+    assert estimate_input_tokens(["x" * 40, "y" * 41]) == 10 + 11
+    assert estimate_input_tokens([1, 2, 3]) == 3
+    assert estimate_input_tokens([[1, 2], [3, 4, 5]]) == 5
+    assert estimate_input_tokens(None) == 0 and estimate_input_tokens({"a": "b"}) == 0

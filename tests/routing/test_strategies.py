@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 from switchboard.api.config import parse_config
 from switchboard.proxy.routing import Outcome, Router, RouteRequest
-from tests.fixtures.engine import make_config, provider
+from tests.fixtures.engine import make_config, provider, rated
 
 Build = Callable[..., Router]
 REQ = RouteRequest(model="gpt-4o")
@@ -147,10 +147,6 @@ def test_least_busy_prefers_fewest_in_flight(make_router: Build) -> None:
     assert router.plan(REQ).attempts[0].provider.name == "b"
     router.finished(first, Outcome("success", 0.1))
     assert router.plan(REQ).attempts[0].provider.name == "a"
-
-
-def rated(name: str, speed: int, cost: int, quality: int, weight: int = 1) -> dict[str, object]:
-    return provider(name, ratings={"speed": speed, "cost": cost, "quality": quality}, weight=weight)
 
 
 def test_preference_scores_rank_providers(make_router: Build) -> None:
