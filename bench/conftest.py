@@ -12,6 +12,7 @@ from _pytest.terminal import TerminalReporter
 
 Medians = dict[tuple[str, int], float]  # (strategy, candidates) -> median seconds
 _MEDIANS = pytest.StashKey[Medians]()
+_LINES = pytest.StashKey[dict[str, list[str]]]()  # section title -> lines
 
 
 @pytest.fixture
@@ -25,7 +26,18 @@ def record_median(request: pytest.FixtureRequest) -> Callable[[str, int, float],
     return record
 
 
+@pytest.fixture
+def report_line(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
+    """Add a line under a titled section of the end-of-run summary."""
+    sections = request.config.stash.setdefault(_LINES, {})
+    return lambda title, line: sections.setdefault(title, []).append(line)
+
+
 def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:
+    for title, lines in config.stash.get(_LINES, {}).items():
+        terminalreporter.write_sep("-", title)
+        for line in lines:
+            terminalreporter.write_line(line)
     medians = config.stash.get(_MEDIANS, {})
     if not medians:
         return
