@@ -14,12 +14,14 @@ exited worker dead (dropping its live gauges) and removes the directory at exit.
 import argparse
 import contextlib
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
@@ -73,22 +75,23 @@ def metrics_dir() -> Iterator[Path]:
 def reap(children: Sequence[subprocess.Popen[bytes]], on_exit: Callable[[int], None]) -> list[int]:
     """Wait for every child in exit order, calling ``on_exit(pid)`` as each one ends; their exit codes.
 
-    ``os.wait`` rather than ``Popen.wait`` one by one, so a worker that dies early is
-    accounted for at once, not after the workers started before it.
+    One waiting thread per child rather than ``Popen.wait`` one after the other, so a
+    worker that dies early is accounted for at once, not after the workers started
+    before it; and rather than ``os.wait``, which would reap other children of the process.
     """
-    pending = {child.pid: child for child in children}
+    exited: queue.SimpleQueue[subprocess.Popen[bytes]] = queue.SimpleQueue()
+
+    def watch(child: subprocess.Popen[bytes]) -> None:
+        child.wait()
+        exited.put(child)
+
+    for child in children:
+        threading.Thread(target=watch, args=(child,), name=f"reap-{child.pid}", daemon=True).start()
     codes: list[int] = []
-    while pending:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:  # nothing left to wait for (reaped elsewhere)
-            break
-        child = pending.pop(pid, None)
-        if child is None:
-            continue
-        child.returncode = os.waitstatus_to_exitcode(status)
+    for _ in children:
+        child = exited.get()  # interruptible: the main thread still runs the signal handlers
+        on_exit(child.pid)
         codes.append(child.returncode)
-        on_exit(pid)
     return codes
 
 
@@ -102,11 +105,9 @@ def run_workers(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(f"switchboard-proxy started {args.workers} workers on http://{args.host}:{port}", flush=True)
 
         def forward(signum: int, _frame: FrameType | None) -> None:
-            # os.kill, not Popen.send_signal: its poll() would reap a child behind reap()'s back.
             for child in children:
-                if child.returncode is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(child.pid, signum)
+                if child.poll() is None:
+                    child.send_signal(signum)
 
         signal.signal(signal.SIGINT, forward)
         signal.signal(signal.SIGTERM, forward)

@@ -6,6 +6,8 @@ which names the worker (its pid) that serves it.
 """
 
 import asyncio
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from switchboard.proxy.metrics import MULTIPROC_DIR_ENV, create_metrics, multiprocess_dir
+from switchboard.proxy.workers import reap
 from tests.fixtures.proxy import ProxyServer, provider_config, proxy_config, start_proxy_cli, stop_process
 from tests.fixtures.upstream import MockFactory
 
@@ -119,3 +122,21 @@ def test_workers_serve_the_aggregate_of_the_shared_directory(tmp_path: Path) -> 
     exposed = generate_latest(metrics.exposition).decode()
     assert "switchboard_circuit_state" in exposed  # the worker's own circuits stay in
     assert multiprocess_dir({MULTIPROC_DIR_ENV: " "}) is None
+
+
+def test_reap_reports_each_worker_as_it_exits() -> None:
+    """The worker that ends first is reported first (its live gauges are dropped at once), with its code."""
+    # ``waiting`` runs until its stdin closes, which happens only once ``failing`` was reported.
+    waiting = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    failing = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    exited: list[int] = []
+
+    def on_exit(pid: int) -> None:
+        exited.append(pid)
+        if pid == failing.pid and waiting.stdin is not None:
+            waiting.stdin.close()
+
+    codes = reap([waiting, failing], on_exit)
+    assert exited == [failing.pid, waiting.pid]
+    assert codes == [3, 0]
+    assert (waiting.returncode, failing.returncode) == (0, 3)
