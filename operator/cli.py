@@ -21,6 +21,7 @@ from switchboard.operator.events import EventLimiter, EventRecorder
 from switchboard.operator.ha import LeaseElector
 from switchboard.operator.handlers import build_registry
 from switchboard.operator.kube import Kube
+from switchboard.operator.probes import liveness_endpoint, register_probes
 from switchboard.operator.reconcile import Context
 from switchboard.operator.render import RenderSettings
 
@@ -41,6 +42,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resync-seconds", type=float, default=60.0, help="period of the full re-check of every resource")
     p.add_argument("--lease-seconds", type=float, default=15.0, help="leader Lease duration")
     p.add_argument("--identity", default=f"{socket.gethostname()}-{os.getpid()}", help="this replica's Lease identity")
+    p.add_argument(
+        "--liveness-endpoint",
+        type=liveness_endpoint,
+        metavar="URL",
+        help="serve health for Kubernetes probes at this URL, e.g. http://0.0.0.0:8080/healthz (default: off)",
+    )
     p.add_argument("--verbose", action="store_true")
     return p.parse_args(argv)
 
@@ -75,14 +82,17 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         settings=RenderSettings(fleet_replicas=args.fleet_replicas, credentials_secret=args.credentials_secret),
         leadership=elector,
     )
+    registry = build_registry(args.resync_seconds)
+    register_probes(registry)
     operator = kopf.operator(
-        registry=build_registry(args.resync_seconds),
+        registry=registry,
         settings=_settings(),
         standalone=True,  # leadership comes from our Lease, not kopf peering
         clusterwide=not args.namespace,
         namespaces=args.namespace,
         memo=ctx,
         stop_flag=stop,
+        liveness_endpoint=args.liveness_endpoint,
     )
     try:
         async with asyncio.TaskGroup() as tasks:

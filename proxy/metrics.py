@@ -1,12 +1,21 @@
 """Prometheus metrics, one registry per app so several apps (tests, workers)
-never share counters. Circuit state is read from the router at scrape time."""
+never share counters. Circuit state is read from the router at scrape time.
 
+Under ``--workers N`` every worker runs with ``PROMETHEUS_MULTIPROC_DIR`` set
+(``proxy/workers.py``): prometheus-client then keeps the values in per-process
+files there, and ``/metrics`` serves the aggregate of all workers
+(``MultiProcessCollector``) instead of the answering worker's own counters.
+"""
+
+import os
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from switchboard.api.status import ProviderHealth
@@ -15,6 +24,14 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 _CIRCUIT_STATES = ("closed", "open", "half-open")
 
 HealthSource = Callable[[], Mapping[str, ProviderHealth]]
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus-client's own switch: it picks file-backed values at import when this is set."""
+
+
+def multiprocess_dir(environ: Mapping[str, str]) -> Path | None:
+    """The shared metrics directory of a ``--workers`` run, or None in a single process."""
+    value = environ.get(MULTIPROC_DIR_ENV, "").strip()
+    return Path(value) if value else None
 
 
 class _CircuitCollector(Collector):
@@ -37,6 +54,9 @@ class _CircuitCollector(Collector):
 @dataclass(frozen=True)
 class ProxyMetrics:
     registry: CollectorRegistry
+    """Where this app's metrics are registered (and recorded)."""
+    exposition: CollectorRegistry
+    """What ``/metrics`` serves: ``registry`` itself, or the workers' aggregate plus this worker's circuits."""
     requests: Counter
     latency: Histogram
     first_byte: Histogram
@@ -53,12 +73,18 @@ class ProxyMetrics:
     (The ``retries`` metric is labelled by profile name, which is not unique across namespaces.)"""
 
 
-def create_metrics(health: Callable[[], HealthSource | None]) -> ProxyMetrics:
-    """All proxy metrics in a fresh registry; ``health`` returns the live router's provider_health."""
+def create_metrics(health: Callable[[], HealthSource | None], environ: Mapping[str, str] | None = None) -> ProxyMetrics:
+    """All proxy metrics in a fresh registry; ``health`` returns the live router's provider_health.
+
+    ``environ`` (default ``os.environ``) decides the exposition, like it decided
+    prometheus-client's value storage: with ``PROMETHEUS_MULTIPROC_DIR`` set, the aggregate.
+    """
+    circuits = _CircuitCollector(health)
     r = CollectorRegistry()
-    r.register(_CircuitCollector(health))
+    r.register(circuits)
     return ProxyMetrics(
         registry=r,
+        exposition=_exposition(r, circuits, multiprocess_dir(os.environ if environ is None else environ)),
         requests=Counter(
             "switchboard_requests", "Client requests", ["endpoint", "profile", "provider", "status"], registry=r
         ),
@@ -80,8 +106,26 @@ def create_metrics(health: Callable[[], HealthSource | None]) -> ProxyMetrics:
             registry=r,
         ),
         reloads=Counter("switchboard_config_reloads", "Config reloads", ["result"], registry=r),
-        config_loaded=Gauge("switchboard_config_loaded", "1 once a valid config is serving", registry=r),
+        config_loaded=Gauge(
+            "switchboard_config_loaded",
+            "1 once a valid config is serving",
+            registry=r,
+            multiprocess_mode="livemin",  # workers: 1 only when every live worker serves a config
+        ),
     )
+
+
+def _exposition(registry: CollectorRegistry, circuits: Collector, directory: Path | None) -> CollectorRegistry:
+    """The app's own registry, or (multi-process) every worker's recorded values plus this worker's circuits.
+
+    Circuit breakers live in each worker's memory, so ``switchboard_circuit_state`` is the answering worker's view.
+    """
+    if directory is None:
+        return registry
+    aggregate = CollectorRegistry()
+    MultiProcessCollector(aggregate, path=str(directory))  # type: ignore[no-untyped-call]
+    aggregate.register(circuits)
+    return aggregate
 
 
 def _route_histogram(registry: CollectorRegistry, name: str, documentation: str) -> Histogram:

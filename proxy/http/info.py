@@ -42,7 +42,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    registry = request.app[RUNTIME].metrics.registry
+    """Prometheus exposition: this process's metrics, or under ``--workers`` the sum over all workers."""
+    registry = request.app[RUNTIME].metrics.exposition
     response = web.Response(body=generate_latest(registry))
     response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return response

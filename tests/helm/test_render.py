@@ -92,12 +92,24 @@ def test_operator_deployment(helm_template: Render) -> None:
         "2",
         "--identity",
         "$(POD_NAME)",  # expanded by the kubelet from the Downward API env
+        "--liveness-endpoint",
+        "http://0.0.0.0:8080/healthz",
     ]
+    assert c["ports"] == [{"name": "health", "containerPort": 8080, "protocol": "TCP"}]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "health"}, probe
     assert env(c)["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env(c)["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     assert c["securityContext"] == RESTRICTED_CONTAINER
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert c["resources"]["requests"] and c["resources"]["limits"]
+
+
+def test_operator_health_port_follows_the_value(helm_template: Render) -> None:
+    c = container(find(helm_template("--set", "operator.healthPort=9440"), "Deployment", "sb-operator"))
+    assert "http://0.0.0.0:9440/healthz" in c["args"]
+    assert c["ports"] == [{"name": "health", "containerPort": 9440, "protocol": "TCP"}]
+    assert c["livenessProbe"]["httpGet"]["port"] == "health"
 
 
 def test_proxy_deployment(helm_template: Render) -> None:
