@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 
 import kopf
 from kubernetes_asyncio import client, config
@@ -74,7 +74,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         events=EventRecorder(kube, EventLimiter()),
         settings=RenderSettings(fleet_replicas=args.fleet_replicas, credentials_secret=args.credentials_secret),
         leadership=elector,
-        stopping=stop,
+        stopping=stop,  # set by kopf's cleanup: kopf's signal handlers replace ours
     )
     operator = kopf.operator(
         registry=build_registry(args.resync_seconds),
@@ -88,23 +88,9 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
     try:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(elector.run(stop))
-            tasks.create_task(_until_stopped(operator, stop))
+            tasks.create_task(operator)
     finally:
         await api.close()
-
-
-async def _until_stopped(operator: Awaitable[None], stop: asyncio.Event) -> None:
-    """Run kopf, then stop everything else: its end, however it came, is the operator's end.
-
-    kopf installs its own SIGINT/SIGTERM handlers over ours, so on a signal only kopf
-    learns of it. Its cleanup sets ``stop`` (``Context.stopping``); this is the net for
-    an end without cleanup, where the elector would otherwise keep renewing the Lease
-    and the process hang until SIGKILL.
-    """
-    try:
-        await operator
-    finally:
-        stop.set()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
