@@ -81,6 +81,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         events=EventRecorder(kube, EventLimiter()),
         settings=RenderSettings(fleet_replicas=args.fleet_replicas, credentials_secret=args.credentials_secret),
         leadership=elector,
+        stopping=stop,  # set by kopf's cleanup: kopf's signal handlers replace ours
     )
     registry = build_registry(args.resync_seconds)
     register_probes(registry)

@@ -97,7 +97,10 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
 
     @kopf.on.cleanup(registry=registry)
     async def stop_resync(memo: Any, **_: Any) -> None:
-        for task in _ctx(memo).background:
+        """Stop the resync and (``ctx.stopping``) the elector, which hands the Lease back."""
+        ctx = _ctx(memo)
+        for task in ctx.background:
             task.cancel()
+        ctx.stopping.set()
 
     return registry

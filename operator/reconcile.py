@@ -46,6 +46,8 @@ class Context:
     locks: defaultdict[tuple[str, ...], asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
     fingerprints: dict[tuple[str, ...], str] = field(default_factory=dict)
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    # Set when kopf cleans up (its watchers are stopped): the Lease elector stops with it.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _now() -> str:

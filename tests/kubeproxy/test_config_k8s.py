@@ -112,7 +112,9 @@ async def test_secret_change_re_resolves_keys_and_keys_are_never_logged(
     source = KubernetesSource(_settings(kube_cluster, ns))
     runtime = ResolvingRuntime(source.secrets)
     async with ClusterMode(runtime, StaticHealth(), source.settings, source.credentials):
-        await asyncio.sleep(1.0)
+        async with asyncio.timeout(30):  # the ConfigMap was seen and refused
+            while f"has no key {key!r}" not in caplog.text:  # noqa: ASYNC110 - polling the log
+                await asyncio.sleep(0.05)
         assert runtime.configs == []  # key missing: nothing applied, the error says which key
         await kube.apply(secret_manifest(kube_cluster.namespace, {key: "sk-first-0001"}))
         await asyncio.wait_for(runtime.wait_for(lambda c: True), 15)

@@ -46,7 +46,7 @@ async def _models(base_url: str) -> list[str]:
         return list(body.get("models", [])) if r.status == 200 else []
 
 
-async def _eventually(check: Callable[[], Awaitable[bool]], seconds: float = 20.0) -> None:
+async def _eventually(check: Callable[[], Awaitable[bool]], seconds: float = 60.0) -> None:
     async with asyncio.timeout(seconds):
         while not await check():  # noqa: ASYNC110 - polling an external system
             await asyncio.sleep(0.02)
@@ -138,7 +138,7 @@ async def test_proxy_serves_cluster_config_rotates_keys_and_reports_open_circuit
         async def status_open() -> bool:  # openSeconds is 60 now: it cannot be half-open yet
             return await circuit() == "open"
 
-        await _eventually(status_open, seconds=15)
+        await _eventually(status_open, seconds=45)  # bounded below the 60 s openSeconds
         print(f"circuit open -> LLMProvider status: {(time.monotonic() - opened) * 1000:.0f} ms")
     obj = await kube.get_json("llmp", "mock", "-n", ns)
     assert [r["replica"] for r in obj["status"]["replicas"]] == ["proxy-e2e"]

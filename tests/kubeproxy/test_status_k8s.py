@@ -145,22 +145,25 @@ async def test_writes_are_coalesced_to_one_per_interval(
         api = CountingCustomObjectsApi(api_client)
         timing = Timing(ttl=timedelta(seconds=60), heartbeat=timedelta(seconds=20))
         reporter = StatusReporter(api, "proxy-c", health.provider_health, dict, timing, interval_s=1.0)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         task = asyncio.create_task(reporter.run())
         snapshots = 0
-        for i in range(60):  # 60 different snapshots over ~3 s
+        for i in range(60):  # 60 different snapshots over ~3 s (longer on a loaded machine)
             health.health[key] = ProviderHealth(ema_ms=100 + i, circuit="open" if i % 2 else "closed")
             snapshots += 1
             await asyncio.sleep(0.05)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        rounds = int(loop.time() - started) + 1  # one at once, then at most one per 1 s interval
         await reporter.tick()  # flush the last snapshot
         written = api.patches
         await reporter.tick()
         await reporter.tick()
         assert api.patches == written  # nothing changed: no write (and no GET either)
-    print(f"\n{snapshots} snapshots over ~3 s at a 1 s interval -> {written} status PATCH requests")
-    assert snapshots == 60 and 2 <= written <= 5
+    print(f"\n{snapshots} snapshots over {rounds} s at a 1 s interval -> {written} status PATCH requests")
+    assert snapshots == 60 and 2 <= written <= rounds + 1  # + the flush
     obj = await kube.get_json("llmp", "openai", "-n", ns)
     assert [r["replica"] for r in obj["status"]["replicas"]] == ["proxy-c"]
     assert ObjectRef(ns, "openai") == ObjectRef(obj["metadata"]["namespace"], obj["metadata"]["name"])
