@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from switchboard.proxy.auth import KeyStore, api_key_middleware
-from switchboard.proxy.http import chat, embeddings, info, routing_api
+from switchboard.proxy.http import chat, embeddings, info, messages_api, responses_api, routing_api
 from switchboard.proxy.http.keys import PRICING, RUNTIME
 from switchboard.proxy.http.middleware import openai_errors, request_metrics
 from switchboard.proxy.metrics import HealthSource, create_metrics
@@ -36,6 +36,11 @@ class AppOptions:
 
 def _add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/chat/completions", chat.chat_completions)
+    app.router.add_post("/v1/responses", responses_api.create_response)
+    for stored in ("/v1/responses/{response_id}", "/v1/responses/{response_id}/{action:cancel|input_items}"):
+        app.router.add_route("*", stored, responses_api.stored_response)
+    app.router.add_post("/v1/messages", messages_api.create_message)
+    app.router.add_post("/v1/messages/count_tokens", messages_api.count_tokens)
     app.router.add_post("/v1/embeddings", embeddings.embeddings)
     app.router.add_get("/v1/models", info.list_models)
     app.router.add_post("/v1/routing/explain", routing_api.explain)

@@ -1,7 +1,7 @@
 """Client API-key authentication for the proxy.
 
 Clients present a key as ``Authorization: Bearer <key>`` (OpenAI SDKs) or
-``api-key: <key>`` (Azure OpenAI SDKs). Keys come from a YAML file, normally a
+``api-key: <key>`` (Azure OpenAI SDKs) or ``x-api-key: <key>`` (Anthropic SDKs). Keys come from a YAML file, normally a
 Secret mounted into the proxy pod (Helm value ``proxy.auth``)::
 
     keys:
@@ -227,12 +227,13 @@ class KeyFileSource:
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
-    """The key a request presents: ``Authorization: Bearer`` first, then ``api-key``; None if absent."""
+    """The key a request presents: ``Authorization: Bearer`` first, then ``api-key`` (Azure clients),
+    then ``x-api-key`` (Anthropic clients); None if absent."""
     auth = headers.get("Authorization", "")
     scheme, _, credentials = auth.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
-    api_key = headers.get("api-key", "").strip()
+    api_key = headers.get("api-key", "").strip() or headers.get("x-api-key", "").strip()
     return api_key or None
 
 
@@ -250,7 +251,8 @@ def openai_error(status: int, message: str, *, type_: str, code: str | None, par
 def _missing_key() -> web.Response:
     return openai_error(
         401,
-        "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or in the 'api-key' header.",
+        "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or in the 'api-key' "
+        "or 'x-api-key' header.",
         type_="invalid_request_error",
         code="missing_api_key",
     )

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 
 from switchboard.proxy.adapters.base import StreamTranslator, UpstreamError, UpstreamRequest, Usage
+from switchboard.proxy.apis.exchange import ExchangeFactory, chat_exchange
 from switchboard.proxy.dispatch import Deadline
 from switchboard.proxy.routing.types import Attempt
 from switchboard.proxy.snapshot import Snapshot
@@ -42,11 +43,17 @@ def _scrubbing(api_key: str | None) -> Iterator[None]:
 
 
 async def chat_once(snap: Snapshot, attempt: Attempt, deadline: Deadline, body: Body) -> tuple[dict[str, Any], Usage]:
-    adapter = snap.adapter(attempt.provider)
+    return await exchange_once(snap, attempt, deadline, chat_exchange(body, stream=False))
+
+
+async def exchange_once(
+    snap: Snapshot, attempt: Attempt, deadline: Deadline, make: ExchangeFactory
+) -> tuple[dict[str, Any], Usage]:
+    """One complete (non-streaming) call of any inbound API: the client's answer and its usage."""
     target = snap.target(attempt.provider, attempt.model)
     with _scrubbing(target.api_key):
-        raw = await _exchange(snap, attempt, deadline, adapter.chat_request(target, body, stream=False))
-        return adapter.chat_response(target, str(body["model"]), raw)
+        exchange = make(snap.adapter(attempt.provider), target)
+        return exchange.decode(await _exchange(snap, attempt, deadline, exchange.request))
 
 
 async def embeddings_once(
@@ -90,6 +97,12 @@ class OpenStream:
 async def open_chat_stream(
     snap: Snapshot, attempt: Attempt, deadline: Deadline, body: Body, *, include_usage: bool
 ) -> tuple[OpenStream, Usage]:
+    return await open_stream(snap, attempt, deadline, chat_exchange(body, stream=True, include_usage=include_usage))
+
+
+async def open_stream(
+    snap: Snapshot, attempt: Attempt, deadline: Deadline, make: ExchangeFactory
+) -> tuple[OpenStream, Usage]:
     """Send the request and read until the first client event exists.
 
     Everything before that point may still fail over to another attempt,
@@ -97,14 +110,15 @@ async def open_chat_stream(
     """
     adapter = snap.adapter(attempt.provider)
     target = snap.target(attempt.provider, attempt.model)
-    upstream = adapter.chat_request(target, body, stream=True)
+    exchange = make(adapter, target)
+    upstream = exchange.request
     timeout = client_timeout(attempt.timeouts, deadline.remaining)
     resources = AsyncExitStack()
     try:
         response = await resources.enter_async_context(send(snap.session(attempt.provider), upstream, timeout))
         if response.status >= 300:
             raise adapter.error(response.status, await read_body(response), response.headers)
-        translator = adapter.chat_stream(target, str(body["model"]), include_usage=include_usage)
+        translator = exchange.open_stream()
         events: list[bytes] = []
         async for chunk in response.content.iter_any():
             events = translator.feed(chunk)

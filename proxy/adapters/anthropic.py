@@ -1,5 +1,6 @@
 """Anthropic Messages API: ``{base}/v1/messages`` with ``x-api-key`` and ``anthropic-version``."""
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -15,7 +16,7 @@ from switchboard.proxy.adapters.base import (
     UpstreamRequest,
     Usage,
 )
-from switchboard.proxy.adapters.errors import upstream_error
+from switchboard.proxy.adapters.errors import header, upstream_error
 from switchboard.proxy.adapters.wire import (
     JSON_HEADERS,
     STREAM_HEADERS,
@@ -47,6 +48,23 @@ def _message(content: list[Any]) -> dict[str, Any]:
     return message
 
 
+_BETA = re.compile(r"^[a-z0-9][a-z0-9.-]{0,63}$")
+UNSAFE_BETAS = ("oauth-",)
+"""Betas the gateway must not forward: OAuth ones switch the upstream to the client's login, while
+the gateway authenticates with the provider's key."""
+
+
+def native_headers(client: Mapping[str, str]) -> dict[str, str]:
+    """``anthropic-version`` (the client's, else ours) and the client's well-formed, safe ``anthropic-beta``s."""
+    version = header(client, "anthropic-version") or ""
+    headers = {"anthropic-version": version if _BETA.match(version) else ANTHROPIC_VERSION}
+    betas = [b.strip() for b in (header(client, "anthropic-beta") or "").split(",")]
+    safe = [b for b in betas if _BETA.match(b) and not b.startswith(UNSAFE_BETAS)]
+    if safe:
+        headers["anthropic-beta"] = ",".join(dict.fromkeys(safe))
+    return headers
+
+
 class AnthropicAdapter:
     supports_embeddings = False
 
@@ -59,6 +77,33 @@ class AnthropicAdapter:
         if target.api_key:
             headers["x-api-key"] = target.api_key
         return UpstreamRequest("POST", f"{target.provider.effective_base_url}/v1/messages", headers, dump(payload))
+
+    def messages_request(
+        self, target: Target, body: Mapping[str, Any], *, stream: bool, client_headers: Mapping[str, str]
+    ) -> UpstreamRequest:
+        """The client's Messages body, natively (``cache_control``, thinking blocks and every other
+        field kept); only the model is renamed. The client's ``anthropic-version`` and safe betas go along."""
+        payload = {k: v for k, v in body.items() if k not in ("model", "stream")}
+        payload["model"] = target.model.upstream
+        if stream:
+            payload["stream"] = True
+        return self._native("messages", target, payload, stream=stream, client_headers=client_headers)
+
+    def count_tokens_request(
+        self, target: Target, body: Mapping[str, Any], *, client_headers: Mapping[str, str]
+    ) -> UpstreamRequest:
+        payload = {k: v for k, v in body.items() if k not in ("model", "stream", "max_tokens")}
+        payload["model"] = target.model.upstream
+        return self._native("messages/count_tokens", target, payload, stream=False, client_headers=client_headers)
+
+    def _native(
+        self, path: str, target: Target, payload: dict[str, Any], *, stream: bool, client_headers: Mapping[str, str]
+    ) -> UpstreamRequest:
+        headers = dict(STREAM_HEADERS if stream else JSON_HEADERS)
+        headers |= native_headers(client_headers)
+        if target.api_key:
+            headers["x-api-key"] = target.api_key
+        return UpstreamRequest("POST", f"{target.provider.effective_base_url}/v1/{path}", headers, dump(payload))
 
     def chat_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
         payload = load_object(FAMILY, raw, "chat response")

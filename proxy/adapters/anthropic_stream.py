@@ -10,7 +10,7 @@ from typing import Any
 from switchboard.proxy.adapters.base import UpstreamProtocolError, Usage
 from switchboard.proxy.adapters.errors import stream_error
 from switchboard.proxy.adapters.sse import SSEDecoder
-from switchboard.proxy.adapters.wire import DONE_EVENT, as_int, chunk, load_object, usage_chunk
+from switchboard.proxy.adapters.wire import DONE_EVENT, as_int, chunk, load_object, stream_failure, usage_chunk
 
 FAMILY = "anthropic"
 FINISH_REASONS = {
@@ -129,3 +129,6 @@ class AnthropicStream:
         if self._include_usage and self._id is not None:
             closing.insert(0, usage_chunk(self._id, self._created, self._model, Usage(self._input, self._output)))
         return closing
+
+    def fail(self, message: str) -> list[bytes]:
+        return stream_failure(message)

@@ -77,6 +77,10 @@ class StreamTranslator(Protocol):
         """Upstream EOF: return the closing events (``data: [DONE]``) or raise UpstreamProtocolError."""
         ...
 
+    def fail(self, message: str) -> list[bytes]:
+        """The events that tell the client, in its own API's words, that the stream broke after it began."""
+        ...
+
 
 class Adapter(Protocol):
     """One upstream API family. Bodies in and out are OpenAI-format dicts."""

@@ -13,7 +13,7 @@ import orjson
 from switchboard.proxy.adapters.base import UpstreamProtocolError, Usage
 from switchboard.proxy.adapters.errors import stream_error
 from switchboard.proxy.adapters.sse import SSEDecoder
-from switchboard.proxy.adapters.wire import DONE_EVENT, as_int, chunk, load_object, usage_chunk
+from switchboard.proxy.adapters.wire import DONE_EVENT, as_int, chunk, load_object, stream_failure, usage_chunk
 
 FAMILY = "gemini"
 FINISH_REASONS = {
@@ -131,3 +131,6 @@ class GeminiStream:
         if self._include_usage:
             closing.insert(0, usage_chunk(self._id, self._created, self._model, self._usage or Usage()))
         return closing
+
+    def fail(self, message: str) -> list[bytes]:
+        return stream_failure(message)

@@ -20,6 +20,7 @@ from switchboard.proxy.adapters.wire import (
     load_object,
     require_messages,
     sse_event,
+    stream_failure,
 )
 
 
@@ -88,6 +89,9 @@ class OpenAIStream:
             raise UpstreamProtocolError(f"{self._family} stream ended{where} before data: [DONE]")
         return [DONE_EVENT]
 
+    def fail(self, message: str) -> list[bytes]:
+        return stream_failure(message)
+
 
 class OpenAIAdapter:
     """``openai`` and ``openai-compatible``: Bearer key (optional), ``{base}/chat/completions``."""
@@ -121,6 +125,19 @@ class OpenAIAdapter:
 
     def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> OpenAIStream:
         return OpenAIStream(self.family, public_model, include_usage=include_usage)
+
+    def responses_request(self, target: Target, body: Mapping[str, Any], *, stream: bool) -> UpstreamRequest:
+        """The client's Responses API body, natively: only the model is renamed, and ``store`` is
+        forced off because the gateway keeps no state (a stored response could not be fetched back)."""
+        payload = {k: v for k, v in body.items() if k not in ("model", "stream", "store")}
+        model = self._model(target)
+        if model is not None:
+            payload["model"] = model
+        payload["store"] = False
+        if stream:
+            payload["stream"] = True
+        headers = self._headers(target, stream=stream)
+        return UpstreamRequest("POST", self._url(target, "responses"), headers, dump(payload))
 
     def embeddings_request(self, target: Target, body: Mapping[str, Any]) -> UpstreamRequest:
         payload = dict(body)

@@ -75,6 +75,12 @@ def no_embeddings(family: str) -> AdapterRequestError:
     return AdapterRequestError(f"{family} upstreams do not serve embeddings")
 
 
+def stream_failure(message: str) -> list[bytes]:
+    """A chat stream's end after an upstream failure: an error event SDKs raise on, then ``[DONE]``."""
+    body = {"error": {"message": message, "type": "upstream_error", "code": "upstream_stream_error", "param": None}}
+    return [sse_event(body), DONE_EVENT]
+
+
 def chunk(
     completion_id: str, created: int, model: str, delta: Mapping[str, Any], finish_reason: str | None = None
 ) -> bytes:
@@ -102,3 +108,8 @@ def usage_chunk(completion_id: str, created: int, model: str, usage: Usage) -> b
             "usage": usage_dict(usage),
         }
     )
+
+
+def as_object(value: Any) -> dict[str, Any]:
+    """A JSON object field of an untrusted body, or an empty one when it is missing or not an object."""
+    return value if isinstance(value, dict) else {}

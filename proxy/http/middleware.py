@@ -14,7 +14,7 @@ from aiohttp.typedefs import Handler
 
 from switchboard.proxy.auth import request_client
 from switchboard.proxy.cost import format_cost
-from switchboard.proxy.errors import ApiError
+from switchboard.proxy.errors import ApiError, anthropic_error_body
 from switchboard.proxy.http.keys import LABELS, RUNTIME, RouteLabels
 
 log = logging.getLogger("switchboard.proxy.http")
@@ -23,13 +23,27 @@ access_log = logging.getLogger("switchboard.proxy.access")
 _HTTP_CODES = {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}
 
 
-def error_response(error: ApiError) -> web.Response:
+def error_response(error: ApiError, *, anthropic: bool = False) -> web.Response:
+    body = anthropic_error_body(error.status, error.message) if anthropic else error.body()
     return web.Response(
-        status=error.status,
-        body=orjson.dumps(error.body()),
-        content_type="application/json",
-        headers=error.headers(),
+        status=error.status, body=orjson.dumps(body), content_type="application/json", headers=error.headers()
     )
+
+
+def anthropic_api(request: web.Request) -> bool:
+    """Requests of the Anthropic Messages API get Anthropic's error bodies."""
+    return request.path == "/v1/messages" or request.path.startswith("/v1/messages/")
+
+
+def _as_anthropic(response: web.Response) -> web.Response:
+    """An OpenAI-format error answer (client auth's 401/403) in Anthropic's body, same status and headers."""
+    try:
+        message = str(orjson.loads(response.body or b"{}")["error"]["message"])  # type: ignore[arg-type]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return response
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-type", "content-length")}
+    body = orjson.dumps(anthropic_error_body(response.status, message))
+    return web.Response(status=response.status, body=body, content_type="application/json", headers=headers)
 
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiError:
@@ -46,6 +60,14 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiErr
 
 @web.middleware
 async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error in the client API's format: OpenAI's, or Anthropic's on the Messages API."""
+    response = await _openai_errors(request, handler)
+    if anthropic_api(request) and response.status >= 400 and isinstance(response, web.Response):
+        return _as_anthropic(response)
+    return response
+
+
+async def _openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as e:

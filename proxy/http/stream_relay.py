@@ -1,18 +1,18 @@
 """Relaying an opened upstream stream to the client, event by event.
 
 Once the first byte reached the client there is no failing over: an upstream
-failure mid-stream ends the stream with an SSE error event and ``[DONE]`` so
-SDKs raise a clear error instead of hanging or seeing a silent truncation.
+failure mid-stream ends the stream with the client API's own error events
+(the translator's ``fail``) so SDKs raise a clear error instead of hanging or
+seeing a silent truncation.
 """
 
 import time
 
-import orjson
 from aiohttp import web
 
 from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.dispatch import UPSTREAM_FAILURES, Served
-from switchboard.proxy.http.common import record_usage
+from switchboard.proxy.http.common import labels, record_usage
 from switchboard.proxy.http.keys import RUNTIME
 from switchboard.proxy.outcomes import describe, failure_outcome, success_outcome
 from switchboard.proxy.router_port import RouterPort
@@ -20,12 +20,6 @@ from switchboard.proxy.routing.types import Outcome
 from switchboard.proxy.upstream_calls import OpenStream
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-DONE = b"data: [DONE]\n\n"
-
-
-def sse_error(message: str, code: str) -> bytes:
-    body = {"error": {"message": message, "type": "upstream_error", "code": code, "param": None}}
-    return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
 async def relay_stream(
@@ -39,7 +33,7 @@ async def relay_stream(
         for event in stream.first_events:
             await response.write(event)
         request.app[RUNTIME].metrics.first_byte.labels(
-            "chat/completions", attempt.profile.name, attempt.provider.name
+            labels(request).endpoint, attempt.profile.name, attempt.provider.name
         ).observe(time.monotonic() - served.started_at)
         try:
             if not stream.ended:
@@ -55,8 +49,8 @@ async def relay_stream(
             stream.scrub(error)
             outcome = failure_outcome(error, time.monotonic() - served.started_at)
             request.app[RUNTIME].metrics.upstream_errors.labels(attempt.provider.name, outcome.kind).inc()
-            await response.write(sse_error(f"stream interrupted: {describe(error)}", "upstream_stream_error"))
-            await response.write(DONE)
+            for event in stream.translator.fail(f"stream interrupted: {describe(error)}"):
+                await response.write(event)
         await response.write_eof()
     finally:
         await stream.close()

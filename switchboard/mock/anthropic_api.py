@@ -87,6 +87,13 @@ def parse_anthropic(body: Any) -> Turn:
     )
 
 
+def count_tokens_body(body: Any) -> dict[str, Any]:
+    """``/v1/messages/count_tokens``: the prompt tokens the same request would be billed."""
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return {"input_tokens": parse_anthropic({**body, "max_tokens": 1}).prompt_tokens}
+
+
 def _message_id(turn: Turn) -> str:
     return "msg_" + hashlib.sha256(f"{turn.model}|{turn.last_user_text}".encode()).hexdigest()[:24]
 

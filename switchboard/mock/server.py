@@ -5,17 +5,19 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from switchboard.mock.anthropic_api import AnthropicDialect
+from switchboard.mock.anthropic_api import AnthropicDialect, count_tokens_body
 from switchboard.mock.control import add_control_routes
 from switchboard.mock.gemini_api import GeminiDialect
 from switchboard.mock.openai_api import AzureDialect, OpenAIDialect, embeddings_body
 from switchboard.mock.pipeline import STATE, handle_chat, handle_json
+from switchboard.mock.responses_api import ResponsesDialect
 from switchboard.mock.state import MockOptions, MockState
 
 OPENAI = OpenAIDialect()
 AZURE = AzureDialect()
 ANTHROPIC = AnthropicDialect()
 GEMINI = GeminiDialect()
+RESPONSES = ResponsesDialect()
 
 
 def _body_model(body: Any) -> str | None:
@@ -50,6 +52,14 @@ async def anthropic_messages(request: web.Request) -> web.StreamResponse:
     return await handle_chat(request, ANTHROPIC)
 
 
+async def anthropic_count_tokens(request: web.Request) -> web.StreamResponse:
+    return await handle_json(request, ANTHROPIC, count_tokens_body, _body_model)
+
+
+async def openai_responses(request: web.Request) -> web.StreamResponse:
+    return await handle_chat(request, RESPONSES)
+
+
 async def gemini_generate(request: web.Request) -> web.StreamResponse:
     return await handle_chat(request, GEMINI, path_model=request.match_info["model"])
 
@@ -72,6 +82,8 @@ def make_app(options: MockOptions | None = None) -> web.Application:
     app.router.add_post("/openai/deployments/{deployment}/chat/completions", azure_chat)
     app.router.add_post("/openai/deployments/{deployment}/embeddings", azure_embeddings)
     app.router.add_post("/v1/messages", anthropic_messages)
+    app.router.add_post("/v1/messages/count_tokens", anthropic_count_tokens)
+    app.router.add_post("/v1/responses", openai_responses)
     app.router.add_post("/v1beta/models/{model:[^:/]+}:generateContent", gemini_generate)
     app.router.add_post("/v1beta/models/{model:[^:/]+}:streamGenerateContent", gemini_stream)
     add_control_routes(app)

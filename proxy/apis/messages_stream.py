@@ -1,0 +1,239 @@
+"""Anthropic Messages answers and event streams (pure, incremental).
+
+``from_chat`` turns a chat completion into a ``message``; ``MessagesEncoder``
+turns any adapter's chat chunks into Anthropic's event stream (message_start,
+ping, content_block_start/delta/stop, message_delta, message_stop), which the
+``anthropic`` SDK's ``messages.stream`` accumulates unchanged.
+``NativeMessagesStream`` relays an Anthropic upstream's own stream.
+"""
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from switchboard.proxy.adapters.anthropic_stream import ERROR_STATUSES, input_tokens
+from switchboard.proxy.adapters.base import StreamTranslator, UpstreamProtocolError, Usage
+from switchboard.proxy.adapters.errors import stream_error
+from switchboard.proxy.adapters.sse import SSEDecoder
+from switchboard.proxy.adapters.wire import as_int, as_object, load_object
+from switchboard.proxy.apis.chat_chunks import ToolDelta, chunks
+from switchboard.proxy.apis.messages_request import STOP_REASONS
+
+_ID_SAFE = re.compile(r"[^A-Za-z0-9_-]")
+PING = b'event: ping\ndata: {"type":"ping"}\n\n'
+
+
+def message_id(upstream_id: str) -> str:
+    return "msg_" + (_ID_SAFE.sub("", upstream_id.removeprefix("msg_"))[:48] or "0")
+
+
+def event_bytes(payload: dict[str, Any]) -> bytes:
+    return b"event: " + str(payload["type"]).encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+def error_event(message: str, kind: str = "api_error") -> bytes:
+    return event_bytes({"type": "error", "error": {"type": kind, "message": message}})
+
+
+def message_usage(usage: Usage) -> dict[str, int]:
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "output_tokens": usage.completion_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
+
+
+def _message(mid: str, model: str, content: list[dict[str, Any]], stop: str | None, usage: Usage) -> dict[str, Any]:
+    return {
+        "id": mid,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": message_usage(usage),
+    }
+
+
+def _arguments(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    try:
+        value = orjson.loads(raw or "{}")
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocolError(f"upstream tool call arguments are not JSON: {str(raw)[:80]!r}") from None
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def from_chat(completion: dict[str, Any], usage: Usage, model: str) -> dict[str, Any]:
+    """A non-streaming chat completion as an Anthropic ``message``."""
+    choices = completion.get("choices") or [{}]
+    choice = choices[0] if isinstance(choices[0], dict) else {}
+    message = as_object(choice.get("message"))
+    content: list[dict[str, Any]] = []
+    if isinstance(message.get("content"), str) and message["content"]:
+        content.append({"type": "text", "text": message["content"]})
+    for index, call in enumerate(message.get("tool_calls") or []):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            raise UpstreamProtocolError(f"chat tool_calls[{index}] has no function")
+        call_id = str(call.get("id") or f"toolu_{index}")
+        arguments = _arguments(function.get("arguments"))
+        content.append({"type": "tool_use", "id": call_id, "name": str(function.get("name")), "input": arguments})
+    stop = STOP_REASONS.get(str(choice.get("finish_reason")), "end_turn")
+    return _message(message_id(str(completion.get("id") or "chat")), model, content, stop, usage)
+
+
+class MessagesEncoder:
+    """Chat chunks (from ``inner``, created with usage on) -> Anthropic stream events."""
+
+    def __init__(self, inner: StreamTranslator, model: str, clock: Callable[[], float]) -> None:
+        self._inner = inner
+        self._model = model
+        self._started = False
+        self._block: int | None = None
+        self._block_kind: str | None = None
+        self._tool_blocks: dict[int, int] = {}
+        self._blocks = 0
+        self._finish_reason: str | None = None
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._inner.usage
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        return self._encode(self._inner.feed(chunk))
+
+    def _encode(self, events: list[bytes]) -> list[bytes]:
+        out: list[bytes] = []
+        for view in chunks(events):
+            if not self._started:
+                self._started = True
+                head = _message(message_id(view.id or "chat"), self._model, [], None, Usage())
+                out += [event_bytes({"type": "message_start", "message": head}), PING]
+            if view.text:
+                out += self._text(view.text)
+            for tool in view.tools:
+                out += self._tool(tool)
+            self._finish_reason = view.finish_reason or self._finish_reason
+        return out
+
+    def _open(self, kind: str, block: dict[str, Any]) -> list[bytes]:
+        out = self._close()
+        self._block, self._block_kind = self._blocks, kind
+        self._blocks += 1
+        return [*out, event_bytes({"type": "content_block_start", "index": self._block, "content_block": block})]
+
+    def _close(self) -> list[bytes]:
+        if self._block is None:
+            return []
+        index, self._block, self._block_kind = self._block, None, None
+        return [event_bytes({"type": "content_block_stop", "index": index})]
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        return event_bytes({"type": "content_block_delta", "index": self._block, "delta": delta})
+
+    def _text(self, text: str) -> list[bytes]:
+        out = [] if self._block_kind == "text" else self._open("text", {"type": "text", "text": ""})
+        return [*out, self._delta({"type": "text_delta", "text": text})]
+
+    def _tool(self, tool: ToolDelta) -> list[bytes]:
+        out: list[bytes] = []
+        if tool.index not in self._tool_blocks:
+            block = {"type": "tool_use", "id": tool.id or f"toolu_{tool.index}", "name": tool.name or "", "input": {}}
+            out = self._open("tool_use", block)
+            self._tool_blocks[tool.index] = self._blocks - 1
+        elif self._tool_blocks[tool.index] != self._block:
+            raise UpstreamProtocolError("upstream interleaved the arguments of two tool calls")
+        if tool.arguments:
+            out.append(self._delta({"type": "input_json_delta", "partial_json": tool.arguments}))
+        return out
+
+    def finish(self) -> list[bytes]:
+        out = self._encode(self._inner.finish())
+        if not self._started:
+            raise UpstreamProtocolError("upstream stream ended without any chunk")
+        usage = self._inner.usage or Usage()
+        stop = STOP_REASONS.get(str(self._finish_reason), "end_turn")
+        delta = {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}}
+        delta["usage"] = {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens}
+        return [*out, *self._close(), event_bytes(delta), event_bytes({"type": "message_stop"})]
+
+    def fail(self, message: str) -> list[bytes]:
+        return [error_event(message)]
+
+
+class NativeMessagesStream:
+    """An Anthropic upstream's stream, passed through with the public model name."""
+
+    def __init__(self, public_model: str) -> None:
+        self._model = public_model
+        self._decoder = SSEDecoder("anthropic")
+        self._usage: Usage | None = None
+        self._done = False
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._usage
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        for event in self._decoder.feed(chunk):
+            if self._done:
+                continue
+            payload = load_object("anthropic", event.data, "stream event")
+            kind = payload.get("type")
+            if kind == "error":
+                error = as_object(payload.get("error"))
+                raise stream_error("anthropic", error, ERROR_STATUSES.get(str(error.get("type")), 502))
+            if not isinstance(kind, str):
+                raise UpstreamProtocolError("anthropic stream event has no 'type'")
+            self._observe(kind, payload)
+            out.append(event_bytes(payload))
+        return out
+
+    def _observe(self, kind: str, payload: dict[str, Any]) -> None:
+        if kind == "message_start" and isinstance(payload.get("message"), dict):
+            message = payload["message"]
+            message["model"] = self._model
+            usage = as_object(message.get("usage"))
+            self._usage = Usage(input_tokens(usage), as_int(usage.get("output_tokens")))
+        elif self._usage is None and kind != "ping":
+            raise UpstreamProtocolError(f"anthropic stream sent {kind!r} before message_start")
+        elif kind == "message_delta" and isinstance(payload.get("usage"), dict):
+            usage = payload["usage"]
+            prompt = max(self._usage.prompt_tokens if self._usage else 0, input_tokens(usage))
+            self._usage = Usage(prompt, as_int(usage.get("output_tokens")))
+        elif kind == "message_stop":
+            self._done = True
+
+    def finish(self) -> list[bytes]:
+        if not self._done:
+            where = " in the middle of an event" if self._decoder.mid_event else ""
+            raise UpstreamProtocolError(f"anthropic stream ended{where} before message_stop")
+        return []
+
+    def fail(self, message: str) -> list[bytes]:
+        return [error_event(message)]
+
+
+def native_message(raw: bytes, public_model: str) -> tuple[dict[str, Any], Usage]:
+    """An Anthropic upstream's (non-streaming) ``message``, renamed to the public model."""
+    payload = load_object("anthropic", raw, "messages answer")
+    if payload.get("type") != "message" or not isinstance(payload.get("content"), list):
+        raise UpstreamProtocolError("anthropic messages answer is not a message with a content array")
+    payload["model"] = public_model
+    usage = as_object(payload.get("usage"))
+    return payload, Usage(input_tokens(usage), as_int(usage.get("output_tokens")))
+
+
+def native_token_count(raw: bytes) -> tuple[dict[str, Any], Usage]:
+    """An Anthropic ``count_tokens`` answer: ``{"input_tokens": n}`` (free: no usage is billed)."""
+    payload = load_object("anthropic", raw, "count_tokens answer")
+    if not isinstance(payload.get("input_tokens"), int):
+        raise UpstreamProtocolError("anthropic count_tokens answer has no input_tokens count")
+    return {"input_tokens": payload["input_tokens"]}, Usage()

@@ -1,0 +1,132 @@
+"""Building OpenAI ``response`` objects from a chat answer (pure).
+
+``Envelope`` carries what a response echoes back from its request (tools,
+instructions, sampling...), so non-streaming answers and every streaming
+snapshot (``response.created`` ... ``response.completed``) agree.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from switchboard.proxy.adapters.base import UpstreamProtocolError, Usage
+from switchboard.proxy.adapters.wire import as_object
+
+_ID_SAFE = re.compile(r"[^A-Za-z0-9_-]")
+_ECHOED = ("instructions", "max_output_tokens", "temperature", "top_p", "user", "reasoning")
+INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
+def response_id(upstream_id: str) -> str:
+    """A ``resp_`` id derived from the upstream's (so logs can be matched), safe for item ids too."""
+    return "resp_" + (_ID_SAFE.sub("", upstream_id)[:48] or "0")
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The request-side fields of a response object, fixed for the whole answer."""
+
+    model: str
+    echo: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, body: dict[str, Any], model: str) -> "Envelope":
+        echo = {k: body.get(k) for k in _ECHOED}
+        echo["metadata"] = as_object(body.get("metadata"))
+        echo["tools"] = body.get("tools") if isinstance(body.get("tools"), list) else []
+        echo["tool_choice"] = body.get("tool_choice", "auto")
+        echo["parallel_tool_calls"] = body.get("parallel_tool_calls", True)
+        echo["text"] = body.get("text") if isinstance(body.get("text"), dict) else {"format": {"type": "text"}}
+        echo["truncation"] = body.get("truncation", "disabled")
+        return cls(model, echo)
+
+    def response(
+        self,
+        rid: str,
+        created_at: int,
+        status: str,
+        output: list[dict[str, Any]],
+        usage: Usage | None,
+        *,
+        finish_reason: str | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        reason = INCOMPLETE_REASONS.get(finish_reason or "")
+        if status == "completed" and reason is not None:
+            status = "incomplete"
+        return {
+            "id": rid,
+            "object": "response",
+            "created_at": created_at,
+            "status": status,
+            "background": False,
+            "error": error,
+            "incomplete_details": {"reason": reason} if status == "incomplete" else None,
+            "model": self.model,
+            "output": output,
+            "previous_response_id": None,
+            "store": False,
+            "usage": response_usage(usage) if usage is not None else None,
+            **self.echo,
+        }
+
+
+def response_usage(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": usage.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+    content = (
+        [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}] if status == "completed" else []
+    )
+    return {"id": item_id, "type": "message", "status": status, "role": "assistant", "content": content}
+
+
+def function_call_item(
+    item_id: str, call_id: str, name: str, arguments: str, status: str = "completed"
+) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "type": "function_call",
+        "status": status,
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+    }
+
+
+def output_of(rid: str, message: dict[str, Any]) -> list[dict[str, Any]]:
+    """A chat completion's assistant message as Responses output items."""
+    suffix = rid.removeprefix("resp_")
+    output: list[dict[str, Any]] = []
+    content = message.get("content")
+    if isinstance(content, str) and content:
+        output.append(message_item(f"msg_{suffix}", content))
+    for index, call in enumerate(message.get("tool_calls") or []):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            raise UpstreamProtocolError(f"chat tool_calls[{index}] has no function")
+        arguments = function.get("arguments")
+        if not isinstance(arguments, str):
+            arguments = orjson.dumps(arguments or {}).decode()
+        call_id = str(call.get("id") or f"call_{index}")
+        output.append(function_call_item(f"fc_{suffix}_{index}", call_id, str(function.get("name")), arguments))
+    return output
+
+
+def from_chat(envelope: Envelope, completion: dict[str, Any], usage: Usage, created_at: int) -> dict[str, Any]:
+    """A non-streaming chat completion as a Responses ``response``."""
+    choices = completion.get("choices") or [{}]
+    choice = choices[0] if isinstance(choices[0], dict) else {}
+    message = as_object(choice.get("message"))
+    rid = response_id(str(completion.get("id") or "chat"))
+    output = output_of(rid, message)
+    return envelope.response(rid, created_at, "completed", output, usage, finish_reason=choice.get("finish_reason"))

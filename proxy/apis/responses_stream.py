@@ -1,0 +1,289 @@
+"""Responses API event streams (pure, incremental).
+
+``ResponsesEncoder`` turns any adapter's chat chunks into the Responses event
+stream (``response.created`` ... ``response.completed``) with consecutive
+``sequence_number``s, so the official SDK's ``responses.stream`` accumulates it
+unchanged. ``NativeResponsesStream`` relays an OpenAI upstream's own Responses
+stream, renaming the model and reading usage from the terminal event.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from switchboard.proxy.adapters.base import StreamTranslator, UpstreamProtocolError, Usage
+from switchboard.proxy.adapters.errors import stream_error
+from switchboard.proxy.adapters.sse import SSEDecoder
+from switchboard.proxy.adapters.wire import as_int, load_object
+from switchboard.proxy.apis.chat_chunks import ChunkView, ToolDelta, chunks
+from switchboard.proxy.apis.responses_object import Envelope, function_call_item, message_item, response_id
+
+TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+def event_bytes(payload: dict[str, Any]) -> bytes:
+    return b"event: " + str(payload["type"]).encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+def failure_events(sequence: int, response: dict[str, Any] | None, message: str) -> list[bytes]:
+    """``response.failed`` (when the response is known) then an ``error`` event the SDKs raise on."""
+    error = {"code": "server_error", "message": message}
+    out: list[bytes] = []
+    if response is not None:
+        failed = {**response, "status": "failed", "error": error}
+        out.append(event_bytes({"type": "response.failed", "sequence_number": sequence, "response": failed}))
+        sequence += 1
+    details = {"type": "upstream_error", "code": "upstream_stream_error", "message": message}
+    payload = {"type": "error", "sequence_number": sequence, "code": "upstream_stream_error", "message": message}
+    out.append(event_bytes({**payload, "param": None, "error": details}))
+    return out
+
+
+@dataclass(slots=True)
+class _Call:
+    output_index: int
+    item_id: str
+    call_id: str
+    name: str
+    arguments: list[str] = field(default_factory=list)
+
+
+class ResponsesEncoder:
+    """Chat chunks (from ``inner``, created with usage on) -> Responses events."""
+
+    def __init__(self, inner: StreamTranslator, envelope: Envelope, clock: Callable[[], float]) -> None:
+        self._inner = inner
+        self._envelope = envelope
+        self._clock = clock
+        self._sequence = 0
+        self._rid: str | None = None
+        self._created_at = 0
+        self._output: list[dict[str, Any] | None] = []
+        self._message: tuple[int, str] | None = None
+        self._text: list[str] = []
+        self._calls: dict[int, _Call] = {}
+        self._finish_reason: str | None = None
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._inner.usage
+
+    def _emit(self, kind: str, **fields: Any) -> bytes:
+        payload = {"type": kind, "sequence_number": self._sequence, **fields}
+        self._sequence += 1
+        return event_bytes(payload)
+
+    def _snapshot(self, status: str) -> dict[str, Any]:
+        assert self._rid is not None
+        output = [item for item in self._output if item is not None]
+        usage = self._inner.usage if status != "in_progress" else None
+        return self._envelope.response(
+            self._rid, self._created_at, status, output, usage, finish_reason=self._finish_reason
+        )
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        return self._encode(self._inner.feed(chunk))
+
+    def _encode(self, events: list[bytes]) -> list[bytes]:
+        out: list[bytes] = []
+        for view in chunks(events):
+            if self._rid is None:
+                out += self._start(view)
+            if view.text:
+                out += self._text_delta(view.text)
+            for tool in view.tools:
+                out += self._tool_delta(tool)
+            self._finish_reason = view.finish_reason or self._finish_reason
+        return out
+
+    def _start(self, view: ChunkView) -> list[bytes]:
+        self._rid = response_id(view.id or "chat")
+        self._created_at = view.created if view.created is not None else int(self._clock())
+        snapshot = self._snapshot("in_progress")
+        return [
+            self._emit("response.created", response=snapshot),
+            self._emit("response.in_progress", response=snapshot),
+        ]
+
+    def _text_delta(self, text: str) -> list[bytes]:
+        out: list[bytes] = []
+        if self._message is None:
+            assert self._rid is not None
+            index, item_id = len(self._output), "msg_" + self._rid.removeprefix("resp_")
+            self._message = (index, item_id)
+            self._output.append(None)
+            out.append(
+                self._emit(
+                    "response.output_item.added", output_index=index, item=message_item(item_id, "", "in_progress")
+                )
+            )
+            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            out.append(
+                self._emit(
+                    "response.content_part.added", item_id=item_id, output_index=index, content_index=0, part=part
+                )
+            )
+        index, item_id = self._message
+        self._text.append(text)
+        out.append(
+            self._emit(
+                "response.output_text.delta",
+                item_id=item_id,
+                output_index=index,
+                content_index=0,
+                delta=text,
+                logprobs=[],
+            )
+        )
+        return out
+
+    def _tool_delta(self, tool: ToolDelta) -> list[bytes]:
+        out: list[bytes] = []
+        call = self._calls.get(tool.index)
+        if call is None:
+            assert self._rid is not None
+            out += self._close_message()
+            index = len(self._output)
+            item_id = f"fc_{self._rid.removeprefix('resp_')}_{tool.index}"
+            call = self._calls[tool.index] = _Call(index, item_id, tool.id or f"call_{tool.index}", tool.name or "")
+            self._output.append(None)
+            item = function_call_item(item_id, call.call_id, call.name, "", "in_progress")
+            out.append(self._emit("response.output_item.added", output_index=index, item=item))
+        if tool.arguments:
+            call.arguments.append(tool.arguments)
+            out.append(
+                self._emit(
+                    "response.function_call_arguments.delta",
+                    item_id=call.item_id,
+                    output_index=call.output_index,
+                    delta=tool.arguments,
+                )
+            )
+        return out
+
+    def _close_message(self) -> list[bytes]:
+        if self._message is None:
+            return []
+        index, item_id = self._message
+        self._message = None
+        text = "".join(self._text)
+        item = message_item(item_id, text)
+        self._output[index] = item
+        return [
+            self._emit(
+                "response.output_text.done",
+                item_id=item_id,
+                output_index=index,
+                content_index=0,
+                text=text,
+                logprobs=[],
+            ),
+            self._emit(
+                "response.content_part.done",
+                item_id=item_id,
+                output_index=index,
+                content_index=0,
+                part=item["content"][0],
+            ),
+            self._emit("response.output_item.done", output_index=index, item=item),
+        ]
+
+    def _close_calls(self) -> list[bytes]:
+        out: list[bytes] = []
+        for call in sorted(self._calls.values(), key=lambda c: c.output_index):
+            arguments = "".join(call.arguments)
+            item = function_call_item(call.item_id, call.call_id, call.name, arguments)
+            self._output[call.output_index] = item
+            out.append(
+                self._emit(
+                    "response.function_call_arguments.done",
+                    item_id=call.item_id,
+                    output_index=call.output_index,
+                    name=call.name,
+                    arguments=arguments,
+                )
+            )
+            out.append(self._emit("response.output_item.done", output_index=call.output_index, item=item))
+        self._calls.clear()
+        return out
+
+    def finish(self) -> list[bytes]:
+        out = self._encode(self._inner.finish())
+        if self._rid is None:
+            raise UpstreamProtocolError("upstream stream ended without any chunk")
+        out += self._close_message() + self._close_calls()
+        snapshot = self._snapshot("completed")
+        kind = "response.incomplete" if snapshot["status"] == "incomplete" else "response.completed"
+        return [*out, self._emit(kind, response=snapshot)]
+
+    def fail(self, message: str) -> list[bytes]:
+        snapshot = self._snapshot("in_progress") if self._rid is not None else None
+        return failure_events(self._sequence, snapshot, message)
+
+
+def read_usage(raw: Any) -> Usage | None:
+    """Usage of a Responses ``usage`` object (input tokens include cached ones)."""
+    if not isinstance(raw, dict):
+        return None
+    return Usage(as_int(raw.get("input_tokens")), as_int(raw.get("output_tokens")))
+
+
+class NativeResponsesStream:
+    """An OpenAI upstream's Responses stream, passed through with the public model name."""
+
+    def __init__(self, public_model: str) -> None:
+        self._model = public_model
+        self._decoder = SSEDecoder("openai")
+        self._response: dict[str, Any] | None = None
+        self._usage: Usage | None = None
+        self._sequence = 0
+        self._done = False
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._usage
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        for event in self._decoder.feed(chunk):
+            if self._done or event.data.strip() == "[DONE]":
+                continue
+            payload = load_object("openai", event.data, "responses stream event")
+            kind = payload.get("type")
+            if kind == "error":
+                raise stream_error("openai", payload.get("error") or payload)
+            if not isinstance(kind, str):
+                raise UpstreamProtocolError("openai responses stream event has no 'type'")
+            out.append(event_bytes(self._relabel(payload)))
+            self._done = kind in TERMINAL
+        return out
+
+    def _relabel(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(payload.get("sequence_number"), int):
+            self._sequence = payload["sequence_number"] + 1
+        response = payload.get("response")
+        if isinstance(response, dict):
+            response["model"] = self._model
+            self._response = response
+            self._usage = read_usage(response.get("usage")) or self._usage
+        return payload
+
+    def finish(self) -> list[bytes]:
+        if not self._done:
+            where = " in the middle of an event" if self._decoder.mid_event else ""
+            raise UpstreamProtocolError(f"openai responses stream ended{where} before response.completed")
+        return []
+
+    def fail(self, message: str) -> list[bytes]:
+        return failure_events(self._sequence, self._response, message)
+
+
+def native_response(raw: bytes, public_model: str) -> tuple[dict[str, Any], Usage]:
+    """An OpenAI upstream's (non-streaming) ``response`` object, renamed to the public model."""
+    payload = load_object("openai", raw, "responses answer")
+    if payload.get("object") != "response" or not isinstance(payload.get("output"), list):
+        raise UpstreamProtocolError("openai responses answer is not a response object with an output array")
+    payload["model"] = public_model
+    return payload, read_usage(payload.get("usage")) or Usage()

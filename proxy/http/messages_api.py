@@ -1,0 +1,82 @@
+"""POST /v1/messages and /v1/messages/count_tokens (Anthropic Messages API).
+
+The request goes natively to ``anthropic`` upstreams (cache_control, thinking,
+safe betas kept) and translated to chat for every other one. Errors leave in
+Anthropic's body (see ``anthropic_errors``) so the ``anthropic`` SDK raises its
+own exception classes.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from switchboard.proxy.adapters.wire import as_object
+from switchboard.proxy.apis import messages_request
+from switchboard.proxy.apis.exchange import count_tokens_exchange, messages_exchange, natively_messages
+from switchboard.proxy.errors import invalid_param
+from switchboard.proxy.http.common import read_body
+from switchboard.proxy.http.serve import Capability, serve, translated
+from switchboard.proxy.routing.tokens import estimate_prompt_tokens
+from switchboard.proxy.routing.types import RouteRequest
+from switchboard.proxy.routing_input import routing_headers
+from switchboard.proxy.validation import decode_json_object
+
+TOKEN_COUNT_HEADER = "x-switchboard-token-count"
+
+
+def _route(body: dict[str, Any], headers: Mapping[str, str], *, stream: bool, max_tokens: int | None) -> RouteRequest:
+    messages: list[Any] = body["messages"]  # checked by _common
+    system = body.get("system")
+    tools = body.get("tools") if isinstance(body.get("tools"), list) else None
+    user = as_object(body.get("metadata")).get("user_id")
+    return RouteRequest(
+        model=str(body["model"]),
+        endpoint="chat",
+        stream=stream,
+        prompt_tokens=estimate_prompt_tokens([*messages, *([system] if system else [])], tools),
+        max_tokens=max_tokens,
+        user=user if isinstance(user, str) else None,
+        headers=routing_headers(headers),
+        metadata={},
+    )
+
+
+def _common(body: dict[str, Any]) -> None:
+    messages_request.require_model(body)
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise invalid_param("messages", "messages: a non-empty array of messages is required")
+
+
+async def create_message(request: web.Request) -> web.StreamResponse:
+    body = decode_json_object(await read_body(request))
+    _common(body)
+    max_tokens = messages_request.max_tokens(body)
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise invalid_param("stream", "stream: Input should be a valid boolean")
+    chat, capability = translated(messages_request.chat_body, body, natively_messages)
+    exchange = messages_exchange(body, chat, request.headers, stream=stream)
+    route = _route(body, request.headers, stream=stream, max_tokens=max_tokens)
+    return await serve(request, route, exchange, stream=stream, capability=capability)
+
+
+async def count_tokens(request: web.Request) -> web.StreamResponse:
+    """Counted by an Anthropic upstream of the model when the plan has one, else estimated here.
+
+    Other upstreams have no token-counting endpoint; the estimate (the router's
+    own, about four characters a token) is marked ``x-switchboard-token-count: estimated``.
+    """
+    body = decode_json_object(await read_body(request))
+    _common(body)
+    route = _route(body, request.headers, stream=False, max_tokens=None)
+
+    def estimate() -> web.StreamResponse:
+        payload = orjson.dumps({"input_tokens": route.prompt_tokens})
+        headers = {TOKEN_COUNT_HEADER: "estimated"}
+        return web.Response(body=payload, content_type="application/json", headers=headers)
+
+    exchange = count_tokens_exchange(body, request.headers)
+    return await serve(request, route, exchange, stream=False, capability=Capability(natively_messages, estimate))
