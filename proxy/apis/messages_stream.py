@@ -26,7 +26,8 @@ PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 
 
 def message_id(upstream_id: str) -> str:
-    return "msg_" + (_ID_SAFE.sub("", upstream_id.removeprefix("msg_"))[:48] or "0")
+    bare = upstream_id.removeprefix("chatcmpl-").removeprefix("msg_")
+    return "msg_" + (_ID_SAFE.sub("", bare)[:48] or "0")
 
 
 def event_bytes(payload: dict[str, Any]) -> bytes:
@@ -205,9 +206,9 @@ class NativeMessagesStream:
         elif self._usage is None and kind != "ping":
             raise UpstreamProtocolError(f"anthropic stream sent {kind!r} before message_start")
         elif kind == "message_delta" and isinstance(payload.get("usage"), dict):
-            usage = payload["usage"]
-            prompt = max(self._usage.prompt_tokens if self._usage else 0, input_tokens(usage))
-            self._usage = Usage(prompt, as_int(usage.get("output_tokens")))
+            usage, before = payload["usage"], self._usage or Usage()
+            output = as_int(usage["output_tokens"]) if "output_tokens" in usage else before.completion_tokens
+            self._usage = Usage(max(before.prompt_tokens, input_tokens(usage)), output)
         elif kind == "message_stop":
             self._done = True
 

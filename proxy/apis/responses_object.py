@@ -21,7 +21,8 @@ INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_
 
 def response_id(upstream_id: str) -> str:
     """A ``resp_`` id derived from the upstream's (so logs can be matched), safe for item ids too."""
-    return "resp_" + (_ID_SAFE.sub("", upstream_id)[:48] or "0")
+    bare = upstream_id.removeprefix("chatcmpl-").removeprefix("msg_").removeprefix("resp_")
+    return "resp_" + (_ID_SAFE.sub("", bare)[:48] or "0")
 
 
 @dataclass(frozen=True, slots=True)
