@@ -86,7 +86,7 @@ def create_metrics(health: Callable[[], HealthSource | None], environ: Mapping[s
         registry=r,
         exposition=_exposition(r, circuits, multiprocess_dir(os.environ if environ is None else environ)),
         requests=Counter(
-            "switchboard_requests", "Client requests", ["endpoint", "profile", "provider", "status"], registry=r
+            "switchboard_requests", "Client requests", ["api", "endpoint", "profile", "provider", "status"], registry=r
         ),
         latency=_route_histogram(r, "switchboard_request_duration_seconds", "Total request time as the client sees it"),
         first_byte=_route_histogram(
@@ -95,8 +95,8 @@ def create_metrics(health: Callable[[], HealthSource | None], environ: Mapping[s
         upstream_errors=Counter(
             "switchboard_upstream_errors", "Failed upstream attempts", ["provider", "kind"], registry=r
         ),
-        tokens=Counter("switchboard_tokens", "Tokens used", ["profile", "provider", "kind"], registry=r),
-        cost=Counter("switchboard_cost_usd", "Estimated spend in USD", ["profile", "provider"], registry=r),
+        tokens=Counter("switchboard_tokens", "Tokens used", ["api", "profile", "provider", "kind"], registry=r),
+        cost=Counter("switchboard_cost_usd", "Estimated spend in USD", ["api", "profile", "provider"], registry=r),
         retries=Counter("switchboard_retries", "Attempts after the first", ["profile", "provider"], registry=r),
         fallbacks=Counter("switchboard_fallbacks", "Requests served by a fallback model", ["profile"], registry=r),
         decisions=Counter(
@@ -129,6 +129,6 @@ def _exposition(registry: CollectorRegistry, circuits: Collector, directory: Pat
 
 
 def _route_histogram(registry: CollectorRegistry, name: str, documentation: str) -> Histogram:
-    """A request-time histogram per (endpoint, profile, provider) on the shared latency buckets."""
-    labels = ["endpoint", "profile", "provider"]
+    """A request-time histogram per (api, endpoint, profile, provider) on the shared latency buckets."""
+    labels = ["api", "endpoint", "profile", "provider"]
     return Histogram(name, documentation, labels, buckets=_LATENCY_BUCKETS, registry=registry)

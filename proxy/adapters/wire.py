@@ -75,9 +75,9 @@ def no_embeddings(family: str) -> AdapterRequestError:
     return AdapterRequestError(f"{family} upstreams do not serve embeddings")
 
 
-def stream_failure(message: str) -> list[bytes]:
+def stream_failure(message: str, *, code: str = "upstream_stream_error") -> list[bytes]:
     """A chat stream's end after an upstream failure: an error event SDKs raise on, then ``[DONE]``."""
-    body = {"error": {"message": message, "type": "upstream_error", "code": "upstream_stream_error", "param": None}}
+    body = {"error": {"message": message, "type": "upstream_error", "code": code, "param": None}}
     return [sse_event(body), DONE_EVENT]
 
 

@@ -27,7 +27,9 @@ def event_bytes(payload: dict[str, Any]) -> bytes:
     return b"event: " + str(payload["type"]).encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
-def failure_events(sequence: int, response: dict[str, Any] | None, message: str) -> list[bytes]:
+def failure_events(
+    sequence: int, response: dict[str, Any] | None, message: str, *, code: str = "upstream_stream_error"
+) -> list[bytes]:
     """``response.failed`` (when the response is known) then an ``error`` event the SDKs raise on."""
     error = {"code": "server_error", "message": message}
     out: list[bytes] = []
@@ -35,8 +37,8 @@ def failure_events(sequence: int, response: dict[str, Any] | None, message: str)
         failed = {**response, "status": "failed", "error": error}
         out.append(event_bytes({"type": "response.failed", "sequence_number": sequence, "response": failed}))
         sequence += 1
-    details = {"type": "upstream_error", "code": "upstream_stream_error", "message": message}
-    payload = {"type": "error", "sequence_number": sequence, "code": "upstream_stream_error", "message": message}
+    details = {"type": "upstream_error", "code": code, "message": message}
+    payload = {"type": "error", "sequence_number": sequence, "code": code, "message": message}
     out.append(event_bytes({**payload, "param": None, "error": details}))
     return out
 

@@ -1,5 +1,6 @@
 """Helpers every API handler shares: reading the body, planning, headers, usage."""
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -73,14 +74,23 @@ def attempt_headers(plan: Plan, attempt: Attempt, attempts: int) -> dict[str, st
 
 def record_usage(request: web.Request, attempt: Attempt, usage: Usage) -> float:
     """Tokens and spend into the metrics; returns the cost in USD."""
-    metrics = request.app[RUNTIME].metrics
-    profile, provider = attempt.profile.name, attempt.provider.name
+    metrics, route = request.app[RUNTIME].metrics, labels(request)
+    api, profile, provider = route.api, attempt.profile.name, attempt.provider.name
     cost = cost_usd(request.app[PRICING], attempt.model, usage)
-    metrics.tokens.labels(profile, provider, "prompt").inc(usage.prompt_tokens)
-    metrics.tokens.labels(profile, provider, "completion").inc(usage.completion_tokens)
-    metrics.cost.labels(profile, provider).inc(cost)
-    labels(request).cost_usd = cost
+    metrics.tokens.labels(api, profile, provider, "prompt").inc(usage.prompt_tokens)
+    metrics.tokens.labels(api, profile, provider, "completion").inc(usage.completion_tokens)
+    metrics.cost.labels(api, profile, provider).inc(cost)
+    route.cost_usd = cost
     return cost
+
+
+def observe_first_byte(request: web.Request, attempt: Attempt, started_at: float) -> None:
+    """Time from the request's start until its first byte went to the client."""
+    route = labels(request)
+    histogram = request.app[RUNTIME].metrics.first_byte
+    histogram.labels(route.api, route.endpoint, attempt.profile.name, attempt.provider.name).observe(
+        time.monotonic() - started_at
+    )
 
 
 def served_headers(request: web.Request, plan: Plan, attempt: Attempt, attempts: int, usage: Usage) -> dict[str, str]:

@@ -18,6 +18,14 @@ class RouteLabels:
     cost_usd: float | None = None  # set once the usage is known (for streams, after the last chunk)
     extra: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def api(self) -> str:
+        """The client API of the endpoint (``chat``, ``responses``, ``messages``, ``embeddings``, else ``other``)."""
+        return _APIS.get(self.endpoint.partition("/")[0], "other")
+
+
+_APIS = {"chat": "chat", "responses": "responses", "messages": "messages", "embeddings": "embeddings"}
+
 
 RUNTIME = web.AppKey("switchboard_runtime", Runtime)
 LABELS = web.RequestKey("switchboard_labels", RouteLabels)

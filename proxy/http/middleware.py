@@ -94,9 +94,9 @@ async def request_metrics(request: web.Request, handler: Handler) -> web.StreamR
     began = time.monotonic()
     response = await handler(request)
     metrics = request.app[RUNTIME].metrics
-    metrics.requests.labels(labels.endpoint, labels.profile, labels.provider, str(response.status)).inc()
+    metrics.requests.labels(labels.api, labels.endpoint, labels.profile, labels.provider, str(response.status)).inc()
     elapsed = time.monotonic() - began
-    metrics.latency.labels(labels.endpoint, labels.profile, labels.provider).observe(elapsed)
+    metrics.latency.labels(labels.api, labels.endpoint, labels.profile, labels.provider).observe(elapsed)
     _log_access(request, response.status, labels, elapsed)
     return response
 
@@ -109,10 +109,11 @@ def _log_access(request: web.Request, status: int, labels: RouteLabels, elapsed_
     client = request_client(request)
     cost = "-" if labels.cost_usd is None else format_cost(labels.cost_usd)
     access_log.info(
-        "%s %s %d profile=%s provider=%s client=%s duration_s=%.3f cost_usd=%s",
+        "%s %s %d api=%s profile=%s provider=%s client=%s duration_s=%.3f cost_usd=%s",
         request.method,
         request.path,
         status,
+        labels.api,
         labels.profile,
         labels.provider,
         client.name if client else "-",

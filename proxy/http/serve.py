@@ -7,7 +7,6 @@ stream commits, the relay, cost and metrics are the same code for all three.
 
 import dataclasses
 import functools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,14 @@ from switchboard.proxy.adapters.base import Adapter, Usage
 from switchboard.proxy.apis.exchange import ExchangeFactory
 from switchboard.proxy.dispatch import Deadline, run_attempts
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http.common import attempt_headers, complete_answer, labels, plan_for, runtime_and_router
+from switchboard.proxy.http.common import (
+    attempt_headers,
+    complete_answer,
+    labels,
+    observe_first_byte,
+    plan_for,
+    runtime_and_router,
+)
 from switchboard.proxy.http.stream_relay import relay_stream
 from switchboard.proxy.routing.types import Attempt, RouteRequest
 from switchboard.proxy.upstream_calls import OpenStream, exchange_once, open_stream
@@ -87,7 +93,5 @@ async def serve(
             route.model,
             lambda attempt, deadline: exchange_once(snap, attempt, deadline, exchange),
         )
-        runtime.metrics.first_byte.labels(
-            labels(request).endpoint, plan.profile.name, done.attempt.provider.name
-        ).observe(time.monotonic() - done.started_at)
+        observe_first_byte(request, done.attempt, done.started_at)
         return response

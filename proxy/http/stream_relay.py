@@ -12,7 +12,7 @@ from aiohttp import web
 
 from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.dispatch import UPSTREAM_FAILURES, Served
-from switchboard.proxy.http.common import labels, record_usage
+from switchboard.proxy.http.common import observe_first_byte, record_usage
 from switchboard.proxy.http.keys import RUNTIME
 from switchboard.proxy.outcomes import describe, failure_outcome, success_outcome
 from switchboard.proxy.router_port import RouterPort
@@ -32,9 +32,7 @@ async def relay_stream(
         await response.prepare(request)
         for event in stream.first_events:
             await response.write(event)
-        request.app[RUNTIME].metrics.first_byte.labels(
-            labels(request).endpoint, attempt.profile.name, attempt.provider.name
-        ).observe(time.monotonic() - served.started_at)
+        observe_first_byte(request, attempt, served.started_at)
         try:
             if not stream.ended:
                 async for chunk in stream.response.content.iter_any():

@@ -66,12 +66,12 @@ def test_series_list_matches_the_proxy_registry() -> None:
     from switchboard.proxy.metrics import create_metrics
 
     metrics = create_metrics(lambda: None)
-    metrics.requests.labels("chat", "p/chat", "p/openai", "200").inc()
-    metrics.latency.labels("chat", "p/chat", "p/openai").observe(0.1)
-    metrics.first_byte.labels("chat", "p/chat", "p/openai").observe(0.1)
+    metrics.requests.labels("chat", "chat/completions", "p/chat", "p/openai", "200").inc()
+    metrics.latency.labels("chat", "chat/completions", "p/chat", "p/openai").observe(0.1)
+    metrics.first_byte.labels("chat", "chat/completions", "p/chat", "p/openai").observe(0.1)
     metrics.upstream_errors.labels("p/openai", "timeout").inc()
-    metrics.tokens.labels("p/chat", "p/openai", "prompt").inc()
-    metrics.cost.labels("p/chat", "p/openai").inc()
+    metrics.tokens.labels("chat", "p/chat", "p/openai", "prompt").inc()
+    metrics.cost.labels("chat", "p/chat", "p/openai").inc()
     metrics.retries.labels("p/chat", "p/openai").inc()
     metrics.fallbacks.labels("p/chat").inc()
     metrics.decisions.labels("p/chat", "failover", "p/openai").inc()

@@ -35,7 +35,7 @@ async def test_a_streams_cost_reaches_the_metric_and_the_access_log(
     assert expected > 0
     async with aiohttp.ClientSession() as http, http.get(proxy.base_url + "/metrics") as resp:
         metrics = await resp.text()
-    assert f'switchboard_cost_usd_total{{profile="default",provider="priced"}} {expected}' in metrics
+    assert f'switchboard_cost_usd_total{{api="chat",profile="default",provider="priced"}} {expected}' in metrics
     [line] = [r.getMessage() for r in caplog.records if r.name == "switchboard.proxy.access"]
-    assert line.startswith("POST /v1/chat/completions 200 profile=default provider=priced client=-")
+    assert line.startswith("POST /v1/chat/completions 200 api=chat profile=default provider=priced client=-")
     assert line.endswith(f"cost_usd={expected:g}")
