@@ -87,7 +87,8 @@ async def test_metrics_cover_requests_tokens_cost_and_circuits(
     status, text = await _call(proxy, "GET", "/metrics")
     assert status == 200
     for line in (
-        'switchboard_requests_total{api="chat",endpoint="chat/completions",profile="default",provider="cheap",status="200"} 2.0',
+        'switchboard_requests_total{api="chat",endpoint="chat/completions",profile="default",provider="cheap",'
+        'status="200"} 2.0',
         'switchboard_tokens_total{api="chat",kind="completion",profile="default",provider="cheap"} 8.0',
         'switchboard_routing_decisions_total{profile="default",provider="cheap",strategy="failover"} 2.0',
         'switchboard_circuit_state{provider="cheap",state="closed"} 1.0',
