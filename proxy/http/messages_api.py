@@ -14,13 +14,13 @@ from aiohttp import web
 
 from switchboard.proxy.adapters.wire import as_object
 from switchboard.proxy.apis import messages_request
-from switchboard.proxy.apis.exchange import count_tokens_exchange, messages_exchange, natively_messages
+from switchboard.proxy.apis.codec import count_tokens_codec, messages_codec, natively_messages
 from switchboard.proxy.errors import invalid_param
 from switchboard.proxy.http.common import read_body
+from switchboard.proxy.http.routing_input import routing_headers
 from switchboard.proxy.http.serve import Capability, serve, translated
 from switchboard.proxy.routing.tokens import estimate_prompt_tokens
 from switchboard.proxy.routing.types import RouteRequest
-from switchboard.proxy.routing_input import routing_headers
 from switchboard.proxy.validation import decode_json_object
 
 TOKEN_COUNT_HEADER = "x-switchboard-token-count"
@@ -58,9 +58,9 @@ async def create_message(request: web.Request) -> web.StreamResponse:
     if not isinstance(stream, bool):
         raise invalid_param("stream", "stream: Input should be a valid boolean")
     chat, capability = translated(messages_request.chat_body, body, natively_messages)
-    exchange = messages_exchange(body, chat, request.headers, stream=stream)
+    codec = messages_codec(body, chat, request.headers, stream=stream)
     route = _route(body, request.headers, stream=stream, max_tokens=max_tokens)
-    return await serve(request, route, exchange, stream=stream, capability=capability)
+    return await serve(request, route, codec, endpoint="messages", stream=stream, capability=capability)
 
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:
@@ -78,5 +78,6 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
         headers = {TOKEN_COUNT_HEADER: "estimated"}
         return web.Response(body=payload, content_type="application/json", headers=headers)
 
-    exchange = count_tokens_exchange(body, request.headers)
-    return await serve(request, route, exchange, stream=False, capability=Capability(natively_messages, estimate))
+    codec = count_tokens_codec(body, request.headers)
+    capability = Capability(natively_messages, estimate)
+    return await serve(request, route, codec, endpoint="messages/count_tokens", stream=False, capability=capability)

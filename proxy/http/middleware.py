@@ -1,10 +1,13 @@
 """Errors in OpenAI format everywhere, and per-request metrics.
 
 Anything a handler raises (our ApiError, aiohttp's HTTP exceptions such as
-404/405/413, or an unexpected bug) leaves as OpenAI's JSON error body: clients
-never see a traceback or an HTML page.
+404/405/413, or an unexpected bug) leaves as OpenAI's JSON error body (Anthropic's
+on the Messages API): clients never see a traceback or an HTML page. A client that went away before its
+answer was complete is recorded as ``499`` (nginx's "client closed request"):
+no traceback, no ERROR line.
 """
 
+import asyncio
 import logging
 import time
 
@@ -16,11 +19,13 @@ from switchboard.proxy.auth import request_client
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError, anthropic_error_body
 from switchboard.proxy.http.keys import LABELS, RUNTIME, RouteLabels
+from switchboard.proxy.upstream.outcomes import ClientGone
 
 log = logging.getLogger("switchboard.proxy.http")
 access_log = logging.getLogger("switchboard.proxy.access")
 
 _HTTP_CODES = {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}
+CLIENT_CLOSED_REQUEST = 499
 
 
 def error_response(error: ApiError, *, anthropic: bool = False) -> web.Response:
@@ -33,17 +38,6 @@ def error_response(error: ApiError, *, anthropic: bool = False) -> web.Response:
 def anthropic_api(request: web.Request) -> bool:
     """Requests of the Anthropic Messages API get Anthropic's error bodies."""
     return request.path == "/v1/messages" or request.path.startswith("/v1/messages/")
-
-
-def _as_anthropic(response: web.Response) -> web.Response:
-    """An OpenAI-format error answer (client auth's 401/403) in Anthropic's body, same status and headers."""
-    try:
-        message = str(orjson.loads(response.body or b"{}")["error"]["message"])  # type: ignore[arg-type]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return response
-    headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-type", "content-length")}
-    body = orjson.dumps(anthropic_error_body(response.status, message))
-    return web.Response(status=response.status, body=body, content_type="application/json", headers=headers)
 
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiError:
@@ -61,26 +55,20 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiErr
 @web.middleware
 async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error in the client API's format: OpenAI's, or Anthropic's on the Messages API."""
-    response = await _openai_errors(request, handler)
-    if anthropic_api(request) and response.status >= 400 and isinstance(response, web.Response):
-        return _as_anthropic(response)
-    return response
-
-
-async def _openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    anthropic = anthropic_api(request)
     try:
         return await handler(request)
     except ApiError as e:
-        return error_response(e)
+        return error_response(e, anthropic=anthropic)
+    except ClientGone:
+        return web.Response(status=CLIENT_CLOSED_REQUEST)
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        if e.content_type == "application/json":  # already an OpenAI body (auth's 403)
-            return web.Response(status=e.status, text=e.text, content_type="application/json")
-        return error_response(_from_http_exception(request, e))
+        return error_response(_from_http_exception(request, e), anthropic=anthropic)
     except Exception:
         log.exception("unhandled error serving %s %s", request.method, request.path)
-        return error_response(ApiError(500, "internal error in the proxy", code="internal_error"))
+        return error_response(ApiError(500, "internal error in the proxy", code="internal_error"), anthropic=anthropic)
 
 
 @web.middleware
@@ -89,16 +77,25 @@ async def request_metrics(request: web.Request, handler: Handler) -> web.StreamR
     if not request.path.startswith("/v1/"):
         return await handler(request)
     resource = request.match_info.route.resource
-    labels = RouteLabels(endpoint=resource.canonical.removeprefix("/v1/") if resource else "unmatched")
-    request[LABELS] = labels
     began = time.monotonic()
-    response = await handler(request)
-    metrics = request.app[RUNTIME].metrics
-    metrics.requests.labels(labels.api, labels.endpoint, labels.profile, labels.provider, str(response.status)).inc()
-    elapsed = time.monotonic() - began
-    metrics.latency.labels(labels.api, labels.endpoint, labels.profile, labels.provider).observe(elapsed)
-    _log_access(request, response.status, labels, elapsed)
+    endpoint = resource.canonical.removeprefix("/v1/") if resource else "unmatched"
+    labels = RouteLabels(endpoint=endpoint, started_at=began)
+    request[LABELS] = labels
+    try:
+        response = await handler(request)
+    except asyncio.CancelledError:  # the client disconnected (or the server is stopping) mid-request
+        _record(request, CLIENT_CLOSED_REQUEST, labels)
+        raise
+    _record(request, CLIENT_CLOSED_REQUEST if labels.client_gone else response.status, labels)
     return response
+
+
+def _record(request: web.Request, status: int, labels: RouteLabels) -> None:
+    metrics = request.app[RUNTIME].metrics
+    metrics.requests.labels(labels.api, labels.endpoint, labels.profile, labels.provider, str(status)).inc()
+    elapsed = time.monotonic() - labels.started_at
+    metrics.latency.labels(labels.api, labels.endpoint, labels.profile, labels.provider).observe(elapsed)
+    _log_access(request, status, labels, elapsed)
 
 
 def _log_access(request: web.Request, status: int, labels: RouteLabels, elapsed_s: float) -> None:

@@ -11,13 +11,13 @@ from typing import Any
 from aiohttp import web
 
 from switchboard.proxy.apis import responses_request
-from switchboard.proxy.apis.exchange import natively_responses, responses_exchange
+from switchboard.proxy.apis.codec import natively_responses, responses_codec
 from switchboard.proxy.errors import ApiError, invalid_param
 from switchboard.proxy.http.common import read_body
+from switchboard.proxy.http.routing_input import routing_headers, string_metadata
 from switchboard.proxy.http.serve import serve, translated
 from switchboard.proxy.routing.tokens import estimate_prompt_tokens
 from switchboard.proxy.routing.types import RouteRequest
-from switchboard.proxy.routing_input import routing_headers, string_metadata
 from switchboard.proxy.validation import decode_json_object
 
 STATELESS = (
@@ -65,10 +65,9 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     body = decode_json_object(await read_body(request))
     stream = _validate(body)
     chat, capability = translated(responses_request.chat_body, body, natively_responses)
-    exchange = responses_exchange(body, chat, stream=stream)
-    return await serve(
-        request, _route(body, request.headers, stream=stream), exchange, stream=stream, capability=capability
-    )
+    codec = responses_codec(body, chat, stream=stream)
+    route = _route(body, request.headers, stream=stream)
+    return await serve(request, route, codec, endpoint="responses", stream=stream, capability=capability)
 
 
 async def stored_response(request: web.Request) -> web.StreamResponse:

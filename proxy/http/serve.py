@@ -1,8 +1,8 @@
 """Serving one routed request of any inbound API through the one request lifecycle.
 
-Chat completions, Responses and Messages differ only in their codecs (an
-``ExchangeFactory`` per attempt); planning, attempts, failover before the
-stream commits, the relay, cost and metrics are the same code for all three.
+Chat completions, Responses and Messages differ only in their codecs (a
+``CodecFactory`` per attempt); planning, attempts, failover before the stream
+commits, the relay, cost and metrics are the same code for all of them.
 """
 
 import dataclasses
@@ -14,21 +14,15 @@ from typing import Any
 from aiohttp import web
 
 from switchboard.api.provider import ProviderConfig
-from switchboard.proxy.adapters.base import Adapter, Usage
-from switchboard.proxy.apis.exchange import ExchangeFactory
-from switchboard.proxy.dispatch import Deadline, run_attempts
+from switchboard.proxy.adapters.base import Adapter
+from switchboard.proxy.apis.codec import CodecFactory
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http.common import (
-    attempt_headers,
-    complete_answer,
-    labels,
-    observe_first_byte,
-    plan_for,
-    runtime_and_router,
-)
-from switchboard.proxy.http.stream_relay import relay_stream
-from switchboard.proxy.routing.types import Attempt, RouteRequest
-from switchboard.proxy.upstream_calls import OpenStream, exchange_once, open_stream
+from switchboard.proxy.http.common import json_answer, plan_for, ready_runtime, reporting
+from switchboard.proxy.http.stream_relay import ClientStream, relay
+from switchboard.proxy.routing.types import RouteRequest
+from switchboard.proxy.upstream.exchange import codec_once
+from switchboard.proxy.upstream.loop import StreamBroken, run_attempts
+from switchboard.proxy.upstream.outcomes import ClientGone
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,35 +57,33 @@ def _refuse(error: ApiError) -> web.StreamResponse:
 async def serve(
     request: web.Request,
     route: RouteRequest,
-    exchange: ExchangeFactory,
+    make: CodecFactory,
     *,
+    endpoint: str,
     stream: bool,
     capability: Capability | None = None,
 ) -> web.StreamResponse:
-    """Plan ``route``, run its attempts with ``exchange``, and answer (streaming or complete)."""
-    runtime, router = runtime_and_router(request)
+    """Plan ``route``, run its attempts with the codec ``make`` builds for each, and answer."""
+    runtime = ready_runtime(request)
     async with runtime.lease() as snap:
-        plan = plan_for(request, router, route)
+        plan = plan_for(request, runtime.router, route)
         if capability is not None:
             capable = tuple(a for a in plan.attempts if capability.accepts(snap.adapter(a.provider), a.provider))
             if not capable:
                 return capability.otherwise()
             plan = dataclasses.replace(plan, attempts=capable)
-        if stream:
-
-            async def open_attempt(attempt: Attempt, deadline: Deadline) -> tuple[OpenStream, Usage]:
-                return await open_stream(snap, attempt, deadline, exchange)
-
-            opened = await run_attempts(router, runtime.metrics, plan, route.model, open_attempt, report_success=False)
-            labels(request).provider = opened.attempt.provider.name
-            return await relay_stream(request, router, opened, attempt_headers(plan, opened.attempt, opened.attempts))
-
-        response, done = await complete_answer(
-            request,
-            router,
-            plan,
-            route.model,
-            lambda attempt, deadline: exchange_once(snap, attempt, deadline, exchange),
-        )
-        observe_first_byte(request, done.attempt, done.started_at)
-        return response
+        report = reporting(request, runtime, endpoint)
+        if not stream:
+            served = await run_attempts(report, plan, route.model, lambda scope: codec_once(snap, scope, make))
+            return json_answer(plan, served)
+        client = ClientStream(request)
+        try:
+            await run_attempts(report, plan, route.model, lambda scope: relay(snap, scope, plan, make, client))
+        except StreamBroken as broken:
+            try:
+                await client.end_broken(broken.scope, broken.error)
+            except ClientGone:
+                report.labels.client_gone = True
+        except ClientGone:
+            report.labels.client_gone = True
+        return client.response or web.Response(status=499)

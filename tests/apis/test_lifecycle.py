@@ -71,7 +71,7 @@ async def test_responses_stream_cut_after_commit_fails_the_response(
     mock_upstream_factory: MockFactory, proxy_server: ProxyFactory, sdk_client: SdkClient, upstream: str
 ) -> None:
     mock = await mock_upstream_factory()
-    await mock.set_faults("mock-model", cut_stream_after=4)
+    await mock.set_faults("mock-model", cut_stream_after=6)
     proxy = await proxy_server(proxy_config([provider_config("a", upstream, mock.base_url)]))
     seen: list[str] = []
     with pytest.raises(openai.APIError, match="stream interrupted"):
@@ -86,7 +86,7 @@ async def test_messages_stream_cut_after_commit_is_an_error_event(
     mock_upstream_factory: MockFactory, proxy_server: ProxyFactory, anthropic_client: AnthropicClients, upstream: str
 ) -> None:
     mock = await mock_upstream_factory()
-    await mock.set_faults("mock-model", cut_stream_after=4)
+    await mock.set_faults("mock-model", cut_stream_after=6)
     proxy = await proxy_server(proxy_config([provider_config("a", upstream, mock.base_url)]))
     with pytest.raises(anthropic.APIStatusError, match="stream interrupted"):
         async with anthropic_client(proxy).messages.stream(

@@ -27,7 +27,7 @@ async def test_create(served_upstream: Upstream) -> None:
     assert message.model == "mock-model"
     assert message.usage.output_tokens == 3 and message.usage.input_tokens >= 3
     assert raw.headers["x-switchboard-provider"] == "upstream"
-    assert float(raw.headers["x-switchboard-cost-usd"]) >= 0
+    assert float(raw.headers["x-switchboard-cost-usd"]) == message.usage.input_tokens + 2 * 3
     (seen,) = await served_upstream.mock.requests()
     kind = served_upstream.provider_type
     assert seen["api"] == MOCK_DIALECT.get(kind, kind)

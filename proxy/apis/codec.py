@@ -1,10 +1,10 @@
 """How one client request travels to one upstream and back, for each inbound API (pure).
 
-An ``Exchange`` is built per attempt, because the codec depends on the
-upstream: a Responses request goes natively to an ``openai`` upstream and
-through chat translation to every other one; a Messages request goes natively
-to an ``anthropic`` upstream. The attempt runner only sends ``request`` and
-applies ``decode`` or ``open_stream``; it never knows which API it carries.
+A ``Codec`` is built per attempt, because it depends on the upstream: a
+Responses request goes natively to an ``openai`` upstream and through chat
+translation to every other one; a Messages request goes natively to an
+``anthropic`` upstream. The attempt body only sends ``request`` and applies
+``decode`` or ``open_stream``; it never knows which API it carries.
 """
 
 import time
@@ -24,31 +24,35 @@ from switchboard.proxy.adapters.base import (
 )
 from switchboard.proxy.adapters.openai import OpenAIAdapter
 from switchboard.proxy.apis import messages_stream, responses_object, responses_stream
+from switchboard.proxy.apis.commit import chat_carries_output, messages_carries_output, responses_carries_output
 
 Api = Literal["chat", "responses", "messages", "embeddings"]
 Answer = tuple[dict[str, Any], Usage]
 
 
 @dataclass(frozen=True, slots=True)
-class Exchange:
+class Codec:
     request: UpstreamRequest
     decode: Callable[[bytes], Answer]
     """A complete answer's body -> the client's JSON answer and its usage."""
     open_stream: Callable[[], StreamTranslator]
     """A fresh translator from the upstream's stream bytes to the client's events."""
+    commits: Callable[[bytes], bool]
+    """Whether a client event carries output, so that sending it commits the stream to this attempt."""
 
 
-ExchangeFactory = Callable[[Adapter, Target], Exchange]
+CodecFactory = Callable[[Adapter, Target], Codec]
 
 
-def chat_exchange(body: Mapping[str, Any], *, stream: bool, include_usage: bool = False) -> ExchangeFactory:
+def chat_codec(body: Mapping[str, Any], *, stream: bool, include_usage: bool = False) -> CodecFactory:
     model = str(body["model"])
 
-    def make(adapter: Adapter, target: Target) -> Exchange:
-        return Exchange(
+    def make(adapter: Adapter, target: Target) -> Codec:
+        return Codec(
             adapter.chat_request(target, body, stream=stream),
             lambda raw: adapter.chat_response(target, model, raw),
             lambda: adapter.chat_stream(target, model, include_usage=include_usage),
+            chat_carries_output,
         )
 
     return make
@@ -68,19 +72,20 @@ def _untranslatable() -> AdapterRequestError:
     return AdapterRequestError("the request cannot be translated to chat completions for this upstream")
 
 
-def responses_exchange(
+def responses_codec(
     body: Mapping[str, Any], chat: Mapping[str, Any] | None, *, stream: bool, clock: Callable[[], float] = time.time
-) -> ExchangeFactory:
+) -> CodecFactory:
     """``body`` is the client's Responses request, ``chat`` its chat translation (None: untranslatable)."""
     model = str(body["model"])
     envelope = responses_object.Envelope.of(dict(body), model)
 
-    def make(adapter: Adapter, target: Target) -> Exchange:
+    def make(adapter: Adapter, target: Target) -> Codec:
         if isinstance(adapter, OpenAIAdapter) and natively_responses(adapter, target.provider):
-            return Exchange(
+            return Codec(
                 adapter.responses_request(target, body, stream=stream),
                 lambda raw: responses_stream.native_response(raw, model),
                 lambda: responses_stream.NativeResponsesStream(model),
+                responses_carries_output,
             )
 
         if chat is None:
@@ -90,34 +95,36 @@ def responses_exchange(
             completion, usage = adapter.chat_response(target, model, raw)
             return responses_object.from_chat(envelope, completion, usage, int(clock())), usage
 
-        return Exchange(
+        return Codec(
             adapter.chat_request(target, chat, stream=stream),
             decode,
             lambda: responses_stream.ResponsesEncoder(
                 adapter.chat_stream(target, model, include_usage=True), envelope, clock
             ),
+            responses_carries_output,
         )
 
     return make
 
 
-def messages_exchange(
+def messages_codec(
     body: Mapping[str, Any],
     chat: Mapping[str, Any] | None,
     client_headers: Mapping[str, str],
     *,
     stream: bool,
     clock: Callable[[], float] = time.time,
-) -> ExchangeFactory:
+) -> CodecFactory:
     """``body`` is the client's Messages request, ``chat`` its chat translation."""
     model = str(body["model"])
 
-    def make(adapter: Adapter, target: Target) -> Exchange:
+    def make(adapter: Adapter, target: Target) -> Codec:
         if isinstance(adapter, AnthropicAdapter):
-            return Exchange(
+            return Codec(
                 adapter.messages_request(target, body, stream=stream, client_headers=client_headers),
                 lambda raw: messages_stream.native_message(raw, model),
                 lambda: messages_stream.NativeMessagesStream(model),
+                messages_carries_output,
             )
 
         if chat is None:
@@ -127,27 +134,29 @@ def messages_exchange(
             completion, usage = adapter.chat_response(target, model, raw)
             return messages_stream.from_chat(completion, usage, model), usage
 
-        return Exchange(
+        return Codec(
             adapter.chat_request(target, chat, stream=stream),
             decode,
             lambda: messages_stream.MessagesEncoder(
                 adapter.chat_stream(target, model, include_usage=True), model, clock
             ),
+            messages_carries_output,
         )
 
     return make
 
 
-def count_tokens_exchange(body: Mapping[str, Any], client_headers: Mapping[str, str]) -> ExchangeFactory:
+def count_tokens_codec(body: Mapping[str, Any], client_headers: Mapping[str, str]) -> CodecFactory:
     """``/v1/messages/count_tokens``, which only Anthropic upstreams serve (the caller plans only those)."""
 
-    def make(adapter: Adapter, target: Target) -> Exchange:
+    def make(adapter: Adapter, target: Target) -> Codec:
         if not isinstance(adapter, AnthropicAdapter):
             raise AdapterRequestError("only anthropic upstreams count tokens")
-        return Exchange(
+        return Codec(
             adapter.count_tokens_request(target, body, client_headers=client_headers),
             messages_stream.native_token_count,
             _no_stream,
+            messages_carries_output,
         )
 
     return make
