@@ -67,9 +67,32 @@ def natively_messages(adapter: Adapter, provider: ProviderConfig) -> bool:
     return isinstance(adapter, AnthropicAdapter)
 
 
-def _untranslatable() -> AdapterRequestError:
-    # Unreachable through the handlers (they only plan native upstreams then); a guard, not a path.
-    return AdapterRequestError("the request cannot be translated to chat completions for this upstream")
+def _via_chat(
+    adapter: Adapter,
+    target: Target,
+    chat: Mapping[str, Any] | None,
+    *,
+    stream: bool,
+    answer: Callable[[dict[str, Any], Usage], dict[str, Any]],
+    encoder: Callable[[StreamTranslator], StreamTranslator],
+    commits: Callable[[bytes], bool],
+) -> Codec:
+    """The client's API carried as chat completions: ``answer`` and ``encoder`` turn chat back into it."""
+    if chat is None:
+        # Unreachable through the handlers (they plan only native upstreams then); a guard, not a path.
+        raise AdapterRequestError("the request cannot be translated to chat completions for this upstream")
+    model = str(chat["model"])
+
+    def decode(raw: bytes) -> Answer:
+        completion, usage = adapter.chat_response(target, model, raw)
+        return answer(completion, usage), usage
+
+    return Codec(
+        adapter.chat_request(target, chat, stream=stream),
+        decode,
+        lambda: encoder(adapter.chat_stream(target, model, include_usage=True)),
+        commits,
+    )
 
 
 def responses_codec(
@@ -88,20 +111,14 @@ def responses_codec(
                 responses_carries_output,
             )
 
-        if chat is None:
-            raise _untranslatable()
-
-        def decode(raw: bytes) -> Answer:
-            completion, usage = adapter.chat_response(target, model, raw)
-            return responses_object.from_chat(envelope, completion, usage, int(clock())), usage
-
-        return Codec(
-            adapter.chat_request(target, chat, stream=stream),
-            decode,
-            lambda: responses_stream.ResponsesEncoder(
-                adapter.chat_stream(target, model, include_usage=True), envelope, clock
-            ),
-            responses_carries_output,
+        return _via_chat(
+            adapter,
+            target,
+            chat,
+            stream=stream,
+            answer=lambda completion, usage: responses_object.from_chat(envelope, completion, usage, int(clock())),
+            encoder=lambda inner: responses_stream.ResponsesEncoder(inner, envelope, clock),
+            commits=responses_carries_output,
         )
 
     return make
@@ -127,20 +144,14 @@ def messages_codec(
                 messages_carries_output,
             )
 
-        if chat is None:
-            raise _untranslatable()
-
-        def decode(raw: bytes) -> Answer:
-            completion, usage = adapter.chat_response(target, model, raw)
-            return messages_stream.from_chat(completion, usage, model), usage
-
-        return Codec(
-            adapter.chat_request(target, chat, stream=stream),
-            decode,
-            lambda: messages_stream.MessagesEncoder(
-                adapter.chat_stream(target, model, include_usage=True), model, clock
-            ),
-            messages_carries_output,
+        return _via_chat(
+            adapter,
+            target,
+            chat,
+            stream=stream,
+            answer=lambda completion, usage: messages_stream.from_chat(completion, usage, model),
+            encoder=lambda inner: messages_stream.MessagesEncoder(inner, model, clock),
+            commits=messages_carries_output,
         )
 
     return make

@@ -16,10 +16,10 @@ import orjson
 from switchboard.proxy.adapters.anthropic_stream import ERROR_STATUSES, input_tokens
 from switchboard.proxy.adapters.base import StreamTranslator, UpstreamProtocolError, Usage
 from switchboard.proxy.adapters.errors import stream_error
-from switchboard.proxy.adapters.sse import SSEDecoder
 from switchboard.proxy.adapters.wire import as_int, as_object, load_object
 from switchboard.proxy.apis.chat_chunks import ToolDelta, chunks
 from switchboard.proxy.apis.messages_request import STOP_REASONS
+from switchboard.proxy.apis.native_stream import NativeStream, event_bytes
 
 _ID_SAFE = re.compile(r"[^A-Za-z0-9_-]")
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'
@@ -28,10 +28,6 @@ PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 def message_id(upstream_id: str) -> str:
     bare = upstream_id.removeprefix("chatcmpl-").removeprefix("msg_")
     return "msg_" + (_ID_SAFE.sub("", bare)[:48] or "0")
-
-
-def event_bytes(payload: dict[str, Any]) -> bytes:
-    return b"event: " + str(payload["type"]).encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
 def error_event(message: str, kind: str = "api_error") -> bytes:
@@ -168,55 +164,29 @@ class MessagesEncoder:
         return [error_event(message)]
 
 
-class NativeMessagesStream:
+class NativeMessagesStream(NativeStream):
     """An Anthropic upstream's stream, passed through with the public model name."""
 
-    def __init__(self, public_model: str) -> None:
-        self._model = public_model
-        self._decoder = SSEDecoder("anthropic")
-        self._usage: Usage | None = None
-        self._done = False
+    family = "anthropic"
+    last_event = "message_stop"
 
-    @property
-    def usage(self) -> Usage | None:
-        return self._usage
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        out: list[bytes] = []
-        for event in self._decoder.feed(chunk):
-            if self._done:
-                continue
-            payload = load_object("anthropic", event.data, "stream event")
-            kind = payload.get("type")
-            if kind == "error":
-                error = as_object(payload.get("error"))
-                raise stream_error("anthropic", error, ERROR_STATUSES.get(str(error.get("type")), 502))
-            if not isinstance(kind, str):
-                raise UpstreamProtocolError("anthropic stream event has no 'type'")
-            self._observe(kind, payload)
-            out.append(event_bytes(payload))
-        return out
-
-    def _observe(self, kind: str, payload: dict[str, Any]) -> None:
+    def observe(self, kind: str, payload: dict[str, Any]) -> None:
+        if kind == "error":
+            error = as_object(payload.get("error"))
+            raise stream_error("anthropic", error, ERROR_STATUSES.get(str(error.get("type")), 502))
         if kind == "message_start" and isinstance(payload.get("message"), dict):
             message = payload["message"]
-            message["model"] = self._model
+            message["model"] = self.model
             usage = as_object(message.get("usage"))
-            self._usage = Usage(input_tokens(usage), as_int(usage.get("output_tokens")))
-        elif self._usage is None and kind != "ping":
+            self.usage = Usage(input_tokens(usage), as_int(usage.get("output_tokens")))
+        elif self.usage is None and kind != "ping":
             raise UpstreamProtocolError(f"anthropic stream sent {kind!r} before message_start")
         elif kind == "message_delta" and isinstance(payload.get("usage"), dict):
-            usage, before = payload["usage"], self._usage or Usage()
+            usage, before = payload["usage"], self.usage or Usage()
             output = as_int(usage["output_tokens"]) if "output_tokens" in usage else before.completion_tokens
-            self._usage = Usage(max(before.prompt_tokens, input_tokens(usage)), output)
+            self.usage = Usage(max(before.prompt_tokens, input_tokens(usage)), output)
         elif kind == "message_stop":
-            self._done = True
-
-    def finish(self) -> list[bytes]:
-        if not self._done:
-            where = " in the middle of an event" if self._decoder.mid_event else ""
-            raise UpstreamProtocolError(f"anthropic stream ended{where} before message_stop")
-        return []
+            self.done = True
 
     def fail(self, message: str) -> list[bytes]:
         return [error_event(message)]

@@ -11,20 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from switchboard.proxy.adapters.base import StreamTranslator, UpstreamProtocolError, Usage
 from switchboard.proxy.adapters.errors import stream_error
-from switchboard.proxy.adapters.sse import SSEDecoder
 from switchboard.proxy.adapters.wire import as_int, load_object
 from switchboard.proxy.apis.chat_chunks import ChunkView, ToolDelta, chunks
+from switchboard.proxy.apis.native_stream import NativeStream, event_bytes
 from switchboard.proxy.apis.responses_object import Envelope, function_call_item, message_item, response_id
 
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
-
-
-def event_bytes(payload: dict[str, Any]) -> bytes:
-    return b"event: " + str(payload["type"]).encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
 def failure_events(
@@ -232,51 +226,28 @@ def read_usage(raw: Any) -> Usage | None:
     return Usage(as_int(raw.get("input_tokens")), as_int(raw.get("output_tokens")))
 
 
-class NativeResponsesStream:
+class NativeResponsesStream(NativeStream):
     """An OpenAI upstream's Responses stream, passed through with the public model name."""
 
+    family = "openai"
+    last_event = "response.completed"
+
     def __init__(self, public_model: str) -> None:
-        self._model = public_model
-        self._decoder = SSEDecoder("openai")
+        super().__init__(public_model)
         self._response: dict[str, Any] | None = None
-        self._usage: Usage | None = None
         self._sequence = 0
-        self._done = False
 
-    @property
-    def usage(self) -> Usage | None:
-        return self._usage
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        out: list[bytes] = []
-        for event in self._decoder.feed(chunk):
-            if self._done or event.data.strip() == "[DONE]":
-                continue
-            payload = load_object("openai", event.data, "responses stream event")
-            kind = payload.get("type")
-            if kind == "error":
-                raise stream_error("openai", payload.get("error") or payload)
-            if not isinstance(kind, str):
-                raise UpstreamProtocolError("openai responses stream event has no 'type'")
-            out.append(event_bytes(self._relabel(payload)))
-            self._done = kind in TERMINAL
-        return out
-
-    def _relabel(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def observe(self, kind: str, payload: dict[str, Any]) -> None:
+        if kind == "error":
+            raise stream_error("openai", payload.get("error") or payload)
         if isinstance(payload.get("sequence_number"), int):
             self._sequence = payload["sequence_number"] + 1
         response = payload.get("response")
         if isinstance(response, dict):
-            response["model"] = self._model
+            response["model"] = self.model
             self._response = response
-            self._usage = read_usage(response.get("usage")) or self._usage
-        return payload
-
-    def finish(self) -> list[bytes]:
-        if not self._done:
-            where = " in the middle of an event" if self._decoder.mid_event else ""
-            raise UpstreamProtocolError(f"openai responses stream ended{where} before response.completed")
-        return []
+            self.usage = read_usage(response.get("usage")) or self.usage
+        self.done = kind in TERMINAL
 
     def fail(self, message: str) -> list[bytes]:
         return failure_events(self._sequence, self._response, message)
