@@ -6,41 +6,20 @@ Anthropic's body (see ``anthropic_errors``) so the ``anthropic`` SDK raises its
 own exception classes.
 """
 
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from switchboard.proxy.adapters.wire import as_object
 from switchboard.proxy.apis import messages_request
 from switchboard.proxy.apis.codec import count_tokens_codec, messages_codec, natively_messages
 from switchboard.proxy.errors import invalid_param
 from switchboard.proxy.http.common import read_body
-from switchboard.proxy.http.routing_input import routing_headers
+from switchboard.proxy.http.routing_input import messages_route
 from switchboard.proxy.http.serve import Capability, serve, translated
-from switchboard.proxy.routing.tokens import estimate_prompt_tokens
-from switchboard.proxy.routing.types import RouteRequest
 from switchboard.proxy.validation import decode_json_object
 
 TOKEN_COUNT_HEADER = "x-switchboard-token-count"
-
-
-def _route(body: dict[str, Any], headers: Mapping[str, str], *, stream: bool, max_tokens: int | None) -> RouteRequest:
-    messages: list[Any] = body["messages"]  # checked by _common
-    system = body.get("system")
-    tools = body.get("tools") if isinstance(body.get("tools"), list) else None
-    user = as_object(body.get("metadata")).get("user_id")
-    return RouteRequest(
-        model=str(body["model"]),
-        endpoint="chat",
-        stream=stream,
-        prompt_tokens=estimate_prompt_tokens([*messages, *([system] if system else [])], tools),
-        max_tokens=max_tokens,
-        user=user if isinstance(user, str) else None,
-        headers=routing_headers(headers),
-        metadata={},
-    )
 
 
 def _common(body: dict[str, Any]) -> None:
@@ -53,13 +32,13 @@ def _common(body: dict[str, Any]) -> None:
 async def create_message(request: web.Request) -> web.StreamResponse:
     body = decode_json_object(await read_body(request))
     _common(body)
-    max_tokens = messages_request.max_tokens(body)
+    messages_request.max_tokens(body)  # required by the API, whatever the upstream
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise invalid_param("stream", "stream: Input should be a valid boolean")
     chat, capability = translated(messages_request.chat_body, body, natively_messages)
     codec = messages_codec(body, chat, request.headers, stream=stream)
-    route = _route(body, request.headers, stream=stream, max_tokens=max_tokens)
+    route = messages_route(body, request.headers)
     return await serve(request, route, codec, endpoint="messages", stream=stream, capability=capability)
 
 
@@ -71,7 +50,7 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
     """
     body = decode_json_object(await read_body(request))
     _common(body)
-    route = _route(body, request.headers, stream=False, max_tokens=None)
+    route = messages_route(body, request.headers)
 
     def estimate() -> web.StreamResponse:
         payload = orjson.dumps({"input_tokens": route.prompt_tokens})

@@ -14,35 +14,14 @@ from switchboard.proxy.apis import responses_request
 from switchboard.proxy.apis.codec import natively_responses, responses_codec
 from switchboard.proxy.errors import ApiError, invalid_param
 from switchboard.proxy.http.common import read_body
-from switchboard.proxy.http.routing_input import routing_headers, string_metadata
+from switchboard.proxy.http.routing_input import responses_route
 from switchboard.proxy.http.serve import serve, translated
-from switchboard.proxy.routing.tokens import estimate_prompt_tokens
-from switchboard.proxy.routing.types import RouteRequest
 from switchboard.proxy.validation import decode_json_object
 
 STATELESS = (
     "this gateway is stateless and does not store responses (store is always false); "
     "send the whole conversation in 'input' instead of referring to a stored response"
 )
-
-
-def _route(body: dict[str, Any], headers: Any, *, stream: bool) -> RouteRequest:
-    raw = body.get("input")
-    items: list[Any] = [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, list) else []
-    if isinstance(body.get("instructions"), str):
-        items.append(body["instructions"])
-    tools = body.get("tools") if isinstance(body.get("tools"), list) else None
-    limit, user = body.get("max_output_tokens"), body.get("user")
-    return RouteRequest(
-        model=str(body["model"]),
-        endpoint="chat",
-        stream=stream,
-        prompt_tokens=estimate_prompt_tokens(items, tools),
-        max_tokens=limit if isinstance(limit, int) else None,
-        user=user if isinstance(user, str) else None,
-        headers=routing_headers(headers),
-        metadata=string_metadata(body.get("metadata")),
-    )
 
 
 def _validate(body: dict[str, Any]) -> bool:
@@ -66,7 +45,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     stream = _validate(body)
     chat, capability = translated(responses_request.chat_body, body, natively_responses)
     codec = responses_codec(body, chat, stream=stream)
-    route = _route(body, request.headers, stream=stream)
+    route = responses_route(body, request.headers)
     return await serve(request, route, codec, endpoint="responses", stream=stream, capability=capability)
 
 

@@ -10,9 +10,9 @@ from pydantic import BaseModel
 
 from switchboard.proxy.errors import invalid_param
 from switchboard.proxy.http.common import no_route_error, read_body, ready_runtime
-from switchboard.proxy.http.routing_input import route_request
+from switchboard.proxy.http.routing_input import api_route
 from switchboard.proxy.routing.router import Router
-from switchboard.proxy.routing.types import Endpoint, NoRoute, RouteRequest
+from switchboard.proxy.routing.types import NoRoute, RouteRequest
 from switchboard.proxy.validation import decode_json_object
 
 
@@ -36,12 +36,19 @@ def _json(data: Any) -> web.Response:
     return web.Response(body=orjson.dumps(payload), content_type="application/json")
 
 
+APIS = ("chat", "responses", "messages", "embeddings")
+
+
 async def _route_from_body(request: web.Request) -> RouteRequest:
+    """The route of the body; ``?api=responses|messages|chat|embeddings`` says which API's body it is
+    (default: embeddings for an ``input`` without ``messages``, else chat)."""
     body = decode_json_object(await read_body(request))
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise invalid_param("model", "'model' is required and must be a non-empty string", code="missing_required")
-    endpoint: Endpoint = "embeddings" if "input" in body and "messages" not in body else "chat"
-    return route_request(body, request.headers, endpoint)
+    api = request.query.get("api") or ("embeddings" if "input" in body and "messages" not in body else "chat")
+    if api not in APIS:
+        raise invalid_param("api", f"query parameter 'api' must be one of {', '.join(APIS)}")
+    return api_route(api, body, request.headers)
 
 
 async def explain(request: web.Request) -> web.Response:

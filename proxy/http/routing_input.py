@@ -44,3 +44,53 @@ def route_request(body: Mapping[str, Any], headers: Mapping[str, str], endpoint:
         headers=routing_headers(headers),
         metadata=string_metadata(body.get("metadata")),
     )
+
+
+def responses_route(body: Mapping[str, Any], headers: Mapping[str, str]) -> RouteRequest:
+    """A Responses API request as the engine sees it: ``input`` and ``instructions`` are the prompt."""
+    raw = body.get("input")
+    items: list[Any] = [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, list) else []
+    if isinstance(body.get("instructions"), str):
+        items.append(body["instructions"])
+    tools = body.get("tools")
+    limit, user = body.get("max_output_tokens"), body.get("user")
+    return RouteRequest(
+        model=str(body.get("model", "")),
+        endpoint="chat",
+        stream=body.get("stream") is True,
+        prompt_tokens=estimate_prompt_tokens(items, tools if isinstance(tools, list) else None),
+        max_tokens=limit if isinstance(limit, int) else None,
+        user=user if isinstance(user, str) else None,
+        headers=routing_headers(headers),
+        metadata=string_metadata(body.get("metadata")),
+    )
+
+
+def messages_route(body: Mapping[str, Any], headers: Mapping[str, str]) -> RouteRequest:
+    """An Anthropic Messages request as the engine sees it: ``system`` and ``messages`` are the prompt."""
+    raw = body.get("messages")
+    messages: list[Any] = list(raw) if isinstance(raw, list) else []
+    if body.get("system"):
+        messages.append(body["system"])
+    tools = body.get("tools")
+    limit = body.get("max_tokens")
+    metadata = body.get("metadata")
+    user = metadata.get("user_id") if isinstance(metadata, dict) else None
+    return RouteRequest(
+        model=str(body.get("model", "")),
+        endpoint="chat",
+        stream=body.get("stream") is True,
+        prompt_tokens=estimate_prompt_tokens(messages, tools if isinstance(tools, list) else None),
+        max_tokens=limit if isinstance(limit, int) else None,
+        user=user if isinstance(user, str) else None,
+        headers=routing_headers(headers),
+    )
+
+
+def api_route(api: str, body: Mapping[str, Any], headers: Mapping[str, str]) -> RouteRequest:
+    """The route of a request body of client ``api`` (``chat``, ``responses``, ``messages``, ``embeddings``)."""
+    if api == "responses":
+        return responses_route(body, headers)
+    if api == "messages":
+        return messages_route(body, headers)
+    return route_request(body, headers, "embeddings" if api == "embeddings" else "chat")

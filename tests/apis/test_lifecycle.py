@@ -155,3 +155,26 @@ async def test_rate_limits_and_metrics_apply_to_every_api(
     for api, status in (("responses", "200"), ("messages", "200"), ("messages", "429"), ("responses", "429")):
         assert f'api="{api}"' in metrics and f'status="{status}"' in metrics
     assert 'switchboard_tokens_total{api="messages",kind="completion",profile="default",provider="a"} 1.0' in metrics
+
+
+async def test_explain_and_estimate_read_each_apis_body(
+    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory
+) -> None:
+    mock = await mock_upstream_factory()
+    proxy = await proxy_server(proxy_config([provider_config("a", "gemini", mock.base_url)]))
+    long_text = "word " * 400  # about 500 estimated tokens, whichever API carries it
+    bodies = {
+        "responses": {"model": "mock-model", "input": long_text, "max_output_tokens": 7},
+        "messages": {"model": "mock-model", "max_tokens": 7, "messages": [{"role": "user", "content": long_text}]},
+    }
+    async with aiohttp.ClientSession() as session:
+        for api, body in bodies.items():
+            async with session.post(f"{proxy.base_url}/v1/routing/explain?api={api}", json=body) as resp:
+                assert resp.status == 200, await resp.text()
+                assert [r["provider"] for r in (await resp.json())["ranked"]] == ["a"]
+            async with session.post(f"{proxy.base_url}/v1/routing/estimate-cost?api={api}", json=body) as resp:
+                (estimate,) = (await resp.json())["data"]
+            assert estimate["prompt_tokens"] >= 500 and estimate["completion_tokens"] == 7, estimate
+        async with session.post(f"{proxy.base_url}/v1/routing/explain?api=nope", json=bodies["responses"]) as resp:
+            assert resp.status == 400 and (await resp.json())["error"]["param"] == "api"
+    assert await mock.requests() == []
