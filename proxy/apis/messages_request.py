@@ -44,14 +44,22 @@ def _image(block: dict[str, Any], where: str) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url}}
 
 
-def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
+def _tool_result(block: dict[str, Any], where: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The ``tool`` message, and the result's images: chat tool messages carry text only, so
+    images (a screenshot, a file the tool read) follow in the user turn instead of being lost."""
     tool_use_id = block.get("tool_use_id")
     if not isinstance(tool_use_id, str) or not tool_use_id:
         raise invalid_param(f"{where}.tool_use_id", f"{where}.tool_use_id is required")
-    text = _text(block.get("content"), f"{where}.content")
+    content = block.get("content")
+    blocks = content if isinstance(content, list) else []
+    images = [_image(b, f"{where}.content.{i}") for i, b in enumerate(blocks) if as_object(b).get("type") == "image"]
+    texts = [b for b in blocks if as_object(b).get("type") != "image"]
+    text = _text(texts if isinstance(content, list) else content, f"{where}.content")
+    if images and not text:
+        text = f"(the tool returned {len(images)} image(s), attached below)"
     if block.get("is_error") is True:
         text = f"Error: {text}"
-    return {"role": "tool", "tool_call_id": tool_use_id, "content": text}
+    return {"role": "tool", "tool_call_id": tool_use_id, "content": text}, images
 
 
 def _tool_call(block: dict[str, Any], where: str) -> dict[str, Any]:
@@ -73,7 +81,9 @@ def _user(content: list[Any], where: str) -> list[dict[str, Any]]:
         elif kind == "image":
             parts.append(_image(block, at))
         elif kind == "tool_result":
-            results.append(_tool_result(block, at))
+            result, images = _tool_result(block, at)
+            results.append(result)
+            parts += images
         elif kind not in _DROPPED_BLOCKS:
             raise invalid_param(at, f"{at}: content block type {kind!r} cannot be translated for this upstream")
     return results + ([{"role": "user", "content": parts}] if parts else [])
