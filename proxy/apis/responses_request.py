@@ -12,7 +12,7 @@ from typing import Any
 from switchboard.proxy.errors import ApiError, invalid_param
 
 STATEFUL_FIELDS = ("previous_response_id", "conversation")
-_SAMPLING = ("temperature", "top_p", "parallel_tool_calls", "user", "seed")
+_SAMPLING = ("temperature", "top_p", "user", "seed")
 
 
 def reject_stateful(body: dict[str, Any]) -> None:
@@ -192,8 +192,11 @@ def chat_body(body: dict[str, Any]) -> dict[str, Any]:
             raise invalid_param("max_output_tokens", "'max_output_tokens' must be a positive integer")
         out["max_tokens"] = limit
     out |= _tools(body)
-    if body.get("tool_choice") is not None and "tools" in out:
-        out["tool_choice"] = _tool_choice(body["tool_choice"])
+    if "tools" in out:  # chat APIs reject tool settings without tools
+        if body.get("tool_choice") is not None:
+            out["tool_choice"] = _tool_choice(body["tool_choice"])
+        if isinstance(body.get("parallel_tool_calls"), bool):
+            out["parallel_tool_calls"] = body["parallel_tool_calls"]
     response_format = _response_format(body.get("text"))
     if response_format is not None:
         out["response_format"] = response_format

@@ -152,8 +152,12 @@ async def test_rate_limits_and_metrics_apply_to_every_api(
         await sdk_client(proxy).responses.create(model="mock-model", input="four")
     async with aiohttp.ClientSession() as session, session.get(proxy.base_url + "/metrics") as resp:
         metrics = await resp.text()
+    requests = [line for line in metrics.splitlines() if line.startswith("switchboard_requests_total{")]
     for api, status in (("responses", "200"), ("messages", "200"), ("messages", "429"), ("responses", "429")):
-        assert f'api="{api}"' in metrics and f'status="{status}"' in metrics
+        assert any(
+            f'api="{api}",endpoint="{api}"' in line and f'status="{status}"' in line and line.endswith(" 1.0")
+            for line in requests
+        ), requests
     assert 'switchboard_tokens_total{api="messages",kind="completion",profile="default",provider="a"} 1.0' in metrics
 
 
