@@ -9,6 +9,7 @@ that needs server-side state or a hosted tool is a clear 400, never dropped.
 
 from typing import Any
 
+from switchboard.proxy.adapters.wire import as_object
 from switchboard.proxy.errors import ApiError, invalid_param
 
 STATEFUL_FIELDS = ("previous_response_id", "conversation")
@@ -88,11 +89,45 @@ def _function_call(item: dict[str, Any], where: str) -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
-def _function_output(item: dict[str, Any], where: str) -> dict[str, Any]:
+def _function_output(item: dict[str, Any], where: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The ``tool`` message, and the output's images: chat tool messages carry text only, so the
+    images follow in a user message after the run of tool messages instead of being lost."""
     call_id = item.get("call_id")
     if not isinstance(call_id, str) or not call_id:
         raise invalid_param(f"{where}.call_id", f"{where}: a function_call_output item needs 'call_id'")
-    return {"role": "tool", "tool_call_id": call_id, "content": _text_of(item.get("output", ""), f"{where}.output")}
+    output = item.get("output", "")
+    parts = output if isinstance(output, list) else []
+    images = [
+        _part(p, f"{where}.output[{i}]") for i, p in enumerate(parts) if as_object(p).get("type") == "input_image"
+    ]
+    texts = [p for p in parts if as_object(p).get("type") != "input_image"]
+    text = _text_of(texts if isinstance(output, list) else output, f"{where}.output")
+    if images and not text:
+        text = f"(the function returned {len(images)} image(s), attached below)"
+    return {"role": "tool", "tool_call_id": call_id, "content": text}, images
+
+
+def _add_item(messages: list[dict[str, Any]], item: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    """Append one input item's message(s); return images a function output carried (due later)."""
+    kind = item.get("type", "message")
+    if kind == "message":
+        messages.append(_message(item, where))
+    elif kind == "function_call":
+        call = _function_call(item, where)
+        last = messages[-1] if messages else None
+        if last is not None and last["role"] == "assistant":
+            last.setdefault("tool_calls", []).append(call)
+        else:
+            messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+    elif kind == "function_call_output":
+        result, images = _function_output(item, where)
+        messages.append(result)
+        return images
+    elif kind == "item_reference":
+        raise invalid_param(where, f"{where}: item references need stored responses; this gateway is stateless")
+    elif kind != "reasoning":  # an earlier turn's reasoning summary: chat upstreams cannot take it back
+        raise invalid_param(where, f"{where} has unsupported item type {kind!r}")
+    return []
 
 
 def input_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -108,28 +143,17 @@ def input_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
         return [*messages, {"role": "user", "content": raw}]
     if not isinstance(raw, list) or not raw:
         raise invalid_param("input", "'input' must be a string or a non-empty array of input items")
+    images: list[dict[str, Any]] = []  # function output images, due after the run of tool messages
     for index, item in enumerate(raw):
         where = f"input[{index}]"
         if not isinstance(item, dict):
             raise invalid_param(where, f"{where} must be an object")
-        kind = item.get("type", "message")
-        if kind == "message":
-            messages.append(_message(item, where))
-        elif kind == "function_call":
-            call = _function_call(item, where)
-            last = messages[-1] if messages else None
-            if last is not None and last["role"] == "assistant":
-                last.setdefault("tool_calls", []).append(call)
-            else:
-                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif kind == "function_call_output":
-            messages.append(_function_output(item, where))
-        elif kind == "reasoning":
-            continue  # an earlier turn's reasoning summary: chat upstreams cannot take it back
-        elif kind == "item_reference":
-            raise invalid_param(where, f"{where}: item references need stored responses; this gateway is stateless")
-        else:
-            raise invalid_param(where, f"{where} has unsupported item type {kind!r}")
+        if images and item.get("type") != "function_call_output":
+            messages.append({"role": "user", "content": images})
+            images = []
+        images += _add_item(messages, item, where)
+    if images:
+        messages.append({"role": "user", "content": images})
     return messages
 
 

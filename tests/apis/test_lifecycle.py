@@ -182,3 +182,27 @@ async def test_explain_and_estimate_read_each_apis_body(
         async with session.post(f"{proxy.base_url}/v1/routing/explain?api=nope", json=bodies["responses"]) as resp:
             assert resp.status == 400 and (await resp.json())["error"]["param"] == "api"
     assert await mock.requests() == []
+
+
+async def test_a_stream_broken_during_its_preamble_still_fails_over(
+    mock_upstream_factory: MockFactory,
+    proxy_server: ProxyFactory,
+    sdk_client: SdkClient,
+    anthropic_client: AnthropicClients,
+) -> None:
+    """response.created / message_start and an opened item carry no output: the client has not
+    committed to the attempt, so the next provider answers and the client sees one clean stream."""
+    responses = await _two_providers(mock_upstream_factory, proxy_server, "openai", "gemini", cut_stream_after=3)
+    events = [
+        e async for e in await sdk_client(responses).responses.create(model="mock-model", input="hi", stream=True)
+    ]
+    assert [e.type for e in events].count("response.created") == 1
+    assert events[-1].type == "response.completed" and events[-1].response.output_text == "hi"
+    messages = await _two_providers(mock_upstream_factory, proxy_server, "anthropic", "openai", cut_stream_after=3)
+    async with anthropic_client(messages).messages.stream(
+        model="mock-model", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        kinds = [event.type async for event in stream]
+        final = await stream.get_final_message()
+    assert kinds.count("message_start") == 1 and final.content[0].text == "hi"  # type: ignore[union-attr]
+    assert stream.response.headers["x-switchboard-provider"] == "ok"
