@@ -10,7 +10,7 @@ translation to every other one; a Messages request goes natively to an
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from switchboard.api.provider import ProviderConfig
 from switchboard.proxy.adapters.anthropic import AnthropicAdapter
@@ -26,7 +26,6 @@ from switchboard.proxy.adapters.openai import OpenAIAdapter
 from switchboard.proxy.apis import messages_stream, responses_object, responses_stream
 from switchboard.proxy.apis.commit import chat_carries_output, messages_carries_output, responses_carries_output
 
-Api = Literal["chat", "responses", "messages", "embeddings"]
 Answer = tuple[dict[str, Any], Usage]
 
 

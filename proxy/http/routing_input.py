@@ -46,23 +46,38 @@ def route_request(body: Mapping[str, Any], headers: Mapping[str, str], endpoint:
     )
 
 
+def _chat_like(
+    body: Mapping[str, Any],
+    headers: Mapping[str, str],
+    prompt: list[Any],
+    *,
+    max_tokens: Any,
+    user: Any,
+    metadata: dict[str, str],
+) -> RouteRequest:
+    """The route of a generating request whose ``prompt`` parts (messages, items, system) are counted."""
+    tools = body.get("tools")
+    return RouteRequest(
+        model=str(body.get("model", "")),
+        endpoint="chat",
+        stream=body.get("stream") is True,
+        prompt_tokens=estimate_prompt_tokens(prompt, tools if isinstance(tools, list) else None),
+        max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        user=user if isinstance(user, str) else None,
+        headers=routing_headers(headers),
+        metadata=metadata,
+    )
+
+
 def responses_route(body: Mapping[str, Any], headers: Mapping[str, str]) -> RouteRequest:
     """A Responses API request as the engine sees it: ``input`` and ``instructions`` are the prompt."""
     raw = body.get("input")
     items: list[Any] = [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, list) else []
     if isinstance(body.get("instructions"), str):
         items.append(body["instructions"])
-    tools = body.get("tools")
-    limit, user = body.get("max_output_tokens"), body.get("user")
-    return RouteRequest(
-        model=str(body.get("model", "")),
-        endpoint="chat",
-        stream=body.get("stream") is True,
-        prompt_tokens=estimate_prompt_tokens(items, tools if isinstance(tools, list) else None),
-        max_tokens=limit if isinstance(limit, int) else None,
-        user=user if isinstance(user, str) else None,
-        headers=routing_headers(headers),
-        metadata=string_metadata(body.get("metadata")),
+    metadata = string_metadata(body.get("metadata"))
+    return _chat_like(
+        body, headers, items, max_tokens=body.get("max_output_tokens"), user=body.get("user"), metadata=metadata
     )
 
 
@@ -72,18 +87,10 @@ def messages_route(body: Mapping[str, Any], headers: Mapping[str, str]) -> Route
     messages: list[Any] = list(raw) if isinstance(raw, list) else []
     if body.get("system"):
         messages.append(body["system"])
-    tools = body.get("tools")
-    limit = body.get("max_tokens")
     metadata = body.get("metadata")
     user = metadata.get("user_id") if isinstance(metadata, dict) else None
-    return RouteRequest(
-        model=str(body.get("model", "")),
-        endpoint="chat",
-        stream=body.get("stream") is True,
-        prompt_tokens=estimate_prompt_tokens(messages, tools if isinstance(tools, list) else None),
-        max_tokens=limit if isinstance(limit, int) else None,
-        user=user if isinstance(user, str) else None,
-        headers=routing_headers(headers),
+    return _chat_like(
+        body, headers, messages, max_tokens=body.get("max_tokens"), user=user, metadata=string_metadata(metadata)
     )
 
 
