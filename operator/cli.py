@@ -35,7 +35,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--release-namespace",
         default=os.environ.get("SWITCHBOARD_RELEASE_NAMESPACE", "switchboard-system"),
-        help="namespace of the credentials Secret and the leader Lease",
+        help="namespace of the rendered ConfigMaps, the credentials Secret and the leader Lease",
     )
     p.add_argument("--credentials-secret", default=CREDENTIALS_SECRET, help="Secret the proxies read API keys from")
     p.add_argument("--fleet-replicas", type=int, default=1, help="proxy replicas sharing fleet-wide rate limits")
@@ -79,8 +79,13 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
     ctx = Context(
         kube=kube,
         events=EventRecorder(kube, EventLimiter()),
-        settings=RenderSettings(fleet_replicas=args.fleet_replicas, credentials_secret=args.credentials_secret),
+        settings=RenderSettings(
+            fleet_replicas=args.fleet_replicas,
+            credentials_secret=args.credentials_secret,
+            config_namespace=args.release_namespace,
+        ),
         leadership=elector,
+        namespaces=tuple(args.namespace),
         stopping=stop,  # set by kopf's cleanup: kopf's signal handlers replace ours
     )
     registry = build_registry(args.resync_seconds)

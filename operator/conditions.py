@@ -73,7 +73,7 @@ def profile_verdicts(result: Rendered | RenderFailure, applied: Problem | None) 
             refs,
             Verdict(RENDERED, "False", applied.reason, applied.message),
         ]
-    name = result.config_map["metadata"]["name"]
+    name = "{namespace}/{name}".format(**result.config_map["metadata"])
     return [
         Verdict(READY, "True", "Ready", f"ConfigMap {name} is up to date"),
         refs,

@@ -13,7 +13,13 @@ import kopf
 
 from switchboard.api.base import API_GROUP, API_VERSION
 from switchboard.operator import index
-from switchboard.operator.reconcile import Context, reconcile_profile, reconcile_provider, resync_forever
+from switchboard.operator.reconcile import (
+    Context,
+    forget_profile,
+    reconcile_profile,
+    reconcile_provider,
+    resync_forever,
+)
 
 
 class ResourceKw(TypedDict):
@@ -75,7 +81,9 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
 
     @kopf.on.event(**PROFILES, registry=registry)
     async def profile_changed(type: str, name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
-        if type != "DELETED":
+        if type == "DELETED":
+            await forget_profile(_ctx(memo), namespace or "", name)
+        else:
             await reconcile_profile(_ctx(memo), snapshot(kwargs), namespace or "", name)
 
     @kopf.on.event(**PROVIDERS, registry=registry)

@@ -14,14 +14,18 @@ from kubernetes_asyncio import client
 
 from switchboard.api.base import API_GROUP, API_VERSION
 from switchboard.api.provider import SecretKeyRef
-from switchboard.api.status import CONFIG_HASH_ANNOTATION
+from switchboard.api.status import CONFIG_HASH_ANNOTATION, RENDERED_LABEL
 
 logger = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
 
 
 class SourceKeyMissing(LookupError):
-    """A referenced Secret or key vanished between the index and the read."""
+    """A referenced Secret or key vanished (or withdrew its opt-in) between the index and the read."""
+
+
+class CredentialsSecretMissing(LookupError):
+    """The credentials Secret does not exist; the chart creates it and the operator may not."""
 
 
 @dataclass
@@ -60,6 +64,33 @@ class Kube:
         await self._core.replace_namespaced_config_map(meta["name"], meta["namespace"], body)
         return True
 
+    async def delete_config_map(self, name: str) -> bool:
+        """Delete a rendered ConfigMap of the release namespace; False if it was already gone."""
+        try:
+            await self._core.delete_namespaced_config_map(name, self.release_namespace)
+        except client.ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
+    async def rendered_config_maps(self) -> list[tuple[str, dict[str, str]]]:
+        """(name, annotations) of every rendered ConfigMap in the release namespace."""
+        listed = await self._core.list_namespaced_config_map(
+            self.release_namespace, label_selector=f"{RENDERED_LABEL}=true"
+        )
+        return [(item.metadata.name, dict(item.metadata.annotations or {})) for item in listed.items]
+
+    async def profile_exists(self, namespace: str, name: str) -> bool:
+        """Asked of the API server itself (not a cache) before anything is deleted."""
+        try:
+            await self._custom.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "routingprofiles", name)
+        except client.ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
     async def copy_credentials(self, namespace: str, wanted: Mapping[str, SecretKeyRef]) -> bool:
         """Copy each source key (Secrets of ``namespace``) into the credentials Secret.
 
@@ -73,9 +104,10 @@ class Kube:
         except client.ApiException as e:
             if e.status != 404:
                 raise
-            body = {"metadata": {"name": self.credentials_secret, "labels": _MANAGED}, "type": "Opaque", "data": values}
-            await self._core.create_namespaced_secret(self.release_namespace, body)
-            return True
+            raise CredentialsSecretMissing(
+                f"Secret {self.release_namespace}/{self.credentials_secret} does not exist "
+                "(the Helm chart creates it; the operator may only update it)"
+            ) from None
         existing = current.data or {}
         if all(existing.get(k) == v for k, v in values.items()):
             return False
@@ -119,6 +151,3 @@ class Kube:
         await self._custom.patch_namespaced_custom_object_status(
             API_GROUP, API_VERSION, namespace, plural, name, {"status": dict(status)}, _content_type=MERGE_PATCH
         )
-
-
-_MANAGED = {"app.kubernetes.io/managed-by": "switchboard-operator"}

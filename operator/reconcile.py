@@ -20,11 +20,13 @@ from kubernetes_asyncio import client
 from pydantic import ValidationError
 
 from switchboard.api.profile import LabelSelector
+from switchboard.api.status import credential_key
+from switchboard.operator.cleanup import delete_rendered, sweep_orphans
 from switchboard.operator.conditions import merge, profile_verdicts, provider_verdicts
 from switchboard.operator.events import EventRecorder
 from switchboard.operator.index import Body, Snapshot
-from switchboard.operator.kube import Kube, SourceKeyMissing
-from switchboard.operator.render import Problem, Rendered, RenderInputs, RenderSettings, credential_key, render
+from switchboard.operator.kube import CredentialsSecretMissing, Kube, SourceKeyMissing
+from switchboard.operator.render import Problem, Rendered, RenderInputs, RenderSettings, render
 from switchboard.operator.selectors import matches
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class Context:
     background: set[asyncio.Task[None]] = field(default_factory=set)
     # Set when kopf cleans up (its watchers are stopped): the Lease elector stops with it.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    namespaces: tuple[str, ...] = ()  # watched namespaces; empty: all
 
 
 def _now() -> str:
@@ -71,7 +74,7 @@ async def reconcile_profile(ctx: Context, snap: Snapshot, namespace: str, name: 
     async with ctx.locks[("rp", namespace, name)]:
         profile = snap.profile(namespace, name)
         if profile is None:
-            return  # deleted: the garbage collector removes the owned ConfigMap
+            return  # deleted: ``forget_profile`` removes its ConfigMap
         inputs = snap.render_inputs(profile, ctx.settings)
         fingerprint = _fingerprint(inputs)
         if not force and ctx.fingerprints.get(("rp", namespace, name)) == fingerprint:
@@ -84,7 +87,7 @@ async def reconcile_profile(ctx: Context, snap: Snapshot, namespace: str, name: 
         if isinstance(result, Rendered) and problem is None:
             status |= {
                 "configHash": result.config_hash,
-                "configMap": result.config_map["metadata"]["name"],
+                "configMap": "{namespace}/{name}".format(**result.config_map["metadata"]),
                 "providerCount": len(result.providers),
             }
         await _write_status(ctx, "routingprofiles", profile, status, profile_verdicts(result, problem))
@@ -94,6 +97,18 @@ async def reconcile_profile(ctx: Context, snap: Snapshot, namespace: str, name: 
             ctx.fingerprints.pop(("rp", namespace, name), None)
 
 
+async def forget_profile(ctx: Context, namespace: str, name: str) -> None:
+    """A deleted RoutingProfile: remove its rendered ConfigMap from the release namespace."""
+    if not ctx.leadership.is_leader:
+        return  # the new leader's first resync sweeps it up
+    async with ctx.locks[("rp", namespace, name)]:
+        ctx.fingerprints.pop(("rp", namespace, name), None)
+        try:
+            await delete_rendered(ctx.kube, namespace, name)
+        except client.ApiException as e:
+            logger.warning("ConfigMap of deleted RoutingProfile %s/%s: %s %s", namespace, name, e.status, e.reason)
+
+
 async def _apply(ctx: Context, profile: Body, result: Rendered) -> Problem | None:
     namespace = profile["metadata"]["namespace"]
     try:
@@ -101,11 +116,13 @@ async def _apply(ctx: Context, profile: Body, result: Rendered) -> Problem | Non
         written = await ctx.kube.apply_config_map(result.config_map)
     except SourceKeyMissing as e:
         problem = Problem("SecretNotFound", str(e))
+    except CredentialsSecretMissing as e:
+        problem = Problem("CredentialsSecretMissing", str(e))
     except client.ApiException as e:
         problem = Problem("ApplyFailed", f"writing to the API server failed: {e.status} {e.reason}")
     else:
         if written:
-            cm = result.config_map["metadata"]["name"]
+            cm = "{namespace}/{name}".format(**result.config_map["metadata"])
             message = f"ConfigMap {cm} written (hash {result.config_hash[:12]}, {len(result.providers)} providers)"
             await ctx.events.record(profile, "Normal", "Rendered", message)
         return None
@@ -190,6 +207,10 @@ async def resync_forever(ctx: Context, snap: Snapshot, period: float) -> None:
 
 
 async def resync_once(ctx: Context, snap: Snapshot) -> None:
+    try:
+        await sweep_orphans(ctx.kube, snap, ctx.namespaces)
+    except Exception:
+        logger.exception("sweep of orphaned rendered ConfigMaps failed")
     for namespace, name in snap.all_profiles():
         try:
             await reconcile_profile(ctx, snap, namespace, name, force=True)

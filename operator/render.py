@@ -5,8 +5,13 @@ of problems that prevent it.
 No I/O and no clock: the same inputs always give byte-identical output, so the
 content hash only changes when the config really does. API keys never pass
 through here: the rendered providers point at the operator-managed credentials
-Secret by key ``<namespace>.<provider>``, and the caller learns which source
-key to copy there from ``Rendered.credentials``.
+Secret by ``credential_key(namespace, provider)``, and the caller learns which
+source key to copy there from ``Rendered.credentials``.
+
+The ConfigMap goes into the release namespace (``RenderSettings.config_namespace``),
+where tenants cannot write, so a proxy never has to trust a tenant-written object
+(docs/security.md). Owner references cannot cross namespaces: the operator deletes
+the ConfigMap itself when the profile goes (``switchboard.dev/profile`` names it).
 """
 
 import hashlib
@@ -17,7 +22,6 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from switchboard.api.base import GROUP_VERSION
 from switchboard.api.config import ConfigError, Fleet, ProxyConfig, format_validation_error, parse_config
 from switchboard.api.profile import ProfileConfig, ProviderRef, RoutingProfileSpec
 from switchboard.api.provider import CredentialSource, LLMProviderSpec, ProviderConfig, SecretKeyRef
@@ -25,8 +29,12 @@ from switchboard.api.status import (
     CONFIG_DATA_KEY,
     CONFIG_HASH_ANNOTATION,
     CREDENTIALS_SECRET,
+    NAMESPACE_LABEL,
+    PROFILE_ANNOTATION,
     PROFILE_LABEL,
+    PROFILE_UID_ANNOTATION,
     RENDERED_LABEL,
+    credential_key,
 )
 from switchboard.operator.names import config_map_name, label_value
 from switchboard.operator.selectors import matches
@@ -40,6 +48,7 @@ class RenderSettings:
 
     fleet_replicas: int = 1
     credentials_secret: str = CREDENTIALS_SECRET
+    config_namespace: str = "switchboard-system"  # the release namespace: rendered ConfigMaps live there only
 
 
 @dataclass(frozen=True)
@@ -84,11 +93,6 @@ class RenderFailure:
 RenderResult = Rendered | RenderFailure
 
 
-def credential_key(namespace: str, provider: str) -> str:
-    """Key of one provider's API key inside the credentials Secret."""
-    return f"{namespace}.{provider}"
-
-
 def render(inputs: RenderInputs) -> RenderResult:
     """Translate one RoutingProfile; never raises for bad input."""
     meta = inputs.profile.get("metadata", {})
@@ -118,7 +122,7 @@ def render(inputs: RenderInputs) -> RenderResult:
         text = format_validation_error(e) if isinstance(e, ValidationError) else str(e)
         return RenderFailure((Problem("InvalidConfig", text),), used)
     credentials = {credential_key(namespace, n): ref for n, (_, ref) in providers.items() if ref is not None}
-    return _rendered(inputs.profile, config, used, credentials)
+    return _rendered(inputs.profile, inputs.settings, config, used, credentials)
 
 
 def _resolve_refs(spec: RoutingProfileSpec, available: Mapping[str, Resource]) -> tuple[ProviderRef, ...]:
@@ -210,7 +214,11 @@ def _check_profile(
 
 
 def _rendered(
-    profile: Resource, config: ProxyConfig, used: tuple[str, ...], credentials: dict[str, SecretKeyRef]
+    profile: Resource,
+    settings: RenderSettings,
+    config: ProxyConfig,
+    used: tuple[str, ...],
+    credentials: dict[str, SecretKeyRef],
 ) -> Rendered:
     meta = profile["metadata"]
     data = yaml.safe_dump(config.to_wire(), sort_keys=True, default_flow_style=False, allow_unicode=True)
@@ -219,24 +227,19 @@ def _rendered(
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
-            "name": config_map_name(meta["name"]),
-            "namespace": meta["namespace"],
+            "name": config_map_name(meta["namespace"], meta["name"]),
+            "namespace": settings.config_namespace,
             "labels": {
                 RENDERED_LABEL: "true",
+                NAMESPACE_LABEL: meta["namespace"],
                 PROFILE_LABEL: label_value(meta["name"]),
                 "app.kubernetes.io/managed-by": "switchboard-operator",
             },
-            "annotations": {CONFIG_HASH_ANNOTATION: digest},
-            "ownerReferences": [
-                {
-                    "apiVersion": GROUP_VERSION,
-                    "kind": "RoutingProfile",
-                    "name": meta["name"],
-                    "uid": meta.get("uid", ""),
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "annotations": {
+                CONFIG_HASH_ANNOTATION: digest,
+                PROFILE_ANNOTATION: f"{meta['namespace']}/{meta['name']}",
+                PROFILE_UID_ANNOTATION: str(meta.get("uid", "")),
+            },
         },
         "data": {CONFIG_DATA_KEY: data},
     }

@@ -14,8 +14,8 @@ _SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount
 @dataclass(frozen=True, slots=True)
 class ClusterSettings:
     kubeconfig: str | None = None  # None: in-cluster service account
-    namespaces: tuple[str, ...] = ()  # rendered ConfigMaps to watch; empty: all namespaces
-    own_namespace: str = "default"  # where the credentials Secret lives
+    namespaces: tuple[str, ...] = ()  # tenant namespaces whose profiles to serve; empty: all
+    own_namespace: str = "default"  # the release namespace: rendered ConfigMaps and the credentials Secret
     replica: str = field(default_factory=socket.gethostname)
     status_interval_s: float = 2.0  # at most one status write per object per replica per interval
     replica_ttl_s: float = 60.0  # status entries older than this are pruned

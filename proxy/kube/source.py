@@ -67,7 +67,7 @@ class KubernetesSource:
         return self._resolve
 
     async def _resolve(self, provider: ProviderConfig, ref: SecretKeyRef) -> str:
-        return self.credentials.resolve(ref)
+        return self.credentials.resolve(provider, ref)
 
     async def run(self, runtime: RuntimeLike) -> None:
         def failovers() -> Mapping[str, int]:
@@ -105,7 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="watch_namespaces",
         action="append",
         metavar="NS",
-        help="namespace whose rendered ConfigMaps to watch; repeatable (default: all namespaces)",
+        help="serve only the RoutingProfiles of this namespace; repeatable (default: all namespaces)",
     )
     group.add_argument("--status-interval", type=float, metavar="SECONDS", help="min seconds between status writes")
     group.add_argument("--replica-name", help="this replica's name in status (default: $POD_NAME or hostname)")

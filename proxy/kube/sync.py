@@ -18,8 +18,10 @@ from switchboard.proxy.kube.credentials import CredentialStore, decode_secret_da
 from switchboard.proxy.kube.events import EventRecorder
 from switchboard.proxy.kube.informer import Informer
 from switchboard.proxy.kube.rendered import (
+    UNTRUSTED,
     ObjectRef,
     RenderedState,
+    Trust,
     merged_config,
     new_errors,
     reconcile,
@@ -42,11 +44,13 @@ class ClusterSync:
         self,
         target: ConfigTarget,
         credentials: CredentialStore,
+        trust: Trust,
         events: EventRecorder | None = None,
         debounce_s: float = 0.01,
     ) -> None:
         self.target = target
         self.credentials = credentials
+        self.trust = trust
         self.config_informers: Sequence[Informer] = ()
         self.secret_informer: Informer | None = None
         self.applied: ProxyConfig | None = None
@@ -76,15 +80,17 @@ class ClusterSync:
         objects: dict[ObjectRef, Mapping[str, Any]] = {}
         for informer in self.config_informers:
             objects.update(informer.objects)
-        previous, self._state = self._state, reconcile(self._state, objects)
+        previous, self._state = self._state, reconcile(self._state, objects, self.trust)
         for error in new_errors(previous, self._state):
+            verdict = "refused untrusted" if error.reason == UNTRUSTED else "skipping"
             log.error(
-                "skipping %s (resourceVersion %s); still serving its last good version if any",
+                "%s %s (resourceVersion %s); still serving its last good version if any",
+                verdict,
                 error,
                 error.resource_version,
             )
             if self._events is not None:
-                await self._events.warn("ConfigMap", error.source, "InvalidConfig", error.message)
+                await self._events.warn("ConfigMap", error.source, error.reason, error.message)
         if self.secret_informer is not None:
             secret = next(iter(self.secret_informer.objects.values()), None)
             self.credentials.replace(decode_secret_data(secret))

@@ -17,6 +17,7 @@ from tests.fixtures.kubeproxy import (
     StaticHealth,
     rendered_config_text,
     rendered_configmap,
+    rendered_name,
     secret_manifest,
 )
 
@@ -63,7 +64,7 @@ async def test_configmap_create_and_update_reach_the_proxy(
         await kube.apply(_manifest(ns, "embed", "other", ("e-1",)))  # a second ConfigMap merges in
         config = await asyncio.wait_for(runtime.wait_for(_serves("e-1")), 15)
         assert config.served_models() == ["e-1", "m-8"]
-        await kube.run("delete", "configmap", "embed-rendered", "-n", ns)
+        await kube.run("delete", "configmap", rendered_name(ns, "embed-rendered"), "-n", kube_cluster.namespace)
         await asyncio.wait_for(runtime.wait_for(lambda c: c.served_models() == ["m-8"]), 15)
     print(
         f"\nkubectl apply -> config applied, {len(latencies)} updates: "
@@ -93,13 +94,14 @@ async def test_invalid_configmap_is_skipped_and_last_good_keeps_serving(
         config = await asyncio.wait_for(runtime.wait_for(_serves("other-2")), 15)
         assert config.served_models() == ["good-1", "other-2"]
         assert all({"bad", "fresh-1"}.isdisjoint(c.served_models()) for c in runtime.configs)
-        events = await kube.get_json("events", "-n", ns, "--field-selector", "reason=InvalidConfig")
+        release = kube_cluster.namespace
+        events = await kube.get_json("events", "-n", release, "--field-selector", "reason=InvalidConfig")
         messages = {e["involvedObject"]["name"]: e["message"] for e in events["items"]}
-        assert "providers[0].type" in messages["chat-rendered"]
-        assert "providers" in messages["fresh-rendered"]
+        assert "providers[0].type" in messages[rendered_name(ns, "chat-rendered")]
+        assert "providers" in messages[rendered_name(ns, "fresh-rendered")]
     logged = caplog.text
-    assert f"ConfigMap {ns}/chat-rendered: config.yaml: providers[0].type" in logged
-    assert f"ConfigMap {ns}/fresh-rendered" in logged
+    assert f"ConfigMap {release}/{ns}.chat-rendered: config.yaml: providers[0].type" in logged
+    assert f"ConfigMap {release}/{ns}.fresh-rendered" in logged
 
 
 async def test_secret_change_re_resolves_keys_and_keys_are_never_logged(
@@ -130,7 +132,7 @@ async def test_secret_change_re_resolves_keys_and_keys_are_never_logged(
     assert "sk-first" not in caplog.text and "sk-second" not in caplog.text
 
 
-async def test_all_namespaces_mode_sees_configmaps_everywhere(
+async def test_all_namespaces_mode_serves_every_namespaces_profiles(
     kube_cluster: Any, kube_namespace: str, kube: KubeApply, credentials_secret: str
 ) -> None:
     ns = kube_namespace

@@ -14,7 +14,8 @@ from switchboard.api.status import CONFIG_HASH_ANNOTATION
 from switchboard.operator import index
 from switchboard.operator.events import EventLimiter, EventRecorder
 from switchboard.operator.kube import Kube, SourceKeyMissing
-from switchboard.operator.reconcile import Context, reconcile_profile, reconcile_provider
+from switchboard.operator.cleanup import sweep_orphans
+from switchboard.operator.reconcile import Context, forget_profile, reconcile_profile, reconcile_provider
 from switchboard.operator.render import RenderSettings
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "cluster"
@@ -31,6 +32,8 @@ class MemoryKube:
         self.events: list[dict[str, Any]] = []
         self.statuses: dict[tuple[str, str], dict[str, Any]] = {}
         self.writes = 0
+        self.live_profiles: set[tuple[str, str]] = set()  # what the API server itself holds
+        self.release_namespace = "switchboard-system"
 
     async def apply_config_map(self, manifest: dict[str, Any]) -> bool:
         name = manifest["metadata"]["name"]
@@ -40,6 +43,15 @@ class MemoryKube:
         self.config_maps[name] = manifest
         self.writes += 1
         return True
+
+    async def delete_config_map(self, name: str) -> bool:
+        return self.config_maps.pop(name, None) is not None
+
+    async def rendered_config_maps(self) -> list[tuple[str, dict[str, str]]]:
+        return [(name, dict(cm["metadata"]["annotations"])) for name, cm in sorted(self.config_maps.items())]
+
+    async def profile_exists(self, namespace: str, name: str) -> bool:
+        return (namespace, name) in self.live_profiles
 
     async def copy_credentials(self, namespace: str, wanted: dict[str, SecretKeyRef]) -> bool:
         for target, ref in wanted.items():
@@ -103,13 +115,13 @@ async def test_render_apply_then_idle_then_keep_last_good_on_missing_secret() ->
     snap = snapshot(docs)
     for name in ("chat", "mini", "tiered"):
         await reconcile_profile(ctx, snap, NS, name)
-    assert sorted(kube.config_maps) == ["switchboard-chat", "switchboard-mini", "switchboard-tiered"]
+    assert sorted(kube.config_maps) == [f"switchboard-{NS}.chat", f"switchboard-{NS}.mini", f"switchboard-{NS}.tiered"]
     assert kube.credentials == {
         f"{NS}.openai-mock": "sk-example-dummy-openai-key",
         f"{NS}.anthropic-mock": "sk-ant-example-dummy-key",
     }
     status = kube.statuses[("routingprofiles", "chat")]
-    cm = kube.config_maps["switchboard-chat"]
+    cm = kube.config_maps[f"switchboard-{NS}.chat"]
     assert status["configHash"] == cm["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
     assert [c["status"] for c in status["conditions"]] == ["True", "True", "True"]
 
@@ -120,7 +132,7 @@ async def test_render_apply_then_idle_then_keep_last_good_on_missing_secret() ->
     without_secret = snapshot([d for d in docs if d["kind"] != "Secret"])
     await reconcile_profile(ctx, without_secret, NS, "chat")
     await reconcile_profile(ctx, without_secret, NS, "chat", force=True)
-    assert kube.config_maps["switchboard-chat"] is cm  # last good kept
+    assert kube.config_maps[f"switchboard-{NS}.chat"] is cm  # last good kept
     status = kube.statuses[("routingprofiles", "chat")]
     ready, refs, _ = status["conditions"]
     assert (ready["status"], refs["reason"]) == ("False", "SecretNotFound")
@@ -151,3 +163,23 @@ async def test_standby_does_nothing() -> None:
     ctx.leadership = type("Standby", (), {"is_leader": False})()
     await reconcile_profile(ctx, snapshot(examples()), NS, "chat", force=True)
     assert kube.writes == 0 and not kube.statuses and not kube.events
+
+
+async def test_a_deleted_profile_takes_its_config_map_and_a_sweep_removes_only_true_orphans() -> None:
+    docs = examples()
+    secret = next(d for d in docs if d["kind"] == "Secret")
+    kube = MemoryKube({("upstream-keys", k): v for k, v in secret["stringData"].items()})
+    ctx = context(kube)
+    for name in ("chat", "mini", "tiered"):
+        await reconcile_profile(ctx, snapshot(docs), NS, name)
+    await forget_profile(ctx, NS, "chat")
+    assert f"switchboard-{NS}.chat" not in kube.config_maps
+
+    # "mini" vanished from the cache, but the API server still has it: kept. "tiered" is really gone.
+    kube.live_profiles = {(NS, "mini")}
+    cold = snapshot([d for d in docs if d["metadata"]["name"] not in ("mini", "tiered")])
+    assert await sweep_orphans(cast(Kube, kube), cold, ()) == 1
+    assert sorted(kube.config_maps) == [f"switchboard-{NS}.mini"]
+    # A namespace-scoped operator never touches other namespaces' config.
+    assert await sweep_orphans(cast(Kube, kube), snapshot([]), ("elsewhere",)) == 0
+    assert sorted(kube.config_maps) == [f"switchboard-{NS}.mini"]

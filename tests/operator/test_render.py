@@ -13,8 +13,9 @@ import pytest
 import yaml
 
 from switchboard.api.config import load_config
-from switchboard.api.status import CONFIG_DATA_KEY, CONFIG_HASH_ANNOTATION, CREDENTIALS_SECRET
+from switchboard.api.status import CONFIG_DATA_KEY, CONFIG_HASH_ANNOTATION, CREDENTIALS_SECRET, NAMESPACE_LABEL
 from switchboard.operator.render import Rendered, RenderFailure, RenderInputs, RenderSettings, render
+from switchboard.proxy.kube.rendered import RenderedConfig, Trust, parse_rendered
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.name.removesuffix(".input.yaml") for p in GOLDEN.glob("*.input.yaml"))
@@ -71,9 +72,11 @@ def test_rendered_config_loads_and_carries_no_key(case: str) -> None:
     text = result.config_map["data"][CONFIG_DATA_KEY]
     config = load_config(text)
     assert config == result.config
-    assert [p.key for p in config.profiles] == [
-        f"{result.config_map['metadata']['namespace']}/" + config.profiles[0].name
-    ]
+    tenant = result.config_map["metadata"]["labels"][NAMESPACE_LABEL]
+    assert [p.key for p in config.profiles] == [f"{tenant}/{config.profiles[0].name}"]
+    # What the operator writes passes the proxies' trust check (release namespace, own keys only).
+    trusted = parse_rendered(result.config_map, Trust(RenderSettings().config_namespace))
+    assert isinstance(trusted, RenderedConfig), trusted
     for provider in config.providers:
         if provider.api_key is not None:
             assert provider.api_key.secret is not None

@@ -108,7 +108,8 @@ def test_dependency_indices() -> None:
 
 
 def test_names_stay_valid() -> None:
-    assert config_map_name("chat") == "switchboard-chat"
+    assert config_map_name("team-a", "chat") == "switchboard-team-a.chat"
+    assert config_map_name("a-b", "c") != config_map_name("a", "b-c")
     long = "x" * 253
-    assert len(config_map_name(long)) == 253 and config_map_name(long) != config_map_name("x" * 252)
+    assert len(config_map_name("ns", long)) == 253 and config_map_name("ns", long) != config_map_name("ns", "x" * 252)
     assert len(label_value(long)) == 63 and label_value(long)[-1].isalnum()
