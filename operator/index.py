@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from switchboard.operator.render import RenderInputs, RenderSettings
+from switchboard.api.provider import granted_providers
+from switchboard.operator.render import RenderInputs, RenderSettings, SecretFacts
 
 Body = Mapping[str, Any]
 SELECTOR = "*"  # index key for "every profile with a providerSelector" in a namespace
@@ -56,11 +57,11 @@ def provider_secret(body: Body) -> dict[tuple[str, str], str]:
     return {(meta["namespace"], str(ref["name"])): meta["name"]}
 
 
-def secret_keys(body: Body) -> dict[str, tuple[str, frozenset[str]]]:
-    """namespace -> (Secret name, its data key names); never the values."""
+def secret_keys(body: Body) -> dict[str, tuple[str, SecretFacts]]:
+    """namespace -> (Secret name, its data key names and opt-in); never the values."""
     meta = body.get("metadata", {})
     keys = set(body.get("data") or {}) | set(body.get("stringData") or {})
-    return {meta["namespace"]: (meta["name"], frozenset(keys))}
+    return {meta["namespace"]: (meta["name"], SecretFacts(frozenset(keys), granted_providers(meta.get("annotations"))))}
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class Snapshot:
     def provider(self, namespace: str, name: str) -> Body | None:
         return self.providers_in(namespace).get(name)
 
-    def secret_keys_in(self, namespace: str) -> dict[str, frozenset[str]]:
+    def secrets_in(self, namespace: str) -> dict[str, SecretFacts]:
         return dict(self.secrets.get(namespace, ()))
 
     def profiles_using(self, namespace: str, provider: str) -> list[str]:
@@ -101,4 +102,4 @@ class Snapshot:
 
     def render_inputs(self, profile: Body, settings: RenderSettings) -> RenderInputs:
         namespace = profile["metadata"]["namespace"]
-        return RenderInputs(profile, self.providers_in(namespace), self.secret_keys_in(namespace), settings)
+        return RenderInputs(profile, self.providers_in(namespace), self.secrets_in(namespace), settings)

@@ -13,8 +13,8 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from switchboard.api.base import API_GROUP, API_VERSION
-from switchboard.api.provider import SecretKeyRef
-from switchboard.api.status import CONFIG_HASH_ANNOTATION, RENDERED_LABEL
+from switchboard.api.provider import SecretKeyRef, granted_providers, secret_grants
+from switchboard.api.status import CONFIG_HASH_ANNOTATION, RENDERED_LABEL, credential_key
 
 logger = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
@@ -22,6 +22,10 @@ MERGE_PATCH = "application/merge-patch+json"
 
 class SourceKeyMissing(LookupError):
     """A referenced Secret or key vanished (or withdrew its opt-in) between the index and the read."""
+
+
+class SourceNotAllowed(SourceKeyMissing):
+    """The Secret as read does not (or no longer) opt in for the provider."""
 
 
 class CredentialsSecretMissing(LookupError):
@@ -92,13 +96,18 @@ class Kube:
         return True
 
     async def copy_credentials(self, namespace: str, wanted: Mapping[str, SecretKeyRef]) -> bool:
-        """Copy each source key (Secrets of ``namespace``) into the credentials Secret.
+        """Copy each provider's source key (Secrets of ``namespace``) into the credentials Secret.
 
-        Values are base64 strings moved as-is, never decoded or logged. True if written.
+        ``wanted`` maps provider names to their refs. The opt-in is checked again on the
+        Secret as read. Values are base64 strings moved as-is, never decoded or logged.
+        True if written.
         """
         if not wanted:
             return False
-        values = {target: await self._read_key(namespace, ref) for target, ref in sorted(wanted.items())}
+        values = {
+            credential_key(namespace, provider): await self._read_key(namespace, provider, ref)
+            for provider, ref in sorted(wanted.items())
+        }
         try:
             current = await self._core.read_namespaced_secret(self.credentials_secret, self.release_namespace)
         except client.ApiException as e:
@@ -132,13 +141,15 @@ class Kube:
         )
         logger.info("credentials Secret: removed key %s", key)
 
-    async def _read_key(self, namespace: str, ref: SecretKeyRef) -> str:
+    async def _read_key(self, namespace: str, provider: str, ref: SecretKeyRef) -> str:
         try:
             secret = await self._core.read_namespaced_secret(ref.name, namespace)
         except client.ApiException as e:
             if e.status == 404:
                 raise SourceKeyMissing(f"Secret {namespace}/{ref.name} does not exist") from None
             raise
+        if not secret_grants(granted_providers(secret.metadata.annotations), provider):
+            raise SourceNotAllowed(f"Secret {namespace}/{ref.name} does not allow LLMProvider {provider}")
         value = (secret.data or {}).get(ref.key)
         if value is None:
             raise SourceKeyMissing(f"Secret {namespace}/{ref.name} has no key {ref.key!r}")

@@ -25,7 +25,7 @@ from switchboard.operator.cleanup import delete_rendered, sweep_orphans
 from switchboard.operator.conditions import merge, profile_verdicts, provider_verdicts
 from switchboard.operator.events import EventRecorder
 from switchboard.operator.index import Body, Snapshot
-from switchboard.operator.kube import CredentialsSecretMissing, Kube, SourceKeyMissing
+from switchboard.operator.kube import CredentialsSecretMissing, Kube, SourceKeyMissing, SourceNotAllowed
 from switchboard.operator.render import Problem, Rendered, RenderInputs, RenderSettings, render
 from switchboard.operator.selectors import matches
 
@@ -58,11 +58,11 @@ def _now() -> str:
 
 
 def _fingerprint(inputs: RenderInputs) -> str:
-    """Digest of everything a render depends on (Secret key names only, never values)."""
+    """Digest of everything a render depends on (Secret key names and opt-ins only, never values)."""
     data = {
         "profile": {k: inputs.profile.get(k) for k in ("metadata", "spec")},
         "providers": {n: {k: p.get(k) for k in ("metadata", "spec")} for n, p in inputs.providers.items()},
-        "secrets": {n: sorted(keys) for n, keys in inputs.secret_keys.items()},
+        "secrets": {n: [sorted(f.keys), sorted(f.granted)] for n, f in inputs.secrets.items()},
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -114,6 +114,8 @@ async def _apply(ctx: Context, profile: Body, result: Rendered) -> Problem | Non
     try:
         await ctx.kube.copy_credentials(namespace, result.credentials)
         written = await ctx.kube.apply_config_map(result.config_map)
+    except SourceNotAllowed as e:
+        problem = Problem("SecretNotAllowed", str(e))
     except SourceKeyMissing as e:
         problem = Problem("SecretNotFound", str(e))
     except CredentialsSecretMissing as e:
@@ -140,9 +142,11 @@ async def reconcile_provider(ctx: Context, snap: Snapshot, namespace: str, name:
             await _forget_credential(ctx, namespace, name)
         if provider is None:
             return
-        verdicts = provider_verdicts(provider, snap.secret_keys_in(namespace), profile_users(snap, provider))
+        verdicts = provider_verdicts(provider, snap.secrets_in(namespace), profile_users(snap, provider))
         if verdicts[0].status != "True":
             await ctx.events.record(provider, "Warning", verdicts[0].reason, verdicts[0].message)
+        if verdicts[0].reason == "SecretNotAllowed":  # an opt-in withdrawn: the copy goes too
+            await _forget_credential(ctx, namespace, name)
         status = {"observedGeneration": provider["metadata"].get("generation")}
         await _write_status(ctx, "llmproviders", provider, status, verdicts)
 

@@ -24,7 +24,14 @@ from pydantic import ValidationError
 
 from switchboard.api.config import ConfigError, Fleet, ProxyConfig, format_validation_error, parse_config
 from switchboard.api.profile import ProfileConfig, ProviderRef, RoutingProfileSpec
-from switchboard.api.provider import CredentialSource, LLMProviderSpec, ProviderConfig, SecretKeyRef
+from switchboard.api.provider import (
+    SECRET_GRANT_ANNOTATION,
+    CredentialSource,
+    LLMProviderSpec,
+    ProviderConfig,
+    SecretKeyRef,
+    secret_grants,
+)
 from switchboard.api.status import (
     CONFIG_DATA_KEY,
     CONFIG_HASH_ANNOTATION,
@@ -60,10 +67,18 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class SecretFacts:
+    """What the operator knows of a Secret: its data key names and its opt-in (never values)."""
+
+    keys: frozenset[str]
+    granted: frozenset[str] = frozenset()  # providers named by switchboard.dev/allowed-providers
+
+
+@dataclass(frozen=True)
 class RenderInputs:
     profile: Resource
     providers: Mapping[str, Resource]  # LLMProviders of the profile's namespace, by name
-    secret_keys: Mapping[str, frozenset[str]]  # Secret name -> data keys, same namespace
+    secrets: Mapping[str, SecretFacts]  # Secret name -> facts, same namespace
     settings: RenderSettings = field(default_factory=RenderSettings)
 
 
@@ -73,7 +88,7 @@ class Rendered:
     config: ProxyConfig
     config_hash: str
     providers: tuple[str, ...]  # names of the providers the config uses, in order
-    credentials: Mapping[str, SecretKeyRef]  # credentials-Secret key -> source Secret/key (same namespace)
+    credentials: Mapping[str, SecretKeyRef]  # provider name -> its source Secret/key (same namespace)
 
 
 @dataclass(frozen=True)
@@ -121,7 +136,7 @@ def render(inputs: RenderInputs) -> RenderResult:
     except (ValidationError, ConfigError) as e:
         text = format_validation_error(e) if isinstance(e, ValidationError) else str(e)
         return RenderFailure((Problem("InvalidConfig", text),), used)
-    credentials = {credential_key(namespace, n): ref for n, (_, ref) in providers.items() if ref is not None}
+    credentials = {n: ref for n, (_, ref) in providers.items() if ref is not None}
     return _rendered(inputs.profile, inputs.settings, config, used, credentials)
 
 
@@ -153,7 +168,7 @@ def _provider_configs(
             continue
         source = spec.api_key_secret_ref
         if source is not None:
-            problem = check_secret(ref.name, namespace, source, inputs.secret_keys)
+            problem = check_secret(ref.name, namespace, source, inputs.secrets)
             if problem is not None:
                 problems.append(problem)
                 continue
@@ -168,12 +183,19 @@ def _provider_configs(
 
 
 def check_secret(
-    provider: str, namespace: str, ref: SecretKeyRef, secret_keys: Mapping[str, frozenset[str]]
+    provider: str, namespace: str, ref: SecretKeyRef, secrets: Mapping[str, SecretFacts]
 ) -> Problem | None:
-    keys = secret_keys.get(ref.name)
-    if keys is None:
+    """The Secret exists, opted in for this provider, and has the key (checked in that order)."""
+    facts = secrets.get(ref.name)
+    if facts is None:
         return Problem("SecretNotFound", f"LLMProvider {provider}: Secret {namespace}/{ref.name} does not exist")
-    if ref.key not in keys:
+    if not secret_grants(facts.granted, provider):
+        return Problem(
+            "SecretNotAllowed",
+            f"LLMProvider {provider}: Secret {namespace}/{ref.name} does not allow it; whoever may edit "
+            f"the Secret adds the annotation {SECRET_GRANT_ANNOTATION}: {provider} (or *) to opt in",
+        )
+    if ref.key not in facts.keys:
         return Problem(
             "SecretKeyNotFound", f"LLMProvider {provider}: Secret {namespace}/{ref.name} has no key {ref.key!r}"
         )

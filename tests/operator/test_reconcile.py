@@ -10,11 +10,11 @@ from typing import Any, cast
 import yaml
 
 from switchboard.api.provider import SecretKeyRef
-from switchboard.api.status import CONFIG_HASH_ANNOTATION
+from switchboard.api.status import CONFIG_HASH_ANNOTATION, credential_key
 from switchboard.operator import index
+from switchboard.operator.cleanup import sweep_orphans
 from switchboard.operator.events import EventLimiter, EventRecorder
 from switchboard.operator.kube import Kube, SourceKeyMissing
-from switchboard.operator.cleanup import sweep_orphans
 from switchboard.operator.reconcile import Context, forget_profile, reconcile_profile, reconcile_provider
 from switchboard.operator.render import RenderSettings
 
@@ -54,10 +54,10 @@ class MemoryKube:
         return (namespace, name) in self.live_profiles
 
     async def copy_credentials(self, namespace: str, wanted: dict[str, SecretKeyRef]) -> bool:
-        for target, ref in wanted.items():
+        for provider, ref in wanted.items():
             if (ref.name, ref.key) not in self.secrets:
                 raise SourceKeyMissing(f"Secret {namespace}/{ref.name} does not exist")
-            self.credentials[target] = self.secrets[(ref.name, ref.key)]
+            self.credentials[credential_key(namespace, provider)] = self.secrets[(ref.name, ref.key)]
         return bool(wanted)
 
     async def remove_credential(self, key: str) -> None:

@@ -14,7 +14,7 @@ import yaml
 
 from switchboard.api.config import load_config
 from switchboard.api.status import CONFIG_DATA_KEY, CONFIG_HASH_ANNOTATION, CREDENTIALS_SECRET, NAMESPACE_LABEL
-from switchboard.operator.render import Rendered, RenderFailure, RenderInputs, RenderSettings, render
+from switchboard.operator.render import Rendered, RenderFailure, RenderInputs, RenderSettings, SecretFacts, render
 from switchboard.proxy.kube.rendered import RenderedConfig, Trust, parse_rendered
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -27,7 +27,10 @@ def load_inputs(case: str) -> RenderInputs:
     return RenderInputs(
         profile=raw["profile"],
         providers={p["metadata"]["name"]: p for p in raw["providers"]},
-        secret_keys={name: frozenset(keys) for name, keys in (raw.get("secrets") or {}).items()},
+        secrets={
+            name: SecretFacts(frozenset(facts["keys"]), frozenset(facts.get("allowedProviders") or ()))
+            for name, facts in (raw.get("secrets") or {}).items()
+        },
         settings=RenderSettings(fleet_replicas=raw.get("settings", {}).get("fleetReplicas", 1)),
     )
 
@@ -93,7 +96,7 @@ def test_render_is_deterministic_and_hash_tracks_content() -> None:
     changed = dict(inputs.providers)
     spec = {**changed["local-vllm"]["spec"], "weight": 7}
     changed["local-vllm"] = {**changed["local-vllm"], "spec": spec}
-    third = render(RenderInputs(inputs.profile, changed, inputs.secret_keys, inputs.settings))
+    third = render(RenderInputs(inputs.profile, changed, inputs.secrets, inputs.settings))
     assert isinstance(third, Rendered)
     assert third.config_hash != first.config_hash
 
@@ -101,10 +104,10 @@ def test_render_is_deterministic_and_hash_tracks_content() -> None:
 def test_invalid_specs_are_reported_not_raised() -> None:
     inputs = load_inputs("failover-explicit")
     bad_profile = {**inputs.profile, "spec": {"models": [], "providers": [{"name": "openai-main"}]}}
-    result = render(RenderInputs(bad_profile, inputs.providers, inputs.secret_keys))
+    result = render(RenderInputs(bad_profile, inputs.providers, inputs.secrets))
     assert isinstance(result, RenderFailure) and result.reason == "InvalidSpec"
     assert "models" in result.message
     broken = {**inputs.providers, "local-vllm": {"metadata": {"name": "local-vllm"}, "spec": {"type": "azure-openai"}}}
-    result = render(RenderInputs(inputs.profile, broken, inputs.secret_keys))
+    result = render(RenderInputs(inputs.profile, broken, inputs.secrets))
     assert isinstance(result, RenderFailure) and result.reason == "InvalidProvider"
     assert "local-vllm" in result.message

@@ -10,6 +10,7 @@ from switchboard.operator import index
 from switchboard.operator.conditions import Verdict, merge, provider_verdicts
 from switchboard.operator.events import EventLimiter
 from switchboard.operator.ha import Observation, may_acquire
+from switchboard.operator.render import SecretFacts
 from switchboard.operator.names import config_map_name, label_value
 from switchboard.operator.selectors import matches
 
@@ -49,8 +50,16 @@ def test_provider_verdicts() -> None:
     ready, refs, rendered = provider_verdicts(body, {}, ["chat"])
     assert (ready.status, ready.reason, refs.reason) == ("False", "SecretNotFound", "SecretNotFound")
     assert rendered.status == "True" and "chat" in rendered.message
-    ready, _, _ = provider_verdicts(body, {"s": frozenset({"k"})}, [])
-    assert ready.status == "True"
+    ready, refs, _ = provider_verdicts(body, {"s": SecretFacts(frozenset({"k"}))}, [])  # no opt-in
+    assert (ready.status, refs.status, refs.reason) == ("False", "False", "SecretNotAllowed")
+    assert "switchboard.dev/allowed-providers: p" in refs.message and "'k'" not in refs.message
+    ready, _, _ = provider_verdicts(body, {"s": SecretFacts(frozenset({"k"}), frozenset({"other"}))}, [])
+    assert ready.reason == "SecretNotAllowed"
+    for granted in ({"p"}, {"*"}, {"other", "p"}):
+        ready, _, _ = provider_verdicts(body, {"s": SecretFacts(frozenset({"k"}), frozenset(granted))}, [])
+        assert ready.status == "True", granted
+    ready, _, _ = provider_verdicts(body, {"s": SecretFacts(frozenset({"x"}), frozenset({"p"}))}, [])
+    assert ready.reason == "SecretKeyNotFound"
     ready, _, rendered = provider_verdicts(
         {**body, "spec": {"type": "azure-openai", "models": [{"name": "m"}]}}, {}, []
     )
@@ -93,17 +102,19 @@ def test_dependency_indices() -> None:
     provider = {"metadata": {"name": "a", "namespace": "ns"}, "spec": {"apiKeySecretRef": {"name": "s", "key": "k"}}}
     assert index.provider_secret(provider) == {("ns", "s"): "a"}
     secret = {"metadata": {"name": "s", "namespace": "ns"}, "data": {"k": "c2VjcmV0"}}
-    assert index.secret_keys(secret) == {"ns": ("s", frozenset({"k"}))}
+    assert index.secret_keys(secret) == {"ns": ("s", SecretFacts(frozenset({"k"})))}
+    granting = {"metadata": {**secret["metadata"], "annotations": {"switchboard.dev/allowed-providers": " a, b ,"}}}
+    assert index.secret_keys(granting) == {"ns": ("s", SecretFacts(frozenset(), frozenset({"a", "b"})))}
     snap = index.Snapshot(
         profiles={("ns", "chat"): [index.profile_entry(profile)[("ns", "chat")]]},
         dependencies={("ns", "a"): ["chat"], ("ns", "*"): ["sel"]},
         providers={"ns": [index.provider_entry(provider)["ns"]]},
         provider_secrets={("ns", "s"): ["a"]},
-        secrets={"ns": [("s", frozenset({"k"}))]},
+        secrets={"ns": [("s", SecretFacts(frozenset({"k"})))]},
     )
     assert snap.profiles_using("ns", "a") == ["chat", "sel"]
     assert snap.providers_using_secret("ns", "s") == ["a"]
-    assert snap.secret_keys_in("ns") == {"s": frozenset({"k"})}
+    assert snap.secrets_in("ns") == {"s": SecretFacts(frozenset({"k"}))}
     assert snap.profile("ns", "chat") is not None and snap.provider("ns", "a") is not None
 
 
