@@ -46,6 +46,10 @@ class CredentialStore:
         self._keys = dict(keys)
         return changed
 
+    def keys(self) -> frozenset[str]:
+        """The key names held (never the values)."""
+        return frozenset(self._keys)
+
     def fingerprint(self) -> str:
         """A digest of the contents, to tell whether a re-apply is needed."""
         digest = hashlib.sha256()

@@ -15,7 +15,7 @@ are refused. A ConfigMap breaking any rule is refused whole, like a broken one.
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,15 +183,33 @@ def new_errors(previous: RenderedState, current: RenderedState) -> list[RenderEr
     return [e for ref, e in sorted(current.errors.items()) if previous.errors.get(ref) != e]
 
 
-def merged_config(state: RenderedState) -> ProxyConfig:
-    """Union of every servable ConfigMap, in a stable order; may raise ConfigError."""
-    return merge_configs(state.good[ref].config for ref in sorted(state.good))
+def missing_credentials(state: RenderedState, available: Collection[str], secret: str) -> dict[ObjectRef, str]:
+    """ConfigMaps naming a key the credentials Secret does not hold -> why.
+
+    Such a ConfigMap is left out (its profiles are not served) instead of failing the
+    whole merged config: one namespace's missing key never stops another's updates.
+    """
+    missing: dict[ObjectRef, str] = {}
+    for ref, rendered in sorted(state.good.items()):
+        for provider in rendered.config.providers:
+            source = provider.api_key.secret if provider.api_key is not None else None
+            if source is not None and source.key not in available:
+                missing[ref] = f"provider {provider.key}: Secret {secret!r} has no key {source.key!r}"
+                break
+    return missing
 
 
-def served_hashes(state: RenderedState) -> dict[ObjectRef, str]:
+def merged_config(state: RenderedState, leave_out: Collection[ObjectRef] = ()) -> ProxyConfig:
+    """Union of every servable ConfigMap but ``leave_out``, in a stable order; may raise ConfigError."""
+    return merge_configs(state.good[ref].config for ref in sorted(state.good) if ref not in leave_out)
+
+
+def served_hashes(state: RenderedState, leave_out: Collection[ObjectRef] = ()) -> dict[ObjectRef, str]:
     """RoutingProfile (namespace/name) -> the config hash this replica serves for it."""
     served: dict[ObjectRef, str] = {}
     for ref in sorted(state.good):
+        if ref in leave_out:
+            continue
         rendered = state.good[ref]
         for profile in rendered.config.profiles:
             served[ObjectRef(profile.namespace or ref.namespace, profile.name)] = rendered.config_hash

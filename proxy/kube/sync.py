@@ -23,6 +23,7 @@ from switchboard.proxy.kube.rendered import (
     RenderedState,
     Trust,
     merged_config,
+    missing_credentials,
     new_errors,
     reconcile,
     served_hashes,
@@ -62,6 +63,7 @@ class ClusterSync:
         self._events = events
         self._debounce_s = debounce_s
         self._dirty = asyncio.Event()
+        self._missing: dict[ObjectRef, str] = {}
 
     def wake(self) -> None:
         """Informer callback: something changed."""
@@ -96,9 +98,20 @@ class ClusterSync:
             self.credentials.replace(decode_secret_data(secret))
         await self._apply_if_changed()
 
+    async def _report_missing(self, missing: Mapping[ObjectRef, str]) -> None:
+        """One ERROR line and Warning Event per ConfigMap that starts lacking a key."""
+        for ref, why in sorted(missing.items()):
+            if self._missing.get(ref) != why:
+                log.error("leaving out ConfigMap %s (its profiles are not served): %s", ref, why)
+                if self._events is not None:
+                    await self._events.warn("ConfigMap", ref, "CredentialMissing", why)
+        self._missing = dict(missing)
+
     async def _apply_if_changed(self) -> None:
+        missing = missing_credentials(self._state, self.credentials.keys(), self.credentials.secret_name)
+        await self._report_missing(missing)
         try:
-            config = merged_config(self._state)
+            config = merged_config(self._state, leave_out=missing)
         except (ConfigError, ValidationError) as e:
             log.error("rendered ConfigMaps do not merge, keeping the current config: %s", e)
             return
@@ -116,7 +129,7 @@ class ClusterSync:
             log.exception("applying the merged config failed; the previous config keeps serving")
             return
         self.applied, self._fingerprint = config, fingerprint
-        self.served = served_hashes(self._state)
+        self.served = served_hashes(self._state, leave_out=missing)
         self.applies += 1
         self.first_apply.set()
         log.info("applied config: %d providers, %d profiles", len(config.providers), len(config.profiles))

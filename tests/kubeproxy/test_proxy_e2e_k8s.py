@@ -5,39 +5,20 @@ import asyncio
 import json
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import openai
 import pytest
-from aiohttp import web
 
-from switchboard.proxy.app import create_app
-from switchboard.proxy.kube import ClusterSettings, KubernetesSource
+from switchboard.proxy.kube import ClusterSettings
 from tests.fixtures.kubeproxy import KubeApply, rendered_config_text, rendered_configmap, secret_manifest
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(240), pytest.mark.usefixtures("switchboard_crds")]
 
 MODEL = "mock-model"
 NO_RETRY = {"retry": {"maxRetries": 0}}
-
-
-@pytest.fixture
-async def cluster_proxy(kube_cluster: Any) -> AsyncIterator[Callable[[ClusterSettings], Awaitable[str]]]:
-    """``await cluster_proxy(settings)`` -> base URL of an in-process proxy in cluster mode."""
-    async with AsyncExitStack() as stack:
-
-        async def start(settings: ClusterSettings) -> str:
-            runner = web.AppRunner(create_app(KubernetesSource(settings)), shutdown_timeout=1.0)
-            await runner.setup()
-            stack.push_async_callback(runner.cleanup)
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            return f"http://127.0.0.1:{runner.addresses[0][1]}"
-
-        yield start
 
 
 async def _models(base_url: str) -> list[str]:

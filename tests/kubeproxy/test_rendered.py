@@ -11,6 +11,7 @@ from switchboard.proxy.kube.rendered import (
     RenderError,
     Trust,
     merged_config,
+    missing_credentials,
     new_errors,
     parse_rendered,
     reconcile,
@@ -166,3 +167,14 @@ def test_a_refused_update_keeps_the_last_good_version() -> None:
     second = reconcile_ok(first, {A: forged})
     assert second.good[A] is first.good[A]
     assert [e.reason for e in new_errors(first, second)] == ["UntrustedConfig"]
+
+
+def test_a_configmap_whose_key_is_missing_is_left_out_alone() -> None:
+    a = _cm(A, "openai", "1")
+    a["data"]["config.yaml"] = rendered_config_text("team-a", "chat", "openai", secret_key="team-a.openai")
+    state = reconcile_ok(RenderedState(), {A: a, B: _cm(B, "anthropic", "1")})
+    missing = missing_credentials(state, frozenset(), "switchboard-credentials")
+    assert missing == {A: "provider team-a/openai: Secret 'switchboard-credentials' has no key 'team-a.openai'"}
+    assert [p.key for p in merged_config(state, leave_out=missing).profiles] == ["team-b/chat"]
+    assert list(served_hashes(state, leave_out=missing)) == [ObjectRef("team-b", "chat")]
+    assert missing_credentials(state, frozenset({"team-a.openai"}), "switchboard-credentials") == {}

@@ -10,8 +10,8 @@ from switchboard.operator import index
 from switchboard.operator.conditions import Verdict, merge, provider_verdicts
 from switchboard.operator.events import EventLimiter
 from switchboard.operator.ha import Observation, may_acquire
-from switchboard.operator.render import SecretFacts
 from switchboard.operator.names import config_map_name, label_value
+from switchboard.operator.render import SecretFacts
 from switchboard.operator.selectors import matches
 
 
