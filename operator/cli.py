@@ -21,6 +21,7 @@ from switchboard.operator.events import EventLimiter, EventRecorder
 from switchboard.operator.ha import LeaseElector
 from switchboard.operator.handlers import build_registry
 from switchboard.operator.kube import Kube
+from switchboard.operator.logs import CappedBackoff, quiet_kopf
 from switchboard.operator.probes import liveness_endpoint, register_probes
 from switchboard.operator.reconcile import Context
 from switchboard.operator.render import RenderSettings
@@ -69,6 +70,8 @@ def _settings() -> kopf.OperatorSettings:
     settings.posting.enabled = False  # our own rate-limited events only
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
+    settings.networking.error_backoffs = CappedBackoff()
+    settings.watching.reconnect_backoff = 0.1
     return settings
 
 
@@ -113,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's own login reads it
     kopf.configure(verbose=args.verbose)
+    quiet_kopf()
     # The generated client logs whole response bodies (Secret data included) at DEBUG.
     logging.getLogger("kubernetes_asyncio").setLevel(logging.INFO)
     logger.info("starting as %s, release namespace %s", args.identity, args.release_namespace)

@@ -7,7 +7,7 @@ moment they are copied into the credentials Secret.
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from switchboard.api.provider import granted_providers
@@ -103,3 +103,26 @@ class Snapshot:
     def render_inputs(self, profile: Body, settings: RenderSettings) -> RenderInputs:
         namespace = profile["metadata"]["namespace"]
         return RenderInputs(profile, self.providers_in(namespace), self.secrets_in(namespace), settings)
+
+
+@dataclass
+class SpecMemory:
+    """What each object's spec looked like when last handled: (uid, generation, labels).
+
+    Status writes (by the proxies every few seconds, and by the operator itself)
+    change neither generation nor labels, so they trigger no handler work.
+    """
+
+    _seen: dict[tuple[str, ...], tuple[Any, ...]] = field(default_factory=dict)
+
+    def changed(self, key: tuple[str, ...], body: Body) -> bool:
+        """True (and remembered) when the object is new or its spec or labels changed."""
+        meta = body.get("metadata", {})
+        signature = (meta.get("uid"), meta.get("generation"), tuple(sorted((meta.get("labels") or {}).items())))
+        if self._seen.get(key) == signature:
+            return False
+        self._seen[key] = signature
+        return True
+
+    def pop(self, key: tuple[str, ...], default: None = None) -> None:
+        self._seen.pop(key, default)

@@ -24,7 +24,7 @@ from switchboard.api.status import credential_key
 from switchboard.operator.cleanup import delete_rendered, sweep_orphans
 from switchboard.operator.conditions import merge, profile_verdicts, provider_verdicts
 from switchboard.operator.events import EventRecorder
-from switchboard.operator.index import Body, Snapshot
+from switchboard.operator.index import Body, Snapshot, SpecMemory
 from switchboard.operator.kube import CredentialsSecretMissing, Kube, SourceKeyMissing, SourceNotAllowed
 from switchboard.operator.render import Problem, Rendered, RenderInputs, RenderSettings, render
 from switchboard.operator.selectors import matches
@@ -51,6 +51,7 @@ class Context:
     # Set when kopf cleans up (its watchers are stopped): the Lease elector stops with it.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     namespaces: tuple[str, ...] = ()  # watched namespaces; empty: all
+    seen: SpecMemory = field(default_factory=SpecMemory)  # filters out status-only events
 
 
 def _now() -> str:

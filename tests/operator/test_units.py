@@ -1,6 +1,8 @@
 """Fast unit tests of the operator's pure parts: selectors, conditions, event
 rate limiting, Lease decisions and the dependency indices."""
 
+import itertools
+import logging
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ from switchboard.operator import index
 from switchboard.operator.conditions import Verdict, merge, provider_verdicts
 from switchboard.operator.events import EventLimiter
 from switchboard.operator.ha import Observation, may_acquire
+from switchboard.operator.logs import CappedBackoff, RoutineKopfLines
 from switchboard.operator.names import config_map_name, label_value
 from switchboard.operator.render import SecretFacts
 from switchboard.operator.selectors import matches
@@ -124,3 +127,38 @@ def test_names_stay_valid() -> None:
     long = "x" * 253
     assert len(config_map_name("ns", long)) == 253 and config_map_name("ns", long) != config_map_name("ns", "x" * 252)
     assert len(label_value(long)) == 63 and label_value(long)[-1].isalnum()
+
+
+def test_status_writes_do_not_count_as_changes() -> None:
+    memory = index.SpecMemory()
+    body: dict[str, Any] = {"metadata": {"uid": "u1", "generation": 1, "labels": {"pool": "a"}}, "status": {}}
+    assert memory.changed(("llmp", "ns", "p"), body)
+    for _ in range(3):  # proxies writing status: same generation, same labels
+        body = {**body, "status": {"replicas": [{"replica": "x"}]}}
+        assert not memory.changed(("llmp", "ns", "p"), body)
+    relabelled = {**body, "metadata": {**body["metadata"], "labels": {"pool": "b"}}}
+    assert memory.changed(("llmp", "ns", "p"), relabelled)
+    edited = {**relabelled, "metadata": {**relabelled["metadata"], "generation": 2}}
+    assert memory.changed(("llmp", "ns", "p"), edited)
+    recreated = {**edited, "metadata": {**edited["metadata"], "uid": "u2"}}
+    assert memory.changed(("llmp", "ns", "p"), recreated)
+
+
+def test_routine_kopf_lines_are_dropped_and_the_rest_kept() -> None:
+    routine = RoutineKopfLines()
+
+    def record(name: str, level: int, message: str) -> logging.LogRecord:
+        return logging.LogRecord(name, level, __file__, 1, message, None, None)
+
+    assert not routine.filter(record("kopf.objects", logging.INFO, "Handler 'provider_changed' succeeded."))
+    retry = "Request attempt #3/∞ failed; will retry: GET https://x/api -> ClientConnectorError()"
+    assert not routine.filter(record("kopf._cogs.clients.watching", logging.ERROR, retry))
+    assert routine.filter(record("kopf.objects", logging.ERROR, "Handler 'provider_changed' failed with an exception"))
+    assert routine.filter(record("switchboard.operator", logging.INFO, "Handler 'x' succeeded."))
+
+
+def test_kopf_backoff_is_short_capped_and_reusable() -> None:
+    backoff = CappedBackoff(first=0.1, cap=1.0)
+    first = list(itertools.islice(backoff, 8))
+    assert first[0] == 0.1 and max(first) == 1.0 and first[-1] == 1.0
+    assert list(itertools.islice(backoff, 8)) == first  # each request starts afresh
