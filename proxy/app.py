@@ -11,7 +11,7 @@ from aiohttp.typedefs import Middleware
 
 from switchboard.proxy.auth import KeyStore, api_key_middleware
 from switchboard.proxy.http import chat, embeddings, info, routing_api
-from switchboard.proxy.http.keys import PRICING, RUNTIME
+from switchboard.proxy.http.keys import PRICING, RUNTIME, SOURCE
 from switchboard.proxy.http.middleware import openai_errors, request_metrics
 from switchboard.proxy.metrics import HealthSource, create_metrics
 from switchboard.proxy.router_port import RouterFactory
@@ -21,7 +21,6 @@ from switchboard.proxy.sources import ConfigSource
 from switchboard.proxy.wiring import default_adapter_lookup, default_router_factory
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-SOURCE = web.AppKey("switchboard_source", ConfigSource)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ and keep applying changes. ``apply`` raising ``ConfigError`` means "keep the
 last good config": log it and carry on.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -27,12 +28,19 @@ class ConfigSource(Protocol):
 
     async def run(self, runtime: Runtime) -> None: ...
 
+    def status(self) -> Mapping[str, object]:
+        """Where the config comes from and how current it is, for ``/readyz``."""
+        ...
+
 
 @dataclass(frozen=True)
 class FileSource:
     path: Path
     interval_s: float = 0.5
     secrets: SecretResolver | None = None
+
+    def status(self) -> Mapping[str, object]:
+        return {"kind": "file", "path": str(self.path)}
 
     async def run(self, runtime: Runtime) -> None:
         watcher = ConfigFileWatcher(runtime, self.path, self.interval_s)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from kubernetes_asyncio import client, config
 
 from switchboard.api.status import NAMESPACE_LABEL, RENDERED_LABEL, ProviderHealth
+from switchboard.proxy.kube.connection import ApiConnection
 from switchboard.proxy.kube.credentials import CredentialStore
 from switchboard.proxy.kube.event_rules import EventLimiter, StormDetector
 from switchboard.proxy.kube.events import EventRecorder
@@ -56,8 +57,10 @@ class ClusterMode:
         credentials: CredentialStore | None = None,
         api_client_factory: Callable[[str | None], Any] = new_api_client,
         failovers: FailoverTotals | None = None,
+        connection: ApiConnection | None = None,
     ) -> None:
         self.settings = settings
+        self.connection = connection or ApiConnection()
         self.credentials = credentials or CredentialStore(settings.credentials_secret)
         self._runtime = runtime
         self._router = router
@@ -77,7 +80,7 @@ class ClusterMode:
         trust = Trust(s.own_namespace, s.credentials_secret)
         sync = ClusterSync(self._runtime, self.credentials, trust, recorder, s.debounce_s)
         backoff = Backoff()
-        sync.config_informers = [Informer(_config_collection(core, s), sync.wake, backoff)]
+        sync.config_informers = [Informer(_config_collection(core, s), sync.wake, backoff, self.connection)]
         sync.secret_informer = Informer(
             Collection(
                 f"Secret {s.own_namespace}/{s.credentials_secret}",
@@ -87,6 +90,7 @@ class ClusterMode:
             ),
             sync.wake,
             backoff,
+            self.connection,
         )
         timing = Timing(ttl=timedelta(seconds=s.replica_ttl_s), heartbeat=timedelta(seconds=s.heartbeat_s))
         self.reporter = StatusReporter(

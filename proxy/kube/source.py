@@ -13,9 +13,12 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
+from prometheus_client import CollectorRegistry
+
 from switchboard.api.config import ProxyConfig
 from switchboard.api.provider import ProviderConfig, SecretKeyRef
 from switchboard.api.status import ProviderHealth
+from switchboard.proxy.kube.connection import ApiConnection
 from switchboard.proxy.kube.credentials import CredentialStore
 from switchboard.proxy.kube.run import ClusterMode
 from switchboard.proxy.kube.settings import ClusterSettings
@@ -30,6 +33,9 @@ class _HasHealth(Protocol):
 class _HasRetryTally(Protocol):
     @property
     def retried_by_profile(self) -> Mapping[str, int]: ...
+
+    @property
+    def registry(self) -> CollectorRegistry: ...
 
 
 class RuntimeLike(Protocol):
@@ -61,6 +67,11 @@ class KubernetesSource:
     def __init__(self, settings: ClusterSettings) -> None:
         self.settings = settings
         self.credentials = CredentialStore(settings.credentials_secret)
+        self.connection = ApiConnection()
+
+    def status(self) -> Mapping[str, object]:
+        """For ``/readyz``: the API server connection and the config's age."""
+        return {"kind": "kubernetes", **self.connection.detail()}
 
     @property
     def secrets(self) -> SecretResolver:
@@ -74,8 +85,15 @@ class KubernetesSource:
             return dict(runtime.metrics.retried_by_profile)
 
         router = RouterOfRuntime(runtime)
-        async with ClusterMode(runtime, router, self.settings, self.credentials, failovers=failovers) as mode:
-            await mode.wait()
+        collector = self.connection.collector()
+        runtime.metrics.registry.register(collector)
+        try:
+            async with ClusterMode(
+                runtime, router, self.settings, self.credentials, failovers=failovers, connection=self.connection
+            ) as mode:
+                await mode.wait()
+        finally:
+            runtime.metrics.registry.unregister(collector)
 
 
 def settings_from_options(options: object, environ: Mapping[str, str] | None = None) -> ClusterSettings:

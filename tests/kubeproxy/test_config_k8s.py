@@ -163,9 +163,12 @@ async def test_api_server_restart_keeps_last_config_and_catches_up(
         await asyncio.sleep(3.0)  # an outage: the informers fail and back off
         assert runtime.current is not None and runtime.current.served_models() == ["before"]
         assert len(runtime.configs) == applies  # nothing was applied (in particular no empty config)
+        detail = mode.connection.detail()  # what /readyz and the metrics say meanwhile
+        assert detail["apiServer"] == "lost" and detail["lostForSeconds"] > 0 and detail["configAgeSeconds"] > 0
         kube_cluster.start_apiserver()
         await kube.apply(_manifest(ns, "chat", "openai", ("after",)))
         await asyncio.wait_for(runtime.wait_for(_serves("after")), 30)
+        assert mode.connection.connected
         kube_cluster.restart_apiserver()  # and a quick restart
         await kube.apply(_manifest(ns, "chat", "openai", ("again",)))
         await asyncio.wait_for(runtime.wait_for(_serves("again")), 30)

@@ -71,6 +71,11 @@ async def test_proxy_serves_cluster_config_rotates_keys_and_reports_open_circuit
     )
     base_url = await cluster_proxy(settings)
     await _eventually(lambda: _has_model(base_url, MODEL))
+    async with aiohttp.ClientSession() as s, s.get(base_url + "/readyz") as r:
+        source = (await r.json())["source"]
+    assert source["kind"] == "kubernetes" and source["apiServer"] == "connected" and "configAgeSeconds" in source
+    async with aiohttp.ClientSession() as s, s.get(base_url + "/metrics") as r:
+        assert "switchboard_kube_api_connected 1.0" in await r.text()
     sdk = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key="client", max_retries=0)
     messages: Any = [{"role": "user", "content": "hi"}]
     async with sdk:
