@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 from collections.abc import Sequence
+from datetime import timedelta
 
 import kopf
 from kubernetes_asyncio import client, config
@@ -42,6 +43,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fleet-replicas", type=int, default=1, help="proxy replicas sharing fleet-wide rate limits")
     p.add_argument("--resync-seconds", type=float, default=60.0, help="period of the full re-check of every resource")
     p.add_argument("--lease-seconds", type=float, default=15.0, help="leader Lease duration")
+    p.add_argument(
+        "--replica-ttl-seconds",
+        type=float,
+        default=60.0,
+        help="expire proxy replicas from status when they have not written for this long (the proxies' TTL)",
+    )
     p.add_argument("--identity", default=f"{socket.gethostname()}-{os.getpid()}", help="this replica's Lease identity")
     p.add_argument(
         "--liveness-endpoint",
@@ -89,6 +96,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         ),
         leadership=elector,
         namespaces=tuple(args.namespace),
+        replica_ttl=timedelta(seconds=args.replica_ttl_seconds),
         stopping=stop,  # set by kopf's cleanup: kopf's signal handlers replace ours
     )
     registry = build_registry(args.resync_seconds)

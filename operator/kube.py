@@ -158,7 +158,18 @@ class Kube:
     async def create_event(self, namespace: str, body: Mapping[str, Any]) -> None:
         await self._core.create_namespaced_event(namespace, dict(body))
 
-    async def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: Mapping[str, Any], resource_version: str | None = None
+    ) -> None:
+        """Merge-patch status; with ``resource_version``, only if nobody wrote meanwhile (else 409)."""
+        body: dict[str, Any] = {"status": dict(status)}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         await self._custom.patch_namespaced_custom_object_status(
-            API_GROUP, API_VERSION, namespace, plural, name, {"status": dict(status)}, _content_type=MERGE_PATCH
+            API_GROUP, API_VERSION, namespace, plural, name, body, _content_type=MERGE_PATCH
         )
+
+    async def read_status(self, plural: str, namespace: str, name: str) -> tuple[str, dict[str, Any]]:
+        """(resourceVersion, status) of a custom resource, fresh from the API server."""
+        obj = await self._custom.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, plural, name)
+        return str(obj["metadata"]["resourceVersion"]), dict(obj.get("status") or {})

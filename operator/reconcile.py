@@ -13,7 +13,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from kubernetes_asyncio import client
@@ -26,6 +26,7 @@ from switchboard.operator.conditions import merge, profile_verdicts, provider_ve
 from switchboard.operator.events import EventRecorder
 from switchboard.operator.index import Body, Snapshot, SpecMemory
 from switchboard.operator.kube import CredentialsSecretMissing, Kube, SourceKeyMissing, SourceNotAllowed
+from switchboard.operator.liveness import expire_replicas
 from switchboard.operator.render import Problem, Rendered, RenderInputs, RenderSettings, render
 from switchboard.operator.selectors import matches
 
@@ -52,6 +53,7 @@ class Context:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     namespaces: tuple[str, ...] = ()  # watched namespaces; empty: all
     seen: SpecMemory = field(default_factory=SpecMemory)  # filters out status-only events
+    replica_ttl: timedelta = timedelta(seconds=60)  # proxies' status entries older than this are expired
 
 
 def _now() -> str:
@@ -216,6 +218,10 @@ async def resync_once(ctx: Context, snap: Snapshot) -> None:
         await sweep_orphans(ctx.kube, snap, ctx.namespaces)
     except Exception:
         logger.exception("sweep of orphaned rendered ConfigMaps failed")
+    try:
+        await expire_replicas(ctx.kube, snap, ctx.replica_ttl)
+    except Exception:
+        logger.exception("expiry of stale replica entries failed")
     for namespace, name in snap.all_profiles():
         try:
             await reconcile_profile(ctx, snap, namespace, name, force=True)

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from kubernetes_asyncio import client, config
 
+from switchboard.api.aggregation import Timing
 from switchboard.api.status import NAMESPACE_LABEL, RENDERED_LABEL, ProviderHealth
 from switchboard.proxy.kube.connection import ApiConnection
 from switchboard.proxy.kube.credentials import CredentialStore
@@ -24,7 +25,6 @@ from switchboard.proxy.kube.informer import Backoff, Collection, Informer
 from switchboard.proxy.kube.rendered import Trust
 from switchboard.proxy.kube.reporter import StatusReporter
 from switchboard.proxy.kube.settings import ClusterSettings
-from switchboard.proxy.kube.status_logic import Timing
 from switchboard.proxy.kube.sync import ClusterSync, ConfigTarget
 
 log = logging.getLogger(__name__)

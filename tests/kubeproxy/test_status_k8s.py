@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
+from switchboard.api.aggregation import Timing
 from switchboard.api.status import CONFIG_HASH_ANNOTATION, ProviderHealth
 from switchboard.proxy.kube import ClusterMode, ClusterSettings
 from switchboard.proxy.kube.rendered import ObjectRef
 from switchboard.proxy.kube.reporter import StatusReporter
 from switchboard.proxy.kube.run import new_api_client
-from switchboard.proxy.kube.status_logic import Timing
 from tests.fixtures.kubeproxy import KubeApply, RecordingRuntime, StaticHealth, rendered_config_text, rendered_configmap
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(180), pytest.mark.usefixtures("switchboard_crds")]

@@ -4,10 +4,12 @@ The real thing is covered by test_operator_e2e.py; these pin the decisions:
 write only on change, keep the last good ConfigMap, report and rate-limit.
 """
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 import yaml
+from kubernetes_asyncio import client
 
 from switchboard.api.provider import SecretKeyRef
 from switchboard.api.status import CONFIG_HASH_ANNOTATION, credential_key
@@ -15,6 +17,7 @@ from switchboard.operator import index
 from switchboard.operator.cleanup import sweep_orphans
 from switchboard.operator.events import EventLimiter, EventRecorder
 from switchboard.operator.kube import Kube, SourceKeyMissing
+from switchboard.operator.liveness import expire_replicas
 from switchboard.operator.reconcile import Context, forget_profile, reconcile_profile, reconcile_provider
 from switchboard.operator.render import RenderSettings
 
@@ -34,6 +37,7 @@ class MemoryKube:
         self.writes = 0
         self.live_profiles: set[tuple[str, str]] = set()  # what the API server itself holds
         self.release_namespace = "switchboard-system"
+        self.versions: dict[tuple[str, str], str] = {}
 
     async def apply_config_map(self, manifest: dict[str, Any]) -> bool:
         name = manifest["metadata"]["name"]
@@ -66,8 +70,15 @@ class MemoryKube:
     async def create_event(self, namespace: str, body: dict[str, Any]) -> None:
         self.events.append(body)
 
-    async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self.statuses[(plural, name)] = status
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
+    ) -> None:
+        if resource_version is not None and resource_version != self.versions.get((plural, name), "1"):
+            raise client.ApiException(status=409, reason="Conflict")
+        self.statuses[(plural, name)] = status  # the last patch
+
+    async def read_status(self, plural: str, namespace: str, name: str) -> tuple[str, dict[str, Any]]:
+        return self.versions.get((plural, name), "1"), dict(self.statuses.get((plural, name), {}))
 
 
 class Always:
@@ -183,3 +194,31 @@ async def test_a_deleted_profile_takes_its_config_map_and_a_sweep_removes_only_t
     # A namespace-scoped operator never touches other namespaces' config.
     assert await sweep_orphans(cast(Kube, kube), snapshot([]), ("elsewhere",)) == 0
     assert sorted(kube.config_maps) == [f"switchboard-{NS}.mini"]
+
+
+async def test_replicas_of_a_fleet_that_is_gone_are_expired() -> None:
+    stale = {"replica": "proxy-gone", "updatedAt": "2026-01-01T00:00:00Z", "circuit": "open", "errorRate": 1.0}
+    docs = examples()
+    for doc in docs:
+        if doc["metadata"]["name"] == "openai-mock":
+            doc["status"] = {"summary": {"circuit": "open"}, "replicas": [stale]}
+        if doc["metadata"]["name"] == "chat":
+            doc["status"] = {"configHash": "h", "inSyncReplicas": 1, "replicas": [{**stale, "configHash": "h"}]}
+    kube = MemoryKube({})
+    kube.statuses[("llmproviders", "openai-mock")] = next(
+        d["status"] for d in docs if d["metadata"]["name"] == "openai-mock"
+    )
+    kube.statuses[("routingprofiles", "chat")] = {
+        "configHash": "h",
+        "inSyncReplicas": 1,
+        "replicas": [{"replica": "proxy-gone", "configHash": "h", "updatedAt": "2026-01-01T00:00:00Z"}],
+    }
+    expired = await expire_replicas(cast(Kube, kube), snapshot(docs), timedelta(seconds=60))
+    assert expired == 2
+    assert kube.statuses[("llmproviders", "openai-mock")] == {"replicas": [], "summary": None}
+    assert kube.statuses[("routingprofiles", "chat")]["inSyncReplicas"] == 0
+    # The cache is behind: a proxy came back and wrote meanwhile. The fresh read decides: it stays.
+    back = {"replicas": [{**stale, "updatedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}]}
+    kube.statuses[("llmproviders", "openai-mock")] = back
+    assert await expire_replicas(cast(Kube, kube), snapshot(docs), timedelta(seconds=60)) == 0
+    assert kube.statuses[("llmproviders", "openai-mock")] is back
