@@ -50,6 +50,7 @@ def test_defaults_create_the_core_objects_only(helm_template: Render) -> None:
         ("Role", "sb-proxy"),
         ("RoleBinding", "sb-operator"),
         ("RoleBinding", "sb-proxy"),
+        ("Secret", "switchboard-credentials"),  # empty: the operator may update it, never create one
         ("Deployment", "sb-operator"),
         ("Deployment", "sb-proxy"),
         ("Service", "sb-proxy"),
