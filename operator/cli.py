@@ -17,6 +17,7 @@ from datetime import timedelta
 import kopf
 from kubernetes_asyncio import client, config
 
+from switchboard.api.egress import EGRESS_ENV, parse_egress
 from switchboard.api.status import CREDENTIALS_SECRET
 from switchboard.operator.events import EventLimiter, EventRecorder
 from switchboard.operator.ha import LeaseElector
@@ -56,6 +57,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="URL",
         help="serve health for Kubernetes probes at this URL, e.g. http://0.0.0.0:8080/healthz (default: off)",
     )
+    p.add_argument(
+        "--egress-policy",
+        type=parse_egress,
+        default=os.environ.get(EGRESS_ENV) or "{}",
+        metavar="JSON",
+        help=f"where provider baseUrls may point (an EgressPolicy; default ${EGRESS_ENV}, else the strict default)",
+    )
     p.add_argument("--verbose", action="store_true")
     return p.parse_args(argv)
 
@@ -93,6 +101,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
             fleet_replicas=args.fleet_replicas,
             credentials_secret=args.credentials_secret,
             config_namespace=args.release_namespace,
+            egress=args.egress_policy,
         ),
         leadership=elector,
         namespaces=tuple(args.namespace),

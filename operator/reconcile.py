@@ -145,7 +145,8 @@ async def reconcile_provider(ctx: Context, snap: Snapshot, namespace: str, name:
             await _forget_credential(ctx, namespace, name)
         if provider is None:
             return
-        verdicts = provider_verdicts(provider, snap.secrets_in(namespace), profile_users(snap, provider))
+        users = profile_users(snap, provider)
+        verdicts = provider_verdicts(provider, snap.secrets_in(namespace), users, ctx.settings.egress)
         if verdicts[0].status != "True":
             await ctx.events.record(provider, "Warning", verdicts[0].reason, verdicts[0].message)
         if verdicts[0].reason == "SecretNotAllowed":  # an opt-in withdrawn: the copy goes too

@@ -23,6 +23,7 @@ import yaml
 from pydantic import ValidationError
 
 from switchboard.api.config import ConfigError, Fleet, ProxyConfig, format_validation_error, parse_config
+from switchboard.api.egress import EgressPolicy
 from switchboard.api.profile import ProfileConfig, ProviderRef, RoutingProfileSpec
 from switchboard.api.provider import (
     SECRET_GRANT_ANNOTATION,
@@ -56,6 +57,7 @@ class RenderSettings:
     fleet_replicas: int = 1
     credentials_secret: str = CREDENTIALS_SECRET
     config_namespace: str = "switchboard-system"  # the release namespace: rendered ConfigMaps live there only
+    egress: EgressPolicy = field(default_factory=EgressPolicy)  # where provider base URLs may point
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,10 @@ def _provider_configs(
         except ValidationError as e:
             problems.append(Problem("InvalidProvider", f"LLMProvider {ref.name}: {format_validation_error(e)}"))
             continue
+        problem = check_egress(ref.name, namespace, spec, inputs.settings.egress)
+        if problem is not None:
+            problems.append(problem)
+            continue
         source = spec.api_key_secret_ref
         if source is not None:
             problem = check_secret(ref.name, namespace, source, inputs.secrets)
@@ -180,6 +186,15 @@ def _provider_configs(
         config = ProviderConfig.model_validate({**core, "name": ref.name, "namespace": namespace, "api_key": api_key})
         out[ref.name] = (config, source)
     return out
+
+
+def check_egress(provider: str, namespace: str, spec: LLMProviderSpec, policy: EgressPolicy) -> Problem | None:
+    """The base URL is one the cluster's egress policy lets this namespace's providers reach."""
+    reason = policy.check_url(namespace, spec.effective_base_url)
+    if reason is None:
+        return None
+    message = f"LLMProvider {provider}: baseUrl {spec.effective_base_url} is refused by the egress policy: {reason}"
+    return Problem("EgressDenied", message)
 
 
 def check_secret(

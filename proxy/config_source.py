@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from switchboard.api.config import ConfigError, load_config
+from switchboard.api.egress import EgressPolicy
 from switchboard.proxy.credentials import SecretResolver
 from switchboard.proxy.runtime import Runtime
 
@@ -33,6 +34,11 @@ log = logging.getLogger("switchboard.proxy.config")
 class ConfigSource(Protocol):
     @property
     def secrets(self) -> SecretResolver | None: ...
+
+    @property
+    def egress(self) -> EgressPolicy | None:
+        """Where providers may connect (checked after DNS); None: anywhere (a trusted config file)."""
+        ...
 
     async def run(self, runtime: Runtime) -> None: ...
 
@@ -48,6 +54,7 @@ class FileSource:
     path: Path
     interval_s: float = 0.5
     secrets: SecretResolver | None = None
+    egress: EgressPolicy | None = None
 
     def status(self) -> Mapping[str, object]:
         return {"kind": "file", "path": str(self.path)}

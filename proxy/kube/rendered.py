@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from switchboard.api.config import ConfigError, ProxyConfig, load_config, merge_configs
+from switchboard.api.egress import EgressPolicy
 from switchboard.api.provider import ProviderConfig
 from switchboard.api.status import (
     CONFIG_DATA_KEY,
@@ -29,7 +30,7 @@ from switchboard.api.status import (
     credential_key,
 )
 
-INVALID, UNTRUSTED = "InvalidConfig", "UntrustedConfig"
+INVALID, UNTRUSTED, EGRESS_DENIED = "InvalidConfig", "UntrustedConfig", "EgressDenied"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -67,10 +68,12 @@ class RenderedConfig:
 
 @dataclass(frozen=True, slots=True)
 class Trust:
-    """Where rendered config may come from: the release namespace, and the one credentials Secret."""
+    """Where rendered config may come from (the release namespace, the one credentials Secret)
+    and where its providers may point (the egress policy; names are checked again after DNS)."""
 
     config_namespace: str
     credentials_secret: str = CREDENTIALS_SECRET
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,11 @@ def parse_rendered(obj: Mapping[str, Any], trust: Trust) -> RenderedConfig | Ren
     violation = scope_violation(config, tenant, trust.credentials_secret)
     if violation is not None:
         return RenderError(ref, version, f"{CONFIG_DATA_KEY}: {violation}", UNTRUSTED)
+    for i, provider in enumerate(config.providers):
+        denied = trust.egress.check_url(tenant, provider.effective_base_url)
+        if denied is not None:
+            message = f"{CONFIG_DATA_KEY}: providers[{i}].baseUrl {provider.effective_base_url}: {denied}"
+            return RenderError(ref, version, message, EGRESS_DENIED)
     annotations = meta.get("annotations") or {}
     digest = annotations.get(CONFIG_HASH_ANNOTATION) or config_hash_of(text)
     return RenderedConfig(ref, version, str(digest), config)

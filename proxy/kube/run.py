@@ -77,7 +77,7 @@ class ClusterMode:
         self._api = await self._factory(s.kubeconfig)
         core = client.CoreV1Api(self._api)
         recorder = EventRecorder(core, s.replica)
-        trust = Trust(s.own_namespace, s.credentials_secret)
+        trust = Trust(s.own_namespace, s.credentials_secret, s.egress)
         sync = ClusterSync(self._runtime, self.credentials, trust, recorder, s.debounce_s)
         backoff = Backoff()
         sync.config_informers = [Informer(_config_collection(core, s), sync.wake, backoff, self.connection)]

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry
 
 from switchboard.api.config import ProxyConfig
+from switchboard.api.egress import EgressPolicy
 from switchboard.api.provider import ProviderConfig, SecretKeyRef
 from switchboard.api.status import ProviderHealth
 from switchboard.proxy.kube.connection import ApiConnection
@@ -68,6 +69,10 @@ class KubernetesSource:
         self.settings = settings
         self.credentials = CredentialStore(settings.credentials_secret)
         self.connection = ApiConnection()
+
+    @property
+    def egress(self) -> EgressPolicy:
+        return self.settings.egress
 
     def status(self) -> Mapping[str, object]:
         """For ``/readyz``: the API server connection and the config's age."""

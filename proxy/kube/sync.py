@@ -18,6 +18,7 @@ from switchboard.proxy.kube.credentials import CredentialStore, decode_secret_da
 from switchboard.proxy.kube.events import EventRecorder
 from switchboard.proxy.kube.informer import Informer
 from switchboard.proxy.kube.rendered import (
+    INVALID,
     UNTRUSTED,
     ObjectRef,
     RenderedState,
@@ -84,7 +85,7 @@ class ClusterSync:
             objects.update(informer.objects)
         previous, self._state = self._state, reconcile(self._state, objects, self.trust)
         for error in new_errors(previous, self._state):
-            verdict = "refused untrusted" if error.reason == UNTRUSTED else "skipping"
+            verdict = {INVALID: "skipping", UNTRUSTED: "refused untrusted"}.get(error.reason, "refused")
             log.error(
                 "%s %s (resourceVersion %s); still serving its last good version if any",
                 verdict,

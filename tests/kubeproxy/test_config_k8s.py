@@ -11,6 +11,7 @@ import pytest
 from switchboard.api.config import ProxyConfig
 from switchboard.proxy.kube import ClusterMode, ClusterSettings, KubernetesSource
 from tests.fixtures.kubeproxy import (
+    LOOPBACK_EGRESS,
     KubeApply,
     RecordingRuntime,
     ResolvingRuntime,
@@ -26,6 +27,7 @@ pytestmark = [pytest.mark.k8s, pytest.mark.timeout(180)]
 
 def _settings(cluster: Any, namespace: str, replica: str = "proxy-0", **extra: Any) -> ClusterSettings:
     return ClusterSettings(
+        egress=LOOPBACK_EGRESS,
         kubeconfig=str(cluster.proxy_kubeconfig),
         namespaces=(namespace,),
         own_namespace=cluster.namespace,
@@ -139,7 +141,10 @@ async def test_all_namespaces_mode_serves_every_namespaces_profiles(
     ns = kube_namespace
     await kube.apply(_manifest(ns, "wide", "openai", (f"wide-{ns}",)))
     settings = ClusterSettings(
-        kubeconfig=str(kube_cluster.proxy_kubeconfig), own_namespace=kube_cluster.namespace, replica="proxy-wide"
+        egress=LOOPBACK_EGRESS,
+        kubeconfig=str(kube_cluster.proxy_kubeconfig),
+        own_namespace=kube_cluster.namespace,
+        replica="proxy-wide",
     )
     runtime = RecordingRuntime()
     async with ClusterMode(runtime, StaticHealth(), settings) as mode:

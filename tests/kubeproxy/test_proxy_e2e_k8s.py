@@ -13,7 +13,13 @@ import openai
 import pytest
 
 from switchboard.proxy.kube import ClusterSettings
-from tests.fixtures.kubeproxy import KubeApply, rendered_config_text, rendered_configmap, secret_manifest
+from tests.fixtures.kubeproxy import (
+    LOOPBACK_EGRESS,
+    KubeApply,
+    rendered_config_text,
+    rendered_configmap,
+    secret_manifest,
+)
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(240), pytest.mark.usefixtures("switchboard_crds")]
 
@@ -63,6 +69,7 @@ async def test_proxy_serves_cluster_config_rotates_keys_and_reports_open_circuit
     # a short open period: the engine counts 401 as a provider failure and guards the provider
     await kube.apply(_configmap(ns, mock.base_url, (MODEL,), key, open_s=0.5))
     settings = ClusterSettings(
+        egress=LOOPBACK_EGRESS,
         kubeconfig=str(kube_cluster.proxy_kubeconfig),
         namespaces=(ns,),
         own_namespace=kube_cluster.namespace,

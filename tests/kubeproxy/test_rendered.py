@@ -4,6 +4,7 @@ from typing import Any
 
 import yaml
 
+from switchboard.api.egress import EgressPolicy
 from switchboard.proxy.kube.rendered import (
     ObjectRef,
     RenderedConfig,
@@ -20,7 +21,7 @@ from switchboard.proxy.kube.rendered import (
 from tests.fixtures.kubeproxy import rendered_config_text, rendered_configmap
 
 RELEASE = "switchboard-system"
-TRUST = Trust(RELEASE)
+TRUST = Trust(RELEASE, egress=EgressPolicy(allow_loopback=True))  # the fixtures' upstreams are on loopback
 A = ObjectRef(RELEASE, "team-a.chat-rendered")
 B = ObjectRef(RELEASE, "team-b.chat-rendered")
 
@@ -178,3 +179,12 @@ def test_a_configmap_whose_key_is_missing_is_left_out_alone() -> None:
     assert [p.key for p in merged_config(state, leave_out=missing).profiles] == ["team-b/chat"]
     assert list(served_hashes(state, leave_out=missing)) == [ObjectRef("team-b", "chat")]
     assert missing_credentials(state, frozenset({"team-a.openai"}), "switchboard-credentials") == {}
+
+
+def test_a_provider_pointing_where_the_egress_policy_forbids_is_refused() -> None:
+    text = rendered_config_text("team-a", "chat", "meta", base_url="http://169.254.169.254/latest")
+    parsed = parse_rendered(rendered_configmap("team-a", "chat", text, "1"), Trust(RELEASE))
+    assert isinstance(parsed, RenderError) and parsed.reason == "EgressDenied"
+    assert "providers[0].baseUrl http://169.254.169.254/latest: 169.254.169.254 is link-local" in parsed.message
+    strict = Trust(RELEASE)  # the default: loopback refused too
+    assert isinstance(parse_rendered(_cm(A, "openai", "1"), strict), RenderError)

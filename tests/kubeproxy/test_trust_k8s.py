@@ -12,6 +12,7 @@ from typing import Any
 import openai
 import pytest
 
+from switchboard.api.egress import EgressAllow, EgressPolicy
 from switchboard.proxy.kube import ClusterSettings
 from tests.fixtures.kubeproxy import KubeApply, rendered_config_text, rendered_configmap, rendered_name, secret_manifest
 from tests.fixtures.tenants import Tenant
@@ -58,9 +59,12 @@ async def test_forged_rendered_configmaps_never_change_what_another_namespace_ge
         await kube.apply(secret_manifest(release, {key: VICTIM_KEY}))
         legit = rendered_config_text(victim_ns, "chat", "openai-mock", (MODEL,), key, victim.base_url + "/v1")
         await kube.apply(rendered_configmap(victim_ns, "chat", legit, None))
+        # All namespaces (the widest a proxy can be configured); the strict egress policy, with the
+        # victim's namespace allowed its loopback upstream the way a platform team allow-lists a range.
+        egress = EgressPolicy(allow=(EgressAllow(namespace=victim_ns, cidrs=("127.0.0.0/8",)),))
         settings = ClusterSettings(
-            kubeconfig=str(kube_cluster.proxy_kubeconfig), own_namespace=release, replica="proxy-trust"
-        )  # all namespaces: the widest a proxy can be configured
+            kubeconfig=str(kube_cluster.proxy_kubeconfig), own_namespace=release, replica="proxy-trust", egress=egress
+        )
         base_url = await cluster_proxy(settings)
 
         async def served() -> bool:
@@ -93,6 +97,20 @@ async def test_forged_rendered_configmaps_never_change_what_another_namespace_ge
             return any(e["reason"] == "UntrustedConfig" and e["type"] == "Warning" for e in events["items"])
 
         await _until(refused)
+        # 4. Egress: the attacker's own provider with its own key, aimed at its loopback listener by
+        #    name (the allow-list is the victim's, not its): refused as well, with an Event.
+        own_key = f"{attacker_ns}.mine"
+        aimed = rendered_config_text(
+            attacker_ns, "aim", "mine", (MODEL + "-y",), own_key, attacker.base_url.replace("127.0.0.1", "localhost")
+        )
+        await kube.apply(rendered_configmap(attacker_ns, "aim", aimed, None))
+        aim_cm = rendered_name(attacker_ns, "aim")
+
+        async def egress_refused() -> bool:
+            events = await kube.get_json("events", "-n", release, "--field-selector", f"involvedObject.name={aim_cm}")
+            return any(e["reason"] == "EgressDenied" and "loopback" in e["message"] for e in events["items"])
+
+        await _until(egress_refused)
         for _ in range(20):  # every request still reaches the victim's own upstream, with its key
             assert await _chat(base_url)
         assert await attacker.requests() == []

@@ -11,6 +11,7 @@ from typing import Any, cast
 import yaml
 from kubernetes_asyncio import client
 
+from switchboard.api.egress import EgressPolicy
 from switchboard.api.provider import SecretKeyRef
 from switchboard.api.status import CONFIG_HASH_ANNOTATION, credential_key
 from switchboard.operator import index
@@ -115,7 +116,8 @@ def snapshot(docs: list[dict[str, Any]]) -> index.Snapshot:
 
 def context(kube: MemoryKube) -> Context:
     fake = cast(Kube, kube)
-    return Context(fake, EventRecorder(fake, EventLimiter()), RenderSettings(), Always())
+    settings = RenderSettings(egress=EgressPolicy(allow_loopback=True))  # the examples' mocks are on loopback
+    return Context(fake, EventRecorder(fake, EventLimiter()), settings, Always())
 
 
 async def test_render_apply_then_idle_then_keep_last_good_on_missing_secret() -> None:

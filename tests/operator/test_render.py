@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from switchboard.api.config import load_config
+from switchboard.api.egress import EgressPolicy
 from switchboard.api.status import CONFIG_DATA_KEY, CONFIG_HASH_ANNOTATION, CREDENTIALS_SECRET, NAMESPACE_LABEL
 from switchboard.operator.render import Rendered, RenderFailure, RenderInputs, RenderSettings, SecretFacts, render
 from switchboard.proxy.kube.rendered import RenderedConfig, Trust, parse_rendered
@@ -31,7 +32,11 @@ def load_inputs(case: str) -> RenderInputs:
             name: SecretFacts(frozenset(facts["keys"]), frozenset(facts.get("allowedProviders") or ()))
             for name, facts in (raw.get("secrets") or {}).items()
         },
-        settings=RenderSettings(fleet_replicas=raw.get("settings", {}).get("fleetReplicas", 1)),
+        settings=RenderSettings(
+            fleet_replicas=raw.get("settings", {}).get("fleetReplicas", 1),
+            # the cases' mock upstreams are on loopback: allowed explicitly, as the local demo does
+            egress=EgressPolicy.model_validate(raw.get("settings", {}).get("egress", {"allowLoopback": True})),
+        ),
     )
 
 
@@ -78,7 +83,8 @@ def test_rendered_config_loads_and_carries_no_key(case: str) -> None:
     tenant = result.config_map["metadata"]["labels"][NAMESPACE_LABEL]
     assert [p.key for p in config.profiles] == [f"{tenant}/{config.profiles[0].name}"]
     # What the operator writes passes the proxies' trust check (release namespace, own keys only).
-    trusted = parse_rendered(result.config_map, Trust(RenderSettings().config_namespace))
+    settings = load_inputs(case).settings
+    trusted = parse_rendered(result.config_map, Trust(settings.config_namespace, egress=settings.egress))
     assert isinstance(trusted, RenderedConfig), trusted
     for provider in config.providers:
         if provider.api_key is not None:
@@ -104,10 +110,10 @@ def test_render_is_deterministic_and_hash_tracks_content() -> None:
 def test_invalid_specs_are_reported_not_raised() -> None:
     inputs = load_inputs("failover-explicit")
     bad_profile = {**inputs.profile, "spec": {"models": [], "providers": [{"name": "openai-main"}]}}
-    result = render(RenderInputs(bad_profile, inputs.providers, inputs.secrets))
+    result = render(RenderInputs(bad_profile, inputs.providers, inputs.secrets, inputs.settings))
     assert isinstance(result, RenderFailure) and result.reason == "InvalidSpec"
     assert "models" in result.message
     broken = {**inputs.providers, "local-vllm": {"metadata": {"name": "local-vllm"}, "spec": {"type": "azure-openai"}}}
-    result = render(RenderInputs(inputs.profile, broken, inputs.secrets))
+    result = render(RenderInputs(inputs.profile, broken, inputs.secrets, inputs.settings))
     assert isinstance(result, RenderFailure) and result.reason == "InvalidProvider"
     assert "local-vllm" in result.message
