@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from switchboard.api.egress import EgressPolicy
 from switchboard.api.profile import LabelSelector
 from switchboard.operator import index
 from switchboard.operator.conditions import Verdict, merge, provider_verdicts
@@ -63,6 +64,15 @@ def test_provider_verdicts() -> None:
         assert ready.status == "True", granted
     ready, _, _ = provider_verdicts(body, {"s": SecretFacts(frozenset({"x"}), frozenset({"p"}))}, [])
     assert ready.reason == "SecretKeyNotFound"
+    metadata = {
+        **body,
+        "spec": {"type": "openai-compatible", "baseUrl": "http://169.254.169.254/v1", "models": [{"name": "m"}]},
+    }
+    ready, refs, _ = provider_verdicts(metadata, {}, [])
+    assert (ready.status, ready.reason, refs.status) == ("False", "EgressDenied", "True")
+    assert "link-local" in ready.message
+    allowed = EgressPolicy(allow_link_local=True)
+    assert provider_verdicts(metadata, {}, [], allowed)[0].status == "True"
     ready, _, rendered = provider_verdicts(
         {**body, "spec": {"type": "azure-openai", "models": [{"name": "m"}]}}, {}, []
     )
