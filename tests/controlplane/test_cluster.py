@@ -121,11 +121,15 @@ def test_garbage_collector_deletes_owner_referenced_objects(kube_cluster: KubeCl
         time.sleep(0.5)
 
 
-def test_restart_apiserver_keeps_data_and_tokens(kube_cluster: KubeCluster, kube_namespace: str) -> None:
-    kube_cluster.kubectl("apply", "-f", "-", input=_configmap("survivor", kube_namespace))
-    kube_cluster.restart_apiserver()
-    got = kube_cluster.kubectl("get", "configmap", "survivor", "-n", kube_namespace, "-o", "name", as_="operator")
-    assert got.stdout.strip() == "configmap/survivor"
+def test_restart_apiserver_keeps_data_and_tokens(kube_cluster: KubeCluster) -> None:
+    release = kube_cluster.namespace  # where the operator identity may read ConfigMaps
+    kube_cluster.kubectl("apply", "-f", "-", input=_configmap("survivor", release))
+    try:
+        kube_cluster.restart_apiserver()
+        got = kube_cluster.kubectl("get", "configmap", "survivor", "-n", release, "-o", "name", as_="operator")
+        assert got.stdout.strip() == "configmap/survivor"
+    finally:
+        kube_cluster.kubectl("delete", "configmap", "survivor", "-n", release, check=False)
 
 
 def test_apiserver_outage_refuses_clients_then_recovers(kube_cluster: KubeCluster) -> None:
