@@ -150,10 +150,10 @@ def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | No
         outcome = failure_outcome(error, latency, scope.usage)
     scope.outcome = outcome
     reporting.router.finished(attempt, outcome)
-    provider = attempt.provider.name
+    provider = attempt.provider.key  # "namespace/name" in metrics and logs (just the name when standalone)
     if scope.committed_at is not None:
         reporting.labels.provider = provider
-        labels = (reporting.labels.api, reporting.endpoint, attempt.profile.name, provider)
+        labels = (reporting.labels.api, reporting.endpoint, attempt.profile.key, provider)
         reporting.metrics.first_byte.labels(*labels).observe(scope.committed_at - reporting.started_at)
     if scope.usage is not None:
         _record_usage(reporting, scope, scope.usage)
@@ -179,7 +179,7 @@ def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | No
 def _record_usage(reporting: Reporting, scope: AttemptScope, usage: Usage) -> None:
     """Tokens into the metrics, and spend when the model's price is known (unknown is not free)."""
     attempt = scope.attempt
-    api, profile, provider = reporting.labels.api, attempt.profile.name, attempt.provider.name
+    api, profile, provider = reporting.labels.api, attempt.profile.key, attempt.provider.key
     metrics = reporting.metrics
     metrics.tokens.labels(api, profile, provider, "prompt").inc(usage.prompt_tokens)
     metrics.tokens.labels(api, profile, provider, "completion").inc(usage.completion_tokens)
