@@ -9,12 +9,16 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from switchboard.api.config import ProxyConfig
 from switchboard.proxy.auth import KeyStore, api_key_middleware
+from switchboard.proxy.fleet.admission import FleetLimiter
+from switchboard.proxy.fleet.http import FLEET, add_rate_headers
+from switchboard.proxy.fleet.store import FleetStore, StoreSettings
 from switchboard.proxy.http import chat, embeddings, info, routing_api
 from switchboard.proxy.http.keys import PRICING, RUNTIME
 from switchboard.proxy.http.middleware import openai_errors, request_metrics
 from switchboard.proxy.metrics import HealthSource, create_metrics
-from switchboard.proxy.router_port import RouterFactory
+from switchboard.proxy.router_port import RouterFactory, RouterPort
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.runtime import AdapterLookup, Runtime
 from switchboard.proxy.sources import ConfigSource
@@ -32,6 +36,8 @@ class AppOptions:
     pricing: PricingTable = field(default_factory=PricingTable.default)
     api_keys: Callable[[], KeyStore] | None = None
     """The current client keys (``KeyFileSource(path).current``); None serves without client auth."""
+    state_store: StoreSettings | None = None
+    """Redis/Valkey shared by the fleet (exact limits); None: each replica enforces 1/N of them."""
 
 
 def _add_routes(app: web.Application) -> None:
@@ -49,12 +55,27 @@ def _add_routes(app: web.Application) -> None:
 async def _run_source(app: web.Application) -> AsyncIterator[None]:
     """Run the config source for the app's lifetime, then close upstream pools."""
     runtime = app[RUNTIME]
+    store = app[FLEET].store
+    if store is not None:
+        await store.connect()
     task = asyncio.create_task(app[SOURCE].run(runtime), name="switchboard-config-source")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
     await runtime.close()
+    await app[FLEET].close()
+
+
+def sharing_limits(factory: RouterFactory) -> RouterFactory:
+    """Routers that leave RPM/TPM limits to the fleet limiter."""
+
+    def build(config: ProxyConfig) -> RouterPort:
+        router = factory(config)
+        router.share_limits()
+        return router
+
+    return build
 
 
 def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.Application:
@@ -70,8 +91,13 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
         router = runtime.router  # bound below; only called at scrape time
         return router.provider_health if router else None
 
-    runtime = Runtime(options.router_factory, options.adapter_lookup, create_metrics(health), source.secrets)
+    metrics = create_metrics(health)
+    store = FleetStore(options.state_store, metrics=metrics.registry) if options.state_store else None
+    router_factory = options.router_factory if store is None else sharing_limits(options.router_factory)
+    runtime = Runtime(router_factory, options.adapter_lookup, metrics, source.secrets)
     app[RUNTIME] = runtime
+    app[FLEET] = FleetLimiter(store)
+    app.on_response_prepare.append(add_rate_headers)
     app[SOURCE] = source
     app[PRICING] = options.pricing
     app[info.STARTED_AT] = time.time()

@@ -44,5 +44,9 @@ class RouterPort(Protocol):
 
     def update_config(self, config: ProxyConfig) -> None: ...
 
+    def share_limits(self) -> None:
+        """From now on RPM/TPM limits are the fleet limiter's (a state store is configured)."""
+        ...
+
 
 RouterFactory = Callable[[ProxyConfig], RouterPort]

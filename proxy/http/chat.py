@@ -6,6 +6,7 @@ from aiohttp import web
 
 from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.dispatch import Deadline, run_attempts
+from switchboard.proxy.fleet.http import admitted
 from switchboard.proxy.http.common import (
     attempt_headers,
     complete_answer,
@@ -26,20 +27,24 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     chat = parse_chat(body)
     runtime, router = runtime_and_router(request)
     async with runtime.lease() as snap:
-        plan = plan_for(request, router, route_request(body, request.headers, "chat"))
-        if chat.stream:
+        route = route_request(body, request.headers, "chat")
+        async with admitted(request, plan_for(request, router, route), route, snap.config.fleet.replicas) as plan:
+            if chat.stream:
 
-            async def open_attempt(attempt: Attempt, deadline: Deadline) -> tuple[OpenStream, Usage]:
-                return await open_chat_stream(snap, attempt, deadline, body, include_usage=chat.include_usage)
+                async def open_attempt(attempt: Attempt, deadline: Deadline) -> tuple[OpenStream, Usage]:
+                    return await open_chat_stream(snap, attempt, deadline, body, include_usage=chat.include_usage)
 
-            opened = await run_attempts(router, runtime.metrics, plan, chat.model, open_attempt, report_success=False)
-            labels(request).provider = opened.attempt.provider.name
-            return await relay_stream(request, router, opened, attempt_headers(plan, opened.attempt, opened.attempts))
+                opened = await run_attempts(
+                    router, runtime.metrics, plan, chat.model, open_attempt, report_success=False
+                )
+                labels(request).provider = opened.attempt.provider.name
+                headers = attempt_headers(plan, opened.attempt, opened.attempts)
+                return await relay_stream(request, router, opened, headers)
 
-        response, done = await complete_answer(
-            request, router, plan, chat.model, lambda attempt, deadline: chat_once(snap, attempt, deadline, body)
-        )
-        runtime.metrics.first_byte.labels("chat/completions", plan.profile.name, done.attempt.provider.name).observe(
-            time.monotonic() - done.started_at
-        )
-        return response
+            response, done = await complete_answer(
+                request, router, plan, chat.model, lambda attempt, deadline: chat_once(snap, attempt, deadline, body)
+            )
+            runtime.metrics.first_byte.labels(
+                "chat/completions", plan.profile.name, done.attempt.provider.name
+            ).observe(time.monotonic() - done.started_at)
+            return response

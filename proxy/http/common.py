@@ -11,6 +11,7 @@ from switchboard.proxy.auth import require_profile
 from switchboard.proxy.cost import cost_usd, format_cost
 from switchboard.proxy.dispatch import Deadline, Served, run_attempts
 from switchboard.proxy.errors import ApiError
+from switchboard.proxy.fleet.http import settle_usage
 from switchboard.proxy.http.keys import LABELS, PRICING, RUNTIME, RouteLabels
 from switchboard.proxy.router_port import RouterPort
 from switchboard.proxy.routing.types import Attempt, NoRoute, Plan, RouteRequest
@@ -76,6 +77,7 @@ def record_usage(request: web.Request, attempt: Attempt, usage: Usage) -> float:
     metrics = request.app[RUNTIME].metrics
     profile, provider = attempt.profile.name, attempt.provider.name
     cost = cost_usd(request.app[PRICING], attempt.model, usage)
+    settle_usage(request, attempt, usage)
     metrics.tokens.labels(profile, provider, "prompt").inc(usage.prompt_tokens)
     metrics.tokens.labels(profile, provider, "completion").inc(usage.completion_tokens)
     metrics.cost.labels(profile, provider).inc(cost)

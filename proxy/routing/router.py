@@ -60,6 +60,7 @@ class Router:
         self._rng = rng if rng is not None else random.Random()
         self._pricing = pricing if pricing is not None else PricingTable.default()
         self._live = Live()
+        self._shared_limits = False
         self._engine = Engine(ConfigIndex(ProxyConfig(), self._pricing), self._live)
         if config is not None:
             self.update_config(config)
@@ -98,8 +99,21 @@ class Router:
         live.profiles = {p.key: _reuse_profile(live.profiles.get(p.key), p, replicas, now) for p in config.profiles}
         for profile_state in live.profiles.values():
             profile_state.sessions.forget_providers(set(providers))
-        live.refresh_flags()
+        self._apply_sharing()
         self._engine = Engine(index, live)
+
+    def share_limits(self) -> None:
+        """Leave RPM/TPM limits of providers and profiles to the fleet limiter (``--state-store``)."""
+        self._shared_limits = True
+        self._apply_sharing()
+
+    def _apply_sharing(self) -> None:
+        live = self._live
+        for provider in live.providers.values():
+            provider.share(self._shared_limits)
+        for profile in live.profiles.values():
+            profile.share(self._shared_limits)
+        live.refresh_flags()
 
     def plan(self, request: RouteRequest) -> Plan:
         """Choose where ``request`` goes: the ordered attempts, then fallback models.
