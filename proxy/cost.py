@@ -6,9 +6,17 @@ from switchboard.proxy.routing.pricing import PricingTable
 
 
 def cost_usd(table: PricingTable, model: ProviderModel, usage: Usage) -> float:
-    """USD for ``usage``; 0 for a model with no known price."""
+    """USD for ``usage``, cache reads/writes and reasoning at their own prices; 0 for a model with no known price."""
     price = table.price_of(model)
-    return price.cost(usage.prompt_tokens, usage.completion_tokens) if price else 0.0
+    if price is None:
+        return 0.0
+    return price.cost(
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+    )
 
 
 def format_cost(value: float) -> str:
