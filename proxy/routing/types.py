@@ -27,6 +27,7 @@ class RouteRequest:
     user: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
     metadata: Mapping[str, str] = field(default_factory=dict)
+    prefix_hash: str | None = None  # digest of the prompt's first messages (prompt-prefix affinity)
 
 
 @dataclass(frozen=True, slots=True)

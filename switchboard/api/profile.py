@@ -75,6 +75,11 @@ class SessionAffinity(Model):
     enabled: bool = Field(False, description="Turn session affinity on.")
     header: str = Field("x-session-id", description="Request header carrying the session key.")
     use_user_field: bool = Field(True, description="Without the header, use the body's `user` field.")
+    prompt_prefix: bool = Field(
+        False,
+        description="Without header or user: key sessions by a hash of the system prompt and first messages, "
+        "so long shared prefixes keep hitting one provider's prompt cache.",
+    )
     max_sessions: int = Field(
         10000, ge=1, le=10_000_000, description="Sessions remembered per replica; least recently used evicted."
     )
