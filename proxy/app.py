@@ -96,7 +96,7 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
     router_factory = options.router_factory if store is None else sharing_limits(options.router_factory)
     runtime = Runtime(router_factory, options.adapter_lookup, metrics, source.secrets)
     app[RUNTIME] = runtime
-    app[FLEET] = FleetLimiter(store)
+    app[FLEET] = FleetLimiter(store, metrics=metrics.registry)
     app.on_response_prepare.append(add_rate_headers)
     app[SOURCE] = source
     app[PRICING] = options.pricing

@@ -12,6 +12,7 @@ Secret mounted into the proxy pod (Helm value ``proxy.auth``)::
         rateLimit:              # optional, this key's own limits over the whole fleet
           requestsPerMinute: 600
           tokensPerMinute: 200000
+        budget: {period: month, limitUsd: 500}  # optional, this key's spend (USD, UTC calendar window)
 
 Only SHA-256 digests are kept in memory, and the presented key is hashed and
 compared against every digest with :func:`hmac.compare_digest`, so neither the
@@ -49,7 +50,7 @@ from aiohttp.typedefs import Handler, Middleware
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from switchboard.api import yaml_guard
-from switchboard.api.profile import RateLimit
+from switchboard.api.profile import Budget, RateLimit
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class _KeyEntry(BaseModel):
     sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
     profiles: tuple[str, ...] = Field(min_length=1)
     rate_limit: RateLimit | None = Field(None, alias="rateLimit")
+    budget: Budget | None = None
 
     @field_validator("profiles")
     @classmethod
@@ -105,6 +107,8 @@ class Client:
     profiles: tuple[str, ...]
     rate_limit: RateLimit | None = None
     """The key's own fleet-wide limits (``rateLimit`` in the keys file)."""
+    budget: Budget | None = None
+    """The key's own dollar budget (``budget``: ``period``, ``limitUsd``, ``softPercent``, ``softAction``)."""
 
     def may_use(self, profile_key: str) -> bool:
         """Whether this client may send requests routed to ``profile_key`` ("namespace/name" or "name")."""
@@ -182,7 +186,7 @@ def _build_store(entries: Iterable[_KeyEntry]) -> KeyStore:
         if digest in digests:
             raise KeyFileError(f"invalid keys file: keys[{i}]: same key as {digests[digest]!r}")
         digests[digest] = entry.name
-        stored.append(_StoredKey(digest, Client(entry.name, entry.profiles, entry.rate_limit)))
+        stored.append(_StoredKey(digest, Client(entry.name, entry.profiles, entry.rate_limit, entry.budget)))
     return KeyStore(tuple(stored))
 
 

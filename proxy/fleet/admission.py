@@ -10,10 +10,14 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 
-from switchboard.api.profile import RateLimit
+from prometheus_client import CollectorRegistry, Gauge
+
+from switchboard.api.profile import Budget, RateLimit
 from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.fleet.buckets import Bucket, Slots, Verdict, adjust_local, decide, decide_local, limit_buckets
+from switchboard.proxy.fleet.budget import SPEND_PREFIX, BudgetLine, Spend, budget_line
 from switchboard.proxy.fleet.store import FleetStore
 from switchboard.proxy.routing.pricing import DEFAULT_OUTPUT_TOKENS
 from switchboard.proxy.routing.types import Attempt, Plan, RouteRequest
@@ -24,10 +28,11 @@ log = logging.getLogger("switchboard.proxy.fleet")
 
 @dataclass(frozen=True, slots=True)
 class ClientLimit:
-    """A client key's own limits (from the keys file), keyed by the key's name."""
+    """A client key's own limits and budget (from the keys file), keyed by the key's name."""
 
     name: str
-    rate_limit: RateLimit
+    rate_limit: RateLimit | None = None
+    budget: Budget | None = None
 
 
 def reserved_tokens(route: RouteRequest) -> int:
@@ -37,13 +42,18 @@ def reserved_tokens(route: RouteRequest) -> int:
     return route.prompt_tokens + (route.max_tokens if route.max_tokens is not None else DEFAULT_OUTPUT_TOKENS)
 
 
-def request_slots(plan: Plan, route: RouteRequest, client: ClientLimit | None, *, shared: bool) -> Slots:
-    """The buckets of a planned request.
+def request_slots(plan: Plan, route: RouteRequest, client: ClientLimit | None, *, shared: bool, now: datetime) -> Slots:
+    """The buckets and budgets of a planned request.
 
     ``shared``: the profile and provider limits are the limiter's (the store is
     configured); otherwise the router enforces them and only the client's remain.
     """
     tokens = reserved_tokens(route)
+    budgets: list[BudgetLine] = []
+    if plan.profile.budget is not None:
+        budgets.append(budget_line("profile", plan.profile.key, plan.profile.budget, now))
+    if client is not None and client.budget is not None:
+        budgets.append(budget_line("client", client.name, client.budget, now))
     mandatory: tuple[Bucket, ...] = ()
     candidates: list[tuple[str, tuple[Bucket, ...]]] = []
     if shared:
@@ -65,10 +75,10 @@ def request_slots(plan: Plan, route: RouteRequest, client: ClientLimit | None, *
                         ),
                     )
                 )
-    if client is not None:
+    if client is not None and client.rate_limit is not None:
         limit = client.rate_limit
         mandatory += limit_buckets("client", client.name, limit.requests_per_minute, limit.tokens_per_minute, tokens)
-    return Slots(mandatory, tuple(candidates))
+    return Slots(mandatory, tuple(candidates), tuple(budgets))
 
 
 def admitted_plan(plan: Plan, verdict: Verdict, slots: Slots) -> Plan:
@@ -111,12 +121,27 @@ def settlement(
 
 
 class FleetLimiter:
-    """Admits requests against the fleet's buckets: in the store when it answers, else 1/N locally."""
+    """Admits requests against the fleet's buckets and budgets: in the store when it answers, else 1/N locally."""
 
-    def __init__(self, store: FleetStore | None, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        store: FleetStore | None,
+        *,
+        metrics: CollectorRegistry,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self._local: dict[str, TokenBucket] = {}
+        self._spent: dict[str, float] = {}  # spend key -> USD this replica recorded while deciding alone
         self._clock = clock
+        self._spend_gauge = Gauge(
+            "switchboard_budget_spent_usd",
+            "Spend in the current budget window, as last read (shared across the fleet with a state store)",
+            ["budget"],
+            registry=metrics,
+            multiprocess_mode="livemax",
+        )
+        self._warned: set[str] = set()
 
     @property
     def shares_limits(self) -> bool:
@@ -124,24 +149,48 @@ class FleetLimiter:
         return self.store is not None
 
     async def admit(self, slots: Slots, replicas: int) -> "Reservation":
-        if self.store is not None and (slots.mandatory or any(bs for _, bs in slots.candidates)):
+        verdict: Verdict | None = None
+        if self.store is not None and not slots.empty:
             reply = await self.store.reserve(slots)
             if reply is not None:
-                admitted, chosen, levels = reply
-                verdict = decide(slots, dict(zip([b.key for b in _all(slots)], levels, strict=True)))
+                admitted, chosen, levels, spent = reply
+                keys = [b.key for b in slots.buckets]
+                spends = dict(zip([line.key for line in slots.budgets], spent, strict=True))
+                verdict = decide(slots, dict(zip(keys, levels, strict=True)), spends)
                 charged = slots.candidates[chosen - 1][0] if chosen else None
                 if (verdict.admitted, verdict.chosen) != (admitted, charged):  # twins: say so if they ever differ
-                    log.error("state store and local decision differ for %s", [b.key for b in _all(slots)])
-                return Reservation(self, slots, verdict, shared=True)
-        verdict = decide_local(slots, self._local, self._clock(), 1 / max(1, replicas))
-        return Reservation(self, slots, verdict, shared=False, replicas=replicas)
+                    log.error("state store and local decision differ for %s", keys)
+        shared = verdict is not None
+        if verdict is None:
+            verdict = decide_local(slots, self._local, self._spent, self._clock(), 1 / max(1, replicas))
+        self._observe(verdict)
+        return Reservation(self, slots, verdict, shared=shared, replicas=replicas)
 
-    def _apply(self, changes: Sequence[tuple[Bucket, int]], *, shared: bool, replicas: int) -> None:
+    def _observe(self, verdict: Verdict) -> None:
+        for line, spent, state in verdict.spent:
+            self._spend_gauge.labels(line.key.removeprefix(SPEND_PREFIX).rsplit(":", 1)[0]).set(spent)
+            if state != "ok" and line.key not in self._warned:
+                self._warned.add(line.key)  # once per window and replica
+                log.warning(
+                    "%s reached %s of its %s budget: $%.4f of $%.2f (%s)",
+                    line.owner,
+                    "the limit" if state == "exceeded" else f"{line.budget.soft_percent:g}%",
+                    line.budget.period,
+                    spent,
+                    line.limit_usd,
+                    line.budget.soft_action if state == "soft" else "refusing with 429 budget_exceeded",
+                )
+
+    def _apply(
+        self, changes: Sequence[tuple[Bucket, int]], spends: Sequence[Spend], *, shared: bool, replicas: int
+    ) -> None:
         if shared:
             if self.store is not None:
-                self.store.adjust(changes)  # down since: the reservation in the store ages out by itself
+                self.store.adjust(changes, spends)  # down since: the reservation in the store ages out by itself
             return
         adjust_local(self._local, changes, self._clock(), 1 / max(1, replicas))
+        for spend in spends:
+            self._spent[spend.line.key] = self._spent.get(spend.line.key, 0.0) + spend.usd
 
     async def close(self) -> None:
         if self.store is not None:
@@ -151,7 +200,7 @@ class FleetLimiter:
 class Reservation:
     """One request's hold on its buckets; ``close`` (once) reconciles or refunds it."""
 
-    __slots__ = ("_closed", "_limiter", "_replicas", "_served", "_shared", "slots", "tokens", "verdict")
+    __slots__ = ("_closed", "_cost", "_limiter", "_replicas", "_served", "_shared", "slots", "tokens", "verdict")
 
     def __init__(
         self, limiter: FleetLimiter, slots: Slots, verdict: Verdict, *, shared: bool, replicas: int = 1
@@ -159,24 +208,23 @@ class Reservation:
         self._limiter = limiter
         self.slots = slots
         self.verdict = verdict
-        self.tokens = max((b.amount for b in _all(slots) if b.unit == "tokens"), default=0)
+        self.tokens = max((b.amount for b in slots.buckets if b.unit == "tokens"), default=0)
         self._shared = shared
         self._replicas = replicas
         self._served: tuple[Attempt, Usage] | None = None
+        self._cost = 0.0
         self._closed = False
 
-    def settle(self, attempt: Attempt, usage: Usage) -> None:
-        """The request was answered by ``attempt`` with ``usage`` (called when the cost is known)."""
+    def settle(self, attempt: Attempt, usage: Usage, cost_usd: float) -> None:
+        """The request was answered by ``attempt`` with ``usage`` costing ``cost_usd`` (known at its end)."""
         self._served = (attempt, usage)
+        self._cost = cost_usd
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         changes = settlement(self.slots, self.verdict, self.tokens, self._served)
-        if changes:
-            self._limiter._apply(changes, shared=self._shared, replicas=self._replicas)
-
-
-def _all(slots: Slots) -> tuple[Bucket, ...]:
-    return (*slots.mandatory, *(b for _, bs in slots.candidates for b in bs))
+        spends = [Spend(line, self._cost) for line in self.slots.budgets] if self._cost > 0 else []
+        if changes or spends:
+            self._limiter._apply(changes, spends, shared=self._shared, replicas=self._replicas)

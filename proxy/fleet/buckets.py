@@ -17,8 +17,10 @@ reconciled with the real usage when the request ends (``settlement``).
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
+from switchboard.proxy.fleet.budget import BudgetLine, State
 from switchboard.proxy.routing.windows import TokenBucket
 
 Unit = Literal["requests", "tokens"]
@@ -42,6 +44,16 @@ class Bucket:
 class Slots:
     mandatory: tuple[Bucket, ...]
     candidates: tuple[tuple[str, tuple[Bucket, ...]], ...]  # (provider key, its buckets), plan order
+    budgets: tuple[BudgetLine, ...] = ()
+
+    @property
+    def buckets(self) -> tuple[Bucket, ...]:
+        """Every bucket, mandatory first, then the candidates' in plan order (the store's key order)."""
+        return (*self.mandatory, *(b for _, bs in self.candidates for b in bs))
+
+    @property
+    def empty(self) -> bool:
+        return not self.mandatory and not self.budgets and not any(bs for _, bs in self.candidates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +73,8 @@ class Verdict:
     admitting: frozenset[str]  # candidates whose buckets admit the request
     levels: tuple[Level, ...]
     retry_after_s: float  # when rejected: the soonest the request could pass
+    spent: tuple[tuple[BudgetLine, float, State], ...] = ()  # each budget's spend this window, and its state
+    over_budget: BudgetLine | None = None  # the budget that refused the request
 
 
 def bucket_key(scope: str, owner: str, unit: Unit) -> str:
@@ -92,8 +106,16 @@ def reset_s(level: float, bucket: Bucket) -> float:
     return max(0.0, (bucket.per_minute - level) * 60.0 / bucket.per_minute)
 
 
-def decide(slots: Slots, levels: Mapping[str, float]) -> Verdict:
-    """The admission decision from the buckets' current levels (refilled to now)."""
+def decide(slots: Slots, levels: Mapping[str, float], spent: Mapping[str, float], share: float = 1.0) -> Verdict:
+    """The admission decision from the buckets' current levels (refilled to now) and the spend so far."""
+    spending = tuple(
+        (line, spent.get(line.key, 0.0), line.state(spent.get(line.key, 0.0), share)) for line in slots.budgets
+    )
+    over = next((line for line, _, state in spending if state == "exceeded"), None)
+    if over is not None:
+        untouched = tuple(_level(b, levels[b.key]) for b in slots.mandatory)
+        wait = (over.reset_at - datetime.now(UTC)).total_seconds()
+        return Verdict(False, None, frozenset(), untouched, max(1.0, wait), spending, over)
     ok = all(admits(levels[b.key], b) for b in slots.mandatory)
     admitting = frozenset(
         provider for provider, buckets in slots.candidates if all(admits(levels[b.key], b) for b in buckets)
@@ -102,11 +124,11 @@ def decide(slots: Slots, levels: Mapping[str, float]) -> Verdict:
     admitted = ok and (chosen is not None or not slots.candidates)
     mandatory = tuple(_level(b, levels[b.key] - (b.amount if admitted else 0)) for b in slots.mandatory)
     if admitted:
-        return Verdict(True, chosen, admitting, mandatory, 0.0)
+        return Verdict(True, chosen, admitting, mandatory, 0.0, spending)
     waits = [wait_s(levels[b.key], b) for b in slots.mandatory]
     if ok:  # only the providers are full: the soonest any of them admits
         waits.append(min(max((wait_s(levels[b.key], b) for b in bs), default=0.0) for _, bs in slots.candidates))
-    return Verdict(False, None, admitting, mandatory, max(waits, default=0.0))
+    return Verdict(False, None, admitting, mandatory, max(waits, default=0.0), spending)
 
 
 def _level(bucket: Bucket, left: float) -> Level:
@@ -121,13 +143,13 @@ def charged(slots: Slots, verdict: Verdict) -> tuple[Bucket, ...]:
     return slots.mandatory + picked
 
 
-def decide_local(slots: Slots, buckets: dict[str, TokenBucket], now: float, share: float) -> Verdict:
-    """``decide`` over in-process buckets sized ``share`` of each limit (1/N of the fleet's), and charge them."""
-    levels = {
-        b.key: _local(buckets, b, now, share).available(now)
-        for b in (*slots.mandatory, *(b for _, bs in slots.candidates for b in bs))
-    }
-    verdict = decide(_scale(slots, share), levels)
+def decide_local(
+    slots: Slots, buckets: dict[str, TokenBucket], spent: Mapping[str, float], now: float, share: float
+) -> Verdict:
+    """``decide`` over in-process buckets and budgets sized ``share`` of each limit (1/N of the fleet's);
+    charges the buckets."""
+    levels = {b.key: _local(buckets, b, now, share).available(now) for b in slots.buckets}
+    verdict = decide(_scale(slots, share), levels, spent, share)
     for b in charged(slots, verdict):
         buckets[b.key].take(now, b.amount)
     return verdict
@@ -157,4 +179,5 @@ def _scale(slots: Slots, share: float) -> Slots:
     return Slots(
         tuple(map(scale, slots.mandatory)),
         tuple((p, tuple(map(scale, bs))) for p, bs in slots.candidates),
+        slots.budgets,
     )

@@ -7,6 +7,8 @@ whatever serves the request calls ``settle_usage`` once its usage is known.
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -21,6 +23,9 @@ from switchboard.proxy.fleet.admission import (
     request_slots,
 )
 from switchboard.proxy.fleet.buckets import Level, Verdict
+from switchboard.proxy.fleet.budget import exceeded_message
+from switchboard.proxy.http.keys import PRICING
+from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.types import Attempt, Plan, RouteRequest
 
 FLEET = web.AppKey("switchboard_fleet", FleetLimiter)
@@ -36,30 +41,48 @@ async def admitted(request: web.Request, plan: Plan, route: RouteRequest, replic
     """
     limiter = request.app[FLEET]
     client = request_client(request)
-    limit = ClientLimit(client.name, client.rate_limit) if client is not None and client.rate_limit else None
-    slots = request_slots(plan, route, limit, shared=limiter.shares_limits)
-    if not slots.mandatory and not any(bs for _, bs in slots.candidates):
+    limit = ClientLimit(client.name, client.rate_limit, client.budget) if client is not None else None
+    slots = request_slots(plan, route, limit, shared=limiter.shares_limits, now=datetime.now(UTC))
+    if slots.empty:
         yield plan
         return
     reservation = await limiter.admit(slots, replicas)
     verdict = reservation.verdict
     request[RATE_HEADERS] = rate_limit_headers(verdict.levels)
+    if verdict.over_budget is not None:
+        spent = next(s for line, s, _ in verdict.spent if line is verdict.over_budget)
+        message = exceeded_message(verdict.over_budget, spent)
+        raise ApiError(429, message, code="budget_exceeded", retry_after=verdict.retry_after_s)
     if not verdict.admitted:
         raise ApiError(
             429, refusal_message(verdict, plan, route), code="rate_limited", retry_after=verdict.retry_after_s
         )
     request[RESERVATION] = reservation
+    admitted = admitted_plan(plan, verdict, slots)
+    if any(state == "soft" and line.budget.soft_action == "downgrade" for line, _, state in verdict.spent):
+        admitted = cheapest_first(admitted, request.app[PRICING])
+        request[RATE_HEADERS]["x-switchboard-budget"] = "downgraded"
     try:
-        yield admitted_plan(plan, verdict, slots)
+        yield admitted
     finally:
         reservation.close()
 
 
-def settle_usage(request: web.Request, attempt: Attempt, usage: Usage) -> None:
-    """Tell the request's reservation (if any) who served it and what it really used."""
+def settle_usage(request: web.Request, attempt: Attempt, usage: Usage, cost_usd: float) -> None:
+    """Tell the request's reservation (if any) who served it, what it really used and what it cost."""
     reservation = request.get(RESERVATION)
     if reservation is not None:
-        reservation.settle(attempt, usage)
+        reservation.settle(attempt, usage, cost_usd)
+
+
+def cheapest_first(plan: Plan, pricing: PricingTable) -> Plan:
+    """A soft budget's downgrade: the plan's attempts by list price, cheapest first (unknown prices last)."""
+
+    def price(attempt: Attempt) -> float:
+        p = pricing.price_of(attempt.model)
+        return math.inf if p is None else p.input_per_million + p.output_per_million
+
+    return replace(plan, attempts=tuple(sorted(plan.attempts, key=price)), strategy=f"{plan.strategy}+budget-downgrade")
 
 
 async def add_rate_headers(request: web.Request, response: web.StreamResponse) -> None:

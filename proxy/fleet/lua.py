@@ -25,18 +25,25 @@ end
 RESERVE = (
     _LEVELS
     + """
--- ARGV: n_mandatory, n_candidates, size of each candidate, then (capacity, amount) per key.
+-- KEYS: bucket keys (mandatory, then each candidate's), then spend keys.
+-- ARGV: n_mandatory, n_candidates, size of each candidate, (capacity, amount) per bucket, limit per spend key.
 local nmand, ncand = tonumber(ARGV[1]), tonumber(ARGV[2])
-local sizes, pos = {}, 3
-for c = 1, ncand do sizes[c] = tonumber(ARGV[pos]); pos = pos + 1 end
+local sizes, pos, nb = {}, 3, nmand
+for c = 1, ncand do sizes[c] = tonumber(ARGV[pos]); nb = nb + sizes[c]; pos = pos + 1 end
 local caps, amounts, levels = {}, {}, {}
-for i = 1, #KEYS do
+for i = 1, nb do
   caps[i], amounts[i] = tonumber(ARGV[pos]), tonumber(ARGV[pos + 1])
   pos = pos + 2
   levels[i] = level_of(KEYS[i], caps[i])
 end
+local spent, in_budget = {}, true
+for i = nb + 1, #KEYS do
+  spent[#spent + 1] = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if spent[#spent] >= tonumber(ARGV[pos]) then in_budget = false end
+  pos = pos + 1
+end
 local function fits(i) return levels[i] >= amounts[i] or levels[i] >= caps[i] end
-local ok = true
+local ok = in_budget
 for i = 1, nmand do if not fits(i) then ok = false end end
 local chosen, first, idx = 0, 0, nmand + 1
 for c = 1, ncand do
@@ -53,21 +60,29 @@ if admitted then
   end
 end
 local out = {admitted and 1 or 0, chosen}
-for i = 1, #KEYS do out[#out + 1] = tostring(levels[i]) end
+for i = 1, nb do out[#out + 1] = tostring(levels[i]) end
+for i = 1, #spent do out[#out + 1] = tostring(spent[i]) end
 return out
 """
 )
-"""Admit or refuse one request over its mandatory and candidate buckets (``buckets.decide``'s twin)."""
+"""Admit or refuse one request over its buckets and budgets (``buckets.decide``'s twin)."""
 
 ADJUST = (
     _LEVELS
     + """
--- ARGV: (capacity, delta) per key; a negative delta refunds.
-for i = 1, #KEYS do
-  local cap, delta = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+-- KEYS: bucket keys, then spend keys. ARGV: n_buckets, (capacity, delta) per bucket, (usd, expire_at) per spend key.
+local nb = tonumber(ARGV[1])
+for i = 1, nb do
+  local cap, delta = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
   store(KEYS[i], math.min(cap, level_of(KEYS[i], cap) - delta), cap)
+end
+local pos = 2 * nb + 2
+for i = nb + 1, #KEYS do
+  redis.call('INCRBYFLOAT', KEYS[i], ARGV[pos])
+  redis.call('EXPIREAT', KEYS[i], ARGV[pos + 1])
+  pos = pos + 2
 end
 return #KEYS
 """
 )
-"""Reconcile reservations with real usage (or refund them) after the request ended."""
+"""Reconcile reservations with real usage (or refund them) and add the request's cost to its budgets."""

@@ -23,8 +23,13 @@ from redis.exceptions import RedisError
 
 from switchboard.proxy.fleet import lua
 from switchboard.proxy.fleet.buckets import Bucket, Slots
+from switchboard.proxy.fleet.budget import Spend
 
 log = logging.getLogger("switchboard.proxy.fleet")
+
+POOL_SIZE = 16
+SPEND_KEPT_S = 86400
+"""A window's spend stays readable this long after the window ended."""
 
 HealthListener = Callable[[bool, str], None]
 """Called with (up, reason) on every change of the store's health."""
@@ -69,16 +74,23 @@ class FleetStore:
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1),
             registry=metrics,
         )
-        self._client = redis.Redis.from_url(
+        # A small pool of warm connections: a burst queues for one (each call holds it well under a
+        # millisecond) instead of opening one connection per concurrent request.
+        pool = redis.BlockingConnectionPool.from_url(
             settings.url,
+            max_connections=POOL_SIZE,
+            timeout=None,  # the wait for a connection is bounded by each call's wait_for
             password=settings.password,
             socket_timeout=settings.timeout_s * 4,
             socket_connect_timeout=settings.timeout_s * 4,
-            retry=Retry(NoBackoff(), 0),
             decode_responses=True,
             lib_name=None,  # no CLIENT SETINFO round trips on each new connection
             lib_version=None,
+            # One immediate retry on a fresh connection: a pooled one may predate a server restart.
+            # A server that is really down refuses it at once; wait_for bounds the rest.
+            retry=Retry(NoBackoff(), 1),
         )
+        self._client = redis.Redis(connection_pool=pool)
         self._reserve = self._client.register_script(lua.RESERVE)
         self._adjust = self._client.register_script(lua.ADJUST)
         self._listeners: list[HealthListener] = [on_health] if on_health else []
@@ -99,41 +111,49 @@ class FleetStore:
         else:
             log.info("limits shared through the state store %s", self.settings.safe_url)
 
-    async def reserve(self, slots: Slots) -> tuple[bool, int, list[float]] | None:
-        """(admitted, chosen candidate 1-based or 0, level of every bucket before charging), or None."""
+    async def reserve(self, slots: Slots) -> tuple[bool, int, list[float], list[float]] | None:
+        """(admitted, chosen candidate 1-based or 0, every bucket's level before charging, every budget's spend),
+        or None when the store cannot answer now."""
         if not self.up:
             return None
-        buckets = [*slots.mandatory, *(b for _, bs in slots.candidates for b in bs)]
+        buckets = slots.buckets
         args: list[float | int] = [len(slots.mandatory), len(slots.candidates)]
         args += [len(bs) for _, bs in slots.candidates]
         for b in buckets:
             args += [b.per_minute, b.amount]
+        args += [line.limit_usd for line in slots.budgets]
+        keys = [*(b.key for b in buckets), *(line.key for line in slots.budgets)]
         began = time.perf_counter()
         try:
-            call = self._reserve(keys=[b.key for b in buckets], args=args)
+            call = self._reserve(keys=keys, args=args)
             reply = await asyncio.wait_for(call, self.settings.timeout_s)
         except (RedisError, OSError, TimeoutError) as error:
             self._mark_down(error)
             return None
         self._latency.observe(time.perf_counter() - began)
-        return bool(reply[0]), int(reply[1]), [float(x) for x in reply[2:]]
+        values = [float(x) for x in reply[2:]]
+        split = len(buckets)
+        return bool(reply[0]), int(reply[1]), values[:split], values[split:]
 
-    def adjust(self, changes: Sequence[tuple[Bucket, int]]) -> bool:
+    def adjust(self, changes: Sequence[tuple[Bucket, int]], spends: Sequence[Spend] = ()) -> bool:
         """Send a reconciliation without waiting for it; False when the store is down (caller adjusts locally)."""
         if not self.up:
             return False
-        if changes:
-            task = asyncio.get_running_loop().create_task(self._send_adjust(changes))
+        if changes or spends:
+            task = asyncio.get_running_loop().create_task(self._send_adjust(changes, spends))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         return True
 
-    async def _send_adjust(self, changes: Sequence[tuple[Bucket, int]]) -> None:
-        args: list[float | int] = []
+    async def _send_adjust(self, changes: Sequence[tuple[Bucket, int]], spends: Sequence[Spend]) -> None:
+        args: list[float | int | str] = [len(changes)]
         for bucket, delta in changes:
             args += [bucket.per_minute, delta]
+        for spend in spends:
+            args += [repr(spend.usd), int(spend.line.reset_at.timestamp()) + SPEND_KEPT_S]
+        keys = [*(b.key for b, _ in changes), *(s.line.key for s in spends)]
         try:
-            call = self._adjust(keys=[b.key for b, _ in changes], args=args)
+            call = self._adjust(keys=keys, args=args)
             await asyncio.wait_for(call, self.settings.timeout_s * 4)
         except (RedisError, OSError, TimeoutError) as error:
             self._mark_down(error)
@@ -161,6 +181,8 @@ class FleetStore:
             if await self.ping():
                 break
             await asyncio.sleep(self.settings.probe_interval_s)
+        # Connections opened before the outage point at a dead server: drop them, or the next calls fail again.
+        await self._client.connection_pool.disconnect()
         self.up = True
         self._up_gauge.set(1)
         reason = f"state store {self.settings.safe_url} reachable again: limits shared across the fleet"

@@ -77,7 +77,7 @@ def record_usage(request: web.Request, attempt: Attempt, usage: Usage) -> float:
     metrics = request.app[RUNTIME].metrics
     profile, provider = attempt.profile.name, attempt.provider.name
     cost = cost_usd(request.app[PRICING], attempt.model, usage)
-    settle_usage(request, attempt, usage)
+    settle_usage(request, attempt, usage, cost)
     metrics.tokens.labels(profile, provider, "prompt").inc(usage.prompt_tokens)
     metrics.tokens.labels(profile, provider, "completion").inc(usage.completion_tokens)
     metrics.cost.labels(profile, provider).inc(cost)

@@ -69,6 +69,18 @@ class RateLimit(Model):
     tokens_per_minute: int | None = Field(None, ge=1, description="Estimated prompt tokens per minute over the fleet.")
 
 
+class Budget(Model):
+    """Dollar spend over calendar windows (UTC), shared across the fleet through the state store."""
+
+    period: Literal["day", "month"] = Field("month", description="Window the amount applies to (UTC calendar).")
+    limit_usd: float = Field(gt=0, description="Hard limit: past it, 429 budget_exceeded until the window resets.")
+    soft_percent: float = Field(80.0, gt=0, le=100, description="Soft threshold in percent of limitUsd.")
+    soft_action: Literal["downgrade", "notify"] = Field(
+        "notify",
+        description="Past the soft threshold: downgrade serves the cheapest providers first; notify only warns.",
+    )
+
+
 class SessionAffinity(Model):
     """Keep a session on the provider that served it while that provider stays eligible."""
 
@@ -161,6 +173,7 @@ class ProfileCore(Model):
     fallback_models: tuple[str, ...] = Field((), description="Tried in order once every provider of the model failed.")
     timeouts: Timeouts | None = Field(None, description="Replaces every provider's timeouts for this profile.")
     rate_limit: RateLimit = Field(RateLimit(), description="Limits on the profile's own traffic (429 when over).")
+    budget: Budget | None = Field(None, description="Dollar budget of the profile's spend (soft and hard limits).")
     allow_client_routing: bool = Field(False, description="Honour X-Routing-* and X-Provider-Hint headers.")
     session_affinity: SessionAffinity = Field(SessionAffinity(), description="Sticky sessions.")
     latency: LatencySettings = Field(LatencySettings(), description="Latency learning for least-latency.")

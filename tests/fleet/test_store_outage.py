@@ -42,7 +42,8 @@ async def test_a_stopped_store_fails_open_to_local_shares_and_recovers(
     config = proxy_config(
         [provider_config("mock", "openai", mock_upstream.base_url)], rate_limit=RateLimit(requests_per_minute=rpm)
     ).model_copy(update={"fleet": Fleet(replicas=2)})
-    fleet = [await proxy_process(config, "--state-store", store.url) for _ in range(2)]
+    # A generous timeout: this test is about a stopped server, not a slow one (a loaded test box can be slow).
+    fleet = [await proxy_process(config, "--state-store", store.url, "--state-store-timeout", "1") for _ in range(2)]
     async with aiohttp.ClientSession() as session:
         assert await post(session, fleet[0]) == 200
         assert await store_up(session, fleet[0]) == 1
