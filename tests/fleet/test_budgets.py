@@ -76,6 +76,7 @@ async def test_past_the_soft_threshold_downgrade_serves_the_cheapest_provider_fi
         served = []
         for n in range(1, 4):
             status, headers, _ = await post(session, proxy)
+            assert status == 200
             served.append((headers["x-switchboard-provider"], headers.get("x-switchboard-budget")))
             await spent(store, 3 * min(n, 2) + 0.3 * max(0, n - 2))
     assert served == [("pricey", None), ("pricey", None), ("cheap", "downgraded")]
