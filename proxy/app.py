@@ -1,4 +1,8 @@
-"""The aiohttp application factory: routes, middleware, runtime and config source."""
+"""The aiohttp application factory: routes, middleware, runtime and config source.
+
+Serve it with ``web.AppRunner(app, handler_cancellation=True)``: a client that
+disconnects then cancels its handler, and with it the upstream call at once.
+"""
 
 import asyncio
 import contextlib
@@ -9,35 +13,30 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from switchboard.api.config import ProxyConfig
 from switchboard.proxy.auth import KeyStore, api_key_middleware
+from switchboard.proxy.config_source import ConfigSource
 from switchboard.proxy.fleet.admission import FleetLimiter
 from switchboard.proxy.fleet.http import FLEET, add_rate_headers
 from switchboard.proxy.fleet.store import FleetStore, StoreSettings
 from switchboard.proxy.http import chat, embeddings, info, routing_api
-from switchboard.proxy.http.keys import PRICING, RUNTIME
+from switchboard.proxy.http.keys import RUNTIME, SOURCE, STARTED_AT
 from switchboard.proxy.http.middleware import openai_errors, request_metrics
 from switchboard.proxy.metrics import HealthSource, create_metrics
-from switchboard.proxy.router_port import RouterFactory, RouterPort
 from switchboard.proxy.routing.pricing import PricingTable
-from switchboard.proxy.runtime import AdapterLookup, Runtime
-from switchboard.proxy.sources import ConfigSource
-from switchboard.proxy.wiring import default_adapter_lookup, default_router_factory
+from switchboard.proxy.runtime import Runtime
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-SOURCE = web.AppKey("switchboard_source", ConfigSource)
 
 
 @dataclass(frozen=True)
 class AppOptions:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    router_factory: RouterFactory = default_router_factory
-    adapter_lookup: AdapterLookup = default_adapter_lookup
     pricing: PricingTable = field(default_factory=PricingTable.default)
+    """Prices for routing and for billing: one table, so both agree."""
     api_keys: Callable[[], KeyStore] | None = None
     """The current client keys (``KeyFileSource(path).current``); None serves without client auth."""
     state_store: StoreSettings | None = None
-    """Redis/Valkey shared by the fleet (exact limits); None: each replica enforces 1/N of them."""
+    """Redis/Valkey shared by the fleet (exact limits, budgets); None: each replica enforces 1/N of them."""
 
 
 def _add_routes(app: web.Application) -> None:
@@ -67,17 +66,6 @@ async def _run_source(app: web.Application) -> AsyncIterator[None]:
     await app[FLEET].close()
 
 
-def sharing_limits(factory: RouterFactory) -> RouterFactory:
-    """Routers that leave RPM/TPM limits to the fleet limiter."""
-
-    def build(config: ProxyConfig) -> RouterPort:
-        router = factory(config)
-        router.share_limits()
-        return router
-
-    return build
-
-
 def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.Application:
     """A proxy app whose config comes from ``source`` (a file or the cluster)."""
     options = options or AppOptions()
@@ -88,19 +76,18 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
     app = web.Application(client_max_size=options.max_body_bytes, middlewares=middlewares)
 
     def health() -> HealthSource | None:
-        router = runtime.router  # bound below; only called at scrape time
-        return router.provider_health if router else None
+        return runtime.router.provider_health  # bound below; only called at scrape time
 
     metrics = create_metrics(health)
+    runtime = Runtime(metrics=metrics, pricing=options.pricing, secrets=source.secrets)
     store = FleetStore(options.state_store, metrics=metrics.registry) if options.state_store else None
-    router_factory = options.router_factory if store is None else sharing_limits(options.router_factory)
-    runtime = Runtime(router_factory, options.adapter_lookup, metrics, source.secrets)
+    if store is not None:
+        runtime.router.share_limits()  # RPM/TPM are the fleet limiter's from now on
     app[RUNTIME] = runtime
     app[FLEET] = FleetLimiter(store, metrics=metrics.registry)
     app.on_response_prepare.append(add_rate_headers)
     app[SOURCE] = source
-    app[PRICING] = options.pricing
-    app[info.STARTED_AT] = time.time()
+    app[STARTED_AT] = time.time()
     _add_routes(app)
     app.cleanup_ctx.append(_run_source)
     return app

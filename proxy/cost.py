@@ -5,11 +5,12 @@ from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.routing.pricing import PricingTable
 
 
-def cost_usd(table: PricingTable, model: ProviderModel, usage: Usage) -> float:
-    """USD for ``usage``, cache reads/writes and reasoning at their own prices; 0 for a model with no known price."""
+def cost_usd(table: PricingTable, model: ProviderModel, usage: Usage) -> float | None:
+    """USD for ``usage``, cache reads/writes and reasoning at their own prices; None for a model with no
+    known price (unknown, never free)."""
     price = table.price_of(model)
     if price is None:
-        return 0.0
+        return None
     return price.cost(
         usage.prompt_tokens,
         usage.completion_tokens,

@@ -215,10 +215,10 @@ class Reservation:
         self._cost = 0.0
         self._closed = False
 
-    def settle(self, attempt: Attempt, usage: Usage, cost_usd: float) -> None:
-        """The request was answered by ``attempt`` with ``usage`` costing ``cost_usd`` (known at its end)."""
+    def settle(self, attempt: Attempt, usage: Usage, cost_usd: float | None) -> None:
+        """An attempt used ``usage``, costing ``cost_usd`` (None: unknown price); the last one is what served."""
         self._served = (attempt, usage)
-        self._cost = cost_usd
+        self._cost += cost_usd or 0.0
 
     def close(self) -> None:
         if self._closed:

@@ -24,7 +24,7 @@ from switchboard.proxy.fleet.admission import (
 )
 from switchboard.proxy.fleet.buckets import Level, Verdict
 from switchboard.proxy.fleet.budget import exceeded_message
-from switchboard.proxy.http.keys import PRICING
+from switchboard.proxy.http.keys import RUNTIME
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.types import Attempt, Plan, RouteRequest
 
@@ -60,7 +60,7 @@ async def admitted(request: web.Request, plan: Plan, route: RouteRequest, replic
     request[RESERVATION] = reservation
     admitted = admitted_plan(plan, verdict, slots)
     if any(state == "soft" and line.budget.soft_action == "downgrade" for line, _, state in verdict.spent):
-        admitted = cheapest_first(admitted, request.app[PRICING])
+        admitted = cheapest_first(admitted, request.app[RUNTIME].router.pricing)
         request[RATE_HEADERS]["x-switchboard-budget"] = "downgraded"
     try:
         yield admitted
@@ -68,7 +68,7 @@ async def admitted(request: web.Request, plan: Plan, route: RouteRequest, replic
         reservation.close()
 
 
-def settle_usage(request: web.Request, attempt: Attempt, usage: Usage, cost_usd: float) -> None:
+def settle_usage(request: web.Request, attempt: Attempt, usage: Usage, cost_usd: float | None) -> None:
     """Tell the request's reservation (if any) who served it, what it really used and what it cost."""
     reservation = request.get(RESERVATION)
     if reservation is not None:

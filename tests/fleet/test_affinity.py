@@ -6,8 +6,8 @@ from collections import Counter
 import aiohttp
 
 from switchboard.api.profile import SessionAffinity
+from switchboard.proxy.http.routing_input import route_request
 from switchboard.proxy.routing import Outcome, Router, RouteRequest
-from switchboard.proxy.routing_input import route_request
 from tests.fixtures.engine import make_config, provider
 from tests.fixtures.proxy import ProxyServer, provider_config, proxy_config
 from tests.fixtures.upstream import MockControl
