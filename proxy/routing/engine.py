@@ -14,6 +14,7 @@ from typing import NamedTuple
 from switchboard.api.profile import Preference, ProfileConfig, Rule, Strategy
 from switchboard.proxy.routing.affinity import rendezvous_index, session_key
 from switchboard.proxy.routing.decision import Explanation, RankedCandidate
+from switchboard.proxy.routing.headroom import demote_strained
 from switchboard.proxy.routing.index import Candidate, ConfigIndex, Route
 from switchboard.proxy.routing.live import Live
 from switchboard.proxy.routing.rules import compile_rules, select_rule
@@ -97,6 +98,8 @@ class Engine:
         )  # fmt: skip
         ordered = order(strategy, eligible, signals)
         ordered = demote_slow_starters(ordered, self._slow_factors(now), rng)
+        if live.strained:
+            ordered = demote_strained(ordered, live.strained, now)
         ordered = self._stick_to_session(profile, request, ordered, now, commit, strategy in SPREADING)
         ordered = _apply_hint(profile, request, ordered)
         fallbacks = self._fallbacks(profile, request, now)

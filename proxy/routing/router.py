@@ -95,6 +95,7 @@ class Router:
             k: _reuse_breaker(live.breakers.get(k), p) for k, p in model_keys.items() if k in live.breakers
         }
         live.ramping &= set(live.breakers)
+        live.strained = {k: at for k, at in live.strained.items() if k in providers}
         live.latency = {k: v for k, v in live.latency.items() if k in model_keys}
         for k, stats in live.latency.items():
             stats.reconfigure(*settings.get(k[0], DEFAULT_LATENCY_SETTINGS))

@@ -79,6 +79,7 @@ class Outcome:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     retry_after_s: float | None = None
+    headroom: float | None = None  # share of its own quota the upstream says is left (rate-limit headers)
 
     @property
     def retryable(self) -> bool:

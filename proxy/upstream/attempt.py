@@ -71,6 +71,7 @@ class AttemptScope:
         "committed_at",
         "cost_usd",
         "deadline",
+        "headroom",
         "number",
         "outcome",
         "usage",
@@ -87,6 +88,7 @@ class AttemptScope:
         self.cost_usd: float | None = None  # set by the owner from the usage; None when unknown
         self.outcome: Outcome | None = None  # set by the owner when the attempt ended
         self.waiting_on_client = False
+        self.headroom: float | None = None  # the upstream's own quota left, from its rate-limit headers
 
     @property
     def committed(self) -> bool:
@@ -147,7 +149,7 @@ def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | No
     latency = time.monotonic() - scope.began
     if error is None:
         scope.commit()
-        outcome = success_outcome(latency, scope.usage or Usage())
+        outcome = success_outcome(latency, scope.usage or Usage(), scope.headroom)
     else:
         outcome = failure_outcome(error, latency, scope.usage)
     scope.outcome = outcome
