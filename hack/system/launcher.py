@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -28,6 +30,7 @@ from hack.system.commands import (
     mock_command,
     operator_command,
     proxy_command,
+    state_store_command,
 )
 from hack.system.rbac import grant_release_namespace
 
@@ -243,11 +246,34 @@ def _start_all(system: RunningSystem, mocks: list[examples.MockUpstream]) -> Non
         system.wait_alive(name, lambda port=port: http_json(f"http://127.0.0.1:{port}/_mock/stats"), "ready")
     for replica in range(options.operator_replicas):
         system.launch(operator_command(options, cluster.operator_kubeconfig, replica))
+    store = _start_state_store(system) if options.state_store_port is not None else None
     system.proxy_ports = [_pick(port) for port in options.proxy_ports]
     for replica, port in enumerate(system.proxy_ports):
-        name = system.launch(proxy_command(options, cluster.proxy_kubeconfig, replica, port)).command.name
+        command = proxy_command(options, cluster.proxy_kubeconfig, replica, port, store)
+        name = system.launch(command).command.name
         system.wait_alive(name, lambda port=port: http_json(f"http://127.0.0.1:{port}/healthz"), "live")
     apply_examples(system)
+
+
+def _start_state_store(system: RunningSystem) -> str:
+    """A redis-server the proxies share (fleet-wide limits and budgets); its URL."""
+    if shutil.which("redis-server") is None:
+        raise SystemStartError("redis-server is missing: `make tools` installs the Debian package")
+    port = _pick(system.options.state_store_port or 0)
+    directory = system.run_dir / "state-store"
+    directory.mkdir(parents=True, exist_ok=True)
+    name = system.launch(state_store_command(port, directory)).command.name
+    system.wait_alive(name, lambda: _redis_ping(port), "ready")
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def _redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def stop_recorded(run_dir: Path) -> list[str]:
