@@ -63,10 +63,16 @@ class RetryPolicy(Model):
 
 
 class RateLimit(Model):
-    """Token buckets for the whole fleet; each replica enforces its share."""
+    """Token buckets for the whole fleet: shared through the state store when there is one, else each
+    replica enforces its 1/N share."""
 
     requests_per_minute: int | None = Field(None, ge=1, description="Requests per minute over the fleet.")
-    tokens_per_minute: int | None = Field(None, ge=1, description="Estimated prompt tokens per minute over the fleet.")
+    tokens_per_minute: int | None = Field(
+        None,
+        ge=1,
+        description="Tokens per minute over the fleet: estimated prompt tokens; with a state store, prompt plus "
+        "max_tokens reserved, then the real usage.",
+    )
 
 
 class Budget(Model):
