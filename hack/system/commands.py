@@ -77,6 +77,9 @@ def operator_command(options: SystemOptions, kubeconfig: Path, replica: int) -> 
     return Command(identity, argv)
 
 
+STATE_STORE = "state-store"
+
+
 def state_store_command(port: int, directory: Path) -> Command:
     """A redis-server for the proxies' fleet-wide limits and budgets: loopback only, no persistence."""
     binary = shutil.which("redis-server") or "redis-server"
@@ -93,7 +96,7 @@ def state_store_command(port: int, directory: Path) -> Command:
         "--appendonly",
         "no",
     )
-    return Command("state-store", argv)
+    return Command(STATE_STORE, argv)
 
 
 def proxy_command(

@@ -25,6 +25,7 @@ from hack.cluster.binaries import Binaries
 from hack.cluster.processes import free_port, group_alive, spawn, stop_group, wait_until
 from hack.system import examples
 from hack.system.commands import (
+    STATE_STORE,
     Command,
     SystemOptions,
     mock_command,
@@ -51,17 +52,21 @@ def http_json(url: str, timeout: float = 2.0) -> Any:
         return None
 
 
-def _owned(pid: int) -> bool:
-    """The process group still runs one of our commands (not a recycled pid)."""
+def _owned(pid: int, name: str) -> bool:
+    """The process group still runs one of our commands (not a recycled pid).
+
+    redis-server rewrites its command line to ``redis-server <addr>``, so the state store is recognised by that.
+    """
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return b"switchboard" in cmdline and group_alive(pid)
+    marker = b"redis-server" if name == STATE_STORE else b"switchboard"
+    return marker in cmdline and group_alive(pid)
 
 
-def stop_pid(pid: int) -> None:
-    if _owned(pid):
+def stop_pid(pid: int, name: str) -> None:
+    if _owned(pid, name):
         stop_group(pid, grace_seconds=10.0)
 
 
@@ -128,7 +133,7 @@ class RunningSystem:
     def stop_process(self, name: str) -> None:
         process = self.processes[name]
         if process.child is not None:
-            stop_pid(process.child.pid)
+            stop_pid(process.child.pid, name)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.child.wait(timeout=10)
             process.child = None
@@ -284,7 +289,7 @@ def stop_recorded(run_dir: Path) -> list[str]:
     state = json.loads(state_file.read_text())
     stopped = []
     for name, pid in reversed(list(state["pids"].items())):
-        stop_pid(int(pid))
+        stop_pid(int(pid), name)
         stopped.append(name)
     if state.get("cluster_dir"):
         cluster_dir = Path(state["cluster_dir"])

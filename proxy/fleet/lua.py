@@ -59,7 +59,7 @@ if admitted then
     for i = first, first + sizes[chosen] - 1 do store(KEYS[i], levels[i] - amounts[i], caps[i]) end
   end
 end
-local out = {admitted and 1 or 0, chosen}
+local out = {admitted and 1 or 0, admitted and chosen or 0}
 for i = 1, nb do out[#out + 1] = tostring(levels[i]) end
 for i = 1, #spent do out[#out + 1] = tostring(spent[i]) end
 return out

@@ -84,8 +84,6 @@ class FleetStore:
             socket_timeout=settings.timeout_s * 4,
             socket_connect_timeout=settings.timeout_s * 4,
             decode_responses=True,
-            lib_name=None,  # no CLIENT SETINFO round trips on each new connection
-            lib_version=None,
             # One immediate retry on a fresh connection: a pooled one may predate a server restart.
             # A server that is really down refuses it at once; wait_for bounds the rest.
             retry=Retry(NoBackoff(), 1),
