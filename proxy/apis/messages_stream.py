@@ -9,11 +9,12 @@ ping, content_block_start/delta/stop, message_delta, message_stop), which the
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
-from switchboard.proxy.adapters.anthropic_stream import ERROR_STATUSES, input_tokens
+from switchboard.proxy.adapters.anthropic_stream import ERROR_STATUSES, read_usage
 from switchboard.proxy.adapters.base import StreamTranslator, UpstreamProtocolError, Usage
 from switchboard.proxy.adapters.errors import stream_error
 from switchboard.proxy.adapters.wire import as_int, as_object, load_object
@@ -36,10 +37,10 @@ def error_event(message: str, kind: str = "api_error") -> bytes:
 
 def message_usage(usage: Usage) -> dict[str, int]:
     return {
-        "input_tokens": usage.prompt_tokens,
+        "input_tokens": usage.prompt_tokens - usage.cached_tokens - usage.cache_write_tokens,
         "output_tokens": usage.completion_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
+        "cache_read_input_tokens": usage.cached_tokens,
     }
 
 
@@ -157,7 +158,7 @@ class MessagesEncoder:
         usage = self._inner.usage or Usage()
         stop = STOP_REASONS.get(str(self._finish_reason), "end_turn")
         delta = {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}}
-        delta["usage"] = {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens}
+        delta["usage"] = message_usage(usage)
         return [*out, *self._close(), event_bytes(delta), event_bytes({"type": "message_stop"})]
 
     def fail(self, message: str) -> list[bytes]:
@@ -178,13 +179,16 @@ class NativeMessagesStream(NativeStream):
             message = payload["message"]
             message["model"] = self.model
             usage = as_object(message.get("usage"))
-            self.usage = Usage(input_tokens(usage), as_int(usage.get("output_tokens")))
+            self.usage = read_usage(usage)
         elif self.usage is None and kind != "ping":
             raise UpstreamProtocolError(f"anthropic stream sent {kind!r} before message_start")
         elif kind == "message_delta" and isinstance(payload.get("usage"), dict):
-            usage, before = payload["usage"], self.usage or Usage()
-            output = as_int(usage["output_tokens"]) if "output_tokens" in usage else before.completion_tokens
-            self.usage = Usage(max(before.prompt_tokens, input_tokens(usage)), output)
+            delta, before = payload["usage"], self.usage or Usage()
+            output = as_int(delta["output_tokens"]) if "output_tokens" in delta else before.completion_tokens
+            after = read_usage(delta, output)
+            self.usage = (
+                after if after.prompt_tokens > before.prompt_tokens else replace(before, completion_tokens=output)
+            )
         elif kind == "message_stop":
             self.done = True
 
@@ -199,7 +203,7 @@ def native_message(raw: bytes, public_model: str) -> tuple[dict[str, Any], Usage
         raise UpstreamProtocolError("anthropic messages answer is not a message with a content array")
     payload["model"] = public_model
     usage = as_object(payload.get("usage"))
-    return payload, Usage(input_tokens(usage), as_int(usage.get("output_tokens")))
+    return payload, read_usage(usage)
 
 
 def native_token_count(raw: bytes) -> tuple[dict[str, Any], Usage]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from switchboard.proxy.adapters.base import StreamTranslator, UpstreamProtocolError, Usage
 from switchboard.proxy.adapters.errors import stream_error
-from switchboard.proxy.adapters.wire import as_int, load_object
+from switchboard.proxy.adapters.wire import as_int, as_object, load_object
 from switchboard.proxy.apis.chat_chunks import ChunkView, ToolDelta, chunks
 from switchboard.proxy.apis.native_stream import NativeStream, event_bytes
 from switchboard.proxy.apis.responses_object import Envelope, function_call_item, message_item, response_id
@@ -223,7 +223,14 @@ def read_usage(raw: Any) -> Usage | None:
     """Usage of a Responses ``usage`` object (input tokens include cached ones)."""
     if not isinstance(raw, dict):
         return None
-    return Usage(as_int(raw.get("input_tokens")), as_int(raw.get("output_tokens")))
+    cached = as_int(as_object(raw.get("input_tokens_details")).get("cached_tokens"))
+    reasoning = as_int(as_object(raw.get("output_tokens_details")).get("reasoning_tokens"))
+    return Usage(
+        as_int(raw.get("input_tokens")),
+        as_int(raw.get("output_tokens")),
+        cached_tokens=cached,
+        reasoning_tokens=reasoning,
+    )
 
 
 class NativeResponsesStream(NativeStream):

@@ -17,6 +17,7 @@ from switchboard.api.provider import ProviderConfig
 from switchboard.proxy.adapters.base import Adapter
 from switchboard.proxy.apis.codec import CodecFactory
 from switchboard.proxy.errors import ApiError
+from switchboard.proxy.fleet.http import admitted
 from switchboard.proxy.http.common import json_answer, plan_for, ready_runtime, reporting
 from switchboard.proxy.http.stream_relay import ClientStream, relay
 from switchboard.proxy.routing.types import RouteRequest
@@ -72,18 +73,19 @@ async def serve(
             if not capable:
                 return capability.otherwise()
             plan = dataclasses.replace(plan, attempts=capable)
-        report = reporting(request, runtime, endpoint)
-        if not stream:
-            served = await run_attempts(report, plan, route.model, lambda scope: codec_once(snap, scope, make))
-            return json_answer(plan, served)
-        client = ClientStream(request)
-        try:
-            await run_attempts(report, plan, route.model, lambda scope: relay(snap, scope, plan, make, client))
-        except StreamBroken as broken:
+        async with admitted(request, plan, route, snap.config.fleet.replicas) as plan:
+            report = reporting(request, runtime, endpoint)
+            if not stream:
+                served = await run_attempts(report, plan, route.model, lambda scope: codec_once(snap, scope, make))
+                return json_answer(plan, served)
+            client = ClientStream(request)
             try:
-                await client.end_broken(broken.scope, broken.error)
+                await run_attempts(report, plan, route.model, lambda scope: relay(snap, scope, plan, make, client))
+            except StreamBroken as broken:
+                try:
+                    await client.end_broken(broken.scope, broken.error)
+                except ClientGone:
+                    report.labels.client_gone = True
             except ClientGone:
                 report.labels.client_gone = True
-        except ClientGone:
-            report.labels.client_gone = True
-        return client.response or web.Response(status=499)
+            return client.response or web.Response(status=499)
