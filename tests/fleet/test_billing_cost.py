@@ -40,7 +40,8 @@ CASES = [  # (type, model, expected cost, cached tokens, reasoning tokens report
 async def cost_metric(base_url: str) -> float:
     async with aiohttp.ClientSession() as http, http.get(base_url + "/metrics") as resp:
         text = await resp.text()
-    line = next((x for x in text.splitlines() if x.startswith('switchboard_cost_usd_total{profile="default"')), None)
+    series = 'switchboard_cost_usd_total{api="chat",profile="default"'
+    line = next((x for x in text.splitlines() if x.startswith(series)), None)
     return 0.0 if line is None else float(line.split()[-1])
 
 
