@@ -35,6 +35,11 @@ class Live:
         breaker = self.breakers.get((attempt.provider.key, attempt.model.name))
         return breaker is None or breaker.admits(now)
 
+    def closed(self, attempt: Attempt, now: float) -> bool:
+        """Whether the attempt's circuit is closed now (not open, not probing)."""
+        breaker = self.breakers.get((attempt.provider.key, attempt.model.name))
+        return breaker is None or breaker.state(now) == "closed"
+
     def on_started(self, attempt: Attempt, now: float) -> None:
         state = self.providers.get(attempt.provider.key)
         if state is not None:

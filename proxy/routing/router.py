@@ -151,7 +151,17 @@ class Router:
         See ``switchboard.proxy.routing.retry`` for the exact rules.
         """
         now = self._clock()
-        return next_step(plan, index, outcome, retries_done, elapsed_s, self._rng, lambda a: self._live.admits(a, now))
+        live = self._live
+        return next_step(
+            plan,
+            index,
+            outcome,
+            retries_done,
+            elapsed_s,
+            self._rng,
+            lambda a: live.admits(a, now),
+            lambda a: live.closed(a, now),
+        )
 
     def retry_delay(self, plan: Plan, retry_number: int, outcome: Outcome | None = None) -> float:
         """Backoff before the ``retry_number``-th retry (1-based), honouring Retry-After."""
