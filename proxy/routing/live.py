@@ -5,7 +5,7 @@ from switchboard.proxy.routing.latency import LatencyStats
 from switchboard.proxy.routing.state import ProfileState, ProviderState
 from switchboard.proxy.routing.types import Attempt, Outcome
 
-DEFAULT_LATENCY_SETTINGS = (0.3, 200)
+DEFAULT_LATENCY_SETTINGS = (0.3, 200, 60.0)  # EMA alpha, window, decay half-life (s)
 
 
 class Live:
@@ -18,7 +18,7 @@ class Live:
         self.profiles: dict[str, ProfileState] = {}
         self.breakers: dict[tuple[str, str], Breaker] = {}
         self.latency: dict[tuple[str, str], LatencyStats] = {}
-        self.latency_settings: dict[str, tuple[float, int]] = {}
+        self.latency_settings: dict[str, tuple[float, int, float]] = {}
         self.ramping: set[tuple[str, str]] = set()  # breakers in slow start, so plans skip the rest
         # Fast flags so a plan checks only what can exclude a provider: breakers not
         # closed, and providers with limits or a Retry-After cooldown.
@@ -73,14 +73,13 @@ class Live:
         if breaker.ramping:
             self.ramping.add(key)
         if outcome.kind == "success":
-            self._latency(key).observe(outcome.latency_s)
-            state.latency.observe(outcome.latency_s)
+            self._latency(key).observe(outcome.latency_s, now)
+            state.latency.observe(outcome.latency_s, now)
 
     def _latency(self, key: tuple[str, str]) -> LatencyStats:
         stats = self.latency.get(key)
         if stats is None:
-            alpha, window = self.latency_settings.get(key[0], DEFAULT_LATENCY_SETTINGS)
-            stats = self.latency[key] = LatencyStats(alpha, window)
+            stats = self.latency[key] = LatencyStats(*self.latency_settings.get(key[0], DEFAULT_LATENCY_SETTINGS))
         return stats
 
 

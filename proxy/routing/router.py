@@ -205,11 +205,12 @@ def _reuse_profile(state: ProfileState | None, profile: ProfileConfig, replicas:
     return state
 
 
-def _latency_settings(config: ProxyConfig) -> dict[str, tuple[float, int]]:
-    """EMA alpha and window per provider: those of the first profile that uses it."""
-    settings: dict[str, tuple[float, int]] = {}
+def _latency_settings(config: ProxyConfig) -> dict[str, tuple[float, int, float]]:
+    """EMA alpha, window and decay half-life per provider: those of the first profile that uses it."""
+    settings: dict[str, tuple[float, int, float]] = {}
     for profile in config.profiles:
+        latency = profile.latency
         for ref in profile.providers:
             key = f"{profile.namespace}/{ref.name}" if profile.namespace else ref.name
-            settings.setdefault(key, (profile.latency.ema_alpha, profile.latency.window_size))
+            settings.setdefault(key, (latency.ema_alpha, latency.window_size, latency.decay_half_life_seconds))
     return settings
