@@ -38,15 +38,18 @@ def error_response(error: ApiError) -> web.Response:
 
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiError:
+    headers = None
     if exc.status == 404:
         message = f"unknown URL: {request.method} {request.path}"
     elif exc.status == 405:
+        allowed = sorted(exc.allowed_methods) if isinstance(exc, web.HTTPMethodNotAllowed) else []
         message = f"method {request.method} not allowed for {request.path}"
+        headers = {"Allow": ", ".join(allowed)}
     elif exc.status == 413:
         message = "request body too large"
     else:
         message = exc.reason
-    return ApiError(exc.status, message, code=_HTTP_CODES.get(exc.status))
+    return ApiError(exc.status, message, code=_HTTP_CODES.get(exc.status), headers=headers)
 
 
 @web.middleware
@@ -83,6 +86,11 @@ async def request_metrics(request: web.Request, handler: Handler) -> web.StreamR
         raise
     _record(request, CLIENT_CLOSED_REQUEST if labels.client_gone else response.status, labels)
     return response
+
+
+async def plain_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: name the server without versions (no aiohttp/Python fingerprint)."""
+    response.headers["Server"] = "switchboard"
 
 
 def _record(request: web.Request, status: int, labels: RouteLabels) -> None:

@@ -1,5 +1,6 @@
 """Everything the Router learns at run time, and how outcomes update it."""
 
+from switchboard.api.status import CircuitState
 from switchboard.proxy.routing.breaker import Breaker
 from switchboard.proxy.routing.latency import LatencyStats
 from switchboard.proxy.routing.state import ProfileState, ProviderState
@@ -35,10 +36,13 @@ class Live:
         breaker = self.breakers.get((attempt.provider.key, attempt.model.name))
         return breaker is None or breaker.admits(now)
 
+    def circuit(self, attempt: Attempt, now: float) -> CircuitState:
+        breaker = self.breakers.get((attempt.provider.key, attempt.model.name))
+        return "closed" if breaker is None else breaker.state(now)
+
     def closed(self, attempt: Attempt, now: float) -> bool:
         """Whether the attempt's circuit is closed now (not open, not probing)."""
-        breaker = self.breakers.get((attempt.provider.key, attempt.model.name))
-        return breaker is None or breaker.state(now) == "closed"
+        return self.circuit(attempt, now) == "closed"
 
     def on_started(self, attempt: Attempt, now: float) -> None:
         state = self.providers.get(attempt.provider.key)

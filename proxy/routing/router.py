@@ -29,7 +29,7 @@ from collections.abc import Callable
 from switchboard.api.config import ProxyConfig
 from switchboard.api.profile import ProfileConfig
 from switchboard.api.provider import ProviderConfig
-from switchboard.api.status import ProviderHealth
+from switchboard.api.status import CircuitState, ProviderHealth
 from switchboard.proxy.routing import reports
 from switchboard.proxy.routing.breaker import Breaker
 from switchboard.proxy.routing.decision import CostEstimate, Explanation
@@ -132,6 +132,17 @@ class Router:
                 raise
             return self._engine.blocked_explanation(request, e)
         return explain_decision(decision, self._engine)
+
+    def profile_of(self, request: RouteRequest) -> ProfileConfig | None:
+        """The profile ``request`` routes to, or None when it names none (unknown model or profile)."""
+        try:
+            return self._engine.select_profile(request)
+        except NoRoute:
+            return None
+
+    def circuit(self, attempt: Attempt) -> CircuitState:
+        """The circuit state of the attempt's provider and model now."""
+        return self._live.circuit(attempt, self._clock())
 
     def started(self, attempt: Attempt) -> None:
         """Call just before sending ``attempt`` upstream (counts in-flight, takes probe slots)."""

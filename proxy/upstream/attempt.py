@@ -149,7 +149,19 @@ def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | No
     else:
         outcome = failure_outcome(error, latency, scope.usage)
     scope.outcome = outcome
-    reporting.router.finished(attempt, outcome)
+    router = reporting.router
+    before = router.circuit(attempt)
+    router.finished(attempt, outcome)
+    after = router.circuit(attempt)
+    if after != before:
+        log.warning(
+            "circuit of provider %s model %s: %s -> %s (after %s)",
+            attempt.provider.name,
+            attempt.model.name,
+            before,
+            after,
+            outcome.kind.replace("_", " "),
+        )
     provider = attempt.provider.name
     if scope.committed_at is not None:
         reporting.labels.provider = provider

@@ -66,6 +66,7 @@ async def run_attempts(
     metrics.decisions.labels(profile, plan.strategy, plan.attempts[0].provider.name).inc()
     last: tuple[BaseException, AttemptScope] | None = None
     unsupported: dict[str, str] = {}  # provider key -> why it cannot take this request
+    tried: list[str] = []  # providers whose attempts failed, in order
     index, number = 0, 0
     while deadline.remaining > 0:
         attempt = plan.attempts[index]
@@ -91,6 +92,8 @@ async def run_attempts(
             if scope.committed:
                 raise StreamBroken(scope, error) from error
             last = (error, scope)
+            if attempt.provider.name not in tried:
+                tried.append(attempt.provider.name)
             step = router.next_step(plan, index, scope.outcome, number - 1, deadline.elapsed)
             if step is None or step.delay_s >= deadline.remaining:
                 break
@@ -103,7 +106,9 @@ async def run_attempts(
         return Served(value, scope)
     if last is not None:
         failure, failed = last
-        raise client_error_for(failure, failed.attempt.provider.name)
+        answer = client_error_for(failure, failed.attempt.provider.name)
+        answer.add_headers({"x-switchboard-attempts": str(number), "x-switchboard-providers-tried": ",".join(tried)})
+        raise answer
     if unsupported:
         reasons = "; ".join(f"{key}: {reason}" for key, reason in unsupported.items())
         raise ApiError(400, f"no provider of model {requested_model!r} can take this request ({reasons})")
