@@ -21,10 +21,12 @@ from switchboard.proxy import kube
 from switchboard.proxy.app import DEFAULT_MAX_BODY_BYTES, AppOptions, create_app
 from switchboard.proxy.auth import API_KEYS_FILE_ENV, KeyFileError, KeyFileSource
 from switchboard.proxy.config_source import ConfigSource, FileSource
+from switchboard.proxy.http.request_id import RequestIdFilter
 from switchboard.proxy.workers import run_workers
 from switchboard.serving import serve_until_signalled
 
 log = logging.getLogger("switchboard.proxy")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s request_id=%(request_id)s"
 SHUTDOWN_GRACE_SECONDS = 10.0  # in-flight requests and streams get this long after SIGTERM
 
 
@@ -118,7 +120,9 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level, format=LOG_FORMAT)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RequestIdFilter())
     problem = invalid_flag(args)
     if problem is not None:
         print(f"switchboard-proxy: {problem}", file=sys.stderr)

@@ -18,7 +18,8 @@ from aiohttp.typedefs import Handler
 from switchboard.proxy.auth import request_client
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http.keys import LABELS, RUNTIME, RouteLabels
+from switchboard.proxy.http import request_id
+from switchboard.proxy.http.keys import LABELS, REQUEST_ID, RUNTIME, RouteLabels
 from switchboard.proxy.upstream.outcomes import ClientGone
 
 log = logging.getLogger("switchboard.proxy.http")
@@ -71,9 +72,18 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
 
 @web.middleware
 async def request_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count and time every API request with the labels the handler found."""
-    if not request.path.startswith("/v1/"):
-        return await handler(request)
+    """Count and time every API request with the labels the handler found; set its ``x-request-id``."""
+    request[REQUEST_ID] = request_id.request_id_for(request)
+    token = request_id.current.set(request[REQUEST_ID])
+    try:
+        if not request.path.startswith("/v1/"):
+            return await handler(request)
+        return await _measured(request, handler)
+    finally:
+        request_id.current.reset(token)
+
+
+async def _measured(request: web.Request, handler: Handler) -> web.StreamResponse:
     resource = request.match_info.route.resource
     began = time.monotonic()
     endpoint = resource.canonical.removeprefix("/v1/") if resource else "unmatched"
@@ -88,9 +98,11 @@ async def request_metrics(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
-async def plain_server_header(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: name the server without versions (no aiohttp/Python fingerprint)."""
+async def response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: echo the request id; name the server without versions (no fingerprint)."""
     response.headers["Server"] = "switchboard"
+    if REQUEST_ID in request:
+        response.headers[request_id.HEADER] = request[REQUEST_ID]
 
 
 def _record(request: web.Request, status: int, labels: RouteLabels) -> None:

@@ -9,10 +9,12 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from switchboard.api.config import ProxyConfig
+from switchboard.proxy.auth import request_client, require_profile
 from switchboard.proxy.errors import invalid_param
 from switchboard.proxy.http.common import no_route_error, read_body, ready_runtime
 from switchboard.proxy.http.routing_input import route_request
 from switchboard.proxy.routing.decision import Explanation, RankedCandidate
+from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import Endpoint, NoRoute, RouteRequest
 from switchboard.proxy.upstream.exchange import Prepare, chat_preparer, embeddings_preparer, unsupported_reason
 from switchboard.proxy.validation import decode_json_object
@@ -50,6 +52,7 @@ async def explain(request: web.Request) -> web.Response:
     """The router's explanation, with the providers that cannot express this very request excluded too."""
     runtime = ready_runtime(request)
     body, route = await _route_from_body(request)
+    _require_route_profile(request, runtime.router, route)
     try:
         explanation = runtime.router.explain(route)
     except NoRoute as e:
@@ -85,12 +88,28 @@ def without_unsupported(explanation: Explanation, config: ProxyConfig, prepare: 
 
 
 async def latency(request: web.Request) -> web.Response:
-    return _json(ready_runtime(request).router.latency_report())
+    """Latency rows of the providers this client's profiles use (all of them without client auth)."""
+    runtime = ready_runtime(request)
+    rows = runtime.router.latency_report()
+    client = request_client(request)
+    if client is not None:
+        config = runtime.snapshot.config
+        allowed = {p.provider_key(ref) for p in config.profiles if client.may_use(p.key) for ref in p.providers}
+        rows = [row for row in rows if row.provider in allowed]
+    return _json(rows)
+
+
+def _require_route_profile(request: web.Request, router: Router, route: RouteRequest) -> None:
+    """A 403 when client auth is on and the request would route to a profile the key may not use."""
+    profile = router.profile_of(route)
+    if profile is not None:
+        require_profile(request, profile.key)
 
 
 async def estimate_cost(request: web.Request) -> web.Response:
     router = ready_runtime(request).router
     _, route = await _route_from_body(request)
+    _require_route_profile(request, router, route)
     try:
         return _json(router.estimate_cost(route))
     except NoRoute as e:

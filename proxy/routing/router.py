@@ -222,6 +222,7 @@ def _latency_settings(config: ProxyConfig) -> dict[str, tuple[float, int, float]
     for profile in config.profiles:
         latency = profile.latency
         for ref in profile.providers:
-            key = f"{profile.namespace}/{ref.name}" if profile.namespace else ref.name
-            settings.setdefault(key, (latency.ema_alpha, latency.window_size, latency.decay_half_life_seconds))
+            settings.setdefault(
+                profile.provider_key(ref), (latency.ema_alpha, latency.window_size, latency.decay_half_life_seconds)
+            )
     return settings

@@ -218,3 +218,7 @@ class ProfileConfig(ProfileCore):
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+    def provider_key(self, ref: ProviderRef) -> str:
+        """The key of a provider this profile lists (providers live in the profile's namespace)."""
+        return f"{self.namespace}/{ref.name}" if self.namespace else ref.name
