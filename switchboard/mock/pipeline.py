@@ -127,8 +127,8 @@ async def _stream(request: web.Request, dialect: Dialect, turn: Turn, faults: Fa
         at = 1 if faults.malformed_after is None else faults.malformed_after
         events = [*events[:at], MALFORMED_SSE, *events[at:]]
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-    await response.prepare(request)
     try:
+        await response.prepare(request)
         for index, event in enumerate(events):
             if index == faults.stall_after:
                 await _hang(state)
