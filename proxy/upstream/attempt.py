@@ -163,8 +163,9 @@ def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | No
             outcome.kind.replace("_", " "),
         )
     provider = attempt.provider.name
+    if scope.committed_at is not None or outcome.kind in ("client_gone", "cancelled"):
+        reporting.labels.provider = provider  # served it, or was serving it when the client left
     if scope.committed_at is not None:
-        reporting.labels.provider = provider
         reporting.metrics.first_byte.labels(reporting.endpoint, attempt.profile.name, provider).observe(
             scope.committed_at - reporting.started_at
         )
