@@ -38,12 +38,12 @@ def plan_for(request: web.Request, router: Router, route: RouteRequest) -> Plan:
     except NoRoute as e:
         profile = router.profile_of(route)
         if profile is not None:  # a 429 or 503 of a known profile: metrics and log name it
-            labels(request).profile = profile.name
+            labels(request).profile = profile.key
             require_profile(request, profile.key)
         raise no_route_error(e) from None
     except NotReady as e:
         raise ApiError(503, f"proxy not ready: {e}", code="not_ready") from None
-    labels(request).profile = plan.profile.name
+    labels(request).profile = plan.profile.key
     require_profile(request, plan.profile.key)
     return plan
 

@@ -62,8 +62,8 @@ async def run_attempts(
     if not plan.attempts:
         raise ApiError(503, f"no provider available for profile {plan.profile.name!r}", code="no_provider_available")
     metrics, router = reporting.metrics, reporting.router
-    profile = plan.profile.name
-    metrics.decisions.labels(profile, plan.strategy, plan.attempts[0].provider.name).inc()
+    profile = plan.profile.key  # "namespace/name": same-named objects of two namespaces never share a series
+    metrics.decisions.labels(profile, plan.strategy, plan.attempts[0].provider.key).inc()
     last: tuple[BaseException, AttemptScope] | None = None
     unsupported: dict[str, str] = {}  # provider key -> why it cannot take this request
     tried: list[str] = []  # providers whose attempts failed, in order
@@ -81,7 +81,7 @@ async def run_attempts(
             continue
         number += 1
         if number > 1:
-            metrics.retries.labels(profile, attempt.provider.name).inc()
+            metrics.retries.labels(profile, attempt.provider.key).inc()
             metrics.retried_by_profile[plan.profile.key] += 1
         scope: AttemptScope | None = None
         try:
