@@ -1,6 +1,7 @@
 """Helpers every API handler shares: readiness, planning, reporting, headers, JSON answers."""
 
 import time
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -10,6 +11,7 @@ from aiohttp import web
 from switchboard.proxy.auth import require_profile
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError
+from switchboard.proxy.fleet.http import RESERVATION, settle_usage
 from switchboard.proxy.http.keys import LABELS, RUNTIME, RouteLabels
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import NoRoute, Plan, RouteRequest
@@ -66,7 +68,8 @@ def labels(request: web.Request) -> RouteLabels:
 def reporting(request: web.Request, runtime: Runtime, endpoint: str) -> Reporting:
     """Where this request's attempts report their outcomes."""
     found = labels(request)
-    return Reporting(runtime.router, runtime.metrics, found, endpoint, found.started_at)
+    settle = partial(settle_usage, request) if RESERVATION in request else None
+    return Reporting(runtime.router, runtime.metrics, found, endpoint, found.started_at, settle)
 
 
 def attempt_headers(plan: Plan, scope: AttemptScope) -> dict[str, str]:

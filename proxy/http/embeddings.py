@@ -2,6 +2,7 @@
 
 from aiohttp import web
 
+from switchboard.proxy.fleet.http import admitted
 from switchboard.proxy.http.common import json_answer, plan_for, read_body, ready_runtime, reporting
 from switchboard.proxy.http.routing_input import route_request
 from switchboard.proxy.upstream.exchange import embeddings_once, embeddings_preparer
@@ -14,14 +15,16 @@ async def embeddings(request: web.Request) -> web.Response:
     parsed = parse_embeddings(body)
     runtime = ready_runtime(request)
     async with runtime.lease() as snap:
-        plan = plan_for(request, runtime.router, route_request(body, request.headers, "embeddings"))
-        report = reporting(request, runtime, "embeddings")
-        # Providers whose API has no embeddings are skipped, not tried and failed.
-        served = await run_attempts(
-            report,
-            plan,
-            parsed.model,
-            embeddings_preparer(snap, body),
-            lambda scope, prepared: embeddings_once(snap, scope, prepared, parsed.model),
-        )
-        return json_answer(plan, served)
+        route = route_request(body, request.headers, "embeddings")
+        plan = plan_for(request, runtime.router, route)
+        async with admitted(request, plan, route, snap.config.fleet.replicas) as plan:
+            report = reporting(request, runtime, "embeddings")
+            # Providers whose API has no embeddings are skipped, not tried and failed.
+            served = await run_attempts(
+                report,
+                plan,
+                parsed.model,
+                embeddings_preparer(snap, body),
+                lambda scope, prepared: embeddings_once(snap, scope, prepared, parsed.model),
+            )
+            return json_answer(plan, served)

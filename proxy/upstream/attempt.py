@@ -15,7 +15,7 @@ millisecond instead of aiohttp's rounding up to whole seconds.
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -58,6 +58,8 @@ class Reporting:
     endpoint: str
     started_at: float
     """When the request arrived (``time.monotonic``): first-byte times count from here."""
+    on_usage: Callable[[Attempt, Usage, float | None], None] | None = None
+    """Told every attempt's usage and cost once known (the fleet limiter reconciles reservations and budgets)."""
 
 
 class AttemptScope:
@@ -69,6 +71,7 @@ class AttemptScope:
         "committed_at",
         "cost_usd",
         "deadline",
+        "headroom",
         "number",
         "outcome",
         "usage",
@@ -85,6 +88,7 @@ class AttemptScope:
         self.cost_usd: float | None = None  # set by the owner from the usage; None when unknown
         self.outcome: Outcome | None = None  # set by the owner when the attempt ended
         self.waiting_on_client = False
+        self.headroom: float | None = None  # the upstream's own quota left, from its rate-limit headers
 
     @property
     def committed(self) -> bool:
@@ -145,7 +149,7 @@ def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | No
     latency = time.monotonic() - scope.began
     if error is None:
         scope.commit()
-        outcome = success_outcome(latency, scope.usage or Usage())
+        outcome = success_outcome(latency, scope.usage or Usage(), scope.headroom)
     else:
         outcome = failure_outcome(error, latency, scope.usage)
     scope.outcome = outcome
@@ -199,6 +203,8 @@ def _record_usage(reporting: Reporting, scope: AttemptScope, usage: Usage) -> No
     metrics.tokens.labels(profile, provider, "completion").inc(usage.completion_tokens)
     cost = cost_usd(reporting.router.pricing, attempt.model, usage)
     scope.cost_usd = cost
+    if reporting.on_usage is not None:
+        reporting.on_usage(attempt, usage, cost)
     if cost is not None:
         metrics.cost.labels(profile, provider).inc(cost)
         reporting.labels.cost_usd = cost

@@ -14,6 +14,7 @@ import aiohttp
 
 from switchboard.api.provider import ProviderConfig, ProviderModel
 from switchboard.proxy.adapters.base import AdapterRequestError, Target, UpstreamError, UpstreamRequest
+from switchboard.proxy.routing.headroom import upstream_headroom
 from switchboard.proxy.snapshot import Snapshot
 from switchboard.proxy.upstream.attempt import AttemptScope
 from switchboard.proxy.upstream.transport import client_timeout, read_body, send
@@ -106,6 +107,7 @@ async def _exchange(snap: Snapshot, scope: AttemptScope, upstream: UpstreamReque
         raw = await read_body(response)
         if response.status >= 300:
             raise snap.adapter(provider).error(response.status, raw, response.headers)
+        scope.headroom = upstream_headroom(response.headers)
     return raw
 
 
@@ -118,4 +120,5 @@ async def open_stream(snap: Snapshot, scope: AttemptScope, prepared: Prepared) -
         async with send(snap.session(provider), prepared.request, timeout) as response:
             if response.status >= 300:
                 raise snap.adapter(provider).error(response.status, await read_body(response), response.headers)
+            scope.headroom = upstream_headroom(response.headers)
             yield response

@@ -105,7 +105,23 @@ async def handle_chat(
     await _sleep_ms(state, (admitted.faults.latency_per_token_ms or 0.0) * reply.completion_tokens)
     if admitted.faults.malformed is not None:
         return web.Response(body=MALFORMED_JSON, content_type="application/json")
-    return web.json_response(dialect.chat_body(turn, reply), dumps=_dumps)
+    return web.json_response(dialect.chat_body(turn, reply), dumps=_dumps, headers=quota_headers(admitted.faults))
+
+
+QUOTA = 1000
+
+
+def quota_headers(faults: FaultSpec) -> dict[str, str]:
+    """Rate-limit headers as OpenAI and Anthropic send them, when ``quota_left`` is set."""
+    if faults.quota_left is None:
+        return {}
+    left = str(round(faults.quota_left * QUOTA))
+    return {
+        "x-ratelimit-limit-requests": str(QUOTA),
+        "x-ratelimit-remaining-requests": left,
+        "anthropic-ratelimit-requests-limit": str(QUOTA),
+        "anthropic-ratelimit-requests-remaining": left,
+    }
 
 
 def _error_event(dialect: Dialect) -> bytes:
@@ -126,7 +142,8 @@ async def _stream(request: web.Request, dialect: Dialect, turn: Turn, faults: Fa
     if faults.malformed is not None:
         at = 1 if faults.malformed_after is None else faults.malformed_after
         events = [*events[:at], MALFORMED_SSE, *events[at:]]
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **quota_headers(faults)}
+    response = web.StreamResponse(headers=headers)
     try:
         await response.prepare(request)
         for index, event in enumerate(events):
