@@ -11,7 +11,8 @@ from aiohttp.typedefs import Middleware
 
 from switchboard.proxy.auth import KeyStore, api_key_middleware
 from switchboard.proxy.http import chat, embeddings, info, routing_api
-from switchboard.proxy.http.keys import PRICING, RUNTIME
+from switchboard.proxy.http.access_log import AccessLog
+from switchboard.proxy.http.keys import ACCESS_LOG, PRICING, RUNTIME
 from switchboard.proxy.http.middleware import openai_errors, request_metrics
 from switchboard.proxy.metrics import HealthSource, create_metrics
 from switchboard.proxy.router_port import RouterFactory
@@ -46,6 +47,13 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", info.metrics)
 
 
+async def _write_access_log(app: web.Application) -> AsyncIterator[None]:
+    """The access log's writer thread, for the app's lifetime; every queued line is written before it ends."""
+    app[ACCESS_LOG].start()
+    yield
+    app[ACCESS_LOG].stop()
+
+
 async def _run_source(app: web.Application) -> AsyncIterator[None]:
     """Run the config source for the app's lifetime, then close upstream pools."""
     runtime = app[RUNTIME]
@@ -75,6 +83,8 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
     app[SOURCE] = source
     app[PRICING] = options.pricing
     app[info.STARTED_AT] = time.time()
+    app[ACCESS_LOG] = AccessLog()
     _add_routes(app)
+    app.cleanup_ctx.append(_write_access_log)  # first in, last out: lines of the last requests are written
     app.cleanup_ctx.append(_run_source)
     return app

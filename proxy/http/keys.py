@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from switchboard.proxy.http.access_log import AccessLog
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.runtime import Runtime
 
@@ -22,3 +23,4 @@ class RouteLabels:
 RUNTIME = web.AppKey("switchboard_runtime", Runtime)
 LABELS = web.RequestKey("switchboard_labels", RouteLabels)
 PRICING = web.AppKey("switchboard_pricing", PricingTable)
+ACCESS_LOG = web.AppKey("switchboard_access_log", AccessLog)
