@@ -41,7 +41,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $@
 
-bench: $(VENV)/.bench-installed ## Switchboard vs nginx, aiohttp and LiteLLM in one run (<15 min): docs/benchmarks.md
+bench: $(VENV)/.bench-installed tools ## Switchboard vs nginx, aiohttp and LiteLLM in one run (<15 min): docs/benchmarks.md
 	$(PY) -m bench.run
 
 bench-quick: $(VENV)/.bench-installed ## the same comparison, fewer paths and shorter runs (<2 min), writes nothing

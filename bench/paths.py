@@ -86,6 +86,19 @@ def children_of(pid: int) -> tuple[int, ...]:
     return (pid,)
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User plus system CPU time used so far by ``pids``: the cost of a request, whatever else runs on the machine."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / _TICKS
+
+
 @contextlib.contextmanager
 def mock(scratch: Path, *, faults: Sequence[str] = ()) -> Iterator[Server]:
     argv = python_module("switchboard.mock", "--port", "0", "--fault", f"{SLOW_MODEL}:latency_ms={SLOW_MS}")
@@ -96,9 +109,14 @@ def mock(scratch: Path, *, faults: Sequence[str] = ()) -> Iterator[Server]:
         yield Server(url, (process.pid,))
 
 
-@contextlib.contextmanager
-def direct(mock_url: str, scratch: Path) -> Iterator[Server]:
-    yield Server(mock_url, ())
+def direct(mock_server: Server) -> PathFactory:
+    """The mock itself: its own processes count as the path's."""
+
+    @contextlib.contextmanager
+    def start(mock_url: str, scratch: Path) -> Iterator[Server]:
+        yield mock_server
+
+    return start
 
 
 NGINX_CONF = """

@@ -151,10 +151,11 @@ def path_table(results: Results) -> list[str]:
     ceiling_rps = _get(results, CEILING, "closed", "rps")
     ceiling_p99 = _get(results, CEILING, "closed", "p99_ms")
     direct_slow = _get(results, DIRECT, "closed_slow", "rps")
+    ceiling_cpu = _get(results, CEILING, "closed", "cpu_us_per_request")
     lines = [
-        "| path | req/s (0 ms) | x aiohttp | p99 ms | p99 x aiohttp | req/s (60 ms, 128 c) | x direct | p50 added ms "
-        "| TTFT p50 added ms | sustained req/s (p99 <= bound) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| path | req/s (0 ms) | x aiohttp | p99 ms | p99 x aiohttp | CPU us/req | x aiohttp | req/s (60 ms, 128 c) "
+        "| x direct | p50 added ms | TTFT p50 added ms | sustained req/s (p99 <= bound) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in results["paths"]:
         rps, p99 = _get(results, name, "closed", "rps"), _get(results, name, "closed", "p99_ms")
@@ -162,7 +163,9 @@ def path_table(results: Results) -> list[str]:
         added = _diff(_get(results, name, "closed_slow", "p50_ms"), _get(results, DIRECT, "closed_slow", "p50_ms"))
         ttft = _diff(_get(results, name, "stream", "ttft_p50_ms"), _get(results, DIRECT, "stream", "ttft_p50_ms"))
         sustained = _get(results, name, "open", "sustained_rps")
+        cpu = _get(results, name, "closed", "cpu_us_per_request")
         cells = [_fmt(rps, 0), _fmt(_ratio(rps, ceiling_rps)), _fmt(p99, 1), _fmt(_ratio(p99, ceiling_p99))]
+        cells += [_fmt(cpu, 0), _fmt(_ratio(cpu, ceiling_cpu))]
         cells += [_fmt(slow, 0), _fmt(_ratio(slow, direct_slow)), _fmt(added), _fmt(ttft), _fmt(sustained, 0)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import load, paths, report, routing, soak
+from bench import load, paths, reload, report, routing, soak
 from bench.tools import Tools, ensure_tools, versions
 from hack.checkout import REPO_ROOT
 
@@ -37,20 +37,30 @@ class Settings:
     rates: tuple[int, ...]
     p99_bound_ms: float
     soak_s: float
+    reload_changes: int
     connections: int = 32
     slow_connections: int = 128
     stream_concurrency: int = 16
 
 
 FULL = Settings(
-    rounds=3, closed_s=3, stream_s=2, open_s=2, rates=(50, 100, 250, 500, 1000, 2000, 3000), p99_bound_ms=50, soak_s=600
+    rounds=3,
+    closed_s=3,
+    stream_s=2,
+    open_s=2,
+    rates=(50, 100, 250, 500, 1000, 2000, 3000),
+    p99_bound_ms=50,
+    soak_s=600,
+    reload_changes=50,
 )
-QUICK = Settings(rounds=1, closed_s=2, stream_s=2, open_s=2, rates=(250, 1000, 2000), p99_bound_ms=50, soak_s=0)
+QUICK = Settings(
+    rounds=1, closed_s=2, stream_s=2, open_s=2, rates=(250, 1000), p99_bound_ms=50, soak_s=0, reload_changes=0
+)
 
 
-def path_plan(tools: Tools, quick: bool) -> list[tuple[str, paths.PathFactory]]:
+def path_plan(tools: Tools, mock: paths.Server, quick: bool) -> list[tuple[str, paths.PathFactory]]:
     plan: list[tuple[str, paths.PathFactory]] = [
-        ("direct", paths.direct),
+        ("direct", paths.direct(mock)),
         ("nginx", paths.nginx(tools.nginx)),
         ("aiohttp", paths.passthrough),
         ("switchboard-1w", paths.switchboard(workers=1, providers=1)),
@@ -78,11 +88,19 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def interleaved(servers: dict[str, paths.Server], rounds: int, run: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
     """``run(url)`` ``rounds`` times per path, one path after the other in each round, so that
-    the shared machine's changing load falls on every path alike; medians per path."""
+    the shared machine's changing load falls on every path alike; medians per path.
+
+    Each run also gets the server's CPU time per request (``cpu_us_per_request``): unlike
+    rates and latencies, it hardly depends on what else the machine is running.
+    """
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
     for _ in range(rounds):
         for name, server in servers.items():
-            runs[name].append(run(server.url))
+            before = paths.cpu_seconds(server.pids)
+            result = run(server.url)
+            used = paths.cpu_seconds(server.pids) - before
+            count = result.get("requests") or result.get("streams") or 0
+            runs[name].append(result | {"cpu_us_per_request": used / count * 1e6 if count else float("nan")})
     return {name: _median_run(r) for name, r in runs.items()}
 
 
@@ -140,7 +158,8 @@ def measure(
     }
     for name, r in results.items():
         print(
-            f"  {name:<20} {r['closed']['rps']:8.0f} req/s  p99 {r['closed']['p99_ms']:6.1f} ms  "
+            f"  {name:<24} {r['closed']['rps']:6.0f} req/s  p99 {r['closed']['p99_ms']:6.1f} ms  "
+            f"CPU {r['closed']['cpu_us_per_request']:5.0f} us/req  "
             f"sustained {r['open']['sustained_rps']} req/s",
             flush=True,
         )
@@ -149,7 +168,7 @@ def measure(
 
 def baseline_checkout(revision: str, scratch: Path) -> Path:
     """The tree of ``revision`` (``git archive``), to run beside the working tree's code."""
-    target = scratch / "baseline"
+    target = scratch / f"baseline-{revision}"
     target.mkdir()
     archive = subprocess.run(["git", "archive", revision], cwd=REPO_ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
@@ -161,15 +180,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer paths, shorter runs, no soak (under 2 minutes)")
     parser.add_argument("--only", action="append", default=[], help="measure only these paths (repeatable)")
     parser.add_argument("--soak-seconds", type=float, help="override the soak length (0: no soak)")
+    parser.add_argument("--reload-changes", type=int, help="override the hot-reload changes (0: skip it)")
     parser.add_argument("--rounds", type=int, help="override the rounds of each closed-loop and streaming run")
     parser.add_argument(
-        "--baseline", metavar="REV", help="also measure Switchboard (1 worker) at git revision REV, for before/after"
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="REV",
+        help="also measure Switchboard (1 worker) at git revision REV, for before/after (repeatable)",
     )
     parser.add_argument("--no-write", action="store_true", help="print results, write no files")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     if args.soak_seconds is not None:
         settings = dataclasses.replace(settings, soak_s=args.soak_seconds)
+    if args.reload_changes is not None:
+        settings = dataclasses.replace(settings, reload_changes=args.reload_changes)
     if args.rounds is not None:
         settings = dataclasses.replace(settings, rounds=args.rounds)
     began = time.monotonic()
@@ -184,17 +210,19 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
         scratch = Path(tmp)
-        plan = [(name, f) for name, f in path_plan(tools, args.quick) if not args.only or name in args.only]
-        if args.baseline:
-            before = baseline_checkout(args.baseline, scratch)
-            plan.append((f"switchboard-1w@{args.baseline}", paths.switchboard(workers=1, providers=1, checkout=before)))
         with concurrent.futures.ThreadPoolExecutor(1) as background:
             # The soak's steady, moderate load runs beside the comparisons (a constant background on every
             # path alike) so that the whole run fits in 15 minutes.
             soaking = background.submit(soak.run, tools, scratch, seconds=settings.soak_s) if settings.soak_s else None
             with paths.mock(scratch) as mock:
+                plan = [(n, f) for n, f in path_plan(tools, mock, args.quick) if not args.only or n in args.only]
+                for revision in args.baseline:
+                    before = paths.switchboard(workers=1, providers=1, checkout=baseline_checkout(revision, scratch))
+                    plan.append((f"switchboard-1w@{revision}", before))
                 results["paths"] = measure(plan, mock.url, tools, settings, scratch)
             results["routing_us"] = routing.decision_times(quick=args.quick)
+            if settings.reload_changes:
+                results["reload"] = reload.run(changes=settings.reload_changes)
             if soaking is not None:
                 results["soak"] = soaking.result()
     results["elapsed_s"] = round(time.monotonic() - began, 1)
