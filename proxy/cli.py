@@ -19,7 +19,7 @@ from pathlib import Path
 from switchboard.proxy import kube
 from switchboard.proxy.app import DEFAULT_MAX_BODY_BYTES, AppOptions, create_app
 from switchboard.proxy.auth import API_KEYS_FILE_ENV, KeyFileError, KeyFileSource
-from switchboard.proxy.sources import ConfigSource, FileSource
+from switchboard.proxy.config_source import ConfigSource, FileSource
 from switchboard.proxy.workers import run_workers
 from switchboard.serving import serve_until_signalled
 
@@ -106,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 name="switchboard-proxy",
                 shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
                 reuse_port=args.reuse_port,
+                handler_cancellation=True,
             )
         )
     return 0

@@ -10,6 +10,7 @@ from switchboard.api.provider import Pricing, ProviderModel
 from tests.fixtures.proxy import ProxyFactory, SdkClient, provider_config, proxy_config
 from tests.fixtures.upstream import MockFactory
 
+
 async def access_lines(caplog: pytest.LogCaptureFixture, count: int = 1) -> list[str]:
     """The access log's lines once ``count`` arrived: its writer thread logs them a moment after the answer."""
     for _ in range(500):
