@@ -91,7 +91,7 @@ def vegeta_targets(url: str, bodies: list[bytes], scratch: Path) -> Path:
     return path
 
 
-def vegeta(binary: Path, targets: Path, *, rate: float, seconds: float, timeout_s: float = 10.0) -> Open:
+def vegeta(binary: Path, targets: Path, *, rate: float, seconds: float, timeout_s: float = 2.0) -> Open:
     attack = [str(binary), "attack", "-format=json", f"-targets={targets}", f"-rate={rate:g}/s"]
     attack += [f"-duration={seconds:g}s", f"-timeout={timeout_s:g}s"]
     with subprocess.Popen(attack, stdout=subprocess.PIPE) as attacker:

@@ -65,10 +65,14 @@ def _announced_url(stdout: IO[bytes] | None, log: Path) -> str:
     return match.group(1).decode()
 
 
-def wait_ready(url: str, path: str = "/readyz", timeout_s: float = 120.0) -> None:
+def wait_ready(
+    url: str, path: str = "/readyz", timeout_s: float = 120.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
     host, port = url.removeprefix("http://").split(":")
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited with {process.returncode} before it was ready")
         with contextlib.suppress(OSError, http.client.HTTPException):
             conn = http.client.HTTPConnection(host, int(port), timeout=5)
             conn.request("GET", path)
@@ -266,7 +270,12 @@ def litellm(binary: Path, *, workers: int) -> PathFactory:
                 for m in (FAST_MODEL, SLOW_MODEL)
             ],
             "litellm_settings": {"callbacks": [], "success_callback": [], "failure_callback": [], "telemetry": False},
-            "general_settings": {"disable_spend_logs": True, "disable_error_logs": True},
+            "general_settings": {
+                "disable_spend_logs": True,
+                "disable_error_logs": True,
+                # No master key: requests carry no key on every path alike (loopback only).
+                "dangerously_permit_weak_or_unset_master_key": True,
+            },
         }
         path = scratch / "litellm.yaml"
         path.write_text(yaml.safe_dump(config))
@@ -279,10 +288,14 @@ def litellm(binary: Path, *, workers: int) -> PathFactory:
             "LITELLM_TELEMETRY": "False",
             "LITELLM_MODE": "PRODUCTION",
             "DISABLE_ADMIN_UI": "True",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch of the price list from the internet
         }
         with _process(argv, scratch / "litellm.log", env=env) as process:
             url = f"http://127.0.0.1:{port}"
-            wait_ready(url, "/health/liveliness", timeout_s=180)
+            try:
+                wait_ready(url, "/health/liveliness", timeout_s=180, process=process)
+            except RuntimeError as e:
+                raise RuntimeError(f"{e}; see {scratch / 'litellm.log'}") from None
             yield Server(url, children_of(process.pid))
 
     return start

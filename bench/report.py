@@ -61,6 +61,13 @@ def _diff(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
 
+def _sustained_floor(results: Results, path: str) -> float | None:
+    """A path's sustained rate; one that sustained no rate at all counts as the lowest rate tried."""
+    sustained = _get(results, path, "open", "sustained_rps")
+    runs = results["paths"].get(path, {}).get("open", {}).get("runs", [])
+    return float(min(r["rate"] for r in runs)) if sustained == 0 and runs else sustained
+
+
 def targets(results: Results) -> list[dict[str, Any]]:
     """Every target of the issue: measured value, bound, and whether it is met (None: not measured)."""
     sb1, sb2 = "switchboard-1w", "switchboard-2w"
@@ -96,14 +103,14 @@ def targets(results: Results) -> list[dict[str, Any]]:
             lambda v: v <= 1,
         ),
         (
-            "sustained req/s vs LiteLLM, 1 worker",
-            _ratio(_get(results, sb1, "open", "sustained_rps"), _get(results, "litellm-1w", "open", "sustained_rps")),
+            "sustained req/s vs LiteLLM, 1 worker (LiteLLM at 0: over the lowest rate, a lower bound)",
+            _ratio(_get(results, sb1, "open", "sustained_rps"), _sustained_floor(results, "litellm-1w")),
             ">= 30",
             lambda v: v >= 30,
         ),
         (
-            "sustained req/s vs LiteLLM, 2 workers",
-            _ratio(_get(results, sb2, "open", "sustained_rps"), _get(results, "litellm-2w", "open", "sustained_rps")),
+            "sustained req/s vs LiteLLM, 2 workers (LiteLLM at 0: over the lowest rate, a lower bound)",
+            _ratio(_get(results, sb2, "open", "sustained_rps"), _sustained_floor(results, "litellm-2w")),
             ">= 30",
             lambda v: v >= 30,
         ),
@@ -311,7 +318,7 @@ def markdown(results: Results, chart_files: list[Path]) -> str:
             "| open fds | " + " | ".join(str(soak[f"{k}_fds"]) for k in ("start", "warm", "end", "max")) + " |",
             "",
         ]
-    if results.get("reload"):
+    if results.get("reload") and "p50_ms" in results["reload"]:
         r = results["reload"]
         lines += [
             "## Hot reload",
