@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import os
 import re
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -147,8 +148,6 @@ http {{
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -183,8 +182,6 @@ def nginx(binary: Path, workers: int = 1) -> PathFactory:
 
 def _wait_port(url: str) -> None:
     host, port = url.removeprefix("http://").split(":")
-    import socket
-
     for _ in range(200):
         with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=1):
             return
