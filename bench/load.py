@@ -30,9 +30,10 @@ class Closed:
     """A closed-loop run: ``connections`` clients each sending the next request when the last answered."""
 
     rps: float
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    """None when no request completed within the run (wrk then reports zeros, not latencies)."""
     errors: int
     requests: int
 
@@ -49,11 +50,12 @@ def wrk(binary: Path, url: str, model: str, *, connections: int, seconds: float)
     if line is None:
         raise RuntimeError(f"wrk printed no result: {done.stdout}{done.stderr}")
     raw = json.loads(line.removeprefix("BENCH_JSON "))
+    answered = raw["requests"] > 0
     return Closed(
         rps=raw["requests"] / (raw["duration_us"] / 1e6),
-        p50_ms=raw["p50_us"] / 1000,
-        p90_ms=raw["p90_us"] / 1000,
-        p99_ms=raw["p99_us"] / 1000,
+        p50_ms=raw["p50_us"] / 1000 if answered else None,
+        p90_ms=raw["p90_us"] / 1000 if answered else None,
+        p99_ms=raw["p99_us"] / 1000 if answered else None,
         errors=raw["errors"],
         requests=raw["requests"],
     )
@@ -69,6 +71,9 @@ class Open:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    status_codes: dict[str, int]
+    errors: list[str]
+    """vegeta's distinct error texts (timeouts, refused connections...)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,15 +112,17 @@ def vegeta(binary: Path, targets: Path, *, rate: float, seconds: float, timeout_
         p50_ms=lat["50th"] / 1e6,
         p95_ms=lat["95th"] / 1e6,
         p99_ms=lat["99th"] / 1e6,
+        status_codes=raw.get("status_codes") or {},
+        errors=(raw.get("errors") or [])[:5],
     )
 
 
-def stream(url: str, model: str, *, concurrency: int, seconds: float) -> dict[str, float]:
+def stream(url: str, model: str, *, concurrency: int, seconds: float) -> dict[str, float | None]:
     """Time to first token and total time of streamed answers (``bench/stream_client.py``)."""
     argv = python_module("bench.stream_client", url + CHAT, model, str(concurrency), str(seconds))
     done = subprocess.run(argv, capture_output=True, text=True, env=checkout_env(), check=False)
     if done.returncode != 0:
         print(done.stderr, file=sys.stderr)
         raise RuntimeError(f"stream client failed against {url}")
-    result: dict[str, float] = json.loads(done.stdout)
+    result: dict[str, float | None] = json.loads(done.stdout)
     return result

@@ -25,6 +25,8 @@ from hack.checkout import REPO_ROOT, checkout_env, python_module
 FAST_MODEL = "mock-model"
 SLOW_MODEL = "mock-slow"
 SLOW_MS = 60
+CUT_MODEL = "mock-cut"
+"""Served by Switchboard only, for the soak: the mock cuts its streams (``cut_stream_after``)."""
 _URL = re.compile(rb"(http://127\.0\.0\.1:\d+)")
 
 
@@ -204,14 +206,14 @@ def switchboard_config(mock_url: str, providers: int, strategy: str) -> dict[str
                 "name": name,
                 "type": "openai",
                 "baseUrl": mock_url + "/v1",
-                "models": [{"name": FAST_MODEL}, {"name": SLOW_MODEL}],
+                "models": [{"name": m} for m in (FAST_MODEL, SLOW_MODEL, CUT_MODEL)],
             }
             for name in names
         ],
         "profiles": [
             {
                 "name": "bench",
-                "models": [FAST_MODEL, SLOW_MODEL],
+                "models": [FAST_MODEL, SLOW_MODEL, CUT_MODEL],
                 "strategy": strategy,
                 "providers": [{"name": name} for name in names],
             }

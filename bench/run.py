@@ -12,6 +12,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import datetime as dt
+import math
 import statistics
 import subprocess
 import sys
@@ -82,9 +83,13 @@ def path_plan(tools: Tools, mock: paths.Server, quick: bool) -> list[tuple[str, 
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each field's median over the rounds (the runs of one path)."""
-    keys = [k for k, v in runs[0].items() if isinstance(v, int | float)]
-    return {k: statistics.median(run[k] for run in runs) for k in keys} | {"rounds": len(runs)}
+    """Each field's median over the rounds (the runs of one path); None where no round measured it."""
+    keys = [k for k, v in runs[0].items() if v is None or isinstance(v, int | float)]
+    out: dict[str, Any] = {"rounds": len(runs)}
+    for key in keys:
+        values = [run[key] for run in runs if isinstance(run.get(key), int | float) and not math.isnan(run[key])]
+        out[key] = statistics.median(values) if values else None
+    return out
 
 
 def interleaved(servers: dict[str, paths.Server], rounds: int, run: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
@@ -101,7 +106,7 @@ def interleaved(servers: dict[str, paths.Server], rounds: int, run: Callable[[st
             result = run(server.url)
             used = paths.cpu_seconds(server.pids) - before
             count = result.get("requests") or result.get("streams") or 0
-            runs[name].append(result | {"cpu_us_per_request": used / count * 1e6 if count else float("nan")})
+            runs[name].append(result | {"cpu_us_per_request": used / count * 1e6 if count else None})
     return {name: _median_run(r) for name, r in runs.items()}
 
 
@@ -159,8 +164,8 @@ def measure(
     }
     for name, r in results.items():
         print(
-            f"  {name:<24} {r['closed']['rps']:6.0f} req/s  p99 {r['closed']['p99_ms']:6.1f} ms  "
-            f"CPU {r['closed']['cpu_us_per_request']:5.0f} us/req  "
+            f"  {name:<24} {r['closed']['rps']:6.0f} req/s  p99 {r['closed']['p99_ms'] or float('nan'):6.1f} ms  "
+            f"CPU {r['closed']['cpu_us_per_request'] or float('nan'):5.0f} us/req  "
             f"sustained {r['open']['sustained_rps']} req/s",
             flush=True,
         )

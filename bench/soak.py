@@ -1,12 +1,16 @@
 """A mixed soak: Switchboard's RSS and open descriptors while it serves through upstream faults.
 
 One worker, three providers under least-latency on a mock that fails 5 % of
-requests and cuts the slow model's streams; vegeta sends non-streaming, streaming and
-cut-stream requests at a steady rate. ``/proc`` is sampled every few seconds.
+requests (the proxy retries them on another provider); vegeta sends a steady
+mix of non-streaming and streaming requests, fast and 60 ms, and one in 21 is a
+stream the mock cuts after two chunks. ``/proc`` is sampled every few seconds;
+flat means the median of the second half within 10 % of the first half's
+(after a minute's warm-up), since descriptors rise and fall with connections.
 """
 
 import contextlib
 import os
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -16,6 +20,7 @@ from bench import load, paths
 from bench.tools import Tools
 
 SOAK_RATE = 100
+WARM_UP_S = 60.0
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -32,17 +37,13 @@ def usage(pids: tuple[int, ...]) -> tuple[float, int]:
 def run(tools: Tools, scratch: Path, *, seconds: float, interval_s: float = 5.0) -> dict[str, Any]:
     here = scratch / "soak"
     here.mkdir()
-    faults = ("*:fail_rate=0.05", f"{paths.SLOW_MODEL}:cut_stream_after=2")
+    faults = ("*:status=503", "*:fail_rate=0.05", f"{paths.CUT_MODEL}:cut_stream_after=2")
     with paths.mock(here, faults=faults) as mock:
         config = paths.switchboard(workers=1, providers=3, strategy="least-latency")
         with config(mock.url, here) as server:
             start = usage(server.pids)
-            bodies = [
-                load.chat_body(paths.FAST_MODEL),
-                load.chat_body(paths.FAST_MODEL, stream=True),
-                load.chat_body(paths.SLOW_MODEL),
-                load.chat_body(paths.SLOW_MODEL, stream=True),
-            ]
+            mix = [load.chat_body(m, stream=s) for m in (paths.FAST_MODEL, paths.SLOW_MODEL) for s in (False, True)]
+            bodies = mix * 5 + [load.chat_body(paths.CUT_MODEL, stream=True)]
             targets = load.vegeta_targets(server.url, bodies, here)
             samples: list[tuple[float, float, int]] = []
             stop = threading.Event()
@@ -57,19 +58,28 @@ def run(tools: Tools, scratch: Path, *, seconds: float, interval_s: float = 5.0)
             attack = load.vegeta(tools.vegeta, targets, rate=SOAK_RATE, seconds=seconds)
             stop.set()
             sampler.join()
-    warm = samples[min(len(samples) - 1, max(1, len(samples) // 10))] if samples else (0.0, *start)
-    end = samples[-1] if samples else (0.0, *start)
+    warmed = [x for x in samples if x[0] >= WARM_UP_S] or samples
+    half = len(warmed) // 2
+    first, second = warmed[: max(half, 1)], warmed[half:]
+
+    def median(rows: list[tuple[float, float, int]], column: int) -> float:
+        return float(statistics.median(row[column] for row in rows)) if rows else float("nan")
+
     return {
         "seconds": seconds,
         "rate": SOAK_RATE,
         "success": attack.success,
+        "status_codes": attack.status_codes,
+        "errors": attack.errors,
         "start_rss_mib": round(start[0], 1),
         "start_fds": start[1],
-        "warm_rss_mib": round(warm[1], 1),
-        "warm_fds": warm[2],
-        "end_rss_mib": round(end[1], 1),
-        "end_fds": end[2],
-        "max_rss_mib": round(max((s[1] for s in samples), default=start[0]), 1),
-        "max_fds": max((s[2] for s in samples), default=start[1]),
-        "samples": [list(s) for s in samples],
+        "first_half_rss_mib": round(median(first, 1), 1),
+        "second_half_rss_mib": round(median(second, 1), 1),
+        "first_half_fds": median(first, 2),
+        "second_half_fds": median(second, 2),
+        "end_rss_mib": round(samples[-1][1], 1) if samples else None,
+        "end_fds": samples[-1][2] if samples else None,
+        "max_rss_mib": round(max((x[1] for x in samples), default=start[0]), 1),
+        "max_fds": max((x[2] for x in samples), default=start[1]),
+        "samples": [list(x) for x in samples],
     }

@@ -38,13 +38,13 @@ async def _client(
             out["errors"].append(1.0)
 
 
-def _pct(samples: list[float], q: int) -> float:
+def _pct(samples: list[float], q: int) -> float | None:
     if len(samples) < 2:
-        return samples[0] * 1000 if samples else float("nan")
+        return samples[0] * 1000 if samples else None
     return statistics.quantiles(samples, n=100)[q - 1] * 1000
 
 
-async def run(url: str, model: str, concurrency: int, seconds: float) -> dict[str, float]:
+async def run(url: str, model: str, concurrency: int, seconds: float) -> dict[str, float | None]:
     body = json.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": "stream a reply"}]})
     out: dict[str, list[float]] = {"ttft": [], "total": [], "errors": []}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
