@@ -4,8 +4,9 @@ One worker, three providers under least-latency on a mock that fails 5 % of
 requests (the proxy retries them on another provider); vegeta sends a steady
 mix of non-streaming and streaming requests, fast and 60 ms, and one in 21 is a
 stream the mock cuts after two chunks. ``/proc`` is sampled every few seconds;
-flat means the median of the second half within 10 % of the first half's
-(after a minute's warm-up), since descriptors rise and fall with connections.
+flat means RSS and descriptors, idle after the end, within 10 % of their
+values idle after a minute's warm-up (under load, descriptors rise and fall
+with connections); the medians of each half under load are reported too.
 """
 
 import contextlib
@@ -21,6 +22,7 @@ from bench.tools import Tools
 
 SOAK_RATE = 100
 WARM_UP_S = 60.0
+IDLE_S = 3.0
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -55,7 +57,13 @@ def run(tools: Tools, scratch: Path, *, seconds: float, interval_s: float = 5.0)
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
-            attack = load.vegeta(tools.vegeta, targets, rate=SOAK_RATE, seconds=seconds)
+            # Idle after the warm-up and idle at the end: what is left between loads is what a leak keeps.
+            warm_up = load.vegeta(tools.vegeta, targets, rate=SOAK_RATE, seconds=min(WARM_UP_S, seconds / 2))
+            time.sleep(IDLE_S)
+            idle_warm = usage(server.pids)
+            attack = load.vegeta(tools.vegeta, targets, rate=SOAK_RATE, seconds=seconds - min(WARM_UP_S, seconds / 2))
+            time.sleep(IDLE_S)
+            idle_end = usage(server.pids)
             stop.set()
             sampler.join()
     warmed = [x for x in samples if x[0] >= WARM_UP_S] or samples
@@ -69,6 +77,11 @@ def run(tools: Tools, scratch: Path, *, seconds: float, interval_s: float = 5.0)
         "seconds": seconds,
         "rate": SOAK_RATE,
         "success": attack.success,
+        "warm_up_success": warm_up.success,
+        "idle_after_warm_up_rss_mib": round(idle_warm[0], 1),
+        "idle_after_warm_up_fds": idle_warm[1],
+        "idle_at_end_rss_mib": round(idle_end[0], 1),
+        "idle_at_end_fds": idle_end[1],
         "status_codes": attack.status_codes,
         "errors": attack.errors,
         "start_rss_mib": round(start[0], 1),
