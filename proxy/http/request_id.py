@@ -27,5 +27,6 @@ class RequestIdFilter(logging.Filter):
     """Adds ``record.request_id`` (install on the handlers whose format prints it)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = current.get()
+        if not hasattr(record, "request_id"):  # records written for a request elsewhere carry their own
+            record.request_id = current.get()
         return True

@@ -1,5 +1,6 @@
 """``x-request-id``: accepted from the client or generated, echoed, and on every log line of the request."""
 
+import asyncio
 import logging
 
 import aiohttp
@@ -30,6 +31,10 @@ async def test_request_ids_are_echoed_and_logged(
         model="mock-model", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-request-id": "req-42"}
     )
     assert raw.headers["x-request-id"] == "req-42"
+    for _ in range(250):  # the access line is written by its own thread, a moment later
+        if any(r.name == "switchboard.proxy.access" for r in caplog.records):
+            break
+        await asyncio.sleep(0.02)
     mine = [r for r in caplog.records if r.name.startswith("switchboard.proxy")]
     assert {r.name for r in mine} >= {"switchboard.proxy.upstream", "switchboard.proxy.access"}  # failover + access
     assert {getattr(r, "request_id", None) for r in mine} == {"req-42"}
