@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from switchboard.proxy.config_source import ConfigSource
+from switchboard.proxy.http.access_log import AccessLog
 from switchboard.proxy.runtime import Runtime
 
 
@@ -32,3 +33,5 @@ RUNTIME = web.AppKey("switchboard_runtime", Runtime)
 SOURCE = web.AppKey("switchboard_source", ConfigSource)
 STARTED_AT = web.AppKey("switchboard_started_at", float)
 LABELS = web.RequestKey("switchboard_labels", RouteLabels)
+REQUEST_ID = web.RequestKey("switchboard_request_id", str)
+ACCESS_LOG = web.AppKey("switchboard_access_log", AccessLog)

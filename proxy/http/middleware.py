@@ -16,13 +16,13 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from switchboard.proxy.auth import request_client
-from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError, anthropic_error_body
-from switchboard.proxy.http.keys import LABELS, RUNTIME, RouteLabels
+from switchboard.proxy.http import request_id
+from switchboard.proxy.http.access_log import AccessLine
+from switchboard.proxy.http.keys import ACCESS_LOG, LABELS, REQUEST_ID, RUNTIME, RouteLabels
 from switchboard.proxy.upstream.outcomes import ClientGone
 
 log = logging.getLogger("switchboard.proxy.http")
-access_log = logging.getLogger("switchboard.proxy.access")
 
 _HTTP_CODES = {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}
 CLIENT_CLOSED_REQUEST = 499
@@ -41,15 +41,18 @@ def anthropic_api(request: web.Request) -> bool:
 
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiError:
+    headers = None
     if exc.status == 404:
         message = f"unknown URL: {request.method} {request.path}"
     elif exc.status == 405:
+        allowed = sorted(exc.allowed_methods) if isinstance(exc, web.HTTPMethodNotAllowed) else []
         message = f"method {request.method} not allowed for {request.path}"
+        headers = {"Allow": ", ".join(allowed)}
     elif exc.status == 413:
         message = "request body too large"
     else:
         message = exc.reason
-    return ApiError(exc.status, message, code=_HTTP_CODES.get(exc.status))
+    return ApiError(exc.status, message, code=_HTTP_CODES.get(exc.status), headers=headers)
 
 
 @web.middleware
@@ -73,9 +76,18 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
 
 @web.middleware
 async def request_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count and time every API request with the labels the handler found."""
-    if not request.path.startswith("/v1/"):
-        return await handler(request)
+    """Count and time every API request with the labels the handler found; set its ``x-request-id``."""
+    request[REQUEST_ID] = request_id.request_id_for(request)
+    token = request_id.current.set(request[REQUEST_ID])
+    try:
+        if not request.path.startswith("/v1/"):
+            return await handler(request)
+        return await _measured(request, handler)
+    finally:
+        request_id.current.reset(token)
+
+
+async def _measured(request: web.Request, handler: Handler) -> web.StreamResponse:
     resource = request.match_info.route.resource
     began = time.monotonic()
     endpoint = resource.canonical.removeprefix("/v1/") if resource else "unmatched"
@@ -90,6 +102,13 @@ async def request_metrics(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+async def response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: echo the request id; name the server without versions (no fingerprint)."""
+    response.headers["Server"] = "switchboard"
+    if REQUEST_ID in request:
+        response.headers[request_id.HEADER] = request[REQUEST_ID]
+
+
 def _record(request: web.Request, status: int, labels: RouteLabels) -> None:
     metrics = request.app[RUNTIME].metrics
     metrics.requests.labels(labels.api, labels.endpoint, labels.profile, labels.provider, str(status)).inc()
@@ -99,21 +118,22 @@ def _record(request: web.Request, status: int, labels: RouteLabels) -> None:
 
 
 def _log_access(request: web.Request, status: int, labels: RouteLabels, elapsed_s: float) -> None:
-    """One line per API request; a stream's line is written when it ended, so it has the cost too.
-
-    Names the client by its key entry's name (with client auth on), never by its key.
-    """
+    """One line per API request; a stream's line is written when it ended, so it has the cost too."""
+    access_log = request.app[ACCESS_LOG]
+    if not access_log.enabled():
+        return
     client = request_client(request)
-    cost = "-" if labels.cost_usd is None else format_cost(labels.cost_usd)
-    access_log.info(
-        "%s %s %d api=%s profile=%s provider=%s client=%s duration_s=%.3f cost_usd=%s",
-        request.method,
-        request.path,
-        status,
-        labels.api,
-        labels.profile,
-        labels.provider,
-        client.name if client else "-",
-        elapsed_s,
-        cost,
+    line = AccessLine(
+        method=request.method,
+        path=request.path,
+        status=status,
+        api=labels.api,
+        profile=labels.profile,
+        provider=labels.provider,
+        client=client.name if client else "-",
+        duration_s=elapsed_s,
+        cost_usd=labels.cost_usd,
+        created=time.time(),
+        request_id=request.get(REQUEST_ID, "-"),
     )
+    access_log.write(line)

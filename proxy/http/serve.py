@@ -21,7 +21,8 @@ from switchboard.proxy.fleet.http import admitted
 from switchboard.proxy.http.common import json_answer, plan_for, ready_runtime, reporting
 from switchboard.proxy.http.stream_relay import ClientStream, relay
 from switchboard.proxy.routing.types import RouteRequest
-from switchboard.proxy.upstream.exchange import codec_once
+from switchboard.proxy.upstream.attempt import AttemptScope
+from switchboard.proxy.upstream.exchange import Coded, codec_once, codec_preparer
 from switchboard.proxy.upstream.loop import StreamBroken, run_attempts
 from switchboard.proxy.upstream.outcomes import ClientGone
 
@@ -75,12 +76,20 @@ async def serve(
             plan = dataclasses.replace(plan, attempts=capable)
         async with admitted(request, plan, route, snap.config.fleet.replicas) as plan:
             report = reporting(request, runtime, endpoint)
+            prepare = codec_preparer(snap, make)
             if not stream:
-                served = await run_attempts(report, plan, route.model, lambda scope: codec_once(snap, scope, make))
+                served = await run_attempts(
+                    report, plan, route.model, prepare, lambda scope, coded: codec_once(snap, scope, coded)
+                )
                 return json_answer(plan, served)
             client = ClientStream(request)
+            final_plan = plan
+
+            async def relay_attempt(scope: AttemptScope, coded: Coded) -> None:
+                await relay(snap, scope, coded, final_plan, client)
+
             try:
-                await run_attempts(report, plan, route.model, lambda scope: relay(snap, scope, plan, make, client))
+                await run_attempts(report, plan, route.model, prepare, relay_attempt)
             except StreamBroken as broken:
                 try:
                     await client.end_broken(broken.scope, broken.error)

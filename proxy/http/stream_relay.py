@@ -14,15 +14,16 @@ waits for the socket to drain, so a slow reader holds the upstream read back
 (bounded memory) and its errors are the client's, never the provider's.
 """
 
+import asyncio
+
 from aiohttp import web
 
 from switchboard.proxy.adapters.base import StreamTranslator, Usage
-from switchboard.proxy.apis.codec import CodecFactory
 from switchboard.proxy.http.common import attempt_headers
 from switchboard.proxy.routing.types import Plan
 from switchboard.proxy.snapshot import Snapshot
 from switchboard.proxy.upstream.attempt import AttemptScope
-from switchboard.proxy.upstream.exchange import open_stream
+from switchboard.proxy.upstream.exchange import Coded, open_stream
 from switchboard.proxy.upstream.outcomes import describe
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -58,27 +59,31 @@ class ClientStream:
         await self.end(scope)
 
 
-async def relay(snap: Snapshot, scope: AttemptScope, plan: Plan, make: CodecFactory, client: ClientStream) -> None:
-    """One streamed attempt of any inbound API: open upstream, hold events back until the commit, relay, end."""
-    attempt = scope.attempt
-    target = snap.target(attempt.provider, attempt.model)
-    codec = make(snap.adapter(attempt.provider), target)
-    async with open_stream(snap, scope, codec.request, target.api_key) as response:
-        translator = codec.open_stream()
-        held: list[bytes] = []
-        async for chunk in response.content.iter_any():
-            events = translator.feed(chunk)
-            if scope.committed:
-                await client.write(scope, events)
-            elif any(codec.commits(event) for event in events):
-                await client.open(scope, attempt_headers(plan, scope), translator)
-                await client.write(scope, [*held, *events])
-                held = []
-            else:
-                held.extend(events)
-            if translator.usage is not None:
-                scope.usage = translator.usage
-        closing = translator.finish()
+async def relay(snap: Snapshot, scope: AttemptScope, coded: Coded, plan: Plan, client: ClientStream) -> None:
+    """One streamed attempt of any inbound API: open upstream, hold events back until the commit, relay, end.
+
+    Until the commit the provider's ``firstTokenSeconds`` (when set) bounds the wait.
+    """
+    prepared, codec = coded
+    async with asyncio.timeout(scope.attempt.timeouts.first_token_seconds) as first_token:
+        async with open_stream(snap, scope, prepared) as response:
+            translator = codec.open_stream()
+            held: list[bytes] = []
+            async for chunk in response.content.iter_any():
+                events = translator.feed(chunk)
+                if scope.committed:
+                    await client.write(scope, events)
+                elif any(codec.commits(event) for event in events):
+                    first_token.reschedule(None)
+                    await client.open(scope, attempt_headers(plan, scope), translator)
+                    await client.write(scope, [*held, *events])
+                    held = []
+                else:
+                    held.extend(events)
+                if translator.usage is not None:
+                    scope.usage = translator.usage
+            closing = translator.finish()
+        first_token.reschedule(None)
     scope.usage = translator.usage or Usage()
     if not scope.committed:  # a complete answer without output (an empty completion)
         await client.open(scope, attempt_headers(plan, scope), translator)
