@@ -11,13 +11,15 @@ from aiohttp.typedefs import Middleware
 
 from switchboard.proxy.auth import KeyStore, api_key_middleware
 from switchboard.proxy.http import chat, embeddings, info, routing_api
-from switchboard.proxy.http.keys import PRICING, RUNTIME
+from switchboard.proxy.http.keys import PRICING, RUNTIME, TELEMETRY
 from switchboard.proxy.http.middleware import openai_errors, request_metrics
+from switchboard.proxy.http.tracing import request_tracing, send_request_id
 from switchboard.proxy.metrics import HealthSource, create_metrics
 from switchboard.proxy.router_port import RouterFactory
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.runtime import AdapterLookup, Runtime
 from switchboard.proxy.sources import ConfigSource
+from switchboard.proxy.telemetry.setup import Telemetry
 from switchboard.proxy.wiring import default_adapter_lookup, default_router_factory
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -32,6 +34,8 @@ class AppOptions:
     pricing: PricingTable = field(default_factory=PricingTable.default)
     api_keys: Callable[[], KeyStore] | None = None
     """The current client keys (``KeyFileSource(path).current``); None serves without client auth."""
+    telemetry: Telemetry = field(default_factory=Telemetry.off)
+    """Tracer and GenAI instruments (``Telemetry.from_env()`` in the CLI); off by default."""
 
 
 def _add_routes(app: web.Application) -> None:
@@ -60,7 +64,8 @@ async def _run_source(app: web.Application) -> AsyncIterator[None]:
 def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.Application:
     """A proxy app whose config comes from ``source`` (a file or the cluster)."""
     options = options or AppOptions()
-    middlewares: list[Middleware] = [request_metrics, openai_errors]
+    # request_tracing outermost: the access line and every other log line of a request carry its ids.
+    middlewares: list[Middleware] = [request_tracing(options.telemetry), request_metrics, openai_errors]
     if options.api_keys is not None:
         # Inside openai_errors and request_metrics: a 401 is counted like any other answer.
         middlewares.append(api_key_middleware(options.api_keys))
@@ -74,6 +79,8 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
     app[RUNTIME] = runtime
     app[SOURCE] = source
     app[PRICING] = options.pricing
+    app[TELEMETRY] = options.telemetry
+    app.on_response_prepare.append(send_request_id)
     app[info.STARTED_AT] = time.time()
     _add_routes(app)
     app.cleanup_ctx.append(_run_source)

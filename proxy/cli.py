@@ -6,20 +6,26 @@ ConfigMaps through ``switchboard.proxy.kube.create_source(options)``.
 ``--workers N`` runs N processes sharing the port through SO_REUSEPORT.
 ``--api-keys-file FILE`` (or ``$SWITCHBOARD_API_KEYS_FILE``) makes every API
 request present a client key (``docs/auth.md``); without it there is no client auth.
+``--log-format json`` writes one JSON object per log line (``docs/observability.md``);
+traces and GenAI metrics go over OTLP when the standard ``OTEL_*`` variables say so.
 """
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from switchboard.logformat import LOG_FORMATS, configure_logging
 from switchboard.proxy import kube
 from switchboard.proxy.app import DEFAULT_MAX_BODY_BYTES, AppOptions, create_app
 from switchboard.proxy.auth import API_KEYS_FILE_ENV, KeyFileError, KeyFileSource
 from switchboard.proxy.sources import ConfigSource, FileSource
+from switchboard.proxy.telemetry.settings import TelemetrySettings, TelemetrySettingsError
+from switchboard.proxy.telemetry.setup import Telemetry
 from switchboard.proxy.workers import run_workers
 from switchboard.serving import serve_until_signalled
 
@@ -36,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks a free one (default 8080)")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes sharing the port")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--log-format", default="text", choices=LOG_FORMATS, help="text lines (default) or one JSON object per line"
+    )
     parser.add_argument(
         "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger request bodies get a 413"
     )
@@ -85,29 +94,35 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level, args.log_format)
     if args.workers < 1 or args.max_body_bytes < 1:
         print("switchboard-proxy: --workers and --max-body-bytes must be positive", file=sys.stderr)
         return 2
     try:
-        options = app_options(args)  # also in a --workers parent: refuse a bad keys file once, up front
-    except KeyFileError as e:  # the message names the entry and field, never a key
+        # Also in a --workers parent: refuse a bad keys file or OTEL_* value once, up front.
+        TelemetrySettings.from_env(os.environ)
+        options = app_options(args)
+    except (KeyFileError, TelemetrySettingsError) as e:  # the message names the entry and field, never a key
         print(f"switchboard-proxy: {e}", file=sys.stderr)
         return 2
     if args.workers > 1:
         return run_workers(args, sys.argv[1:] if argv is None else list(argv))
-    app = create_app(make_source(args), options)
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(
-            serve_until_signalled(
-                app,
-                args.host,
-                args.port,
-                name="switchboard-proxy",
-                shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
-                reuse_port=args.reuse_port,
+    telemetry = Telemetry.from_env()  # in the serving process only: exporters run threads of their own
+    app = create_app(make_source(args), dataclasses.replace(options, telemetry=telemetry))
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(
+                serve_until_signalled(
+                    app,
+                    args.host,
+                    args.port,
+                    name="switchboard-proxy",
+                    shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+                    reuse_port=args.reuse_port,
+                )
             )
-        )
+    finally:
+        telemetry.shutdown()  # flush buffered spans and metrics
     return 0
 
 

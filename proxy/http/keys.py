@@ -6,6 +6,7 @@ from aiohttp import web
 
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.runtime import Runtime
+from switchboard.proxy.telemetry.setup import Telemetry
 
 
 @dataclass(slots=True)
@@ -22,3 +23,4 @@ class RouteLabels:
 RUNTIME = web.AppKey("switchboard_runtime", Runtime)
 LABELS = web.RequestKey("switchboard_labels", RouteLabels)
 PRICING = web.AppKey("switchboard_pricing", PricingTable)
+TELEMETRY = web.AppKey("switchboard_telemetry", Telemetry)
