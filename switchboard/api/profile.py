@@ -88,6 +88,18 @@ class LatencySettings(Model):
     window_size: int = Field(200, ge=10, le=100000, description="Recent samples kept for percentiles.")
 
 
+class TracingPolicy(Model):
+    """What this profile's trace spans may record beyond models, providers, tokens, cost and timings."""
+
+    capture_content: bool = Field(
+        False,
+        description=(
+            "Record prompts and completions on spans (`gen_ai.input.messages`, `gen_ai.output.messages`)."
+            " Off by default: they may hold personal or secret data."
+        ),
+    )
+
+
 class RuleMatch(Model):
     """All set conditions must hold; an empty match matches everything."""
 
@@ -159,6 +171,7 @@ class ProfileCore(Model):
     allow_client_routing: bool = Field(False, description="Honour X-Routing-* and X-Provider-Hint headers.")
     session_affinity: SessionAffinity = Field(SessionAffinity(), description="Sticky sessions.")
     latency: LatencySettings = Field(LatencySettings(), description="Latency learning for least-latency.")
+    tracing: TracingPolicy = Field(TracingPolicy(), description="OpenTelemetry spans of this profile's requests.")
 
     @model_validator(mode="after")
     def _check_rules(self) -> Self:
