@@ -2,9 +2,9 @@
 
 Outermost middleware: everything a request logs, the access line included,
 carries its ``request_id`` and the span's trace and span ids. The span
-continues the client's W3C ``traceparent`` (the propagator honours
-``OTEL_PROPAGATORS``); with tracing off the tracer is a no-op whose "span"
-is the client's context, so a ``traceparent`` still passes through upstream.
+continues the client's W3C ``traceparent``/``tracestate``; with tracing off
+the tracer is a no-op whose "span" is the client's context, so a
+``traceparent`` still passes through upstream unchanged.
 Probes and ``/metrics`` get a request id but no span.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.semconv.attributes.http_attributes import (
     HTTP_REQUEST_METHOD,
@@ -22,6 +22,7 @@ from opentelemetry.semconv.attributes.http_attributes import (
 )
 from opentelemetry.semconv.attributes.url_attributes import URL_PATH
 from opentelemetry.trace import Span, SpanKind, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from switchboard.logformat import request_id_for, request_scope
 from switchboard.proxy.telemetry.setup import Telemetry
@@ -30,6 +31,7 @@ from switchboard.proxy.telemetry.spans import REQUEST_ID as REQUEST_ID_ATTRIBUTE
 REQUEST_ID = web.RequestKey("switchboard_request_id", str)
 REQUEST_SPAN = web.RequestKey("switchboard_request_span", Span)
 REQUEST_ID_HEADER = "X-Request-Id"
+_TRACE_CONTEXT = TraceContextTextMapPropagator()
 
 
 def request_span(request: web.Request) -> Span:
@@ -62,7 +64,7 @@ def request_tracing(telemetry: Telemetry) -> Middleware:
                 attributes[HTTP_ROUTE] = route
             with telemetry.tracer.start_as_current_span(
                 f"{request.method} {route or request.path}",
-                context=propagate.extract(request.headers),
+                context=_TRACE_CONTEXT.extract(request.headers),
                 kind=SpanKind.SERVER,
                 attributes=attributes,
                 record_exception=False,

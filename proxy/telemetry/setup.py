@@ -2,8 +2,8 @@
 
 One ``Telemetry`` per process (built by the CLI, passed to ``create_app``);
 providers are never installed globally, so several apps in one process (tests)
-never share exporters. Context propagation uses the global propagator, which
-honours ``OTEL_PROPAGATORS`` (default: W3C trace context and baggage).
+never share exporters. Context travels as W3C trace context only
+(``http/tracing.py`` in, ``transport.send`` out).
 """
 
 import os
