@@ -8,21 +8,35 @@ stats learn), sleeps, and keeps to the profile's overall deadline.
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import aiohttp
 
 from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamError, Usage
+from switchboard.proxy.cost import cost_usd
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.metrics import ProxyMetrics
-from switchboard.proxy.outcomes import client_error_for, failure_outcome, is_fallback, success_outcome
+from switchboard.proxy.outcomes import client_error_for, describe, failure_outcome, is_fallback, success_outcome
 from switchboard.proxy.router_port import RouterPort
+from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.types import Attempt, Outcome, Plan
+from switchboard.proxy.telemetry.setup import Telemetry
+from switchboard.proxy.telemetry.spans import AttemptTrace, attempt_span
 
 T = TypeVar("T")
 
 UPSTREAM_FAILURES = (UpstreamError, aiohttp.ClientError, asyncio.TimeoutError, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptTracing:
+    """What an attempt's span needs: the tracer, the GenAI operation, prices for its cost."""
+
+    telemetry: Telemetry
+    operation: str
+    pricing: PricingTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +45,10 @@ class Served(Generic[T]):
     attempt: Attempt
     attempts: int
     started_at: float
+    trace: AttemptTrace | None = None
+    """Streams (``report_success=False``): the attempt's still open span; the relay reports its outcome..."""
+    span_scope: ExitStack = field(default_factory=ExitStack)
+    """...and then closes this, which ends the span."""
 
 
 class Deadline:
@@ -62,6 +80,7 @@ async def run_attempts(
     requested_model: str,
     call: AttemptCall[T],
     *,
+    tracing: AttemptTracing,
     report_success: bool = True,
 ) -> Served[T]:
     deadline = Deadline(plan.profile.retry.deadline_seconds)
@@ -79,11 +98,17 @@ async def run_attempts(
             metrics.retried_by_profile[plan.profile.key] += 1
         router.started(attempt)
         began = time.monotonic()
+        span_scope = ExitStack()
+        traced = span_scope.enter_context(
+            attempt_span(tracing.telemetry, plan, attempt, operation=tracing.operation, number=tries)
+        )
         try:
             value, usage = await call(attempt, deadline)
         except UPSTREAM_FAILURES as error:
             outcome = failure_outcome(error, time.monotonic() - began)
             router.finished(attempt, outcome)
+            traced.ended(outcome, error=describe(error))
+            span_scope.close()
             metrics.upstream_errors.labels(attempt.provider.name, outcome.kind).inc()
             last = (error, attempt)
             step = router.next_step(plan, index, outcome, tries - 1, deadline.elapsed)
@@ -94,17 +119,27 @@ async def run_attempts(
             continue
         except AdapterRequestError as error:
             # The body cannot be expressed for this upstream: the client's problem, not the provider's.
-            router.finished(attempt, Outcome(kind="client_error", latency_s=time.monotonic() - began, status=400))
+            outcome = Outcome(kind="client_error", latency_s=time.monotonic() - began, status=400)
+            router.finished(attempt, outcome)
+            traced.ended(outcome, error=str(error))
+            span_scope.close()
             raise ApiError(400, f"provider {attempt.provider.name!r} cannot take this request: {error}") from None
         except BaseException:
             # Cancelled (client went away) or a bug: the router must still see the attempt end,
             # as a client-side outcome so the provider is not blamed for it.
-            router.finished(attempt, Outcome(kind="client_error", latency_s=time.monotonic() - began))
+            outcome = Outcome(kind="client_error", latency_s=time.monotonic() - began)
+            router.finished(attempt, outcome)
+            traced.ended(outcome, error="the request ended before the attempt did")
+            span_scope.close()
             raise
-        if report_success:
-            router.finished(attempt, success_outcome(time.monotonic() - began, usage))
         if is_fallback(plan, attempt, requested_model):
             metrics.fallbacks.labels(profile).inc()
+        if not report_success:
+            return Served(value, attempt, tries, deadline.started_at, traced, span_scope)
+        outcome = success_outcome(time.monotonic() - began, usage)
+        router.finished(attempt, outcome)
+        traced.ended(outcome, usage=usage, cost_usd=cost_usd(tracing.pricing, attempt.model, usage))
+        span_scope.close()
         return Served(value, attempt, tries, deadline.started_at)
     if last is None:
         raise ApiError(504, "request deadline passed before any upstream answered", code="deadline_exceeded")

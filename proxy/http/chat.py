@@ -8,6 +8,8 @@ from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.dispatch import Deadline, run_attempts
 from switchboard.proxy.http.common import (
     attempt_headers,
+    attempt_tracing,
+    capture_input,
     complete_answer,
     labels,
     plan_for,
@@ -27,12 +29,21 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     runtime, router = runtime_and_router(request)
     async with runtime.lease() as snap:
         plan = plan_for(request, router, route_request(body, request.headers, "chat"))
+        capture_input(request, plan, body)
         if chat.stream:
 
             async def open_attempt(attempt: Attempt, deadline: Deadline) -> tuple[OpenStream, Usage]:
                 return await open_chat_stream(snap, attempt, deadline, body, include_usage=chat.include_usage)
 
-            opened = await run_attempts(router, runtime.metrics, plan, chat.model, open_attempt, report_success=False)
+            opened = await run_attempts(
+                router,
+                runtime.metrics,
+                plan,
+                chat.model,
+                open_attempt,
+                tracing=attempt_tracing(request),
+                report_success=False,
+            )
             labels(request).provider = opened.attempt.provider.name
             return await relay_stream(request, router, opened, attempt_headers(plan, opened.attempt, opened.attempts))
 

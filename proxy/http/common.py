@@ -5,16 +5,20 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from opentelemetry import trace
 
 from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.auth import require_profile
 from switchboard.proxy.cost import cost_usd, format_cost
-from switchboard.proxy.dispatch import Deadline, Served, run_attempts
+from switchboard.proxy.dispatch import AttemptTracing, Deadline, Served, run_attempts
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http.keys import LABELS, PRICING, RUNTIME, RouteLabels
+from switchboard.proxy.http.keys import LABELS, PRICING, RUNTIME, TELEMETRY, RouteLabels
+from switchboard.proxy.http.tracing import annotate
 from switchboard.proxy.router_port import RouterPort
 from switchboard.proxy.routing.types import Attempt, NoRoute, Plan, RouteRequest
 from switchboard.proxy.runtime import NotReady, Runtime
+from switchboard.proxy.telemetry import content
+from switchboard.proxy.telemetry.spans import answer_attributes, plan_attributes, served_attributes
 
 
 def runtime_and_router(request: web.Request) -> tuple[Runtime, RouterPort]:
@@ -34,8 +38,21 @@ def plan_for(request: web.Request, router: RouterPort, route: RouteRequest) -> P
     """
     plan = _plan(router, route)
     labels(request).profile = plan.profile.name
+    annotate(request, plan_attributes(plan, route.endpoint, route.model))
     require_profile(request, plan.profile.key)
     return plan
+
+
+def attempt_tracing(request: web.Request) -> AttemptTracing:
+    """What the request's attempt spans need; the GenAI operation follows the endpoint."""
+    operation = "embeddings" if labels(request).endpoint == "embeddings" else "chat"
+    return AttemptTracing(request.app[TELEMETRY], operation, request.app[PRICING])
+
+
+def capture_input(request: web.Request, plan: Plan, body: dict[str, Any]) -> None:
+    """The prompt on the request span, for profiles whose ``tracing.captureContent`` is on."""
+    if plan.profile.tracing.capture_content:
+        annotate(request, content.input_attributes(body))
 
 
 def no_route_error(e: NoRoute) -> ApiError:
@@ -80,6 +97,7 @@ def record_usage(request: web.Request, attempt: Attempt, usage: Usage) -> float:
     metrics.tokens.labels(profile, provider, "completion").inc(usage.completion_tokens)
     metrics.cost.labels(profile, provider).inc(cost)
     labels(request).cost_usd = cost
+    annotate(request, served_attributes(attempt, usage, cost))
     return cost
 
 
@@ -107,9 +125,15 @@ async def complete_answer(
 
     async def call(attempt: Attempt, deadline: Deadline) -> tuple[Answer, Usage]:
         answer = await once(attempt, deadline)
+        attempt_span = trace.get_current_span()  # the attempt's own span while it runs
+        if attempt_span.is_recording():
+            attempt_span.set_attributes(answer_attributes(answer[0]))
         return answer, answer[1]
 
-    done = await run_attempts(router, request.app[RUNTIME].metrics, plan, model, call)
+    done = await run_attempts(router, request.app[RUNTIME].metrics, plan, model, call, tracing=attempt_tracing(request))
     payload, usage = done.value
+    annotate(request, answer_attributes(payload))
+    if plan.profile.tracing.capture_content:
+        annotate(request, content.output_attributes(payload))
     headers = served_headers(request, plan, done.attempt, done.attempts, usage)
     return web.Response(body=orjson.dumps(payload), content_type="application/json", headers=headers), done

@@ -86,6 +86,17 @@ def attempt_attributes(plan: Plan, attempt: Attempt, operation: str, number: int
     return attributes
 
 
+def served_attributes(attempt: Attempt, usage: Usage, cost_usd: float) -> dict[str, Any]:
+    """The request span's view of the attempt that served it."""
+    return {
+        gen_ai.GEN_AI_PROVIDER_NAME: provider_name(attempt.provider.type),
+        gen_ai.GEN_AI_RESPONSE_MODEL: attempt.model.name,
+        PROVIDER: attempt.provider.key,
+        COST_USD: cost_usd,
+        **usage_attributes(usage),
+    }
+
+
 def usage_attributes(usage: Usage) -> dict[str, int]:
     return {
         gen_ai.GEN_AI_USAGE_INPUT_TOKENS: usage.prompt_tokens,

@@ -137,10 +137,8 @@ async def test_traces_and_genai_metrics_reach_a_real_otlp_endpoint(
             await client.embeddings.create(
                 model="mock-model", input="embed me", extra_headers={"x-request-id": "embed-1"}
             )
-        spans = await receiver.wait_for_spans(
-            lambda got: sum(s.kind == "server" for s in got) >= 5 and sum(s.kind == "client" for s in got) >= 9,
-            "5 request spans and their attempt spans",
-        )
+        # Attempt spans end before their request span, so they are exported first.
+        spans = await receiver.wait_for_spans(lambda got: sum(s.kind == "server" for s in got) >= 5, "5 request spans")
         upstream_saw = await healthy.requests("mock-model")
         durations = await receiver.wait_for_metric("gen_ai.client.operation.duration")
         tokens = await receiver.wait_for_metric("gen_ai.client.token.usage")
