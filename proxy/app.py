@@ -1,4 +1,8 @@
-"""The aiohttp application factory: routes, middleware, runtime and config source."""
+"""The aiohttp application factory: routes, middleware, runtime and config source.
+
+Serve it with ``web.AppRunner(app, handler_cancellation=True)``: a client that
+disconnects then cancels its handler, and with it the upstream call at once.
+"""
 
 import asyncio
 import contextlib
@@ -10,28 +14,24 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from switchboard.proxy.auth import KeyStore, api_key_middleware
+from switchboard.proxy.config_source import ConfigSource
 from switchboard.proxy.http import chat, embeddings, info, routing_api
-from switchboard.proxy.http.keys import PRICING, RUNTIME, TELEMETRY
+from switchboard.proxy.http.keys import RUNTIME, SOURCE, STARTED_AT, TELEMETRY
 from switchboard.proxy.http.middleware import openai_errors, request_metrics
 from switchboard.proxy.http.tracing import request_tracing, send_request_id
 from switchboard.proxy.metrics import HealthSource, create_metrics
-from switchboard.proxy.router_port import RouterFactory
 from switchboard.proxy.routing.pricing import PricingTable
-from switchboard.proxy.runtime import AdapterLookup, Runtime
-from switchboard.proxy.sources import ConfigSource
+from switchboard.proxy.runtime import Runtime
 from switchboard.proxy.telemetry.setup import Telemetry
-from switchboard.proxy.wiring import default_adapter_lookup, default_router_factory
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-SOURCE = web.AppKey("switchboard_source", ConfigSource)
 
 
 @dataclass(frozen=True)
 class AppOptions:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    router_factory: RouterFactory = default_router_factory
-    adapter_lookup: AdapterLookup = default_adapter_lookup
     pricing: PricingTable = field(default_factory=PricingTable.default)
+    """Prices for routing and for billing: one table, so both agree."""
     api_keys: Callable[[], KeyStore] | None = None
     """The current client keys (``KeyFileSource(path).current``); None serves without client auth."""
     telemetry: Telemetry = field(default_factory=Telemetry.off)
@@ -72,16 +72,14 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
     app = web.Application(client_max_size=options.max_body_bytes, middlewares=middlewares)
 
     def health() -> HealthSource | None:
-        router = runtime.router  # bound below; only called at scrape time
-        return router.provider_health if router else None
+        return runtime.router.provider_health  # bound below; only called at scrape time
 
-    runtime = Runtime(options.router_factory, options.adapter_lookup, create_metrics(health), source.secrets)
+    runtime = Runtime(metrics=create_metrics(health), pricing=options.pricing, secrets=source.secrets)
     app[RUNTIME] = runtime
     app[SOURCE] = source
-    app[PRICING] = options.pricing
     app[TELEMETRY] = options.telemetry
     app.on_response_prepare.append(send_request_id)
-    app[info.STARTED_AT] = time.time()
+    app[STARTED_AT] = time.time()
     _add_routes(app)
     app.cleanup_ctx.append(_run_source)
     return app

@@ -39,13 +39,13 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Final
 
-import orjson
 import yaml
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from switchboard.api import yaml_guard
+from switchboard.proxy.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -236,44 +236,26 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return api_key or None
 
 
-def _error_body(message: str, *, type_: str, code: str | None, param: str | None) -> str:
-    return orjson.dumps({"error": {"message": message, "type": type_, "code": code, "param": param}}).decode()
-
-
-def openai_error(status: int, message: str, *, type_: str, code: str | None, param: str | None = None) -> web.Response:
-    """A JSON error response in the shape OpenAI clients parse."""
-    headers = {"WWW-Authenticate": 'Bearer realm="switchboard"'} if status == 401 else None
-    body = _error_body(message, type_=type_, code=code, param=param)
-    return web.Response(status=status, text=body, content_type="application/json", headers=headers)
-
-
-def _missing_key() -> web.Response:
-    return openai_error(
+def _missing_key() -> ApiError:
+    return ApiError(
         401,
         "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or in the 'api-key' header.",
-        type_="invalid_request_error",
         code="missing_api_key",
+        headers=_CHALLENGE,
     )
 
 
-def _invalid_key() -> web.Response:
-    return openai_error(401, "Incorrect API key provided.", type_="invalid_request_error", code="invalid_api_key")
+def _invalid_key() -> ApiError:
+    return ApiError(401, "Incorrect API key provided.", code="invalid_api_key", headers=_CHALLENGE)
 
 
-def _forbidden_message(client: Client, profile_key: str) -> str:
-    return f"API key {client.name!r} is not allowed to use routing profile {profile_key!r}."
-
-
-def forbidden(client: Client, profile_key: str) -> web.Response:
-    """The 403 for a client that may not use ``profile_key``."""
-    message = _forbidden_message(client, profile_key)
-    return openai_error(403, message, type_="permission_error", code="profile_not_allowed", param="model")
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="switchboard"'}
 
 
 def api_key_middleware(
     current_store: Callable[[], KeyStore], *, public_paths: frozenset[str] = PUBLIC_PATHS
 ) -> Middleware:
-    """An aiohttp middleware that answers 401 unless the request carries a known key.
+    """An aiohttp middleware that raises a 401 ``ApiError`` unless the request carries a known key.
 
     ``current_store`` is called per request (``KeyFileSource(path).current`` or
     ``lambda: store``), so key rotations apply without a restart. On success the
@@ -286,11 +268,11 @@ def api_key_middleware(
             return await handler(request)
         key = presented_key(request.headers)
         if key is None:
-            return _missing_key()
+            raise _missing_key()
         client = current_store().authenticate(key)
         if client is None:
             log.info("rejected a request with an unknown API key from %s", request.remote)
-            return _invalid_key()
+            raise _invalid_key()
         request[REQUEST_CLIENT] = client
         return await handler(request)
 
@@ -302,18 +284,10 @@ def request_client(request: web.Request) -> Client | None:
     return request.get(REQUEST_CLIENT)
 
 
-class ProfileForbidden(web.HTTPForbidden):
-    """Raised by :func:`require_profile`; carries the OpenAI-format 403 body."""
-
-    def __init__(self, client: Client, profile_key: str) -> None:
-        message = _forbidden_message(client, profile_key)
-        body = _error_body(message, type_="permission_error", code="profile_not_allowed", param="model")
-        super().__init__(text=body, content_type="application/json")
-
-
 def require_profile(request: web.Request, profile_key: str) -> None:
     """Raise a 403 unless the request's client may use ``profile_key``; no-op when auth is off."""
     client = request_client(request)
     if client is not None and not client.may_use(profile_key):
         log.info("client %r denied routing profile %r", client.name, profile_key)
-        raise ProfileForbidden(client, profile_key)
+        message = f"API key {client.name!r} is not allowed to use routing profile {profile_key!r}."
+        raise ApiError(403, message, code="profile_not_allowed", param="model")

@@ -23,7 +23,7 @@ from switchboard.logformat import LOG_FORMATS, configure_logging
 from switchboard.proxy import kube
 from switchboard.proxy.app import DEFAULT_MAX_BODY_BYTES, AppOptions, create_app
 from switchboard.proxy.auth import API_KEYS_FILE_ENV, KeyFileError, KeyFileSource
-from switchboard.proxy.sources import ConfigSource, FileSource
+from switchboard.proxy.config_source import ConfigSource, FileSource
 from switchboard.proxy.telemetry.settings import TelemetrySettings, TelemetrySettingsError
 from switchboard.proxy.telemetry.setup import Telemetry
 from switchboard.proxy.workers import run_workers
@@ -119,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     name="switchboard-proxy",
                     shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
                     reuse_port=args.reuse_port,
+                    handler_cancellation=True,
                 )
             )
     finally:

@@ -5,10 +5,10 @@ from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.routing.pricing import PricingTable
 
 
-def cost_usd(table: PricingTable, model: ProviderModel, usage: Usage) -> float:
-    """USD for ``usage``; 0 for a model with no known price."""
+def cost_usd(table: PricingTable, model: ProviderModel, usage: Usage) -> float | None:
+    """USD for ``usage``; None for a model with no known price (unknown, never free)."""
     price = table.price_of(model)
-    return price.cost(usage.prompt_tokens, usage.completion_tokens) if price else 0.0
+    return price.cost(usage.prompt_tokens, usage.completion_tokens) if price else None
 
 
 def format_cost(value: float) -> str:

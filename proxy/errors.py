@@ -10,7 +10,8 @@ from typing import Any
 
 _TYPES: dict[int, str] = {
     400: "invalid_request_error",
-    401: "authentication_error",
+    401: "invalid_request_error",
+    403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
     413: "invalid_request_error",
@@ -34,6 +35,7 @@ class ApiError(Exception):
         param: str | None = None,
         error_type: str | None = None,
         retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -42,15 +44,16 @@ class ApiError(Exception):
         self.param = param
         self.error_type = error_type or _TYPES.get(status, "api_error")
         self.retry_after = retry_after
+        self._headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.error_type, "code": self.code, "param": self.param}}
 
     def headers(self) -> dict[str, str]:
         if self.retry_after is None:
-            return {}
+            return dict(self._headers)
         # Whole seconds, rounded up: rounding down would send clients back before the wait is over.
-        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
+        return {**self._headers, "Retry-After": str(max(1, math.ceil(self.retry_after)))}
 
 
 def invalid_param(param: str | None, message: str, code: str = "invalid_value") -> ApiError:

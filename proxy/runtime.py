@@ -5,12 +5,14 @@ watches ConfigMaps, merges them with ``merge_configs`` and calls
 ``await runtime.apply(config)``; it passes a ``SecretResolver`` for
 ``apiKey.secret`` references and may read ``runtime.router.provider_health()``
 to publish status. Standalone mode does the same from a file
-(``switchboard.proxy.watcher``).
+(``switchboard.proxy.config_source``).
 
 Contract for callers:
 - ``apply(config)`` raises ``ConfigError`` (message names the field) and leaves
   the serving snapshot untouched; on success the swap is atomic and the
   router keeps its learned stats (``update_config``).
+- ``router`` exists from the start (empty until the first config) and is
+  built with the app's pricing table, the one billing uses too.
 - ``ready`` is True once any config was applied; ``not_ready_reason`` says why not.
 - ``lease()`` is how a request pins a snapshot; pools dropped by a reload are
   closed once the last request holding the old snapshot ends.
@@ -19,22 +21,22 @@ Contract for callers:
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
 
 from switchboard.api.config import ConfigError, ProxyConfig
 from switchboard.proxy.adapters.base import Adapter
+from switchboard.proxy.adapters.registry import get_adapter
 from switchboard.proxy.credentials import SecretResolver, resolve_credentials
 from switchboard.proxy.metrics import ProxyMetrics
-from switchboard.proxy.router_port import RouterFactory, RouterPort
+from switchboard.proxy.routing.pricing import PricingTable
+from switchboard.proxy.routing.router import Router
 from switchboard.proxy.snapshot import Snapshot
-from switchboard.proxy.transport import PoolKey, open_session
+from switchboard.proxy.upstream.transport import PoolKey, open_session
 
 log = logging.getLogger("switchboard.proxy.runtime")
-
-AdapterLookup = Callable[[str], Adapter]
 
 
 class NotReady(Exception):
@@ -42,18 +44,11 @@ class NotReady(Exception):
 
 
 class Runtime:
-    def __init__(
-        self,
-        router_factory: RouterFactory,
-        adapter_for: AdapterLookup,
-        metrics: ProxyMetrics,
-        secrets: SecretResolver | None = None,
-    ) -> None:
-        self._router_factory = router_factory
-        self._adapter_for = adapter_for
+    def __init__(self, *, metrics: ProxyMetrics, pricing: PricingTable, secrets: SecretResolver | None = None) -> None:
         self._secrets = secrets
         self.metrics = metrics
-        self._router: RouterPort | None = None
+        self.pricing = pricing
+        self.router = Router(pricing=pricing)
         self._current: Snapshot | None = None
         self._in_flight: dict[int, int] = {}  # snapshot version -> requests holding it
         self._retired: dict[int, Snapshot] = {}
@@ -64,10 +59,6 @@ class Runtime:
     @property
     def ready(self) -> bool:
         return self._current is not None
-
-    @property
-    def router(self) -> RouterPort | None:
-        return self._router
 
     @property
     def snapshot(self) -> Snapshot:
@@ -83,10 +74,7 @@ class Runtime:
             except ConfigError:
                 self.metrics.reloads.labels("failure").inc()
                 raise
-            if self._router is None:
-                self._router = self._router_factory(config)
-            else:
-                self._router.update_config(config)
+            self.router.update_config(config)
             previous, self._current = self._current, snapshot
             self.metrics.reloads.labels("success").inc()
             self.metrics.config_loaded.set(1)
@@ -99,7 +87,7 @@ class Runtime:
         adapters: dict[str, Adapter] = {}
         for index, provider in enumerate(config.providers):
             try:
-                adapters[provider.key] = self._adapter_for(provider.type)
+                adapters[provider.key] = get_adapter(provider.type)
             except KeyError:
                 raise ConfigError(f"providers[{index}].type: no adapter for {provider.type!r}") from None
         pools = {p.key: PoolKey.of(p) for p in config.providers}

@@ -14,7 +14,7 @@ from switchboard.api.config import ProxyConfig
 from switchboard.api.provider import ProviderConfig, ProviderModel
 from switchboard.proxy.adapters.base import Adapter, Target
 from switchboard.proxy.credentials import ApiKey
-from switchboard.proxy.transport import PoolKey
+from switchboard.proxy.upstream.transport import PoolKey
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,8 @@ from switchboard.api.config import ConfigError, ProxyConfig, load_config
 from switchboard.mock.server import make_app as make_mock_app
 from switchboard.mock.state import MockOptions
 from switchboard.proxy.app import create_app
+from switchboard.proxy.config_source import FileSource
 from switchboard.proxy.http.keys import RUNTIME
-from switchboard.proxy.sources import FileSource
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "standalone.yaml"
 READY_TIMEOUT_SECONDS = 30.0

@@ -1,56 +1,40 @@
-"""POST /v1/chat/completions, non-streaming and SSE streaming."""
-
-import time
+"""POST /v1/chat/completions: validate -> plan -> run attempts -> write (JSON or SSE)."""
 
 from aiohttp import web
 
-from switchboard.proxy.adapters.base import Usage
-from switchboard.proxy.dispatch import Deadline, run_attempts
-from switchboard.proxy.http.common import (
-    attempt_headers,
-    attempt_tracing,
-    capture_input,
-    complete_answer,
-    labels,
-    plan_for,
-    read_body,
-    runtime_and_router,
-)
-from switchboard.proxy.http.stream_relay import relay_stream
-from switchboard.proxy.routing.types import Attempt
-from switchboard.proxy.routing_input import route_request
-from switchboard.proxy.upstream_calls import OpenStream, chat_once, open_chat_stream
+from switchboard.proxy.http.common import capture_input, json_answer, plan_for, read_body, ready_runtime, reporting
+from switchboard.proxy.http.routing_input import route_request
+from switchboard.proxy.http.stream_relay import ClientStream, relay_chat
+from switchboard.proxy.upstream.exchange import chat_once
+from switchboard.proxy.upstream.loop import StreamBroken, run_attempts
+from switchboard.proxy.upstream.outcomes import ClientGone
 from switchboard.proxy.validation import decode_json_object, parse_chat
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = decode_json_object(await read_body(request))
     chat = parse_chat(body)
-    runtime, router = runtime_and_router(request)
+    runtime = ready_runtime(request)
     async with runtime.lease() as snap:
-        plan = plan_for(request, router, route_request(body, request.headers, "chat"))
+        plan = plan_for(request, runtime.router, route_request(body, request.headers, "chat"))
         capture_input(request, plan, body)
-        if chat.stream:
-
-            async def open_attempt(attempt: Attempt, deadline: Deadline) -> tuple[OpenStream, Usage]:
-                return await open_chat_stream(snap, attempt, deadline, body, include_usage=chat.include_usage)
-
-            opened = await run_attempts(
-                router,
-                runtime.metrics,
+        report = reporting(request, runtime, "chat/completions")
+        if not chat.stream:
+            served = await run_attempts(report, plan, chat.model, lambda scope: chat_once(snap, scope, body))
+            return json_answer(plan, served)
+        client = ClientStream(request)
+        try:
+            await run_attempts(
+                report,
                 plan,
                 chat.model,
-                open_attempt,
-                tracing=attempt_tracing(request),
-                report_success=False,
+                lambda scope: relay_chat(snap, scope, plan, body, include_usage=chat.include_usage, client=client),
             )
-            labels(request).provider = opened.attempt.provider.name
-            return await relay_stream(request, router, opened, attempt_headers(plan, opened.attempt, opened.attempts))
-
-        response, done = await complete_answer(
-            request, router, plan, chat.model, lambda attempt, deadline: chat_once(snap, attempt, deadline, body)
-        )
-        runtime.metrics.first_byte.labels("chat/completions", plan.profile.name, done.attempt.provider.name).observe(
-            time.monotonic() - done.started_at
-        )
-        return response
+        except StreamBroken as broken:
+            try:
+                await client.end_broken(broken.scope, broken.error)
+            except ClientGone:
+                report.labels.client_gone = True
+        except ClientGone:
+            report.labels.client_gone = True
+        return client.response or web.Response(status=499)

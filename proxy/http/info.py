@@ -8,7 +8,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http.keys import RUNTIME
+from switchboard.proxy.http.keys import RUNTIME, STARTED_AT
 
 
 def _json(data: object, status: int = 200) -> web.Response:
@@ -47,6 +47,3 @@ async def metrics(request: web.Request) -> web.Response:
     response = web.Response(body=generate_latest(registry))
     response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return response
-
-
-STARTED_AT = web.AppKey("switchboard_started_at", float)

@@ -1,26 +1,28 @@
-"""Typed keys for what the app and each request carry."""
+"""Every typed key the app and each request carry, in one place."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 
-from switchboard.proxy.routing.pricing import PricingTable
+from switchboard.proxy.config_source import ConfigSource
 from switchboard.proxy.runtime import Runtime
 from switchboard.proxy.telemetry.setup import Telemetry
 
 
 @dataclass(slots=True)
 class RouteLabels:
-    """Metric labels a handler learns while routing; the middleware records them."""
+    """What a handler learns while serving; the middleware records it in the metrics and access log."""
 
     endpoint: str
+    started_at: float = 0.0  # time.monotonic() when the request arrived
     profile: str = "none"
     provider: str = "none"
     cost_usd: float | None = None  # set once the usage is known (for streams, after the last chunk)
-    extra: dict[str, str] = field(default_factory=dict)
+    client_gone: bool = False  # the client went away before the answer was complete: logged as 499
 
 
 RUNTIME = web.AppKey("switchboard_runtime", Runtime)
+SOURCE = web.AppKey("switchboard_source", ConfigSource)
+STARTED_AT = web.AppKey("switchboard_started_at", float)
 LABELS = web.RequestKey("switchboard_labels", RouteLabels)
-PRICING = web.AppKey("switchboard_pricing", PricingTable)
 TELEMETRY = web.AppKey("switchboard_telemetry", Telemetry)

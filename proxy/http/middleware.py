@@ -2,9 +2,12 @@
 
 Anything a handler raises (our ApiError, aiohttp's HTTP exceptions such as
 404/405/413, or an unexpected bug) leaves as OpenAI's JSON error body: clients
-never see a traceback or an HTML page.
+never see a traceback or an HTML page. A client that went away before its
+answer was complete is recorded as ``499`` (nginx's "client closed request"):
+no traceback, no ERROR line.
 """
 
+import asyncio
 import logging
 import time
 
@@ -16,11 +19,13 @@ from switchboard.proxy.auth import request_client
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.http.keys import LABELS, RUNTIME, RouteLabels
+from switchboard.proxy.upstream.outcomes import ClientGone
 
 log = logging.getLogger("switchboard.proxy.http")
 access_log = logging.getLogger("switchboard.proxy.access")
 
 _HTTP_CODES = {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}
+CLIENT_CLOSED_REQUEST = 499
 
 
 def error_response(error: ApiError) -> web.Response:
@@ -50,11 +55,11 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return await handler(request)
     except ApiError as e:
         return error_response(e)
+    except ClientGone:
+        return web.Response(status=CLIENT_CLOSED_REQUEST)
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        if e.content_type == "application/json":  # already an OpenAI body (auth's 403)
-            return web.Response(status=e.status, text=e.text, content_type="application/json")
         return error_response(_from_http_exception(request, e))
     except Exception:
         log.exception("unhandled error serving %s %s", request.method, request.path)
@@ -67,16 +72,25 @@ async def request_metrics(request: web.Request, handler: Handler) -> web.StreamR
     if not request.path.startswith("/v1/"):
         return await handler(request)
     resource = request.match_info.route.resource
-    labels = RouteLabels(endpoint=resource.canonical.removeprefix("/v1/") if resource else "unmatched")
-    request[LABELS] = labels
     began = time.monotonic()
-    response = await handler(request)
-    metrics = request.app[RUNTIME].metrics
-    metrics.requests.labels(labels.endpoint, labels.profile, labels.provider, str(response.status)).inc()
-    elapsed = time.monotonic() - began
-    metrics.latency.labels(labels.endpoint, labels.profile, labels.provider).observe(elapsed)
-    _log_access(request, response.status, labels, elapsed)
+    endpoint = resource.canonical.removeprefix("/v1/") if resource else "unmatched"
+    labels = RouteLabels(endpoint=endpoint, started_at=began)
+    request[LABELS] = labels
+    try:
+        response = await handler(request)
+    except asyncio.CancelledError:  # the client disconnected (or the server is stopping) mid-request
+        _record(request, CLIENT_CLOSED_REQUEST, labels)
+        raise
+    _record(request, CLIENT_CLOSED_REQUEST if labels.client_gone else response.status, labels)
     return response
+
+
+def _record(request: web.Request, status: int, labels: RouteLabels) -> None:
+    metrics = request.app[RUNTIME].metrics
+    metrics.requests.labels(labels.endpoint, labels.profile, labels.provider, str(status)).inc()
+    elapsed = time.monotonic() - labels.started_at
+    metrics.latency.labels(labels.endpoint, labels.profile, labels.provider).observe(elapsed)
+    _log_access(request, status, labels, elapsed)
 
 
 def _log_access(request: web.Request, status: int, labels: RouteLabels, elapsed_s: float) -> None:

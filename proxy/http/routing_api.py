@@ -9,10 +9,10 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from switchboard.proxy.errors import invalid_param
-from switchboard.proxy.http.common import no_route_error, read_body, runtime_and_router
-from switchboard.proxy.router_port import RouterPort
+from switchboard.proxy.http.common import no_route_error, read_body, ready_runtime
+from switchboard.proxy.http.routing_input import route_request
+from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import Endpoint, NoRoute, RouteRequest
-from switchboard.proxy.routing_input import route_request
 from switchboard.proxy.validation import decode_json_object
 
 
@@ -49,17 +49,16 @@ async def explain(request: web.Request) -> web.Response:
 
 
 async def latency(request: web.Request) -> web.Response:
-    _, router = runtime_and_router(request)
-    return _json(router.latency_report())
+    return _json(ready_runtime(request).router.latency_report())
 
 
 async def estimate_cost(request: web.Request) -> web.Response:
     return await _report_on_route(request, lambda router, route: router.estimate_cost(route))
 
 
-async def _report_on_route(request: web.Request, report: Callable[[RouterPort, RouteRequest], Any]) -> web.Response:
+async def _report_on_route(request: web.Request, report: Callable[[Router, RouteRequest], Any]) -> web.Response:
     """A router report about the route of the request in the body; routing failures answer as chat's do."""
-    _, router = runtime_and_router(request)
+    router = ready_runtime(request).router
     route = await _route_from_body(request)
     try:
         return _json(report(router, route))

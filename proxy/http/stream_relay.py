@@ -1,31 +1,33 @@
-"""Relaying an opened upstream stream to the client, event by event.
+"""Streaming an upstream answer to the client, with one commit point.
 
-Once the first byte reached the client there is no failing over: an upstream
-failure mid-stream ends the stream with an SSE error event and ``[DONE]`` so
-SDKs raise a clear error instead of hanging or seeing a silent truncation.
+Events are held back until the first one that carries output (content, a tool
+call, a refusal): before that, a role-only chunk, comments or keep-alives
+commit nothing and any failure still fails over to the next attempt, like a
+non-streamed request. From the commit on, the client has bytes of this attempt
+and an upstream failure ends the stream with one OpenAI-format error event and
+``[DONE]`` so SDKs raise a clear error instead of seeing a silent truncation.
+
+Writes to the client go through ``AttemptScope.to_client``: aiohttp's write
+waits for the socket to drain, so a slow reader holds the upstream read back
+(bounded memory) and its errors are the client's, never the provider's.
 """
 
-import time
-from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from aiohttp import web
-from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_AI_RESPONSE_FINISH_REASONS
 
 from switchboard.proxy.adapters.base import Usage
-from switchboard.proxy.dispatch import UPSTREAM_FAILURES, Served
-from switchboard.proxy.http.common import record_usage
-from switchboard.proxy.http.keys import RUNTIME
-from switchboard.proxy.http.tracing import annotate
-from switchboard.proxy.outcomes import describe, failure_outcome, success_outcome
-from switchboard.proxy.router_port import RouterPort
-from switchboard.proxy.routing.types import Outcome
-from switchboard.proxy.telemetry.content import StreamedOutput
-from switchboard.proxy.telemetry.spans import AttemptTrace
-from switchboard.proxy.upstream_calls import OpenStream
+from switchboard.proxy.http.common import attempt_headers
+from switchboard.proxy.routing.types import Plan
+from switchboard.proxy.snapshot import Snapshot
+from switchboard.proxy.upstream.attempt import AttemptScope
+from switchboard.proxy.upstream.exchange import Body, open_stream
+from switchboard.proxy.upstream.outcomes import describe
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 DONE = b"data: [DONE]\n\n"
+_OUTPUT_FIELDS = ("content", "tool_calls", "function_call", "refusal", "reasoning_content")
 
 
 def sse_error(message: str, code: str) -> bytes:
@@ -33,71 +35,77 @@ def sse_error(message: str, code: str) -> bytes:
     return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
-async def relay_stream(
-    request: web.Request, router: RouterPort, served: Served[OpenStream], headers: dict[str, str]
-) -> web.StreamResponse:
-    stream, attempt = served.value, served.attempt
-    outcome = Outcome(kind="client_error", latency_s=0.0)  # replaced unless the client went away
-    response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
-    relayed = _Relayed(served.trace, StreamedOutput() if attempt.profile.tracing.capture_content else None)
-    error_text: str | None = "the client went away"
+def carries_output(event: bytes) -> bool:
+    """Whether an OpenAI chat-completion chunk event carries output (so the stream commits to it)."""
+    if not event.startswith(b"data: {"):
+        return False
     try:
-        await response.prepare(request)
-        await relayed.write(response, stream.first_events)
-        relayed.first_token_at = time.monotonic()
-        request.app[RUNTIME].metrics.first_byte.labels(
-            "chat/completions", attempt.profile.name, attempt.provider.name
-        ).observe(time.monotonic() - served.started_at)
-        try:
-            if not stream.ended:
-                async for chunk in stream.response.content.iter_any():
-                    await relayed.write(response, stream.translator.feed(chunk))
-                await relayed.write(response, stream.translator.finish())
-            usage = stream.translator.usage or Usage()
-            outcome = success_outcome(time.monotonic() - served.started_at, usage)
-            relayed.cost_usd = record_usage(request, attempt, usage)
-            relayed.usage, error_text = usage, None
-        except UPSTREAM_FAILURES as error:
-            stream.scrub(error)
-            outcome = failure_outcome(error, time.monotonic() - served.started_at)
-            error_text = describe(error)
-            request.app[RUNTIME].metrics.upstream_errors.labels(attempt.provider.name, outcome.kind).inc()
-            await response.write(sse_error(f"stream interrupted: {error_text}", "upstream_stream_error"))
-            await response.write(DONE)
-        await response.write_eof()
-    finally:
-        await stream.close()
-        router.finished(attempt, outcome)
-        relayed.ended(request, outcome, error_text)
-        served.span_scope.close()
-    return response
+        payload: Any = orjson.loads(event[6:])
+    except orjson.JSONDecodeError:
+        return False
+    choices = payload.get("choices") if isinstance(payload, dict) else None
+    for choice in choices if isinstance(choices, list) else ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and any(delta.get(name) for name in _OUTPUT_FIELDS):
+            return True
+    return False
 
 
-@dataclass(slots=True)
-class _Relayed:
-    """What the stream's span and the request span learn from the relayed events."""
+class ClientStream:
+    """The client's side of one streamed answer: opened at the commit, ended once."""
 
-    trace: AttemptTrace | None
-    output: StreamedOutput | None  # profiles that capture content
-    first_token_at: float | None = None
-    usage: Usage | None = None
-    cost_usd: float | None = None
+    def __init__(self, request: web.Request) -> None:
+        self._request = request
+        self.response: web.StreamResponse | None = None
 
-    async def write(self, response: web.StreamResponse, events: list[bytes]) -> None:
-        if self.trace is not None:
-            self.trace.saw_events(events)
-        if self.output is not None:
-            self.output.feed(events)
-        for event in events:
-            await response.write(event)
+    async def open(self, scope: AttemptScope, headers: dict[str, str]) -> None:
+        scope.commit()
+        self.response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
+        await scope.to_client(self.response.prepare(self._request))
 
-    def ended(self, request: web.Request, outcome: Outcome, error: str | None) -> None:
-        if self.trace is None:
-            return
-        self.trace.ended(
-            outcome, usage=self.usage, cost_usd=self.cost_usd, first_token_at=self.first_token_at, error=error
-        )
-        if self.trace.finish_reasons:
-            annotate(request, {GEN_AI_RESPONSE_FINISH_REASONS: self.trace.finish_reasons})
-        if self.output is not None:
-            annotate(request, self.output.attributes())
+    async def write(self, scope: AttemptScope, events: list[bytes]) -> None:
+        if events and scope.trace is not None:
+            scope.trace.saw_events(events)
+        if events and self.response is not None:
+            await scope.to_client(self.response.write(b"".join(events)))
+
+    async def end(self, scope: AttemptScope) -> None:
+        if self.response is not None:
+            await scope.to_client(self.response.write_eof())
+
+    async def end_broken(self, scope: AttemptScope, error: BaseException) -> None:
+        """After the commit: the one error event, then ``[DONE]``."""
+        message = sse_error(f"stream interrupted: {describe(error)}", "upstream_stream_error")
+        await self.write(scope, [message, DONE])
+        await self.end(scope)
+
+
+async def relay_chat(
+    snap: Snapshot, scope: AttemptScope, plan: Plan, body: Body, *, include_usage: bool, client: ClientStream
+) -> None:
+    """One streamed chat attempt: open upstream, hold events back until the commit, relay, end."""
+    attempt = scope.attempt
+    adapter = snap.adapter(attempt.provider)
+    target = snap.target(attempt.provider, attempt.model)
+    upstream = adapter.chat_request(target, body, stream=True)
+    async with open_stream(snap, scope, upstream, target.api_key) as response:
+        translator = adapter.chat_stream(target, str(body["model"]), include_usage=include_usage)
+        held: list[bytes] = []
+        async for chunk in response.content.iter_any():
+            events = translator.feed(chunk)
+            if scope.committed:
+                await client.write(scope, events)
+            elif any(carries_output(event) for event in events):
+                await client.open(scope, attempt_headers(plan, scope))
+                await client.write(scope, [*held, *events])
+                held = []
+            else:
+                held.extend(events)
+            if translator.usage is not None:
+                scope.usage = translator.usage
+        closing = translator.finish()
+    scope.usage = translator.usage or Usage()
+    if not scope.committed:  # a complete answer without output (an empty completion)
+        await client.open(scope, attempt_headers(plan, scope))
+    await client.write(scope, [*held, *closing])
+    await client.end(scope)

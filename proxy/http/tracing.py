@@ -25,8 +25,8 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from switchboard.logformat import request_id_for, request_scope
+from switchboard.proxy.telemetry.attributes import REQUEST_ID as REQUEST_ID_ATTRIBUTE
 from switchboard.proxy.telemetry.setup import Telemetry
-from switchboard.proxy.telemetry.spans import REQUEST_ID as REQUEST_ID_ATTRIBUTE
 
 REQUEST_ID = web.RequestKey("switchboard_request_id", str)
 REQUEST_SPAN = web.RequestKey("switchboard_request_span", Span)

@@ -1,4 +1,4 @@
-"""The proxy's ConfigSource for ``--kubernetes`` (see ``switchboard.proxy.sources``).
+"""The proxy's ConfigSource for ``--kubernetes`` (see ``switchboard.proxy.config_source``).
 
 ``create_source(options)`` is what the proxy CLI calls. Options come from the
 parsed CLI flags when present (``kubeconfig``, ``watch_namespaces``,

@@ -45,7 +45,8 @@ class Live:
 
     def on_finished(self, attempt: Attempt, outcome: Outcome, now: float) -> None:
         key = (attempt.provider.key, attempt.model.name)
-        failed = None if outcome.kind == "client_error" else outcome.kind != "success"
+        party = outcome.party
+        failed = None if party in ("client", "proxy") else party == "upstream"  # None: neutral for the breaker
         state = self.providers.get(key[0])
         if state is None:  # provider removed by a reload while the call was in flight
             return

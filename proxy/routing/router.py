@@ -65,6 +65,11 @@ class Router:
             self.update_config(config)
 
     @property
+    def pricing(self) -> PricingTable:
+        """The prices routing uses (least-cost, budgets); billing uses the same table."""
+        return self._pricing
+
+    @property
     def config(self) -> ProxyConfig:
         return self._engine.index.config
 

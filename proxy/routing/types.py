@@ -47,7 +47,27 @@ class Plan:
     excluded: Mapping[str, str] = field(default_factory=dict)  # provider key -> reason
 
 
-OutcomeKind = Literal["success", "client_error", "rate_limited", "server_error", "timeout", "connection_error"]
+OutcomeKind = Literal[
+    # the upstream served the attempt
+    "success",
+    # the upstream failed: these feed breakers, error rates and upstream error metrics
+    "rate_limited",
+    "server_error",
+    "timeout",
+    "connection_error",
+    # the client's side: the upstream refused its request, the provider cannot express it, or it went away
+    "client_error",
+    "unsupported",
+    "client_gone",
+    # the proxy's side: cancelled (shutdown) or a bug
+    "cancelled",
+    "internal_error",
+]
+Party = Literal["nobody", "upstream", "client", "proxy"]
+UPSTREAM_FAILURE_KINDS: frozenset[OutcomeKind] = frozenset(
+    {"rate_limited", "server_error", "timeout", "connection_error"}
+)
+_CLIENT_KINDS: frozenset[OutcomeKind] = frozenset({"client_error", "unsupported", "client_gone"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +81,16 @@ class Outcome:
 
     @property
     def retryable(self) -> bool:
-        return self.kind in ("rate_limited", "server_error", "timeout", "connection_error")
+        return self.kind in UPSTREAM_FAILURE_KINDS
+
+    @property
+    def party(self) -> Party:
+        """Who failed: only ``upstream`` outcomes count against the provider."""
+        if self.kind == "success":
+            return "nobody"
+        if self.kind in UPSTREAM_FAILURE_KINDS:
+            return "upstream"
+        return "client" if self.kind in _CLIENT_KINDS else "proxy"
 
 
 class NoRoute(Exception):

@@ -119,11 +119,14 @@ async def _stream(request: web.Request, dialect: Dialect, turn: Turn, faults: Fa
         events = [*events[:1], MALFORMED_SSE, *events[1:]]
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
-    for index, event in enumerate(events):
-        if index:
-            await _sleep_ms(state, faults.latency_per_token_ms or 0.0)
-        await response.write(event)
-    await response.write_eof()
+    try:
+        for index, event in enumerate(events):
+            if index:
+                await _sleep_ms(state, faults.latency_per_token_ms or 0.0)
+            await response.write(event)
+        await response.write_eof()
+    except ConnectionError:  # the caller (the proxy) left mid-stream: normal, not a mock error
+        pass
     return response
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from switchboard.proxy.auth import KeyFileSource, api_key_middleware, request_client, require_profile
+from switchboard.proxy.http.middleware import openai_errors
 
 CHAT_KEY = "sk-chat-only-0123456789"
 ADMIN_KEY = "sk-admin-everything-0123"
@@ -52,7 +53,7 @@ async def healthz(_: web.Request) -> web.Response:
 async def server(tmp_path: Path) -> AsyncIterator[TestServer]:
     keys = tmp_path / "keys.yaml"
     keys.write_text(KEYS)
-    app = web.Application(middlewares=[api_key_middleware(KeyFileSource(keys).current)])
+    app = web.Application(middlewares=[openai_errors, api_key_middleware(KeyFileSource(keys).current)])
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_get("/healthz", healthz)
     async with TestServer(app, host="127.0.0.1", port=0) as srv:

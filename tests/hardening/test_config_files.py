@@ -102,7 +102,7 @@ async def wait_for_failures(proxy: ProxyServer, count: float) -> None:
 async def test_last_good_config_keeps_serving_through_every_bad_file(
     proxy_server: ProxyFactory, mock_upstream: Any, sdk_client: SdkClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="switchboard.proxy.watcher")
+    caplog.set_level(logging.ERROR, logger="switchboard.proxy.config")
     good = proxy_config([provider_config("mock", "openai", mock_upstream.base_url)])
     proxy = await proxy_server(good)
     client = sdk_client(proxy)

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from switchboard.api.provider import Timeouts
-from switchboard.proxy import transport
+from switchboard.proxy.upstream import transport
 from tests.fixtures.hardening import RawRequest, http_response, sse_head
 from tests.fixtures.proxy import ProxyFactory, ProxyServer, SdkClient, provider_config, proxy_config
 from tests.hardening.checks import CHAT, assert_openai_error, open_upstream_connections, upstream_error_count

@@ -15,6 +15,7 @@ import pytest
 
 from switchboard.api.config import ProxyConfig
 from switchboard.api.profile import ProfileConfig, ProviderRef, RetryPolicy
+from switchboard.api.provider import Pricing, ProviderModel
 from tests.fixtures.helm import ALL_ON_VALUES, CHART, Render, find
 from tests.fixtures.proxy import ProxyFactory, SdkClient, provider_config
 from tests.fixtures.upstream import MockFactory
@@ -30,7 +31,8 @@ def dashboard() -> dict[str, Any]:
 
 def _traffic_config(good_url: str, bad_url: str) -> ProxyConfig:
     retry = RetryPolicy(backoff_base_ms=1, backoff_max_ms=5)
-    good = provider_config("good", "openai", good_url)
+    priced = ProviderModel(name="mock-model", pricing=Pricing(input_per_million=1.0, output_per_million=2.0))
+    good = provider_config("good", "openai", good_url).model_copy(update={"models": (priced,)})
     bad = provider_config("bad", "openai", bad_url, models=("mock-model", "other-model", "flaky-model"))
     return ProxyConfig(
         providers=(good, bad),

@@ -30,7 +30,9 @@ async def cluster_proxy(kube_cluster: Any) -> AsyncIterator[Callable[[ClusterSet
     async with AsyncExitStack() as stack:
 
         async def start(settings: ClusterSettings) -> str:
-            runner = web.AppRunner(create_app(KubernetesSource(settings)), shutdown_timeout=1.0)
+            runner = web.AppRunner(
+                create_app(KubernetesSource(settings)), shutdown_timeout=1.0, handler_cancellation=True
+            )
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
             site = web.TCPSite(runner, "127.0.0.1", 0)

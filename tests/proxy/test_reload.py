@@ -43,7 +43,7 @@ async def test_invalid_change_keeps_the_last_good_config(
     mock = await mock_upstream_factory()
     proxy = await proxy_server(proxy_config([provider_config("a", "openai", mock.base_url)]))
     client = sdk_client(proxy)
-    caplog.set_level(logging.ERROR, logger="switchboard.proxy.watcher")
+    caplog.set_level(logging.ERROR, logger="switchboard.proxy.config")
     broken = proxy_config([provider_config("a", "openai", mock.base_url)]).to_wire()
     broken["profiles"][0]["strategy"] = "fastest-please"  # type: ignore[index]
     proxy.write_config(yaml.safe_dump(broken))
@@ -69,7 +69,7 @@ async def test_missing_credential_is_rejected_naming_the_field(
     monkeypatch.delenv("SB_NOT_SET", raising=False)
     mock = await mock_upstream_factory()
     proxy = await proxy_server(proxy_config([provider_config("a", "openai", mock.base_url)]))
-    caplog.set_level(logging.ERROR, logger="switchboard.proxy.watcher")
+    caplog.set_level(logging.ERROR, logger="switchboard.proxy.config")
     proxy.write_config(proxy_config([provider_config("a", "openai", mock.base_url, key_env="SB_NOT_SET")]))
     for _ in range(100):
         if any("providers[0].apiKey.env" in r.getMessage() for r in caplog.records):

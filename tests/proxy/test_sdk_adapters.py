@@ -69,7 +69,7 @@ async def test_chat_async_client(served: Served) -> None:
     assert raw.headers["x-switchboard-model"] == "mock-model"
     assert raw.headers["x-switchboard-strategy"] == "failover"
     assert raw.headers["x-switchboard-attempts"] == "1"
-    assert float(raw.headers["x-switchboard-cost-usd"]) >= 0
+    assert "x-switchboard-cost-usd" not in raw.headers  # mock-model has no price: unknown, never free
 
 
 async def test_chat_sync_client(served: Served) -> None:

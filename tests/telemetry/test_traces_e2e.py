@@ -16,12 +16,14 @@ from opentelemetry.semconv.attributes import error_attributes, http_attributes, 
 
 from switchboard.api.config import ProxyConfig
 from switchboard.api.profile import ProfileConfig, ProviderRef, RetryPolicy, TracingPolicy
+from switchboard.api.provider import Pricing, ProviderModel
 from tests.fixtures.otlp import OtlpReceiver, ReceivedSpan, otel_env
 from tests.fixtures.proxy import provider_config, start_proxy_cli, stop_process
 from tests.fixtures.upstream import MockFactory
 
 CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
 CLIENT_SPAN = "b7ad6b7169203331"
+PRICED = ProviderModel(name="mock-model", pricing=Pricing(input_per_million=2.0, output_per_million=8.0))
 MESSAGES = [{"role": "user", "content": "secret prompt text"}]
 
 _DEPRECATED = {
@@ -56,7 +58,9 @@ def _config(broken_url: str, healthy_url: str) -> ProxyConfig:
     return ProxyConfig(
         providers=(
             provider_config("broken", "openai", broken_url, models=("mock-model", "flaky-model")),
-            provider_config("healthy", "openai", healthy_url, models=("mock-model", "captured-model")),
+            provider_config("healthy", "openai", healthy_url, models=("mock-model", "captured-model")).model_copy(
+                update={"models": (PRICED, ProviderModel(name="captured-model"))}
+            ),
         ),
         profiles=(
             ProfileConfig(
@@ -162,11 +166,13 @@ async def test_traces_and_genai_metrics_reach_a_real_otlp_endpoint(
     assert first.attributes["error.type"] == "503" and first.attributes["switchboard.failure_kind"] == "server_error"
     assert first.attributes["http.response.status_code"] == 503
     assert second.attributes["switchboard.provider"] == "healthy" and second.status == "unset"
-    assert second.attributes["switchboard.attempt"] == 2 and second.attributes["switchboard.strategy"] == "failover"
+    assert second.attributes["switchboard.attempt"] == 2 and request.attributes["switchboard.strategy"] == "failover"
     assert second.attributes["gen_ai.provider.name"] == "openai"
     assert second.attributes["gen_ai.usage.input_tokens"] > 0 and second.attributes["gen_ai.usage.output_tokens"] > 0
     assert second.attributes["gen_ai.response.finish_reasons"] == ["stop"]
-    assert "switchboard.cost_usd" in second.attributes
+    assert second.attributes["switchboard.cost_usd"] == request.attributes["switchboard.cost_usd"] > 0
+    assert request.attributes["switchboard.provider"] == "healthy"
+    assert request.attributes["gen_ai.usage.output_tokens"] == second.attributes["gen_ai.usage.output_tokens"]
     # The upstream that answered saw the trace continued, with the answering attempt as parent.
     assert f"00-{CLIENT_TRACE}-{second.span_id}-01" in [r["traceparent"] for r in upstream_saw]
 

@@ -13,12 +13,13 @@ from opentelemetry.trace import StatusCode
 from switchboard.api.profile import ProfileConfig, ProviderRef
 from switchboard.api.provider import ProviderModel
 from switchboard.proxy.adapters.base import Usage
-from switchboard.proxy.routing.types import Attempt, Outcome, Plan
+from switchboard.proxy.routing.types import Attempt, Outcome
+from switchboard.proxy.telemetry.attributes import attempt_attributes, finish_reasons_in, provider_name
 from switchboard.proxy.telemetry.content import MAX_CONTENT_CHARS, StreamedOutput, input_attributes, output_attributes
 from switchboard.proxy.telemetry.genai import GenAiMetrics
 from switchboard.proxy.telemetry.settings import SignalSettings, TelemetrySettings, TelemetrySettingsError
 from switchboard.proxy.telemetry.setup import Telemetry
-from switchboard.proxy.telemetry.spans import attempt_attributes, attempt_span, finish_reasons_in, provider_name
+from switchboard.proxy.telemetry.spans import RequestTrace
 from tests.fixtures.proxy import provider_config
 
 
@@ -66,17 +67,15 @@ def test_values_that_cannot_be_honoured_are_named(env: dict[str, str], named: st
         TelemetrySettings.from_env(env)
 
 
-def _plan(provider_type: str = "openai") -> tuple[Plan, Attempt]:
+def _attempt(provider_type: str = "openai") -> Attempt:
     provider = provider_config("prov", provider_type, "https://llm.example:8443")
     provider = provider.model_copy(update={"models": (ProviderModel(name="public", upstream_name="deploy-1"),)})
     profile = ProfileConfig(name="chat", namespace="team-a", models=("public",), providers=(ProviderRef(name="prov"),))
-    attempt = Attempt(provider, provider.models[0], profile, provider.timeouts)
-    return Plan(profile, "failover", (attempt,)), attempt
+    return Attempt(provider, provider.models[0], profile, provider.timeouts)
 
 
 def test_attempt_attributes_name_the_upstream_model_and_provider() -> None:
-    plan, attempt = _plan("azure-openai")
-    attributes = attempt_attributes(plan, attempt, "chat", 2)
+    attributes = attempt_attributes(_attempt("azure-openai"), "chat", 2)
     assert attributes["gen_ai.provider.name"] == "azure.ai.openai"
     assert attributes["gen_ai.request.model"] == "deploy-1"
     assert attributes["switchboard.profile"] == "team-a/chat"
@@ -93,26 +92,32 @@ def test_finish_reasons_are_found_in_stream_events() -> None:
     assert finish_reasons_in(events) == ["length"]
 
 
-def _telemetry() -> tuple[Telemetry, InMemorySpanExporter, InMemoryMetricReader]:
+def _telemetry() -> tuple[RequestTrace, InMemorySpanExporter, InMemoryMetricReader]:
     exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     genai = GenAiMetrics.on(MeterProvider(metric_readers=[reader]).get_meter("t"))
-    return Telemetry(provider.get_tracer("t"), genai, True), exporter, reader
+    tracer = provider.get_tracer("t")
+    return RequestTrace(Telemetry(tracer, genai, True), tracer.start_span("request")), exporter, reader
 
 
 def test_attempt_span_records_one_outcome_and_the_genai_metrics() -> None:
-    telemetry, exporter, reader = _telemetry()
-    plan, attempt = _plan()
-    with attempt_span(telemetry, plan, attempt, operation="chat", number=1) as traced:
+    request, exporter, reader = _telemetry()
+    attempt = _attempt()
+    with request.attempt(attempt, operation="chat", number=1) as traced:
         traced.saw_events([b'data: {"choices":[{"finish_reason":"stop"}]}\n\n'])
         traced.ended(Outcome("success", 0.1, 200), usage=Usage(7, 3), cost_usd=0.5, first_token_at=traced.started)
         traced.ended(Outcome("server_error", 0.1, 503))  # a second report is ignored
-    with attempt_span(telemetry, plan, attempt, operation="chat", number=2) as traced:
+    with request.attempt(attempt, operation="chat", number=2) as traced:
         traced.ended(Outcome("server_error", 0.2, 503), error="upstream answered 503")
-    with attempt_span(telemetry, plan, attempt, operation="chat", number=3):
+    with request.attempt(attempt, operation="chat", number=3):
         pass  # no outcome reported: still ends, as an error
-    ok, failed, abandoned = exporter.get_finished_spans()
+    request.span.end()
+    ok, failed, abandoned, request_span = exporter.get_finished_spans()
+    assert (
+        request_span.attributes["switchboard.provider"] == "prov"
+        and request_span.attributes["switchboard.cost_usd"] == 0.5
+    )
     assert ok.name == "chat deploy-1" and ok.status.status_code == StatusCode.UNSET
     assert ok.attributes["gen_ai.usage.input_tokens"] == 7 and ok.attributes["gen_ai.usage.output_tokens"] == 3
     assert ok.attributes["gen_ai.response.finish_reasons"] == ("stop",)

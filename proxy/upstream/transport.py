@@ -6,6 +6,7 @@ connections, and one that changes or drops it gets a fresh pool while the old
 one drains.
 """
 
+import math
 from dataclasses import dataclass
 
 import aiohttp
@@ -44,16 +45,17 @@ def open_session(key: PoolKey) -> aiohttp.ClientSession:
     )
 
 
-def client_timeout(timeouts: Timeouts, remaining_s: float) -> aiohttp.ClientTimeout:
-    """Connect and first-byte limits from the attempt, total capped by the request deadline.
+def client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
+    """Connect and first-byte limits of the attempt; its total is enforced by its owner (``owned_attempt``).
 
     ``sock_read`` bounds every read, so it is both the time to the first byte and
-    the longest silence allowed inside a stream.
+    the longest silence allowed inside a stream. No rounding up to whole seconds.
     """
     return aiohttp.ClientTimeout(
-        total=max(0.001, min(timeouts.total_seconds, remaining_s)),
+        total=None,
         sock_connect=timeouts.connect_seconds,
         sock_read=timeouts.first_byte_seconds,
+        ceil_threshold=math.inf,
     )
 
 

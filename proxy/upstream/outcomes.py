@@ -1,19 +1,37 @@
-"""Pure mapping between upstream failures, router outcomes and client errors."""
+"""Pure mapping from how an attempt ended to who failed, the router's outcome and the client's error."""
 
 import asyncio
 
 import aiohttp
 
-from switchboard.proxy.adapters.base import UpstreamError, Usage
+from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamError, Usage
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.routing.types import Attempt, Outcome, OutcomeKind, Plan
+
+UPSTREAM_FAILURES = (UpstreamError, aiohttp.ClientError, asyncio.TimeoutError, TimeoutError)
+"""What an upstream exchange raises when the upstream failed (never when the client did)."""
 
 # The upstream refused the proxy's own credentials or permissions: the provider
 # is unusable for everyone, so it counts as a provider failure and fails over.
 _PROVIDER_SIDE_4XX = frozenset({401, 403})
 
 
+class ClientGone(Exception):
+    """The client cannot take the answer any more: it disconnected, or writing to it failed.
+
+    Raised by the client-side writer only, so an error on the client's socket can
+    never be mistaken for an upstream failure (both are connection errors).
+    """
+
+
 def kind_of(error: BaseException) -> OutcomeKind:
+    """The outcome kind of any exception that ended an attempt."""
+    if isinstance(error, ClientGone):
+        return "client_gone"
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled"
+    if isinstance(error, AdapterRequestError):
+        return "unsupported"
     if isinstance(error, UpstreamError):
         if error.status == 429:
             return "rate_limited"
@@ -23,13 +41,23 @@ def kind_of(error: BaseException) -> OutcomeKind:
         return "client_error"
     if isinstance(error, asyncio.TimeoutError | TimeoutError):
         return "timeout"
-    return "connection_error"
+    if isinstance(error, aiohttp.ClientError):
+        return "connection_error"
+    return "internal_error"
 
 
-def failure_outcome(error: BaseException, latency_s: float) -> Outcome:
+def failure_outcome(error: BaseException, latency_s: float, usage: Usage | None = None) -> Outcome:
     status = error.status if isinstance(error, UpstreamError) and error.status else None
     retry_after = error.retry_after if isinstance(error, UpstreamError) else None
-    return Outcome(kind=kind_of(error), latency_s=latency_s, status=status, retry_after_s=retry_after)
+    usage = usage or Usage()
+    return Outcome(
+        kind=kind_of(error),
+        latency_s=latency_s,
+        status=status,
+        retry_after_s=retry_after,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+    )
 
 
 def success_outcome(latency_s: float, usage: Usage) -> Outcome:

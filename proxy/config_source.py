@@ -1,19 +1,53 @@
-"""Standalone hot reload: poll the config file and apply it when it changes.
+"""Where configs come from, and the standalone one: a config file, hot reloaded.
 
-Polling (mtime, size, then a content hash) is cheap at a 0.5 s period, needs
-no extra dependency and works on every filesystem, including the symlink swaps
-Kubernetes uses for mounted ConfigMaps.
+Standalone mode uses ``FileSource`` (the ``--config`` file). Cluster mode
+(``--kubernetes``) uses the source ``switchboard.proxy.kube.create_source``
+returns: it watches the rendered ConfigMaps, merges them and calls
+``runtime.apply``; its ``secrets`` resolves ``apiKey.secret`` references.
+
+A source's ``run`` is started when the app starts and cancelled when it stops;
+it applies the first config as soon as it can (readiness waits for it) and
+keeps applying changes. ``apply`` raising ``ConfigError`` means "keep the last
+good config": log it and carry on.
+
+The file is polled (mtime, size, then a content hash): cheap at a 0.5 s
+period, no extra dependency, and it works on every filesystem, including the
+symlink swaps Kubernetes uses for mounted ConfigMaps.
 """
 
 import asyncio
 import hashlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from switchboard.api.config import ConfigError, load_config
+from switchboard.proxy.credentials import SecretResolver
 from switchboard.proxy.runtime import Runtime
 
-log = logging.getLogger("switchboard.proxy.watcher")
+log = logging.getLogger("switchboard.proxy.config")
+
+
+class ConfigSource(Protocol):
+    @property
+    def secrets(self) -> SecretResolver | None: ...
+
+    async def run(self, runtime: Runtime) -> None: ...
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """The ``--config`` file, applied at start and whenever its content changes."""
+
+    path: Path
+    interval_s: float = 0.5
+    secrets: SecretResolver | None = None
+
+    async def run(self, runtime: Runtime) -> None:
+        watcher = ConfigFileWatcher(runtime, self.path, self.interval_s)
+        await watcher.load_once()
+        await watcher.run()
 
 
 class ConfigFileWatcher:

@@ -1,0 +1,205 @@
+"""One owner per attempt: from ``router.started`` to exactly one reported outcome.
+
+``owned_attempt`` is the only place an attempt starts and ends. Whatever ends
+it (an answer, an upstream failure, the client going away, cancellation, a bug)
+it reports one outcome, typed by who failed, to the router, the metrics, the
+log and the request's labels. Only upstream failures count against a provider
+(breakers, error rates, ``switchboard_upstream_errors_total``); everything else
+is neutral for it.
+
+The attempt's total time (``timeouts.totalSeconds`` capped by the request
+deadline) is enforced here, on the event loop's clock, so it holds to the
+millisecond instead of aiohttp's rounding up to whole seconds.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from switchboard.proxy.adapters.base import Usage
+from switchboard.proxy.cost import cost_usd
+from switchboard.proxy.http.keys import RouteLabels
+from switchboard.proxy.metrics import ProxyMetrics
+from switchboard.proxy.routing.router import Router
+from switchboard.proxy.routing.types import Attempt, Outcome
+from switchboard.proxy.telemetry.attributes import operation_name
+from switchboard.proxy.telemetry.spans import AttemptTrace, RequestTrace
+from switchboard.proxy.upstream.outcomes import ClientGone, describe, failure_outcome, success_outcome
+
+log = logging.getLogger("switchboard.proxy.upstream")
+
+
+class Deadline:
+    """The profile's overall time budget of one request, across its attempts."""
+
+    def __init__(self, seconds: float) -> None:
+        self.started_at = time.monotonic()
+        self._end = self.started_at + seconds
+
+    @property
+    def remaining(self) -> float:
+        return self._end - time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started_at
+
+
+@dataclass(frozen=True, slots=True)
+class Reporting:
+    """Where attempt outcomes go: the learning router, the metrics and this request's labels."""
+
+    router: Router
+    metrics: ProxyMetrics
+    labels: RouteLabels
+    endpoint: str
+    started_at: float
+    """When the request arrived (``time.monotonic``): first-byte times count from here."""
+    trace: RequestTrace = field(default_factory=RequestTrace.off)
+    """The request's span and the tracer: each attempt gets a child span."""
+
+
+class AttemptScope:
+    """What the body of one attempt sees and tells its owner."""
+
+    __slots__ = (
+        "attempt",
+        "began",
+        "committed_at",
+        "cost_usd",
+        "deadline",
+        "number",
+        "outcome",
+        "trace",
+        "usage",
+        "waiting_on_client",
+    )
+
+    def __init__(self, attempt: Attempt, number: int, deadline: Deadline) -> None:
+        self.attempt = attempt
+        self.number = number  # 1 for the first attempt of the request
+        self.deadline = deadline
+        self.began = time.monotonic()
+        self.usage: Usage | None = None  # set by the body once known (for streams: so far)
+        self.committed_at: float | None = None
+        self.cost_usd: float | None = None  # set by the owner from the usage; None when unknown
+        self.outcome: Outcome | None = None  # set by the owner when the attempt ended
+        self.trace: AttemptTrace | None = None  # the attempt's span, set by the owner
+        self.waiting_on_client = False
+
+    @property
+    def committed(self) -> bool:
+        """True once the client received bytes of this attempt: it can no longer fail over."""
+        return self.committed_at is not None
+
+    def commit(self) -> None:
+        """The client is about to receive this attempt's first bytes."""
+        if self.committed_at is None:
+            self.committed_at = time.monotonic()
+
+    async def to_client(self, write: Awaitable[object]) -> None:
+        """Await a write towards the client: its errors, and time blocked on a slow reader, are the client's.
+
+        A failed write raises ``ClientGone``, never a connection error the owner
+        could take for the upstream's.
+        """
+        self.waiting_on_client = True  # stays set if the write is interrupted: the owner reads it then
+        try:
+            await write
+        except (ConnectionError, aiohttp.ClientConnectionError) as error:
+            raise ClientGone(f"writing to the client failed: {type(error).__name__}") from None
+        self.waiting_on_client = False
+
+
+@asynccontextmanager
+async def owned_attempt(
+    reporting: Reporting, attempt: Attempt, number: int, deadline: Deadline
+) -> AsyncIterator[AttemptScope]:
+    """Run one attempt's body inside; its one outcome is reported however the body ends.
+
+    Re-raises what ended the body, except that the total timeout firing while the
+    body waited on the client becomes ``ClientGone`` (a reader too slow to keep up).
+    """
+    scope = AttemptScope(attempt, number, deadline)
+    with reporting.trace.attempt(attempt, operation=operation_name(reporting.endpoint), number=number) as traced:
+        scope.trace = traced
+        reporting.router.started(attempt)
+        limit = max(0.001, min(attempt.timeouts.total_seconds, deadline.remaining))
+        try:
+            async with asyncio.timeout(limit):
+                yield scope
+        except TimeoutError as error:
+            if not scope.waiting_on_client:
+                _finish(reporting, scope, error)
+                raise
+            gone = ClientGone("the client did not read the stream in time")
+            _finish(reporting, scope, gone)
+            raise gone from error
+        except BaseException as error:
+            _finish(reporting, scope, error)
+            raise
+        else:
+            _finish(reporting, scope, None)
+
+
+def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | None) -> None:
+    """Report the attempt's one outcome everywhere it matters. Never raises."""
+    attempt = scope.attempt
+    latency = time.monotonic() - scope.began
+    streamed_from = scope.committed_at  # set before the end only when a stream committed: its first token
+    if error is None:
+        scope.commit()
+        outcome = success_outcome(latency, scope.usage or Usage())
+    else:
+        outcome = failure_outcome(error, latency, scope.usage)
+    scope.outcome = outcome
+    reporting.router.finished(attempt, outcome)
+    provider = attempt.provider.name
+    if scope.committed_at is not None:
+        reporting.labels.provider = provider
+        reporting.metrics.first_byte.labels(reporting.endpoint, attempt.profile.name, provider).observe(
+            scope.committed_at - reporting.started_at
+        )
+    if scope.usage is not None:
+        _record_usage(reporting, scope, scope.usage)
+    if scope.trace is not None:
+        described = describe(error) if error is not None else None
+        scope.trace.ended(
+            outcome, usage=scope.usage, cost_usd=scope.cost_usd, first_token_at=streamed_from, error=described
+        )
+    party = outcome.party
+    if party == "upstream":
+        reporting.metrics.upstream_errors.labels(provider, outcome.kind).inc()
+        log.warning(
+            "upstream attempt failed: provider=%s model=%s kind=%s status=%s attempt=%d committed=%s: %s",
+            provider,
+            attempt.model.name,
+            outcome.kind,
+            outcome.status if outcome.status is not None else "-",
+            scope.number,
+            scope.committed,
+            describe(error) if error is not None else "-",
+        )
+    elif outcome.kind in ("client_gone", "cancelled"):
+        log.info("attempt %d on provider %s ended: %s", scope.number, provider, outcome.kind.replace("_", " "))
+    elif outcome.kind == "internal_error":
+        log.error("attempt %d on provider %s failed inside the proxy", scope.number, provider, exc_info=error)
+
+
+def _record_usage(reporting: Reporting, scope: AttemptScope, usage: Usage) -> None:
+    """Tokens into the metrics, and spend when the model's price is known (unknown is not free)."""
+    attempt = scope.attempt
+    profile, provider = attempt.profile.name, attempt.provider.name
+    metrics = reporting.metrics
+    metrics.tokens.labels(profile, provider, "prompt").inc(usage.prompt_tokens)
+    metrics.tokens.labels(profile, provider, "completion").inc(usage.completion_tokens)
+    cost = cost_usd(reporting.router.pricing, attempt.model, usage)
+    scope.cost_usd = cost
+    if cost is not None:
+        metrics.cost.labels(profile, provider).inc(cost)
+        reporting.labels.cost_usd = cost

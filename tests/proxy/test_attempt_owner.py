@@ -1,0 +1,114 @@
+"""The attempt owner on its own: exactly one outcome per attempt, typed by who failed (pure parts + owner)."""
+
+import asyncio
+import time
+
+import aiohttp
+import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamError, UpstreamProtocolError
+from switchboard.proxy.http.keys import RouteLabels
+from switchboard.proxy.http.stream_relay import carries_output
+from switchboard.proxy.metrics import create_metrics
+from switchboard.proxy.routing.router import Router
+from switchboard.proxy.routing.types import Outcome, RouteRequest
+from switchboard.proxy.upstream.attempt import AttemptScope, Deadline, Reporting, owned_attempt
+from switchboard.proxy.upstream.outcomes import ClientGone, kind_of
+from tests.fixtures.engine import make_config, provider
+
+BLAMED = [
+    (UpstreamError(503, "down"), "server_error"),
+    (UpstreamError(401, "bad key of the proxy"), "server_error"),
+    (UpstreamError(429, "slow down"), "rate_limited"),
+    (UpstreamProtocolError("not json"), "server_error"),
+    (TimeoutError(), "timeout"),
+    (aiohttp.ClientConnectorError.__new__(aiohttp.ClientConnectorError), "connection_error"),
+    (aiohttp.ServerDisconnectedError(), "connection_error"),
+]
+NOT_BLAMED = [
+    (UpstreamError(400, "bad request"), "client_error", "client"),
+    (AdapterRequestError("n > 1"), "unsupported", "client"),
+    (ClientGone("left"), "client_gone", "client"),
+    (asyncio.CancelledError(), "cancelled", "proxy"),
+    (KeyError("bug"), "internal_error", "proxy"),
+]
+
+
+@pytest.mark.parametrize(("error", "kind"), BLAMED)
+def test_upstream_failures_are_the_upstreams(error: BaseException, kind: str) -> None:
+    assert kind_of(error) == kind
+
+
+@pytest.mark.parametrize(("error", "kind", "party"), NOT_BLAMED)
+def test_everything_else_is_not_the_upstreams(error: BaseException, kind: str, party: str) -> None:
+    assert kind_of(error) == kind
+    assert Outcome(kind=kind_of(error), latency_s=0.0).party == party
+
+
+def test_commit_point_is_the_first_output() -> None:
+    assert not carries_output(b'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n')
+    assert not carries_output(b'data: {"choices":[],"usage":{"prompt_tokens":1}}\n\n')
+    assert not carries_output(b": keep-alive\n\n")
+    assert carries_output(b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n')
+    assert carries_output(b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0}]}}]}\n\n')
+
+
+def _setup() -> tuple[Router, Reporting]:
+    router = Router(make_config([provider("a", circuitBreaker={"consecutiveFailures": 1})]))
+    metrics = create_metrics(lambda: router.provider_health, environ={})
+    labels = RouteLabels(endpoint="chat/completions", started_at=time.monotonic())
+    return router, Reporting(router, metrics, labels, "chat/completions", labels.started_at)
+
+
+def _upstream_errors(reporting: Reporting) -> float:
+    families = text_string_to_metric_families(generate_latest(reporting.metrics.registry).decode())
+    return sum(s.value for f in families for s in f.samples if s.name == "switchboard_upstream_errors_total")
+
+
+async def _run(reporting: Reporting, router: Router, error: BaseException | None) -> AttemptScope:
+    attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
+    seen: list[AttemptScope] = []
+    try:
+        async with owned_attempt(reporting, attempt, 1, Deadline(30)) as scope:
+            seen.append(scope)
+            if error is not None:
+                raise error
+    except BaseException as raised:
+        assert raised is error
+    return seen[0]
+
+
+@pytest.mark.parametrize(("error", "kind", "party"), NOT_BLAMED)
+async def test_the_owner_reports_neutral_outcomes_without_blame(error: BaseException, kind: str, party: str) -> None:
+    router, reporting = _setup()
+    for _ in range(3):
+        scope = await _run(reporting, router, error)
+        assert scope.outcome is not None and scope.outcome.kind == kind and scope.outcome.party == party
+    health = router.provider_health()["a"]
+    assert (health.circuit, health.error_rate) == ("closed", 0.0)
+    assert _upstream_errors(reporting) == 0
+
+
+async def test_the_owner_reports_one_upstream_failure_and_one_success() -> None:
+    router, reporting = _setup()
+    scope = await _run(reporting, router, UpstreamError(503, "down"))
+    assert scope.outcome is not None and scope.outcome.party == "upstream"
+    assert router.provider_health()["a"].circuit == "open"
+    assert _upstream_errors(reporting) == 1
+    router, reporting = _setup()
+    scope = await _run(reporting, router, None)
+    assert scope.outcome is not None and scope.outcome.kind == "success" and scope.committed
+    assert reporting.labels.provider == "a"
+
+
+async def test_the_total_timeout_while_writing_to_the_client_is_the_clients() -> None:
+    router, reporting = _setup()
+    attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
+    stuck = asyncio.Event()
+    with pytest.raises(ClientGone):
+        async with owned_attempt(reporting, attempt, 1, Deadline(0.05)) as scope:
+            await scope.to_client(stuck.wait())  # a reader that never reads
+    assert scope.outcome is not None and scope.outcome.kind == "client_gone"
+    assert router.provider_health()["a"].circuit == "closed"
