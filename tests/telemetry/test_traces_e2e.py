@@ -49,6 +49,7 @@ def _constants(*modules: Any) -> set[str]:
 
 
 SEMCONV_KEYS = _constants(gen_ai_attributes, error_attributes, http_attributes, server_attributes, url_attributes)
+OPERATIONS_USED = {"chat", "embeddings"}
 OPERATIONS = {v.value for v in gen_ai_attributes.GenAiOperationNameValues}
 PROVIDERS = {v.value for v in gen_ai_attributes.GenAiProviderNameValues}
 
@@ -114,7 +115,11 @@ async def test_traces_and_genai_metrics_reach_a_real_otlp_endpoint(
     await broken.set_faults("*", status=503)
     config_path = tmp_path / "proxy.yaml"
     config_path.write_text(json.dumps(_config(broken.base_url, healthy.base_url).to_wire()))
-    process, url = await start_proxy_cli("--config", str(config_path), env=otel_env(receiver, protocol))
+    log_path = tmp_path / "proxy.log"
+    log_file = log_path.open("wb")
+    process, url = await start_proxy_cli(
+        "--config", str(config_path), "--log-format", "json", env=otel_env(receiver, protocol), stderr=log_file
+    )
     try:
         async with openai.AsyncOpenAI(base_url=url + "/v1", api_key="c", max_retries=0) as client:
             traceparent = f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"
@@ -144,11 +149,19 @@ async def test_traces_and_genai_metrics_reach_a_real_otlp_endpoint(
         # Attempt spans end before their request span, so they are exported first.
         spans = await receiver.wait_for_spans(lambda got: sum(s.kind == "server" for s in got) >= 5, "5 request spans")
         upstream_saw = await healthy.requests("mock-model")
-        durations = await receiver.wait_for_metric("gen_ai.client.operation.duration")
-        tokens = await receiver.wait_for_metric("gen_ai.client.token.usage")
+        # Exports are periodic and cumulative: wait for one made after the last request.
+        durations = await receiver.wait_for_metric(
+            "gen_ai.client.operation.duration",
+            lambda got: {p.attributes.get("error.type") for p in got} >= {None, "503"},
+        )
+        tokens = await receiver.wait_for_metric(
+            "gen_ai.client.token.usage",
+            lambda got: {p.attributes.get("gen_ai.operation.name") for p in got} >= OPERATIONS_USED,
+        )
         first_token = await receiver.wait_for_metric("gen_ai.server.time_to_first_token")
     finally:
         await stop_process(process)
+        log_file.close()
     assert set(receiver.transports) == {"grpc" if protocol == "grpc" else "http"}
     _check_semconv(spans)
     assert {s.resource.get("service.name") for s in spans} == {"switchboard-proxy-test"}
@@ -173,6 +186,13 @@ async def test_traces_and_genai_metrics_reach_a_real_otlp_endpoint(
     assert second.attributes["switchboard.cost_usd"] == request.attributes["switchboard.cost_usd"] > 0
     assert request.attributes["switchboard.provider"] == "healthy"
     assert request.attributes["gen_ai.usage.output_tokens"] == second.attributes["gen_ai.usage.output_tokens"]
+    # Log lines join the trace: the attempt's warning names the failed attempt's span, the access line the request's.
+    logged = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    mine = [e for e in logged if e.get("request_id") == "failover-1"]
+    warning = next(e for e in mine if e["logger"] == "switchboard.proxy.upstream")
+    access = next(e for e in mine if e["logger"] == "switchboard.proxy.access")
+    assert (warning["trace_id"], warning["span_id"]) == (CLIENT_TRACE, first.span_id)
+    assert (access["trace_id"], access["span_id"]) == (CLIENT_TRACE, request.span_id)
     # The upstream that answered saw the trace continued, with the answering attempt as parent.
     assert f"00-{CLIENT_TRACE}-{second.span_id}-01" in [r["traceparent"] for r in upstream_saw]
 
@@ -199,7 +219,6 @@ async def test_traces_and_genai_metrics_reach_a_real_otlp_endpoint(
     assert not any("secret prompt" in json.dumps(s.attributes) for s in elsewhere)
 
     # GenAI metrics with the conventions' names and attributes.
-    assert {p.attributes.get("error.type") for p in durations} >= {None, "503"}
     assert all(p.unit == "s" for p in durations)
     assert {p.attributes["gen_ai.token.type"] for p in tokens} == {"input", "output"}
     assert all(p.attributes["gen_ai.operation.name"] in OPERATIONS for p in tokens)
