@@ -56,6 +56,11 @@ class Telemetry:
         )
         return cls(tracer, GenAiMetrics.on(meter), tracer_provider is not None, tracer_provider, meter_provider)
 
+    @property
+    def metering(self) -> bool:
+        """True when the GenAI metrics are exported; False: their instruments are no-ops."""
+        return self._meter_provider is not None
+
     def shutdown(self) -> None:
         """Export what is buffered and stop the exporters (at process exit)."""
         if self._tracer_provider is not None:

@@ -44,7 +44,7 @@ class AttemptTrace:
 
     span: Span
     request_span: Span
-    genai: GenAiMetrics
+    genai: GenAiMetrics | None  # None: GenAI metrics are off
     attributes: dict[str, Any]
     attempt: Attempt
     started: float = field(default_factory=time.monotonic)
@@ -80,14 +80,19 @@ class AttemptTrace:
         if self.done:
             return
         self.done = True
+        if self.span.is_recording():
+            self._annotate(outcome, usage, cost_usd, error)
+        if self.genai is not None:
+            self._measure(outcome, usage, first_token_at)
+
+    def _measure(self, outcome: Outcome, usage: Usage | None, first_token_at: float | None) -> None:
+        assert self.genai is not None
         success = outcome.kind == "success"
         labels = metric_attributes(self.attributes)
         if success:
             labels[gen_ai.GEN_AI_RESPONSE_MODEL] = self.attempt.model.name
         else:
             labels[ERROR_TYPE] = error_type(outcome)
-        if self.span.is_recording():
-            self._annotate(outcome, usage, cost_usd, error)
         duration = time.monotonic() - self.started
         self.genai.attempt_done(labels, duration, usage if success else None)
         if success and first_token_at is not None and usage is not None:
@@ -136,14 +141,22 @@ class RequestTrace:
         """The attempt's CLIENT span, current inside the block (so the upstream call carries its ``traceparent``).
 
         The block's owner calls ``ended`` once; a block left without it (a bug)
-        still ends the span, marked ``error.type=abandoned``.
+        still ends the span, marked ``error.type=abandoned``. With tracing off
+        there is no attempt span (the client's context stays current, so its
+        ``traceparent`` passes through), and with metrics off nothing is measured.
         """
+        telemetry = self.telemetry
+        genai = telemetry.genai if telemetry.metering else None
+        if not telemetry.tracing:
+            attributes = attempt_attributes(attempt, operation, number) if genai is not None else {}
+            yield AttemptTrace(trace.INVALID_SPAN, self.span, genai, attributes, attempt)
+            return
         attributes = attempt_attributes(attempt, operation, number)
         name = f"{operation} {attempt.model.upstream}"
         with self.telemetry.tracer.start_as_current_span(
             name, kind=SpanKind.CLIENT, attributes=attributes, record_exception=False, set_status_on_exception=False
         ) as span:
-            traced = AttemptTrace(span, self.span, self.telemetry.genai, attributes, attempt)
+            traced = AttemptTrace(span, self.span, genai, attributes, attempt)
             try:
                 yield traced
             finally:

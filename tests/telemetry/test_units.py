@@ -96,9 +96,10 @@ def _telemetry() -> tuple[RequestTrace, InMemorySpanExporter, InMemoryMetricRead
     exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    genai = GenAiMetrics.on(MeterProvider(metric_readers=[reader]).get_meter("t"))
+    meters = MeterProvider(metric_readers=[reader])
     tracer = provider.get_tracer("t")
-    return RequestTrace(Telemetry(tracer, genai, True), tracer.start_span("request")), exporter, reader
+    telemetry = Telemetry(tracer, GenAiMetrics.on(meters.get_meter("t")), True, provider, meters)
+    return RequestTrace(telemetry, tracer.start_span("request")), exporter, reader
 
 
 def test_attempt_span_records_one_outcome_and_the_genai_metrics() -> None:
@@ -164,3 +165,9 @@ def test_streamed_output_is_rebuilt_and_huge_content_stays_valid_json() -> None:
     huge = {"messages": [{"role": "user", "content": "x" * MAX_CONTENT_CHARS}] * 10}
     encoded = input_attributes(huge)["gen_ai.input.messages"]
     assert len(encoded) <= MAX_CONTENT_CHARS and json.loads(encoded)
+
+
+def test_tracing_off_opens_no_attempt_span_and_measures_nothing() -> None:
+    with RequestTrace.off().attempt(_attempt(), operation="chat", number=1) as traced:
+        assert not traced.span.is_recording() and traced.genai is None and traced.attributes == {}
+        traced.ended(Outcome("success", 0.1, 200), usage=Usage(1, 1))
