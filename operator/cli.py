@@ -26,6 +26,10 @@ from switchboard.operator.reconcile import Context
 from switchboard.operator.render import RenderSettings
 
 logger = logging.getLogger("switchboard.operator")
+_LOG_FORMATS = {
+    "text": kopf.LogFormat.FULL,
+    "json": kopf.LogFormat.JSON,
+}  # kopf's JSON names the object a line is about
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -49,6 +53,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="serve health for Kubernetes probes at this URL, e.g. http://0.0.0.0:8080/healthz (default: off)",
     )
     p.add_argument("--verbose", action="store_true")
+    p.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="text lines (default) or one JSON object per line",
+    )
     return p.parse_args(argv)
 
 
@@ -107,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's own login reads it
-    kopf.configure(verbose=args.verbose)
+    kopf.configure(verbose=args.verbose, log_format=_LOG_FORMATS[args.log_format])
     # The generated client logs whole response bodies (Secret data included) at DEBUG.
     logging.getLogger("kubernetes_asyncio").setLevel(logging.INFO)
     logger.info("starting as %s, release namespace %s", args.identity, args.release_namespace)
