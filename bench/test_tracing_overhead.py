@@ -2,24 +2,22 @@
 
 Same run, same mock upstream, two proxy processes started alike except for
 ``OTEL_EXPORTER_OTLP_ENDPOINT``; rounds alternate off/on so machine noise hits
-both. The OTLP endpoint is a small HTTP receiver in this process that decodes
-every export with the official protobuf definitions and counts the spans, so
-the exporter does its full work. ``make bench`` prints the ratio in its summary.
+both. The OTLP endpoint (``bench/otlp_sink.py``, its own process so decoding never
+competes with the load generator) decodes every export with the official
+protobuf definitions and counts the spans, so the exporter does its full work.
+``make bench`` prints the ratio in its summary.
 """
 
 import http.client
 import json
 import statistics
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from bench.test_proxy_overhead import _start, _wait_ready
 from hack.checkout import checkout_env, python_module
@@ -30,31 +28,9 @@ ROUNDS = 3
 BODY = json.dumps({"model": "mock-model", "messages": [{"role": "user", "content": "benchmark this short prompt"}]})
 
 
-class _Sink(BaseHTTPRequestHandler):
-    spans = 0
-    lock = threading.Lock()
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if self.path == "/v1/traces":
-            request = ExportTraceServiceRequest()
-            request.ParseFromString(body)
-            count = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
-            with _Sink.lock:
-                _Sink.spans += count
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def proxies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
+def proxies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
+    sink, sink_url = _start("bench.otlp_sink")
     mock, mock_url = _start("switchboard.mock", "--port", "0")
     config = {
         "providers": [
@@ -66,21 +42,26 @@ def proxies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     path.write_text(yaml.safe_dump(config))
     args = ("--config", str(path), "--host", "127.0.0.1", "--port", "0", "--log-level", "WARNING")
     off, off_url = _start("switchboard.proxy.cli", *args)
-    endpoint = f"http://127.0.0.1:{sink.server_address[1]}"
     on = subprocess.Popen(
         python_module("switchboard.proxy.cli", *args),
-        env=checkout_env({"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}),
+        env=checkout_env({"OTEL_EXPORTER_OTLP_ENDPOINT": sink_url, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}),
         stdout=subprocess.PIPE,
     )
     assert on.stdout is not None
     on_url = on.stdout.readline().decode().split("listening on ")[1].strip()
     for url in (off_url, on_url):
         _wait_ready(url)
-    yield off_url, on_url
-    for process in (on, off, mock):
+    yield off_url, on_url, sink_url
+    for process in (on, off, mock, sink):
         process.terminate()
         process.wait(15)
-    sink.shutdown()
+
+
+def _spans(sink_url: str) -> int:
+    host, port = sink_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("GET", "/count")
+    return int(conn.getresponse().read())
 
 
 def _throughput(url: str) -> float:
@@ -102,9 +83,9 @@ def _throughput(url: str) -> float:
 
 
 def test_tracing_throughput_ratio(
-    benchmark: pytest.FixtureRequest, proxies: tuple[str, str], report_line: Callable[[str, str], None]
+    benchmark: pytest.FixtureRequest, proxies: tuple[str, str, str], report_line: Callable[[str, str], None]
 ) -> None:
-    off_url, on_url = proxies
+    off_url, on_url, sink_url = proxies
     _throughput(off_url), _throughput(on_url)  # warm both
 
     def measure() -> dict[str, float]:
@@ -118,11 +99,11 @@ def test_tracing_throughput_ratio(
     ratio = result["on_rps"] / result["off_rps"]
     benchmark.extra_info.update({**result, "ratio": ratio})  # type: ignore[attr-defined]
     deadline = time.monotonic() + 10
-    while _Sink.spans < N and time.monotonic() < deadline:  # the batch exporter flushes every 5 s
+    while (spans := _spans(sink_url)) < N and time.monotonic() < deadline:  # the batch exporter flushes every 5 s
         time.sleep(0.2)
-    assert _Sink.spans >= N, "the traced proxy exported fewer spans than it served requests"
+    assert spans >= N, "the traced proxy exported fewer spans than it served requests"
     report_line(
         "Throughput with OpenTelemetry on vs off (same run)",
         f"N={N}, {CONCURRENCY} at once, median of {ROUNDS}: off {result['off_rps']:7.1f} req/s | "
-        f"on {result['on_rps']:7.1f} req/s | ratio on/off {ratio:.3f} | spans received {_Sink.spans}",
+        f"on {result['on_rps']:7.1f} req/s | ratio on/off {ratio:.3f} | spans received {spans}",
     )

@@ -99,25 +99,27 @@ class AttemptTrace:
             self.genai.stream_done(labels, first_token_at - self.started, duration, usage.completion_tokens)
 
     def _annotate(self, outcome: Outcome, usage: Usage | None, cost_usd: float | None, error: str | None) -> None:
-        span = self.span
-        span.set_attributes(outcome_attributes(outcome))
-        if usage is not None:
-            span.set_attributes(usage_attributes(usage))
-        if cost_usd is not None:
-            span.set_attribute(COST_USD, cost_usd)
-        answered = {**(answer_attributes(self.answer) if self.answer is not None else {})}
+        """One ``set_attributes`` per span: the SDK validates and locks per call."""
+        answered = answer_attributes(self.answer) if self.answer is not None else {}
         if self.finish_reasons:
             answered[gen_ai.GEN_AI_RESPONSE_FINISH_REASONS] = self.finish_reasons
-        span.set_attributes(answered)
+        found = {**outcome_attributes(outcome), **answered}
+        if usage is not None:
+            found.update(usage_attributes(usage))
+        if cost_usd is not None:
+            found[COST_USD] = cost_usd
         if outcome.kind != "success":
-            span.set_status(StatusCode.ERROR, error or outcome.kind)
+            self.span.set_attributes(found)
+            self.span.set_status(StatusCode.ERROR, error or outcome.kind)
             return
-        span.set_attribute(gen_ai.GEN_AI_RESPONSE_MODEL, self.attempt.model.name)
+        found[gen_ai.GEN_AI_RESPONSE_MODEL] = self.attempt.model.name
+        self.span.set_attributes(found)
         # The request span tells what served it (one attempt per request succeeds).
         if self.request_span.is_recording():
-            self.request_span.set_attributes({**served_attributes(self.attempt, usage, cost_usd), **answered})
+            served = {**served_attributes(self.attempt, usage, cost_usd), **answered}
             if self.attempt.profile.tracing.capture_content:
-                self.request_span.set_attributes(self._output())
+                served.update(self._output())
+            self.request_span.set_attributes(served)
 
     def _output(self) -> dict[str, str]:
         if self.streamed is not None:
