@@ -10,11 +10,13 @@ protobuf definitions and counts the spans, so the exporter does its full work.
 
 import http.client
 import json
+import os
 import statistics
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import yaml
@@ -28,8 +30,11 @@ ROUNDS = 3
 BODY = json.dumps({"model": "mock-model", "messages": [{"role": "user", "content": "benchmark this short prompt"}]})
 
 
+Proxy = tuple[str, int]  # URL, process id
+
+
 @pytest.fixture(scope="module")
-def proxies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
+def proxies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proxy, Proxy, str]]:
     sink, sink_url = _start("bench.otlp_sink")
     mock, mock_url = _start("switchboard.mock", "--port", "0")
     config = {
@@ -51,7 +56,7 @@ def proxies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     on_url = on.stdout.readline().decode().split("listening on ")[1].strip()
     for url in (off_url, on_url):
         _wait_ready(url)
-    yield off_url, on_url, sink_url
+    yield (off_url, off.pid), (on_url, on.pid), sink_url
     for process in (on, off, mock, sink):
         process.terminate()
         process.wait(15)
@@ -62,6 +67,20 @@ def _spans(sink_url: str) -> int:
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
     conn.request("GET", "/count")
     return int(conn.getresponse().read())
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its threads (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _run(proxy: Proxy) -> tuple[float, float]:
+    """Requests per second, and the proxy's CPU milliseconds per request (steadier on a busy machine)."""
+    url, pid = proxy
+    cpu = _cpu_seconds(pid)
+    rps = _throughput(url)
+    return rps, (_cpu_seconds(pid) - cpu) * 1000 / N
 
 
 def _throughput(url: str) -> float:
@@ -83,17 +102,22 @@ def _throughput(url: str) -> float:
 
 
 def test_tracing_throughput_ratio(
-    benchmark: pytest.FixtureRequest, proxies: tuple[str, str, str], report_line: Callable[[str, str], None]
+    benchmark: pytest.FixtureRequest, proxies: tuple[Proxy, Proxy, str], report_line: Callable[[str, str], None]
 ) -> None:
-    off_url, on_url, sink_url = proxies
-    _throughput(off_url), _throughput(on_url)  # warm both
+    off_proxy, on_proxy, sink_url = proxies
+    _run(off_proxy), _run(on_proxy)  # warm both
 
     def measure() -> dict[str, float]:
         off, on = [], []
         for _ in range(ROUNDS):
-            off.append(_throughput(off_url))
-            on.append(_throughput(on_url))
-        return {"off_rps": statistics.median(off), "on_rps": statistics.median(on)}
+            off.append(_run(off_proxy))
+            on.append(_run(on_proxy))
+        return {
+            "off_rps": statistics.median(r for r, _ in off),
+            "on_rps": statistics.median(r for r, _ in on),
+            "off_cpu_ms": statistics.median(c for _, c in off),
+            "on_cpu_ms": statistics.median(c for _, c in on),
+        }
 
     result = benchmark.pedantic(measure, rounds=1, iterations=1)  # type: ignore[attr-defined]
     ratio = result["on_rps"] / result["off_rps"]
@@ -106,4 +130,9 @@ def test_tracing_throughput_ratio(
         "Throughput with OpenTelemetry on vs off (same run)",
         f"N={N}, {CONCURRENCY} at once, median of {ROUNDS}: off {result['off_rps']:7.1f} req/s | "
         f"on {result['on_rps']:7.1f} req/s | ratio on/off {ratio:.3f} | spans received {spans}",
+    )
+    report_line(
+        "Throughput with OpenTelemetry on vs off (same run)",
+        f"proxy CPU per request (all its threads): off {result['off_cpu_ms']:.3f} ms | "
+        f"on {result['on_cpu_ms']:.3f} ms | ratio off/on {result['off_cpu_ms'] / result['on_cpu_ms']:.3f}",
     )
