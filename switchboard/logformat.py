@@ -51,10 +51,6 @@ def request_scope(request_id: str) -> Iterator[None]:
         _REQUEST_ID.reset(token)
 
 
-def current_request_id() -> str | None:
-    return _REQUEST_ID.get()
-
-
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message, request and trace ids, extras."""
 

@@ -88,8 +88,10 @@ async def test_cli_json_logs_carry_request_and_trace_ids(mock_upstream_factory: 
                 )
                 with pytest.raises(openai.NotFoundError):
                     await client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+            upstream_saw = [r["traceparent"] for r in await mock.requests("mock-model")]
         finally:
             await stop_process(process)
+    assert upstream_saw == [TRACEPARENT, None]  # tracing off: the client's context passes through unchanged
     assert raw.headers["x-request-id"] == "client-req-7"
     generated = hostile.headers["x-request-id"]
     assert generated != "evil\tinjected" and len(generated) == 32
