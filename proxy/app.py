@@ -74,7 +74,9 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
     def health() -> HealthSource | None:
         return runtime.router.provider_health  # bound below; only called at scrape time
 
-    runtime = Runtime(metrics=create_metrics(health), pricing=options.pricing, secrets=source.secrets)
+    runtime = Runtime(
+        metrics=create_metrics(health), pricing=options.pricing, secrets=source.secrets, egress=source.egress
+    )
     app[RUNTIME] = runtime
     app[SOURCE] = source
     app[TELEMETRY] = options.telemetry

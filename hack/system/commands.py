@@ -14,6 +14,10 @@ from pathlib import Path
 
 from hack.checkout import python_module
 from hack.cluster.identities import NAMESPACE
+from switchboard.api.egress import EGRESS_ENV
+
+LOCAL_DEMO_EGRESS = '{"allowLoopback": true}'
+"""The local system's mock upstreams listen on loopback, which the egress policy refuses by default."""
 
 MOCK_KEY_ENV = "SWITCHBOARD_MOCK_API_KEY"  # read by switchboard-mock; keeps the key off the command line
 
@@ -70,7 +74,7 @@ def operator_command(options: SystemOptions, kubeconfig: Path, replica: int) -> 
         *_namespace_flags("--namespace", options.watch_namespaces),
         *(("--verbose",) if options.verbose else ()),
     )  # fmt: skip
-    return Command(identity, argv)
+    return Command(identity, argv, {EGRESS_ENV: LOCAL_DEMO_EGRESS})
 
 
 def proxy_command(options: SystemOptions, kubeconfig: Path, replica: int, port: int) -> Command:
@@ -86,4 +90,5 @@ def proxy_command(options: SystemOptions, kubeconfig: Path, replica: int, port: 
         "--log-level", "DEBUG" if options.verbose else "INFO",
         *_namespace_flags("--watch-namespace", options.watch_namespaces),
     )  # fmt: skip
-    return Command(name, argv, {"POD_NAMESPACE": options.release_namespace, "POD_NAME": name})
+    env = {"POD_NAMESPACE": options.release_namespace, "POD_NAME": name, EGRESS_ENV: LOCAL_DEMO_EGRESS}
+    return Command(name, argv, env)

@@ -43,7 +43,7 @@ def plan_for(request: web.Request, router: Router, route: RouteRequest) -> Plan:
         raise no_route_error(e) from None
     except NotReady as e:
         raise ApiError(503, f"proxy not ready: {e}", code="not_ready") from None
-    labels(request).profile = plan.profile.name
+    labels(request).profile = plan.profile.key
     annotate(request, plan_attributes(plan, route.endpoint, route.model))
     require_profile(request, plan.profile.key)
     return plan

@@ -159,10 +159,10 @@ def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | No
         outcome = failure_outcome(error, latency, scope.usage)
     scope.outcome = outcome
     reporting.router.finished(attempt, outcome)
-    provider = attempt.provider.name
+    provider = attempt.provider.key  # "namespace/name" in metrics and logs (just the name when standalone)
     if scope.committed_at is not None:
         reporting.labels.provider = provider
-        reporting.metrics.first_byte.labels(reporting.endpoint, attempt.profile.name, provider).observe(
+        reporting.metrics.first_byte.labels(reporting.endpoint, attempt.profile.key, provider).observe(
             scope.committed_at - reporting.started_at
         )
     if scope.usage is not None:
@@ -194,7 +194,7 @@ def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | No
 def _record_usage(reporting: Reporting, scope: AttemptScope, usage: Usage) -> None:
     """Tokens into the metrics, and spend when the model's price is known (unknown is not free)."""
     attempt = scope.attempt
-    profile, provider = attempt.profile.name, attempt.provider.name
+    profile, provider = attempt.profile.key, attempt.provider.key
     metrics = reporting.metrics
     metrics.tokens.labels(profile, provider, "prompt").inc(usage.prompt_tokens)
     metrics.tokens.labels(profile, provider, "completion").inc(usage.completion_tokens)
