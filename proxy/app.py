@@ -15,8 +15,12 @@ from aiohttp.typedefs import Middleware
 
 from switchboard.proxy.auth import KeyStore, api_key_middleware
 from switchboard.proxy.config_source import ConfigSource
+from switchboard.proxy.fleet.admission import FleetLimiter
+from switchboard.proxy.fleet.http import FLEET, add_rate_headers
+from switchboard.proxy.fleet.store import FleetStore, StoreSettings
 from switchboard.proxy.http import chat, embeddings, info, routing_api
-from switchboard.proxy.http.keys import RUNTIME, SOURCE, STARTED_AT, TELEMETRY
+from switchboard.proxy.http.access_log import AccessLog
+from switchboard.proxy.http.keys import ACCESS_LOG, RUNTIME, SOURCE, STARTED_AT, TELEMETRY
 from switchboard.proxy.http.middleware import openai_errors, request_metrics
 from switchboard.proxy.http.tracing import request_tracing, send_request_id
 from switchboard.proxy.metrics import HealthSource, create_metrics
@@ -34,6 +38,8 @@ class AppOptions:
     """Prices for routing and for billing: one table, so both agree."""
     api_keys: Callable[[], KeyStore] | None = None
     """The current client keys (``KeyFileSource(path).current``); None serves without client auth."""
+    state_store: StoreSettings | None = None
+    """Redis/Valkey shared by the fleet (exact limits, budgets); None: each replica enforces 1/N of them."""
     telemetry: Telemetry = field(default_factory=Telemetry.off)
     """Tracer and GenAI instruments (``Telemetry.from_env()`` in the CLI); off by default."""
 
@@ -50,15 +56,26 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", info.metrics)
 
 
+async def _write_access_log(app: web.Application) -> AsyncIterator[None]:
+    """The access log's writer thread, for the app's lifetime; every queued line is written before it ends."""
+    app[ACCESS_LOG].start()
+    yield
+    app[ACCESS_LOG].stop()
+
+
 async def _run_source(app: web.Application) -> AsyncIterator[None]:
     """Run the config source for the app's lifetime, then close upstream pools."""
     runtime = app[RUNTIME]
+    store = app[FLEET].store
+    if store is not None:
+        await store.connect()
     task = asyncio.create_task(app[SOURCE].run(runtime), name="switchboard-config-source")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
     await runtime.close()
+    await app[FLEET].close()
 
 
 def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.Application:
@@ -74,14 +91,20 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
     def health() -> HealthSource | None:
         return runtime.router.provider_health  # bound below; only called at scrape time
 
-    runtime = Runtime(
-        metrics=create_metrics(health), pricing=options.pricing, secrets=source.secrets, egress=source.egress
-    )
+    metrics = create_metrics(health)
+    runtime = Runtime(metrics=metrics, pricing=options.pricing, secrets=source.secrets, egress=source.egress)
+    store = FleetStore(options.state_store, metrics=metrics.registry) if options.state_store else None
+    if store is not None:
+        runtime.router.share_limits()  # RPM/TPM are the fleet limiter's from now on
     app[RUNTIME] = runtime
+    app[FLEET] = FleetLimiter(store, metrics=metrics.registry)
+    app.on_response_prepare.append(add_rate_headers)
     app[SOURCE] = source
     app[TELEMETRY] = options.telemetry
     app.on_response_prepare.append(send_request_id)
     app[STARTED_AT] = time.time()
+    app[ACCESS_LOG] = AccessLog()
     _add_routes(app)
+    app.cleanup_ctx.append(_write_access_log)  # first in, last out: lines of the last requests are written
     app.cleanup_ctx.append(_run_source)
     return app

@@ -51,6 +51,23 @@ def request_scope(request_id: str) -> Iterator[None]:
         _REQUEST_ID.reset(token)
 
 
+def log_ids() -> dict[str, str]:
+    """The current request id and span (trace and span ids): what each line of a request carries.
+
+    Code that logs a request's line later from another thread (the access log)
+    takes them along as the record's ``extra``.
+    """
+    ids: dict[str, str] = {}
+    request_id = _REQUEST_ID.get()
+    if request_id is not None:
+        ids["request_id"] = request_id
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        ids["trace_id"] = trace.format_trace_id(span.trace_id)
+        ids["span_id"] = trace.format_span_id(span.span_id)
+    return ids
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message, request and trace ids, extras."""
 
@@ -61,13 +78,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        request_id = _REQUEST_ID.get()
-        if request_id is not None:
-            entry["request_id"] = request_id
-        span = trace.get_current_span().get_span_context()
-        if span.is_valid:
-            entry["trace_id"] = trace.format_trace_id(span.trace_id)
-            entry["span_id"] = trace.format_span_id(span.span_id)
+        entry.update(log_ids())
         for key, value in vars(record).items():
             if key not in _STANDARD and key not in entry:
                 entry[key] = value

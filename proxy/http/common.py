@@ -1,6 +1,7 @@
 """Helpers every API handler shares: readiness, planning, reporting, headers, JSON answers."""
 
 import time
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -10,6 +11,7 @@ from aiohttp import web
 from switchboard.proxy.auth import require_profile
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError
+from switchboard.proxy.fleet.http import RESERVATION, settle_usage
 from switchboard.proxy.http.keys import LABELS, RUNTIME, TELEMETRY, RouteLabels
 from switchboard.proxy.http.tracing import annotate, request_span
 from switchboard.proxy.routing.router import Router
@@ -73,8 +75,9 @@ def labels(request: web.Request) -> RouteLabels:
 def reporting(request: web.Request, runtime: Runtime, endpoint: str) -> Reporting:
     """Where this request's attempts report their outcomes."""
     found = labels(request)
+    settle = partial(settle_usage, request) if RESERVATION in request else None
     trace = RequestTrace(request.app[TELEMETRY], request_span(request))
-    return Reporting(runtime.router, runtime.metrics, found, endpoint, found.started_at, trace)
+    return Reporting(runtime.router, runtime.metrics, found, endpoint, found.started_at, settle, trace)
 
 
 def attempt_headers(plan: Plan, scope: AttemptScope) -> dict[str, str]:

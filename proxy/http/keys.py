@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from switchboard.proxy.config_source import ConfigSource
+from switchboard.proxy.http.access_log import AccessLog
 from switchboard.proxy.runtime import Runtime
 from switchboard.proxy.telemetry.setup import Telemetry
 
@@ -25,4 +26,5 @@ RUNTIME = web.AppKey("switchboard_runtime", Runtime)
 SOURCE = web.AppKey("switchboard_source", ConfigSource)
 STARTED_AT = web.AppKey("switchboard_started_at", float)
 LABELS = web.RequestKey("switchboard_labels", RouteLabels)
+ACCESS_LOG = web.AppKey("switchboard_access_log", AccessLog)
 TELEMETRY = web.AppKey("switchboard_telemetry", Telemetry)

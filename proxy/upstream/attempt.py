@@ -15,7 +15,7 @@ millisecond instead of aiohttp's rounding up to whole seconds.
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -60,6 +60,8 @@ class Reporting:
     endpoint: str
     started_at: float
     """When the request arrived (``time.monotonic``): first-byte times count from here."""
+    on_usage: Callable[[Attempt, Usage, float | None], None] | None = None
+    """Told every attempt's usage and cost once known (the fleet limiter reconciles reservations and budgets)."""
     trace: RequestTrace = field(default_factory=RequestTrace.off)
     """The request's span and the tracer: each attempt gets a child span."""
 
@@ -73,6 +75,7 @@ class AttemptScope:
         "committed_at",
         "cost_usd",
         "deadline",
+        "headroom",
         "number",
         "outcome",
         "trace",
@@ -91,6 +94,7 @@ class AttemptScope:
         self.outcome: Outcome | None = None  # set by the owner when the attempt ended
         self.trace: AttemptTrace | None = None  # the attempt's span, set by the owner
         self.waiting_on_client = False
+        self.headroom: float | None = None  # the upstream's own quota left, from its rate-limit headers
 
     @property
     def committed(self) -> bool:
@@ -154,7 +158,7 @@ def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | No
     streamed_from = scope.committed_at  # set before the end only when a stream committed: its first token
     if error is None:
         scope.commit()
-        outcome = success_outcome(latency, scope.usage or Usage())
+        outcome = success_outcome(latency, scope.usage or Usage(), scope.headroom)
     else:
         outcome = failure_outcome(error, latency, scope.usage)
     scope.outcome = outcome
@@ -200,6 +204,8 @@ def _record_usage(reporting: Reporting, scope: AttemptScope, usage: Usage) -> No
     metrics.tokens.labels(profile, provider, "completion").inc(usage.completion_tokens)
     cost = cost_usd(reporting.router.pricing, attempt.model, usage)
     scope.cost_usd = cost
+    if reporting.on_usage is not None:
+        reporting.on_usage(attempt, usage, cost)
     if cost is not None:
         metrics.cost.labels(profile, provider).inc(cost)
         reporting.labels.cost_usd = cost

@@ -22,6 +22,15 @@ class Pricing(Model):
 
     input_per_million: float = Field(0.0, ge=0, description="USD per million prompt tokens.")
     output_per_million: float = Field(0.0, ge=0, description="USD per million completion tokens.")
+    cached_input_per_million: float | None = Field(
+        None, ge=0, description="USD per million prompt tokens read from the prompt cache; unset: the input price."
+    )
+    cache_write_per_million: float | None = Field(
+        None, ge=0, description="USD per million prompt tokens written to the prompt cache; unset: the input price."
+    )
+    reasoning_per_million: float | None = Field(
+        None, ge=0, description="USD per million reasoning (thinking) tokens; unset: the output price."
+    )
 
 
 class ProviderModel(Model):
