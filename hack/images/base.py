@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hack.images.podman import PodmanError, image_exists, podman_argv
+from hack.mounts import unmount_all_under
 
 # python3-venv brings ensurepip, which installs the offline wheels; ca-certificates
 # lets the proxy verify TLS upstreams; passwd (required) already provides useradd.
@@ -56,25 +57,6 @@ def spec_from_env(environ: dict[str, str] | None = None) -> BaseSpec:
 
 def log(message: str) -> None:
     print(f"[images] {message}", file=sys.stderr, flush=True)
-
-
-def mounts_under(root: Path, mountinfo: str) -> list[Path]:
-    """Mount points at or below ``root`` in ``/proc/self/mounts`` text, deepest first."""
-    found = []
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if len(fields) < 2:
-            continue
-        point = Path(fields[1].replace("\\040", " "))
-        if point == root or root in point.parents:
-            found.append(point)
-    return sorted(found, key=lambda p: len(p.parts), reverse=True)
-
-
-def unmount_all_under(root: Path) -> None:
-    """debootstrap mounts /proc and /sys in the target; a failed run can leave them."""
-    for point in mounts_under(root, Path("/proc/self/mounts").read_text()):
-        subprocess.run(["umount", "--lazy", str(point)], check=False, capture_output=True)
 
 
 def trim_rootfs(rootfs: Path) -> None:

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from hack.images.base import PACKAGES, PYTHON_VERSION, BaseSpec, mounts_under
+from hack.images.base import PACKAGES, PYTHON_VERSION, BaseSpec
 from hack.images.build import build_argv
 from hack.images.podman import hardened_run_argv
 from hack.images.wheels import platform_flags, requirements
+from hack.mounts import mounts_under
 from tests.fixtures.helm import REPO
 
 
