@@ -66,7 +66,7 @@ IMAGE_PREFIX ?= ghcr.io/switchboard-dev
 RELEASE_NAMESPACE ?= switchboard-system
 RELEASE_NAME ?= switchboard
 
-.PHONY: chart-crds helm-lint helm-docs images host-packages node-tools kind-up e2e-kind
+.PHONY: chart-crds helm-lint helm-docs images host-packages node-tools node-up node-down e2e-node kind-up e2e-kind
 
 # Debian packages for building and running images with no registry (podman, runc, debootstrap)
 # and for the local node (containerd, CNI plugins, iptables, conntrack).
@@ -79,6 +79,17 @@ host-packages: ## install the missing Debian packages the image and node tests n
 		echo "installing:" $$missing; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+
+NODE_DIR ?= .run/node
+
+node-up: tools node-tools images ## control plane + one real node (containerd, kubelet, kube-proxy, scheduler, bridge CNI)
+	$(PY) -m hack.kubenode up --state-dir $(NODE_DIR)
+
+node-down: ## stop the node and its control plane; leaves no process, mount, netns, bridge, iptables rule or cgroup
+	$(PY) -m hack.kubenode down --state-dir $(NODE_DIR)
+
+e2e-node: tools node-tools host-packages ## the pod suite on a real node (tests marked `node`; several minutes)
+	$(PY) -m pytest tests/node -m node -p no:randomly
 
 node-tools: setup ## kubelet, kube-proxy, kube-scheduler (same k8s.io/kubernetes as the control plane) into $(CACHE)/bin
 	$(PY) -m hack.install_tools --node

@@ -16,6 +16,8 @@ CLUSTER_DNS = "10.0.0.10"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"  # what containerd 1.6 asks for the sandbox; built locally
 RUNC = "/usr/sbin/runc"
 CNI_BIN_DIR = "/usr/lib/cni"
+# containerd's sockets: a short fixed path (unix socket paths stop at 108 bytes; one node per host).
+RUN_DIR = Path("/run/switchboard-node")
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class NodeLayout:
 
     @property
     def containerd_socket(self) -> Path:
-        return self.path("containerd", "containerd.sock")
+        return RUN_DIR / "containerd.sock"
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,9 @@ def containerd_config(layout: NodeLayout) -> str:
         "[grpc]",
         f'  address = "{layout.containerd_socket}"',
         "[ttrpc]",
-        f'  address = "{layout.path("containerd", "containerd.sock.ttrpc")}"',
+        f'  address = "{RUN_DIR / "containerd.sock.ttrpc"}"',
         "[debug]",
-        f'  address = "{layout.path("containerd", "debug.sock")}"',
+        f'  address = "{RUN_DIR / "debug.sock"}"',
         "[metrics]",
         '  address = ""',
         f"[{cri}]",

@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-from hack.kubenode.config import BRIDGE, GATEWAY, POD_SUBNET
+from hack.kubenode.config import BRIDGE, GATEWAY, POD_SUBNET, RUN_DIR
 from hack.mounts import current_mounts_under, unmount_all_under
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -68,8 +69,12 @@ def cgroup_pids() -> set[int]:
     return pids
 
 
+def node_processes(state_dir: Path) -> list[int]:
+    """Pids whose command line names our state or socket directory: components and containerd's shims."""
+    return sorted({*processes_mentioning(str(state_dir)), *processes_mentioning(str(RUN_DIR))})
+
+
 def processes_mentioning(marker: str) -> list[int]:
-    """Pids whose command line contains ``marker`` (our state directory): shims, kubelet, containerd."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -137,7 +142,7 @@ def remove_our_chains() -> None:
 def footprint(state_dir: Path) -> dict[str, list[str]]:
     """What of the node exists on the host right now (empty lists everywhere after ``down``)."""
     return {
-        "processes": [str(pid) for pid in processes_mentioning(str(state_dir))],
+        "processes": [str(pid) for pid in node_processes(state_dir)],
         "mounts": [str(point) for point in current_mounts_under(state_dir)],
         "cgroups": [str(path) for path in cgroup_dirs()],
         "bridge": [BRIDGE] if bridge_exists() else [],
@@ -148,7 +153,7 @@ def footprint(state_dir: Path) -> dict[str, list[str]]:
 def sweep(state_dir: Path, netns_before: set[str]) -> None:
     """Remove whatever the graceful stop left: container processes, shims, netns, mounts, cgroups, bridge."""
     for _ in range(3):
-        leftovers = cgroup_pids() | set(processes_mentioning(str(state_dir)))
+        leftovers = cgroup_pids() | set(node_processes(state_dir))
         if not leftovers:
             break
         kill_all(leftovers)
@@ -162,3 +167,4 @@ def sweep(state_dir: Path, netns_before: set[str]) -> None:
             continue
     remove_our_chains()
     delete_bridge()
+    shutil.rmtree(RUN_DIR, ignore_errors=True)

@@ -104,7 +104,10 @@ class KubeNode:
 
     def _containerd_ready(self) -> bool:
         command = ["ctr", "--address", str(self.layout.containerd_socket), "version"]
-        return subprocess.run(command, capture_output=True, timeout=10).returncode == 0
+        try:
+            return subprocess.run(command, capture_output=True, timeout=30).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
 
     def _write_files(self, ports: NodePorts) -> None:
         root = self.layout
