@@ -12,7 +12,8 @@ import ssl
 import subprocess
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hack.cluster import KubeCluster, processes
@@ -24,6 +25,7 @@ from hack.kubenode.config import GATEWAY, NODE_NAME, NodeLayout, NodePorts
 from hack.kubenode.images import build_pause, import_images
 
 START_TIMEOUT = 180.0
+PORT_ATTEMPTS = 3
 COMPONENTS = ("containerd", "kubelet", "kube-proxy", "kube-scheduler")
 # Node identities the API server's default RBAC already knows.
 IDENTITIES = {
@@ -85,16 +87,35 @@ class KubeNode:
             import_images(self.layout, [build_pause(base_image, work_dir), *images], work_dir)
             binaries = NodeBinaries.locate()
             self._launch("kubelet", config.kubelet_command(binaries.kubelet, self.layout), self.node_ready)
-            proxy_health = f"http://127.0.0.1:{ports.proxy_healthz}/healthz"
-            self._launch(
-                "kube-proxy", config.kube_proxy_command(binaries.kube_proxy, self.layout), lambda: _ok(proxy_health)
-            )
-            scheduler_health = f"https://127.0.0.1:{ports.scheduler}/healthz"
-            command = config.scheduler_command(binaries.kube_scheduler, self.layout, ports)
-            self._launch("kube-scheduler", command, lambda: _ok(scheduler_health))
+            self._launch_on_free_port("kube-proxy", lambda port: self._kube_proxy(binaries, ports, port))
+            self._launch_on_free_port("kube-scheduler", lambda port: self._scheduler(binaries, ports, port))
         except BaseException:
             self.stop()
             raise
+
+    def _kube_proxy(self, binaries: NodeBinaries, ports: NodePorts, port: int) -> tuple[list[str], processes.Condition]:
+        kubeconfig = self.layout.path("kube-proxy.kubeconfig")
+        self.layout.path("kube-proxy.yaml").write_text(
+            config.kube_proxy_config(replace(ports, proxy_healthz=port), kubeconfig)
+        )
+        return config.kube_proxy_command(binaries.kube_proxy, self.layout), lambda: _ok(
+            f"http://127.0.0.1:{port}/healthz"
+        )
+
+    def _scheduler(self, binaries: NodeBinaries, ports: NodePorts, port: int) -> tuple[list[str], processes.Condition]:
+        command = config.scheduler_command(binaries.kube_scheduler, self.layout, replace(ports, scheduler=port))
+        return command, lambda: _ok(f"https://127.0.0.1:{port}/healthz")
+
+    def _launch_on_free_port(self, name: str, prepare: Callable[[int], tuple[list[str], processes.Condition]]) -> None:
+        """Launch on a port free a moment ago; another process may take it first, then pick again."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            command, ready = prepare(processes.free_port())
+            try:
+                self._launch(name, command, ready)
+                return
+            except NodeError as error:
+                if "address already in use" not in str(error) or attempt == PORT_ATTEMPTS:
+                    raise
 
     def node_ready(self) -> bool:
         done = self.cluster.kubectl(
