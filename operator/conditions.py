@@ -9,11 +9,12 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from switchboard.api.config import format_validation_error
+from switchboard.api.egress import EgressPolicy
 from switchboard.api.provider import LLMProviderSpec
-from switchboard.operator.render import Problem, Rendered, RenderFailure, check_secret
+from switchboard.operator.render import Problem, Rendered, RenderFailure, SecretFacts, check_egress, check_secret
 
 READY, RESOLVED_REFS, RENDERED = "Ready", "ResolvedRefs", "Rendered"
-_REF_REASONS = frozenset({"ProviderNotFound", "NoProviders", "SecretNotFound", "SecretKeyNotFound"})
+_REF_REASONS = frozenset({"ProviderNotFound", "NoProviders", "SecretNotFound", "SecretNotAllowed", "SecretKeyNotFound"})
 
 Status = Literal["True", "False", "Unknown"]
 
@@ -73,7 +74,7 @@ def profile_verdicts(result: Rendered | RenderFailure, applied: Problem | None) 
             refs,
             Verdict(RENDERED, "False", applied.reason, applied.message),
         ]
-    name = result.config_map["metadata"]["name"]
+    name = "{namespace}/{name}".format(**result.config_map["metadata"])
     return [
         Verdict(READY, "True", "Ready", f"ConfigMap {name} is up to date"),
         refs,
@@ -82,7 +83,10 @@ def profile_verdicts(result: Rendered | RenderFailure, applied: Problem | None) 
 
 
 def provider_verdicts(
-    resource: Mapping[str, Any], secret_keys: Mapping[str, frozenset[str]], users: Sequence[str]
+    resource: Mapping[str, Any],
+    secrets: Mapping[str, SecretFacts],
+    users: Sequence[str],
+    egress: EgressPolicy | None = None,
 ) -> list[Verdict]:
     """Conditions of an LLMProvider: its spec is valid and its Secret key exists."""
     meta = resource.get("metadata", {})
@@ -98,17 +102,22 @@ def provider_verdicts(
         ]
     problem = None
     if spec.api_key_secret_ref is not None:
-        problem = check_secret(name, namespace, spec.api_key_secret_ref, secret_keys)
+        problem = check_secret(name, namespace, spec.api_key_secret_ref, secrets)
+    denied = check_egress(name, namespace, spec, egress or EgressPolicy())
     refs = (
         Verdict(RESOLVED_REFS, "False", problem.reason, problem.message)
         if problem
         else Verdict(
-            RESOLVED_REFS, "True", "Resolved", "API key Secret found" if spec.api_key_secret_ref else "no API key"
+            RESOLVED_REFS,
+            "True",
+            "Resolved",
+            "API key Secret found and opted in" if spec.api_key_secret_ref else "no API key",
         )
     )
     usage = f"used by RoutingProfile(s): {', '.join(users)}" if users else "not used by any RoutingProfile"
     rendered = Verdict(RENDERED, "True", "Valid", usage)
+    blocker = denied or problem
     ready = (
-        Verdict(READY, "False", problem.reason, problem.message) if problem else Verdict(READY, "True", "Ready", usage)
+        Verdict(READY, "False", blocker.reason, blocker.message) if blocker else Verdict(READY, "True", "Ready", usage)
     )
     return [ready, refs, rendered]

@@ -1,6 +1,7 @@
 """Everything the Router learns at run time, and how outcomes update it."""
 
 from switchboard.proxy.routing.breaker import Breaker
+from switchboard.proxy.routing.headroom import LOW_HEADROOM
 from switchboard.proxy.routing.latency import LatencyStats
 from switchboard.proxy.routing.state import ProfileState, ProviderState
 from switchboard.proxy.routing.types import Attempt, Outcome
@@ -11,7 +12,17 @@ DEFAULT_LATENCY_SETTINGS = (0.3, 200)
 class Live:
     """Learned state, keyed by provider key, profile key or (provider key, model name)."""
 
-    __slots__ = ("breakers", "guarded", "latency", "latency_settings", "profiles", "providers", "ramping", "tripped")
+    __slots__ = (
+        "breakers",
+        "guarded",
+        "latency",
+        "latency_settings",
+        "profiles",
+        "providers",
+        "ramping",
+        "strained",
+        "tripped",
+    )
 
     def __init__(self) -> None:
         self.providers: dict[str, ProviderState] = {}
@@ -24,6 +35,8 @@ class Live:
         # closed, and providers with limits or a Retry-After cooldown.
         self.tripped: set[tuple[str, str]] = set()
         self.guarded: set[str] = set()
+        # Providers whose upstream said it is nearly out of quota, and when (plans try them last for a minute).
+        self.strained: dict[str, float] = {}
 
     def refresh_flags(self) -> None:
         """Recompute ``tripped`` and ``guarded`` from scratch (after a reload)."""
@@ -70,6 +83,11 @@ class Live:
         if outcome.kind == "success":
             self._latency(key).observe(outcome.latency_s)
             state.latency.observe(outcome.latency_s)
+        if outcome.headroom is not None:
+            if outcome.headroom < LOW_HEADROOM:
+                self.strained[key[0]] = now
+            else:
+                self.strained.pop(key[0], None)
 
     def _latency(self, key: tuple[str, str]) -> LatencyStats:
         stats = self.latency.get(key)

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 
 from switchboard.proxy.adapters.base import UpstreamError, UpstreamRequest
+from switchboard.proxy.routing.headroom import upstream_headroom
 from switchboard.proxy.snapshot import Snapshot
 from switchboard.proxy.upstream.attempt import AttemptScope
 from switchboard.proxy.upstream.transport import client_timeout, read_body, send
@@ -66,6 +67,7 @@ async def _exchange(snap: Snapshot, scope: AttemptScope, upstream: UpstreamReque
         raw = await read_body(response)
         if response.status >= 300:
             raise snap.adapter(provider).error(response.status, raw, response.headers)
+        scope.headroom = upstream_headroom(response.headers)
     return raw
 
 
@@ -79,4 +81,5 @@ async def open_stream(
         async with send(snap.session(provider), upstream, client_timeout(scope.attempt.timeouts)) as response:
             if response.status >= 300:
                 raise snap.adapter(provider).error(response.status, await read_body(response), response.headers)
+            scope.headroom = upstream_headroom(response.headers)
             yield response

@@ -51,15 +51,15 @@ async def run_attempts(reporting: Reporting, plan: Plan, requested_model: str, b
     if not plan.attempts:
         raise ApiError(503, f"no provider available for profile {plan.profile.name!r}", code="no_provider_available")
     metrics, router = reporting.metrics, reporting.router
-    profile = plan.profile.name
-    metrics.decisions.labels(profile, plan.strategy, plan.attempts[0].provider.name).inc()
+    profile = plan.profile.key  # "namespace/name": same-named objects of two namespaces never share a series
+    metrics.decisions.labels(profile, plan.strategy, plan.attempts[0].provider.key).inc()
     last: tuple[BaseException, AttemptScope] | None = None
     index, number = 0, 0
     while deadline.remaining > 0:
         attempt = plan.attempts[index]
         number += 1
         if number > 1:
-            metrics.retries.labels(profile, attempt.provider.name).inc()
+            metrics.retries.labels(profile, attempt.provider.key).inc()
             metrics.retried_by_profile[plan.profile.key] += 1
         scope: AttemptScope | None = None
         try:
