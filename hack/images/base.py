@@ -29,6 +29,7 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 REPOSITORY = "localhost/switchboard-base"
 # The Python every wheel is fetched for: bookworm's python3 (and the public default base).
 PYTHON_VERSION = "3.11"
+PYTHON_FULL_VERSION = "3.11.2"  # environment markers (e.g. redis needs async-timeout below 3.11.3)
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,14 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+import zipfile
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 from hack.checkout import REPO_ROOT
-from hack.images.base import PYTHON_VERSION, log
+from hack.images.base import PYTHON_FULL_VERSION, PYTHON_VERSION, log
 
 # glibc in bookworm is 2.36: any manylinux tag up to that runs there.
 GLIBC_MINORS = range(17, 37)
@@ -45,8 +49,35 @@ def download_argv(requirements_file: Path, destination: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def image_environment() -> dict[str, str]:
+    """Marker values of the image's interpreter (bookworm's python3)."""
+    return {
+        "python_version": PYTHON_VERSION, "python_full_version": PYTHON_FULL_VERSION, "implementation_name": "cpython",
+        "platform_python_implementation": "CPython", "sys_platform": "linux", "platform_system": "Linux",
+        "platform_machine": "x86_64", "os_name": "posix", "extra": "",
+    }  # fmt: skip
+
+
+def requirements_for_image(wheels: Path) -> list[str]:
+    """Requirements of the downloaded wheels that apply on the image's Python but have no wheel yet."""
+    present = {canonicalize_name(path.name.split("-")[0]) for path in wheels.glob("*.whl")}
+    missing: set[str] = set()
+    for wheel in wheels.glob("*.whl"):
+        with zipfile.ZipFile(wheel) as archive:
+            (metadata,) = [name for name in archive.namelist() if name.endswith(".dist-info/METADATA")]
+            text = archive.read(metadata).decode()
+        for line in text.splitlines():
+            if not line.startswith("Requires-Dist:"):
+                continue
+            requirement = Requirement(line.removeprefix("Requires-Dist:").strip())
+            applies = requirement.marker is None or requirement.marker.evaluate(image_environment())
+            if applies and canonicalize_name(requirement.name) not in present:
+                missing.add(f"{requirement.name}{requirement.specifier}")
+    return sorted(missing)
+
+
 def dependency_key(pins: list[str]) -> str:
-    text = "\n".join([PYTHON_VERSION, *platform_flags(), *sorted(pins)])
+    text = "\n".join([PYTHON_FULL_VERSION, *platform_flags(), *sorted(pins)])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -64,6 +95,13 @@ def dependency_wheels(cache: Path) -> Path:
         listing.write_text("\n".join(pins) + "\n")
         staged = Path(scratch) / "wheels"
         subprocess.run(download_argv(listing, staged), check=True, timeout=900)
+        # pip evaluates markers against the host's Python, not the image's: fetch what the image's adds.
+        for _ in range(5):
+            missing = requirements_for_image(staged)
+            if not missing:
+                break
+            listing.write_text("\n".join(missing) + "\n")
+            subprocess.run(download_argv(listing, staged), check=True, timeout=900)
         (staged / ".complete").write_text("\n".join(pins) + "\n")
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staged, target)

@@ -20,7 +20,7 @@ import yaml
 
 from hack.cluster import KubeCluster
 from hack.cluster.processes import free_port, wait_until
-from hack.images.base import PYTHON_VERSION
+from hack.images.base import PYTHON_FULL_VERSION
 from hack.images.podman import podman, run_once
 from tests.fixtures.images import StartContainer, container_logs
 
@@ -68,7 +68,7 @@ def test_images_run_as_non_root_with_the_pinned_python(local_images: dict[str, s
         assert config["Config"]["User"] == "10001:10001"
         assert config["Config"]["Cmd"][0] == f"switchboard-{component}"
         version = run_once(reference, "python3", "--version").split()[1]
-        assert version.startswith(PYTHON_VERSION + ".")
+        assert version == PYTHON_FULL_VERSION, "wheel markers are evaluated for this exact interpreter"
         pip = run_once(reference, "ls", "/opt/switchboard/bin")
         assert "pip" not in pip.split(), "pip is removed from the runtime virtualenv"
 
