@@ -20,11 +20,13 @@ from switchboard.proxy.fleet.http import FLEET, add_rate_headers
 from switchboard.proxy.fleet.store import FleetStore, StoreSettings
 from switchboard.proxy.http import chat, embeddings, info, messages_api, responses_api, routing_api
 from switchboard.proxy.http.access_log import AccessLog
-from switchboard.proxy.http.keys import ACCESS_LOG, RUNTIME, SOURCE, STARTED_AT
+from switchboard.proxy.http.keys import ACCESS_LOG, RUNTIME, SOURCE, STARTED_AT, TELEMETRY
 from switchboard.proxy.http.middleware import openai_errors, request_metrics, response_headers
+from switchboard.proxy.http.tracing import request_tracing, send_request_id
 from switchboard.proxy.metrics import HealthSource, create_metrics
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.runtime import Runtime
+from switchboard.proxy.telemetry.setup import Telemetry
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -38,6 +40,8 @@ class AppOptions:
     """The current client keys (``KeyFileSource(path).current``); None serves without client auth."""
     state_store: StoreSettings | None = None
     """Redis/Valkey shared by the fleet (exact limits, budgets); None: each replica enforces 1/N of them."""
+    telemetry: Telemetry = field(default_factory=Telemetry.off)
+    """Tracer and GenAI instruments (``Telemetry.from_env()`` in the CLI); off by default."""
 
 
 def _add_routes(app: web.Application) -> None:
@@ -83,7 +87,8 @@ async def _run_source(app: web.Application) -> AsyncIterator[None]:
 def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.Application:
     """A proxy app whose config comes from ``source`` (a file or the cluster)."""
     options = options or AppOptions()
-    middlewares: list[Middleware] = [request_metrics, openai_errors]
+    # request_tracing outermost: the access line and every other log line of a request carry its ids.
+    middlewares: list[Middleware] = [request_tracing(options.telemetry), request_metrics, openai_errors]
     if options.api_keys is not None:
         # Inside openai_errors and request_metrics: a 401 is counted like any other answer.
         middlewares.append(api_key_middleware(options.api_keys))
@@ -101,6 +106,8 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
     app[FLEET] = FleetLimiter(store, metrics=metrics.registry)
     app.on_response_prepare.append(add_rate_headers)
     app[SOURCE] = source
+    app[TELEMETRY] = options.telemetry
+    app.on_response_prepare.append(send_request_id)
     app[STARTED_AT] = time.time()
     app[ACCESS_LOG] = AccessLog()
     _add_routes(app)

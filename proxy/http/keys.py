@@ -7,6 +7,7 @@ from aiohttp import web
 from switchboard.proxy.config_source import ConfigSource
 from switchboard.proxy.http.access_log import AccessLog
 from switchboard.proxy.runtime import Runtime
+from switchboard.proxy.telemetry.setup import Telemetry
 
 
 @dataclass(slots=True)
@@ -35,3 +36,4 @@ STARTED_AT = web.AppKey("switchboard_started_at", float)
 LABELS = web.RequestKey("switchboard_labels", RouteLabels)
 REQUEST_ID = web.RequestKey("switchboard_request_id", str)
 ACCESS_LOG = web.AppKey("switchboard_access_log", AccessLog)
+TELEMETRY = web.AppKey("switchboard_telemetry", Telemetry)

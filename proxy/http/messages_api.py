@@ -39,7 +39,7 @@ async def create_message(request: web.Request) -> web.StreamResponse:
     chat, capability = translated(messages_request.chat_body, body, natively_messages)
     codec = messages_codec(body, chat, request.headers, stream=stream)
     route = messages_route(body, request.headers)
-    return await serve(request, route, codec, endpoint="messages", stream=stream, capability=capability)
+    return await serve(request, route, codec, endpoint="messages", stream=stream, capability=capability, prompt=chat)
 
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:

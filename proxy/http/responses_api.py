@@ -46,7 +46,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     chat, capability = translated(responses_request.chat_body, body, natively_responses)
     codec = responses_codec(body, chat, stream=stream)
     route = responses_route(body, request.headers)
-    return await serve(request, route, codec, endpoint="responses", stream=stream, capability=capability)
+    return await serve(request, route, codec, endpoint="responses", stream=stream, capability=capability, prompt=chat)
 
 
 async def stored_response(request: web.Request) -> web.StreamResponse:

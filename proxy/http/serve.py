@@ -7,7 +7,7 @@ commits, the relay, cost and metrics are the same code for all of them.
 
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from switchboard.proxy.adapters.base import Adapter
 from switchboard.proxy.apis.codec import CodecFactory
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.fleet.http import admitted
-from switchboard.proxy.http.common import json_answer, plan_for, ready_runtime, reporting
+from switchboard.proxy.http.common import capture_input, json_answer, plan_for, ready_runtime, reporting
 from switchboard.proxy.http.stream_relay import ClientStream, relay
 from switchboard.proxy.routing.types import RouteRequest
 from switchboard.proxy.upstream.attempt import AttemptScope
@@ -64,11 +64,18 @@ async def serve(
     endpoint: str,
     stream: bool,
     capability: Capability | None = None,
+    prompt: Mapping[str, Any] | None = None,
 ) -> web.StreamResponse:
-    """Plan ``route``, run its attempts with the codec ``make`` builds for each, and answer."""
+    """Plan ``route``, run its attempts with the codec ``make`` builds for each, and answer.
+
+    ``prompt`` is the request in chat form (its translation for the other APIs, when it has one):
+    what a profile that captures content records on the request span.
+    """
     runtime = ready_runtime(request)
     async with runtime.lease() as snap:
         plan = plan_for(request, runtime.router, route)
+        if prompt is not None:
+            capture_input(request, plan, prompt)
         if capability is not None:
             capable = tuple(a for a in plan.attempts if capability.accepts(snap.adapter(a.provider), a.provider))
             if not capable:

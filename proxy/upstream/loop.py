@@ -87,6 +87,8 @@ async def run_attempts(
         try:
             async with owned_attempt(reporting, attempt, number, deadline) as scope:
                 value = await body(scope, prepared)
+                if scope.trace is not None:
+                    scope.trace.answered(value)
         except UPSTREAM_FAILURES as error:
             assert scope is not None and scope.outcome is not None
             if scope.committed:
