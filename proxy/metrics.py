@@ -66,6 +66,7 @@ class ProxyMetrics:
     retries: Counter
     fallbacks: Counter
     decisions: Counter
+    spillovers: Counter
     reloads: Counter
     config_loaded: Gauge
     retried_by_profile: Tally[str] = field(default_factory=Tally)
@@ -103,6 +104,12 @@ def create_metrics(health: Callable[[], HealthSource | None], environ: Mapping[s
             "switchboard_routing_decisions",
             "Providers chosen first by the router",
             ["profile", "strategy", "provider"],
+            registry=r,
+        ),
+        spillovers=Counter(
+            "switchboard_spillovers",
+            "Requests that passed over a Service-backed provider, by why (saturated, all_ejected, ...)",
+            ["profile", "provider", "reason"],
             registry=r,
         ),
         reloads=Counter("switchboard_config_reloads", "Config reloads", ["result"], registry=r),

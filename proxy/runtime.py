@@ -30,6 +30,7 @@ from switchboard.api.config import ConfigError, ProxyConfig
 from switchboard.proxy.adapters.base import Adapter
 from switchboard.proxy.adapters.registry import get_adapter
 from switchboard.proxy.credentials import SecretResolver, resolve_credentials
+from switchboard.proxy.endpoints.calls import EndpointCalls
 from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.router import Router
@@ -49,6 +50,7 @@ class Runtime:
         self.metrics = metrics
         self.pricing = pricing
         self.router = Router(pricing=pricing)
+        self.endpoint_calls = EndpointCalls(self.router)
         self._current: Snapshot | None = None
         self._in_flight: dict[int, int] = {}  # snapshot version -> requests holding it
         self._retired: dict[int, Snapshot] = {}
@@ -75,6 +77,7 @@ class Runtime:
                 self.metrics.reloads.labels("failure").inc()
                 raise
             self.router.update_config(config)
+            self.endpoint_calls.reap()
             previous, self._current = self._current, snapshot
             self.metrics.reloads.labels("success").inc()
             self.metrics.config_loaded.set(1)
@@ -94,7 +97,7 @@ class Runtime:
         live = self._live_sessions()
         sessions = {key: live.get(key) or open_session(key) for key in set(pools.values())}
         version = (self._current.version + 1) if self._current else 1
-        return Snapshot(version, config, adapters, credentials, pools, sessions)
+        return Snapshot(version, config, adapters, credentials, pools, sessions, self.endpoint_calls)
 
     def _live_sessions(self) -> dict[PoolKey, aiohttp.ClientSession]:
         live: dict[PoolKey, aiohttp.ClientSession] = {}
@@ -142,3 +145,4 @@ class Runtime:
         self._current = None
         self.not_ready_reason = "shutting down"
         await asyncio.gather(*(s.close() for s in sessions.values() if not s.closed), *self._closing)
+        await self.endpoint_calls.close()

@@ -101,7 +101,7 @@ def _log_access(request: web.Request, status: int, labels: RouteLabels, elapsed_
     client = request_client(request)
     cost = "-" if labels.cost_usd is None else format_cost(labels.cost_usd)
     access_log.info(
-        "%s %s %d profile=%s provider=%s client=%s duration_s=%.3f cost_usd=%s",
+        "%s %s %d profile=%s provider=%s client=%s duration_s=%.3f cost_usd=%s%s",
         request.method,
         request.path,
         status,
@@ -110,4 +110,12 @@ def _log_access(request: web.Request, status: int, labels: RouteLabels, elapsed_
         client.name if client else "-",
         elapsed_s,
         cost,
+        _endpoint_fields(labels),
     )
+
+
+def _endpoint_fields(labels: RouteLabels) -> str:
+    """Service-backed providers only: which endpoint served, and which providers were spilled over and why."""
+    if labels.spill == "-" and labels.upstream_endpoint == "-":
+        return ""
+    return f" upstream_endpoint={labels.upstream_endpoint} spill={labels.spill}"

@@ -86,7 +86,7 @@ async def relay_chat(
     adapter = snap.adapter(attempt.provider)
     target = snap.target(attempt.provider, attempt.model)
     upstream = adapter.chat_request(target, body, stream=True)
-    async with open_stream(snap, scope, upstream, target.api_key) as response:
+    async with open_stream(snap, scope, upstream, target.api_key, body) as response:
         translator = adapter.chat_stream(target, str(body["model"]), include_usage=include_usage)
         held: list[bytes] = []
         async for chunk in response.content.iter_any():

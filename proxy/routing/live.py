@@ -1,5 +1,6 @@
 """Everything the Router learns at run time, and how outcomes update it."""
 
+from switchboard.proxy.endpoints.table import EndpointTable
 from switchboard.proxy.routing.breaker import Breaker
 from switchboard.proxy.routing.latency import LatencyStats
 from switchboard.proxy.routing.state import ProfileState, ProviderState
@@ -11,7 +12,17 @@ DEFAULT_LATENCY_SETTINGS = (0.3, 200)
 class Live:
     """Learned state, keyed by provider key, profile key or (provider key, model name)."""
 
-    __slots__ = ("breakers", "guarded", "latency", "latency_settings", "profiles", "providers", "ramping", "tripped")
+    __slots__ = (
+        "breakers",
+        "endpoints",
+        "guarded",
+        "latency",
+        "latency_settings",
+        "profiles",
+        "providers",
+        "ramping",
+        "tripped",
+    )
 
     def __init__(self) -> None:
         self.providers: dict[str, ProviderState] = {}
@@ -24,6 +35,8 @@ class Live:
         # closed, and providers with limits or a Retry-After cooldown.
         self.tripped: set[tuple[str, str]] = set()
         self.guarded: set[str] = set()
+        # Service-backed providers: their circuit is their endpoints' (open only when none can serve).
+        self.endpoints = EndpointTable()
 
     def refresh_flags(self) -> None:
         """Recompute ``tripped`` and ``guarded`` from scratch (after a reload)."""
@@ -31,7 +44,10 @@ class Live:
         self.guarded = {key for key, state in self.providers.items() if state.guarded}
 
     def admits(self, attempt: Attempt, now: float) -> bool:
-        """Whether the attempt's circuit lets a call through now."""
+        """Whether the attempt's circuit (a Service-backed provider: some endpoint) lets a call through now."""
+        pool = self.endpoints.pools.get(attempt.provider.key)
+        if pool is not None:
+            return pool.unavailable(now) is None
         breaker = self.breakers.get((attempt.provider.key, attempt.model.name))
         return breaker is None or breaker.admits(now)
 
@@ -57,6 +73,11 @@ class Live:
         if outcome.kind == "rate_limited" and outcome.retry_after_s:
             state.cool_down(now + outcome.retry_after_s)
             self.guarded.add(key[0])
+        if outcome.kind == "success":
+            self._latency(key).observe(outcome.latency_s)
+            state.latency.observe(outcome.latency_s)
+        if key[0] in self.endpoints.pools:
+            return  # each endpoint's breaker learned it already
         breaker = self.breakers.get(key)
         if breaker is None:
             breaker = self.breakers[key] = Breaker(attempt.provider.circuit_breaker)
@@ -67,9 +88,6 @@ class Live:
             self.tripped.discard(key)
         if breaker.ramping:
             self.ramping.add(key)
-        if outcome.kind == "success":
-            self._latency(key).observe(outcome.latency_s)
-            state.latency.observe(outcome.latency_s)
 
     def _latency(self, key: tuple[str, str]) -> LatencyStats:
         stats = self.latency.get(key)

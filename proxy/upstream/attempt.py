@@ -69,6 +69,7 @@ class AttemptScope:
         "committed_at",
         "cost_usd",
         "deadline",
+        "endpoint",
         "number",
         "outcome",
         "usage",
@@ -85,6 +86,10 @@ class AttemptScope:
         self.cost_usd: float | None = None  # set by the owner from the usage; None when unknown
         self.outcome: Outcome | None = None  # set by the owner when the attempt ended
         self.waiting_on_client = False
+        self.endpoint: str | None = None  # Service-backed providers: the endpoint last tried (ip:port)
+
+    def use_endpoint(self, endpoint: str) -> None:
+        self.endpoint = endpoint
 
     @property
     def committed(self) -> bool:
@@ -151,6 +156,8 @@ def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | No
     scope.outcome = outcome
     reporting.router.finished(attempt, outcome)
     provider = attempt.provider.name
+    if scope.endpoint is not None:
+        reporting.labels.upstream_endpoint = scope.endpoint
     if scope.committed_at is not None:
         reporting.labels.provider = provider
         reporting.metrics.first_byte.labels(reporting.endpoint, attempt.profile.name, provider).observe(

@@ -6,7 +6,7 @@ owner can classify it. Upstream error texts are scrubbed of the provider's key.
 """
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any
 
 import aiohttp
@@ -45,7 +45,7 @@ async def chat_once(snap: Snapshot, scope: AttemptScope, body: Body) -> dict[str
     adapter = snap.adapter(scope.attempt.provider)
     target = snap.target(scope.attempt.provider, scope.attempt.model)
     with _scrubbing(target.api_key):
-        raw = await _exchange(snap, scope, adapter.chat_request(target, body, stream=False))
+        raw = await _exchange(snap, scope, adapter.chat_request(target, body, stream=False), body)
         payload, scope.usage = adapter.chat_response(target, str(body["model"]), raw)
     return payload
 
@@ -54,15 +54,26 @@ async def embeddings_once(snap: Snapshot, scope: AttemptScope, body: Body) -> di
     adapter = snap.adapter(scope.attempt.provider)
     target = snap.target(scope.attempt.provider, scope.attempt.model)
     with _scrubbing(target.api_key):
-        raw = await _exchange(snap, scope, adapter.embeddings_request(target, body))
+        raw = await _exchange(snap, scope, adapter.embeddings_request(target, body), body)
         payload, scope.usage = adapter.embeddings_response(target, str(body["model"]), raw)
     return payload
 
 
-async def _exchange(snap: Snapshot, scope: AttemptScope, upstream: UpstreamRequest) -> bytes:
+def _sending(
+    snap: Snapshot, scope: AttemptScope, upstream: UpstreamRequest, body: Body
+) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+    """The provider's pool, or for a Service-backed provider one endpoint's (recorded on the scope)."""
+    provider = scope.attempt.provider
+    timeout = client_timeout(scope.attempt.timeouts)
+    if snap.endpoint_calls is not None and snap.endpoint_calls.follows(provider):
+        return snap.endpoint_calls.sending(provider, upstream, timeout, body, scope.use_endpoint)
+    return send(snap.session(provider), upstream, timeout)
+
+
+async def _exchange(snap: Snapshot, scope: AttemptScope, upstream: UpstreamRequest, body: Body) -> bytes:
     """Send a complete (non-streaming) request; the answer's body, or the adapter's UpstreamError."""
     provider = scope.attempt.provider
-    async with send(snap.session(provider), upstream, client_timeout(scope.attempt.timeouts)) as response:
+    async with _sending(snap, scope, upstream, body) as response:
         raw = await read_body(response)
         if response.status >= 300:
             raise snap.adapter(provider).error(response.status, raw, response.headers)
@@ -71,12 +82,12 @@ async def _exchange(snap: Snapshot, scope: AttemptScope, upstream: UpstreamReque
 
 @asynccontextmanager
 async def open_stream(
-    snap: Snapshot, scope: AttemptScope, upstream: UpstreamRequest, api_key: str | None
+    snap: Snapshot, scope: AttemptScope, upstream: UpstreamRequest, api_key: str | None, body: Body
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """An upstream stream answered 2xx, released on exit; errors raised inside are scrubbed of ``api_key``."""
     provider = scope.attempt.provider
     with _scrubbing(api_key):
-        async with send(snap.session(provider), upstream, client_timeout(scope.attempt.timeouts)) as response:
+        async with _sending(snap, scope, upstream, body) as response:
             if response.status >= 300:
                 raise snap.adapter(provider).error(response.status, await read_body(response), response.headers)
             yield response

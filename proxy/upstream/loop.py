@@ -53,6 +53,8 @@ async def run_attempts(reporting: Reporting, plan: Plan, requested_model: str, b
     metrics, router = reporting.metrics, reporting.router
     profile = plan.profile.name
     metrics.decisions.labels(profile, plan.strategy, plan.attempts[0].provider.name).inc()
+    if plan.spilled:
+        _report_spill(reporting, plan)
     last: tuple[BaseException, AttemptScope] | None = None
     index, number = 0, 0
     while deadline.remaining > 0:
@@ -86,3 +88,13 @@ async def run_attempts(reporting: Reporting, plan: Plan, requested_model: str, b
         raise ApiError(504, "request deadline passed before any upstream answered", code="deadline_exceeded")
     failure, failed = last
     raise client_error_for(failure, failed.attempt.provider.name)
+
+
+def _report_spill(reporting: Reporting, plan: Plan) -> None:
+    """Count and label the providers this request passed over because their endpoints could not take it."""
+    parts = []
+    for key, reason in plan.spilled:
+        name = key.rsplit("/", 1)[-1]  # provider keys are "namespace/name" or "name"
+        reporting.metrics.spillovers.labels(plan.profile.name, name, reason).inc()
+        parts.append(f"{name}:{reason}")
+    reporting.labels.spill = ",".join(parts)

@@ -208,7 +208,7 @@ def test_invalid_resource_is_refused_with_a_readable_message(switchboard_crds: A
     )
     done = switchboard_crds.kubectl("apply", "-n", kube_namespace, "-f", "-", input=bad, check=False)
     assert done.returncode != 0
-    assert "baseUrl is required for type azure-openai and openai-compatible" in done.stderr
+    assert "baseUrl is required for type azure-openai" in done.stderr
 
 
 def test_two_replicas_one_active_and_takeover(switchboard_crds: Any, start_operator: Any, kube_namespace: str) -> None:
