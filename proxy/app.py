@@ -15,6 +15,7 @@ from aiohttp.typedefs import Middleware
 
 from switchboard.proxy.auth import KeyStore, api_key_middleware
 from switchboard.proxy.config_source import ConfigSource
+from switchboard.proxy.endpoints.scraper import scrape_forever
 from switchboard.proxy.http import chat, embeddings, info, routing_api
 from switchboard.proxy.http.keys import RUNTIME, SOURCE, STARTED_AT
 from switchboard.proxy.http.middleware import openai_errors, request_metrics
@@ -50,10 +51,12 @@ async def _run_source(app: web.Application) -> AsyncIterator[None]:
     """Run the config source for the app's lifetime, then close upstream pools."""
     runtime = app[RUNTIME]
     task = asyncio.create_task(app[SOURCE].run(runtime), name="switchboard-config-source")
+    scraper = asyncio.create_task(scrape_forever(runtime.router.endpoints), name="switchboard-endpoint-metrics")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for running in (task, scraper):
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
     await runtime.close()
 
 

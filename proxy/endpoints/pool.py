@@ -108,17 +108,19 @@ class Member:
 class EndpointPool:
     """The members of one provider, kept in sync with its Service's EndpointSlices."""
 
-    __slots__ = ("_ring", "_turn", "members", "picking", "synced")
+    __slots__ = ("_ring", "_turn", "members", "picking", "scheme", "synced")
 
-    def __init__(self, picking: EndpointPicking) -> None:
+    def __init__(self, picking: EndpointPicking, scheme: str = "http") -> None:
         self.picking = picking
+        self.scheme = scheme  # the Service's: used for metrics scrapes too
         self.members: dict[str, Member] = {}
         self.synced = False  # False until the first EndpointSlice view arrived
         self._turn = 0
         self._ring = HashRing.of([])
 
-    def configure(self, picking: EndpointPicking) -> None:
+    def configure(self, picking: EndpointPicking, scheme: str = "http") -> None:
         """New settings on reload; members, counts and ejections are kept."""
+        self.scheme = scheme
         if picking.ejection != self.picking.ejection:
             for member in self.members.values():
                 member.breaker.reconfigure(breaker_settings(picking.ejection))

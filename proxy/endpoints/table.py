@@ -35,7 +35,8 @@ class EndpointTable:
         dropped = [(key, m) for key in self.pools.keys() - wanted.keys() for m in self.pools[key].members]
         self.pools = {key: self.pools.get(key) or EndpointPool(p.endpoint_picking) for key, p in wanted.items()}
         for key, provider in wanted.items():
-            self.pools[key].configure(provider.endpoint_picking)
+            assert provider.service is not None
+            self.pools[key].configure(provider.endpoint_picking, provider.service.scheme)
         self._providers = wanted
         return dropped + self._resync(wanted)
 
