@@ -26,7 +26,7 @@ def test_consecutive_failures_eject_one_endpoint_and_a_probe_brings_it_back() ->
         pool.finished(bad, now, failed=True)
     assert [m.key for m in pool.usable(2.0)] == ["10.0.0.2:8000", "10.0.0.3:8000"]
     assert pool.unavailable(2.0) is None
-    assert [m.key for m in pool.usable(7.5)][0] == "10.0.0.1:8000"  # half-open: one probe call allowed
+    assert next(m.key for m in pool.usable(7.5)) == "10.0.0.1:8000"  # half-open: one probe call allowed
     pool.started(bad, 7.5)
     pool.finished(bad, 7.6, failed=False)
     assert bad.state(pool.picking, 7.6) == "ready"

@@ -55,7 +55,9 @@ def slices(mocks: list[MockControl]) -> list[dict[str, Any]]:
     ]
 
 
-async def start(stack: AsyncExitStack, proxy_server: ProxyFactory, picking: dict[str, Any], n: int = 3, **cloud: Any):  # type: ignore[no-untyped-def]
+async def start(
+    stack: AsyncExitStack, proxy_server: ProxyFactory, picking: dict[str, Any], n: int = 3, cloud: bool = False
+) -> tuple[list[MockControl], MockControl | None, ProxyServer]:
     mocks = [await stack.enter_async_context(run_in_process(MockOptions(seed=i))) for i in range(n)]
     cloud_mock = await stack.enter_async_context(run_in_process()) if cloud else None
     proxy = await proxy_server(config(picking, cloud_mock.base_url if cloud_mock else None))
