@@ -60,6 +60,7 @@ def _fingerprint(inputs: RenderInputs) -> str:
         "profile": {k: inputs.profile.get(k) for k in ("metadata", "spec")},
         "providers": {n: {k: p.get(k) for k in ("metadata", "spec")} for n, p in inputs.providers.items()},
         "secrets": {n: sorted(keys) for n, keys in inputs.secret_keys.items()},
+        "services": {n: sorted(ports) for n, ports in inputs.services.items()},
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -123,7 +124,8 @@ async def reconcile_provider(ctx: Context, snap: Snapshot, namespace: str, name:
             await _forget_credential(ctx, namespace, name)
         if provider is None:
             return
-        verdicts = provider_verdicts(provider, snap.secret_keys_in(namespace), profile_users(snap, provider))
+        users = profile_users(snap, provider)
+        verdicts = provider_verdicts(provider, snap.secret_keys_in(namespace), users, snap.services_in(namespace))
         if verdicts[0].status != "True":
             await ctx.events.record(provider, "Warning", verdicts[0].reason, verdicts[0].message)
         status = {"observedGeneration": provider["metadata"].get("generation")}

@@ -21,8 +21,9 @@ Contract for callers:
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 
@@ -138,6 +139,11 @@ class Runtime:
                 del self._in_flight[snap.version]
                 if snap.version in self._retired:
                     self._drop(snap)
+
+    def follow_slices(self, slices: list[Mapping[str, Any]]) -> None:
+        """The EndpointSlices now seen (cluster mode): the pools follow, pools of departed endpoints close."""
+        self.router.endpoints.update(slices)
+        self.endpoint_calls.reap()
 
     async def close(self) -> None:
         sessions = {id(s): s for snap in self._holders() for s in snap.sessions.values()}

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from kubernetes_asyncio import client, config
 
 from switchboard.api.status import RENDERED_LABEL, ProviderHealth
+from switchboard.proxy.endpoints.follower import SliceFollower, SliceSink
 from switchboard.proxy.kube.credentials import CredentialStore
 from switchboard.proxy.kube.event_rules import EventLimiter, StormDetector
 from switchboard.proxy.kube.events import EventRecorder
@@ -55,6 +56,7 @@ class ClusterMode:
         credentials: CredentialStore | None = None,
         api_client_factory: Callable[[str | None], Any] = new_api_client,
         failovers: FailoverTotals | None = None,
+        on_endpoint_slices: SliceSink | None = None,
     ) -> None:
         self.settings = settings
         self.credentials = credentials or CredentialStore(settings.credentials_secret)
@@ -64,6 +66,7 @@ class ClusterMode:
         self._failovers: FailoverTotals = failovers or dict
         self._api: client.ApiClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._slices = SliceFollower(on_endpoint_slices) if on_endpoint_slices is not None else None
         self.sync: ClusterSync | None = None
         self.reporter: StatusReporter | None = None
         self.health_events: HealthEvents | None = None
@@ -106,6 +109,8 @@ class ClusterMode:
         )
         self.sync = sync
         runners = [*(i.run() for i in sync.config_informers), sync.secret_informer.run(), sync.run()]
+        if self._slices is not None:
+            runners += [i.run() for i in self._slices.start(self._api, s.namespaces or (), backoff)]
         self._tasks = [asyncio.create_task(r) for r in runners]
         self._tasks.append(asyncio.create_task(self._report_after_first_apply()))
         return self

@@ -43,6 +43,8 @@ class RuntimeLike(Protocol):
 
     async def apply(self, config: ProxyConfig) -> Any: ...
 
+    def follow_slices(self, slices: list[Mapping[str, Any]]) -> None: ...
+
 
 class RouterOfRuntime:
     """Health of whatever router the runtime currently has (none before the first config)."""
@@ -74,7 +76,14 @@ class KubernetesSource:
             return dict(runtime.metrics.retried_by_profile)
 
         router = RouterOfRuntime(runtime)
-        async with ClusterMode(runtime, router, self.settings, self.credentials, failovers=failovers) as mode:
+        async with ClusterMode(
+            runtime,
+            router,
+            self.settings,
+            self.credentials,
+            failovers=failovers,
+            on_endpoint_slices=runtime.follow_slices,
+        ) as mode:
             await mode.wait()
 
 
