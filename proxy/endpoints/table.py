@@ -33,10 +33,10 @@ class EndpointTable:
         """Take the reloaded providers; pools of providers still Service-backed keep their state."""
         wanted = {p.key: p for p in providers if p.service is not None}
         dropped = [(key, m) for key in self.pools.keys() - wanted.keys() for m in self.pools[key].members]
-        self.pools = {key: self.pools.get(key) or EndpointPool(p.endpoint_picking) for key, p in wanted.items()}
+        self.pools = {key: self.pools.get(key) or EndpointPool(p.picking) for key, p in wanted.items()}
         for key, provider in wanted.items():
             assert provider.service is not None
-            self.pools[key].configure(provider.endpoint_picking, provider.service.scheme)
+            self.pools[key].configure(provider.picking, provider.service.scheme)
         self._providers = wanted
         return dropped + self._resync(wanted)
 

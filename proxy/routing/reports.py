@@ -62,7 +62,7 @@ def provider_health(providers: Iterable[ProviderConfig], live: Live, now: float)
             circuits = ["open" if unavailable is not None and unavailable.kind != "saturated" else "closed"]
         result[provider.key] = ProviderHealth(
             endpoints=endpoints[0] if endpoints else None,
-            endpoint_states=endpoints[1] if endpoints else (),
+            endpoint_states=endpoints[1] if endpoints else None,
             circuit=aggregate_circuit(circuits),
             ema_ms=_ms(state.latency.ema),
             p50_ms=_ms(percentile(ordered, 50)),

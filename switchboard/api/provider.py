@@ -143,8 +143,8 @@ class ProviderCore(Model):
     service: ServiceRef | None = Field(
         None, description="A Service of this namespace whose ready endpoints are called directly (instead of baseUrl)."
     )
-    endpoint_picking: EndpointPicking = Field(
-        EndpointPicking(), description="With service: how each attempt's endpoint is chosen, saturation, ejection."
+    endpoint_picking: EndpointPicking | None = Field(
+        None, description="With service: how each attempt's endpoint is chosen, saturation, ejection (see type)."
     )
     api_version: str | None = Field(None, description="Azure OpenAI api-version.")
     models: tuple[ProviderModel, ...] = Field(
@@ -176,6 +176,11 @@ class ProviderCore(Model):
         if len(names) != len(set(names)):
             raise ValueError("models[].name must be unique")
         return self
+
+    @property
+    def picking(self) -> EndpointPicking:
+        """The endpoint picking settings in force (the defaults when unset)."""
+        return self.endpoint_picking or EndpointPicking()
 
     @property
     def effective_base_url(self) -> str:

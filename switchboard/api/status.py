@@ -57,7 +57,9 @@ class ProviderHealth(Model):
     endpoints: str | None = Field(
         None, description="Service-backed providers: `ready/total` endpoints (ready excludes ejected ones)."
     )
-    endpoint_states: tuple[EndpointHealth, ...] = Field((), description="Service-backed providers: each endpoint.")
+    endpoint_states: tuple[EndpointHealth, ...] | None = Field(
+        None, description="Service-backed providers: each endpoint."
+    )
 
 
 class ReplicaProviderHealth(ProviderHealth):

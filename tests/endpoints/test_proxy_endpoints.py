@@ -120,7 +120,7 @@ async def test_saturation_spills_to_the_api_provider_and_comes_back(
     async with AsyncExitStack() as stack:
         mocks, cloud, proxy = await start(stack, proxy_server, {"saturation": {"maxInFlight": 1}}, n=1, cloud=True)
         assert cloud is not None
-        await mocks[0].set_faults("mock-model", latency_ms=400)
+        await mocks[0].set_faults("mock-model", latency_ms=3000)  # holds the endpoint's one slot
         slow = asyncio.create_task(chat(sdk_client, proxy))
         async with aiohttp.ClientSession() as session:
             for _ in range(200):  # until the local endpoint holds the slow call
@@ -130,6 +130,7 @@ async def test_saturation_spills_to_the_api_provider_and_comes_back(
             async with session.post(proxy.base_url + "/v1/routing/explain", json={"model": "mock-model"}) as resp:
                 explained = await resp.json()
             spilled_to = await chat(sdk_client, proxy)
+            await mocks[0].clear_faults()
             assert await slow == "local"
             assert spilled_to == "cloud"
             assert explained["spilled"] == {"local": "saturated"}
