@@ -2,8 +2,10 @@
 
 from typing import Any
 
+import pytest
+
 from switchboard.api.config import parse_config
-from switchboard.proxy.routing import Outcome, Router, RouteRequest
+from switchboard.proxy.routing import NoRoute, Outcome, Router, RouteRequest
 
 SLICE = {
     "metadata": {"name": "vllm-1", "namespace": "ml", "labels": {"kubernetes.io/service-name": "vllm"}},
@@ -87,3 +89,16 @@ def test_a_reload_keeps_endpoint_state() -> None:
     assert held is not None
     r.update_config(r.config)
     assert r.endpoints.pools["ml/local"].members[held.key].in_flight == 1
+
+
+def test_a_saturated_only_tier_answers_429_with_a_wait_hint() -> None:
+    r = router(saturation={"maxInFlight": 1})
+    profile = r.config.profiles[0]
+    only_local = profile.model_copy(update={"providers": profile.providers[1:]})
+    r.update_config(r.config.model_copy(update={"profiles": (only_local,)}))
+    for _ in range(2):
+        assert r.pick_endpoint("ml/local", None, frozenset()) is not None
+    with pytest.raises(NoRoute) as refused:
+        r.plan(RouteRequest(model="llama"))
+    assert refused.value.status == 429 and refused.value.retry_after_s is not None
+    assert refused.value.excluded == {"ml/local": "saturated: 2 of 2 endpoints full (in flight >= 1)"}
