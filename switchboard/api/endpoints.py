@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from switchboard.api.base import Model
+from switchboard.api.base import Model, cel_rules
 
 PickingPolicy = Literal["least-busy", "round-robin", "prefix-affinity", "least-queue"]
 
@@ -22,6 +22,14 @@ PortName = Annotated[str, Field(min_length=1, max_length=15, pattern=PORT_NAME_P
 
 class ServiceRef(Model):
     """A Service in the provider's namespace whose ready endpoints serve the API."""
+
+    model_config = cel_rules(
+        (
+            "type(self.port) == int ? (self.port >= 1 && self.port <= 65535)"
+            f" : (size(self.port) <= 15 && self.port.matches('{PORT_NAME_PATTERN}'))",
+            "port must be a number 1-65535 or an IANA port name (lower case, at most 15 characters)",
+        ),
+    )
 
     name: str = Field(min_length=1, max_length=63, description="Service name (same namespace as the LLMProvider).")
     port: PortNumber | PortName = Field(description="Service port, by number or by name.")

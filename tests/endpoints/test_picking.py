@@ -4,7 +4,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switchboard.proxy.endpoints.picking import HashRing, hash64, pick, prompt_prefix
@@ -57,6 +57,7 @@ def test_prefix_affinity_keeps_a_prefix_on_one_endpoint_and_walks_on_when_it_is_
 endpoint_keys = st.lists(st.from_regex(r"10\.0\.[0-9]{1,2}\.[0-9]{1,2}:8000", fullmatch=True), min_size=1, max_size=8)
 
 
+@settings(max_examples=40)
 @given(endpoint_keys, st.from_regex(r"10\.1\.[0-9]\.[0-9]:8000", fullmatch=True), st.lists(st.integers(0, 2**64 - 1)))
 def test_adding_an_endpoint_moves_only_keys_that_land_on_it(keys: list[str], new: str, hashes: list[int]) -> None:
     before, after = HashRing.of(keys), HashRing.of([*keys, new])
@@ -65,6 +66,7 @@ def test_adding_an_endpoint_moves_only_keys_that_land_on_it(keys: list[str], new
         assert new_owner in (old_owner, new)
 
 
+@settings(max_examples=40)
 @given(endpoint_keys, st.lists(st.integers(0, 2**64 - 1), min_size=1))
 def test_the_walk_visits_every_endpoint_once(keys: list[str], hashes: list[int]) -> None:
     ring = HashRing.of(keys)
