@@ -100,6 +100,11 @@ class EndpointCalls:
             session = self._sessions[key] = open_session(PoolKey(provider.key, member.key, None))
         return session
 
+    @property
+    def pooled(self) -> frozenset[SessionKey]:
+        """(provider key, endpoint) of every open per-endpoint connection pool."""
+        return frozenset(k for k, s in self._sessions.items() if not s.closed)
+
     def reap(self) -> None:
         """Close the pools of endpoints no longer in any provider's pool."""
         alive = set(member_keys(self._router.endpoints))

@@ -46,7 +46,10 @@ async def scrape_forever(table: EndpointTable) -> None:
             ready = [p for p in pools if due.get(id(p), 0.0) <= now]
             for pool in ready:
                 due[id(pool)] = now + pool.picking.metrics.interval_ms / 1000
-            await asyncio.gather(*(_scrape_pool(session, pool) for pool in ready))
+            try:
+                await asyncio.gather(*(_scrape_pool(session, pool) for pool in ready))
+            except Exception:  # a bug here must not stop scraping for good
+                log.exception("scraping endpoint metrics failed")
             live = {id(p) for p in pools}
             due = {k: v for k, v in due.items() if k in live}
             wake = min(due.values(), default=time.monotonic() + IDLE_TICK_S)

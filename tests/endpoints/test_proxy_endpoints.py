@@ -169,3 +169,26 @@ async def test_prefix_affinity_keeps_a_conversation_on_one_endpoint(
             await chat(sdk_client, proxy)
         counts = await totals(mocks)
         assert sorted(counts) == [0, 0, 8]
+
+
+async def test_an_endpoint_removed_mid_request_finishes_it_then_its_pool_closes(
+    proxy_server: ProxyFactory, sdk_client: SdkClient
+) -> None:
+    async with AsyncExitStack() as stack:
+        mocks, _, proxy = await start(stack, proxy_server, {}, n=2)
+        assert proxy.runtime is not None
+        runtime = proxy.runtime
+        await mocks[0].set_faults("mock-model", latency_ms=1500)
+        await mocks[1].set_faults("mock-model", latency_ms=1500)
+        calls = [asyncio.create_task(chat(sdk_client, proxy)) for _ in range(2)]
+        for _ in range(300):  # until both endpoints hold a call
+            await asyncio.sleep(0.01)
+            if await totals(mocks) == [1, 1]:
+                break
+        runtime.follow_slices(slices(mocks[1:]))  # mocks[0] leaves the Service with a call in flight
+        pool = runtime.router.endpoints.pools["local"]
+        gone = f"127.0.0.1:{urlsplit(mocks[0].base_url).port}"
+        assert pool.members[gone].removed and ("local", gone) in runtime.endpoint_calls.pooled
+        assert await asyncio.gather(*calls) == ["local", "local"]
+        assert gone not in pool.members
+        assert ("local", gone) not in runtime.endpoint_calls.pooled
