@@ -4,7 +4,8 @@
 endpoint, counts it in flight, and reports how the call ended to that
 endpoint's breaker exactly once. An endpoint that refuses the connection (the
 request never left the proxy) is skipped for the next usable one within the
-same attempt, so a dead pod costs the client nothing.
+same attempt, so a dead pod costs the client nothing; so does one that does not
+answer the connection within ``timeouts.connectSeconds``.
 """
 
 import asyncio
@@ -25,6 +26,8 @@ from switchboard.proxy.upstream.outcomes import failure_outcome
 from switchboard.proxy.upstream.transport import PoolKey, open_session, send
 
 SessionKey = tuple[str, str]  # (provider key, endpoint key)
+NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+"""Failures to connect: the request never left the proxy, so another endpoint may take it."""
 
 
 class NoEndpoint(aiohttp.ClientConnectionError):
@@ -68,7 +71,7 @@ class EndpointCalls:
                         entered = True
                         yield response
                 return
-            except aiohttp.ClientConnectorError:
+            except NOT_SENT:
                 if entered:
                     raise
                 refused.add(member.key)  # nothing was sent: try the next endpoint
