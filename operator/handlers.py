@@ -13,7 +13,13 @@ import kopf
 
 from switchboard.api.base import API_GROUP, API_VERSION
 from switchboard.operator import index
-from switchboard.operator.reconcile import Context, reconcile_profile, reconcile_provider, resync_forever
+from switchboard.operator.reconcile import (
+    Context,
+    forget_profile,
+    reconcile_profile,
+    reconcile_provider,
+    resync_forever,
+)
 
 
 class ResourceKw(TypedDict):
@@ -79,13 +85,26 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
     indexer(SERVICES, "service_ports", index.service_ports)
 
     @kopf.on.event(**PROFILES, registry=registry)
-    async def profile_changed(type: str, name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
-        if type != "DELETED":
-            await reconcile_profile(_ctx(memo), snapshot(kwargs), namespace or "", name)
+    async def profile_changed(
+        type: str, body: kopf.Body, name: str, namespace: str | None, memo: Any, **kwargs: Any
+    ) -> None:
+        ctx = _ctx(memo)
+        if type == "DELETED":
+            ctx.seen.pop(("rp", namespace or "", name), None)
+            await forget_profile(ctx, namespace or "", name)
+        elif ctx.seen.changed(("rp", namespace or "", name), body):
+            await reconcile_profile(ctx, snapshot(kwargs), namespace or "", name)
 
     @kopf.on.event(**PROVIDERS, registry=registry)
-    async def provider_changed(name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
-        await _profiles_of_provider(_ctx(memo), snapshot(kwargs), namespace or "", name)
+    async def provider_changed(
+        type: str, body: kopf.Body, name: str, namespace: str | None, memo: Any, **kwargs: Any
+    ) -> None:
+        ctx = _ctx(memo)
+        if type == "DELETED":
+            ctx.seen.pop(("llmp", namespace or "", name), None)
+        elif not ctx.seen.changed(("llmp", namespace or "", name), body):
+            return  # a status write (the proxies' or ours): nothing the operator renders changed
+        await _profiles_of_provider(ctx, snapshot(kwargs), namespace or "", name)
 
     @kopf.on.event(**SECRETS, registry=registry)
     async def secret_changed(name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:

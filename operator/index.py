@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from switchboard.operator.render import RenderInputs, RenderSettings
+from switchboard.api.provider import granted_providers
+from switchboard.operator.render import RenderInputs, RenderSettings, SecretFacts
 
 Body = Mapping[str, Any]
 SELECTOR = "*"  # index key for "every profile with a providerSelector" in a namespace
@@ -56,11 +57,11 @@ def provider_secret(body: Body) -> dict[tuple[str, str], str]:
     return {(meta["namespace"], str(ref["name"])): meta["name"]}
 
 
-def secret_keys(body: Body) -> dict[str, tuple[str, frozenset[str]]]:
-    """namespace -> (Secret name, its data key names); never the values."""
+def secret_keys(body: Body) -> dict[str, tuple[str, SecretFacts]]:
+    """namespace -> (Secret name, its data key names and opt-in); never the values."""
     meta = body.get("metadata", {})
     keys = set(body.get("data") or {}) | set(body.get("stringData") or {})
-    return {meta["namespace"]: (meta["name"], frozenset(keys))}
+    return {meta["namespace"]: (meta["name"], SecretFacts(frozenset(keys), granted_providers(meta.get("annotations"))))}
 
 
 def provider_service(body: Body) -> dict[tuple[str, str], str]:
@@ -104,7 +105,7 @@ class Snapshot:
     def provider(self, namespace: str, name: str) -> Body | None:
         return self.providers_in(namespace).get(name)
 
-    def secret_keys_in(self, namespace: str) -> dict[str, frozenset[str]]:
+    def secrets_in(self, namespace: str) -> dict[str, SecretFacts]:
         return dict(self.secrets.get(namespace, ()))
 
     def profiles_using(self, namespace: str, provider: str) -> list[str]:
@@ -129,5 +130,28 @@ class Snapshot:
 
     def render_inputs(self, profile: Body, settings: RenderSettings) -> RenderInputs:
         namespace = profile["metadata"]["namespace"]
-        secrets, services = self.secret_keys_in(namespace), self.services_in(namespace)
+        secrets, services = self.secrets_in(namespace), self.services_in(namespace)
         return RenderInputs(profile, self.providers_in(namespace), secrets, settings, services)
+
+
+@dataclass
+class SpecMemory:
+    """What each object's spec looked like when last handled: (uid, generation, labels).
+
+    Status writes (by the proxies every few seconds, and by the operator itself)
+    change neither generation nor labels, so they trigger no handler work.
+    """
+
+    _seen: dict[tuple[str, ...], tuple[Any, ...]] = field(default_factory=dict)
+
+    def changed(self, key: tuple[str, ...], body: Body) -> bool:
+        """True (and remembered) when the object is new or its spec or labels changed."""
+        meta = body.get("metadata", {})
+        signature = (meta.get("uid"), meta.get("generation"), tuple(sorted((meta.get("labels") or {}).items())))
+        if self._seen.get(key) == signature:
+            return False
+        self._seen[key] = signature
+        return True
+
+    def pop(self, key: tuple[str, ...], default: None = None) -> None:
+        self._seen.pop(key, default)

@@ -13,15 +13,23 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from switchboard.api.base import API_GROUP, API_VERSION
-from switchboard.api.provider import SecretKeyRef
-from switchboard.api.status import CONFIG_HASH_ANNOTATION
+from switchboard.api.provider import SecretKeyRef, granted_providers, secret_grants
+from switchboard.api.status import CONFIG_HASH_ANNOTATION, RENDERED_LABEL, credential_key
 
 logger = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
 
 
 class SourceKeyMissing(LookupError):
-    """A referenced Secret or key vanished between the index and the read."""
+    """A referenced Secret or key vanished (or withdrew its opt-in) between the index and the read."""
+
+
+class SourceNotAllowed(SourceKeyMissing):
+    """The Secret as read does not (or no longer) opt in for the provider."""
+
+
+class CredentialsSecretMissing(LookupError):
+    """The credentials Secret does not exist; the chart creates it and the operator may not."""
 
 
 @dataclass
@@ -60,22 +68,55 @@ class Kube:
         await self._core.replace_namespaced_config_map(meta["name"], meta["namespace"], body)
         return True
 
-    async def copy_credentials(self, namespace: str, wanted: Mapping[str, SecretKeyRef]) -> bool:
-        """Copy each source key (Secrets of ``namespace``) into the credentials Secret.
+    async def delete_config_map(self, name: str) -> bool:
+        """Delete a rendered ConfigMap of the release namespace; False if it was already gone."""
+        try:
+            await self._core.delete_namespaced_config_map(name, self.release_namespace)
+        except client.ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
 
-        Values are base64 strings moved as-is, never decoded or logged. True if written.
+    async def rendered_config_maps(self) -> list[tuple[str, dict[str, str]]]:
+        """(name, annotations) of every rendered ConfigMap in the release namespace."""
+        listed = await self._core.list_namespaced_config_map(
+            self.release_namespace, label_selector=f"{RENDERED_LABEL}=true"
+        )
+        return [(item.metadata.name, dict(item.metadata.annotations or {})) for item in listed.items]
+
+    async def profile_exists(self, namespace: str, name: str) -> bool:
+        """Asked of the API server itself (not a cache) before anything is deleted."""
+        try:
+            await self._custom.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "routingprofiles", name)
+        except client.ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
+    async def copy_credentials(self, namespace: str, wanted: Mapping[str, SecretKeyRef]) -> bool:
+        """Copy each provider's source key (Secrets of ``namespace``) into the credentials Secret.
+
+        ``wanted`` maps provider names to their refs. The opt-in is checked again on the
+        Secret as read. Values are base64 strings moved as-is, never decoded or logged.
+        True if written.
         """
         if not wanted:
             return False
-        values = {target: await self._read_key(namespace, ref) for target, ref in sorted(wanted.items())}
+        values = {
+            credential_key(namespace, provider): await self._read_key(namespace, provider, ref)
+            for provider, ref in sorted(wanted.items())
+        }
         try:
             current = await self._core.read_namespaced_secret(self.credentials_secret, self.release_namespace)
         except client.ApiException as e:
             if e.status != 404:
                 raise
-            body = {"metadata": {"name": self.credentials_secret, "labels": _MANAGED}, "type": "Opaque", "data": values}
-            await self._core.create_namespaced_secret(self.release_namespace, body)
-            return True
+            raise CredentialsSecretMissing(
+                f"Secret {self.release_namespace}/{self.credentials_secret} does not exist "
+                "(the Helm chart creates it; the operator may only update it)"
+            ) from None
         existing = current.data or {}
         if all(existing.get(k) == v for k, v in values.items()):
             return False
@@ -100,13 +141,15 @@ class Kube:
         )
         logger.info("credentials Secret: removed key %s", key)
 
-    async def _read_key(self, namespace: str, ref: SecretKeyRef) -> str:
+    async def _read_key(self, namespace: str, provider: str, ref: SecretKeyRef) -> str:
         try:
             secret = await self._core.read_namespaced_secret(ref.name, namespace)
         except client.ApiException as e:
             if e.status == 404:
                 raise SourceKeyMissing(f"Secret {namespace}/{ref.name} does not exist") from None
             raise
+        if not secret_grants(granted_providers(secret.metadata.annotations), provider):
+            raise SourceNotAllowed(f"Secret {namespace}/{ref.name} does not allow LLMProvider {provider}")
         value = (secret.data or {}).get(ref.key)
         if value is None:
             raise SourceKeyMissing(f"Secret {namespace}/{ref.name} has no key {ref.key!r}")
@@ -115,10 +158,18 @@ class Kube:
     async def create_event(self, namespace: str, body: Mapping[str, Any]) -> None:
         await self._core.create_namespaced_event(namespace, dict(body))
 
-    async def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: Mapping[str, Any], resource_version: str | None = None
+    ) -> None:
+        """Merge-patch status; with ``resource_version``, only if nobody wrote meanwhile (else 409)."""
+        body: dict[str, Any] = {"status": dict(status)}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         await self._custom.patch_namespaced_custom_object_status(
-            API_GROUP, API_VERSION, namespace, plural, name, {"status": dict(status)}, _content_type=MERGE_PATCH
+            API_GROUP, API_VERSION, namespace, plural, name, body, _content_type=MERGE_PATCH
         )
 
-
-_MANAGED = {"app.kubernetes.io/managed-by": "switchboard-operator"}
+    async def read_status(self, plural: str, namespace: str, name: str) -> tuple[str, dict[str, Any]]:
+        """(resourceVersion, status) of a custom resource, fresh from the API server."""
+        obj = await self._custom.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, plural, name)
+        return str(obj["metadata"]["resourceVersion"]), dict(obj.get("status") or {})

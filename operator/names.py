@@ -15,9 +15,13 @@ def _shorten(text: str, limit: int) -> str:
     return f"{text[: limit - 11].rstrip('-.')}-{digest}"
 
 
-def config_map_name(profile: str) -> str:
-    """Name of the ConfigMap rendered for a RoutingProfile."""
-    return _shorten(CONFIG_MAP_PREFIX + profile, _MAX_NAME)
+def config_map_name(namespace: str, profile: str) -> str:
+    """Name of the ConfigMap rendered for a RoutingProfile, in the release namespace.
+
+    ``<prefix><namespace>.<profile>`` is distinct for distinct profiles, as
+    namespaces never contain a dot.
+    """
+    return _shorten(f"{CONFIG_MAP_PREFIX}{namespace}.{profile}", _MAX_NAME)
 
 
 def label_value(name: str) -> str:

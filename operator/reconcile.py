@@ -13,18 +13,21 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from kubernetes_asyncio import client
 from pydantic import ValidationError
 
 from switchboard.api.profile import LabelSelector
+from switchboard.api.status import credential_key
+from switchboard.operator.cleanup import delete_rendered, sweep_orphans
 from switchboard.operator.conditions import merge, profile_verdicts, provider_verdicts
 from switchboard.operator.events import EventRecorder
-from switchboard.operator.index import Body, Snapshot
-from switchboard.operator.kube import Kube, SourceKeyMissing
-from switchboard.operator.render import Problem, Rendered, RenderInputs, RenderSettings, credential_key, render
+from switchboard.operator.index import Body, Snapshot, SpecMemory
+from switchboard.operator.kube import CredentialsSecretMissing, Kube, SourceKeyMissing, SourceNotAllowed
+from switchboard.operator.liveness import expire_replicas
+from switchboard.operator.render import Problem, Rendered, RenderInputs, RenderSettings, render
 from switchboard.operator.selectors import matches
 
 logger = logging.getLogger(__name__)
@@ -48,6 +51,9 @@ class Context:
     background: set[asyncio.Task[None]] = field(default_factory=set)
     # Set when kopf cleans up (its watchers are stopped): the Lease elector stops with it.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    namespaces: tuple[str, ...] = ()  # watched namespaces; empty: all
+    seen: SpecMemory = field(default_factory=SpecMemory)  # filters out status-only events
+    replica_ttl: timedelta = timedelta(seconds=60)  # proxies' status entries older than this are expired
 
 
 def _now() -> str:
@@ -55,11 +61,11 @@ def _now() -> str:
 
 
 def _fingerprint(inputs: RenderInputs) -> str:
-    """Digest of everything a render depends on (Secret key names only, never values)."""
+    """Digest of everything a render depends on (Secret key names and opt-ins only, never values)."""
     data = {
         "profile": {k: inputs.profile.get(k) for k in ("metadata", "spec")},
         "providers": {n: {k: p.get(k) for k in ("metadata", "spec")} for n, p in inputs.providers.items()},
-        "secrets": {n: sorted(keys) for n, keys in inputs.secret_keys.items()},
+        "secrets": {n: [sorted(f.keys), sorted(f.granted)] for n, f in inputs.secrets.items()},
         "services": {n: sorted(ports) for n, ports in inputs.services.items()},
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
@@ -72,7 +78,7 @@ async def reconcile_profile(ctx: Context, snap: Snapshot, namespace: str, name: 
     async with ctx.locks[("rp", namespace, name)]:
         profile = snap.profile(namespace, name)
         if profile is None:
-            return  # deleted: the garbage collector removes the owned ConfigMap
+            return  # deleted: ``forget_profile`` removes its ConfigMap
         inputs = snap.render_inputs(profile, ctx.settings)
         fingerprint = _fingerprint(inputs)
         if not force and ctx.fingerprints.get(("rp", namespace, name)) == fingerprint:
@@ -85,7 +91,7 @@ async def reconcile_profile(ctx: Context, snap: Snapshot, namespace: str, name: 
         if isinstance(result, Rendered) and problem is None:
             status |= {
                 "configHash": result.config_hash,
-                "configMap": result.config_map["metadata"]["name"],
+                "configMap": "{namespace}/{name}".format(**result.config_map["metadata"]),
                 "providerCount": len(result.providers),
             }
         await _write_status(ctx, "routingprofiles", profile, status, profile_verdicts(result, problem))
@@ -95,18 +101,34 @@ async def reconcile_profile(ctx: Context, snap: Snapshot, namespace: str, name: 
             ctx.fingerprints.pop(("rp", namespace, name), None)
 
 
+async def forget_profile(ctx: Context, namespace: str, name: str) -> None:
+    """A deleted RoutingProfile: remove its rendered ConfigMap from the release namespace."""
+    if not ctx.leadership.is_leader:
+        return  # the new leader's first resync sweeps it up
+    async with ctx.locks[("rp", namespace, name)]:
+        ctx.fingerprints.pop(("rp", namespace, name), None)
+        try:
+            await delete_rendered(ctx.kube, namespace, name)
+        except client.ApiException as e:
+            logger.warning("ConfigMap of deleted RoutingProfile %s/%s: %s %s", namespace, name, e.status, e.reason)
+
+
 async def _apply(ctx: Context, profile: Body, result: Rendered) -> Problem | None:
     namespace = profile["metadata"]["namespace"]
     try:
         await ctx.kube.copy_credentials(namespace, result.credentials)
         written = await ctx.kube.apply_config_map(result.config_map)
+    except SourceNotAllowed as e:
+        problem = Problem("SecretNotAllowed", str(e))
     except SourceKeyMissing as e:
         problem = Problem("SecretNotFound", str(e))
+    except CredentialsSecretMissing as e:
+        problem = Problem("CredentialsSecretMissing", str(e))
     except client.ApiException as e:
         problem = Problem("ApplyFailed", f"writing to the API server failed: {e.status} {e.reason}")
     else:
         if written:
-            cm = result.config_map["metadata"]["name"]
+            cm = "{namespace}/{name}".format(**result.config_map["metadata"])
             message = f"ConfigMap {cm} written (hash {result.config_hash[:12]}, {len(result.providers)} providers)"
             await ctx.events.record(profile, "Normal", "Rendered", message)
         return None
@@ -125,9 +147,12 @@ async def reconcile_provider(ctx: Context, snap: Snapshot, namespace: str, name:
         if provider is None:
             return
         users = profile_users(snap, provider)
-        verdicts = provider_verdicts(provider, snap.secret_keys_in(namespace), users, snap.services_in(namespace))
+        secrets, services = snap.secrets_in(namespace), snap.services_in(namespace)
+        verdicts = provider_verdicts(provider, secrets, users, ctx.settings.egress, services)
         if verdicts[0].status != "True":
             await ctx.events.record(provider, "Warning", verdicts[0].reason, verdicts[0].message)
+        if verdicts[0].reason == "SecretNotAllowed":  # an opt-in withdrawn: the copy goes too
+            await _forget_credential(ctx, namespace, name)
         status = {"observedGeneration": provider["metadata"].get("generation")}
         await _write_status(ctx, "llmproviders", provider, status, verdicts)
 
@@ -192,6 +217,14 @@ async def resync_forever(ctx: Context, snap: Snapshot, period: float) -> None:
 
 
 async def resync_once(ctx: Context, snap: Snapshot) -> None:
+    try:
+        await sweep_orphans(ctx.kube, snap, ctx.namespaces)
+    except Exception:
+        logger.exception("sweep of orphaned rendered ConfigMaps failed")
+    try:
+        await expire_replicas(ctx.kube, snap, ctx.replica_ttl)
+    except Exception:
+        logger.exception("expiry of stale replica entries failed")
     for namespace, name in snap.all_profiles():
         try:
             await reconcile_profile(ctx, snap, namespace, name, force=True)

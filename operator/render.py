@@ -5,8 +5,13 @@ of problems that prevent it.
 No I/O and no clock: the same inputs always give byte-identical output, so the
 content hash only changes when the config really does. API keys never pass
 through here: the rendered providers point at the operator-managed credentials
-Secret by key ``<namespace>.<provider>``, and the caller learns which source
-key to copy there from ``Rendered.credentials``.
+Secret by ``credential_key(namespace, provider)``, and the caller learns which
+source key to copy there from ``Rendered.credentials``.
+
+The ConfigMap goes into the release namespace (``RenderSettings.config_namespace``),
+where tenants cannot write, so a proxy never has to trust a tenant-written object
+(docs/security.md). Owner references cannot cross namespaces: the operator deletes
+the ConfigMap itself when the profile goes (``switchboard.dev/profile`` names it).
 """
 
 import hashlib
@@ -17,17 +22,28 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from switchboard.api.base import GROUP_VERSION
 from switchboard.api.config import ConfigError, Fleet, ProxyConfig, format_validation_error, parse_config
+from switchboard.api.egress import EgressPolicy
 from switchboard.api.endpoints import ServiceRef
 from switchboard.api.profile import ProfileConfig, ProviderRef, RoutingProfileSpec
-from switchboard.api.provider import CredentialSource, LLMProviderSpec, ProviderConfig, SecretKeyRef
+from switchboard.api.provider import (
+    SECRET_GRANT_ANNOTATION,
+    CredentialSource,
+    LLMProviderSpec,
+    ProviderConfig,
+    SecretKeyRef,
+    secret_grants,
+)
 from switchboard.api.status import (
     CONFIG_DATA_KEY,
     CONFIG_HASH_ANNOTATION,
     CREDENTIALS_SECRET,
+    NAMESPACE_LABEL,
+    PROFILE_ANNOTATION,
     PROFILE_LABEL,
+    PROFILE_UID_ANNOTATION,
     RENDERED_LABEL,
+    credential_key,
 )
 from switchboard.operator.names import config_map_name, label_value
 from switchboard.operator.selectors import matches
@@ -41,6 +57,8 @@ class RenderSettings:
 
     fleet_replicas: int = 1
     credentials_secret: str = CREDENTIALS_SECRET
+    config_namespace: str = "switchboard-system"  # the release namespace: rendered ConfigMaps live there only
+    egress: EgressPolicy = field(default_factory=EgressPolicy)  # where provider base URLs may point
 
 
 @dataclass(frozen=True)
@@ -56,10 +74,18 @@ ServicePorts = tuple[tuple[str, int], ...]
 
 
 @dataclass(frozen=True)
+class SecretFacts:
+    """What the operator knows of a Secret: its data key names and its opt-in (never values)."""
+
+    keys: frozenset[str]
+    granted: frozenset[str] = frozenset()  # providers named by switchboard.dev/allowed-providers
+
+
+@dataclass(frozen=True)
 class RenderInputs:
     profile: Resource
     providers: Mapping[str, Resource]  # LLMProviders of the profile's namespace, by name
-    secret_keys: Mapping[str, frozenset[str]]  # Secret name -> data keys, same namespace
+    secrets: Mapping[str, SecretFacts]  # Secret name -> facts, same namespace
     settings: RenderSettings = field(default_factory=RenderSettings)
     services: Mapping[str, ServicePorts] = field(default_factory=dict)  # Service name -> its ports, same namespace
 
@@ -70,7 +96,7 @@ class Rendered:
     config: ProxyConfig
     config_hash: str
     providers: tuple[str, ...]  # names of the providers the config uses, in order
-    credentials: Mapping[str, SecretKeyRef]  # credentials-Secret key -> source Secret/key (same namespace)
+    credentials: Mapping[str, SecretKeyRef]  # provider name -> its source Secret/key (same namespace)
 
 
 @dataclass(frozen=True)
@@ -88,11 +114,6 @@ class RenderFailure:
 
 
 RenderResult = Rendered | RenderFailure
-
-
-def credential_key(namespace: str, provider: str) -> str:
-    """Key of one provider's API key inside the credentials Secret."""
-    return f"{namespace}.{provider}"
 
 
 def render(inputs: RenderInputs) -> RenderResult:
@@ -123,8 +144,8 @@ def render(inputs: RenderInputs) -> RenderResult:
     except (ValidationError, ConfigError) as e:
         text = format_validation_error(e) if isinstance(e, ValidationError) else str(e)
         return RenderFailure((Problem("InvalidConfig", text),), used)
-    credentials = {credential_key(namespace, n): ref for n, (_, ref) in providers.items() if ref is not None}
-    return _rendered(inputs.profile, config, used, credentials)
+    credentials = {n: ref for n, (_, ref) in providers.items() if ref is not None}
+    return _rendered(inputs.profile, inputs.settings, config, used, credentials)
 
 
 def _resolve_refs(spec: RoutingProfileSpec, available: Mapping[str, Resource]) -> tuple[ProviderRef, ...]:
@@ -153,9 +174,13 @@ def _provider_configs(
         except ValidationError as e:
             problems.append(Problem("InvalidProvider", f"LLMProvider {ref.name}: {format_validation_error(e)}"))
             continue
+        problem = check_egress(ref.name, namespace, spec, inputs.settings.egress)
+        if problem is not None:
+            problems.append(problem)
+            continue
         source = spec.api_key_secret_ref
         if source is not None:
-            problem = check_secret(ref.name, namespace, source, inputs.secret_keys)
+            problem = check_secret(ref.name, namespace, source, inputs.secrets)
             if problem is not None:
                 problems.append(problem)
                 continue
@@ -191,13 +216,29 @@ def resolve_service_port(
     )
 
 
+def check_egress(provider: str, namespace: str, spec: LLMProviderSpec, policy: EgressPolicy) -> Problem | None:
+    """The base URL is one the cluster's egress policy lets this namespace's providers reach."""
+    reason = policy.check_url(namespace, spec.effective_base_url)
+    if reason is None:
+        return None
+    message = f"LLMProvider {provider}: baseUrl {spec.effective_base_url} is refused by the egress policy: {reason}"
+    return Problem("EgressDenied", message)
+
+
 def check_secret(
-    provider: str, namespace: str, ref: SecretKeyRef, secret_keys: Mapping[str, frozenset[str]]
+    provider: str, namespace: str, ref: SecretKeyRef, secrets: Mapping[str, SecretFacts]
 ) -> Problem | None:
-    keys = secret_keys.get(ref.name)
-    if keys is None:
+    """The Secret exists, opted in for this provider, and has the key (checked in that order)."""
+    facts = secrets.get(ref.name)
+    if facts is None:
         return Problem("SecretNotFound", f"LLMProvider {provider}: Secret {namespace}/{ref.name} does not exist")
-    if ref.key not in keys:
+    if not secret_grants(facts.granted, provider):
+        return Problem(
+            "SecretNotAllowed",
+            f"LLMProvider {provider}: Secret {namespace}/{ref.name} does not allow it; whoever may edit "
+            f"the Secret adds the annotation {SECRET_GRANT_ANNOTATION}: {provider} (or *) to opt in",
+        )
+    if ref.key not in facts.keys:
         return Problem(
             "SecretKeyNotFound", f"LLMProvider {provider}: Secret {namespace}/{ref.name} has no key {ref.key!r}"
         )
@@ -238,7 +279,11 @@ def _check_profile(
 
 
 def _rendered(
-    profile: Resource, config: ProxyConfig, used: tuple[str, ...], credentials: dict[str, SecretKeyRef]
+    profile: Resource,
+    settings: RenderSettings,
+    config: ProxyConfig,
+    used: tuple[str, ...],
+    credentials: dict[str, SecretKeyRef],
 ) -> Rendered:
     meta = profile["metadata"]
     data = yaml.safe_dump(config.to_wire(), sort_keys=True, default_flow_style=False, allow_unicode=True)
@@ -247,24 +292,19 @@ def _rendered(
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
-            "name": config_map_name(meta["name"]),
-            "namespace": meta["namespace"],
+            "name": config_map_name(meta["namespace"], meta["name"]),
+            "namespace": settings.config_namespace,
             "labels": {
                 RENDERED_LABEL: "true",
+                NAMESPACE_LABEL: meta["namespace"],
                 PROFILE_LABEL: label_value(meta["name"]),
                 "app.kubernetes.io/managed-by": "switchboard-operator",
             },
-            "annotations": {CONFIG_HASH_ANNOTATION: digest},
-            "ownerReferences": [
-                {
-                    "apiVersion": GROUP_VERSION,
-                    "kind": "RoutingProfile",
-                    "name": meta["name"],
-                    "uid": meta.get("uid", ""),
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "annotations": {
+                CONFIG_HASH_ANNOTATION: digest,
+                PROFILE_ANNOTATION: f"{meta['namespace']}/{meta['name']}",
+                PROFILE_UID_ANNOTATION: str(meta.get("uid", "")),
+            },
         },
         "data": {CONFIG_DATA_KEY: data},
     }

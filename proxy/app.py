@@ -16,6 +16,9 @@ from aiohttp.typedefs import Middleware
 from switchboard.proxy.auth import KeyStore, api_key_middleware
 from switchboard.proxy.config_source import ConfigSource
 from switchboard.proxy.endpoints.scraper import scrape_forever
+from switchboard.proxy.fleet.admission import FleetLimiter
+from switchboard.proxy.fleet.http import FLEET, add_rate_headers
+from switchboard.proxy.fleet.store import FleetStore, StoreSettings
 from switchboard.proxy.http import chat, embeddings, info, routing_api
 from switchboard.proxy.http.keys import RUNTIME, SOURCE, STARTED_AT
 from switchboard.proxy.http.middleware import openai_errors, request_metrics
@@ -33,6 +36,8 @@ class AppOptions:
     """Prices for routing and for billing: one table, so both agree."""
     api_keys: Callable[[], KeyStore] | None = None
     """The current client keys (``KeyFileSource(path).current``); None serves without client auth."""
+    state_store: StoreSettings | None = None
+    """Redis/Valkey shared by the fleet (exact limits, budgets); None: each replica enforces 1/N of them."""
 
 
 def _add_routes(app: web.Application) -> None:
@@ -50,6 +55,9 @@ def _add_routes(app: web.Application) -> None:
 async def _run_source(app: web.Application) -> AsyncIterator[None]:
     """Run the config source for the app's lifetime, then close upstream pools."""
     runtime = app[RUNTIME]
+    store = app[FLEET].store
+    if store is not None:
+        await store.connect()
     task = asyncio.create_task(app[SOURCE].run(runtime), name="switchboard-config-source")
     scraper = asyncio.create_task(scrape_forever(runtime.router.endpoints), name="switchboard-endpoint-metrics")
     yield
@@ -58,6 +66,7 @@ async def _run_source(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await running
     await runtime.close()
+    await app[FLEET].close()
 
 
 def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.Application:
@@ -72,8 +81,14 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
     def health() -> HealthSource | None:
         return runtime.router.provider_health  # bound below; only called at scrape time
 
-    runtime = Runtime(metrics=create_metrics(health), pricing=options.pricing, secrets=source.secrets)
+    metrics = create_metrics(health)
+    runtime = Runtime(metrics=metrics, pricing=options.pricing, secrets=source.secrets, egress=source.egress)
+    store = FleetStore(options.state_store, metrics=metrics.registry) if options.state_store else None
+    if store is not None:
+        runtime.router.share_limits()  # RPM/TPM are the fleet limiter's from now on
     app[RUNTIME] = runtime
+    app[FLEET] = FleetLimiter(store, metrics=metrics.registry)
+    app.on_response_prepare.append(add_rate_headers)
     app[SOURCE] = source
     app[STARTED_AT] = time.time()
     _add_routes(app)

@@ -9,6 +9,10 @@ Secret mounted into the proxy pod (Helm value ``proxy.auth``)::
         sha256: 9f86d081...     # hex SHA-256 of the key (preferred), or
         # key: sk-team-a-...    # the key in plaintext
         profiles: [team-a/*]    # profile keys ("namespace/name") or globs; "*" = all
+        rateLimit:              # optional, this key's own limits over the whole fleet
+          requestsPerMinute: 600
+          tokensPerMinute: 200000
+        budget: {period: month, limitUsd: 500}  # optional, this key's spend (USD, UTC calendar window)
 
 Only SHA-256 digests are kept in memory, and the presented key is hashed and
 compared against every digest with :func:`hmac.compare_digest`, so neither the
@@ -45,6 +49,7 @@ from aiohttp.typedefs import Handler, Middleware
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from switchboard.api import yaml_guard
+from switchboard.api.profile import Budget, RateLimit
 from switchboard.proxy.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -65,12 +70,14 @@ class KeyFileError(ValueError):
 
 
 class _KeyEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$")
     key: str | None = Field(None, min_length=16, repr=False)
     sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
     profiles: tuple[str, ...] = Field(min_length=1)
+    rate_limit: RateLimit | None = Field(None, alias="rateLimit")
+    budget: Budget | None = None
 
     @field_validator("profiles")
     @classmethod
@@ -98,6 +105,10 @@ class Client:
 
     name: str
     profiles: tuple[str, ...]
+    rate_limit: RateLimit | None = None
+    """The key's own fleet-wide limits (``rateLimit`` in the keys file)."""
+    budget: Budget | None = None
+    """The key's own dollar budget (``budget``: ``period``, ``limitUsd``, ``softPercent``, ``softAction``)."""
 
     def may_use(self, profile_key: str) -> bool:
         """Whether this client may send requests routed to ``profile_key`` ("namespace/name" or "name")."""
@@ -175,7 +186,7 @@ def _build_store(entries: Iterable[_KeyEntry]) -> KeyStore:
         if digest in digests:
             raise KeyFileError(f"invalid keys file: keys[{i}]: same key as {digests[digest]!r}")
         digests[digest] = entry.name
-        stored.append(_StoredKey(digest, Client(entry.name, entry.profiles)))
+        stored.append(_StoredKey(digest, Client(entry.name, entry.profiles, entry.rate_limit, entry.budget)))
     return KeyStore(tuple(stored))
 
 

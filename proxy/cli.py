@@ -20,10 +20,13 @@ from switchboard.proxy import kube
 from switchboard.proxy.app import DEFAULT_MAX_BODY_BYTES, AppOptions, create_app
 from switchboard.proxy.auth import API_KEYS_FILE_ENV, KeyFileError, KeyFileSource
 from switchboard.proxy.config_source import ConfigSource, FileSource
+from switchboard.proxy.fleet.store import StoreSettings
 from switchboard.proxy.workers import run_workers
 from switchboard.serving import serve_until_signalled
 
 log = logging.getLogger("switchboard.proxy")
+STATE_STORE_ENV = "SWITCHBOARD_STATE_STORE"
+STATE_STORE_PASSWORD_ENV = "SWITCHBOARD_STATE_STORE_PASSWORD"
 SHUTDOWN_GRACE_SECONDS = 10.0  # in-flight requests and streams get this long after SIGTERM
 
 
@@ -45,6 +48,25 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE",
         help=f"client API keys (YAML), reloaded on change; default ${API_KEYS_FILE_ENV}; unset: no client auth",
+    )
+    parser.add_argument(
+        "--state-store",
+        metavar="URL",
+        default=os.environ.get(STATE_STORE_ENV) or None,
+        help=f"redis:// or rediss:// (TLS) Redis/Valkey for fleet-wide limits; default ${STATE_STORE_ENV}",
+    )
+    parser.add_argument(
+        "--state-store-password-file",
+        type=Path,
+        metavar="FILE",
+        help=f"file holding the store's password (a mounted Secret); else ${STATE_STORE_PASSWORD_ENV}",
+    )
+    parser.add_argument(
+        "--state-store-timeout",
+        type=float,
+        default=0.05,
+        metavar="SECONDS",
+        help="longest wait for the store before a request falls back to local 1/N limits (default 0.05)",
     )
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for worker processes
     kube.add_arguments(parser)
@@ -71,7 +93,20 @@ def app_options(args: argparse.Namespace) -> AppOptions:
     api_keys = KeyFileSource(keys_path).current if keys_path is not None else None
     if keys_path is not None:
         log.info("client API keys required (keys file %s)", keys_path)
-    return AppOptions(max_body_bytes=args.max_body_bytes, api_keys=api_keys)
+    return AppOptions(max_body_bytes=args.max_body_bytes, api_keys=api_keys, state_store=store_settings(args))
+
+
+def store_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> StoreSettings | None:
+    """The ``--state-store`` settings; the password from its file, else the environment (never the command line)."""
+    if not args.state_store:
+        return None
+    password = (os.environ if environ is None else environ).get(STATE_STORE_PASSWORD_ENV) or None
+    if args.state_store_password_file is not None:
+        try:
+            password = Path(args.state_store_password_file).read_text("utf-8").strip()
+        except OSError as e:
+            raise KeyFileError(f"cannot read --state-store-password-file: {e.strerror}") from None
+    return StoreSettings(args.state_store, password, timeout_s=args.state_store_timeout)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -86,8 +121,11 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.workers < 1 or args.max_body_bytes < 1:
-        print("switchboard-proxy: --workers and --max-body-bytes must be positive", file=sys.stderr)
+    if args.workers < 1 or args.max_body_bytes < 1 or args.state_store_timeout <= 0:
+        print(
+            "switchboard-proxy: --workers, --max-body-bytes and --state-store-timeout must be positive",
+            file=sys.stderr,
+        )
         return 2
     try:
         options = app_options(args)  # also in a --workers parent: refuse a bad keys file once, up front

@@ -18,11 +18,13 @@ symlink swaps Kubernetes uses for mounted ConfigMaps.
 import asyncio
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from switchboard.api.config import ConfigError, load_config
+from switchboard.api.egress import EgressPolicy
 from switchboard.proxy.credentials import SecretResolver
 from switchboard.proxy.runtime import Runtime
 
@@ -33,7 +35,16 @@ class ConfigSource(Protocol):
     @property
     def secrets(self) -> SecretResolver | None: ...
 
+    @property
+    def egress(self) -> EgressPolicy | None:
+        """Where providers may connect (checked after DNS); None: anywhere (a trusted config file)."""
+        ...
+
     async def run(self, runtime: Runtime) -> None: ...
+
+    def status(self) -> Mapping[str, object]:
+        """Where the config comes from and how current it is, for ``/readyz``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,10 @@ class FileSource:
     path: Path
     interval_s: float = 0.5
     secrets: SecretResolver | None = None
+    egress: EgressPolicy | None = None
+
+    def status(self) -> Mapping[str, object]:
+        return {"kind": "file", "path": str(self.path)}
 
     async def run(self, runtime: Runtime) -> None:
         watcher = ConfigFileWatcher(runtime, self.path, self.interval_s)

@@ -6,9 +6,18 @@ from switchboard.proxy.routing.pricing import PricingTable
 
 
 def cost_usd(table: PricingTable, model: ProviderModel, usage: Usage) -> float | None:
-    """USD for ``usage``; None for a model with no known price (unknown, never free)."""
+    """USD for ``usage``, cache reads/writes and reasoning at their own prices; None for a model with no
+    known price (unknown, never free)."""
     price = table.price_of(model)
-    return price.cost(usage.prompt_tokens, usage.completion_tokens) if price else None
+    if price is None:
+        return None
+    return price.cost(
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+    )
 
 
 def format_cost(value: float) -> str:

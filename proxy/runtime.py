@@ -28,9 +28,11 @@ from typing import Any
 import aiohttp
 
 from switchboard.api.config import ConfigError, ProxyConfig
+from switchboard.api.egress import EgressPolicy
 from switchboard.proxy.adapters.base import Adapter
 from switchboard.proxy.adapters.registry import get_adapter
 from switchboard.proxy.credentials import SecretResolver, resolve_credentials
+from switchboard.proxy.egress import resolver_for
 from switchboard.proxy.endpoints.calls import EndpointCalls
 from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.routing.pricing import PricingTable
@@ -46,8 +48,16 @@ class NotReady(Exception):
 
 
 class Runtime:
-    def __init__(self, *, metrics: ProxyMetrics, pricing: PricingTable, secrets: SecretResolver | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        metrics: ProxyMetrics,
+        pricing: PricingTable,
+        secrets: SecretResolver | None = None,
+        egress: EgressPolicy | None = None,
+    ) -> None:
         self._secrets = secrets
+        self._egress = egress  # checked at connect time, after DNS (cluster mode); None: unrestricted
         self.metrics = metrics
         self.pricing = pricing
         self.router = Router(pricing=pricing)
@@ -96,7 +106,10 @@ class Runtime:
                 raise ConfigError(f"providers[{index}].type: no adapter for {provider.type!r}") from None
         pools = {p.key: PoolKey.of(p) for p in config.providers}
         live = self._live_sessions()
-        sessions = {key: live.get(key) or open_session(key) for key in set(pools.values())}
+        sessions = {
+            key: live.get(key) or open_session(key, resolver_for(self._egress, key.provider))
+            for key in set(pools.values())
+        }
         version = (self._current.version + 1) if self._current else 1
         return Snapshot(version, config, adapters, credentials, pools, sessions, self.endpoint_calls)
 

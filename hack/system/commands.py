@@ -8,12 +8,17 @@ the PROXY ServiceAccount's: they run with exactly the chart's RBAC.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hack.checkout import python_module
 from hack.cluster.identities import NAMESPACE
+from switchboard.api.egress import EGRESS_ENV
+
+LOCAL_DEMO_EGRESS = '{"allowLoopback": true}'
+"""The local system's mock upstreams listen on loopback, which the egress policy refuses by default."""
 
 MOCK_KEY_ENV = "SWITCHBOARD_MOCK_API_KEY"  # read by switchboard-mock; keeps the key off the command line
 
@@ -33,6 +38,9 @@ class SystemOptions:
     status_interval: float = 1.0
     verbose: bool = False
     die_with_parent: bool = False  # tests: SIGKILL the processes if the test run dies
+    state_store_port: int | None = (
+        0  # a redis-server the proxies share (fleet-wide limits); 0: any free port; None: none
+    )
 
     def __post_init__(self) -> None:
         if len(self.proxy_ports) < 1 or self.operator_replicas < 1:
@@ -70,10 +78,34 @@ def operator_command(options: SystemOptions, kubeconfig: Path, replica: int) -> 
         *_namespace_flags("--namespace", options.watch_namespaces),
         *(("--verbose",) if options.verbose else ()),
     )  # fmt: skip
-    return Command(identity, argv)
+    return Command(identity, argv, {EGRESS_ENV: LOCAL_DEMO_EGRESS})
 
 
-def proxy_command(options: SystemOptions, kubeconfig: Path, replica: int, port: int) -> Command:
+STATE_STORE = "state-store"
+
+
+def state_store_command(port: int, directory: Path) -> Command:
+    """A redis-server for the proxies' fleet-wide limits and budgets: loopback only, no persistence."""
+    binary = shutil.which("redis-server") or "redis-server"
+    argv = (
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(directory),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    )
+    return Command(STATE_STORE, argv)
+
+
+def proxy_command(
+    options: SystemOptions, kubeconfig: Path, replica: int, port: int, state_store: str | None = None
+) -> Command:
     name = f"proxy-{replica}"
     argv = python_module(
         "switchboard.proxy.cli",
@@ -85,5 +117,7 @@ def proxy_command(options: SystemOptions, kubeconfig: Path, replica: int, port: 
         "--status-interval", str(options.status_interval),
         "--log-level", "DEBUG" if options.verbose else "INFO",
         *_namespace_flags("--watch-namespace", options.watch_namespaces),
+        *(("--state-store", state_store) if state_store else ()),
     )  # fmt: skip
-    return Command(name, argv, {"POD_NAMESPACE": options.release_namespace, "POD_NAME": name})
+    env = {"POD_NAMESPACE": options.release_namespace, "POD_NAME": name, EGRESS_ENV: LOCAL_DEMO_EGRESS}
+    return Command(name, argv, env)

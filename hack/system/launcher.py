@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -23,11 +25,13 @@ from hack.cluster.binaries import Binaries
 from hack.cluster.processes import free_port, group_alive, spawn, stop_group, wait_until
 from hack.system import examples
 from hack.system.commands import (
+    STATE_STORE,
     Command,
     SystemOptions,
     mock_command,
     operator_command,
     proxy_command,
+    state_store_command,
 )
 from hack.system.rbac import grant_release_namespace
 
@@ -48,17 +52,21 @@ def http_json(url: str, timeout: float = 2.0) -> Any:
         return None
 
 
-def _owned(pid: int) -> bool:
-    """The process group still runs one of our commands (not a recycled pid)."""
+def _owned(pid: int, name: str) -> bool:
+    """The process group still runs one of our commands (not a recycled pid).
+
+    redis-server rewrites its command line to ``redis-server <addr>``, so the state store is recognised by that.
+    """
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return b"switchboard" in cmdline and group_alive(pid)
+    marker = b"redis-server" if name == STATE_STORE else b"switchboard"
+    return marker in cmdline and group_alive(pid)
 
 
-def stop_pid(pid: int) -> None:
-    if _owned(pid):
+def stop_pid(pid: int, name: str) -> None:
+    if _owned(pid, name):
         stop_group(pid, grace_seconds=10.0)
 
 
@@ -125,7 +133,7 @@ class RunningSystem:
     def stop_process(self, name: str) -> None:
         process = self.processes[name]
         if process.child is not None:
-            stop_pid(process.child.pid)
+            stop_pid(process.child.pid, name)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.child.wait(timeout=10)
             process.child = None
@@ -243,11 +251,34 @@ def _start_all(system: RunningSystem, mocks: list[examples.MockUpstream]) -> Non
         system.wait_alive(name, lambda port=port: http_json(f"http://127.0.0.1:{port}/_mock/stats"), "ready")
     for replica in range(options.operator_replicas):
         system.launch(operator_command(options, cluster.operator_kubeconfig, replica))
+    store = _start_state_store(system) if options.state_store_port is not None else None
     system.proxy_ports = [_pick(port) for port in options.proxy_ports]
     for replica, port in enumerate(system.proxy_ports):
-        name = system.launch(proxy_command(options, cluster.proxy_kubeconfig, replica, port)).command.name
+        command = proxy_command(options, cluster.proxy_kubeconfig, replica, port, store)
+        name = system.launch(command).command.name
         system.wait_alive(name, lambda port=port: http_json(f"http://127.0.0.1:{port}/healthz"), "live")
     apply_examples(system)
+
+
+def _start_state_store(system: RunningSystem) -> str:
+    """A redis-server the proxies share (fleet-wide limits and budgets); its URL."""
+    if shutil.which("redis-server") is None:
+        raise SystemStartError("redis-server is missing: `make tools` installs the Debian package")
+    port = _pick(system.options.state_store_port or 0)
+    directory = system.run_dir / "state-store"
+    directory.mkdir(parents=True, exist_ok=True)
+    name = system.launch(state_store_command(port, directory)).command.name
+    system.wait_alive(name, lambda: _redis_ping(port), "ready")
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def _redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def stop_recorded(run_dir: Path) -> list[str]:
@@ -258,7 +289,7 @@ def stop_recorded(run_dir: Path) -> list[str]:
     state = json.loads(state_file.read_text())
     stopped = []
     for name, pid in reversed(list(state["pids"].items())):
-        stop_pid(int(pid))
+        stop_pid(int(pid), name)
         stopped.append(name)
     if state.get("cluster_dir"):
         cluster_dir = Path(state["cluster_dir"])

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from hack.cluster import KubeCluster
+from switchboard.api.status import CREDENTIALS_SECRET
 
 _KEPT_METADATA = ("name", "labels")
 
@@ -35,3 +36,6 @@ def grant_release_namespace(cluster: KubeCluster, namespace: str) -> None:
     listed = json.loads(cluster.kubectl("get", "roles,rolebindings", "-n", cluster.namespace, "-o", "json").stdout)
     copies = {"apiVersion": "v1", "kind": "List", "items": copy_roles(listed["items"], namespace)}
     cluster.kubectl("apply", "-f", "-", input=json.dumps(copies))
+    # The chart creates the (empty) credentials Secret: the operator may update it, never create it.
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": CREDENTIALS_SECRET, "namespace": namespace}}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(secret))

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from switchboard.proxy.adapters.anthropic_request import anthropic_body
-from switchboard.proxy.adapters.anthropic_stream import FINISH_REASONS, AnthropicStream, input_tokens
+from switchboard.proxy.adapters.anthropic_stream import FINISH_REASONS, AnthropicStream, read_usage
 from switchboard.proxy.adapters.base import (
     Target,
     UpstreamError,
@@ -19,7 +19,6 @@ from switchboard.proxy.adapters.errors import upstream_error
 from switchboard.proxy.adapters.wire import (
     JSON_HEADERS,
     STREAM_HEADERS,
-    as_int,
     chat_completion,
     dump,
     load_object,
@@ -66,7 +65,7 @@ class AnthropicAdapter:
         if payload.get("type") != "message" or not isinstance(content, list):
             raise UpstreamProtocolError("anthropic chat response is not a message with a content array")
         raw_usage = payload.get("usage") or {}
-        usage = Usage(input_tokens(raw_usage), as_int(raw_usage.get("output_tokens")))
+        usage = read_usage(raw_usage)
         finish_reason = FINISH_REASONS.get(str(payload.get("stop_reason")), "stop")
         completion_id, created = str(payload.get("id") or "msg"), int(self._clock())
         return chat_completion(completion_id, created, public_model, _message(content), finish_reason, usage), usage

@@ -33,10 +33,14 @@ ERROR_STATUSES = {
 }
 
 
-def input_tokens(usage: dict[str, Any]) -> int:
-    """Prompt tokens including cached ones (Anthropic reports them apart)."""
-    keys = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-    return sum(as_int(usage.get(k)) for k in keys)
+_INPUT_KEYS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def read_usage(usage: dict[str, Any], output_tokens: int | None = None) -> Usage:
+    """Anthropic's usage, normalised: its ``input_tokens`` excludes cache reads and writes, ours includes them."""
+    read, write = as_int(usage.get("cache_read_input_tokens")), as_int(usage.get("cache_creation_input_tokens"))
+    output = as_int(usage.get("output_tokens")) if output_tokens is None else output_tokens
+    return Usage(as_int(usage.get("input_tokens")) + read + write, output, cached_tokens=read, cache_write_tokens=write)
 
 
 class AnthropicStream:
@@ -47,13 +51,13 @@ class AnthropicStream:
         self._decoder = SSEDecoder(FAMILY)
         self._id: str | None = None
         self._tool_index: dict[int, int] = {}
-        self._input = 0
+        self._input: dict[str, Any] = {}
         self._output = 0
         self._stopped = False
 
     @property
     def usage(self) -> Usage | None:
-        return Usage(self._input, self._output) if self._id is not None else None
+        return read_usage(self._input, self._output) if self._id is not None else None
 
     def feed(self, data: bytes) -> list[bytes]:
         out: list[bytes] = []
@@ -90,7 +94,8 @@ class AnthropicStream:
     def _start(self, message: dict[str, Any]) -> list[bytes]:
         self._id = str(message.get("id") or "msg")
         usage = message.get("usage") or {}
-        self._input, self._output = input_tokens(usage), as_int(usage.get("output_tokens"))
+        self._input = {k: usage[k] for k in _INPUT_KEYS if k in usage}
+        self._output = as_int(usage.get("output_tokens"))
         return [self._chunk({"role": "assistant", "content": ""})]
 
     def _block_start(self, index: int, block: dict[str, Any]) -> list[bytes]:
@@ -116,8 +121,11 @@ class AnthropicStream:
         usage = event.get("usage") or {}
         if "output_tokens" in usage:
             self._output = as_int(usage["output_tokens"])
-        if any(k in usage for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")):
-            self._input = max(self._input, input_tokens(usage))
+        if (
+            any(k in usage for k in _INPUT_KEYS)
+            and read_usage(usage).prompt_tokens >= read_usage(self._input).prompt_tokens
+        ):
+            self._input = {k: usage[k] for k in _INPUT_KEYS if k in usage}
         reason = (event.get("delta") or {}).get("stop_reason")
         return [self._chunk({}, FINISH_REASONS.get(str(reason), "stop"))] if reason else []
 
@@ -127,5 +135,5 @@ class AnthropicStream:
             raise UpstreamProtocolError(f"anthropic stream ended{where} before message_stop")
         closing = [DONE_EVENT]
         if self._include_usage and self._id is not None:
-            closing.insert(0, usage_chunk(self._id, self._created, self._model, Usage(self._input, self._output)))
+            closing.insert(0, usage_chunk(self._id, self._created, self._model, read_usage(self._input, self._output)))
         return closing

@@ -27,8 +27,13 @@ class UpstreamRequest:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    """Tokens of one answer, normalised across upstreams: the details are parts of the totals."""
+
+    prompt_tokens: int = 0  # every input token, cache reads and writes included
+    completion_tokens: int = 0  # every output token, reasoning included
+    cached_tokens: int = 0  # of prompt_tokens: read from the provider's prompt cache
+    cache_write_tokens: int = 0  # of prompt_tokens: written to the prompt cache
+    reasoning_tokens: int = 0  # of completion_tokens: thinking the client does not see
 
     @property
     def total_tokens(self) -> int:

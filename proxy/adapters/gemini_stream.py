@@ -32,8 +32,10 @@ def read_usage(payload: dict[str, Any]) -> Usage | None:
     meta = payload.get("usageMetadata")
     if not isinstance(meta, dict):
         return None
-    completion = as_int(meta.get("candidatesTokenCount")) + as_int(meta.get("thoughtsTokenCount"))
-    return Usage(as_int(meta.get("promptTokenCount")), completion)
+    thoughts = as_int(meta.get("thoughtsTokenCount"))  # apart from candidatesTokenCount
+    completion = as_int(meta.get("candidatesTokenCount")) + thoughts
+    cached = as_int(meta.get("cachedContentTokenCount"))  # part of promptTokenCount
+    return Usage(as_int(meta.get("promptTokenCount")), completion, cached_tokens=cached, reasoning_tokens=thoughts)
 
 
 def candidate_of(payload: dict[str, Any]) -> dict[str, Any] | None:

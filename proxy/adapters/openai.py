@@ -26,7 +26,13 @@ from switchboard.proxy.adapters.wire import (
 def read_usage(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
-    return Usage(as_int(raw.get("prompt_tokens")), as_int(raw.get("completion_tokens")))
+    prompt, completion = raw.get("prompt_tokens_details"), raw.get("completion_tokens_details")
+    return Usage(
+        as_int(raw.get("prompt_tokens")),
+        as_int(raw.get("completion_tokens")),
+        cached_tokens=as_int(prompt.get("cached_tokens")) if isinstance(prompt, dict) else 0,
+        reasoning_tokens=as_int(completion.get("reasoning_tokens")) if isinstance(completion, dict) else 0,
+    )
 
 
 def chat_body(body: Mapping[str, Any], model: str | None, *, stream: bool) -> dict[str, Any]:

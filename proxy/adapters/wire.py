@@ -37,12 +37,20 @@ def as_int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
-def usage_dict(usage: Usage) -> dict[str, int]:
-    return {
+def usage_dict(usage: Usage) -> dict[str, Any]:
+    """OpenAI's ``usage``, with ``*_tokens_details`` when the upstream reported cache or reasoning tokens."""
+    out: dict[str, Any] = {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
     }
+    if usage.cached_tokens or usage.cache_write_tokens:
+        out["prompt_tokens_details"] = {"cached_tokens": usage.cached_tokens}
+        if usage.cache_write_tokens:
+            out["prompt_tokens_details"]["cache_write_tokens"] = usage.cache_write_tokens
+    if usage.reasoning_tokens:
+        out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return out
 
 
 def require_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from aiohttp import web
 
+from switchboard.proxy.fleet.http import admitted
 from switchboard.proxy.http.common import json_answer, plan_for, read_body, ready_runtime, reporting
 from switchboard.proxy.http.routing_input import route_request
 from switchboard.proxy.http.stream_relay import ClientStream, relay_chat
@@ -16,24 +17,26 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     chat = parse_chat(body)
     runtime = ready_runtime(request)
     async with runtime.lease() as snap:
-        plan = plan_for(request, runtime.router, route_request(body, request.headers, "chat"))
-        report = reporting(request, runtime, "chat/completions")
-        if not chat.stream:
-            served = await run_attempts(report, plan, chat.model, lambda scope: chat_once(snap, scope, body))
-            return json_answer(plan, served)
-        client = ClientStream(request)
-        try:
-            await run_attempts(
-                report,
-                plan,
-                chat.model,
-                lambda scope: relay_chat(snap, scope, plan, body, include_usage=chat.include_usage, client=client),
-            )
-        except StreamBroken as broken:
+        route = route_request(body, request.headers, "chat")
+        plan = plan_for(request, runtime.router, route)
+        async with admitted(request, plan, route, snap.config.fleet.replicas) as plan:
+            report = reporting(request, runtime, "chat/completions")
+            if not chat.stream:
+                served = await run_attempts(report, plan, chat.model, lambda scope: chat_once(snap, scope, body))
+                return json_answer(plan, served)
+            client = ClientStream(request)
             try:
-                await client.end_broken(broken.scope, broken.error)
+                await run_attempts(
+                    report,
+                    plan,
+                    chat.model,
+                    lambda scope: relay_chat(snap, scope, plan, body, include_usage=chat.include_usage, client=client),
+                )
+            except StreamBroken as broken:
+                try:
+                    await client.end_broken(broken.scope, broken.error)
+                except ClientGone:
+                    report.labels.client_gone = True
             except ClientGone:
                 report.labels.client_gone = True
-        except ClientGone:
-            report.labels.client_gone = True
-        return client.response or web.Response(status=499)
+            return client.response or web.Response(status=499)

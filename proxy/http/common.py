@@ -1,6 +1,7 @@
 """Helpers every API handler shares: readiness, planning, reporting, headers, JSON answers."""
 
 import time
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -10,6 +11,7 @@ from aiohttp import web
 from switchboard.proxy.auth import require_profile
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError
+from switchboard.proxy.fleet.http import RESERVATION, settle_usage
 from switchboard.proxy.http.keys import LABELS, RUNTIME, RouteLabels
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import NoRoute, Plan, RouteRequest
@@ -39,7 +41,7 @@ def plan_for(request: web.Request, router: Router, route: RouteRequest) -> Plan:
         raise no_route_error(e) from None
     except NotReady as e:
         raise ApiError(503, f"proxy not ready: {e}", code="not_ready") from None
-    labels(request).profile = plan.profile.name
+    labels(request).profile = plan.profile.key
     require_profile(request, plan.profile.key)
     return plan
 
@@ -62,7 +64,8 @@ def labels(request: web.Request) -> RouteLabels:
 def reporting(request: web.Request, runtime: Runtime, endpoint: str) -> Reporting:
     """Where this request's attempts report their outcomes."""
     found = labels(request)
-    return Reporting(runtime.router, runtime.metrics, found, endpoint, found.started_at)
+    settle = partial(settle_usage, request) if RESERVATION in request else None
+    return Reporting(runtime.router, runtime.metrics, found, endpoint, found.started_at, settle)
 
 
 def attempt_headers(plan: Plan, scope: AttemptScope) -> dict[str, str]:

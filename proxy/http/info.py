@@ -8,7 +8,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http.keys import RUNTIME, STARTED_AT
+from switchboard.proxy.http.keys import RUNTIME, SOURCE, STARTED_AT
 
 
 def _json(data: object, status: int = 200) -> web.Response:
@@ -36,9 +36,10 @@ async def readyz(request: web.Request) -> web.Response:
     if not runtime.ready:
         return _json({"status": "not ready", "reason": runtime.not_ready_reason}, status=503)
     snap = runtime.snapshot
-    return _json(
-        {"status": "ready", "configVersion": snap.version, "models": snap.config.served_models(), "pid": os.getpid()}
-    )
+    body = {"status": "ready", "configVersion": snap.version, "models": snap.config.served_models(), "pid": os.getpid()}
+    if SOURCE in request.app:  # cluster mode stays ready without the API server, and says so here
+        body["source"] = dict(request.app[SOURCE].status())
+    return _json(body)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -1,7 +1,10 @@
 """Building the router's view of a request: sizes and routing hints, never the prompt."""
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from switchboard.proxy.routing.tokens import estimate_input_tokens, estimate_prompt_tokens
 from switchboard.proxy.routing.types import Endpoint, RouteRequest
@@ -30,6 +33,22 @@ def string_metadata(value: Any) -> dict[str, str]:
     return {str(k): v for k, v in value.items() if isinstance(v, str)}
 
 
+PREFIX_MESSAGES = 2
+"""Prompt-prefix affinity hashes this many leading messages (typically the system prompt and the first turn)."""
+
+
+def prefix_hash(body: Mapping[str, Any]) -> str | None:
+    """A digest of the prompt's first messages: equal prefixes, equal digests; the text never leaves here."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return None
+    try:
+        raw = orjson.dumps(messages[:PREFIX_MESSAGES], option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return None
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
 def route_request(body: Mapping[str, Any], headers: Mapping[str, str], endpoint: Endpoint) -> RouteRequest:
     """RouteRequest from an already validated (or at least JSON-object) body."""
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -43,4 +62,5 @@ def route_request(body: Mapping[str, Any], headers: Mapping[str, str], endpoint:
         user=user if isinstance(user, str) else None,
         headers=routing_headers(headers),
         metadata=string_metadata(body.get("metadata")),
+        prefix_hash=prefix_hash(body) if endpoint == "chat" else None,
     )

@@ -1,8 +1,10 @@
 """API keys from the ``switchboard-credentials`` Secret, for ``apiKey.secret`` sources.
 
 The operator copies each provider's key into that one Secret (key
-``<namespace>.<provider>``) so the proxy needs read access to a single named
-Secret. Values live only in memory; nothing here logs or formats them.
+``credential_key(namespace, provider)``) so the proxy needs read access to a
+single named Secret. A key is handed out only to the provider it belongs to,
+whatever a config asks for. Values live only in memory; nothing here logs or
+formats them.
 """
 
 import base64
@@ -11,17 +13,12 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from switchboard.api.provider import SecretKeyRef
-from switchboard.api.status import CREDENTIALS_SECRET
+from switchboard.api.provider import ProviderConfig, SecretKeyRef
+from switchboard.api.status import CREDENTIALS_SECRET, credential_key
 
 
 class CredentialError(LookupError):
     """A key that cannot be resolved; the message names the Secret and key, never a value."""
-
-
-def credentials_key(namespace: str, provider: str) -> str:
-    """The key under which the operator stores a provider's API key."""
-    return f"{namespace}.{provider}"
 
 
 def decode_secret_data(secret: Mapping[str, Any] | None) -> dict[str, str]:
@@ -49,6 +46,10 @@ class CredentialStore:
         self._keys = dict(keys)
         return changed
 
+    def keys(self) -> frozenset[str]:
+        """The key names held (never the values)."""
+        return frozenset(self._keys)
+
     def fingerprint(self) -> str:
         """A digest of the contents, to tell whether a re-apply is needed."""
         digest = hashlib.sha256()
@@ -56,13 +57,16 @@ class CredentialStore:
             digest.update(f"{key}\0{self._keys[key]}\0".encode())
         return digest.hexdigest()
 
-    def resolve(self, ref: SecretKeyRef) -> str:
-        """The key a ``secret`` credential source points at."""
+    def resolve(self, provider: ProviderConfig, ref: SecretKeyRef) -> str:
+        """The key a provider's ``secret`` credential source points at: only ever its own."""
         if ref.name != self.secret_name:
             raise CredentialError(
                 f"secret {ref.name!r}: the proxy reads only {self.secret_name!r} "
                 "(the operator copies provider keys into it)"
             )
+        own = credential_key(provider.namespace or "", provider.name)
+        if ref.key != own:
+            raise CredentialError(f"provider {provider.key} may use only its own key {own!r}, not {ref.key!r}")
         try:
             return self._keys[ref.key]
         except KeyError:

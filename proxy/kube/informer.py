@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 
+from switchboard.proxy.kube.connection import ApiConnection
 from switchboard.proxy.kube.rendered import ObjectRef
 
 log = logging.getLogger(__name__)
@@ -63,12 +64,19 @@ class Collection:
 class Informer:
     """Keeps ``objects`` in sync with one collection until cancelled."""
 
-    def __init__(self, collection: Collection, on_change: Callable[[], None], backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        collection: Collection,
+        on_change: Callable[[], None],
+        backoff: Backoff | None = None,
+        connection: ApiConnection | None = None,
+    ) -> None:
         self.collection = collection
         self.objects: dict[ObjectRef, Mapping[str, Any]] = {}
         self.synced = asyncio.Event()
         self._on_change = on_change
         self._backoff = backoff or Backoff()
+        self._connection = connection or ApiConnection()
 
     async def run(self) -> None:
         failures = 0
@@ -86,7 +94,8 @@ class Informer:
             except (aiohttp.ClientError, ApiStatusError, TimeoutError, OSError, ValueError) as e:
                 delay = self._backoff.delay(failures)
                 failures += 1
-                log.warning("%s: %s; retrying in %.2fs", self.collection.describe, e, delay)
+                self._connection.failed(self.collection.describe, str(e) or repr(e))
+                log.debug("%s: %s; retrying in %.2fs", self.collection.describe, e, delay)
                 await asyncio.sleep(delay)
 
     async def _call(self, **extra: Any) -> Any:
@@ -100,6 +109,7 @@ class Informer:
         finally:
             response.release()
         self.objects = {ObjectRef.of(item): item for item in body.get("items") or []}
+        self._connection.ok(self.collection.describe)
         self.synced.set()
         self._on_change()
         return str((body.get("metadata") or {}).get("resourceVersion") or "")
@@ -116,6 +126,7 @@ class Informer:
         try:
             if response.status != 200:
                 await _json_body(response)  # raises with the server's message
+            self._connection.ok(self.collection.describe)
             while line := await response.content.readuntil(b"\n", max_size=_MAX_EVENT_BYTES):
                 if line.strip():
                     version = self._apply(json.loads(line), version)
@@ -131,6 +142,7 @@ class Informer:
                 raise Gone()
             raise ApiStatusError(int(obj.get("code") or 0), str(obj.get("message")))
         new_version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
+        self._connection.ok(self.collection.describe)
         if kind == "BOOKMARK":
             return new_version
         ref = ObjectRef.of(obj)

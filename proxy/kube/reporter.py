@@ -1,6 +1,6 @@
 """Pushes this replica's view into LLMProvider and RoutingProfile status.
 
-The pure planners in ``status_logic`` decide each write; this shell does the
+The pure planners in ``switchboard.api.aggregation`` decide each write; this shell does the
 I/O: one tick every ``interval`` (so at most one write per object per replica
 per interval), a local skip when nothing changed since the last write (no GET
 either), and a resourceVersion-guarded merge patch retried on 409 Conflict.
@@ -15,11 +15,11 @@ from typing import Any
 import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from switchboard.api.aggregation import Timing, normalize, profile_status_patch, provider_status_patch
 from switchboard.api.base import API_GROUP, API_VERSION
 from switchboard.api.status import ProviderHealth
 from switchboard.proxy.kube.periodic import run_every
 from switchboard.proxy.kube.rendered import ObjectRef
-from switchboard.proxy.kube.status_logic import Timing, normalize, profile_status_patch, provider_status_patch
 
 log = logging.getLogger(__name__)
 

@@ -14,16 +14,18 @@ from typing import Any, Protocol
 
 from kubernetes_asyncio import client, config
 
-from switchboard.api.status import RENDERED_LABEL, ProviderHealth
+from switchboard.api.aggregation import Timing
+from switchboard.api.status import NAMESPACE_LABEL, RENDERED_LABEL, ProviderHealth
 from switchboard.proxy.endpoints.follower import SliceFollower, SliceSink
+from switchboard.proxy.kube.connection import ApiConnection
 from switchboard.proxy.kube.credentials import CredentialStore
 from switchboard.proxy.kube.event_rules import EventLimiter, StormDetector
 from switchboard.proxy.kube.events import EventRecorder
 from switchboard.proxy.kube.health_events import FailoverTotals, HealthEvents
 from switchboard.proxy.kube.informer import Backoff, Collection, Informer
+from switchboard.proxy.kube.rendered import Trust
 from switchboard.proxy.kube.reporter import StatusReporter
 from switchboard.proxy.kube.settings import ClusterSettings
-from switchboard.proxy.kube.status_logic import Timing
 from switchboard.proxy.kube.sync import ClusterSync, ConfigTarget
 
 log = logging.getLogger(__name__)
@@ -56,9 +58,11 @@ class ClusterMode:
         credentials: CredentialStore | None = None,
         api_client_factory: Callable[[str | None], Any] = new_api_client,
         failovers: FailoverTotals | None = None,
+        connection: ApiConnection | None = None,
         on_endpoint_slices: SliceSink | None = None,
     ) -> None:
         self.settings = settings
+        self.connection = connection or ApiConnection()
         self.credentials = credentials or CredentialStore(settings.credentials_secret)
         self._runtime = runtime
         self._router = router
@@ -76,9 +80,10 @@ class ClusterMode:
         self._api = await self._factory(s.kubeconfig)
         core = client.CoreV1Api(self._api)
         recorder = EventRecorder(core, s.replica)
-        sync = ClusterSync(self._runtime, self.credentials, recorder, s.debounce_s)
+        trust = Trust(s.own_namespace, s.credentials_secret, s.egress)
+        sync = ClusterSync(self._runtime, self.credentials, trust, recorder, s.debounce_s)
         backoff = Backoff()
-        sync.config_informers = [Informer(c, sync.wake, backoff) for c in _config_collections(core, s)]
+        sync.config_informers = [Informer(_config_collection(core, s), sync.wake, backoff, self.connection)]
         sync.secret_informer = Informer(
             Collection(
                 f"Secret {s.own_namespace}/{s.credentials_secret}",
@@ -88,6 +93,7 @@ class ClusterMode:
             ),
             sync.wake,
             backoff,
+            self.connection,
         )
         timing = Timing(ttl=timedelta(seconds=s.replica_ttl_s), heartbeat=timedelta(seconds=s.heartbeat_s))
         self.reporter = StatusReporter(
@@ -148,16 +154,14 @@ class ClusterMode:
             await self._api.close()
 
 
-def _config_collections(core: client.CoreV1Api, s: ClusterSettings) -> list[Collection]:
-    selector = {"label_selector": RENDERED_SELECTOR}
-    if not s.namespaces:
-        return [
-            Collection("rendered ConfigMaps (all namespaces)", core.list_config_map_for_all_namespaces, (), selector)
-        ]
-    return [
-        Collection(f"rendered ConfigMaps in {ns}", core.list_namespaced_config_map, (ns,), selector)
-        for ns in s.namespaces
-    ]
+def _config_collection(core: client.CoreV1Api, s: ClusterSettings) -> Collection:
+    """Rendered ConfigMaps of the release namespace only (tenants cannot write there),
+    narrowed to the profiles of ``s.namespaces`` when set."""
+    selector = RENDERED_SELECTOR
+    if s.namespaces:
+        selector += f",{NAMESPACE_LABEL} in ({','.join(s.namespaces)})"
+    describe = f"rendered ConfigMaps in {s.own_namespace}"
+    return Collection(describe, core.list_namespaced_config_map, (s.own_namespace,), {"label_selector": selector})
 
 
 async def run_cluster_mode(

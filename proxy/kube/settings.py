@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from switchboard.api.egress import EGRESS_ENV, EgressPolicy, parse_egress
 from switchboard.api.status import CREDENTIALS_SECRET
 
 _SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -14,8 +15,8 @@ _SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount
 @dataclass(frozen=True, slots=True)
 class ClusterSettings:
     kubeconfig: str | None = None  # None: in-cluster service account
-    namespaces: tuple[str, ...] = ()  # rendered ConfigMaps to watch; empty: all namespaces
-    own_namespace: str = "default"  # where the credentials Secret lives
+    namespaces: tuple[str, ...] = ()  # tenant namespaces whose profiles to serve; empty: all
+    own_namespace: str = "default"  # the release namespace: rendered ConfigMaps and the credentials Secret
     replica: str = field(default_factory=socket.gethostname)
     status_interval_s: float = 2.0  # at most one status write per object per replica per interval
     replica_ttl_s: float = 60.0  # status entries older than this are pruned
@@ -25,6 +26,7 @@ class ClusterSettings:
     event_interval_s: float = 300.0  # at most one Event per object and reason per interval, per replica
     storm_threshold: int = 20  # retried attempts on one profile within storm_window_s make a FailoverStorm
     storm_window_s: float = 60.0
+    egress: EgressPolicy = field(default_factory=EgressPolicy)  # strict unless the chart's ``egress`` says otherwise
 
     def __post_init__(self) -> None:
         if self.status_interval_s <= 0:
@@ -42,6 +44,8 @@ class ClusterSettings:
         values: dict[str, object] = {"own_namespace": namespace}
         if env.get("POD_NAME"):
             values["replica"] = env["POD_NAME"]
+        if env.get(EGRESS_ENV):
+            values["egress"] = parse_egress(env[EGRESS_ENV])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

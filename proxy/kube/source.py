@@ -13,9 +13,13 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
+from prometheus_client import CollectorRegistry
+
 from switchboard.api.config import ProxyConfig
+from switchboard.api.egress import EgressPolicy
 from switchboard.api.provider import ProviderConfig, SecretKeyRef
 from switchboard.api.status import ProviderHealth
+from switchboard.proxy.kube.connection import ApiConnection
 from switchboard.proxy.kube.credentials import CredentialStore
 from switchboard.proxy.kube.run import ClusterMode
 from switchboard.proxy.kube.settings import ClusterSettings
@@ -30,6 +34,9 @@ class _HasHealth(Protocol):
 class _HasRetryTally(Protocol):
     @property
     def retried_by_profile(self) -> Mapping[str, int]: ...
+
+    @property
+    def registry(self) -> CollectorRegistry: ...
 
 
 class RuntimeLike(Protocol):
@@ -63,28 +70,43 @@ class KubernetesSource:
     def __init__(self, settings: ClusterSettings) -> None:
         self.settings = settings
         self.credentials = CredentialStore(settings.credentials_secret)
+        self.connection = ApiConnection()
+
+    @property
+    def egress(self) -> EgressPolicy:
+        return self.settings.egress
+
+    def status(self) -> Mapping[str, object]:
+        """For ``/readyz``: the API server connection and the config's age."""
+        return {"kind": "kubernetes", **self.connection.detail()}
 
     @property
     def secrets(self) -> SecretResolver:
         return self._resolve
 
     async def _resolve(self, provider: ProviderConfig, ref: SecretKeyRef) -> str:
-        return self.credentials.resolve(ref)
+        return self.credentials.resolve(provider, ref)
 
     async def run(self, runtime: RuntimeLike) -> None:
         def failovers() -> Mapping[str, int]:
             return dict(runtime.metrics.retried_by_profile)
 
         router = RouterOfRuntime(runtime)
-        async with ClusterMode(
-            runtime,
-            router,
-            self.settings,
-            self.credentials,
-            failovers=failovers,
-            on_endpoint_slices=runtime.follow_slices,
-        ) as mode:
-            await mode.wait()
+        collector = self.connection.collector()
+        runtime.metrics.registry.register(collector)
+        try:
+            async with ClusterMode(
+                runtime,
+                router,
+                self.settings,
+                self.credentials,
+                failovers=failovers,
+                connection=self.connection,
+                on_endpoint_slices=runtime.follow_slices,
+            ) as mode:
+                await mode.wait()
+        finally:
+            runtime.metrics.registry.unregister(collector)
 
 
 def settings_from_options(options: object, environ: Mapping[str, str] | None = None) -> ClusterSettings:
@@ -114,7 +136,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="watch_namespaces",
         action="append",
         metavar="NS",
-        help="namespace whose rendered ConfigMaps to watch; repeatable (default: all namespaces)",
+        help="serve only the RoutingProfiles of this namespace; repeatable (default: all namespaces)",
     )
     group.add_argument("--status-interval", type=float, metavar="SECONDS", help="min seconds between status writes")
     group.add_argument("--replica-name", help="this replica's name in status (default: $POD_NAME or hostname)")

@@ -18,9 +18,13 @@ from switchboard.proxy.kube.credentials import CredentialStore, decode_secret_da
 from switchboard.proxy.kube.events import EventRecorder
 from switchboard.proxy.kube.informer import Informer
 from switchboard.proxy.kube.rendered import (
+    INVALID,
+    UNTRUSTED,
     ObjectRef,
     RenderedState,
+    Trust,
     merged_config,
+    missing_credentials,
     new_errors,
     reconcile,
     served_hashes,
@@ -42,11 +46,13 @@ class ClusterSync:
         self,
         target: ConfigTarget,
         credentials: CredentialStore,
+        trust: Trust,
         events: EventRecorder | None = None,
         debounce_s: float = 0.01,
     ) -> None:
         self.target = target
         self.credentials = credentials
+        self.trust = trust
         self.config_informers: Sequence[Informer] = ()
         self.secret_informer: Informer | None = None
         self.applied: ProxyConfig | None = None
@@ -58,6 +64,7 @@ class ClusterSync:
         self._events = events
         self._debounce_s = debounce_s
         self._dirty = asyncio.Event()
+        self._missing: dict[ObjectRef, str] = {}
 
     def wake(self) -> None:
         """Informer callback: something changed."""
@@ -76,23 +83,36 @@ class ClusterSync:
         objects: dict[ObjectRef, Mapping[str, Any]] = {}
         for informer in self.config_informers:
             objects.update(informer.objects)
-        previous, self._state = self._state, reconcile(self._state, objects)
+        previous, self._state = self._state, reconcile(self._state, objects, self.trust)
         for error in new_errors(previous, self._state):
+            verdict = {INVALID: "skipping", UNTRUSTED: "refused untrusted"}.get(error.reason, "refused")
             log.error(
-                "skipping %s (resourceVersion %s); still serving its last good version if any",
+                "%s %s (resourceVersion %s); still serving its last good version if any",
+                verdict,
                 error,
                 error.resource_version,
             )
             if self._events is not None:
-                await self._events.warn("ConfigMap", error.source, "InvalidConfig", error.message)
+                await self._events.warn("ConfigMap", error.source, error.reason, error.message)
         if self.secret_informer is not None:
             secret = next(iter(self.secret_informer.objects.values()), None)
             self.credentials.replace(decode_secret_data(secret))
         await self._apply_if_changed()
 
+    async def _report_missing(self, missing: Mapping[ObjectRef, str]) -> None:
+        """One ERROR line and Warning Event per ConfigMap that starts lacking a key."""
+        for ref, why in sorted(missing.items()):
+            if self._missing.get(ref) != why:
+                log.error("leaving out ConfigMap %s (its profiles are not served): %s", ref, why)
+                if self._events is not None:
+                    await self._events.warn("ConfigMap", ref, "CredentialMissing", why)
+        self._missing = dict(missing)
+
     async def _apply_if_changed(self) -> None:
+        missing = missing_credentials(self._state, self.credentials.keys(), self.credentials.secret_name)
+        await self._report_missing(missing)
         try:
-            config = merged_config(self._state)
+            config = merged_config(self._state, leave_out=missing)
         except (ConfigError, ValidationError) as e:
             log.error("rendered ConfigMaps do not merge, keeping the current config: %s", e)
             return
@@ -110,7 +130,7 @@ class ClusterSync:
             log.exception("applying the merged config failed; the previous config keeps serving")
             return
         self.applied, self._fingerprint = config, fingerprint
-        self.served = served_hashes(self._state)
+        self.served = served_hashes(self._state, leave_out=missing)
         self.applies += 1
         self.first_apply.set()
         log.info("applied config: %d providers, %d profiles", len(config.providers), len(config.profiles))

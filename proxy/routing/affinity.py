@@ -1,21 +1,62 @@
 """Session affinity: a session keeps its provider while that provider is healthy.
 
-Bounded memory: at most ``max_sessions`` entries (least recently used evicted)
-and each entry expires ``ttl_seconds`` after its last use.
+A session is named by a header, the body's ``user`` field, or (prompt-prefix
+affinity) a hash of the prompt's first messages, so agents sharing a long
+system prompt keep hitting the provider whose prompt cache holds it.
+
+A session seen for the first time goes to its **rendezvous** choice among the
+eligible candidates (highest weighted hash of session and provider): every
+replica computes the same provider with no shared state, so a session stays
+put across replicas too. Once bound, this replica keeps it there (bounded
+memory: at most ``max_sessions`` entries, LRU, each expiring ``ttl_seconds``
+after its last use) while the provider stays eligible.
 """
 
+import hashlib
+import math
 from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Protocol
 
 from switchboard.api.profile import SessionAffinity
 from switchboard.proxy.routing.types import RouteRequest
 
+_SCALE = float(2**64)
+
 
 def session_key(settings: SessionAffinity, request: RouteRequest) -> str | None:
-    """The configured header's value, else the request's ``user`` field (if allowed)."""
+    """The configured header's value, else the ``user`` field (if allowed), else the prompt prefix (if on)."""
     value = request.headers.get(settings.header.lower())
     if value:
         return value
-    return request.user if settings.use_user_field and request.user else None
+    if settings.use_user_field and request.user:
+        return request.user
+    return f"prefix:{request.prefix_hash}" if settings.prompt_prefix and request.prefix_hash else None
+
+
+class Weighted(Protocol):
+    @property
+    def provider_key(self) -> str: ...
+
+    @property
+    def weight(self) -> int: ...
+
+
+def rendezvous_index(key: str, candidates: Sequence[Weighted]) -> int:
+    """Index of the candidate with the highest weighted rendezvous score for ``key``.
+
+    Weighted rendezvous hashing (score ``-weight / ln(u)``, ``u`` uniform from
+    the hash): each provider wins in proportion to its weight, and removing one
+    moves only the sessions it had.
+    """
+    best, best_score = 0, -math.inf
+    for i, c in enumerate(candidates):
+        digest = hashlib.blake2b(f"{key}\x00{c.provider_key}".encode(), digest_size=8).digest()
+        u = (int.from_bytes(digest, "big") + 0.5) / _SCALE
+        score = -max(c.weight, 1e-9) / math.log(u)
+        if score > best_score:
+            best, best_score = i, score
+    return best
 
 
 class SessionStore:

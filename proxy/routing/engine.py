@@ -13,8 +13,9 @@ from typing import NamedTuple
 
 from switchboard.api.profile import Preference, ProfileConfig, Rule, Strategy
 from switchboard.proxy.endpoints.pool import SPILL_PREFIXES, spill_kind
-from switchboard.proxy.routing.affinity import session_key
+from switchboard.proxy.routing.affinity import rendezvous_index, session_key
 from switchboard.proxy.routing.decision import Explanation, RankedCandidate
+from switchboard.proxy.routing.headroom import demote_strained
 from switchboard.proxy.routing.index import Candidate, ConfigIndex, Route
 from switchboard.proxy.routing.live import Live
 from switchboard.proxy.routing.rules import compile_rules, select_rule
@@ -25,6 +26,8 @@ PROFILE_HEADER = "x-routing-profile"
 PREFERENCE_HEADER = "x-routing-preference"
 HINT_HEADER = "x-provider-hint"
 PREFERENCES: frozenset[str] = frozenset({"cost", "speed", "quality", "balanced"})
+SPREADING: frozenset[str] = frozenset({"round-robin", "weighted", "random", "least-busy"})
+"""Strategies whose first pick is not the same on every replica."""
 THROTTLE_PREFIXES = ("rate limited", "over ", "at max concurrency", SPILL_PREFIXES["saturated"])
 NOT_IN_RULE = "not selected by the matching rule"
 
@@ -102,7 +105,9 @@ class Engine:
         )  # fmt: skip
         ordered = order(strategy, eligible, signals)
         ordered = demote_slow_starters(ordered, self._slow_factors(now), rng)
-        ordered = self._stick_to_session(profile, request, ordered, now, commit)
+        if live.strained:
+            ordered = demote_strained(ordered, live.strained, now)
+        ordered = self._stick_to_session(profile, request, ordered, now, commit, strategy in SPREADING)
         ordered = _apply_hint(profile, request, ordered)
         fallbacks = self._fallbacks(profile, request, now)
         if not ordered and not fallbacks:
@@ -230,9 +235,19 @@ class Engine:
         return factors
 
     def _stick_to_session(
-        self, profile: ProfileConfig, request: RouteRequest, ordered: list[Candidate], now: float, commit: bool
+        self,
+        profile: ProfileConfig,
+        request: RouteRequest,
+        ordered: list[Candidate],
+        now: float,
+        commit: bool,
+        spread: bool,
     ) -> list[Candidate]:
-        """Keep a session on its provider while that provider is eligible; else rebind."""
+        """Keep a session on its provider while that provider is eligible; else rebind.
+
+        ``spread``: the strategy's first pick differs between replicas (round-robin, random...), so
+        an unbound session takes its rendezvous choice instead, the one every replica agrees on.
+        """
         if not profile.session_affinity.enabled or not ordered:
             return ordered
         key = session_key(profile.session_affinity, request)
@@ -240,6 +255,8 @@ class Engine:
             return ordered
         sessions = self.live.profiles[profile.key].sessions
         bound = sessions.get(key, now) if commit else sessions.peek(key, now)
+        if spread and (bound is None or all(c.provider_key != bound for c in ordered)):
+            bound = ordered[rendezvous_index(key, ordered)].provider_key
         if bound is not None:
             ordered = _to_front(ordered, lambda c: c.provider_key == bound)
         if commit:

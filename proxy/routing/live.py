@@ -2,6 +2,7 @@
 
 from switchboard.proxy.endpoints.table import EndpointTable
 from switchboard.proxy.routing.breaker import Breaker
+from switchboard.proxy.routing.headroom import LOW_HEADROOM
 from switchboard.proxy.routing.latency import LatencyStats
 from switchboard.proxy.routing.state import ProfileState, ProviderState
 from switchboard.proxy.routing.types import Attempt, Outcome
@@ -21,6 +22,7 @@ class Live:
         "profiles",
         "providers",
         "ramping",
+        "strained",
         "tripped",
     )
 
@@ -37,6 +39,8 @@ class Live:
         self.guarded: set[str] = set()
         # Service-backed providers: their circuit is their endpoints' (open only when none can serve).
         self.endpoints = EndpointTable()
+        # Providers whose upstream said it is nearly out of quota, and when (plans try them last for a minute).
+        self.strained: dict[str, float] = {}
 
     def refresh_flags(self) -> None:
         """Recompute ``tripped`` and ``guarded`` from scratch (after a reload)."""
@@ -88,6 +92,11 @@ class Live:
             self.tripped.discard(key)
         if breaker.ramping:
             self.ramping.add(key)
+        if outcome.headroom is not None:
+            if outcome.headroom < LOW_HEADROOM:
+                self.strained[key[0]] = now
+            else:
+                self.strained.pop(key[0], None)
 
     def _latency(self, key: tuple[str, str]) -> LatencyStats:
         stats = self.latency.get(key)

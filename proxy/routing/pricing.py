@@ -20,11 +20,43 @@ DEFAULT_OUTPUT_TOKENS = 256
 
 @dataclass(frozen=True, slots=True)
 class Price:
+    """USD per million tokens; unset detail prices fall back to the input (cache) or output (reasoning) price."""
+
     input_per_million: float
     output_per_million: float
+    cached_input_per_million: float | None = None
+    cache_write_per_million: float | None = None
+    reasoning_per_million: float | None = None
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.input_per_million + completion_tokens * self.output_per_million) / 1e6
+    def cost(
+        self,
+        prompt_tokens: int,
+        completion_tokens: int,
+        *,
+        cached_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
+    ) -> float:
+        """The details are parts of the totals (as in ``adapters.base.Usage``) and priced as themselves."""
+        cached = min(cached_tokens, prompt_tokens)
+        written = min(cache_write_tokens, prompt_tokens - cached)
+        reasoning = min(reasoning_tokens, completion_tokens)
+        inp, out = self.input_per_million, self.output_per_million
+        return (
+            (prompt_tokens - cached - written) * inp
+            + cached * _or(self.cached_input_per_million, inp)
+            + written * _or(self.cache_write_per_million, inp)
+            + (completion_tokens - reasoning) * out
+            + reasoning * _or(self.reasoning_per_million, out)
+        ) / 1e6
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+_DETAIL_KEYS = {"cached_input": "cached_input_per_million", "cache_write": "cache_write_per_million"}
+_DETAIL_KEYS["reasoning"] = "reasoning_per_million"
 
 
 class PricingTable:
@@ -44,7 +76,7 @@ class PricingTable:
 
     @classmethod
     def from_mapping(cls, data: Any) -> "PricingTable":
-        """Parse ``{models: {name: {input: x, output: y}}}``, naming any bad entry."""
+        """Parse ``{models: {name: {input, output, cached_input?, cache_write?, reasoning?}}}``; names bad entries."""
         models = data.get("models") if isinstance(data, dict) else None
         if not isinstance(models, dict):
             raise ValueError("pricing table: expected a 'models' mapping")
@@ -52,10 +84,14 @@ class PricingTable:
         for name, entry in models.items():
             if not isinstance(entry, dict) or not {"input", "output"} <= entry.keys():
                 raise ValueError(f"pricing table: {name!r} needs input and output")
-            values = (entry["input"], entry["output"])
+            unknown = set(entry) - {"input", "output", *_DETAIL_KEYS}
+            if unknown:
+                raise ValueError(f"pricing table: {name!r} has unknown keys {sorted(unknown)}")
+            values = list(entry.values())
             if not all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in values):
                 raise ValueError(f"pricing table: {name!r} prices must be non-negative numbers")
-            prices[str(name)] = Price(float(values[0]), float(values[1]))
+            details = {field: float(entry[key]) for key, field in _DETAIL_KEYS.items() if key in entry}
+            prices[str(name)] = Price(float(entry["input"]), float(entry["output"]), **details)
         return cls(prices)
 
     def lookup(self, name: str) -> Price | None:
@@ -65,8 +101,15 @@ class PricingTable:
         return next((p for prefix, p in self._by_prefix if name.startswith(prefix)), None)
 
     def price_of(self, model: ProviderModel) -> Price | None:
-        if model.pricing is not None:
-            return Price(model.pricing.input_per_million, model.pricing.output_per_million)
+        p = model.pricing
+        if p is not None:
+            return Price(
+                p.input_per_million,
+                p.output_per_million,
+                p.cached_input_per_million,
+                p.cache_write_per_million,
+                p.reasoning_per_million,
+            )
         return self.lookup(model.upstream) or self.lookup(model.name)
 
 

@@ -39,7 +39,7 @@ def aggregate_circuit(states: Iterable[CircuitState]) -> CircuitState:
     "half-open" means "probing after the open period", so it must never stand for
     "some models open, others closed": a provider with one open model reads as
     open until that model's open period ends (the status summary ranks replicas
-    the same way, in ``proxy/kube/status_logic.py``).
+    the same way, in ``switchboard/api/aggregation.py``).
     """
     return max(states, key=_CIRCUIT_SEVERITY.__getitem__, default="closed")
 

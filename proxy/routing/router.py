@@ -62,6 +62,7 @@ class Router:
         self._rng = rng if rng is not None else random.Random()
         self._pricing = pricing if pricing is not None else PricingTable.default()
         self._live = Live()
+        self._shared_limits = False
         self._engine = Engine(ConfigIndex(ProxyConfig(), self._pricing), self._live)
         if config is not None:
             self.update_config(config)
@@ -101,6 +102,7 @@ class Router:
             k: _reuse_breaker(live.breakers.get(k), p) for k, p in model_keys.items() if k in live.breakers
         }
         live.ramping &= set(live.breakers)
+        live.strained = {k: at for k, at in live.strained.items() if k in providers}
         live.latency = {k: v for k, v in live.latency.items() if k in model_keys}
         for k, stats in live.latency.items():
             stats.reconfigure(*settings.get(k[0], DEFAULT_LATENCY_SETTINGS))
@@ -112,7 +114,21 @@ class Router:
             profile_state.sessions.forget_providers(set(providers))
         live.refresh_flags()
         live.endpoints.configure(config.providers)
+        self._apply_sharing()
         self._engine = Engine(index, live)
+
+    def share_limits(self) -> None:
+        """Leave RPM/TPM limits of providers and profiles to the fleet limiter (``--state-store``)."""
+        self._shared_limits = True
+        self._apply_sharing()
+
+    def _apply_sharing(self) -> None:
+        live = self._live
+        for provider in live.providers.values():
+            provider.share(self._shared_limits)
+        for profile in live.profiles.values():
+            profile.share(self._shared_limits)
+        live.refresh_flags()
 
     def plan(self, request: RouteRequest) -> Plan:
         """Choose where ``request`` goes: the ordered attempts, then fallback models.

@@ -37,10 +37,12 @@ class ProviderState:
         "max_concurrency",
         "replicas",
         "requests",
+        "shared",
         "tokens",
     )
 
     def __init__(self, provider: ProviderConfig, replicas: int, now: float) -> None:
+        self.shared = False  # RPM/TPM enforced fleet-wide by the state store's limiter, not here
         self.inflight = 0
         self.cooldown_until = 0.0
         self.activity = SlidingWindow(ACTIVITY_WINDOW_S, buckets=60)
@@ -66,22 +68,29 @@ class ProviderState:
         self.tokens = share_bucket(limits.tokens_per_minute, replicas, now)
         cap = limits.max_concurrency
         self.max_concurrency = None if cap is None else max(1, math.ceil(cap / replicas))
-        self.guarded = self.cooldown_until > 0 or any(
-            x is not None for x in (self.requests, self.tokens, self.max_concurrency)
-        )
+        self._reguard()
+
+    def share(self, shared: bool) -> None:
+        """Leave (or take back) RPM/TPM enforcement to the fleet limiter."""
+        self.shared = shared
+        self._reguard()
+
+    def _reguard(self) -> None:
+        buckets = () if self.shared else (self.requests, self.tokens)
+        self.guarded = self.cooldown_until > 0 or any(x is not None for x in (*buckets, self.max_concurrency))
         self._clear_tokens = -1
 
     def start(self, now: float) -> None:
         """A call to this provider starts: one more in flight, one request taken."""
         self.inflight += 1
-        if self.requests is not None:
+        if self.requests is not None and not self.shared:
             self.requests.take(now, 1)
         self._clear_tokens = -1
 
     def finish(self, now: float, tokens_used: int) -> None:
         """A call ended: one less in flight, its tokens charged."""
         self.inflight = max(0, self.inflight - 1)
-        if self.tokens is not None:
+        if self.tokens is not None and not self.shared:
             self.tokens.take(now, tokens_used)
         self._clear_tokens = -1
 
@@ -105,17 +114,19 @@ class ProviderState:
         a request ending can free it (max concurrency), which no clock can predict."""
         if self.max_concurrency is not None and self.inflight >= self.max_concurrency:
             return None
-        waits = [b.wait_s(now, n) for b, n in ((self.requests, 1), (self.tokens, prompt_tokens)) if b is not None]
+        buckets = () if self.shared else ((self.requests, 1), (self.tokens, prompt_tokens))
+        waits = [b.wait_s(now, n) for b, n in buckets if b is not None]
         return max([self.cooldown_until - now, *waits, 0.0])
 
     def blocked_reason(self, now: float, prompt_tokens: int) -> str | None:
         """Why this provider cannot take one more request now, or None."""
         if now < self.cooldown_until:
             return f"rate limited upstream (Retry-After, {self.cooldown_until - now:.1f}s left)"
-        if self.requests is not None and not self.requests.admits(now, 1):
-            return "over requests-per-minute limit"
-        if self.tokens is not None and not self.tokens.admits(now, prompt_tokens):
-            return "over tokens-per-minute limit"
+        if not self.shared:
+            if self.requests is not None and not self.requests.admits(now, 1):
+                return "over requests-per-minute limit"
+            if self.tokens is not None and not self.tokens.admits(now, prompt_tokens):
+                return "over tokens-per-minute limit"
         if self.max_concurrency is not None and self.inflight >= self.max_concurrency:
             return f"at max concurrency ({self.max_concurrency} per replica)"
         return None
@@ -124,9 +135,10 @@ class ProviderState:
 class ProfileState:
     """Round-robin turn, session affinity and the profile's own rate limits."""
 
-    __slots__ = ("key", "requests", "sessions", "tokens", "turn")
+    __slots__ = ("key", "requests", "sessions", "shared", "tokens", "turn")
 
     def __init__(self, profile: ProfileConfig, replicas: int, now: float) -> None:
+        self.shared = False  # limits enforced fleet-wide by the state store's limiter, not here
         self.turn = 0
         affinity = profile.session_affinity
         self.sessions = SessionStore(affinity.max_sessions, affinity.ttl_seconds)
@@ -144,7 +156,12 @@ class ProfileState:
             self.requests = share_bucket(profile.rate_limit.requests_per_minute, replicas, now)
             self.tokens = share_bucket(profile.rate_limit.tokens_per_minute, replicas, now)
 
+    def share(self, shared: bool) -> None:
+        self.shared = shared
+
     def blocked_reason(self, now: float, prompt_tokens: int) -> str | None:
+        if self.shared:
+            return None
         if self.requests is not None and not self.requests.admits(now, 1):
             return "profile over requests-per-minute limit"
         if self.tokens is not None and not self.tokens.admits(now, prompt_tokens):
@@ -156,6 +173,8 @@ class ProfileState:
         return max(waits, default=0.0)
 
     def admit(self, now: float, prompt_tokens: int) -> None:
+        if self.shared:
+            return
         if self.requests is not None:
             self.requests.take(now, 1)
         if self.tokens is not None:

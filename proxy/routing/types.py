@@ -27,6 +27,7 @@ class RouteRequest:
     user: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
     metadata: Mapping[str, str] = field(default_factory=dict)
+    prefix_hash: str | None = None  # digest of the prompt's first messages (prompt-prefix affinity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class Outcome:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     retry_after_s: float | None = None
+    headroom: float | None = None  # share of its own quota the upstream says is left (rate-limit headers)
 
     @property
     def retryable(self) -> bool:

@@ -15,7 +15,7 @@ millisecond instead of aiohttp's rounding up to whole seconds.
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -58,6 +58,8 @@ class Reporting:
     endpoint: str
     started_at: float
     """When the request arrived (``time.monotonic``): first-byte times count from here."""
+    on_usage: Callable[[Attempt, Usage, float | None], None] | None = None
+    """Told every attempt's usage and cost once known (the fleet limiter reconciles reservations and budgets)."""
 
 
 class AttemptScope:
@@ -70,6 +72,7 @@ class AttemptScope:
         "cost_usd",
         "deadline",
         "endpoint",
+        "headroom",
         "number",
         "outcome",
         "usage",
@@ -86,6 +89,7 @@ class AttemptScope:
         self.cost_usd: float | None = None  # set by the owner from the usage; None when unknown
         self.outcome: Outcome | None = None  # set by the owner when the attempt ended
         self.waiting_on_client = False
+        self.headroom: float | None = None  # the upstream's own quota left, from its rate-limit headers
         self.endpoint: str | None = None  # Service-backed providers: the endpoint last tried (ip:port)
 
     def use_endpoint(self, endpoint: str) -> None:
@@ -150,17 +154,17 @@ def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | No
     latency = time.monotonic() - scope.began
     if error is None:
         scope.commit()
-        outcome = success_outcome(latency, scope.usage or Usage())
+        outcome = success_outcome(latency, scope.usage or Usage(), scope.headroom)
     else:
         outcome = failure_outcome(error, latency, scope.usage)
     scope.outcome = outcome
     reporting.router.finished(attempt, outcome)
-    provider = attempt.provider.name
+    provider = attempt.provider.key  # "namespace/name" in metrics and logs (just the name when standalone)
     if scope.endpoint is not None:
         reporting.labels.upstream_endpoint = scope.endpoint
     if scope.committed_at is not None:
         reporting.labels.provider = provider
-        reporting.metrics.first_byte.labels(reporting.endpoint, attempt.profile.name, provider).observe(
+        reporting.metrics.first_byte.labels(reporting.endpoint, attempt.profile.key, provider).observe(
             scope.committed_at - reporting.started_at
         )
     if scope.usage is not None:
@@ -187,12 +191,14 @@ def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | No
 def _record_usage(reporting: Reporting, scope: AttemptScope, usage: Usage) -> None:
     """Tokens into the metrics, and spend when the model's price is known (unknown is not free)."""
     attempt = scope.attempt
-    profile, provider = attempt.profile.name, attempt.provider.name
+    profile, provider = attempt.profile.key, attempt.provider.key
     metrics = reporting.metrics
     metrics.tokens.labels(profile, provider, "prompt").inc(usage.prompt_tokens)
     metrics.tokens.labels(profile, provider, "completion").inc(usage.completion_tokens)
     cost = cost_usd(reporting.router.pricing, attempt.model, usage)
     scope.cost_usd = cost
+    if reporting.on_usage is not None:
+        reporting.on_usage(attempt, usage, cost)
     if cost is not None:
         metrics.cost.labels(profile, provider).inc(cost)
         reporting.labels.cost_usd = cost

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 
 from switchboard.proxy.adapters.base import UpstreamError, UpstreamRequest
+from switchboard.proxy.routing.headroom import upstream_headroom
 from switchboard.proxy.snapshot import Snapshot
 from switchboard.proxy.upstream.attempt import AttemptScope
 from switchboard.proxy.upstream.transport import client_timeout, read_body, send
@@ -77,6 +78,7 @@ async def _exchange(snap: Snapshot, scope: AttemptScope, upstream: UpstreamReque
         raw = await read_body(response)
         if response.status >= 300:
             raise snap.adapter(provider).error(response.status, raw, response.headers)
+        scope.headroom = upstream_headroom(response.headers)
     return raw
 
 
@@ -90,4 +92,5 @@ async def open_stream(
         async with _sending(snap, scope, upstream, body) as response:
             if response.status >= 300:
                 raise snap.adapter(provider).error(response.status, await read_body(response), response.headers)
+            scope.headroom = upstream_headroom(response.headers)
             yield response

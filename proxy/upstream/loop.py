@@ -51,8 +51,8 @@ async def run_attempts(reporting: Reporting, plan: Plan, requested_model: str, b
     if not plan.attempts:
         raise ApiError(503, f"no provider available for profile {plan.profile.name!r}", code="no_provider_available")
     metrics, router = reporting.metrics, reporting.router
-    profile = plan.profile.name
-    metrics.decisions.labels(profile, plan.strategy, plan.attempts[0].provider.name).inc()
+    profile = plan.profile.key  # "namespace/name": same-named objects of two namespaces never share a series
+    metrics.decisions.labels(profile, plan.strategy, plan.attempts[0].provider.key).inc()
     if plan.spilled:
         _report_spill(reporting, plan)
     last: tuple[BaseException, AttemptScope] | None = None
@@ -61,7 +61,7 @@ async def run_attempts(reporting: Reporting, plan: Plan, requested_model: str, b
         attempt = plan.attempts[index]
         number += 1
         if number > 1:
-            metrics.retries.labels(profile, attempt.provider.name).inc()
+            metrics.retries.labels(profile, attempt.provider.key).inc()
             metrics.retried_by_profile[plan.profile.key] += 1
         scope: AttemptScope | None = None
         try:
@@ -93,8 +93,7 @@ async def run_attempts(reporting: Reporting, plan: Plan, requested_model: str, b
 def _report_spill(reporting: Reporting, plan: Plan) -> None:
     """Count and label the providers this request passed over because their endpoints could not take it."""
     parts = []
-    for key, reason in plan.spilled:
-        name = key.rsplit("/", 1)[-1]  # provider keys are "namespace/name" or "name"
-        reporting.metrics.spillovers.labels(plan.profile.name, name, reason).inc()
-        parts.append(f"{name}:{reason}")
+    for key, reason in plan.spilled:  # provider keys: "namespace/name", like every other provider label
+        reporting.metrics.spillovers.labels(plan.profile.key, key, reason).inc()
+        parts.append(f"{key}:{reason}")
     reporting.labels.spill = ",".join(parts)

@@ -60,13 +60,14 @@ def failure_outcome(error: BaseException, latency_s: float, usage: Usage | None 
     )
 
 
-def success_outcome(latency_s: float, usage: Usage) -> Outcome:
+def success_outcome(latency_s: float, usage: Usage, headroom: float | None = None) -> Outcome:
     return Outcome(
         kind="success",
         latency_s=latency_s,
         status=200,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
+        headroom=headroom,
     )
 
 

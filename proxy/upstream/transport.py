@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 
 from switchboard.api.provider import ProviderConfig, Timeouts
 from switchboard.proxy.adapters.base import UpstreamProtocolError, UpstreamRequest
@@ -32,9 +33,12 @@ class PoolKey:
         return cls(provider.key, provider.effective_base_url, provider.limits.max_concurrency)
 
 
-def open_session(key: PoolKey) -> aiohttp.ClientSession:
-    """A session whose connector caps concurrent upstream connections at ``limits.maxConcurrency``."""
-    connector = aiohttp.TCPConnector(limit=key.max_concurrency or DEFAULT_POOL_SIZE, limit_per_host=0)
+def open_session(key: PoolKey, resolver: AbstractResolver | None = None) -> aiohttp.ClientSession:
+    """A session whose connector caps concurrent upstream connections at ``limits.maxConcurrency``;
+    ``resolver`` (the egress policy's, in cluster mode) decides which addresses it may connect to."""
+    connector = aiohttp.TCPConnector(
+        limit=key.max_concurrency or DEFAULT_POOL_SIZE, limit_per_host=0, resolver=resolver
+    )
     return aiohttp.ClientSession(
         connector=connector,
         auto_decompress=True,

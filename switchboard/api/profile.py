@@ -63,10 +63,28 @@ class RetryPolicy(Model):
 
 
 class RateLimit(Model):
-    """Token buckets for the whole fleet; each replica enforces its share."""
+    """Token buckets for the whole fleet: shared through the state store when there is one, else each
+    replica enforces its 1/N share."""
 
     requests_per_minute: int | None = Field(None, ge=1, description="Requests per minute over the fleet.")
-    tokens_per_minute: int | None = Field(None, ge=1, description="Estimated prompt tokens per minute over the fleet.")
+    tokens_per_minute: int | None = Field(
+        None,
+        ge=1,
+        description="Tokens per minute over the fleet: estimated prompt tokens; with a state store, prompt plus "
+        "max_tokens reserved, then the real usage.",
+    )
+
+
+class Budget(Model):
+    """Dollar spend over calendar windows (UTC), shared across the fleet through the state store."""
+
+    period: Literal["day", "month"] = Field("month", description="Window the amount applies to (UTC calendar).")
+    limit_usd: float = Field(gt=0, description="Hard limit: past it, 429 budget_exceeded until the window resets.")
+    soft_percent: float = Field(80.0, gt=0, le=100, description="Soft threshold in percent of limitUsd.")
+    soft_action: Literal["downgrade", "notify"] = Field(
+        "notify",
+        description="Past the soft threshold: downgrade serves the cheapest providers first; notify only warns.",
+    )
 
 
 class SessionAffinity(Model):
@@ -75,6 +93,11 @@ class SessionAffinity(Model):
     enabled: bool = Field(False, description="Turn session affinity on.")
     header: str = Field("x-session-id", description="Request header carrying the session key.")
     use_user_field: bool = Field(True, description="Without the header, use the body's `user` field.")
+    prompt_prefix: bool = Field(
+        False,
+        description="Without header or user: key sessions by a hash of the system prompt and first messages, "
+        "so long shared prefixes keep hitting one provider's prompt cache.",
+    )
     max_sessions: int = Field(
         10000, ge=1, le=10_000_000, description="Sessions remembered per replica; least recently used evicted."
     )
@@ -156,6 +179,7 @@ class ProfileCore(Model):
     fallback_models: tuple[str, ...] = Field((), description="Tried in order once every provider of the model failed.")
     timeouts: Timeouts | None = Field(None, description="Replaces every provider's timeouts for this profile.")
     rate_limit: RateLimit = Field(RateLimit(), description="Limits on the profile's own traffic (429 when over).")
+    budget: Budget | None = Field(None, description="Dollar budget of the profile's spend (soft and hard limits).")
     allow_client_routing: bool = Field(False, description="Honour X-Routing-* and X-Provider-Hint headers.")
     session_affinity: SessionAffinity = Field(SessionAffinity(), description="Sticky sessions.")
     latency: LatencySettings = Field(LatencySettings(), description="Latency learning for least-latency.")

@@ -1,6 +1,7 @@
 """LLMProvider: one upstream (OpenAI, Azure OpenAI, Anthropic, Gemini, or any
 OpenAI-compatible server) with its models, ratings, limits and resilience knobs."""
 
+from collections.abc import Mapping
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
@@ -22,6 +23,15 @@ class Pricing(Model):
 
     input_per_million: float = Field(0.0, ge=0, description="USD per million prompt tokens.")
     output_per_million: float = Field(0.0, ge=0, description="USD per million completion tokens.")
+    cached_input_per_million: float | None = Field(
+        None, ge=0, description="USD per million prompt tokens read from the prompt cache; unset: the input price."
+    )
+    cache_write_per_million: float | None = Field(
+        None, ge=0, description="USD per million prompt tokens written to the prompt cache; unset: the input price."
+    )
+    reasoning_per_million: float | None = Field(
+        None, ge=0, description="USD per million reasoning (thinking) tokens; unset: the output price."
+    )
 
 
 class ProviderModel(Model):
@@ -100,11 +110,37 @@ class CircuitBreaker(Model):
     )
 
 
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+"""A Kubernetes object name (DNS subdomain): no slash, no ``..``, nothing that reaches elsewhere."""
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+"""What Kubernetes allows as a key of a Secret's data."""
+
+SECRET_GRANT_ANNOTATION = "switchboard.dev/allowed-providers"
+"""Opt-in on a Secret: comma-separated LLMProvider names of the Secret's namespace that may use
+its keys, or ``*`` for every one. Only someone who may write the Secret can set it, so creating
+an LLMProvider is never a way to read a Secret (like Gateway API's ReferenceGrant)."""
+
+
+def granted_providers(annotations: Mapping[str, str] | None) -> frozenset[str]:
+    """The providers a Secret's opt-in annotation names (``*`` stays as is); empty without one."""
+    raw = (annotations or {}).get(SECRET_GRANT_ANNOTATION, "")
+    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+
+def secret_grants(granted: frozenset[str], provider: str) -> bool:
+    """Whether a Secret whose opt-in names ``granted`` may serve ``provider``'s key."""
+    return "*" in granted or provider in granted
+
+
 class SecretKeyRef(Model):
     """A key inside a Kubernetes Secret of the provider's namespace."""
 
-    name: str = Field(min_length=1, max_length=253, description="Secret name.")
-    key: str = Field(min_length=1, max_length=253, description="Key inside the Secret's data.")
+    name: str = Field(
+        min_length=1, max_length=253, pattern=SECRET_NAME_PATTERN, description="Secret name (same namespace)."
+    )
+    key: str = Field(
+        min_length=1, max_length=253, pattern=SECRET_KEY_PATTERN, description="Key inside the Secret's data."
+    )
 
 
 PROVIDER_CEL_RULES: tuple[CelRule, ...] = (

@@ -12,12 +12,25 @@ from pydantic import Field
 
 from switchboard.api.base import Model
 
-# Rendered ConfigMap conventions (operator writes, proxies watch).
+# Rendered ConfigMap conventions (the operator writes them into the release namespace only,
+# where tenants cannot write; proxies watch that one namespace). See docs/security.md.
 RENDERED_LABEL = "switchboard.dev/rendered-config"  # value "true"
-PROFILE_LABEL = "switchboard.dev/profile"  # value: the RoutingProfile's name
+NAMESPACE_LABEL = "switchboard.dev/namespace"  # value: the namespace of the RoutingProfile (and of every object inside)
+PROFILE_LABEL = "switchboard.dev/profile"  # value: the RoutingProfile's name (shortened to fit a label)
+PROFILE_ANNOTATION = "switchboard.dev/profile"  # value: "<namespace>/<name>" of the RoutingProfile, never shortened
+PROFILE_UID_ANNOTATION = "switchboard.dev/profile-uid"  # value: metadata.uid of that RoutingProfile
 CONFIG_HASH_ANNOTATION = "switchboard.dev/config-hash"  # sha256 hex of the data
 CONFIG_DATA_KEY = "config.yaml"  # a ProxyConfig with one profile and its providers
-CREDENTIALS_SECRET = "switchboard-credentials"  # in the release namespace; key "<namespace>.<provider>"
+CREDENTIALS_SECRET = "switchboard-credentials"  # in the release namespace; keys from ``credential_key``
+
+
+def credential_key(namespace: str, provider: str) -> str:
+    """Key of one LLMProvider's API key inside the credentials Secret.
+
+    Unambiguous because namespaces (DNS labels) never contain a dot.
+    """
+    return f"{namespace}.{provider}"
+
 
 CircuitState = Literal["closed", "open", "half-open"]
 
@@ -94,7 +107,9 @@ class RoutingProfileStatus(Model):
     observed_generation: int | None = Field(None, description="Generation the operator last processed.")
     conditions: tuple[Condition, ...] = Field((), description="Ready, ResolvedRefs, Rendered.")
     config_hash: str | None = Field(None, description="sha256 of the rendered config.yaml.")
-    config_map: str | None = Field(None, description="Name of the rendered ConfigMap.")
+    config_map: str | None = Field(
+        None, description="namespace/name of the rendered ConfigMap (in the release namespace)."
+    )
     provider_count: int | None = Field(None, description="Providers in the rendered config.")
     in_sync_replicas: int | None = Field(None, description="Live replicas serving configHash.")
     replicas: tuple[ReplicaSync, ...] = Field((), description="One entry per live proxy replica.")

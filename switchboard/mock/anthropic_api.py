@@ -84,6 +84,7 @@ def parse_anthropic(body: Any) -> Turn:
         tool_result=_tool_result(messages[-1]),
         max_tokens=max_tokens,
         stream=bool(body.get("stream")),
+        system_tokens=count_tokens(_content_text(body.get("system"))),
     )
 
 
@@ -109,8 +110,19 @@ def anthropic_body(turn: Turn, reply: Reply) -> dict[str, Any]:
         "content": _content(reply),
         "stop_reason": _STOP_REASONS[reply.finish],
         "stop_sequence": None,
-        "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens},
+        "usage": {**_input_usage(reply), "output_tokens": reply.completion_tokens},
     }
+
+
+def _input_usage(reply: Reply) -> dict[str, int]:
+    """Anthropic counts cache reads and writes apart from ``input_tokens``."""
+    usage = {"input_tokens": reply.prompt_tokens - reply.cached_tokens - reply.cache_write_tokens}
+    if reply.cached_tokens or reply.cache_write_tokens:
+        usage |= {
+            "cache_read_input_tokens": reply.cached_tokens,
+            "cache_creation_input_tokens": reply.cache_write_tokens,
+        }
+    return usage
 
 
 def _event(data: dict[str, Any]) -> bytes:
@@ -137,7 +149,7 @@ def _block_events(reply: Reply) -> list[bytes]:
 
 def anthropic_events(turn: Turn, reply: Reply) -> list[bytes]:
     head = {**anthropic_body(turn, reply), "content": [], "stop_reason": None}
-    head["usage"] = {"input_tokens": reply.prompt_tokens, "output_tokens": 1}
+    head["usage"] = {**_input_usage(reply), "output_tokens": 1}
     return [
         _event({"type": "message_start", "message": head}),
         *_block_events(reply),

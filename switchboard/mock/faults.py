@@ -31,6 +31,7 @@ class FaultSpec:
     hang: bool | None = None
     cut_stream_after: int | None = None
     malformed: Malformed | None = None
+    quota_left: float | None = None  # share of a (fake) 1000-request quota reported in rate-limit headers
 
     def over(self, base: "FaultSpec") -> "FaultSpec":
         """This spec layered on top of ``base`` (set fields here win)."""
@@ -65,7 +66,7 @@ def _as_number(name: str, value: Any, *, low: float, high: float) -> float:
 def _parse_field(name: str, value: Any) -> Any:
     if name == "status":
         return int(_as_number(name, value, low=100, high=599))
-    if name == "fail_rate":
+    if name in ("fail_rate", "quota_left"):
         return _as_number(name, value, low=0.0, high=1.0)
     if name in ("latency_ms", "latency_per_token_ms", "jitter_ms"):
         return _as_number(name, value, low=0.0, high=3_600_000.0)

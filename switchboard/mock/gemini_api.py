@@ -85,13 +85,19 @@ def parse_gemini(body: Any, *, model: str, stream: bool) -> Turn:
         tool_result=_tool_result(contents[-1]),
         max_tokens=max_tokens if isinstance(max_tokens, int) else None,
         stream=stream,
+        system_tokens=count_tokens(_content_text(system)) if system else 0,
     )
 
 
 def _usage(reply: Reply, *, final: bool) -> dict[str, int]:
     usage = {"promptTokenCount": reply.prompt_tokens}
+    if reply.cached_tokens:
+        usage["cachedContentTokenCount"] = reply.cached_tokens
     if final:
-        usage |= {"candidatesTokenCount": reply.completion_tokens, "totalTokenCount": reply.total_tokens}
+        visible = reply.completion_tokens - reply.reasoning_tokens  # Gemini counts thoughts apart
+        usage |= {"candidatesTokenCount": visible, "totalTokenCount": reply.total_tokens}
+        if reply.reasoning_tokens:
+            usage["thoughtsTokenCount"] = reply.reasoning_tokens
     return usage
 
 

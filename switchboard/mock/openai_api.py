@@ -72,6 +72,7 @@ def parse_openai_chat(body: Any, *, model: str | None) -> Turn:
         max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
         stream=bool(body.get("stream")),
         include_usage=bool(stream_options.get("include_usage")),
+        system_tokens=sum(count_tokens(t) for m, t in zip(messages, texts, strict=True) if m["role"] in _SYSTEM),
     )
 
 
@@ -79,12 +80,20 @@ def _completion_id(turn: Turn) -> str:
     return "chatcmpl-" + hashlib.sha256(f"{turn.model}|{turn.last_user_text}".encode()).hexdigest()[:24]
 
 
-def _usage(reply: Reply) -> dict[str, int]:
-    return {
+_SYSTEM = ("system", "developer")
+
+
+def _usage(reply: Reply) -> dict[str, Any]:
+    usage: dict[str, Any] = {
         "prompt_tokens": reply.prompt_tokens,
         "completion_tokens": reply.completion_tokens,
         "total_tokens": reply.total_tokens,
     }
+    if reply.cached_tokens:
+        usage["prompt_tokens_details"] = {"cached_tokens": reply.cached_tokens}
+    if reply.reasoning_tokens:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reply.reasoning_tokens}
+    return usage
 
 
 def _tool_calls(reply: Reply) -> list[dict[str, Any]] | None:

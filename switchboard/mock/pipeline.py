@@ -105,7 +105,23 @@ async def handle_chat(
     await _sleep_ms(state, (admitted.faults.latency_per_token_ms or 0.0) * reply.completion_tokens)
     if admitted.faults.malformed is not None:
         return web.Response(body=MALFORMED_JSON, content_type="application/json")
-    return web.json_response(dialect.chat_body(turn, reply), dumps=_dumps)
+    return web.json_response(dialect.chat_body(turn, reply), dumps=_dumps, headers=quota_headers(admitted.faults))
+
+
+QUOTA = 1000
+
+
+def quota_headers(faults: FaultSpec) -> dict[str, str]:
+    """Rate-limit headers as OpenAI and Anthropic send them, when ``quota_left`` is set."""
+    if faults.quota_left is None:
+        return {}
+    left = str(round(faults.quota_left * QUOTA))
+    return {
+        "x-ratelimit-limit-requests": str(QUOTA),
+        "x-ratelimit-remaining-requests": left,
+        "anthropic-ratelimit-requests-limit": str(QUOTA),
+        "anthropic-ratelimit-requests-remaining": left,
+    }
 
 
 async def _stream(request: web.Request, dialect: Dialect, turn: Turn, faults: FaultSpec) -> web.StreamResponse:
@@ -116,7 +132,8 @@ async def _stream(request: web.Request, dialect: Dialect, turn: Turn, faults: Fa
         events = events[: faults.cut_stream_after]
     if faults.malformed is not None:
         events = [*events[:1], MALFORMED_SSE, *events[1:]]
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **quota_headers(faults)}
+    response = web.StreamResponse(headers=headers)
     await response.prepare(request)
     try:
         for index, event in enumerate(events):

@@ -34,11 +34,18 @@ def test_cluster_answers_with_its_namespaces(kube_cluster: KubeCluster) -> None:
     assert kube_cluster.server.startswith("https://127.0.0.1:")
 
 
-def test_operator_identity_manages_configmaps(kube_cluster: KubeCluster, kube_namespace: str) -> None:
-    kube_cluster.kubectl("apply", "-f", "-", input=_configmap("rendered", kube_namespace), as_="operator")
-    data = kube_cluster.kubectl("get", "configmap", "rendered", "-n", kube_namespace, "-o", "json", as_="operator")
+def test_operator_identity_manages_configmaps_only_in_the_release_namespace(
+    kube_cluster: KubeCluster, kube_namespace: str
+) -> None:
+    release = kube_cluster.namespace
+    kube_cluster.kubectl("apply", "-f", "-", input=_configmap("rendered-probe", release), as_="operator")
+    data = kube_cluster.kubectl("get", "configmap", "rendered-probe", "-n", release, "-o", "json", as_="operator")
     assert json.loads(data.stdout)["data"] == {"k": "v"}
-    kube_cluster.kubectl("delete", "configmap", "rendered", "-n", kube_namespace, as_="operator")
+    kube_cluster.kubectl("delete", "configmap", "rendered-probe", "-n", release, as_="operator")
+    denied = kube_cluster.kubectl(
+        "apply", "-f", "-", input=_configmap("rendered", kube_namespace), as_="operator", check=False
+    )
+    assert denied.returncode != 0 and "forbidden" in denied.stderr.lower()
 
 
 @pytest.mark.parametrize(
@@ -59,15 +66,27 @@ def test_operator_identity_is_denied_outside_its_rbac(
     assert done.stdout.strip() == "no"
 
 
-def test_operator_identity_writes_secrets_only_in_release_namespace(
-    kube_cluster: KubeCluster, kube_namespace: str
-) -> None:
+def test_operator_identity_updates_only_the_credentials_secret(kube_cluster: KubeCluster, kube_namespace: str) -> None:
     create = ("create", "secret", "generic", "copied", "--from-literal=k=v")
-    denied = kube_cluster.kubectl(*create, "-n", kube_namespace, as_="operator", check=False)
-    assert denied.returncode != 0
-    assert "forbidden" in denied.stderr.lower()
-    kube_cluster.kubectl(*create, "-n", kube_cluster.namespace, as_="operator")
-    kube_cluster.kubectl("delete", "secret", "copied", "-n", kube_cluster.namespace)
+    for namespace in (kube_namespace, kube_cluster.namespace):  # creating any Secret is denied
+        denied = kube_cluster.kubectl(*create, "-n", namespace, as_="operator", check=False)
+        assert denied.returncode != 0 and "forbidden" in denied.stderr.lower()
+    patch = (
+        "patch",
+        "secret",
+        "-n",
+        kube_cluster.namespace,
+        "--type=merge",
+        "-p",
+        '{"metadata": {"labels": {"probe": null}}}',
+    )
+    kube_cluster.kubectl(*patch[:2], "switchboard-credentials", *patch[2:], as_="operator")  # created by the chart
+    kube_cluster.kubectl("create", "secret", "generic", "other", "-n", kube_cluster.namespace, "--from-literal=k=v")
+    try:
+        denied = kube_cluster.kubectl(*patch[:2], "other", *patch[2:], as_="operator", check=False)
+        assert denied.returncode != 0 and "forbidden" in denied.stderr.lower()
+    finally:
+        kube_cluster.kubectl("delete", "secret", "other", "-n", kube_cluster.namespace)
 
 
 def test_proxy_identity_reads_only_the_credentials_secret(kube_cluster: KubeCluster) -> None:
@@ -102,11 +121,15 @@ def test_garbage_collector_deletes_owner_referenced_objects(kube_cluster: KubeCl
         time.sleep(0.5)
 
 
-def test_restart_apiserver_keeps_data_and_tokens(kube_cluster: KubeCluster, kube_namespace: str) -> None:
-    kube_cluster.kubectl("apply", "-f", "-", input=_configmap("survivor", kube_namespace))
-    kube_cluster.restart_apiserver()
-    got = kube_cluster.kubectl("get", "configmap", "survivor", "-n", kube_namespace, "-o", "name", as_="operator")
-    assert got.stdout.strip() == "configmap/survivor"
+def test_restart_apiserver_keeps_data_and_tokens(kube_cluster: KubeCluster) -> None:
+    release = kube_cluster.namespace  # where the operator identity may read ConfigMaps
+    kube_cluster.kubectl("apply", "-f", "-", input=_configmap("survivor", release))
+    try:
+        kube_cluster.restart_apiserver()
+        got = kube_cluster.kubectl("get", "configmap", "survivor", "-n", release, "-o", "name", as_="operator")
+        assert got.stdout.strip() == "configmap/survivor"
+    finally:
+        kube_cluster.kubectl("delete", "configmap", "survivor", "-n", release, check=False)
 
 
 def test_apiserver_outage_refuses_clients_then_recovers(kube_cluster: KubeCluster) -> None:

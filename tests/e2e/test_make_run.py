@@ -56,7 +56,7 @@ def test_make_run_then_make_down_leaves_nothing(tmp_path: Path) -> None:
     finally:
         stop_recorded(run_dir)  # only if the test failed half-way
     pids = [*state["pids"].values(), *cluster["pgids"].values()]
-    assert len(pids) == 7 + 3  # 3 mocks, 2 operators, 2 proxies; etcd, apiserver, controller manager
+    assert len(pids) == 8 + 3  # 3 mocks, 2 operators, a state store, 2 proxies; etcd, apiserver, controller manager
     assert [pid for pid in pids if alive(pid)] == []
     ports = [int(url.rsplit(":", 1)[1]) for url in [*state["proxies"], *state["mocks"].values()]]
     ports += list(cluster["ports"].values())

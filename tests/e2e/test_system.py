@@ -66,10 +66,16 @@ def mock_faults(system: E2ESystem, provider_name: str, method: str, body: dict[s
         assert response.status == 200
 
 
+def rendered(system: E2ESystem, profile: str) -> Any:
+    """The profile's rendered ConfigMap, in the release namespace (never the tenant's)."""
+    name = f"switchboard-{system.namespace}.{profile}"
+    return get_json(system.cluster, "configmap", name, "-n", system.release_namespace)
+
+
 def test_examples_render_and_every_replica_serves_chat_and_streams(e2e_system: E2ESystem) -> None:
     cluster, ns = e2e_system.cluster, e2e_system.namespace
     for name in EXAMPLE_PROFILES:
-        assert get_json(cluster, "configmap", f"switchboard-{name}", "-n", ns) is not None
+        assert rendered(e2e_system, name) is not None
     replicas = str(len(e2e_system.proxy_urls))
     assert table_column(cluster, "rp", "chat", ns, "IN-SYNC") == replicas or wait_for(
         lambda: table_column(cluster, "rp", "chat", ns, "IN-SYNC") == replicas, 30, "every replica in sync"
@@ -153,9 +159,9 @@ def test_deleting_a_profile_garbage_collects_its_config_map(e2e_system: E2ESyste
         profile(ns, name, name, [f"{name}-p"], "failover"),
     )
     wait_for(lambda: served_everywhere(e2e_system, name), 30, f"{name} served")
-    assert get_json(cluster, "configmap", f"switchboard-{name}", "-n", ns) is not None
+    assert rendered(e2e_system, name) is not None
     cluster.kubectl("delete", "rp", name, "-n", ns)
-    wait_for(lambda: get_json(cluster, "configmap", f"switchboard-{name}", "-n", ns) is None, 60, "ConfigMap GC")
+    wait_for(lambda: rendered(e2e_system, name) is None, 60, "ConfigMap removed by the operator")
     wait_for(lambda: not served_everywhere(e2e_system, name), 30, "proxies drop the model")
     with pytest.raises(openai.NotFoundError):
         sdk(e2e_system.proxy_urls[0]).chat.completions.create(model=name, messages=MESSAGES)

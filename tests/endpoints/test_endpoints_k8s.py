@@ -201,7 +201,8 @@ async def test_service_backed_provider_balances_ejects_spills_and_follows_slices
         assert spilled == {"local": 4, "cloud": 4}, spilled
         async with aiohttp.ClientSession() as http, http.get(base_url + "/metrics") as resp:
             metrics = await resp.text()
-        assert 'switchboard_spillovers_total{profile="chat",provider="local",reason="saturated"} 4.0' in metrics
+        spills = f'switchboard_spillovers_total{{profile="{ns}/chat",provider="{ns}/local",reason="saturated"}} 4.0'
+        assert spills in metrics
         for s in (first[0], first[2]):
             await s.control.clear_faults()
         assert await served_by(sdk) == "local"  # capacity is back: traffic returns to the first tier

@@ -53,9 +53,9 @@ def test_a_missing_service_or_port_fails_the_render_with_a_ref_reason() -> None:
 
 
 def test_provider_resolved_refs_names_the_service() -> None:
-    ready, refs, _ = provider_verdicts(PROVIDER, {}, [], {})
+    ready, refs, _ = provider_verdicts(PROVIDER, {}, [], services={})
     assert (ready.status, refs.status, refs.reason) == ("False", "False", "ServiceNotFound")
-    ready, refs, _ = provider_verdicts(PROVIDER, {}, [], {"vllm": (("http", 80),)})
+    ready, refs, _ = provider_verdicts(PROVIDER, {}, [], services={"vllm": (("http", 80),)})
     assert (ready.status, refs.status) == ("True", "True") and "Service vllm found" in refs.message
 
 

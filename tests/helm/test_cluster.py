@@ -101,24 +101,41 @@ def can_i(cluster: KubeCluster, namespace: str, account: str, *args: str) -> boo
 OPERATOR_RIGHTS = [
     (["watch", "llmproviders.switchboard.dev", "--all-namespaces"], True),
     (["patch", "routingprofiles.switchboard.dev", "--subresource=status", "-n", "apps"], True),
-    (["create", "configmaps", "-n", "apps"], True),
     (["get", "secrets", "-n", "apps"], True),
-    (["create", "secrets", "-n", "{ns}"], True),
+    (["create", "configmaps", "-n", "{ns}"], True),
+    (["delete", "configmaps", "-n", "{ns}"], True),
+    (["patch", "secrets/switchboard-credentials", "-n", "{ns}"], True),
     (["create", "leases.coordination.k8s.io", "-n", "{ns}"], True),
-    (["create", "secrets", "-n", "apps"], False),
-    (["create", "leases.coordination.k8s.io", "-n", "apps"], False),
+    (["update", "leases.coordination.k8s.io/switchboard-operator", "-n", "{ns}"], True),
+    (["create", "events", "-n", "apps"], True),
+    # Denied: specs, ConfigMaps outside the release namespace, other Secrets, other Leases.
+    (["patch", "routingprofiles.switchboard.dev", "-n", "apps"], False),
+    (["patch", "llmproviders.switchboard.dev", "-n", "apps"], False),
     (["delete", "llmproviders.switchboard.dev", "-n", "apps"], False),
+    (["create", "configmaps", "-n", "apps"], False),
+    (["delete", "configmaps", "-n", "kube-system"], False),
+    (["create", "secrets", "-n", "{ns}"], False),
+    (["patch", "secrets/other", "-n", "{ns}"], False),
+    (["create", "secrets", "-n", "apps"], False),
+    (["update", "leases.coordination.k8s.io/other", "-n", "{ns}"], False),
+    (["create", "leases.coordination.k8s.io", "-n", "apps"], False),
     (["create", "pods", "-n", "{ns}"], False),
 ]
 PROXY_RIGHTS = [
-    (["watch", "configmaps", "--all-namespaces"], True),
+    (["watch", "configmaps", "-n", "{ns}"], True),
+    (["get", "llmproviders.switchboard.dev", "-n", "apps"], True),
     (["patch", "llmproviders.switchboard.dev", "--subresource=status", "-n", "apps"], True),
     (["get", "secrets/switchboard-credentials", "-n", "{ns}"], True),
+    (["create", "events", "-n", "apps"], True),
+    # Denied: tenants' ConfigMaps, any other Secret, specs, listing tenants' resources.
+    (["watch", "configmaps", "--all-namespaces"], False),
+    (["get", "configmaps", "-n", "apps"], False),
+    (["list", "llmproviders.switchboard.dev", "--all-namespaces"], False),
     (["get", "secrets/other", "-n", "{ns}"], False),
     (["get", "secrets/switchboard-credentials", "-n", "apps"], False),
     (["patch", "llmproviders.switchboard.dev", "-n", "apps"], False),
     (["create", "configmaps", "-n", "apps"], False),
-    (["create", "events", "-n", "apps"], True),
+    (["create", "configmaps", "-n", "{ns}"], False),
 ]
 
 

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from switchboard.api.egress import EgressPolicy, parse_egress
 from tests.fixtures.helm import ALL_ON_VALUES, CHART, Manifest, Render, find, run_helm
 
 RESTRICTED_CONTAINER = {
@@ -50,6 +51,7 @@ def test_defaults_create_the_core_objects_only(helm_template: Render) -> None:
         ("Role", "sb-proxy"),
         ("RoleBinding", "sb-operator"),
         ("RoleBinding", "sb-proxy"),
+        ("Secret", "switchboard-credentials"),  # empty: the operator may update it, never create one
         ("Deployment", "sb-operator"),
         ("Deployment", "sb-proxy"),
         ("Service", "sb-proxy"),
@@ -205,3 +207,14 @@ def test_operator_cli_accepts_the_chart_command_line(helm_template: Render, extr
     assert parsed.release_namespace == "gw"
     assert parsed.credentials_secret == "switchboard-credentials"
     assert parsed.fleet_replicas == (4 if extra else 2)
+
+
+def test_egress_policy_reaches_both_components_strict_by_default(helm_template: Render) -> None:
+    for name in ("sb-operator", "sb-proxy"):
+        value = env(container(find(helm_template(), "Deployment", name)))["SWITCHBOARD_EGRESS_POLICY"]
+        assert parse_egress(value) == EgressPolicy()
+    allow = 'egress.allow=[{"namespace":"a","cidrs":["10.0.0.0/8"]}]'
+    values = ["--set", "egress.allowLoopback=true", "--set-json", allow]
+    value = env(container(find(helm_template(*values), "Deployment", "sb-proxy")))["SWITCHBOARD_EGRESS_POLICY"]
+    policy = parse_egress(value)
+    assert policy.allow_loopback and policy.allow[0].namespace == "a" and policy.allow[0].cidrs == ("10.0.0.0/8",)

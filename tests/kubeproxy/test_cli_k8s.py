@@ -35,6 +35,7 @@ async def test_cli_kubernetes_flag_serves_rendered_configmaps(
     env = {
         "SWITCHBOARD_KUBECONFIG": str(kube_cluster.proxy_kubeconfig),
         "SWITCHBOARD_WATCH_NAMESPACES": ns,
+        "SWITCHBOARD_EGRESS_POLICY": '{"allowLoopback": true}',  # the fixture's upstream URL is loopback
         "POD_NAMESPACE": kube_cluster.namespace,
         "POD_NAME": "proxy-cli",
     }

@@ -11,12 +11,14 @@ import pytest
 from switchboard.api.config import ProxyConfig
 from switchboard.proxy.kube import ClusterMode, ClusterSettings, KubernetesSource
 from tests.fixtures.kubeproxy import (
+    LOOPBACK_EGRESS,
     KubeApply,
     RecordingRuntime,
     ResolvingRuntime,
     StaticHealth,
     rendered_config_text,
     rendered_configmap,
+    rendered_name,
     secret_manifest,
 )
 
@@ -25,6 +27,7 @@ pytestmark = [pytest.mark.k8s, pytest.mark.timeout(180)]
 
 def _settings(cluster: Any, namespace: str, replica: str = "proxy-0", **extra: Any) -> ClusterSettings:
     return ClusterSettings(
+        egress=LOOPBACK_EGRESS,
         kubeconfig=str(cluster.proxy_kubeconfig),
         namespaces=(namespace,),
         own_namespace=cluster.namespace,
@@ -63,7 +66,7 @@ async def test_configmap_create_and_update_reach_the_proxy(
         await kube.apply(_manifest(ns, "embed", "other", ("e-1",)))  # a second ConfigMap merges in
         config = await asyncio.wait_for(runtime.wait_for(_serves("e-1")), 15)
         assert config.served_models() == ["e-1", "m-8"]
-        await kube.run("delete", "configmap", "embed-rendered", "-n", ns)
+        await kube.run("delete", "configmap", rendered_name(ns, "embed-rendered"), "-n", kube_cluster.namespace)
         await asyncio.wait_for(runtime.wait_for(lambda c: c.served_models() == ["m-8"]), 15)
     print(
         f"\nkubectl apply -> config applied, {len(latencies)} updates: "
@@ -93,13 +96,14 @@ async def test_invalid_configmap_is_skipped_and_last_good_keeps_serving(
         config = await asyncio.wait_for(runtime.wait_for(_serves("other-2")), 15)
         assert config.served_models() == ["good-1", "other-2"]
         assert all({"bad", "fresh-1"}.isdisjoint(c.served_models()) for c in runtime.configs)
-        events = await kube.get_json("events", "-n", ns, "--field-selector", "reason=InvalidConfig")
+        release = kube_cluster.namespace
+        events = await kube.get_json("events", "-n", release, "--field-selector", "reason=InvalidConfig")
         messages = {e["involvedObject"]["name"]: e["message"] for e in events["items"]}
-        assert "providers[0].type" in messages["chat-rendered"]
-        assert "providers" in messages["fresh-rendered"]
+        assert "providers[0].type" in messages[rendered_name(ns, "chat-rendered")]
+        assert "providers" in messages[rendered_name(ns, "fresh-rendered")]
     logged = caplog.text
-    assert f"ConfigMap {ns}/chat-rendered: config.yaml: providers[0].type" in logged
-    assert f"ConfigMap {ns}/fresh-rendered" in logged
+    assert f"ConfigMap {release}/{ns}.chat-rendered: config.yaml: providers[0].type" in logged
+    assert f"ConfigMap {release}/{ns}.fresh-rendered" in logged
 
 
 async def test_secret_change_re_resolves_keys_and_keys_are_never_logged(
@@ -115,9 +119,10 @@ async def test_secret_change_re_resolves_keys_and_keys_are_never_logged(
         async with asyncio.timeout(30):  # the ConfigMap was seen and refused
             while f"has no key {key!r}" not in caplog.text:  # noqa: ASYNC110 - polling the log
                 await asyncio.sleep(0.05)
-        assert runtime.configs == []  # key missing: nothing applied, the error says which key
+        # key missing: that ConfigMap is left out (others would still be served), the error says which key
+        assert all(c.served_models() == [] for c in runtime.configs)
         await kube.apply(secret_manifest(kube_cluster.namespace, {key: "sk-first-0001"}))
-        await asyncio.wait_for(runtime.wait_for(lambda c: True), 15)
+        await asyncio.wait_for(runtime.wait_for(_serves("gpt-4o")), 15)
         assert runtime.keys[-1] == {f"{ns}/openai": "sk-first-0001"}
         await kube.apply(secret_manifest(kube_cluster.namespace, {key: "sk-second-0002"}))
         for _ in range(150):
@@ -130,13 +135,16 @@ async def test_secret_change_re_resolves_keys_and_keys_are_never_logged(
     assert "sk-first" not in caplog.text and "sk-second" not in caplog.text
 
 
-async def test_all_namespaces_mode_sees_configmaps_everywhere(
+async def test_all_namespaces_mode_serves_every_namespaces_profiles(
     kube_cluster: Any, kube_namespace: str, kube: KubeApply, credentials_secret: str
 ) -> None:
     ns = kube_namespace
     await kube.apply(_manifest(ns, "wide", "openai", (f"wide-{ns}",)))
     settings = ClusterSettings(
-        kubeconfig=str(kube_cluster.proxy_kubeconfig), own_namespace=kube_cluster.namespace, replica="proxy-wide"
+        egress=LOOPBACK_EGRESS,
+        kubeconfig=str(kube_cluster.proxy_kubeconfig),
+        own_namespace=kube_cluster.namespace,
+        replica="proxy-wide",
     )
     runtime = RecordingRuntime()
     async with ClusterMode(runtime, StaticHealth(), settings) as mode:
@@ -160,9 +168,12 @@ async def test_api_server_restart_keeps_last_config_and_catches_up(
         await asyncio.sleep(3.0)  # an outage: the informers fail and back off
         assert runtime.current is not None and runtime.current.served_models() == ["before"]
         assert len(runtime.configs) == applies  # nothing was applied (in particular no empty config)
+        detail = mode.connection.detail()  # what /readyz and the metrics say meanwhile
+        assert detail["apiServer"] == "lost" and detail["lostForSeconds"] > 0 and detail["configAgeSeconds"] > 0
         kube_cluster.start_apiserver()
         await kube.apply(_manifest(ns, "chat", "openai", ("after",)))
         await asyncio.wait_for(runtime.wait_for(_serves("after")), 30)
+        assert mode.connection.connected
         kube_cluster.restart_apiserver()  # and a quick restart
         await kube.apply(_manifest(ns, "chat", "openai", ("again",)))
         await asyncio.wait_for(runtime.wait_for(_serves("again")), 30)

@@ -5,9 +5,10 @@ import base64
 
 import pytest
 
-from switchboard.api.provider import SecretKeyRef
+from switchboard.api.provider import ProviderConfig, SecretKeyRef
+from switchboard.api.status import credential_key
 from switchboard.proxy.kube import ClusterSettings, CredentialError, CredentialStore
-from switchboard.proxy.kube.credentials import credentials_key, decode_secret_data
+from switchboard.proxy.kube.credentials import decode_secret_data
 from switchboard.proxy.kube.source import add_arguments, settings_from_options
 
 
@@ -15,24 +16,44 @@ def _b64(value: str) -> str:
     return base64.b64encode(value.encode()).decode()
 
 
+def _provider(namespace: str, name: str) -> ProviderConfig:
+    return ProviderConfig.model_validate(
+        {"name": name, "namespace": namespace, "type": "openai", "models": [{"name": "m"}]}
+    )
+
+
 def test_decode_and_resolve() -> None:
     secret = {"data": {"team-a.openai": _b64("sk-aaa\n"), "bad": "%%%not-base64"}}
     store = CredentialStore()
     assert store.replace(decode_secret_data(secret)) is True
     assert store.replace(decode_secret_data(secret)) is False
-    key = credentials_key("team-a", "openai")
-    assert store.resolve(SecretKeyRef(name="switchboard-credentials", key=key)) == "sk-aaa"
+    key = credential_key("team-a", "openai")
+    assert (
+        store.resolve(_provider("team-a", "openai"), SecretKeyRef(name="switchboard-credentials", key=key)) == "sk-aaa"
+    )
     assert "sk-aaa" not in repr(store)
 
 
 def test_resolution_errors_name_secret_and_key_never_values() -> None:
     store = CredentialStore()
-    store.replace({"team-a.openai": "sk-secret-value"})
-    with pytest.raises(CredentialError, match=r"has no key 'team-a\.other'") as missing:
-        store.resolve(SecretKeyRef(name="switchboard-credentials", key="team-a.other"))
+    store.replace({"team-a.openai": "sk-secret-value", "team-a.other": "sk-other-value"})
+    openai = _provider("team-a", "openai")
+    with pytest.raises(CredentialError, match=r"has no key 'team-a\.openai'") as missing:
+        CredentialStore().resolve(openai, SecretKeyRef(name="switchboard-credentials", key="team-a.openai"))
     with pytest.raises(CredentialError, match="reads only 'switchboard-credentials'") as foreign:
-        store.resolve(SecretKeyRef(name="user-secret", key="api-key"))
+        store.resolve(openai, SecretKeyRef(name="user-secret", key="api-key"))
     assert "sk-secret-value" not in str(missing.value) + str(foreign.value)
+
+
+def test_a_key_is_resolved_only_for_the_provider_that_owns_it() -> None:
+    store = CredentialStore()
+    store.replace({"default.openai-mock": "sk-victim-value", "team-x.mine": "sk-own-value"})
+    ref = SecretKeyRef(name="switchboard-credentials", key="default.openai-mock")
+    for thief in (_provider("team-x", "mine"), _provider("team-x", "openai-mock"), _provider("default", "other")):
+        with pytest.raises(CredentialError, match="may use only its own key") as refused:
+            store.resolve(thief, ref)
+        assert "sk-victim-value" not in str(refused.value)
+    assert store.resolve(_provider("default", "openai-mock"), ref) == "sk-victim-value"
 
 
 def test_fingerprint_changes_with_contents() -> None:

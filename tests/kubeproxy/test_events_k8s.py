@@ -13,7 +13,14 @@ from switchboard.proxy.kube.event_rules import EventLimiter, StormDetector
 from switchboard.proxy.kube.events import EventRecorder
 from switchboard.proxy.kube.health_events import HealthEvents
 from switchboard.proxy.kube.run import new_api_client
-from tests.fixtures.kubeproxy import KubeApply, RecordingRuntime, StaticHealth, rendered_config_text, rendered_configmap
+from tests.fixtures.kubeproxy import (
+    LOOPBACK_EGRESS,
+    KubeApply,
+    RecordingRuntime,
+    StaticHealth,
+    rendered_config_text,
+    rendered_configmap,
+)
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(180), pytest.mark.usefixtures("switchboard_crds")]
 
@@ -55,6 +62,7 @@ async def test_a_tripped_circuit_and_a_failover_storm_show_in_describe(
     health = StaticHealth({f"{ns}/openai": CLOSED})
     retried: Counter[str] = Counter()
     settings = ClusterSettings(
+        egress=LOOPBACK_EGRESS,
         kubeconfig=str(kube_cluster.proxy_kubeconfig),
         namespaces=(ns,),
         own_namespace=kube_cluster.namespace,

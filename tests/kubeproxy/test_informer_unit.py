@@ -3,11 +3,13 @@ API server tests are in test_config_k8s.py): bookmarks, 410 relists, reconnects.
 
 import asyncio
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
+from switchboard.proxy.kube.connection import ApiConnection
 from switchboard.proxy.kube.informer import Backoff, Collection, Informer
 from switchboard.proxy.kube.rendered import ObjectRef
 
@@ -126,3 +128,43 @@ async def test_list_failure_before_first_sync_is_retried() -> None:
         ]
     )
     assert informer.synced.is_set() and list(informer.objects) == [ObjectRef("ns", "a")]
+
+
+async def test_losing_the_api_server_is_told_once_and_measured(caplog: Any) -> None:
+    caplog.set_level(logging.DEBUG, logger="switchboard.proxy.kube")
+    now = [1000.0]
+    connection = ApiConnection(clock=lambda: now[0])
+    api = ScriptedApi(
+        [
+            _Response(200, {"metadata": {"resourceVersion": "10"}, "items": [_cm("a", "5")]}),
+            *[aiohttp.ClientConnectionError("connection refused") for _ in range(6)],
+            _Response(200, events=[{"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "11"}}}]),
+        ]
+    )
+    seen: list[dict[str, Any]] = []
+
+    def changed() -> None:
+        pass
+
+    informer = Informer(Collection("cms", api.list_fn), changed, Backoff(initial_s=0.001, max_s=0.002), connection)
+    original = api.list_fn
+
+    async def list_fn(**kwargs: Any) -> Any:  # the clock moves a second per call; note the state each time
+        now[0] += 1.0
+        seen.append(connection.detail())
+        return await original(**kwargs)
+
+    informer.collection = Collection("cms", list_fn)
+    task = asyncio.create_task(informer.run())
+    await asyncio.wait_for(api.done.wait(), 5)
+    task.cancel()
+    assert seen[0] == {"apiServer": "connected"}  # before the first list: no config yet
+    lost = [d for d in seen if d["apiServer"] == "lost"]
+    assert len(lost) == 6 and lost[-1]["lostForSeconds"] == 6.0 and "connection refused" in lost[-1]["lastError"]
+    assert lost[-1]["configAgeSeconds"] == 7.0  # the config is as old as the last good list
+    assert seen[-1] == {"apiServer": "connected", "configAgeSeconds": 1.0}  # the bookmark confirmed it
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "lost the API server" in warnings[0].message
+    assert sum("reachable again" in r.message for r in caplog.records) == 1
+    metrics = {m.name: m.samples[0].value for m in connection.collector().collect()}
+    assert metrics == {"switchboard_kube_api_connected": 1.0, "switchboard_config_age_seconds": 1.0}

@@ -5,41 +5,26 @@ import asyncio
 import json
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import openai
 import pytest
-from aiohttp import web
 
-from switchboard.proxy.app import create_app
-from switchboard.proxy.kube import ClusterSettings, KubernetesSource
-from tests.fixtures.kubeproxy import KubeApply, rendered_config_text, rendered_configmap, secret_manifest
+from switchboard.proxy.kube import ClusterSettings
+from tests.fixtures.kubeproxy import (
+    LOOPBACK_EGRESS,
+    KubeApply,
+    rendered_config_text,
+    rendered_configmap,
+    secret_manifest,
+)
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(240), pytest.mark.usefixtures("switchboard_crds")]
 
 MODEL = "mock-model"
 NO_RETRY = {"retry": {"maxRetries": 0}}
-
-
-@pytest.fixture
-async def cluster_proxy(kube_cluster: Any) -> AsyncIterator[Callable[[ClusterSettings], Awaitable[str]]]:
-    """``await cluster_proxy(settings)`` -> base URL of an in-process proxy in cluster mode."""
-    async with AsyncExitStack() as stack:
-
-        async def start(settings: ClusterSettings) -> str:
-            runner = web.AppRunner(
-                create_app(KubernetesSource(settings)), shutdown_timeout=1.0, handler_cancellation=True
-            )
-            await runner.setup()
-            stack.push_async_callback(runner.cleanup)
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            return f"http://127.0.0.1:{runner.addresses[0][1]}"
-
-        yield start
 
 
 async def _models(base_url: str) -> list[str]:
@@ -84,6 +69,7 @@ async def test_proxy_serves_cluster_config_rotates_keys_and_reports_open_circuit
     # a short open period: the engine counts 401 as a provider failure and guards the provider
     await kube.apply(_configmap(ns, mock.base_url, (MODEL,), key, open_s=0.5))
     settings = ClusterSettings(
+        egress=LOOPBACK_EGRESS,
         kubeconfig=str(kube_cluster.proxy_kubeconfig),
         namespaces=(ns,),
         own_namespace=kube_cluster.namespace,
@@ -92,6 +78,11 @@ async def test_proxy_serves_cluster_config_rotates_keys_and_reports_open_circuit
     )
     base_url = await cluster_proxy(settings)
     await _eventually(lambda: _has_model(base_url, MODEL))
+    async with aiohttp.ClientSession() as s, s.get(base_url + "/readyz") as r:
+        source = (await r.json())["source"]
+    assert source["kind"] == "kubernetes" and source["apiServer"] == "connected" and "configAgeSeconds" in source
+    async with aiohttp.ClientSession() as s, s.get(base_url + "/metrics") as r:
+        assert "switchboard_kube_api_connected 1.0" in await r.text()
     sdk = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key="client", max_retries=0)
     messages: Any = [{"role": "user", "content": "hi"}]
     async with sdk:

@@ -8,13 +8,20 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
+from switchboard.api.aggregation import Timing
 from switchboard.api.status import CONFIG_HASH_ANNOTATION, ProviderHealth
 from switchboard.proxy.kube import ClusterMode, ClusterSettings
 from switchboard.proxy.kube.rendered import ObjectRef
 from switchboard.proxy.kube.reporter import StatusReporter
 from switchboard.proxy.kube.run import new_api_client
-from switchboard.proxy.kube.status_logic import Timing
-from tests.fixtures.kubeproxy import KubeApply, RecordingRuntime, StaticHealth, rendered_config_text, rendered_configmap
+from tests.fixtures.kubeproxy import (
+    LOOPBACK_EGRESS,
+    KubeApply,
+    RecordingRuntime,
+    StaticHealth,
+    rendered_config_text,
+    rendered_configmap,
+)
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(180), pytest.mark.usefixtures("switchboard_crds")]
 
@@ -40,6 +47,7 @@ def _profile(ns: str, name: str, provider: str) -> dict[str, Any]:
 def _settings(cluster: Any, ns: str, replica: str, **extra: Any) -> ClusterSettings:
     values: dict[str, Any] = {"status_interval_s": 0.3, "replica_ttl_s": 30.0, "heartbeat_s": 10.0, **extra}
     return ClusterSettings(
+        egress=LOOPBACK_EGRESS,
         kubeconfig=str(cluster.proxy_kubeconfig),
         namespaces=(ns,),
         own_namespace=cluster.namespace,

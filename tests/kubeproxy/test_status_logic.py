@@ -3,14 +3,15 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from switchboard.api.status import ProviderHealth
-from switchboard.proxy.kube.status_logic import (
+from switchboard.api.aggregation import (
     Timing,
+    expire_stale,
     profile_status_patch,
     provider_status_patch,
     rfc3339,
     summarize,
 )
+from switchboard.api.status import ProviderHealth
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 TIMING = Timing(ttl=timedelta(seconds=60), heartbeat=timedelta(seconds=20))
@@ -131,3 +132,27 @@ def test_profile_stale_replica_pruned() -> None:
     status = _apply(status, profile_status_patch(status, "a", "h", now, TIMING))
     assert [r["replica"] for r in status["replicas"]] == ["a"] and status["inSyncReplicas"] == 1
     assert status["replicas"][0]["updatedAt"] == rfc3339(now)
+
+
+def test_the_operator_expires_entries_when_every_replica_is_gone() -> None:
+    old, fresh = rfc3339(T0 - timedelta(seconds=120)), rfc3339(T0 - timedelta(seconds=5))
+    health = {"circuit": "open", "errorRate": 1.0, "requestsPerMinute": 3.0}
+    provider = {
+        "summary": {"circuit": "open", "errorRate": 1.0, "requestsPerMinute": 3.0},
+        "replicas": [{"replica": "gone", "updatedAt": old, **health}],
+    }
+    assert expire_stale("llmproviders", provider, T0, TIMING.ttl) == {"replicas": [], "summary": None}
+    alive = {**provider, "replicas": [*provider["replicas"], {"replica": "up", "updatedAt": fresh, **health}]}
+    patch = expire_stale("llmproviders", alive, T0, TIMING.ttl)
+    assert patch is not None and [r["replica"] for r in patch["replicas"]] == ["up"]
+    assert patch["summary"]["circuit"] == "open"
+    assert expire_stale("llmproviders", {"replicas": alive["replicas"][1:]}, T0, TIMING.ttl) is None
+    profile = {
+        "configHash": "h",
+        "inSyncReplicas": 2,
+        "replicas": [{"replica": "gone", "configHash": "h", "updatedAt": old}],
+    }
+    assert expire_stale("routingprofiles", profile, T0, TIMING.ttl) == {"replicas": [], "inSyncReplicas": 0}
+    assert expire_stale("routingprofiles", {"configHash": "h"}, T0, TIMING.ttl) is None
+    malformed = {"replicas": [{"replica": "x"}]}  # unreadable entries go too
+    assert expire_stale("routingprofiles", malformed, T0, TIMING.ttl) == {"replicas": [], "inSyncReplicas": 0}

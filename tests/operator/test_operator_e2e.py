@@ -21,7 +21,8 @@ PROFILES = ("chat", "mini", "tiered")
 
 
 def config_map(cluster: Any, namespace: str, profile: str) -> Any:
-    return get_json(cluster, "configmap", f"switchboard-{profile}", "-n", namespace)
+    """The profile's rendered ConfigMap: in the release namespace, where tenants cannot write."""
+    return get_json(cluster, "configmap", f"switchboard-{namespace}.{profile}", "-n", cluster.namespace)
 
 
 def config_hash(cluster: Any, namespace: str, profile: str) -> str | None:
@@ -56,11 +57,13 @@ def test_examples_render_with_status_columns_and_credentials(
         config = load_config(cm["data"][CONFIG_DATA_KEY])
         assert [p.name for p in config.profiles] == [name]
         assert cm["metadata"]["labels"]["switchboard.dev/rendered-config"] == "true"
-        owner = cm["metadata"]["ownerReferences"][0]
-        assert (owner["kind"], owner["name"], owner["controller"]) == ("RoutingProfile", name, True)
-        status = get_json(cluster, "routingprofile", name, "-n", ns)["status"]
+        assert cm["metadata"]["labels"]["switchboard.dev/namespace"] == ns
+        rp = get_json(cluster, "routingprofile", name, "-n", ns)
+        assert cm["metadata"]["annotations"]["switchboard.dev/profile"] == f"{ns}/{name}"
+        assert cm["metadata"]["annotations"]["switchboard.dev/profile-uid"] == rp["metadata"]["uid"]
+        status = rp["status"]
         assert status["configHash"] == cm["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
-        assert status["configMap"] == f"switchboard-{name}"
+        assert status["configMap"] == f"{cluster.namespace}/switchboard-{ns}.{name}"
         assert status["providerCount"] == len(config.providers)
         for kind in ("Ready", "ResolvedRefs", "Rendered"):
             assert condition({"status": status}, kind)["observedGeneration"] == 1  # type: ignore[index]
@@ -119,7 +122,7 @@ def test_provider_change_rerenders_exactly_its_profiles(
     assert config_hash(cluster, ns, "chat") == before["chat"]
     assert config_hash(cluster, ns, "tiered") == before["tiered"]
     # Drift: a ConfigMap deleted by hand comes back with the periodic resync.
-    cluster.kubectl("delete", "configmap", "switchboard-tiered", "-n", ns)
+    cluster.kubectl("delete", "configmap", f"switchboard-{ns}.tiered", "-n", cluster.namespace)
     wait_for(lambda: config_hash(cluster, ns, "tiered") == before["tiered"], 60, "ConfigMap restored")
     # A label change moves a provider in or out of a selector-based profile.
     cluster.kubectl("label", "llmp", "anthropic-mock", "-n", ns, "pool-")
@@ -135,7 +138,7 @@ def test_deleting_a_profile_garbage_collects_its_config_map(
     start_operator(ns)
     apply_examples(cluster, ns)
     cluster.kubectl("delete", "rp", "chat", "-n", ns)
-    wait_for(lambda: config_map(cluster, ns, "chat") is None, 90, "ConfigMap garbage-collected")
+    wait_for(lambda: config_map(cluster, ns, "chat") is None, 90, "ConfigMap removed by the operator")
     assert config_map(cluster, ns, "mini") is not None
 
     def credential_keys() -> set[str]:

@@ -4,17 +4,22 @@ The real thing is covered by test_operator_e2e.py; these pin the decisions:
 write only on change, keep the last good ConfigMap, report and rate-limit.
 """
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 import yaml
+from kubernetes_asyncio import client
 
+from switchboard.api.egress import EgressPolicy
 from switchboard.api.provider import SecretKeyRef
-from switchboard.api.status import CONFIG_HASH_ANNOTATION
+from switchboard.api.status import CONFIG_HASH_ANNOTATION, credential_key
 from switchboard.operator import index
+from switchboard.operator.cleanup import sweep_orphans
 from switchboard.operator.events import EventLimiter, EventRecorder
 from switchboard.operator.kube import Kube, SourceKeyMissing
-from switchboard.operator.reconcile import Context, reconcile_profile, reconcile_provider
+from switchboard.operator.liveness import expire_replicas
+from switchboard.operator.reconcile import Context, forget_profile, reconcile_profile, reconcile_provider
 from switchboard.operator.render import RenderSettings
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "cluster"
@@ -31,6 +36,9 @@ class MemoryKube:
         self.events: list[dict[str, Any]] = []
         self.statuses: dict[tuple[str, str], dict[str, Any]] = {}
         self.writes = 0
+        self.live_profiles: set[tuple[str, str]] = set()  # what the API server itself holds
+        self.release_namespace = "switchboard-system"
+        self.versions: dict[tuple[str, str], str] = {}
 
     async def apply_config_map(self, manifest: dict[str, Any]) -> bool:
         name = manifest["metadata"]["name"]
@@ -41,11 +49,20 @@ class MemoryKube:
         self.writes += 1
         return True
 
+    async def delete_config_map(self, name: str) -> bool:
+        return self.config_maps.pop(name, None) is not None
+
+    async def rendered_config_maps(self) -> list[tuple[str, dict[str, str]]]:
+        return [(name, dict(cm["metadata"]["annotations"])) for name, cm in sorted(self.config_maps.items())]
+
+    async def profile_exists(self, namespace: str, name: str) -> bool:
+        return (namespace, name) in self.live_profiles
+
     async def copy_credentials(self, namespace: str, wanted: dict[str, SecretKeyRef]) -> bool:
-        for target, ref in wanted.items():
+        for provider, ref in wanted.items():
             if (ref.name, ref.key) not in self.secrets:
                 raise SourceKeyMissing(f"Secret {namespace}/{ref.name} does not exist")
-            self.credentials[target] = self.secrets[(ref.name, ref.key)]
+            self.credentials[credential_key(namespace, provider)] = self.secrets[(ref.name, ref.key)]
         return bool(wanted)
 
     async def remove_credential(self, key: str) -> None:
@@ -54,8 +71,15 @@ class MemoryKube:
     async def create_event(self, namespace: str, body: dict[str, Any]) -> None:
         self.events.append(body)
 
-    async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self.statuses[(plural, name)] = status
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
+    ) -> None:
+        if resource_version is not None and resource_version != self.versions.get((plural, name), "1"):
+            raise client.ApiException(status=409, reason="Conflict")
+        self.statuses[(plural, name)] = status  # the last patch
+
+    async def read_status(self, plural: str, namespace: str, name: str) -> tuple[str, dict[str, Any]]:
+        return self.versions.get((plural, name), "1"), dict(self.statuses.get((plural, name), {}))
 
 
 class Always:
@@ -92,7 +116,8 @@ def snapshot(docs: list[dict[str, Any]]) -> index.Snapshot:
 
 def context(kube: MemoryKube) -> Context:
     fake = cast(Kube, kube)
-    return Context(fake, EventRecorder(fake, EventLimiter()), RenderSettings(), Always())
+    settings = RenderSettings(egress=EgressPolicy(allow_loopback=True))  # the examples' mocks are on loopback
+    return Context(fake, EventRecorder(fake, EventLimiter()), settings, Always())
 
 
 async def test_render_apply_then_idle_then_keep_last_good_on_missing_secret() -> None:
@@ -103,13 +128,13 @@ async def test_render_apply_then_idle_then_keep_last_good_on_missing_secret() ->
     snap = snapshot(docs)
     for name in ("chat", "mini", "tiered"):
         await reconcile_profile(ctx, snap, NS, name)
-    assert sorted(kube.config_maps) == ["switchboard-chat", "switchboard-mini", "switchboard-tiered"]
+    assert sorted(kube.config_maps) == [f"switchboard-{NS}.chat", f"switchboard-{NS}.mini", f"switchboard-{NS}.tiered"]
     assert kube.credentials == {
         f"{NS}.openai-mock": "sk-example-dummy-openai-key",
         f"{NS}.anthropic-mock": "sk-ant-example-dummy-key",
     }
     status = kube.statuses[("routingprofiles", "chat")]
-    cm = kube.config_maps["switchboard-chat"]
+    cm = kube.config_maps[f"switchboard-{NS}.chat"]
     assert status["configHash"] == cm["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
     assert [c["status"] for c in status["conditions"]] == ["True", "True", "True"]
 
@@ -120,7 +145,7 @@ async def test_render_apply_then_idle_then_keep_last_good_on_missing_secret() ->
     without_secret = snapshot([d for d in docs if d["kind"] != "Secret"])
     await reconcile_profile(ctx, without_secret, NS, "chat")
     await reconcile_profile(ctx, without_secret, NS, "chat", force=True)
-    assert kube.config_maps["switchboard-chat"] is cm  # last good kept
+    assert kube.config_maps[f"switchboard-{NS}.chat"] is cm  # last good kept
     status = kube.statuses[("routingprofiles", "chat")]
     ready, refs, _ = status["conditions"]
     assert (ready["status"], refs["reason"]) == ("False", "SecretNotFound")
@@ -151,3 +176,51 @@ async def test_standby_does_nothing() -> None:
     ctx.leadership = type("Standby", (), {"is_leader": False})()
     await reconcile_profile(ctx, snapshot(examples()), NS, "chat", force=True)
     assert kube.writes == 0 and not kube.statuses and not kube.events
+
+
+async def test_a_deleted_profile_takes_its_config_map_and_a_sweep_removes_only_true_orphans() -> None:
+    docs = examples()
+    secret = next(d for d in docs if d["kind"] == "Secret")
+    kube = MemoryKube({("upstream-keys", k): v for k, v in secret["stringData"].items()})
+    ctx = context(kube)
+    for name in ("chat", "mini", "tiered"):
+        await reconcile_profile(ctx, snapshot(docs), NS, name)
+    await forget_profile(ctx, NS, "chat")
+    assert f"switchboard-{NS}.chat" not in kube.config_maps
+
+    # "mini" vanished from the cache, but the API server still has it: kept. "tiered" is really gone.
+    kube.live_profiles = {(NS, "mini")}
+    cold = snapshot([d for d in docs if d["metadata"]["name"] not in ("mini", "tiered")])
+    assert await sweep_orphans(cast(Kube, kube), cold, ()) == 1
+    assert sorted(kube.config_maps) == [f"switchboard-{NS}.mini"]
+    # A namespace-scoped operator never touches other namespaces' config.
+    assert await sweep_orphans(cast(Kube, kube), snapshot([]), ("elsewhere",)) == 0
+    assert sorted(kube.config_maps) == [f"switchboard-{NS}.mini"]
+
+
+async def test_replicas_of_a_fleet_that_is_gone_are_expired() -> None:
+    stale = {"replica": "proxy-gone", "updatedAt": "2026-01-01T00:00:00Z", "circuit": "open", "errorRate": 1.0}
+    docs = examples()
+    for doc in docs:
+        if doc["metadata"]["name"] == "openai-mock":
+            doc["status"] = {"summary": {"circuit": "open"}, "replicas": [stale]}
+        if doc["metadata"]["name"] == "chat":
+            doc["status"] = {"configHash": "h", "inSyncReplicas": 1, "replicas": [{**stale, "configHash": "h"}]}
+    kube = MemoryKube({})
+    kube.statuses[("llmproviders", "openai-mock")] = next(
+        d["status"] for d in docs if d["metadata"]["name"] == "openai-mock"
+    )
+    kube.statuses[("routingprofiles", "chat")] = {
+        "configHash": "h",
+        "inSyncReplicas": 1,
+        "replicas": [{"replica": "proxy-gone", "configHash": "h", "updatedAt": "2026-01-01T00:00:00Z"}],
+    }
+    expired = await expire_replicas(cast(Kube, kube), snapshot(docs), timedelta(seconds=60))
+    assert expired == 2
+    assert kube.statuses[("llmproviders", "openai-mock")] == {"replicas": [], "summary": None}
+    assert kube.statuses[("routingprofiles", "chat")]["inSyncReplicas"] == 0
+    # The cache is behind: a proxy came back and wrote meanwhile. The fresh read decides: it stays.
+    back = {"replicas": [{**stale, "updatedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}]}
+    kube.statuses[("llmproviders", "openai-mock")] = back
+    assert await expire_replicas(cast(Kube, kube), snapshot(docs), timedelta(seconds=60)) == 0
+    assert kube.statuses[("llmproviders", "openai-mock")] is back

@@ -13,8 +13,10 @@ import pytest
 import yaml
 
 from switchboard.api.config import load_config
-from switchboard.api.status import CONFIG_DATA_KEY, CONFIG_HASH_ANNOTATION, CREDENTIALS_SECRET
-from switchboard.operator.render import Rendered, RenderFailure, RenderInputs, RenderSettings, render
+from switchboard.api.egress import EgressPolicy
+from switchboard.api.status import CONFIG_DATA_KEY, CONFIG_HASH_ANNOTATION, CREDENTIALS_SECRET, NAMESPACE_LABEL
+from switchboard.operator.render import Rendered, RenderFailure, RenderInputs, RenderSettings, SecretFacts, render
+from switchboard.proxy.kube.rendered import RenderedConfig, Trust, parse_rendered
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.name.removesuffix(".input.yaml") for p in GOLDEN.glob("*.input.yaml"))
@@ -26,8 +28,15 @@ def load_inputs(case: str) -> RenderInputs:
     return RenderInputs(
         profile=raw["profile"],
         providers={p["metadata"]["name"]: p for p in raw["providers"]},
-        secret_keys={name: frozenset(keys) for name, keys in (raw.get("secrets") or {}).items()},
-        settings=RenderSettings(fleet_replicas=raw.get("settings", {}).get("fleetReplicas", 1)),
+        secrets={
+            name: SecretFacts(frozenset(facts["keys"]), frozenset(facts.get("allowedProviders") or ()))
+            for name, facts in (raw.get("secrets") or {}).items()
+        },
+        settings=RenderSettings(
+            fleet_replicas=raw.get("settings", {}).get("fleetReplicas", 1),
+            # the cases' mock upstreams are on loopback: allowed explicitly, as the local demo does
+            egress=EgressPolicy.model_validate(raw.get("settings", {}).get("egress", {"allowLoopback": True})),
+        ),
     )
 
 
@@ -71,9 +80,12 @@ def test_rendered_config_loads_and_carries_no_key(case: str) -> None:
     text = result.config_map["data"][CONFIG_DATA_KEY]
     config = load_config(text)
     assert config == result.config
-    assert [p.key for p in config.profiles] == [
-        f"{result.config_map['metadata']['namespace']}/" + config.profiles[0].name
-    ]
+    tenant = result.config_map["metadata"]["labels"][NAMESPACE_LABEL]
+    assert [p.key for p in config.profiles] == [f"{tenant}/{config.profiles[0].name}"]
+    # What the operator writes passes the proxies' trust check (release namespace, own keys only).
+    settings = load_inputs(case).settings
+    trusted = parse_rendered(result.config_map, Trust(settings.config_namespace, egress=settings.egress))
+    assert isinstance(trusted, RenderedConfig), trusted
     for provider in config.providers:
         if provider.api_key is not None:
             assert provider.api_key.secret is not None
@@ -90,7 +102,7 @@ def test_render_is_deterministic_and_hash_tracks_content() -> None:
     changed = dict(inputs.providers)
     spec = {**changed["local-vllm"]["spec"], "weight": 7}
     changed["local-vllm"] = {**changed["local-vllm"], "spec": spec}
-    third = render(RenderInputs(inputs.profile, changed, inputs.secret_keys, inputs.settings))
+    third = render(RenderInputs(inputs.profile, changed, inputs.secrets, inputs.settings))
     assert isinstance(third, Rendered)
     assert third.config_hash != first.config_hash
 
@@ -98,10 +110,10 @@ def test_render_is_deterministic_and_hash_tracks_content() -> None:
 def test_invalid_specs_are_reported_not_raised() -> None:
     inputs = load_inputs("failover-explicit")
     bad_profile = {**inputs.profile, "spec": {"models": [], "providers": [{"name": "openai-main"}]}}
-    result = render(RenderInputs(bad_profile, inputs.providers, inputs.secret_keys))
+    result = render(RenderInputs(bad_profile, inputs.providers, inputs.secrets, inputs.settings))
     assert isinstance(result, RenderFailure) and result.reason == "InvalidSpec"
     assert "models" in result.message
     broken = {**inputs.providers, "local-vllm": {"metadata": {"name": "local-vllm"}, "spec": {"type": "azure-openai"}}}
-    result = render(RenderInputs(inputs.profile, broken, inputs.secret_keys))
+    result = render(RenderInputs(inputs.profile, broken, inputs.secrets, inputs.settings))
     assert isinstance(result, RenderFailure) and result.reason == "InvalidProvider"
     assert "local-vllm" in result.message

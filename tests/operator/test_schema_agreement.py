@@ -98,6 +98,30 @@ CASES: list[tuple[str, str, dict[str, Any], str | None]] = [
     ("provider-unknown-field", "LLMProvider", {**OPENAI, "colour": "red"}, "unknown field"),
     ("provider-secret-ref", "LLMProvider", {**OPENAI, "apiKeySecretRef": {"name": "s", "key": "k"}}, None),
     ("provider-secret-ref-no-key", "LLMProvider", {**OPENAI, "apiKeySecretRef": {"name": "s"}}, "key"),
+    (
+        "provider-secret-ref-dotted",
+        "LLMProvider",
+        {**OPENAI, "apiKeySecretRef": {"name": "team.keys-1", "key": "api_key.v2"}},
+        None,
+    ),
+    (
+        "provider-secret-ref-path",
+        "LLMProvider",
+        {**OPENAI, "apiKeySecretRef": {"name": "../../kube-system/x", "key": "k"}},
+        "apiKeySecretRef.name",
+    ),
+    (
+        "provider-secret-ref-uppercase",
+        "LLMProvider",
+        {**OPENAI, "apiKeySecretRef": {"name": "Keys", "key": "k"}},
+        "apiKeySecretRef.name",
+    ),
+    (
+        "provider-secret-key-slash",
+        "LLMProvider",
+        {**OPENAI, "apiKeySecretRef": {"name": "s", "key": "a/b"}},
+        "apiKeySecretRef.key",
+    ),
     ("profile-minimal", "RoutingProfile", PROFILE, None),
     (
         "profile-selector-only",

@@ -1,16 +1,21 @@
 """Fast unit tests of the operator's pure parts: selectors, conditions, event
 rate limiting, Lease decisions and the dependency indices."""
 
+import itertools
+import logging
 from typing import Any
 
 import pytest
 
+from switchboard.api.egress import EgressPolicy
 from switchboard.api.profile import LabelSelector
 from switchboard.operator import index
 from switchboard.operator.conditions import Verdict, merge, provider_verdicts
 from switchboard.operator.events import EventLimiter
 from switchboard.operator.ha import Observation, may_acquire
+from switchboard.operator.logs import CappedBackoff, RoutineKopfLines
 from switchboard.operator.names import config_map_name, label_value
+from switchboard.operator.render import SecretFacts
 from switchboard.operator.selectors import matches
 
 
@@ -49,8 +54,25 @@ def test_provider_verdicts() -> None:
     ready, refs, rendered = provider_verdicts(body, {}, ["chat"])
     assert (ready.status, ready.reason, refs.reason) == ("False", "SecretNotFound", "SecretNotFound")
     assert rendered.status == "True" and "chat" in rendered.message
-    ready, _, _ = provider_verdicts(body, {"s": frozenset({"k"})}, [])
-    assert ready.status == "True"
+    ready, refs, _ = provider_verdicts(body, {"s": SecretFacts(frozenset({"k"}))}, [])  # no opt-in
+    assert (ready.status, refs.status, refs.reason) == ("False", "False", "SecretNotAllowed")
+    assert "switchboard.dev/allowed-providers: p" in refs.message and "'k'" not in refs.message
+    ready, _, _ = provider_verdicts(body, {"s": SecretFacts(frozenset({"k"}), frozenset({"other"}))}, [])
+    assert ready.reason == "SecretNotAllowed"
+    for granted in ({"p"}, {"*"}, {"other", "p"}):
+        ready, _, _ = provider_verdicts(body, {"s": SecretFacts(frozenset({"k"}), frozenset(granted))}, [])
+        assert ready.status == "True", granted
+    ready, _, _ = provider_verdicts(body, {"s": SecretFacts(frozenset({"x"}), frozenset({"p"}))}, [])
+    assert ready.reason == "SecretKeyNotFound"
+    metadata = {
+        **body,
+        "spec": {"type": "openai-compatible", "baseUrl": "http://169.254.169.254/v1", "models": [{"name": "m"}]},
+    }
+    ready, refs, _ = provider_verdicts(metadata, {}, [])
+    assert (ready.status, ready.reason, refs.status) == ("False", "EgressDenied", "True")
+    assert "link-local" in ready.message
+    allowed = EgressPolicy(allow_link_local=True)
+    assert provider_verdicts(metadata, {}, [], allowed)[0].status == "True"
     ready, _, rendered = provider_verdicts(
         {**body, "spec": {"type": "azure-openai", "models": [{"name": "m"}]}}, {}, []
     )
@@ -93,22 +115,60 @@ def test_dependency_indices() -> None:
     provider = {"metadata": {"name": "a", "namespace": "ns"}, "spec": {"apiKeySecretRef": {"name": "s", "key": "k"}}}
     assert index.provider_secret(provider) == {("ns", "s"): "a"}
     secret = {"metadata": {"name": "s", "namespace": "ns"}, "data": {"k": "c2VjcmV0"}}
-    assert index.secret_keys(secret) == {"ns": ("s", frozenset({"k"}))}
+    assert index.secret_keys(secret) == {"ns": ("s", SecretFacts(frozenset({"k"})))}
+    granting = {"metadata": {**secret["metadata"], "annotations": {"switchboard.dev/allowed-providers": " a, b ,"}}}
+    assert index.secret_keys(granting) == {"ns": ("s", SecretFacts(frozenset(), frozenset({"a", "b"})))}
     snap = index.Snapshot(
         profiles={("ns", "chat"): [index.profile_entry(profile)[("ns", "chat")]]},
         dependencies={("ns", "a"): ["chat"], ("ns", "*"): ["sel"]},
         providers={"ns": [index.provider_entry(provider)["ns"]]},
         provider_secrets={("ns", "s"): ["a"]},
-        secrets={"ns": [("s", frozenset({"k"}))]},
+        secrets={"ns": [("s", SecretFacts(frozenset({"k"})))]},
     )
     assert snap.profiles_using("ns", "a") == ["chat", "sel"]
     assert snap.providers_using_secret("ns", "s") == ["a"]
-    assert snap.secret_keys_in("ns") == {"s": frozenset({"k"})}
+    assert snap.secrets_in("ns") == {"s": SecretFacts(frozenset({"k"}))}
     assert snap.profile("ns", "chat") is not None and snap.provider("ns", "a") is not None
 
 
 def test_names_stay_valid() -> None:
-    assert config_map_name("chat") == "switchboard-chat"
+    assert config_map_name("team-a", "chat") == "switchboard-team-a.chat"
+    assert config_map_name("a-b", "c") != config_map_name("a", "b-c")
     long = "x" * 253
-    assert len(config_map_name(long)) == 253 and config_map_name(long) != config_map_name("x" * 252)
+    assert len(config_map_name("ns", long)) == 253 and config_map_name("ns", long) != config_map_name("ns", "x" * 252)
     assert len(label_value(long)) == 63 and label_value(long)[-1].isalnum()
+
+
+def test_status_writes_do_not_count_as_changes() -> None:
+    memory = index.SpecMemory()
+    body: dict[str, Any] = {"metadata": {"uid": "u1", "generation": 1, "labels": {"pool": "a"}}, "status": {}}
+    assert memory.changed(("llmp", "ns", "p"), body)
+    for _ in range(3):  # proxies writing status: same generation, same labels
+        body = {**body, "status": {"replicas": [{"replica": "x"}]}}
+        assert not memory.changed(("llmp", "ns", "p"), body)
+    relabelled = {**body, "metadata": {**body["metadata"], "labels": {"pool": "b"}}}
+    assert memory.changed(("llmp", "ns", "p"), relabelled)
+    edited = {**relabelled, "metadata": {**relabelled["metadata"], "generation": 2}}
+    assert memory.changed(("llmp", "ns", "p"), edited)
+    recreated = {**edited, "metadata": {**edited["metadata"], "uid": "u2"}}
+    assert memory.changed(("llmp", "ns", "p"), recreated)
+
+
+def test_routine_kopf_lines_are_dropped_and_the_rest_kept() -> None:
+    routine = RoutineKopfLines()
+
+    def record(name: str, level: int, message: str) -> logging.LogRecord:
+        return logging.LogRecord(name, level, __file__, 1, message, None, None)
+
+    assert not routine.filter(record("kopf.objects", logging.INFO, "Handler 'provider_changed' succeeded."))
+    retry = "Request attempt #3/∞ failed; will retry: GET https://x/api -> ClientConnectorError()"
+    assert not routine.filter(record("kopf._cogs.clients.watching", logging.ERROR, retry))
+    assert routine.filter(record("kopf.objects", logging.ERROR, "Handler 'provider_changed' failed with an exception"))
+    assert routine.filter(record("switchboard.operator", logging.INFO, "Handler 'x' succeeded."))
+
+
+def test_kopf_backoff_is_short_capped_and_reusable() -> None:
+    backoff = CappedBackoff(first=0.1, cap=1.0)
+    first = list(itertools.islice(backoff, 8))
+    assert first[0] == 0.1 and max(first) == 1.0 and first[-1] == 1.0
+    assert list(itertools.islice(backoff, 8)) == first  # each request starts afresh

@@ -52,4 +52,6 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ include "switchboard.fleetSize" . | quote }}
 - name: SWITCHBOARD_CREDENTIALS_SECRET
   value: {{ .Values.proxy.credentialsSecretName | quote }}
+- name: SWITCHBOARD_EGRESS_POLICY
+  value: {{ .Values.egress | toJson | quote }}
 {{- end -}}

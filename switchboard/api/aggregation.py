@@ -182,3 +182,30 @@ def profile_status_patch(
 
 def _in_sync(entries: Sequence[ReplicaSync], target: object) -> int:
     return sum(1 for e in entries if isinstance(target, str) and e.config_hash == target)
+
+
+def expire_stale(plural: str, status: Mapping[str, Any], now: datetime, ttl: timedelta) -> dict[str, Any] | None:
+    """The merge patch dropping replica entries older than ``ttl``, or None if none is.
+
+    Live replicas prune each other's stale entries on their own writes; when every
+    replica is gone nobody writes, so the operator applies this on its resync and
+    ``kubectl get`` then shows that nothing serves (no summary, ``inSyncReplicas`` 0).
+    ``plural`` is ``llmproviders`` or ``routingprofiles``.
+    """
+    raw = status.get("replicas")
+    if not isinstance(raw, list) or not raw:
+        return None
+    if plural == "llmproviders":
+        health = [e for e in _entries(raw, ReplicaProviderHealth) if _is_live(e.updated_at, now, ttl)]
+        if len(health) == len(raw):
+            return None
+        summary = summarize(health)
+        return {"replicas": _wire(health), "summary": summary.to_wire() if summary else None}
+    synced = [e for e in _entries(raw, ReplicaSync) if _is_live(e.updated_at, now, ttl)]
+    if len(synced) == len(raw):
+        return None
+    return {"replicas": _wire(synced), "inSyncReplicas": _in_sync(synced, status.get("configHash"))}
+
+
+def _wire(entries: Sequence[ReplicaProviderHealth] | Sequence[ReplicaSync]) -> list[dict[str, object]]:
+    return [e.to_wire() for e in sorted(entries, key=lambda e: e.replica)]

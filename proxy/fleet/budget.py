@@ -1,0 +1,67 @@
+"""Dollar budgets (pure): calendar windows, spend keys, and what the spend so far means for a request.
+
+Spend lives under one key per owner and window (``sb:spend:profile:team-a/chat:d20261129``),
+so a new window starts at zero by itself and old ones expire.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from switchboard.api.profile import Budget
+
+SPEND_PREFIX = "sb:spend:"
+_ADJECTIVE = {"day": "daily", "month": "monthly"}
+State = Literal["ok", "soft", "exceeded"]
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLine:
+    """One budget a request is subject to, in the current window."""
+
+    key: str
+    owner: str  # for messages and metrics: "profile 'team-a/chat'"
+    budget: Budget
+    reset_at: datetime
+
+    @property
+    def limit_usd(self) -> float:
+        return self.budget.limit_usd
+
+    def state(self, spent: float, share: float = 1.0) -> State:
+        """``share``: this replica's part of the limit while it enforces alone (1/N)."""
+        limit = self.budget.limit_usd * share
+        if spent >= limit:
+            return "exceeded"
+        return "soft" if spent >= limit * self.budget.soft_percent / 100 else "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """Dollars to add to a budget's window once a request's cost is known."""
+
+    line: BudgetLine
+    usd: float
+
+
+def window(period: Literal["day", "month"], now: datetime) -> tuple[str, datetime]:
+    """The window's id and when the next one starts (UTC midnight, or the first of next month)."""
+    now = now.astimezone(UTC)
+    day = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    if period == "day":
+        return f"d{day:%Y%m%d}", day + timedelta(days=1)
+    first = day.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return f"m{first:%Y%m}", following
+
+
+def budget_line(scope: str, owner: str, budget: Budget, now: datetime) -> BudgetLine:
+    window_id, reset_at = window(budget.period, now)
+    return BudgetLine(f"{SPEND_PREFIX}{scope}:{owner}:{window_id}", f"{scope} {owner!r}", budget, reset_at)
+
+
+def exceeded_message(line: BudgetLine, spent: float) -> str:
+    return (
+        f"{line.owner} is over its {_ADJECTIVE[line.budget.period]} budget:"
+        f" spent ${spent:.4f} of ${line.limit_usd:.2f}; resets at {line.reset_at:%Y-%m-%dT%H:%M:%SZ}"
+    )

@@ -1,0 +1,123 @@
+"""The fleet limiter's seam in the HTTP shell: admit a planned request, answer 429s, add the headers.
+
+Handlers wrap their work in ``async with admitted(request, plan, route, replicas)``;
+whatever serves the request calls ``settle_usage`` once its usage is known.
+"""
+
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from switchboard.proxy.adapters.base import Usage
+from switchboard.proxy.auth import request_client
+from switchboard.proxy.errors import ApiError
+from switchboard.proxy.fleet.admission import (
+    ClientLimit,
+    FleetLimiter,
+    Reservation,
+    admitted_plan,
+    request_slots,
+)
+from switchboard.proxy.fleet.buckets import Level, Verdict
+from switchboard.proxy.fleet.budget import exceeded_message
+from switchboard.proxy.http.keys import RUNTIME
+from switchboard.proxy.routing.pricing import PricingTable
+from switchboard.proxy.routing.types import Attempt, Plan, RouteRequest
+
+FLEET = web.AppKey("switchboard_fleet", FleetLimiter)
+RESERVATION = web.RequestKey("switchboard_reservation", Reservation)
+RATE_HEADERS = web.RequestKey("switchboard_rate_headers", dict[str, str])
+
+
+@asynccontextmanager
+async def admitted(request: web.Request, plan: Plan, route: RouteRequest, replicas: int) -> AsyncIterator[Plan]:
+    """Reserve the request's share of every fleet-wide limit for its lifetime; yields the admitted plan.
+
+    Raises the 429 (with ``Retry-After`` and ``x-ratelimit-*``) when a limit refuses it.
+    """
+    limiter = request.app[FLEET]
+    client = request_client(request)
+    limit = ClientLimit(client.name, client.rate_limit, client.budget) if client is not None else None
+    slots = request_slots(plan, route, limit, shared=limiter.shares_limits, now=datetime.now(UTC))
+    if slots.empty:
+        yield plan
+        return
+    reservation = await limiter.admit(slots, replicas)
+    verdict = reservation.verdict
+    request[RATE_HEADERS] = rate_limit_headers(verdict.levels)
+    if verdict.over_budget is not None:
+        spent = next(s for line, s, _ in verdict.spent if line is verdict.over_budget)
+        message = exceeded_message(verdict.over_budget, spent)
+        raise ApiError(429, message, code="budget_exceeded", retry_after=verdict.retry_after_s)
+    if not verdict.admitted:
+        raise ApiError(
+            429, refusal_message(verdict, plan, route), code="rate_limited", retry_after=verdict.retry_after_s
+        )
+    request[RESERVATION] = reservation
+    admitted = admitted_plan(plan, verdict, slots)
+    if any(state == "soft" and line.budget.soft_action == "downgrade" for line, _, state in verdict.spent):
+        admitted = cheapest_first(admitted, request.app[RUNTIME].router.pricing)
+        request[RATE_HEADERS]["x-switchboard-budget"] = "downgraded"
+    try:
+        yield admitted
+    finally:
+        reservation.close()
+
+
+def settle_usage(request: web.Request, attempt: Attempt, usage: Usage, cost_usd: float | None) -> None:
+    """Tell the request's reservation (if any) who served it, what it really used and what it cost."""
+    reservation = request.get(RESERVATION)
+    if reservation is not None:
+        reservation.settle(attempt, usage, cost_usd)
+
+
+def cheapest_first(plan: Plan, pricing: PricingTable) -> Plan:
+    """A soft budget's downgrade: the plan's attempts by list price, cheapest first (unknown prices last)."""
+
+    def price(attempt: Attempt) -> float:
+        p = pricing.price_of(attempt.model)
+        return math.inf if p is None else p.input_per_million + p.output_per_million
+
+    return replace(plan, attempts=tuple(sorted(plan.attempts, key=price)), strategy=f"{plan.strategy}+budget-downgrade")
+
+
+async def add_rate_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: the client-facing limits' state on every answer, 429s included."""
+    headers = request.get(RATE_HEADERS)
+    if headers:
+        response.headers.update(headers)
+
+
+def refusal_message(verdict: Verdict, plan: Plan, route: RouteRequest) -> str:
+    full = [lv for lv in verdict.levels if lv.wait_s > 0]
+    if full:
+        level = max(full, key=lambda lv: lv.wait_s)
+        per = "requests-per-minute" if level.bucket.unit == "requests" else "tokens-per-minute"
+        return f"{level.bucket.owner} is over its fleet-wide {per} limit; retry in {verdict.retry_after_s:.3f}s"
+    return f"every provider for model {route.model!r} is over its fleet-wide rate limit (profile {plan.profile.key!r})"
+
+
+def rate_limit_headers(levels: tuple[Level, ...]) -> dict[str, str]:
+    """OpenAI's ``x-ratelimit-*`` headers from the tightest request and token bucket."""
+    headers: dict[str, str] = {}
+    for unit in ("requests", "tokens"):
+        mine = [lv for lv in levels if lv.bucket.unit == unit]
+        if not mine:
+            continue
+        tight = min(mine, key=lambda lv: lv.remaining / lv.bucket.per_minute)
+        headers[f"x-ratelimit-limit-{unit}"] = str(math.floor(tight.bucket.per_minute))
+        headers[f"x-ratelimit-remaining-{unit}"] = str(max(0, math.floor(tight.remaining)))
+        headers[f"x-ratelimit-reset-{unit}"] = duration(tight.reset_s)
+    return headers
+
+
+def duration(seconds: float) -> str:
+    """OpenAI's reset format: ``20ms``, ``1s``, ``6m0s``."""
+    if seconds < 1:
+        return f"{math.ceil(seconds * 1000)}ms"
+    whole = math.ceil(seconds)
+    return f"{whole}s" if whole < 60 else f"{whole // 60}m{whole % 60}s"

@@ -1,0 +1,204 @@
+"""The Redis (or Valkey) connection shared by the fleet, and whether to trust it right now.
+
+Every call is bounded by ``timeout_s``. The first failure or timeout marks the
+store down: from then on callers get ``None`` at once (and fall back to local
+1/N enforcement) while a background probe PINGs every ``probe_interval_s``;
+the first answered PING marks it up again. So an unavailable store costs a
+request at most one timeout, and only the request that discovered it.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as redis
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from switchboard.proxy.fleet import lua
+from switchboard.proxy.fleet.buckets import Bucket, Slots
+from switchboard.proxy.fleet.budget import Spend
+
+log = logging.getLogger("switchboard.proxy.fleet")
+
+POOL_SIZE = 16
+SPEND_KEPT_S = 86400
+"""A window's spend stays readable this long after the window ended."""
+
+HealthListener = Callable[[bool, str], None]
+"""Called with (up, reason) on every change of the store's health."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    url: str  # redis://, rediss:// (TLS) or unix://
+    password: str | None = None
+    timeout_s: float = 0.05
+    probe_interval_s: float = 1.0
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without any password, for logs and Events."""
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+class FleetStore:
+    """Runs the bucket scripts; ``None`` from a call means "decide locally"."""
+
+    def __init__(
+        self, settings: StoreSettings, *, metrics: CollectorRegistry, on_health: HealthListener | None = None
+    ) -> None:
+        self.settings = settings
+        self._up_gauge = Gauge(
+            "switchboard_state_store_up",
+            "1 while limits are shared through the state store, 0 while enforced 1/N locally",
+            registry=metrics,
+            multiprocess_mode="livemin",
+        )
+        self._up_gauge.set(1)
+        self._fail_open = Counter(
+            "switchboard_state_store_fail_open", "Times the state store was found unavailable", registry=metrics
+        )
+        self._latency = Histogram(
+            "switchboard_state_store_seconds",
+            "Round trip of one admission through the state store",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1),
+            registry=metrics,
+        )
+        # A small pool of warm connections: a burst queues for one (each call holds it well under a
+        # millisecond) instead of opening one connection per concurrent request.
+        pool = redis.BlockingConnectionPool.from_url(
+            settings.url,
+            max_connections=POOL_SIZE,
+            timeout=None,  # the wait for a connection is bounded by each call's wait_for
+            password=settings.password,
+            socket_timeout=settings.timeout_s * 4,
+            socket_connect_timeout=settings.timeout_s * 4,
+            decode_responses=True,
+            # One immediate retry on a fresh connection: a pooled one may predate a server restart.
+            # A server that is really down refuses it at once; wait_for bounds the rest.
+            retry=Retry(NoBackoff(), 1),
+        )
+        self._client = redis.Redis(connection_pool=pool)
+        self._reserve = self._client.register_script(lua.RESERVE)
+        self._adjust = self._client.register_script(lua.ADJUST)
+        self._listeners: list[HealthListener] = [on_health] if on_health else []
+        self._probe: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self.up = True  # optimistic: the first call finds out
+
+    def on_health(self, listener: HealthListener) -> None:
+        self._listeners.append(listener)
+
+    async def connect(self) -> None:
+        """Load the scripts up front (a restarted server forgets them; calls then reload them themselves)."""
+        try:
+            for script in (lua.RESERVE, lua.ADJUST):
+                await asyncio.wait_for(self._client.script_load(script), self.settings.timeout_s * 20)
+        except (RedisError, OSError, TimeoutError) as error:
+            self._mark_down(error)
+        else:
+            log.info("limits shared through the state store %s", self.settings.safe_url)
+
+    async def reserve(self, slots: Slots) -> tuple[bool, int, list[float], list[float]] | None:
+        """(admitted, chosen candidate 1-based or 0, every bucket's level before charging, every budget's spend),
+        or None when the store cannot answer now."""
+        if not self.up:
+            return None
+        buckets = slots.buckets
+        args: list[float | int] = [len(slots.mandatory), len(slots.candidates)]
+        args += [len(bs) for _, bs in slots.candidates]
+        for b in buckets:
+            args += [b.per_minute, b.amount]
+        args += [line.limit_usd for line in slots.budgets]
+        keys = [*(b.key for b in buckets), *(line.key for line in slots.budgets)]
+        began = time.perf_counter()
+        try:
+            call = self._reserve(keys=keys, args=args)
+            reply = await asyncio.wait_for(call, self.settings.timeout_s)
+        except (RedisError, OSError, TimeoutError) as error:
+            self._mark_down(error)
+            return None
+        self._latency.observe(time.perf_counter() - began)
+        values = [float(x) for x in reply[2:]]
+        split = len(buckets)
+        return bool(reply[0]), int(reply[1]), values[:split], values[split:]
+
+    def adjust(self, changes: Sequence[tuple[Bucket, int]], spends: Sequence[Spend] = ()) -> bool:
+        """Send a reconciliation without waiting for it; False when the store is down (caller adjusts locally)."""
+        if not self.up:
+            return False
+        if changes or spends:
+            task = asyncio.get_running_loop().create_task(self._send_adjust(changes, spends))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return True
+
+    async def _send_adjust(self, changes: Sequence[tuple[Bucket, int]], spends: Sequence[Spend]) -> None:
+        args: list[float | int | str] = [len(changes)]
+        for bucket, delta in changes:
+            args += [bucket.per_minute, delta]
+        for spend in spends:
+            args += [repr(spend.usd), int(spend.line.reset_at.timestamp()) + SPEND_KEPT_S]
+        keys = [*(b.key for b, _ in changes), *(s.line.key for s in spends)]
+        try:
+            call = self._adjust(keys=keys, args=args)
+            await asyncio.wait_for(call, self.settings.timeout_s * 4)
+        except (RedisError, OSError, TimeoutError) as error:
+            self._mark_down(error)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self._client.ping(), self.settings.timeout_s * 4))
+        except (RedisError, OSError, TimeoutError):
+            return False
+
+    def _mark_down(self, error: BaseException) -> None:
+        if not self.up:
+            return
+        self.up = False
+        self._up_gauge.set(0)
+        self._fail_open.inc()
+        reason = f"state store {self.settings.safe_url} unavailable ({type(error).__name__}): enforcing 1/N locally"
+        log.warning("%s", reason)
+        self._notify(False, reason)
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.get_running_loop().create_task(self._wait_until_back(), name="state-store-probe")
+
+    async def _wait_until_back(self) -> None:
+        while True:
+            if await self.ping():
+                break
+            await asyncio.sleep(self.settings.probe_interval_s)
+        # Connections opened before the outage point at a dead server: drop them, or the next calls fail again.
+        await self._client.connection_pool.disconnect()
+        self.up = True
+        self._up_gauge.set(1)
+        reason = f"state store {self.settings.safe_url} reachable again: limits shared across the fleet"
+        log.warning("%s", reason)
+        self._notify(True, reason)
+
+    def _notify(self, up: bool, reason: str) -> None:
+        for listener in self._listeners:
+            try:
+                listener(up, reason)
+            except Exception:  # a listener's bug must not break the request path
+                log.exception("state store health listener failed")
+
+    async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await self._client.aclose()

@@ -1,0 +1,70 @@
+"""The admission rule: pure ``decide``, and its Lua twin in a real redis-server deciding the same."""
+
+import random
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry
+
+from switchboard.api.profile import Budget
+from switchboard.proxy.fleet.buckets import Slots, decide, limit_buckets
+from switchboard.proxy.fleet.budget import budget_line, window
+from switchboard.proxy.fleet.store import FleetStore, StoreSettings
+from tests.fixtures.redis import RedisFactory
+
+
+def slots(tokens: int = 10) -> Slots:
+    return Slots(
+        limit_buckets("profile", "p", 5, 100, tokens),
+        (
+            ("a", limit_buckets("provider", "a", 2, None, tokens)),
+            ("b", ()),
+            ("c", limit_buckets("provider", "c", 1, None, tokens)),
+        ),
+    )
+
+
+def test_the_first_candidate_with_room_is_charged_and_full_ones_are_reported() -> None:
+    s = slots()
+    levels = {b.key: float(b.per_minute) for b in s.buckets} | {"sb:rl:provider:a:r": 0.5}
+    verdict = decide(s, levels, {})
+    assert verdict.admitted and verdict.chosen == "b"
+    assert verdict.admitting == {"b", "c"}
+    assert {lv.bucket.unit: lv.remaining for lv in verdict.levels} == {"requests": 4, "tokens": 90}
+
+
+def test_a_full_mandatory_bucket_refuses_with_the_time_it_needs() -> None:
+    s = slots(tokens=30)
+    levels = {b.key: float(b.per_minute) for b in s.buckets} | {"sb:rl:profile:p:t": 10.0}
+    verdict = decide(s, levels, {})
+    assert not verdict.admitted and verdict.chosen is None
+    assert verdict.retry_after_s == 20 * 60 / 100  # 20 tokens missing at 100/min
+
+
+def test_a_budget_past_its_limit_refuses_until_the_window_resets() -> None:
+    now = datetime(2026, 11, 29, 22, 0, tzinfo=UTC)
+    line = budget_line("profile", "p", Budget(period="day", limit_usd=10), now)
+    s = Slots((), (), (line,))
+    assert decide(s, {}, {line.key: 7.9}).admitted
+    assert decide(s, {}, {line.key: 8.0}).spent[0][2] == "soft"
+    refused = decide(s, {}, {line.key: 10.0})
+    assert not refused.admitted and refused.over_budget == line
+    assert window("month", now) == ("m202611", datetime(2026, 12, 1, tzinfo=UTC))
+    assert window("day", datetime(2026, 12, 31, 23, 59, tzinfo=UTC))[1] == datetime(2027, 1, 1, tzinfo=UTC)
+
+
+async def test_the_lua_script_decides_and_charges_like_decide(redis_server: RedisFactory) -> None:
+    server = await redis_server()
+    store = FleetStore(StoreSettings(server.url, timeout_s=1.0), metrics=CollectorRegistry())
+    rng = random.Random(3)
+    try:
+        await store.connect()
+        for _ in range(60):
+            tokens = rng.choice([1, 10, 40])
+            s = slots(tokens)
+            reply = await store.reserve(s)
+            assert reply is not None
+            admitted, chosen, levels, _ = reply
+            verdict = decide(s, dict(zip([b.key for b in s.buckets], levels, strict=True)), {})
+            assert (verdict.admitted, verdict.chosen) == (admitted, s.candidates[chosen - 1][0] if chosen else None)
+    finally:
+        await store.close()
