@@ -24,7 +24,7 @@ from switchboard.proxy.app import create_app
 from switchboard.proxy.http.keys import RUNTIME
 from switchboard.proxy.kube import ClusterSettings, KubernetesSource
 from switchboard.proxy.runtime import Runtime
-from tests.fixtures.kubeproxy import KubeApply
+from tests.fixtures.kubeproxy import LOOPBACK_EGRESS, KubeApply
 from tests.fixtures.netns import NetnsServer
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(300), pytest.mark.usefixtures("switchboard_crds")]
@@ -149,6 +149,7 @@ async def test_service_backed_provider_balances_ejects_spills_and_follows_slices
         own_namespace=kube_cluster.namespace,
         replica="proxy-endpoints",
         status_interval_s=0.5,
+        egress=LOOPBACK_EGRESS,  # the API provider's mock is on loopback
     )
     base_url, runtime = await cluster_proxy(settings)
     key = f"{ns}/local"
