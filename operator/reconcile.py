@@ -66,6 +66,7 @@ def _fingerprint(inputs: RenderInputs) -> str:
         "profile": {k: inputs.profile.get(k) for k in ("metadata", "spec")},
         "providers": {n: {k: p.get(k) for k in ("metadata", "spec")} for n, p in inputs.providers.items()},
         "secrets": {n: [sorted(f.keys), sorted(f.granted)] for n, f in inputs.secrets.items()},
+        "services": {n: sorted(ports) for n, ports in inputs.services.items()},
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -146,7 +147,8 @@ async def reconcile_provider(ctx: Context, snap: Snapshot, namespace: str, name:
         if provider is None:
             return
         users = profile_users(snap, provider)
-        verdicts = provider_verdicts(provider, snap.secrets_in(namespace), users, ctx.settings.egress)
+        secrets, services = snap.secrets_in(namespace), snap.services_in(namespace)
+        verdicts = provider_verdicts(provider, secrets, users, ctx.settings.egress, services)
         if verdicts[0].status != "True":
             await ctx.events.record(provider, "Warning", verdicts[0].reason, verdicts[0].message)
         if verdicts[0].reason == "SecretNotAllowed":  # an opt-in withdrawn: the copy goes too

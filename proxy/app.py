@@ -15,6 +15,7 @@ from aiohttp.typedefs import Middleware
 
 from switchboard.proxy.auth import KeyStore, api_key_middleware
 from switchboard.proxy.config_source import ConfigSource
+from switchboard.proxy.endpoints.scraper import scrape_forever
 from switchboard.proxy.fleet.admission import FleetLimiter
 from switchboard.proxy.fleet.http import FLEET, add_rate_headers
 from switchboard.proxy.fleet.store import FleetStore, StoreSettings
@@ -76,10 +77,12 @@ async def _run_source(app: web.Application) -> AsyncIterator[None]:
     if store is not None:
         await store.connect()
     task = asyncio.create_task(app[SOURCE].run(runtime), name="switchboard-config-source")
+    scraper = asyncio.create_task(scrape_forever(runtime.router.endpoints), name="switchboard-endpoint-metrics")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for running in (task, scraper):
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
     await runtime.close()
     await app[FLEET].close()
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from switchboard.proxy.cost import format_cost
 
 LOGGER_NAME = "switchboard.proxy.access"
-_FORMAT = "%s %s %d api=%s profile=%s provider=%s client=%s duration_s=%.3f cost_usd=%s"
+_FORMAT = "%s %s %d api=%s profile=%s provider=%s client=%s duration_s=%.3f cost_usd=%s%s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,8 @@ class AccessLine:
     """``time.time()`` when the request ended: the record's timestamp, not when the thread wrote it."""
     ids: dict[str, str]
     """The request's ``log_ids()`` (request, trace and span ids), taken along to the writer thread."""
+    endpoint_fields: str = ""
+    """Service-backed providers only: `` upstream_endpoint=... spill=...``."""
 
     def args(self) -> tuple[object, ...]:
         cost = "-" if self.cost_usd is None else format_cost(self.cost_usd)
@@ -53,6 +55,7 @@ class AccessLine:
             self.client,
             self.duration_s,
             cost,
+            self.endpoint_fields,
         )
 
 

@@ -20,6 +20,8 @@ class RouteLabels:
     provider: str = "none"
     cost_usd: float | None = None  # set once the usage is known (for streams, after the last chunk)
     client_gone: bool = False  # the client went away before the answer was complete: logged as 499
+    spill: str = "-"  # Service-backed providers passed over: "provider:reason,..."
+    upstream_endpoint: str = "-"  # Service-backed provider: the endpoint (ip:port) of the last attempt
 
     @property
     def api(self) -> str:

@@ -39,7 +39,15 @@ async def create_message(request: web.Request) -> web.StreamResponse:
     chat, capability = translated(messages_request.chat_body, body, natively_messages)
     codec = messages_codec(body, chat, request.headers, stream=stream)
     route = messages_route(body, request.headers)
-    return await serve(request, route, codec, endpoint="messages", stream=stream, capability=capability, prompt=chat)
+    return await serve(
+        request,
+        route,
+        codec,
+        endpoint="messages",
+        stream=stream,
+        capability=capability,
+        prompt=body if chat is None else chat,
+    )
 
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:
@@ -59,4 +67,6 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
 
     codec = count_tokens_codec(body, request.headers)
     capability = Capability(natively_messages, estimate)
-    return await serve(request, route, codec, endpoint="messages/count_tokens", stream=False, capability=capability)
+    return await serve(
+        request, route, codec, endpoint="messages/count_tokens", stream=False, capability=capability, prompt=body
+    )

@@ -124,5 +124,13 @@ def _log_access(request: web.Request, status: int, labels: RouteLabels, elapsed_
         cost_usd=labels.cost_usd,
         created=time.time(),
         ids=log_ids(),
+        endpoint_fields=_endpoint_fields(labels),
     )
     access_log.write(line)
+
+
+def _endpoint_fields(labels: RouteLabels) -> str:
+    """Service-backed providers only: which endpoint served, and which providers were spilled over and why."""
+    if labels.spill == "-" and labels.upstream_endpoint == "-":
+        return ""
+    return f" upstream_endpoint={labels.upstream_endpoint} spill={labels.spill}"

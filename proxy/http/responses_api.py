@@ -46,7 +46,15 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     chat, capability = translated(responses_request.chat_body, body, natively_responses)
     codec = responses_codec(body, chat, stream=stream)
     route = responses_route(body, request.headers)
-    return await serve(request, route, codec, endpoint="responses", stream=stream, capability=capability, prompt=chat)
+    return await serve(
+        request,
+        route,
+        codec,
+        endpoint="responses",
+        stream=stream,
+        capability=capability,
+        prompt=body if chat is None else chat,
+    )
 
 
 async def stored_response(request: web.Request) -> web.StreamResponse:

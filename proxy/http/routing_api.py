@@ -75,7 +75,7 @@ async def explain(request: web.Request) -> web.Response:
     if route.endpoint == "embeddings":
         prepare = embeddings_preparer(snap, body)
     elif api == "chat" and "messages" in body:
-        prepare = codec_preparer(snap, chat_codec(body, stream=route.stream))
+        prepare = codec_preparer(snap, chat_codec(body, stream=route.stream), body)
     else:  # a routing question without a request to express: nothing more to exclude
         return _json(explanation)
     return _json(without_unsupported(explanation, snap.config, prepare))

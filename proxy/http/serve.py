@@ -63,19 +63,19 @@ async def serve(
     *,
     endpoint: str,
     stream: bool,
+    prompt: Mapping[str, Any],
     capability: Capability | None = None,
-    prompt: Mapping[str, Any] | None = None,
 ) -> web.StreamResponse:
     """Plan ``route``, run its attempts with the codec ``make`` builds for each, and answer.
 
-    ``prompt`` is the request in chat form (its translation for the other APIs, when it has one):
-    what a profile that captures content records on the request span.
+    ``prompt`` is the request in chat form (for the other APIs their chat translation, or the client's body
+    when it has none): what a profile that captures content records on the request span, and what a
+    Service-backed provider's endpoint picking hashes the prompt prefix of.
     """
     runtime = ready_runtime(request)
     async with runtime.lease() as snap:
         plan = plan_for(request, runtime.router, route)
-        if prompt is not None:
-            capture_input(request, plan, prompt)
+        capture_input(request, plan, prompt)
         if capability is not None:
             capable = tuple(a for a in plan.attempts if capability.accepts(snap.adapter(a.provider), a.provider))
             if not capable:
@@ -83,7 +83,7 @@ async def serve(
             plan = dataclasses.replace(plan, attempts=capable)
         async with admitted(request, plan, route, snap.config.fleet.replicas) as plan:
             report = reporting(request, runtime, endpoint)
-            prepare = codec_preparer(snap, make)
+            prepare = codec_preparer(snap, make, prompt)
             if not stream:
                 served = await run_attempts(
                     report, plan, route.model, prepare, lambda scope, coded: codec_once(snap, scope, coded)

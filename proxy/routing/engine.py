@@ -12,6 +12,7 @@ from operator import attrgetter
 from typing import NamedTuple
 
 from switchboard.api.profile import Preference, ProfileConfig, Rule, Strategy
+from switchboard.proxy.endpoints.pool import SPILL_PREFIXES, spill_kind
 from switchboard.proxy.routing.affinity import rendezvous_index, session_key
 from switchboard.proxy.routing.decision import Explanation, RankedCandidate
 from switchboard.proxy.routing.headroom import demote_strained
@@ -27,7 +28,7 @@ HINT_HEADER = "x-provider-hint"
 PREFERENCES: frozenset[str] = frozenset({"cost", "speed", "quality", "balanced"})
 SPREADING: frozenset[str] = frozenset({"round-robin", "weighted", "random", "least-busy"})
 """Strategies whose first pick is not the same on every replica."""
-THROTTLE_PREFIXES = ("rate limited", "over ", "at max concurrency")
+THROTTLE_PREFIXES = ("rate limited", "over ", "at max concurrency", SPILL_PREFIXES["saturated"])
 NOT_IN_RULE = "not selected by the matching rule"
 
 
@@ -48,7 +49,13 @@ class Decision(NamedTuple):
         attempts = tuple(map(_ATTEMPT, self.ordered))
         if self.fallbacks:
             attempts += tuple(map(_ATTEMPT, self.fallbacks))
-        return Plan(profile=self.profile, strategy=self.strategy, attempts=attempts, excluded=self.excluded)
+        spilled = tuple(self.spilled().items())
+        return Plan(self.profile, self.strategy, attempts, self.excluded, spilled)
+
+    def spilled(self) -> dict[str, str]:
+        """Service-backed providers passed over because their endpoints could not take the request."""
+        found = ((key, spill_kind(reason)) for key, reason in self.excluded.items())
+        return {key: kind for key, kind in found if kind is not None}
 
 
 class Engine:
@@ -150,6 +157,7 @@ class Engine:
             not subset
             and (route.min_context_window is None or tokens <= route.min_context_window)
             and route.model_keys.isdisjoint(live.tripped)
+            and route.provider_keys.isdisjoint(live.endpoints.pools)
             and self._limits_admit(route, now, tokens)
         ):
             return route.candidates, dict(route.static_excluded)
@@ -171,6 +179,7 @@ class Engine:
         excluded = dict(route.static_excluded)
         breakers = self.live.breakers
         providers = self.live.providers
+        pools = self.live.endpoints.pools
         for c in route.candidates:
             if subset and c.name not in subset:
                 excluded[c.provider_key] = NOT_IN_RULE
@@ -178,6 +187,11 @@ class Engine:
             breaker = breakers.get(c.model_key)
             if breaker is not None and breaker.tripped and not breaker.admits(now):
                 excluded[c.provider_key] = f"circuit {breaker.state(now)}"
+                continue
+            pool = pools.get(c.provider_key)
+            unavailable = pool.unavailable(now) if pool is not None else None
+            if unavailable is not None:
+                excluded[c.provider_key] = unavailable.text
                 continue
             state = providers[c.provider_key]
             reason = None if not state.guarded or state.admits(now, tokens) else state.blocked_reason(now, tokens)
@@ -272,6 +286,7 @@ def explain_decision(decision: Decision, engine: Engine) -> Explanation:
         ranked=ranked(decision.ordered, decision.base_strategy),
         excluded=decision.excluded,
         fallbacks=ranked(decision.fallbacks, "failover"),
+        spilled=decision.spilled(),
     )
 
 

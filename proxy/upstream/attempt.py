@@ -75,6 +75,7 @@ class AttemptScope:
         "committed_at",
         "cost_usd",
         "deadline",
+        "endpoint",
         "headroom",
         "number",
         "outcome",
@@ -95,6 +96,10 @@ class AttemptScope:
         self.trace: AttemptTrace | None = None  # the attempt's span, set by the owner
         self.waiting_on_client = False
         self.headroom: float | None = None  # the upstream's own quota left, from its rate-limit headers
+        self.endpoint: str | None = None  # Service-backed providers: the endpoint last tried (ip:port)
+
+    def use_endpoint(self, endpoint: str) -> None:
+        self.endpoint = endpoint
 
     @property
     def committed(self) -> bool:
@@ -178,6 +183,8 @@ def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | No
     provider = attempt.provider.key  # "namespace/name" in metrics and logs (just the name when standalone)
     if scope.committed_at is not None or outcome.kind in ("client_gone", "cancelled"):
         reporting.labels.provider = provider  # served it, or was serving it when the client left
+    if scope.endpoint is not None:
+        reporting.labels.upstream_endpoint = scope.endpoint
     if scope.committed_at is not None:
         labels = (reporting.labels.api, reporting.endpoint, attempt.profile.key, provider)
         reporting.metrics.first_byte.labels(*labels).observe(scope.committed_at - reporting.started_at)

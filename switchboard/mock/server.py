@@ -12,6 +12,7 @@ from switchboard.mock.openai_api import AzureDialect, OpenAIDialect, embeddings_
 from switchboard.mock.pipeline import STATE, handle_chat, handle_json
 from switchboard.mock.responses_api import ResponsesDialect
 from switchboard.mock.state import MockOptions, MockState
+from switchboard.mock.vllm_metrics import add_metrics_routes
 
 OPENAI = OpenAIDialect()
 AZURE = AzureDialect()
@@ -87,4 +88,5 @@ def make_app(options: MockOptions | None = None) -> web.Application:
     app.router.add_post("/v1beta/models/{model:[^:/]+}:generateContent", gemini_generate)
     app.router.add_post("/v1beta/models/{model:[^:/]+}:streamGenerateContent", gemini_stream)
     add_control_routes(app)
+    add_metrics_routes(app)
     return app
