@@ -1,14 +1,16 @@
 """Traces and GenAI metrics of the real proxy CLI, received by a real OTLP endpoint (HTTP and gRPC).
 
-Chat, streaming, failover, an upstream error, embeddings and a profile that
-captures content; the received spans and metric points are checked against
-the OpenTelemetry semantic conventions (the pinned ``opentelemetry-semantic-conventions``).
+Chat, streaming, failover, an upstream error, embeddings, the Messages and
+Responses APIs (same serve path, same spans) and a profile that captures
+content; the received spans and metric points are checked against the
+OpenTelemetry semantic conventions (the pinned ``opentelemetry-semantic-conventions``).
 """
 
 import json
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
@@ -146,8 +148,20 @@ async def test_traces_and_genai_metrics_reach_a_real_otlp_endpoint(
             await client.embeddings.create(
                 model="mock-model", input="embed me", extra_headers={"x-request-id": "embed-1"}
             )
+            events = await client.responses.create(
+                model="mock-model",
+                input="secret prompt text",
+                stream=True,
+                extra_headers={"x-request-id": "responses-1"},
+            )
+            assert [e.type async for e in events][-1] == "response.completed"
+        async with anthropic.AsyncAnthropic(base_url=url, api_key="c", max_retries=0) as claude:
+            message = await claude.messages.create(
+                model="mock-model", max_tokens=64, messages=MESSAGES, extra_headers={"x-request-id": "messages-1"}
+            )
+            assert message.stop_reason == "end_turn"
         # Attempt spans end before their request span, so they are exported first.
-        spans = await receiver.wait_for_spans(lambda got: sum(s.kind == "server" for s in got) >= 5, "5 request spans")
+        spans = await receiver.wait_for_spans(lambda got: sum(s.kind == "server" for s in got) >= 7, "7 request spans")
         upstream_saw = await healthy.requests("mock-model")
         # Exports are periodic and cumulative: wait for one made after the last request.
         durations = await receiver.wait_for_metric(
@@ -210,6 +224,17 @@ async def test_traces_and_genai_metrics_reach_a_real_otlp_endpoint(
 
     embed_attempts = _children(spans, _request_span(spans, "embed-1"))
     assert embed_attempts[-1].attributes["gen_ai.operation.name"] == "embeddings"
+
+    # Responses and Messages: the same request span and attempt spans (failover included) as chat.
+    for request_id, path in (("responses-1", "/v1/responses"), ("messages-1", "/v1/messages")):
+        api_request = _request_span(spans, request_id)
+        assert api_request.attributes["url.path"] == path and api_request.attributes["http.response.status_code"] == 200
+        api_attempts = _children(spans, api_request)
+        assert [a.attributes["switchboard.provider"] for a in api_attempts] == ["broken", "healthy"]
+        assert api_attempts[0].attributes["error.type"] == "503"
+        assert api_attempts[-1].name == "chat mock-model"
+        assert api_attempts[-1].attributes["gen_ai.usage.output_tokens"] > 0
+        assert api_request.attributes["switchboard.provider"] == "healthy"
 
     # Content only where the profile asks for it.
     captured = _request_span(spans, "captured-1")
