@@ -7,6 +7,7 @@ plus a (rate-limited) Event; the periodic resync retries them.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -84,7 +85,7 @@ async def reconcile_profile(ctx: Context, snap: Snapshot, namespace: str, name: 
         if not force and ctx.fingerprints.get(("rp", namespace, name)) == fingerprint:
             return
         result = render(inputs)
-        problem = await _apply(ctx, profile, result) if isinstance(result, Rendered) else None
+        problem = await _apply(ctx, snap, profile, result) if isinstance(result, Rendered) else None
         if not isinstance(result, Rendered):
             await ctx.events.record(profile, "Warning", result.reason, result.message)
         status: dict[str, Any] = {"observedGeneration": profile["metadata"].get("generation")}
@@ -117,23 +118,32 @@ CONFLICT_ATTEMPTS = 3
 """Writes tried when the API server answers 409: another writer got in between our read and our write."""
 
 
-async def _write(ctx: Context, namespace: str, result: Rendered) -> bool:
-    """Copy the keys and write the ConfigMap; a 409 is benign (reads again and retries), never an ApplyFailed."""
-    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-        try:
-            await ctx.kube.copy_credentials(namespace, result.credentials)
-            return await ctx.kube.apply_config_map(result.config_map)
-        except client.ApiException as e:
-            if e.status != 409 or attempt == CONFLICT_ATTEMPTS:
-                raise
-            logger.debug("write conflict for %s (attempt %d); reading again", namespace, attempt)
+async def _write(ctx: Context, snap: Snapshot, namespace: str, result: Rendered) -> bool:
+    """Copy the keys and write the ConfigMap; a 409 is benign (reads again and retries), never an ApplyFailed.
+
+    Keys are copied under each provider's lock and only for providers the (live)
+    index still holds: a render that started before a provider was deleted must
+    not put back the key its deletion just removed.
+    """
+    async with contextlib.AsyncExitStack() as held:
+        for provider in sorted(result.credentials):
+            await held.enter_async_context(ctx.locks[("llmp", namespace, provider)])
+        live = {p: ref for p, ref in result.credentials.items() if snap.provider(namespace, p) is not None}
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                await ctx.kube.copy_credentials(namespace, live)
+                return await ctx.kube.apply_config_map(result.config_map)
+            except client.ApiException as e:
+                if e.status != 409 or attempt == CONFLICT_ATTEMPTS:
+                    raise
+                logger.debug("write conflict for %s (attempt %d); reading again", namespace, attempt)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-async def _apply(ctx: Context, profile: Body, result: Rendered) -> Problem | None:
+async def _apply(ctx: Context, snap: Snapshot, profile: Body, result: Rendered) -> Problem | None:
     namespace = profile["metadata"]["namespace"]
     try:
-        written = await _write(ctx, namespace, result)
+        written = await _write(ctx, snap, namespace, result)
     except SourceNotAllowed as e:
         problem = Problem("SecretNotAllowed", str(e))
     except SourceKeyMissing as e:

@@ -4,6 +4,7 @@ The real thing is covered by test_operator_e2e.py; these pin the decisions:
 write only on change, keep the last good ConfigMap, report and rate-limit.
 """
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -260,3 +261,23 @@ async def test_conflicts_that_persist_are_reported() -> None:
     await reconcile_profile(context(kube), snapshot(docs), NS, "chat")
     assert f"switchboard-{NS}.chat" not in kube.config_maps
     assert [e["reason"] for e in kube.events if e["type"] == "Warning"] == ["ApplyFailed"]
+
+
+async def test_a_render_racing_a_provider_deletion_does_not_put_its_key_back() -> None:
+    docs = examples()
+    kube = MemoryKube(_secrets(docs))
+    ctx, snap = context(kube), snapshot(docs)
+    await reconcile_profile(ctx, snap, NS, "mini")
+    key = f"{NS}.anthropic-mock"
+    assert key in kube.credentials
+    provider_lock = ctx.locks[("llmp", NS, "anthropic-mock")]
+    async with provider_lock:  # the deletion handler holds the provider while the render runs up to its write
+        render = asyncio.create_task(reconcile_profile(ctx, snap, NS, "mini", force=True))
+        await asyncio.sleep(0.01)
+        assert not render.done()  # waiting for the provider's lock, its render already made
+        entries = snap.providers[NS]
+        entries[:] = [p for p in entries if p["metadata"]["name"] != "anthropic-mock"]  # the live index forgets it
+        kube.credentials.pop(key)  # what the deletion's reconcile_provider does under the lock
+    await render
+    assert key not in kube.credentials
+    assert f"{NS}.openai-mock" in kube.credentials
