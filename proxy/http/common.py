@@ -1,5 +1,6 @@
 """Helpers every API handler shares: readiness, planning, reporting, headers, JSON answers."""
 
+import dataclasses
 import time
 from functools import partial
 from typing import Any
@@ -8,7 +9,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from switchboard.proxy.auth import require_profile
+from switchboard.proxy.auth import request_client, require_profile
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.fleet.http import RESERVATION, settle_usage
@@ -36,7 +37,7 @@ def plan_for(request: web.Request, router: Router, route: RouteRequest) -> Plan:
     profile the router chose.
     """
     try:
-        plan = router.plan(route)
+        plan = router.plan(within_grants(request, route))
     except NoRoute as e:
         raise no_route_error(e) from None
     except NotReady as e:
@@ -44,6 +45,12 @@ def plan_for(request: web.Request, router: Router, route: RouteRequest) -> Plan:
     labels(request).profile = plan.profile.key
     require_profile(request, plan.profile.key)
     return plan
+
+
+def within_grants(request: web.Request, route: RouteRequest) -> RouteRequest:
+    """``route`` resolved among the profiles the caller's key may use (unchanged when auth is off)."""
+    client = request_client(request)
+    return route if client is None else dataclasses.replace(route, may_use=client.may_use)
 
 
 def no_route_error(e: NoRoute) -> ApiError:
@@ -72,6 +79,7 @@ def attempt_headers(plan: Plan, scope: AttemptScope) -> dict[str, str]:
     return {
         "x-switchboard-provider": scope.attempt.provider.name,
         "x-switchboard-model": scope.attempt.model.name,
+        "x-switchboard-profile": plan.profile.key,
         "x-switchboard-strategy": plan.strategy,
         "x-switchboard-attempts": str(scope.number),
     }

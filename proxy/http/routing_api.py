@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from switchboard.proxy.errors import invalid_param
-from switchboard.proxy.http.common import no_route_error, read_body, ready_runtime
+from switchboard.proxy.http.common import no_route_error, read_body, ready_runtime, within_grants
 from switchboard.proxy.http.routing_input import route_request
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import Endpoint, NoRoute, RouteRequest
@@ -41,7 +41,7 @@ async def _route_from_body(request: web.Request) -> RouteRequest:
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise invalid_param("model", "'model' is required and must be a non-empty string", code="missing_required")
     endpoint: Endpoint = "embeddings" if "input" in body and "messages" not in body else "chat"
-    return route_request(body, request.headers, endpoint)
+    return within_grants(request, route_request(body, request.headers, endpoint))
 
 
 async def explain(request: web.Request) -> web.Response:

@@ -64,20 +64,30 @@ class Engine:
         if wanted:
             chosen = self.index.profiles.get(wanted)
             if chosen is None:
-                raise NoRoute(404, f"unknown routing profile {wanted!r}")
+                raise NoRoute(404, f"unknown routing profile {wanted!r}{self._qualified_hint(wanted)}")
             if chosen.allow_client_routing:
                 if request.model not in chosen.models:
                     raise NoRoute(404, f"routing profile {wanted!r} does not serve model {request.model!r}")
                 return chosen
-        profile = self.index.profile_by_model.get(request.model)
+        profile = self.index.owner(request.model, request.may_use)
         if profile is None:
             raise NoRoute(404, f"model {request.model!r} is not served here")
         return profile
 
+    def _qualified_hint(self, wanted: str) -> str:
+        """Profiles are named ``namespace/name``; point a bare name at its qualified forms."""
+        if "/" in wanted:
+            return ""
+        matches = sorted(k for k, p in self.index.profiles.items() if p.name == wanted and p.namespace)
+        return f"; name it as namespace/name: {', '.join(matches)}" if matches else ""
+
     def route_for(self, request: RouteRequest) -> Route:
-        route = None if PROFILE_HEADER in request.headers else self.index.default_routes.get(request.model)
-        if route is None:  # a profile header, or an unknown model: the slow path names the error
-            route = self.index.route(self.select_profile(request), request.model)
+        if PROFILE_HEADER not in request.headers:
+            route = self.index.default_routes.get(request.model)
+            if route is not None and (request.may_use is None or request.may_use(route.profile_key)):
+                return route
+        # a profile header, a winner the caller may not use, or an unknown model: the slow path decides
+        route = self.index.route(self.select_profile(request), request.model)
         assert route is not None  # every served model of a profile has a route
         return route
 
@@ -253,7 +263,7 @@ class Engine:
         """Eligible providers of each fallback model, in order, each list in failover order."""
         result: list[Candidate] = []
         for model in profile.fallback_models:
-            route = self.index.fallback_route(profile, model)
+            route = self.index.fallback_route(profile, model, request.may_use)
             if route is not None and model != request.model:
                 result.extend(self._filter(route, request, now, ())[0])
         return result
