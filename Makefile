@@ -7,7 +7,7 @@ CACHE ?= $(or $(SWITCHBOARD_CACHE),$(HOME)/.cache/switchboard)
 export SWITCHBOARD_CACHE := $(CACHE)
 export PATH := $(CURDIR)/$(VENV)/bin:$(CACHE)/bin:$(PATH)
 
-.PHONY: help setup tools lint typecheck unit test bench run down run-standalone clean crds cluster-up cluster-down
+.PHONY: help setup tools lint typecheck unit test bench bench-quick run down run-standalone clean crds cluster-up cluster-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -37,8 +37,15 @@ cluster-up: tools ## local control plane in .run/cluster; prints the admin kubec
 cluster-down: ## stop the local control plane; leaves no process or port behind
 	$(PY) -m hack.cluster down
 
-bench: setup ## benchmarks, reported in numbers
-	$(PY) -m pytest bench --benchmark-enable --benchmark-only -p no:randomly
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed tools ## Switchboard vs nginx, aiohttp and LiteLLM in one run (<15 min): docs/benchmarks.md
+	$(PY) -m bench.run
+
+bench-quick: $(VENV)/.bench-installed ## the same comparison, fewer paths and shorter runs (<2 min), writes nothing
+	$(PY) -m bench.run --quick --no-write
 
 SYSTEM_DIR ?= .run/system
 RUN_FLAGS ?=

@@ -19,7 +19,8 @@ from switchboard.proxy.fleet.admission import FleetLimiter
 from switchboard.proxy.fleet.http import FLEET, add_rate_headers
 from switchboard.proxy.fleet.store import FleetStore, StoreSettings
 from switchboard.proxy.http import chat, embeddings, info, routing_api
-from switchboard.proxy.http.keys import RUNTIME, SOURCE, STARTED_AT
+from switchboard.proxy.http.access_log import AccessLog
+from switchboard.proxy.http.keys import ACCESS_LOG, RUNTIME, SOURCE, STARTED_AT
 from switchboard.proxy.http.middleware import openai_errors, request_metrics
 from switchboard.proxy.metrics import HealthSource, create_metrics
 from switchboard.proxy.routing.pricing import PricingTable
@@ -49,6 +50,13 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", info.healthz)
     app.router.add_get("/readyz", info.readyz)
     app.router.add_get("/metrics", info.metrics)
+
+
+async def _write_access_log(app: web.Application) -> AsyncIterator[None]:
+    """The access log's writer thread, for the app's lifetime; every queued line is written before it ends."""
+    app[ACCESS_LOG].start()
+    yield
+    app[ACCESS_LOG].stop()
 
 
 async def _run_source(app: web.Application) -> AsyncIterator[None]:
@@ -88,6 +96,8 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
     app.on_response_prepare.append(add_rate_headers)
     app[SOURCE] = source
     app[STARTED_AT] = time.time()
+    app[ACCESS_LOG] = AccessLog()
     _add_routes(app)
+    app.cleanup_ctx.append(_write_access_log)  # first in, last out: lines of the last requests are written
     app.cleanup_ctx.append(_run_source)
     return app

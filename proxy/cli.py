@@ -10,6 +10,7 @@ request present a client key (``docs/auth.md``); without it there is no client a
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -135,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers > 1:
         return run_workers(args, sys.argv[1:] if argv is None else list(argv))
     app = create_app(make_source(args), options)
+    # Everything imported and built so far lives as long as the process: out of the collector's way, so
+    # a full collection under load walks the requests' objects only (shorter pauses, a lower p99).
+    gc.freeze()
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(
             serve_until_signalled(

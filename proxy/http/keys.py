@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from switchboard.proxy.config_source import ConfigSource
+from switchboard.proxy.http.access_log import AccessLog
 from switchboard.proxy.runtime import Runtime
 
 
@@ -24,3 +25,4 @@ RUNTIME = web.AppKey("switchboard_runtime", Runtime)
 SOURCE = web.AppKey("switchboard_source", ConfigSource)
 STARTED_AT = web.AppKey("switchboard_started_at", float)
 LABELS = web.RequestKey("switchboard_labels", RouteLabels)
+ACCESS_LOG = web.AppKey("switchboard_access_log", AccessLog)

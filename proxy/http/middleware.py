@@ -16,13 +16,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from switchboard.proxy.auth import request_client
-from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http.keys import LABELS, RUNTIME, RouteLabels
+from switchboard.proxy.http.access_log import AccessLine
+from switchboard.proxy.http.keys import ACCESS_LOG, LABELS, RUNTIME, RouteLabels
 from switchboard.proxy.upstream.outcomes import ClientGone
 
 log = logging.getLogger("switchboard.proxy.http")
-access_log = logging.getLogger("switchboard.proxy.access")
 
 _HTTP_CODES = {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}
 CLIENT_CLOSED_REQUEST = 499
@@ -94,20 +93,20 @@ def _record(request: web.Request, status: int, labels: RouteLabels) -> None:
 
 
 def _log_access(request: web.Request, status: int, labels: RouteLabels, elapsed_s: float) -> None:
-    """One line per API request; a stream's line is written when it ended, so it has the cost too.
-
-    Names the client by its key entry's name (with client auth on), never by its key.
-    """
+    """One line per API request; a stream's line is written when it ended, so it has the cost too."""
+    access_log = request.app[ACCESS_LOG]
+    if not access_log.enabled():
+        return
     client = request_client(request)
-    cost = "-" if labels.cost_usd is None else format_cost(labels.cost_usd)
-    access_log.info(
-        "%s %s %d profile=%s provider=%s client=%s duration_s=%.3f cost_usd=%s",
-        request.method,
-        request.path,
-        status,
-        labels.profile,
-        labels.provider,
-        client.name if client else "-",
-        elapsed_s,
-        cost,
+    line = AccessLine(
+        method=request.method,
+        path=request.path,
+        status=status,
+        profile=labels.profile,
+        provider=labels.provider,
+        client=client.name if client else "-",
+        duration_s=elapsed_s,
+        cost_usd=labels.cost_usd,
+        created=time.time(),
     )
+    access_log.write(line)

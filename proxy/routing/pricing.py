@@ -16,6 +16,7 @@ from switchboard.api.provider import ProviderModel
 
 DEFAULT_OUTPUT_TOKENS = 256
 """Completion size assumed for cost estimates when the request sets no max_tokens."""
+_RESOLVED_LIMIT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +63,13 @@ _DETAIL_KEYS["reasoning"] = "reasoning_per_million"
 class PricingTable:
     """Read-only price list keyed by model name."""
 
-    __slots__ = ("_by_prefix", "_exact")
+    __slots__ = ("_by_prefix", "_exact", "_resolved")
 
     def __init__(self, prices: dict[str, Price]) -> None:
         self._exact = dict(prices)
         self._by_prefix = sorted(prices.items(), key=lambda item: len(item[0]), reverse=True)
+        self._resolved: dict[str, Price | None] = {}
+        """Names already looked up (a miss scans every prefix: this runs for every answer's cost)."""
 
     @classmethod
     def default(cls) -> "PricingTable":
@@ -95,10 +98,16 @@ class PricingTable:
         return cls(prices)
 
     def lookup(self, name: str) -> Price | None:
+        try:
+            return self._resolved[name]
+        except KeyError:
+            pass
         price = self._exact.get(name)
-        if price is not None:
-            return price
-        return next((p for prefix, p in self._by_prefix if name.startswith(prefix)), None)
+        if price is None:
+            price = next((p for prefix, p in self._by_prefix if name.startswith(prefix)), None)
+        if len(self._resolved) < _RESOLVED_LIMIT:  # names come from configs; the bound only guards memory
+            self._resolved[name] = price
+        return price
 
     def price_of(self, model: ProviderModel) -> Price | None:
         p = model.pricing

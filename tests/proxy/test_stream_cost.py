@@ -1,5 +1,6 @@
 """A stream's cost: no header (it is only known after the last chunk), but metric and access log."""
 
+import asyncio
 import logging
 
 import aiohttp
@@ -8,6 +9,17 @@ import pytest
 from switchboard.api.provider import Pricing, ProviderModel
 from tests.fixtures.proxy import ProxyFactory, SdkClient, provider_config, proxy_config
 from tests.fixtures.upstream import MockFactory
+
+
+async def access_lines(caplog: pytest.LogCaptureFixture, count: int = 1) -> list[str]:
+    """The access log's lines once ``count`` arrived: its writer thread logs them a moment after the answer."""
+    for _ in range(500):
+        lines = [r.getMessage() for r in caplog.records if r.name == "switchboard.proxy.access"]
+        if len(lines) >= count:
+            return lines
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{count} access log line(s) expected, got {len(lines)}")
+
 
 MESSAGES = [{"role": "user", "content": "count my tokens"}]
 PRICED = ProviderModel(name="mock-model", pricing=Pricing(input_per_million=1_000_000, output_per_million=2_000_000))
@@ -36,6 +48,6 @@ async def test_a_streams_cost_reaches_the_metric_and_the_access_log(
     async with aiohttp.ClientSession() as http, http.get(proxy.base_url + "/metrics") as resp:
         metrics = await resp.text()
     assert f'switchboard_cost_usd_total{{profile="default",provider="priced"}} {expected}' in metrics
-    [line] = [r.getMessage() for r in caplog.records if r.name == "switchboard.proxy.access"]
+    [line] = await access_lines(caplog)
     assert line.startswith("POST /v1/chat/completions 200 profile=default provider=priced client=-")
     assert line.endswith(f"cost_usd={expected:g}")

@@ -1,0 +1,247 @@
+"""``make bench``: every path against the same mock, in one run, reported as ratios.
+
+``python -m bench.run`` (full, under 15 minutes) or ``--quick`` (under 2): starts
+the mock once, then each path in turn (mock direct, nginx, an aiohttp
+pass-through, Switchboard, LiteLLM), measures closed-loop rate, open-loop
+latency at fixed rates, streaming TTFT, then the soak and the routing engine;
+writes ``bench/results/<date>.json`` and ``docs/benchmarks.md`` with its charts.
+"""
+
+import argparse
+import concurrent.futures
+import contextlib
+import dataclasses
+import datetime as dt
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import load, paths, reload, report, routing, soak
+from bench.tools import Tools, ensure_tools, versions
+from hack.checkout import REPO_ROOT
+from hack.cluster import ToolsMissingError
+
+
+@dataclass(frozen=True)
+class Settings:
+    rounds: int
+    """Each closed-loop and streaming run is repeated this many times, paths interleaved; medians reported."""
+    closed_s: float
+    stream_s: float
+    open_s: float
+    rates: tuple[int, ...]
+    p99_bound_ms: float
+    soak_s: float
+    reload_changes: int
+    connections: int = 32
+    slow_connections: int = 128
+    stream_concurrency: int = 16
+
+
+FULL = Settings(
+    rounds=3,
+    closed_s=3,
+    stream_s=2,
+    open_s=2,
+    rates=(10, 25, 50, 100, 250, 500, 1000, 2000, 3000),
+    p99_bound_ms=50,
+    soak_s=600,
+    reload_changes=50,
+)
+QUICK = Settings(
+    rounds=1, closed_s=2, stream_s=2, open_s=2, rates=(250, 1000), p99_bound_ms=50, soak_s=0, reload_changes=0
+)
+
+
+def path_plan(tools: Tools, mock: paths.Server, quick: bool) -> list[tuple[str, paths.PathFactory]]:
+    plan: list[tuple[str, paths.PathFactory]] = [
+        ("direct", paths.direct(mock)),
+        ("nginx", paths.nginx(tools.nginx)),
+        ("aiohttp", paths.passthrough),
+        ("switchboard-1w", paths.switchboard(workers=1, providers=1)),
+        ("switchboard-2w", paths.switchboard(workers=2, providers=1)),
+    ]
+    if quick:
+        return plan
+    plan += [
+        ("switchboard-1w-3p", paths.switchboard(workers=1, providers=3, strategy="least-latency")),
+        ("switchboard-2w-3p", paths.switchboard(workers=2, providers=3, strategy="least-latency")),
+    ]
+    if tools.litellm is not None:
+        plan += [
+            ("litellm-1w", paths.litellm(tools.litellm, workers=1)),
+            ("litellm-2w", paths.litellm(tools.litellm, workers=2)),
+        ]
+    return plan
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each field's median over the rounds (the runs of one path); None where no round measured it."""
+    keys = [k for k, v in runs[0].items() if v is None or isinstance(v, int | float)]
+    out: dict[str, Any] = {"rounds": len(runs)}
+    for key in keys:
+        values = [run[key] for run in runs if isinstance(run.get(key), int | float) and not math.isnan(run[key])]
+        out[key] = statistics.median(values) if values else None
+    return out
+
+
+def interleaved(servers: dict[str, paths.Server], rounds: int, run: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """``run(url)`` ``rounds`` times per path, one path after the other in each round, so that
+    the shared machine's changing load falls on every path alike; medians per path.
+
+    Each run also gets the server's CPU time per request (``cpu_us_per_request``): unlike
+    rates and latencies, it hardly depends on what else the machine is running.
+    """
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
+    for _ in range(rounds):
+        for name, server in servers.items():
+            before = paths.cpu_seconds(server.pids)
+            result = run(server.url)
+            used = paths.cpu_seconds(server.pids) - before
+            count = result.get("requests") or result.get("streams") or 0
+            runs[name].append(result | {"cpu_us_per_request": used / count * 1e6 if count else None})
+    return {name: _median_run(r) for name, r in runs.items()}
+
+
+def sweep(tools: Tools, servers: dict[str, paths.Server], settings: Settings, scratch: Path) -> dict[str, Any]:
+    """Open loop at each rate, lowest first, every path still in; a path leaves once it misses the bound."""
+    out: dict[str, dict[str, Any]] = {name: {"runs": [], "sustained_rps": 0} for name in servers}
+    live = dict(servers)
+    for rate in settings.rates:
+        for name, server in list(live.items()):
+            targets = load.vegeta_targets(server.url, [load.chat_body(paths.FAST_MODEL)], scratch / name)
+            run = load.vegeta(tools.vegeta, targets, rate=rate, seconds=settings.open_s)
+            out[name]["runs"].append(run.as_dict())
+            if run.success < 0.999 or run.p99_ms > settings.p99_bound_ms or run.throughput < 0.95 * rate:
+                del live[name]
+            else:
+                out[name]["sustained_rps"] = rate
+    return out
+
+
+def measure(
+    plan: list[tuple[str, paths.PathFactory]], mock_url: str, tools: Tools, settings: Settings, scratch: Path
+) -> dict[str, dict[str, Any]]:
+    """Every path running at once (idle while another is measured), each workload interleaved."""
+    with contextlib.ExitStack() as stack:
+        servers: dict[str, paths.Server] = {}
+        for name, factory in plan:
+            (scratch / name).mkdir()
+            servers[name] = stack.enter_context(factory(mock_url, scratch / name))
+        for server in servers.values():  # warm up: pools, caches, lazy imports, first-request paths
+            load.wrk(tools.wrk, server.url, paths.FAST_MODEL, connections=settings.connections, seconds=3)
+        c, s = settings.connections, settings.closed_s
+        closed = interleaved(
+            servers,
+            settings.rounds,
+            lambda url: load.wrk(tools.wrk, url, paths.FAST_MODEL, connections=c, seconds=s).as_dict(),
+        )
+        slow = interleaved(
+            servers,
+            settings.rounds,
+            lambda url: load.wrk(
+                tools.wrk, url, paths.SLOW_MODEL, connections=settings.slow_connections, seconds=s
+            ).as_dict(),
+        )
+        stream = interleaved(
+            servers,
+            settings.rounds,
+            lambda url: load.stream(
+                url, paths.FAST_MODEL, concurrency=settings.stream_concurrency, seconds=settings.stream_s
+            ),
+        )
+        opened = sweep(tools, servers, settings, scratch)
+    results = {
+        name: {"closed": closed[name], "closed_slow": slow[name], "stream": stream[name], "open": opened[name]}
+        for name in servers
+    }
+    for name, r in results.items():
+        print(
+            f"  {name:<24} {r['closed']['rps']:6.0f} req/s  p99 {r['closed']['p99_ms'] or float('nan'):6.1f} ms  "
+            f"CPU {r['closed']['cpu_us_per_request'] or float('nan'):5.0f} us/req  "
+            f"sustained {r['open']['sustained_rps']} req/s",
+            flush=True,
+        )
+    return results
+
+
+def baseline_checkout(revision: str, scratch: Path) -> Path:
+    """The tree of ``revision`` (``git archive``), to run beside the working tree's code."""
+    target = scratch / f"baseline-{revision}"
+    target.mkdir()
+    archive = subprocess.run(["git", "archive", revision], cwd=REPO_ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer paths, shorter runs, no soak (under 2 minutes)")
+    parser.add_argument("--only", action="append", default=[], help="measure only these paths (repeatable)")
+    parser.add_argument("--soak-seconds", type=float, help="override the soak length (0: no soak)")
+    parser.add_argument("--reload-changes", type=int, help="override the hot-reload changes (0: skip it)")
+    parser.add_argument("--rounds", type=int, help="override the rounds of each closed-loop and streaming run")
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="REV",
+        help="also measure Switchboard (1 worker) at git revision REV, for before/after (repeatable)",
+    )
+    parser.add_argument("--no-write", action="store_true", help="print results, write no files")
+    args = parser.parse_args(argv)
+    settings = QUICK if args.quick else FULL
+    if args.soak_seconds is not None:
+        settings = dataclasses.replace(settings, soak_s=args.soak_seconds)
+    if args.reload_changes is not None:
+        settings = dataclasses.replace(settings, reload_changes=args.reload_changes)
+    if args.rounds is not None:
+        settings = dataclasses.replace(settings, rounds=args.rounds)
+    began = time.monotonic()
+    tools = ensure_tools(litellm=not args.quick)
+    results: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "mode": "quick" if args.quick else "full",
+        "machine": report.machine(),
+        "versions": versions(tools),
+        "settings": settings.__dict__,
+        "paths": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
+        scratch = Path(tmp)
+        with concurrent.futures.ThreadPoolExecutor(1) as background:
+            # The soak's steady, moderate load runs beside the comparisons (a constant background on every
+            # path alike) so that the whole run fits in 15 minutes.
+            soaking = background.submit(soak.run, tools, scratch, seconds=settings.soak_s) if settings.soak_s else None
+            with paths.mock(scratch) as mock:
+                plan = [(n, f) for n, f in path_plan(tools, mock, args.quick) if not args.only or n in args.only]
+                for revision in args.baseline:
+                    before = paths.switchboard(workers=1, providers=1, checkout=baseline_checkout(revision, scratch))
+                    plan.append((f"switchboard-1w@{revision}", before))
+                results["paths"] = measure(plan, mock.url, tools, settings, scratch)
+            results["routing_us"] = routing.decision_times(quick=args.quick)
+            if settings.reload_changes:
+                try:
+                    results["reload"] = reload.run(changes=settings.reload_changes)
+                except ToolsMissingError as e:  # make bench builds them (make tools); a bare run may lack them
+                    print(f"bench: hot reload not measured: {e}", file=sys.stderr)
+                    results["reload"] = {"not_measured": str(e)}
+            if soaking is not None:
+                results["soak"] = soaking.result()
+    results["elapsed_s"] = round(time.monotonic() - began, 1)
+    results["targets"] = report.targets(results)
+    print(report.summary(results))
+    if not args.no_write:
+        report.write(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
