@@ -1,7 +1,7 @@
 """Result types the Router returns besides the contract's Plan."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,7 @@ class Explanation:
     excluded: Mapping[str, str]  # provider key -> reason
     fallbacks: tuple[RankedCandidate, ...] = ()
     blocked: str | None = None  # why plan() would refuse (profile rate limit, nothing eligible)
+    passed_over: Mapping[str, str] = field(default_factory=dict)  # other profiles serving the model -> why not
 
 
 @dataclass(frozen=True, slots=True)

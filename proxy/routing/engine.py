@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
 from typing import NamedTuple
 
+from switchboard.api.precedence import why_shadowed
 from switchboard.api.profile import Preference, ProfileConfig, Rule, Strategy
 from switchboard.proxy.routing.affinity import rendezvous_index, session_key
 from switchboard.proxy.routing.decision import Explanation, RankedCandidate
@@ -125,7 +126,26 @@ class Engine:
 
     def blocked_explanation(self, request: RouteRequest, error: NoRoute) -> Explanation:
         profile = self.select_profile(request)
-        return Explanation(profile.key, profile.strategy, None, (), error.excluded, (), error.message)
+        passed = self.passed_over(request, profile)
+        return Explanation(profile.key, profile.strategy, None, (), error.excluded, (), error.message, passed)
+
+    def passed_over(self, request: RouteRequest, chosen: ProfileConfig) -> dict[str, str]:
+        """The other profiles serving the requested model, each with why it was not chosen."""
+        claim = self.index.claims.get(request.model)
+        if claim is None:
+            return {}
+        named = PROFILE_HEADER in request.headers and chosen.key == request.headers[PROFILE_HEADER]
+        reasons = {}
+        for other in claim.profiles:
+            if other.key == chosen.key:
+                continue
+            if request.may_use is not None and not request.may_use(other.key):
+                reasons[other.key] = "not granted to this API key"
+            elif named:
+                reasons[other.key] = f"{PROFILE_HEADER} named {chosen.key}"
+            else:
+                reasons[other.key] = f"shadowed: {why_shadowed(chosen, other)}"
+        return reasons
 
     def _strategy(self, profile: ProfileConfig, request: RouteRequest) -> tuple[Strategy, Preference, Rule | None]:
         strategy: Strategy = profile.strategy
@@ -269,7 +289,7 @@ class Engine:
         return result
 
 
-def explain_decision(decision: Decision, engine: Engine) -> Explanation:
+def explain_decision(decision: Decision, engine: Engine, request: RouteRequest) -> Explanation:
     def ranked(cands: Sequence[Candidate], strategy: Strategy) -> tuple[RankedCandidate, ...]:
         return tuple(
             RankedCandidate(c.provider_key, c.attempt.model.name, score(strategy, c, decision.signals)) for c in cands
@@ -282,6 +302,7 @@ def explain_decision(decision: Decision, engine: Engine) -> Explanation:
         ranked=ranked(decision.ordered, decision.base_strategy),
         excluded=decision.excluded,
         fallbacks=ranked(decision.fallbacks, "failover"),
+        passed_over=engine.passed_over(request, decision.profile),
     )
 
 

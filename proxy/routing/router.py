@@ -146,7 +146,7 @@ class Router:
             if e.status in (400, 404):
                 raise
             return self._engine.blocked_explanation(request, e)
-        return explain_decision(decision, self._engine)
+        return explain_decision(decision, self._engine, request)
 
     def started(self, attempt: Attempt) -> None:
         """Call just before sending ``attempt`` upstream (counts in-flight, takes probe slots)."""

@@ -57,3 +57,17 @@ def claims(profiles: Iterable[ProfileConfig]) -> Mapping[str, Claim]:
         for model in dict.fromkeys(profile.models):
             by_model.setdefault(model, []).append(profile)
     return {model: Claim(model, tuple(group)) for model, group in by_model.items()}
+
+
+def why_shadowed(winner: ProfileConfig, loser: ProfileConfig) -> str:
+    """Why ``loser`` does not serve a model ``winner`` also serves, in words for status and explain."""
+    if winner.creation_timestamp != loser.creation_timestamp:
+        if loser.creation_timestamp is None:
+            return f"{winner.key} has a creationTimestamp and this profile has none"
+        return f"{winner.key} is older (created {_when(winner)}, this profile {_when(loser)})"
+    return f"{winner.key} is as old and sorts first by namespace/name"
+
+
+def _when(profile: ProfileConfig) -> str:
+    created = profile.creation_timestamp
+    return created.strftime("%Y-%m-%dT%H:%M:%SZ") if created is not None else "unknown"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from switchboard.api.precedence import claims, ordered, rank
+from switchboard.api.precedence import claims, ordered, rank, why_shadowed
 from switchboard.api.profile import ProfileConfig, ProviderRef
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -81,3 +81,10 @@ def test_the_winner_is_older_than_or_as_old_as_everyone_it_shadows(found: list[P
         if other.creation_timestamp == winner.creation_timestamp:
             assert (winner.namespace or "", winner.name) < (other.namespace or "", other.name)
     assert rank(winner) == min(rank(p) for p in found)
+
+
+def test_the_reason_names_the_winner_and_what_decided() -> None:
+    old, young, undated = profile("a", "x", T0), profile("b", "x", T0 + timedelta(hours=1)), profile("c", "x", None)
+    assert why_shadowed(old, young) == "a/x is older (created 2026-01-01T00:00:00Z, this profile 2026-01-01T01:00:00Z)"
+    assert why_shadowed(old, undated) == "a/x has a creationTimestamp and this profile has none"
+    assert why_shadowed(old, profile("b", "x", T0)) == "a/x is as old and sorts first by namespace/name"

@@ -71,6 +71,12 @@ async def test_same_named_profiles_in_two_namespaces_follow_the_conflict_rule(
     proxy = await proxy_server(config)
     assert [await served_by(proxy) for _ in range(3)] == ["team-b/default"] * 3
     assert await counts(mock_a, mock_b) == [0, 3]
+    explained = await explain(proxy, "unused")
+    assert explained["profile"] == "team-b/default"
+    assert explained["passed_over"] == {
+        "team-a/default": "shadowed: team-b/default is older "
+        "(created 2026-01-01T00:00:00Z, this profile 2026-01-01T01:00:00Z)"
+    }
     # a header names either profile by namespace/name; the bare name is ambiguous and refused
     assert await served_by(proxy, **{"X-Routing-Profile": "team-a/default"}) == "team-a/default"
     assert await counts(mock_a, mock_b) == [1, 3]
@@ -87,6 +93,8 @@ async def test_same_named_profiles_in_two_namespaces_follow_the_conflict_rule(
     await proxy.wait_for_version(2)
     assert await served_by(proxy) == "team-a/default"
     assert await counts(mock_a, mock_b) == [1, 4]  # team-a now points at mock_b
+    reasons = (await explain(proxy, "unused"))["passed_over"]
+    assert reasons == {"team-b/default": "shadowed: team-a/default is as old and sorts first by namespace/name"}
 
 
 def keys_file(path: Path) -> Path:
@@ -124,8 +132,11 @@ async def test_each_key_resolves_the_model_within_its_own_grants(
     assert await served_by(proxy, KEY_A) == "team-a/default"
     assert await served_by(proxy, KEY_B) == "team-b/default"
     assert await counts(mock_a, mock_b) == [1, 2]
-    assert (await explain(proxy, KEY_B))["profile"] == "team-b/default"
-    assert (await explain(proxy, KEY_A))["profile"] == "team-a/default"
+    explained_b, explained_a = await explain(proxy, KEY_B), await explain(proxy, KEY_A)
+    assert explained_b["profile"] == "team-b/default"
+    assert explained_b["passed_over"] == {"team-a/default": "not granted to this API key"}
+    assert explained_a["profile"] == "team-a/default"
+    assert explained_a["passed_over"] == {"team-b/default": "not granted to this API key"}
     # a key that may use neither is refused, never routed to someone else's profile
     async with openai.AsyncOpenAI(base_url=proxy.openai_base_url, api_key=KEY_C, max_retries=0) as client:
         with pytest.raises(openai.PermissionDeniedError) as denied:
