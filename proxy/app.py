@@ -21,7 +21,7 @@ from switchboard.proxy.fleet.store import FleetStore, StoreSettings
 from switchboard.proxy.http import chat, embeddings, info, routing_api
 from switchboard.proxy.http.access_log import AccessLog
 from switchboard.proxy.http.keys import ACCESS_LOG, RUNTIME, SOURCE, STARTED_AT
-from switchboard.proxy.http.middleware import openai_errors, request_metrics
+from switchboard.proxy.http.middleware import openai_errors, request_metrics, response_headers
 from switchboard.proxy.metrics import HealthSource, create_metrics
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.runtime import Runtime
@@ -44,6 +44,7 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/chat/completions", chat.chat_completions)
     app.router.add_post("/v1/embeddings", embeddings.embeddings)
     app.router.add_get("/v1/models", info.list_models)
+    app.router.add_get("/v1/models/{model:.+}", info.get_model)
     app.router.add_post("/v1/routing/explain", routing_api.explain)
     app.router.add_get("/v1/routing/latency", routing_api.latency)
     app.router.add_post("/v1/routing/estimate-cost", routing_api.estimate_cost)
@@ -98,6 +99,7 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
     app[STARTED_AT] = time.time()
     app[ACCESS_LOG] = AccessLog()
     _add_routes(app)
+    app.on_response_prepare.append(response_headers)
     app.cleanup_ctx.append(_write_access_log)  # first in, last out: lines of the last requests are written
     app.cleanup_ctx.append(_run_source)
     return app

@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
 
 from switchboard.proxy import kube
@@ -22,22 +23,29 @@ from switchboard.proxy.app import DEFAULT_MAX_BODY_BYTES, AppOptions, create_app
 from switchboard.proxy.auth import API_KEYS_FILE_ENV, KeyFileError, KeyFileSource
 from switchboard.proxy.config_source import ConfigSource, FileSource
 from switchboard.proxy.fleet.store import StoreSettings
+from switchboard.proxy.http.request_id import RequestIdFilter
 from switchboard.proxy.workers import run_workers
 from switchboard.serving import serve_until_signalled
 
 log = logging.getLogger("switchboard.proxy")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s request_id=%(request_id)s"
 STATE_STORE_ENV = "SWITCHBOARD_STATE_STORE"
 STATE_STORE_PASSWORD_ENV = "SWITCHBOARD_STATE_STORE_PASSWORD"
 SHUTDOWN_GRACE_SECONDS = 10.0  # in-flight requests and streams get this long after SIGTERM
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="switchboard-proxy", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="switchboard-proxy",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", type=Path, metavar="FILE", help="ProxyConfig YAML file, reloaded on change")
     source.add_argument("--kubernetes", action="store_true", help="load config from rendered ConfigMaps (cluster)")
-    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")
-    parser.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks a free one (default 8080)")
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks a free one")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes sharing the port")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument(
@@ -72,6 +80,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for worker processes
     kube.add_arguments(parser)
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("switchboard")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+MAX_WORKERS = 256
+MIN_RELOAD_INTERVAL_S = 0.05
+
+
+def invalid_flag(args: argparse.Namespace) -> str | None:
+    """The first flag with a value the proxy cannot run with, as a one-line message; None when all are fine."""
+    if not 0 <= args.port <= 65535:
+        return f"--port must be between 0 and 65535, got {args.port}"
+    if not 1 <= args.workers <= MAX_WORKERS:
+        return f"--workers must be between 1 and {MAX_WORKERS}, got {args.workers}"
+    if args.max_body_bytes < 1:
+        return f"--max-body-bytes must be positive, got {args.max_body_bytes}"
+    if not (MIN_RELOAD_INTERVAL_S <= args.reload_interval <= 3600):  # also refuses nan
+        return f"--reload-interval must be between {MIN_RELOAD_INTERVAL_S} and 3600 seconds, got {args.reload_interval}"
+    if args.state_store_timeout <= 0:
+        return f"--state-store-timeout must be positive, got {args.state_store_timeout}"
+    status_interval = getattr(args, "status_interval", None)
+    if status_interval is not None and not (0 < status_interval <= 3600):
+        return f"--status-interval must be between 0 and 3600 seconds, got {status_interval}"
+    return None
 
 
 def make_source(args: argparse.Namespace) -> ConfigSource:
@@ -121,36 +158,40 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.workers < 1 or args.max_body_bytes < 1 or args.state_store_timeout <= 0:
-        print(
-            "switchboard-proxy: --workers, --max-body-bytes and --state-store-timeout must be positive",
-            file=sys.stderr,
-        )
+    logging.basicConfig(level=args.log_level, format=LOG_FORMAT)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RequestIdFilter())
+    problem = invalid_flag(args)
+    if problem is not None:
+        print(f"switchboard-proxy: {problem}", file=sys.stderr)
         return 2
     try:
         options = app_options(args)  # also in a --workers parent: refuse a bad keys file once, up front
     except KeyFileError as e:  # the message names the entry and field, never a key
         print(f"switchboard-proxy: {e}", file=sys.stderr)
         return 2
-    if args.workers > 1:
-        return run_workers(args, sys.argv[1:] if argv is None else list(argv))
-    app = create_app(make_source(args), options)
-    # Everything imported and built so far lives as long as the process: out of the collector's way, so
-    # a full collection under load walks the requests' objects only (shorter pauses, a lower p99).
-    gc.freeze()
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(
-            serve_until_signalled(
-                app,
-                args.host,
-                args.port,
-                name="switchboard-proxy",
-                shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
-                reuse_port=args.reuse_port,
-                handler_cancellation=True,
+    try:
+        if args.workers > 1:
+            return run_workers(args, sys.argv[1:] if argv is None else list(argv))
+        app = create_app(make_source(args), options)
+        # Everything imported and built so far lives as long as the process: out of the collector's way, so
+        # a full collection under load walks the requests' objects only (shorter pauses, a lower p99).
+        gc.freeze()
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(
+                serve_until_signalled(
+                    app,
+                    args.host,
+                    args.port,
+                    name="switchboard-proxy",
+                    shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+                    reuse_port=args.reuse_port,
+                    handler_cancellation=True,
+                )
             )
-        )
+    except OSError as e:  # the address is taken or not ours to bind: one line, no traceback
+        print(f"switchboard-proxy: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
+        return 1
     return 0
 
 

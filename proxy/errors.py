@@ -46,6 +46,9 @@ class ApiError(Exception):
         self.retry_after = retry_after
         self._headers = headers or {}
 
+    def add_headers(self, headers: dict[str, str]) -> None:
+        self._headers = {**self._headers, **headers}
+
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.error_type, "code": self.code, "param": self.param}}
 

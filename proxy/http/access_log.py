@@ -36,6 +36,8 @@ class AccessLine:
     cost_usd: float | None
     created: float
     """``time.time()`` when the request ended: the record's timestamp, not when the thread wrote it."""
+    request_id: str = "-"
+    """The request's ``x-request-id``: the writer thread has no request context of its own."""
 
     def args(self) -> tuple[object, ...]:
         cost = "-" if self.cost_usd is None else format_cost(self.cost_usd)
@@ -88,4 +90,5 @@ class AccessLog:
         record = self._logger.makeRecord(self._logger.name, logging.INFO, __file__, 0, _FORMAT, line.args(), None)
         record.created = line.created
         record.msecs = (line.created - int(line.created)) * 1000
+        record.request_id = line.request_id
         self._logger.handle(record)

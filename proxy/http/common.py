@@ -39,6 +39,10 @@ def plan_for(request: web.Request, router: Router, route: RouteRequest) -> Plan:
     try:
         plan = router.plan(within_grants(request, route))
     except NoRoute as e:
+        profile = router.profile_of(route)
+        if profile is not None:  # a 429 or 503 of a known profile: metrics and log name it
+            labels(request).profile = profile.key
+            require_profile(request, profile.key)
         raise no_route_error(e) from None
     except NotReady as e:
         raise ApiError(503, f"proxy not ready: {e}", code="not_ready") from None

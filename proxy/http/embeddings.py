@@ -1,14 +1,11 @@
 """POST /v1/embeddings: validate -> plan -> run attempts -> write."""
 
-import dataclasses
-
 from aiohttp import web
 
-from switchboard.proxy.errors import ApiError
 from switchboard.proxy.fleet.http import admitted
 from switchboard.proxy.http.common import json_answer, plan_for, read_body, ready_runtime, reporting
 from switchboard.proxy.http.routing_input import route_request
-from switchboard.proxy.upstream.exchange import embeddings_once
+from switchboard.proxy.upstream.exchange import embeddings_once, embeddings_preparer
 from switchboard.proxy.upstream.loop import run_attempts
 from switchboard.proxy.validation import decode_json_object, parse_embeddings
 
@@ -20,12 +17,14 @@ async def embeddings(request: web.Request) -> web.Response:
     async with runtime.lease() as snap:
         route = route_request(body, request.headers, "embeddings")
         plan = plan_for(request, runtime.router, route)
-        # Providers whose API has no embeddings are skipped, not tried and failed.
-        capable = tuple(a for a in plan.attempts if snap.adapter(a.provider).supports_embeddings)
-        if not capable:
-            raise ApiError(400, f"no provider of model {parsed.model!r} supports embeddings", param="model")
-        plan = dataclasses.replace(plan, attempts=capable)
         async with admitted(request, plan, route, snap.config.fleet.replicas) as plan:
             report = reporting(request, runtime, "embeddings")
-            served = await run_attempts(report, plan, parsed.model, lambda scope: embeddings_once(snap, scope, body))
+            # Providers whose API has no embeddings are skipped, not tried and failed.
+            served = await run_attempts(
+                report,
+                plan,
+                parsed.model,
+                embeddings_preparer(snap, body),
+                lambda scope, prepared: embeddings_once(snap, scope, prepared, parsed.model),
+            )
             return json_answer(plan, served)

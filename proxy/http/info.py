@@ -7,6 +7,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from switchboard.proxy.auth import request_client
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.http.keys import RUNTIME, SOURCE, STARTED_AT
 
@@ -15,14 +16,31 @@ def _json(data: object, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
 
 
-async def list_models(request: web.Request) -> web.Response:
+def _visible_models(request: web.Request) -> list[str]:
+    """Public model names of the profiles this client may use (all of them without client auth)."""
     runtime = request.app[RUNTIME]
     if not runtime.ready:
         raise ApiError(503, f"proxy not ready: {runtime.not_ready_reason}", code="not_ready")
+    client = request_client(request)
+    profiles = runtime.snapshot.config.profiles
+    return sorted({m for p in profiles if client is None or client.may_use(p.key) for m in p.models})
+
+
+def _model(request: web.Request, name: str) -> dict[str, object]:
     created = int(request.app.get(STARTED_AT, time.time()))
-    names = runtime.snapshot.config.served_models()
-    models = [{"id": name, "object": "model", "created": created, "owned_by": "switchboard"} for name in names]
-    return _json({"object": "list", "data": models})
+    return {"id": name, "object": "model", "created": created, "owned_by": "switchboard"}
+
+
+async def list_models(request: web.Request) -> web.Response:
+    return _json({"object": "list", "data": [_model(request, name) for name in _visible_models(request)]})
+
+
+async def get_model(request: web.Request) -> web.Response:
+    """``GET /v1/models/{id}``: the model if this client may use a profile that serves it, else 404."""
+    name = request.match_info["model"]
+    if name not in _visible_models(request):
+        raise ApiError(404, f"model {name!r} is not served here", code="model_not_found", param="model")
+    return _json(_model(request, name))
 
 
 async def healthz(request: web.Request) -> web.Response:

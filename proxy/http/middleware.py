@@ -17,8 +17,9 @@ from aiohttp.typedefs import Handler
 
 from switchboard.proxy.auth import request_client
 from switchboard.proxy.errors import ApiError
+from switchboard.proxy.http import request_id
 from switchboard.proxy.http.access_log import AccessLine
-from switchboard.proxy.http.keys import ACCESS_LOG, LABELS, RUNTIME, RouteLabels
+from switchboard.proxy.http.keys import ACCESS_LOG, LABELS, REQUEST_ID, RUNTIME, RouteLabels
 from switchboard.proxy.upstream.outcomes import ClientGone
 
 log = logging.getLogger("switchboard.proxy.http")
@@ -37,15 +38,18 @@ def error_response(error: ApiError) -> web.Response:
 
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiError:
+    headers = None
     if exc.status == 404:
         message = f"unknown URL: {request.method} {request.path}"
     elif exc.status == 405:
+        allowed = sorted(exc.allowed_methods) if isinstance(exc, web.HTTPMethodNotAllowed) else []
         message = f"method {request.method} not allowed for {request.path}"
+        headers = {"Allow": ", ".join(allowed)}
     elif exc.status == 413:
         message = "request body too large"
     else:
         message = exc.reason
-    return ApiError(exc.status, message, code=_HTTP_CODES.get(exc.status))
+    return ApiError(exc.status, message, code=_HTTP_CODES.get(exc.status), headers=headers)
 
 
 @web.middleware
@@ -67,9 +71,18 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
 
 @web.middleware
 async def request_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count and time every API request with the labels the handler found."""
-    if not request.path.startswith("/v1/"):
-        return await handler(request)
+    """Count and time every API request with the labels the handler found; set its ``x-request-id``."""
+    request[REQUEST_ID] = request_id.request_id_for(request)
+    token = request_id.current.set(request[REQUEST_ID])
+    try:
+        if not request.path.startswith("/v1/"):
+            return await handler(request)
+        return await _measured(request, handler)
+    finally:
+        request_id.current.reset(token)
+
+
+async def _measured(request: web.Request, handler: Handler) -> web.StreamResponse:
     resource = request.match_info.route.resource
     began = time.monotonic()
     endpoint = resource.canonical.removeprefix("/v1/") if resource else "unmatched"
@@ -82,6 +95,13 @@ async def request_metrics(request: web.Request, handler: Handler) -> web.StreamR
         raise
     _record(request, CLIENT_CLOSED_REQUEST if labels.client_gone else response.status, labels)
     return response
+
+
+async def response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: echo the request id; name the server without versions (no fingerprint)."""
+    response.headers["Server"] = "switchboard"
+    if REQUEST_ID in request:
+        response.headers[request_id.HEADER] = request[REQUEST_ID]
 
 
 def _record(request: web.Request, status: int, labels: RouteLabels) -> None:
@@ -108,5 +128,6 @@ def _log_access(request: web.Request, status: int, labels: RouteLabels, elapsed_
         duration_s=elapsed_s,
         cost_usd=labels.cost_usd,
         created=time.time(),
+        request_id=request.get(REQUEST_ID, "-"),
     )
     access_log.write(line)

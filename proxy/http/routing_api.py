@@ -1,18 +1,22 @@
 """The router's introspection endpoints: explain, latency, estimate-cost."""
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from aiohttp import web
 from pydantic import BaseModel
 
+from switchboard.api.config import ProxyConfig
+from switchboard.proxy.auth import request_client, require_profile
 from switchboard.proxy.errors import invalid_param
 from switchboard.proxy.http.common import no_route_error, read_body, ready_runtime, within_grants
 from switchboard.proxy.http.routing_input import route_request
+from switchboard.proxy.routing.decision import Explanation, RankedCandidate
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import Endpoint, NoRoute, RouteRequest
+from switchboard.proxy.upstream.exchange import Prepare, chat_preparer, embeddings_preparer, unsupported_reason
 from switchboard.proxy.validation import decode_json_object
 
 
@@ -36,31 +40,77 @@ def _json(data: Any) -> web.Response:
     return web.Response(body=orjson.dumps(payload), content_type="application/json")
 
 
-async def _route_from_body(request: web.Request) -> RouteRequest:
+async def _route_from_body(request: web.Request) -> tuple[dict[str, Any], RouteRequest]:
     body = decode_json_object(await read_body(request))
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise invalid_param("model", "'model' is required and must be a non-empty string", code="missing_required")
     endpoint: Endpoint = "embeddings" if "input" in body and "messages" not in body else "chat"
-    return within_grants(request, route_request(body, request.headers, endpoint))
+    return body, within_grants(request, route_request(body, request.headers, endpoint))
 
 
 async def explain(request: web.Request) -> web.Response:
-    return await _report_on_route(request, lambda router, route: router.explain(route))
+    """The router's explanation, with the providers that cannot express this very request excluded too."""
+    runtime = ready_runtime(request)
+    body, route = await _route_from_body(request)
+    _require_route_profile(request, runtime.router, route)
+    try:
+        explanation = runtime.router.explain(route)
+    except NoRoute as e:
+        raise no_route_error(e) from None
+    snap = runtime.snapshot
+    if route.endpoint == "embeddings":
+        prepare = embeddings_preparer(snap, body)
+    elif "messages" in body:
+        prepare = chat_preparer(snap, body, stream=route.stream)
+    else:  # a routing question without a request to express: nothing more to exclude
+        return _json(explanation)
+    return _json(without_unsupported(explanation, snap.config, prepare))
+
+
+def without_unsupported(explanation: Explanation, config: ProxyConfig, prepare: Prepare) -> Explanation:
+    """``explanation`` with every candidate whose provider cannot express the request moved to ``excluded``."""
+    providers = {p.key: p for p in config.providers}
+    excluded = dict(explanation.excluded)
+
+    def capable(candidate: RankedCandidate) -> bool:
+        provider = providers.get(candidate.provider)
+        model = next((m for m in provider.models if m.name == candidate.model), None) if provider else None
+        if provider is None or model is None:
+            return True
+        reason = unsupported_reason(prepare, provider, model)
+        if reason is not None:
+            excluded.setdefault(candidate.provider, reason)
+        return reason is None
+
+    ranked = tuple(c for c in explanation.ranked if capable(c))
+    fallbacks = tuple(c for c in explanation.fallbacks if capable(c))
+    return dataclasses.replace(explanation, ranked=ranked, fallbacks=fallbacks, excluded=excluded)
 
 
 async def latency(request: web.Request) -> web.Response:
-    return _json(ready_runtime(request).router.latency_report())
+    """Latency rows of the providers this client's profiles use (all of them without client auth)."""
+    runtime = ready_runtime(request)
+    rows = runtime.router.latency_report()
+    client = request_client(request)
+    if client is not None:
+        config = runtime.snapshot.config
+        allowed = {p.provider_key(ref) for p in config.profiles if client.may_use(p.key) for ref in p.providers}
+        rows = [row for row in rows if row.provider in allowed]
+    return _json(rows)
+
+
+def _require_route_profile(request: web.Request, router: Router, route: RouteRequest) -> None:
+    """A 403 when client auth is on and the request would route to a profile the key may not use."""
+    profile = router.profile_of(route)
+    if profile is not None:
+        require_profile(request, profile.key)
 
 
 async def estimate_cost(request: web.Request) -> web.Response:
-    return await _report_on_route(request, lambda router, route: router.estimate_cost(route))
-
-
-async def _report_on_route(request: web.Request, report: Callable[[Router, RouteRequest], Any]) -> web.Response:
-    """A router report about the route of the request in the body; routing failures answer as chat's do."""
     router = ready_runtime(request).router
-    route = await _route_from_body(request)
+    _, route = await _route_from_body(request)
+    _require_route_profile(request, router, route)
     try:
-        return _json(report(router, route))
+        return _json(router.estimate_cost(route))
     except NoRoute as e:
         raise no_route_error(e) from None

@@ -12,6 +12,7 @@ waits for the socket to drain, so a slow reader holds the upstream read back
 (bounded memory) and its errors are the client's, never the provider's.
 """
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -22,7 +23,7 @@ from switchboard.proxy.http.common import attempt_headers
 from switchboard.proxy.routing.types import Plan
 from switchboard.proxy.snapshot import Snapshot
 from switchboard.proxy.upstream.attempt import AttemptScope
-from switchboard.proxy.upstream.exchange import Body, open_stream
+from switchboard.proxy.upstream.exchange import Prepared, open_stream
 from switchboard.proxy.upstream.outcomes import describe
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -79,29 +80,39 @@ class ClientStream:
 
 
 async def relay_chat(
-    snap: Snapshot, scope: AttemptScope, plan: Plan, body: Body, *, include_usage: bool, client: ClientStream
+    snap: Snapshot,
+    scope: AttemptScope,
+    prepared: Prepared,
+    plan: Plan,
+    public_model: str,
+    *,
+    include_usage: bool,
+    client: ClientStream,
 ) -> None:
-    """One streamed chat attempt: open upstream, hold events back until the commit, relay, end."""
-    attempt = scope.attempt
-    adapter = snap.adapter(attempt.provider)
-    target = snap.target(attempt.provider, attempt.model)
-    upstream = adapter.chat_request(target, body, stream=True)
-    async with open_stream(snap, scope, upstream, target.api_key) as response:
-        translator = adapter.chat_stream(target, str(body["model"]), include_usage=include_usage)
-        held: list[bytes] = []
-        async for chunk in response.content.iter_any():
-            events = translator.feed(chunk)
-            if scope.committed:
-                await client.write(scope, events)
-            elif any(carries_output(event) for event in events):
-                await client.open(scope, attempt_headers(plan, scope))
-                await client.write(scope, [*held, *events])
-                held = []
-            else:
-                held.extend(events)
-            if translator.usage is not None:
-                scope.usage = translator.usage
-        closing = translator.finish()
+    """One streamed chat attempt: open upstream, hold events back until the commit, relay, end.
+
+    Until the commit the provider's ``firstTokenSeconds`` (when set) bounds the wait.
+    """
+    attempt, target = scope.attempt, prepared.target
+    async with asyncio.timeout(attempt.timeouts.first_token_seconds) as first_token:
+        async with open_stream(snap, scope, prepared) as response:
+            translator = snap.adapter(attempt.provider).chat_stream(target, public_model, include_usage=include_usage)
+            held: list[bytes] = []
+            async for chunk in response.content.iter_any():
+                events = translator.feed(chunk)
+                if scope.committed:
+                    await client.write(scope, events)
+                elif any(carries_output(event) for event in events):
+                    first_token.reschedule(None)
+                    await client.open(scope, attempt_headers(plan, scope))
+                    await client.write(scope, [*held, *events])
+                    held = []
+                else:
+                    held.extend(events)
+                if translator.usage is not None:
+                    scope.usage = translator.usage
+            closing = translator.finish()
+        first_token.reschedule(None)
     scope.usage = translator.usage or Usage()
     if not scope.committed:  # a complete answer without output (an empty completion)
         await client.open(scope, attempt_headers(plan, scope))

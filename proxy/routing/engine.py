@@ -105,7 +105,7 @@ class Engine:
         live = self.live
         signals = Signals(
             rng, pstate.turn, preference, profile.top_n, live.latency, live.providers, request.prompt_tokens,
-            request.max_tokens,
+            request.max_tokens, profile.latency.exploration_share,
         )  # fmt: skip
         ordered = order(strategy, eligible, signals)
         ordered = demote_slow_starters(ordered, self._slow_factors(now), rng)

@@ -4,6 +4,8 @@ bounded window of recent samples for percentiles in reports."""
 from collections import deque
 from dataclasses import dataclass
 
+DEFAULT_HALF_LIFE_S = 60.0
+
 
 @dataclass(frozen=True, slots=True)
 class LatencySummary:
@@ -21,28 +23,41 @@ class LatencySummary:
 
 
 class LatencyStats:
-    """EMA (``alpha`` weighs the newest sample) plus the last ``window`` samples."""
+    """Time-decayed EMA plus the last ``window`` samples.
 
-    __slots__ = ("alpha", "count", "ema", "max", "min", "samples")
+    ``alpha`` weighs the newest sample; the weight of the previous average also
+    halves every ``half_life_s`` seconds since it was updated, so a provider that
+    was slow long ago is judged by its next sample, not by its past.
+    """
 
-    def __init__(self, alpha: float, window: int) -> None:
+    __slots__ = ("alpha", "count", "ema", "half_life_s", "max", "min", "samples", "updated_at")
+
+    def __init__(self, alpha: float, window: int, half_life_s: float = DEFAULT_HALF_LIFE_S) -> None:
         self.alpha = alpha
+        self.half_life_s = half_life_s
         self.ema: float | None = None
+        self.updated_at = 0.0
         self.samples: deque[float] = deque(maxlen=window)
         self.count = 0
         self.min: float | None = None
         self.max: float | None = None
 
-    def observe(self, seconds: float) -> None:
-        self.ema = seconds if self.ema is None else self.alpha * seconds + (1 - self.alpha) * self.ema
+    def observe(self, seconds: float, now: float) -> None:
+        if self.ema is None:
+            self.ema = seconds
+        else:
+            keep = (1 - self.alpha) * 0.5 ** (max(0.0, now - self.updated_at) / self.half_life_s)
+            self.ema = (1 - keep) * seconds + keep * self.ema
+        self.updated_at = now
         self.samples.append(seconds)
         self.count += 1
         self.min = seconds if self.min is None else min(self.min, seconds)
         self.max = seconds if self.max is None else max(self.max, seconds)
 
-    def reconfigure(self, alpha: float, window: int) -> None:
+    def reconfigure(self, alpha: float, window: int, half_life_s: float = DEFAULT_HALF_LIFE_S) -> None:
         """Apply new settings on reload, keeping what was learned."""
         self.alpha = alpha
+        self.half_life_s = half_life_s
         if self.samples.maxlen != window:
             self.samples = deque(self.samples, maxlen=window)
 

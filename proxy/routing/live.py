@@ -1,12 +1,13 @@
 """Everything the Router learns at run time, and how outcomes update it."""
 
+from switchboard.api.status import CircuitState
 from switchboard.proxy.routing.breaker import Breaker
 from switchboard.proxy.routing.headroom import LOW_HEADROOM
 from switchboard.proxy.routing.latency import LatencyStats
 from switchboard.proxy.routing.state import ProfileState, ProviderState
 from switchboard.proxy.routing.types import Attempt, Outcome
 
-DEFAULT_LATENCY_SETTINGS = (0.3, 200)
+DEFAULT_LATENCY_SETTINGS = (0.3, 200, 60.0)  # EMA alpha, window, decay half-life (s)
 
 
 class Live:
@@ -29,7 +30,7 @@ class Live:
         self.profiles: dict[str, ProfileState] = {}
         self.breakers: dict[tuple[str, str], Breaker] = {}
         self.latency: dict[tuple[str, str], LatencyStats] = {}
-        self.latency_settings: dict[str, tuple[float, int]] = {}
+        self.latency_settings: dict[str, tuple[float, int, float]] = {}
         self.ramping: set[tuple[str, str]] = set()  # breakers in slow start, so plans skip the rest
         # Fast flags so a plan checks only what can exclude a provider: breakers not
         # closed, and providers with limits or a Retry-After cooldown.
@@ -47,6 +48,14 @@ class Live:
         """Whether the attempt's circuit lets a call through now."""
         breaker = self.breakers.get((attempt.provider.key, attempt.model.name))
         return breaker is None or breaker.admits(now)
+
+    def circuit(self, attempt: Attempt, now: float) -> CircuitState:
+        breaker = self.breakers.get((attempt.provider.key, attempt.model.name))
+        return "closed" if breaker is None else breaker.state(now)
+
+    def closed(self, attempt: Attempt, now: float) -> bool:
+        """Whether the attempt's circuit is closed now (not open, not probing)."""
+        return self.circuit(attempt, now) == "closed"
 
     def on_started(self, attempt: Attempt, now: float) -> None:
         state = self.providers.get(attempt.provider.key)
@@ -81,8 +90,8 @@ class Live:
         if breaker.ramping:
             self.ramping.add(key)
         if outcome.kind == "success":
-            self._latency(key).observe(outcome.latency_s)
-            state.latency.observe(outcome.latency_s)
+            self._latency(key).observe(outcome.latency_s, now)
+            state.latency.observe(outcome.latency_s, now)
         if outcome.headroom is not None:
             if outcome.headroom < LOW_HEADROOM:
                 self.strained[key[0]] = now
@@ -92,8 +101,7 @@ class Live:
     def _latency(self, key: tuple[str, str]) -> LatencyStats:
         stats = self.latency.get(key)
         if stats is None:
-            alpha, window = self.latency_settings.get(key[0], DEFAULT_LATENCY_SETTINGS)
-            stats = self.latency[key] = LatencyStats(alpha, window)
+            stats = self.latency[key] = LatencyStats(*self.latency_settings.get(key[0], DEFAULT_LATENCY_SETTINGS))
         return stats
 
 

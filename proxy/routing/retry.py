@@ -5,7 +5,9 @@ Semantics (documented for operators):
   any other 4xx ends the request at once.
 - ``retry.maxRetries`` bounds the retries of one request whatever the mode.
 - ``next-provider`` moves down the plan (next provider, then fallback models);
-  ``same-provider`` repeats the same attempt until its circuit opens, then moves on.
+  ``same-provider`` repeats the same attempt while its circuit stays closed; once it
+  opened (even if it already half-opens again) the retry moves on to a provider
+  that admits calls, and comes back only when none does.
 - Delay: exponential backoff with full jitter, ``uniform(0, min(max, base * 2**(n-1)))``
   for the n-th retry; a Retry-After from the provider about to be retried is a floor.
 - A step whose delay would overrun ``retry.deadlineSeconds`` is not taken.
@@ -42,16 +44,18 @@ def next_step(
     elapsed_s: float,
     rng: random.Random,
     admits: Callable[[Attempt], bool],
+    closed: Callable[[Attempt], bool] | None = None,
 ) -> RetryStep | None:
     """The next attempt after ``plan.attempts[index]`` ended with ``outcome``, or None to stop.
 
     ``admits`` says whether an attempt's circuit still lets calls through now,
-    so a provider that tripped since planning is skipped.
+    so a provider that tripped since planning is skipped; ``closed`` whether its
+    circuit is closed (default: ``admits``), which ``same-provider`` needs to stay.
     """
     policy = plan.profile.retry
     if outcome.kind == "success" or not outcome.retryable or retries_done >= policy.max_retries:
         return None
-    target = _target(plan, index, policy, admits)
+    target = _target(plan, index, policy, admits, closed or admits)
     if target is None:
         return None
     delay = backoff_delay(policy, retries_done + 1, rng)
@@ -63,7 +67,17 @@ def next_step(
     return RetryStep(index=target, delay_s=delay)
 
 
-def _target(plan: Plan, index: int, policy: RetryPolicy, admits: Callable[[Attempt], bool]) -> int | None:
-    if policy.mode == "same-provider" and admits(plan.attempts[index]):
+def _target(
+    plan: Plan,
+    index: int,
+    policy: RetryPolicy,
+    admits: Callable[[Attempt], bool],
+    closed: Callable[[Attempt], bool],
+) -> int | None:
+    same = policy.mode == "same-provider"
+    if same and closed(plan.attempts[index]):
         return index
-    return next((i for i in range(index + 1, len(plan.attempts)) if admits(plan.attempts[i])), None)
+    onwards = next((i for i in range(index + 1, len(plan.attempts)) if admits(plan.attempts[i])), None)
+    if onwards is None and same and admits(plan.attempts[index]):
+        return index  # nothing else admits a call: the half-open probe is the best left
+    return onwards

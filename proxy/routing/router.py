@@ -29,7 +29,7 @@ from collections.abc import Callable
 from switchboard.api.config import ProxyConfig
 from switchboard.api.profile import ProfileConfig
 from switchboard.api.provider import ProviderConfig
-from switchboard.api.status import ProviderHealth
+from switchboard.api.status import CircuitState, ProviderHealth
 from switchboard.proxy.routing import reports
 from switchboard.proxy.routing.breaker import Breaker
 from switchboard.proxy.routing.decision import CostEstimate, Explanation
@@ -148,6 +148,17 @@ class Router:
             return self._engine.blocked_explanation(request, e)
         return explain_decision(decision, self._engine, request)
 
+    def profile_of(self, request: RouteRequest) -> ProfileConfig | None:
+        """The profile ``request`` routes to, or None when it names none (unknown model or profile)."""
+        try:
+            return self._engine.select_profile(request)
+        except NoRoute:
+            return None
+
+    def circuit(self, attempt: Attempt) -> CircuitState:
+        """The circuit state of the attempt's provider and model now."""
+        return self._live.circuit(attempt, self._clock())
+
     def started(self, attempt: Attempt) -> None:
         """Call just before sending ``attempt`` upstream (counts in-flight, takes probe slots)."""
         self._live.on_started(attempt, self._clock())
@@ -166,7 +177,17 @@ class Router:
         See ``switchboard.proxy.routing.retry`` for the exact rules.
         """
         now = self._clock()
-        return next_step(plan, index, outcome, retries_done, elapsed_s, self._rng, lambda a: self._live.admits(a, now))
+        live = self._live
+        return next_step(
+            plan,
+            index,
+            outcome,
+            retries_done,
+            elapsed_s,
+            self._rng,
+            lambda a: live.admits(a, now),
+            lambda a: live.closed(a, now),
+        )
 
     def retry_delay(self, plan: Plan, retry_number: int, outcome: Outcome | None = None) -> float:
         """Backoff before the ``retry_number``-th retry (1-based), honouring Retry-After."""
@@ -210,11 +231,13 @@ def _reuse_profile(state: ProfileState | None, profile: ProfileConfig, replicas:
     return state
 
 
-def _latency_settings(config: ProxyConfig) -> dict[str, tuple[float, int]]:
-    """EMA alpha and window per provider: those of the first profile that uses it."""
-    settings: dict[str, tuple[float, int]] = {}
+def _latency_settings(config: ProxyConfig) -> dict[str, tuple[float, int, float]]:
+    """EMA alpha, window and decay half-life per provider: those of the first profile that uses it."""
+    settings: dict[str, tuple[float, int, float]] = {}
     for profile in config.profiles:
+        latency = profile.latency
         for ref in profile.providers:
-            key = f"{profile.namespace}/{ref.name}" if profile.namespace else ref.name
-            settings.setdefault(key, (profile.latency.ema_alpha, profile.latency.window_size))
+            settings.setdefault(
+                profile.provider_key(ref), (latency.ema_alpha, latency.window_size, latency.decay_half_life_seconds)
+            )
     return settings

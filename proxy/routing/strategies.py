@@ -34,6 +34,7 @@ class Signals(NamedTuple):
     providers: Mapping[str, ProviderState]
     prompt_tokens: int
     max_tokens: int | None
+    exploration: float = 0.0  # least-latency: share of requests that try the stalest provider first
 
     def ema_s(self, c: Candidate) -> float | None:
         stats = self.latency.get(c.model_key)
@@ -140,14 +141,22 @@ def _random(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate
 
 
 def _least_latency(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate]:
-    """Fastest EMA first; candidates without samples go before all (explored, never starved)."""
+    """Fastest EMA first; candidates without samples go before all (explored, never starved).
+
+    With probability ``signals.exploration`` the candidate sampled longest ago goes
+    first instead, so a provider that was slow once is measured again.
+    """
     latency = signals.latency
     emas = [None if (stats := latency.get(c.model_key)) is None else stats.ema for c in candidates]
-    if None not in emas:
-        return _by_key(candidates, emas)  # type: ignore[arg-type]  # no None left
-    unknown = [c for c, e in zip(candidates, emas, strict=True) if e is None]
-    known = [(c, e) for c, e in zip(candidates, emas, strict=True) if e is not None]
-    return unknown + _by_key([c for c, _ in known], [e for _, e in known])
+    if None in emas:
+        unknown = [c for c, e in zip(candidates, emas, strict=True) if e is None]
+        known = [(c, e) for c, e in zip(candidates, emas, strict=True) if e is not None]
+        return unknown + _by_key([c for c, _ in known], [e for _, e in known])
+    ranked = _by_key(candidates, emas)  # type: ignore[arg-type]  # no None left
+    if signals.exploration and signals.rng.random() < signals.exploration:
+        stalest = min(range(1, len(ranked)), key=lambda i: latency[ranked[i].model_key].updated_at)
+        ranked.insert(0, ranked.pop(stalest))
+    return ranked
 
 
 def _least_cost(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate]:
@@ -161,14 +170,29 @@ def _least_busy(candidates: Sequence[Candidate], signals: Signals) -> list[Candi
     return _by_key(candidates, [providers[c.provider_key].inflight for c in candidates])
 
 
+PREFERENCE_HALVING_POINTS = 2.0
+"""preference: each this many score points below the best halve a top-N candidate's chance to go first."""
+
+
 def _preference(candidates: Sequence[Candidate], signals: Signals) -> list[Candidate]:
-    """Rank by preference score, keep the top N, spread the first pick among them by weight."""
+    """Rank by preference score, keep the top N, draw the first pick among them favouring higher scores.
+
+    A top-N candidate's share is its weight times ``0.5 ** (points below the best / 2)``:
+    equal scores split by weight, a clearly better score wins most first picks.
+    """
     preference = signals.preference
-    ranked = _by_key(candidates, [-c.preference_scores[preference] for c in candidates])
+    scores = [c.preference_scores[preference] for c in candidates]
+    order_ = sorted(range(len(candidates)), key=lambda i: -scores[i])
+    ranked = [candidates[i] for i in order_]
     top_n = signals.top_n
     if top_n > 1:
+        best = scores[order_[0]]
         draw = signals.rng.random
-        keyed = [(draw() ** c.exponent, i) for i, c in enumerate(ranked[:top_n]) if c.exponent]
+        keyed = [
+            (draw() ** (c.exponent * 2.0 ** ((best - scores[order_[i]]) / PREFERENCE_HALVING_POINTS)), i)
+            for i, c in enumerate(ranked[:top_n])
+            if c.exponent
+        ]
         first = max(keyed)[1] if keyed else 0  # the head of weighted_shuffle: one max, no sort
         if first:
             ranked.insert(0, ranked.pop(first))

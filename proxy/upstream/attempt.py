@@ -153,10 +153,23 @@ def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | No
     else:
         outcome = failure_outcome(error, latency, scope.usage)
     scope.outcome = outcome
-    reporting.router.finished(attempt, outcome)
+    router = reporting.router
+    before = router.circuit(attempt)
+    router.finished(attempt, outcome)
+    after = router.circuit(attempt)
+    if after != before:
+        log.warning(
+            "circuit of provider %s model %s: %s -> %s (after %s)",
+            attempt.provider.key,
+            attempt.model.name,
+            before,
+            after,
+            outcome.kind.replace("_", " "),
+        )
     provider = attempt.provider.key  # "namespace/name" in metrics and logs (just the name when standalone)
+    if scope.committed_at is not None or outcome.kind in ("client_gone", "cancelled"):
+        reporting.labels.provider = provider  # served it, or was serving it when the client left
     if scope.committed_at is not None:
-        reporting.labels.provider = provider
         reporting.metrics.first_byte.labels(reporting.endpoint, attempt.profile.key, provider).observe(
             scope.committed_at - reporting.started_at
         )

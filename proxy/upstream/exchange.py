@@ -5,13 +5,15 @@ scope and raise the adapter's ``UpstreamError`` for a non-2xx answer so the
 owner can classify it. Upstream error texts are scrubbed of the provider's key.
 """
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from switchboard.proxy.adapters.base import UpstreamError, UpstreamRequest
+from switchboard.api.provider import ProviderConfig, ProviderModel
+from switchboard.proxy.adapters.base import AdapterRequestError, Target, UpstreamError, UpstreamRequest
 from switchboard.proxy.routing.headroom import upstream_headroom
 from switchboard.proxy.snapshot import Snapshot
 from switchboard.proxy.upstream.attempt import AttemptScope
@@ -41,22 +43,60 @@ def _scrubbing(api_key: str | None) -> Iterator[None]:
         raise scrub(error, api_key) from None
 
 
-async def chat_once(snap: Snapshot, scope: AttemptScope, body: Body) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One attempt's upstream request, built before the attempt starts (building it does no I/O)."""
+
+    target: Target
+    request: UpstreamRequest
+
+
+Prepare = Callable[[ProviderConfig, ProviderModel], Prepared]
+"""Builds a request for a provider's model; raises ``AdapterRequestError`` when the provider cannot express it."""
+
+
+def chat_preparer(snap: Snapshot, body: Body, *, stream: bool) -> Prepare:
+    def prepare(provider: ProviderConfig, model: ProviderModel) -> Prepared:
+        target = snap.target(provider, model)
+        return Prepared(target, snap.adapter(provider).chat_request(target, body, stream=stream))
+
+    return prepare
+
+
+def embeddings_preparer(snap: Snapshot, body: Body) -> Prepare:
+    def prepare(provider: ProviderConfig, model: ProviderModel) -> Prepared:
+        adapter = snap.adapter(provider)
+        if not adapter.supports_embeddings:
+            raise AdapterRequestError(f"{provider.type} upstreams have no embeddings API")
+        target = snap.target(provider, model)
+        return Prepared(target, adapter.embeddings_request(target, body))
+
+    return prepare
+
+
+def unsupported_reason(prepare: Prepare, provider: ProviderConfig, model: ProviderModel) -> str | None:
+    """Why ``provider`` cannot take the request (``unsupported request: ...``), or None when it can."""
+    try:
+        prepare(provider, model)
+    except AdapterRequestError as error:
+        return f"unsupported request: {error}"
+    return None
+
+
+async def chat_once(snap: Snapshot, scope: AttemptScope, prepared: Prepared, public_model: str) -> dict[str, Any]:
     """A complete chat answer in OpenAI format."""
-    adapter = snap.adapter(scope.attempt.provider)
-    target = snap.target(scope.attempt.provider, scope.attempt.model)
+    target = prepared.target
     with _scrubbing(target.api_key):
-        raw = await _exchange(snap, scope, adapter.chat_request(target, body, stream=False))
-        payload, scope.usage = adapter.chat_response(target, str(body["model"]), raw)
+        raw = await _exchange(snap, scope, prepared.request)
+        payload, scope.usage = snap.adapter(target.provider).chat_response(target, public_model, raw)
     return payload
 
 
-async def embeddings_once(snap: Snapshot, scope: AttemptScope, body: Body) -> dict[str, Any]:
-    adapter = snap.adapter(scope.attempt.provider)
-    target = snap.target(scope.attempt.provider, scope.attempt.model)
+async def embeddings_once(snap: Snapshot, scope: AttemptScope, prepared: Prepared, public_model: str) -> dict[str, Any]:
+    target = prepared.target
     with _scrubbing(target.api_key):
-        raw = await _exchange(snap, scope, adapter.embeddings_request(target, body))
-        payload, scope.usage = adapter.embeddings_response(target, str(body["model"]), raw)
+        raw = await _exchange(snap, scope, prepared.request)
+        payload, scope.usage = snap.adapter(target.provider).embeddings_response(target, public_model, raw)
     return payload
 
 
@@ -72,13 +112,12 @@ async def _exchange(snap: Snapshot, scope: AttemptScope, upstream: UpstreamReque
 
 
 @asynccontextmanager
-async def open_stream(
-    snap: Snapshot, scope: AttemptScope, upstream: UpstreamRequest, api_key: str | None
-) -> AsyncIterator[aiohttp.ClientResponse]:
-    """An upstream stream answered 2xx, released on exit; errors raised inside are scrubbed of ``api_key``."""
+async def open_stream(snap: Snapshot, scope: AttemptScope, prepared: Prepared) -> AsyncIterator[aiohttp.ClientResponse]:
+    """An upstream stream answered 2xx, released on exit; errors raised inside are scrubbed of the key."""
     provider = scope.attempt.provider
-    with _scrubbing(api_key):
-        async with send(snap.session(provider), upstream, client_timeout(scope.attempt.timeouts)) as response:
+    timeout = client_timeout(scope.attempt.timeouts)
+    with _scrubbing(prepared.target.api_key):
+        async with send(snap.session(provider), prepared.request, timeout) as response:
             if response.status >= 300:
                 raise snap.adapter(provider).error(response.status, await read_body(response), response.headers)
             scope.headroom = upstream_headroom(response.headers)

@@ -6,10 +6,11 @@ never retries after the client went away or after the client received bytes.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from switchboard.api.provider import ProviderConfig, ProviderModel
 from switchboard.proxy.adapters.base import AdapterRequestError
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.routing.types import Plan
@@ -17,9 +18,10 @@ from switchboard.proxy.upstream.attempt import AttemptScope, Deadline, Reporting
 from switchboard.proxy.upstream.outcomes import UPSTREAM_FAILURES, client_error_for, is_fallback
 
 T = TypeVar("T")
+P = TypeVar("P")
 
-AttemptBody = Callable[[AttemptScope], Awaitable[T]]
-"""One attempt's work: raises an UPSTREAM_FAILURES error, or returns the value to serve."""
+AttemptBody = Callable[[AttemptScope, P], Awaitable[T]]
+"""One attempt's work on its prepared request: raises an UPSTREAM_FAILURES error, or returns the value to serve."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +43,18 @@ class StreamBroken(Exception):
         self.error = error
 
 
-async def run_attempts(reporting: Reporting, plan: Plan, requested_model: str, body: AttemptBody[T]) -> Served[T]:
+async def run_attempts(
+    reporting: Reporting,
+    plan: Plan,
+    requested_model: str,
+    prepare: Callable[[ProviderConfig, ProviderModel], P],
+    body: AttemptBody[P, T],
+) -> Served[T]:
     """Serve with the first attempt that succeeds; the client's error when none does.
 
+    ``prepare`` builds each attempt's request before it starts; a provider that
+    cannot express the request is skipped (not an attempt, not a failure) and the
+    next capable one serves; a 400 only when no provider of the plan can.
     Raises ``ApiError`` (every attempt failed), ``StreamBroken`` (failed after the
     commit), and lets ``ClientGone`` and cancellation through untouched.
     """
@@ -54,9 +65,20 @@ async def run_attempts(reporting: Reporting, plan: Plan, requested_model: str, b
     profile = plan.profile.key  # "namespace/name": same-named objects of two namespaces never share a series
     metrics.decisions.labels(profile, plan.strategy, plan.attempts[0].provider.key).inc()
     last: tuple[BaseException, AttemptScope] | None = None
+    unsupported: dict[str, str] = {}  # provider key -> why it cannot take this request
+    tried: list[str] = []  # providers whose attempts failed, in order
     index, number = 0, 0
     while deadline.remaining > 0:
         attempt = plan.attempts[index]
+        try:
+            prepared = prepare(attempt.provider, attempt.model)
+        except AdapterRequestError as error:
+            unsupported[attempt.provider.key] = str(error)
+            following = _next_capable(plan, index, unsupported)
+            if following is None:
+                break
+            index = following
+            continue
         number += 1
         if number > 1:
             metrics.retries.labels(profile, attempt.provider.key).inc()
@@ -64,25 +86,37 @@ async def run_attempts(reporting: Reporting, plan: Plan, requested_model: str, b
         scope: AttemptScope | None = None
         try:
             async with owned_attempt(reporting, attempt, number, deadline) as scope:
-                value = await body(scope)
+                value = await body(scope, prepared)
         except UPSTREAM_FAILURES as error:
             assert scope is not None and scope.outcome is not None
             if scope.committed:
                 raise StreamBroken(scope, error) from error
             last = (error, scope)
+            if attempt.provider.name not in tried:
+                tried.append(attempt.provider.name)
             step = router.next_step(plan, index, scope.outcome, number - 1, deadline.elapsed)
             if step is None or step.delay_s >= deadline.remaining:
                 break
             await asyncio.sleep(step.delay_s)
             index = step.index
             continue
-        except AdapterRequestError as error:
-            raise ApiError(400, f"provider {attempt.provider.name!r} cannot take this request: {error}") from None
         assert scope is not None
         if is_fallback(plan, attempt, requested_model):
             metrics.fallbacks.labels(profile).inc()
         return Served(value, scope)
-    if last is None:
-        raise ApiError(504, "request deadline passed before any upstream answered", code="deadline_exceeded")
-    failure, failed = last
-    raise client_error_for(failure, failed.attempt.provider.name)
+    if last is not None:
+        failure, failed = last
+        answer = client_error_for(failure, failed.attempt.provider.name)
+        answer.add_headers({"x-switchboard-attempts": str(number), "x-switchboard-providers-tried": ",".join(tried)})
+        raise answer
+    if unsupported:
+        reasons = "; ".join(f"{key}: {reason}" for key, reason in unsupported.items())
+        raise ApiError(400, f"no provider of model {requested_model!r} can take this request ({reasons})")
+    raise ApiError(504, "request deadline passed before any upstream answered", code="deadline_exceeded")
+
+
+def _next_capable(plan: Plan, index: int, unsupported: Mapping[str, str]) -> int | None:
+    """The next attempt of the plan whose provider is not known to be unable to take the request."""
+    return next(
+        (i for i in range(index + 1, len(plan.attempts)) if plan.attempts[i].provider.key not in unsupported), None
+    )

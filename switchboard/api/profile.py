@@ -109,6 +109,21 @@ class LatencySettings(Model):
 
     ema_alpha: float = Field(0.3, gt=0, le=1, description="Weight of the newest sample in the moving average.")
     window_size: int = Field(200, ge=10, le=100000, description="Recent samples kept for percentiles.")
+    decay_half_life_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=86400,
+        description="Age at which the moving average counts half as much against a new sample: stale latency fades.",
+    )
+    exploration_share: float = Field(
+        0.05,
+        ge=0,
+        le=0.5,
+        description=(
+            "least-latency: share of requests sent first to the provider sampled longest ago, so one that became "
+            "fast is found again; 0 = never explore."
+        ),
+    )
 
 
 class RuleMatch(Model):
@@ -232,3 +247,7 @@ class ProfileConfig(ProfileCore):
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+    def provider_key(self, ref: ProviderRef) -> str:
+        """The key of a provider this profile lists (providers live in the profile's namespace)."""
+        return f"{self.namespace}/{ref.name}" if self.namespace else ref.name

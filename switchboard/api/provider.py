@@ -82,6 +82,15 @@ class Timeouts(Model):
     first_byte_seconds: float = Field(
         60.0, gt=0, le=3600, description="Longest wait for any read: the first byte, and any silence inside a stream."
     )
+    first_token_seconds: float | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        description=(
+            "Streams: longest wait from the attempt's start to the first content or tool-call chunk; past it the "
+            "attempt fails over like any failure before the first token. Unset: only firstByteSeconds applies."
+        ),
+    )
     total_seconds: float = Field(300.0, gt=0, le=3600, description="Whole attempt, including a streamed body.")
 
 

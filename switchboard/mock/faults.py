@@ -30,7 +30,10 @@ class FaultSpec:
     retry_after: str | None = None
     hang: bool | None = None
     cut_stream_after: int | None = None
+    error_event_after: int | None = None  # an in-band error event (Anthropic ``event: error``) after N events
+    stall_after: int | None = None  # stream N events, then keep the connection open and silent
     malformed: Malformed | None = None
+    malformed_after: int | None = None  # where the malformed SSE event goes (default: after the first event)
     quota_left: float | None = None  # share of a (fake) 1000-request quota reported in rate-limit headers
 
     def over(self, base: "FaultSpec") -> "FaultSpec":
@@ -70,7 +73,7 @@ def _parse_field(name: str, value: Any) -> Any:
         return _as_number(name, value, low=0.0, high=1.0)
     if name in ("latency_ms", "latency_per_token_ms", "jitter_ms"):
         return _as_number(name, value, low=0.0, high=3_600_000.0)
-    if name == "cut_stream_after":
+    if name in ("cut_stream_after", "error_event_after", "stall_after", "malformed_after"):
         return int(_as_number(name, value, low=0, high=1_000_000))
     if name == "hang":
         return _as_bool(name, value)

@@ -10,7 +10,7 @@ import orjson
 from aiohttp import web
 
 from switchboard.mock.conversation import BadRequest, Turn, reply_to
-from switchboard.mock.dialect import Dialect
+from switchboard.mock.dialect import Dialect, sse
 from switchboard.mock.faults import FaultSpec, FaultSpecError, faults_from_headers
 from switchboard.mock.state import MockState
 
@@ -124,19 +124,31 @@ def quota_headers(faults: FaultSpec) -> dict[str, str]:
     }
 
 
+def _error_event(dialect: Dialect) -> bytes:
+    """An in-band error that ends a 200 stream: Anthropic's ``overloaded_error``, OpenAI's error object."""
+    overloaded = 529 if dialect.name == "anthropic" else 503
+    body = dialect.error_body(overloaded, "mock in-band error: overloaded")
+    return sse(body, event="error" if dialect.name == "anthropic" else None)
+
+
 async def _stream(request: web.Request, dialect: Dialect, turn: Turn, faults: FaultSpec) -> web.StreamResponse:
     """Write the events one by one, with per-token latency, a cut or a malformed event if asked."""
     state = request.app[STATE]
     events = dialect.chat_events(turn, reply_to(turn))
     if faults.cut_stream_after is not None:
         events = events[: faults.cut_stream_after]
+    if faults.error_event_after is not None:
+        events = [*events[: faults.error_event_after], _error_event(dialect)]
     if faults.malformed is not None:
-        events = [*events[:1], MALFORMED_SSE, *events[1:]]
+        at = 1 if faults.malformed_after is None else faults.malformed_after
+        events = [*events[:at], MALFORMED_SSE, *events[at:]]
     headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **quota_headers(faults)}
     response = web.StreamResponse(headers=headers)
-    await response.prepare(request)
     try:
+        await response.prepare(request)
         for index, event in enumerate(events):
+            if index == faults.stall_after:
+                await _hang(state)
             if index:
                 await _sleep_ms(state, faults.latency_per_token_ms or 0.0)
             await response.write(event)

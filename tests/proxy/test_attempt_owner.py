@@ -91,12 +91,15 @@ async def test_the_owner_reports_neutral_outcomes_without_blame(error: BaseExcep
     assert _upstream_errors(reporting) == 0
 
 
-async def test_the_owner_reports_one_upstream_failure_and_one_success() -> None:
+async def test_the_owner_reports_one_upstream_failure_and_one_success(caplog: pytest.LogCaptureFixture) -> None:
     router, reporting = _setup()
     scope = await _run(reporting, router, UpstreamError(503, "down"))
     assert scope.outcome is not None and scope.outcome.party == "upstream"
     assert router.provider_health()["a"].circuit == "open"
     assert _upstream_errors(reporting) == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("provider=a model=gpt-4o kind=server_error status=503 attempt=1" in w for w in warnings), warnings
+    assert "circuit of provider a model gpt-4o: closed -> open (after server error)" in warnings
     router, reporting = _setup()
     scope = await _run(reporting, router, None)
     assert scope.outcome is not None and scope.outcome.kind == "success" and scope.committed

@@ -1,12 +1,15 @@
 """The real ``switchboard-proxy`` CLI in subprocesses: single process and SO_REUSEPORT workers."""
 
 import asyncio
+import socket
 import subprocess
+from pathlib import Path
 
 import openai
 import pytest
 
 from hack.checkout import checkout_env, python_module
+from switchboard.proxy import cli
 from tests.fixtures.proxy import provider_config, proxy_config
 from tests.fixtures.upstream import MockFactory
 
@@ -71,3 +74,54 @@ async def test_multiple_workers_start_and_serve(mock_upstream_factory: MockFacto
             break
         await asyncio.sleep(0.025)
     assert len(pids) == 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--port", "99999"), "--port must be between 0 and 65535, got 99999"),
+        (("--port", "-1"), "--port must be between 0 and 65535"),
+        (("--workers", "0"), "--workers must be between 1 and"),
+        (("--reload-interval", "0"), "--reload-interval must be between"),
+        (("--reload-interval", "nan"), "--reload-interval must be between"),
+        (("--max-body-bytes", "0"), "--max-body-bytes must be positive"),
+    ],
+)
+def test_invalid_flags_are_refused_with_one_line(
+    flags: tuple[str, ...], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["--config", "unused.yaml", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("switchboard-proxy: ") and message in err, err
+
+
+def test_a_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
+    config = tmp_path / "empty.yaml"
+    config.write_text("providers: []\nprofiles: []\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for extra in ((), ("--workers", "2")):
+            result = subprocess.run(
+                python_module(
+                    "switchboard.proxy.cli", "--config", str(config), "--host", "127.0.0.1", "--port", port, *extra
+                ),
+                capture_output=True,
+                text=True,
+                env=checkout_env(),
+                timeout=60,
+            )
+            assert result.returncode == 1
+            assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "in use" in result.stderr
+            assert "Traceback" not in result.stderr
+
+
+def test_version_and_help_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as version:
+        cli.main(["--version"])
+    assert version.value.code == 0 and capsys.readouterr().out.startswith("switchboard-proxy ")
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    helped = capsys.readouterr().out
+    assert "(default: 8080)" in helped and "(default: 0.5)" in helped

@@ -151,6 +151,7 @@ async def test_a_client_leaving_a_waiting_request_cancels_the_upstream_call_at_o
     lines = await wait_for_access_lines(caplog, 3)
     await _quiet(proxy)  # long before the upstream's 30 s answer: the call was cancelled
     assert [line.split()[2] for line in lines] == ["499"] * 3, lines
+    assert all("provider=p0" in line for line in lines), lines  # the provider that was serving it
     assert circuits(proxy) == {"p0": ("closed", 0.0), "p1": ("closed", 0.0)}
     assert (await mocks[0].stats())["total"] == 3
     assert (await mocks[1].stats())["total"] == 0  # no retry, no failover after the client left

@@ -151,3 +151,24 @@ def test_the_cli_refuses_an_invalid_keys_file_without_echoing_keys(tmp_path: Pat
     assert result.returncode == 2
     assert "keys[0].key" in result.stderr
     assert "sk-short" not in result.stderr + result.stdout
+
+
+async def test_model_and_routing_endpoints_respect_the_keys_grants(secured: tuple[ProxyServer, Path]) -> None:
+    proxy, _ = secured
+    chat = client(proxy, CHAT_KEY)
+    assert [m.id async for m in chat.models.list()] == ["chat-model"]
+    assert (await chat.models.retrieve("chat-model")).id == "chat-model"
+    with pytest.raises(openai.NotFoundError):
+        await chat.models.retrieve("embed-model")  # served, but not to this key
+    await chat.chat.completions.create(model="chat-model", messages=[{"role": "user", "content": "hi"}])
+    headers = {"Authorization": f"Bearer {CHAT_KEY}"}
+    embed_body = {"model": "embed-model", "input": "hi"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for path in ("/v1/routing/explain", "/v1/routing/estimate-cost"):
+            async with session.post(proxy.base_url + path, json=embed_body) as response:
+                assert response.status == 403, path
+                assert (await response.json())["error"]["code"] == "profile_not_allowed"
+            async with session.post(proxy.base_url + path, json={"model": "chat-model", "messages": []}) as response:
+                assert response.status == 200, path
+        async with session.get(proxy.base_url + "/v1/routing/latency") as response:
+            assert {row["provider"] for row in (await response.json())["data"]} == {"mock"}  # chat's provider

@@ -11,6 +11,7 @@ from switchboard.api.provider import CircuitBreaker, Limits, Timeouts
 from switchboard.proxy.app import AppOptions
 from tests.fixtures.proxy import ProxyFactory, ProxyServer, SdkClient, provider_config, proxy_config
 from tests.fixtures.upstream import MockFactory
+from tests.hardening.checks import metrics_text
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -68,9 +69,10 @@ async def test_unknown_route_and_method_are_openai_errors(proxy: ProxyServer) ->
     status, headers, body = await _raw(proxy, "GET", "/v1/nothing-here")
     assert status == 404 and headers["Content-Type"].startswith("application/json")
     _assert_error_body(body, code="unknown_url")
-    status, _, body = await _raw(proxy, "GET", "/v1/chat/completions")
-    assert status == 405
+    status, headers, body = await _raw(proxy, "GET", "/v1/chat/completions")
+    assert status == 405 and headers["Allow"] == "POST"
     _assert_error_body(body, code="method_not_allowed")
+    assert headers["Server"] == "switchboard"  # no aiohttp or Python version to fingerprint
 
 
 async def test_body_too_large_is_413(
@@ -99,6 +101,7 @@ async def test_rate_limited_is_429_with_retry_after(
         await client.chat.completions.create(model="mock-model", messages=MESSAGES)
     assert int(info.value.response.headers["Retry-After"]) >= 1
     assert isinstance(info.value.body, dict) and info.value.body["code"] == "rate_limited"
+    assert 'endpoint="chat/completions",profile="default",provider="none",status="429"' in await metrics_text(proxy)
 
 
 async def test_upstream_garbage_is_502(
@@ -111,6 +114,8 @@ async def test_upstream_garbage_is_502(
         await sdk_client(proxy).chat.completions.create(model="mock-model", messages=MESSAGES)
     assert info.value.status_code == 502
     assert isinstance(info.value.body, dict) and info.value.body["code"] == "upstream_error"
+    assert info.value.response.headers["x-switchboard-attempts"] == "1"
+    assert info.value.response.headers["x-switchboard-providers-tried"] == "a"
 
 
 async def test_no_provider_available_is_503(
@@ -122,6 +127,7 @@ async def test_no_provider_available_is_503(
         await sdk_client(proxy).chat.completions.create(model="mock-model", messages=MESSAGES)
     assert info.value.status_code == 503
     assert isinstance(info.value.body, dict) and info.value.body["code"] == "no_provider_available"
+    assert 'endpoint="chat/completions",profile="default",provider="none",status="503"' in await metrics_text(proxy)
 
 
 async def test_upstream_timeout_is_504(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from switchboard.api.profile import RetryPolicy
 from switchboard.proxy.routing import Outcome, Plan, Router, RouteRequest
 from switchboard.proxy.routing.retry import backoff_delay
-from tests.fixtures.engine import make_config, provider
+from tests.fixtures.engine import FakeClock, make_config, provider
 
 Build = Callable[..., Router]
 REQ = RouteRequest(model="gpt-4o")
@@ -60,6 +60,29 @@ def test_same_provider_mode_repeats_the_attempt_until_its_circuit_opens(make_rou
     router.finished(plan.attempts[0], failure)  # trips a's breaker
     step = router.next_step(plan, 0, failure, 1)
     assert step is not None and step.index == 1
+
+
+def test_same_provider_leaves_a_circuit_that_opened_even_once_it_half_opens(
+    make_router: Build, clock: FakeClock
+) -> None:
+    """A short openSeconds must not let same-provider spend every retry probing the provider that just failed."""
+    breaker = {"consecutiveFailures": 1, "openSeconds": 0.001}
+    cfg = make_config([provider("a", circuitBreaker=breaker), provider("b")], retry={"mode": "same-provider"})
+    router = make_router(cfg)
+    plan = router.plan(REQ)
+    failure = RETRYABLE[1]
+    router.started(plan.attempts[0])
+    router.finished(plan.attempts[0], failure)  # opens a's circuit...
+    clock.advance(0.01)  # ...which half-opens before the retry
+    step = router.next_step(plan, 0, failure, 0)
+    assert step is not None and plan.attempts[step.index].provider.name == "b"
+    only_a = make_router(make_config([provider("a", circuitBreaker=breaker)], retry={"mode": "same-provider"}))
+    plan = only_a.plan(REQ)
+    only_a.started(plan.attempts[0])
+    only_a.finished(plan.attempts[0], failure)
+    clock.advance(0.01)
+    step = only_a.next_step(plan, 0, failure, 0)
+    assert step is not None and step.index == 0  # nothing else admits a call: probing it is all that is left
 
 
 def test_next_provider_skips_attempts_whose_circuit_opened(make_router: Build) -> None:

@@ -3,9 +3,11 @@
 from collections import Counter
 from collections.abc import Callable
 
+import pytest
+
 from switchboard.api.config import parse_config
 from switchboard.proxy.routing import Outcome, Router, RouteRequest
-from tests.fixtures.engine import make_config, provider, rated
+from tests.fixtures.engine import FakeClock, make_config, provider, rated
 
 Build = Callable[..., Router]
 REQ = RouteRequest(model="gpt-4o")
@@ -149,6 +151,18 @@ def test_least_busy_prefers_fewest_in_flight(make_router: Build) -> None:
     assert router.plan(REQ).attempts[0].provider.name == "a"
 
 
+def test_each_preference_changes_the_spread_with_the_default_top_n(make_router: Build) -> None:
+    """Three providers, default topN (3): every preference makes its own provider the usual first pick."""
+    ups = [rated("fast", 9, 4, 5), rated("cheap", 4, 9, 5), rated("smart", 5, 5, 9)]
+    spreads = {}
+    for preference, favourite in {"speed": "fast", "cost": "cheap", "quality": "smart"}.items():
+        counts = firsts(make_router(make_config(ups, strategy="preference", preference=preference)), 2000)
+        assert counts[favourite] > 0.7 * 2000, (preference, counts)
+        assert len(counts) == 3, (preference, counts)  # the others still get some first picks
+        spreads[preference] = counts
+    assert len({tuple(sorted(c.items())) for c in spreads.values()}) == 3
+
+
 def test_preference_scores_rank_providers(make_router: Build) -> None:
     ups = [rated("fast", 10, 1, 3), rated("cheap", 1, 10, 3), rated("smart", 2, 2, 10)]
     expected = {"speed": "fast", "cost": "cheap", "quality": "smart"}
@@ -157,11 +171,46 @@ def test_preference_scores_rank_providers(make_router: Build) -> None:
         assert make_router(cfg).plan(REQ).attempts[0].provider.name == winner, preference
 
 
-def test_preference_spreads_among_top_n_by_weight(make_router: Build) -> None:
+def test_preference_spreads_among_top_n_by_weight_and_score(make_router: Build) -> None:
     ups = [rated("a", 9, 9, 9, weight=1), rated("b", 9, 9, 8, weight=3), rated("c", 1, 1, 1, weight=100)]
     cfg = make_config(ups, strategy="preference", preference="balanced", topN=2)
     router = make_router(cfg)
     counts = firsts(router, 4000)
     assert "c" not in counts  # outside the top 2 despite its weight
-    assert chi_square(counts, {"a": 1000.0, "b": 3000.0}) < CHI2_DF1_P001
+    share_b = 3 * 0.5**0.5  # one point below the best: its weight times 0.5 ** (1 / 2)
+    expected = {"a": 4000 / (1 + share_b), "b": 4000 * share_b / (1 + share_b)}
+    assert chi_square(counts, expected) < CHI2_DF1_P001
     assert router.plan(REQ).attempts[-1].provider.name == "c"  # still listed for failover
+
+
+def requests_to_find_the_fast_one(router: Router, clock: FakeClock, *, limit: int) -> int | None:
+    """Requests until ``b`` (slow once, fast now) wins the plan on its latency, not by exploration."""
+    latency = {"a": 0.5, "b": 0.1}
+    for n in range(1, limit + 1):
+        clock.advance(0.05)
+        attempt = router.plan(REQ).attempts[0]
+        router.started(attempt)
+        router.finished(attempt, Outcome("success", latency[attempt.provider.name]))
+        explained = router.explain(REQ)
+        if explained.ranked[0].provider == "b" and (explained.ranked[0].score or 0) < 500:
+            return n
+    return None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_least_latency_finds_a_provider_that_became_fast(make_router: Build, clock: FakeClock, seed: int) -> None:
+    router = make_router(make_config([provider("a"), provider("b")], strategy="least-latency"), seed=seed)
+    for name, seconds in (("a", 0.5), ("b", 2.0)):  # one early sample each: b looked slow
+        attempt = next(a for a in router.plan(REQ).attempts if a.provider.name == name)
+        router.started(attempt)
+        router.finished(attempt, Outcome("success", seconds))
+    assert requests_to_find_the_fast_one(router, clock, limit=400) is not None
+    still_stuck = make_router(
+        make_config([provider("a"), provider("b")], strategy="least-latency", latency={"explorationShare": 0}),
+        seed=seed,
+    )
+    for name, seconds in (("a", 0.5), ("b", 2.0)):
+        attempt = next(a for a in still_stuck.plan(REQ).attempts if a.provider.name == name)
+        still_stuck.started(attempt)
+        still_stuck.finished(attempt, Outcome("success", seconds))
+    assert requests_to_find_the_fast_one(still_stuck, clock, limit=400) is None  # without exploration: never
