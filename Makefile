@@ -25,7 +25,7 @@ lint: setup ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: setup tools lint ## install everything the tests need, then run them all
+test: setup tools host-packages lint ## install everything the tests need, then run them all
 	$(PY) -m pytest
 
 tools: setup ## etcd, kube-apiserver, kube-controller-manager (built once from Go), helm, into $(CACHE)/bin
@@ -73,7 +73,33 @@ IMAGE_PREFIX ?= ghcr.io/switchboard-dev
 RELEASE_NAMESPACE ?= switchboard-system
 RELEASE_NAME ?= switchboard
 
-.PHONY: chart-crds helm-lint helm-docs images kind-up e2e-kind
+.PHONY: chart-crds helm-lint helm-docs images host-packages node-tools node-up node-down e2e-node kind-up e2e-kind
+
+# Debian packages for building and running images with no registry (podman, runc, debootstrap)
+# and for the local node (containerd, CNI plugins, iptables, conntrack).
+HOST_PACKAGES := podman buildah runc containerd containernetworking-plugins debootstrap iptables conntrack
+
+host-packages: ## install the missing Debian packages the image and node tests need (apt-get)
+	@missing=$$(for p in $(HOST_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+NODE_DIR ?= .run/node
+
+node-up: tools node-tools images ## control plane + one real node (containerd, kubelet, kube-proxy, scheduler, bridge CNI)
+	$(PY) -m hack.kubenode up --state-dir $(NODE_DIR)
+
+node-down: ## stop the node and its control plane; leaves no process, mount, netns, bridge, iptables rule or cgroup
+	$(PY) -m hack.kubenode down --state-dir $(NODE_DIR)
+
+e2e-node: tools node-tools host-packages ## the pod suite on a real node (tests marked `node`; several minutes)
+	$(PY) -m pytest tests/node -m node -p no:randomly
+
+node-tools: setup ## kubelet, kube-proxy, kube-scheduler (same k8s.io/kubernetes as the control plane) into $(CACHE)/bin
+	$(PY) -m hack.install_tools --node
 
 chart-crds: ## copy the generated CRDs from deploy/crds/ into the chart (byte-identical)
 	rm -f $(CHART)/crds/*.yaml
@@ -86,14 +112,14 @@ helm-lint: ## helm lint the chart with default and all-optional-on values
 	helm lint --strict $(CHART)
 	helm lint --strict $(CHART) -f tests/helm/values-all-on.yaml
 
-images: ## build the operator and proxy images (needs a Docker engine)
-	docker build -f operator/Dockerfile -t $(IMAGE_PREFIX)/switchboard-operator:$(IMAGE_TAG) .
-	docker build -f proxy/Dockerfile -t $(IMAGE_PREFIX)/switchboard-proxy:$(IMAGE_TAG) .
+images: setup host-packages ## operator and proxy images with podman: Debian base (debootstrap), host-built wheels, offline
+	$(PY) -m hack.images --prefix $(IMAGE_PREFIX) --tag $(IMAGE_TAG) $(if $(IMAGE_BASE),--base $(IMAGE_BASE))
 
-kind-up: images ## kind cluster with the images loaded and the chart installed (needs Docker and kind)
+kind-up: images ## kind cluster with the images loaded and the chart installed (needs kind)
 	kind get clusters | grep -qx '$(KIND_CLUSTER)' || kind create cluster --name $(KIND_CLUSTER) --wait 120s
-	kind load docker-image --name $(KIND_CLUSTER) \
+	podman save -o build/images/images.tar \
 		$(IMAGE_PREFIX)/switchboard-operator:$(IMAGE_TAG) $(IMAGE_PREFIX)/switchboard-proxy:$(IMAGE_TAG)
+	kind load image-archive --name $(KIND_CLUSTER) build/images/images.tar
 	helm upgrade --install $(RELEASE_NAME) $(CHART) --kube-context kind-$(KIND_CLUSTER) \
 		--namespace $(RELEASE_NAMESPACE) --create-namespace --wait --timeout 5m \
 		--set operator.image.tag=$(IMAGE_TAG) --set proxy.image.tag=$(IMAGE_TAG) \

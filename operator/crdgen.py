@@ -62,6 +62,7 @@ KINDS: tuple[CrdKind, ...] = (
         columns=(
             _column("Type", "string", ".spec.type"),
             _column("Circuit", "string", ".status.summary.circuit"),
+            _column("Endpoints", "string", ".status.summary.endpoints"),
             _column("P50", "number", ".status.summary.p50Ms"),
             _column("Error-Rate", "number", ".status.summary.errorRate"),
             _column("Ready", "string", _READY),
@@ -123,6 +124,8 @@ def _inline(node: Schema, defs: Schema) -> Schema:
     variants = node.pop("anyOf", None)
     if variants is not None:
         non_null = [v for v in variants if v.get("type") != "null"]
+        if sorted(v.get("type", "") for v in non_null) == ["integer", "string"]:
+            return {**{k: v for k, v in node.items() if k != "$ref"}, "x-kubernetes-int-or-string": True}
         if len(non_null) != 1:
             raise ValueError(f"cannot express union {variants!r} in a structural schema")
         node = {**_inline(non_null[0], defs), **node}

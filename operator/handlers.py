@@ -31,6 +31,7 @@ class ResourceKw(TypedDict):
 PROFILES = ResourceKw(group=API_GROUP, version=API_VERSION, plural="routingprofiles")
 PROVIDERS = ResourceKw(group=API_GROUP, version=API_VERSION, plural="llmproviders")
 SECRETS = ResourceKw(group="", version="v1", plural="secrets")
+SERVICES = ResourceKw(group="", version="v1", plural="services")
 
 
 def snapshot(kwargs: dict[str, Any]) -> index.Snapshot:
@@ -41,6 +42,8 @@ def snapshot(kwargs: dict[str, Any]) -> index.Snapshot:
         providers=kwargs["llmp_entries"],
         provider_secrets=kwargs["llmp_secrets"],
         secrets=kwargs["secret_keys"],
+        provider_services=kwargs["llmp_services"],
+        services=kwargs["service_ports"],
     )
 
 
@@ -78,6 +81,8 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
     indexer(PROVIDERS, "llmp_entries", index.provider_entry)
     indexer(PROVIDERS, "llmp_secrets", index.provider_secret)
     indexer(SECRETS, "secret_keys", index.secret_keys)
+    indexer(PROVIDERS, "llmp_services", index.provider_service)
+    indexer(SERVICES, "service_ports", index.service_ports)
 
     @kopf.on.event(**PROFILES, registry=registry)
     async def profile_changed(
@@ -107,6 +112,12 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
         for provider in snap.providers_using_secret(namespace or "", name):
             # force: a rotated key changes no key name, so the render fingerprint cannot see it
             await _profiles_of_provider(_ctx(memo), snap, namespace or "", provider, force=True)
+
+    @kopf.on.event(**SERVICES, registry=registry)
+    async def service_changed(name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
+        snap = snapshot(kwargs)
+        for provider in snap.providers_using_service(namespace or "", name):
+            await _profiles_of_provider(_ctx(memo), snap, namespace or "", provider)
 
     @kopf.on.startup(registry=registry)
     async def start_resync(memo: Any, **kwargs: Any) -> None:

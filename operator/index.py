@@ -64,6 +64,26 @@ def secret_keys(body: Body) -> dict[str, tuple[str, SecretFacts]]:
     return {meta["namespace"]: (meta["name"], SecretFacts(frozenset(keys), granted_providers(meta.get("annotations"))))}
 
 
+def provider_service(body: Body) -> dict[tuple[str, str], str]:
+    """(namespace, Service name) -> provider name, for Service-backed providers."""
+    meta = body.get("metadata", {})
+    ref = (body.get("spec") or {}).get("service")
+    if not isinstance(ref, dict) or not ref.get("name"):
+        return {}
+    return {(meta["namespace"], str(ref["name"])): meta["name"]}
+
+
+def service_ports(body: Body) -> dict[str, tuple[str, tuple[tuple[str, int], ...]]]:
+    """namespace -> (Service name, its TCP ports as (name, number))."""
+    meta = body.get("metadata", {})
+    ports = tuple(
+        (str(p.get("name") or ""), int(p["port"]))
+        for p in (body.get("spec") or {}).get("ports") or []
+        if isinstance(p, dict) and isinstance(p.get("port"), int) and (p.get("protocol") or "TCP") == "TCP"
+    )
+    return {meta["namespace"]: (meta["name"], ports)}
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Read-only view over kopf's indices (each maps a key to a store of values)."""
@@ -73,6 +93,8 @@ class Snapshot:
     providers: Mapping[Any, Iterable[Any]]
     provider_secrets: Mapping[Any, Iterable[Any]]
     secrets: Mapping[Any, Iterable[Any]]
+    provider_services: Mapping[Any, Iterable[Any]] = field(default_factory=dict)
+    services: Mapping[Any, Iterable[Any]] = field(default_factory=dict)
 
     def profile(self, namespace: str, name: str) -> Body | None:
         return next(iter(self.profiles.get((namespace, name), ())), None)
@@ -91,6 +113,12 @@ class Snapshot:
         names = {*self.dependencies.get((namespace, provider), ()), *self.dependencies.get((namespace, SELECTOR), ())}
         return sorted(names)
 
+    def services_in(self, namespace: str) -> dict[str, tuple[tuple[str, int], ...]]:
+        return dict(self.services.get(namespace, ()))
+
+    def providers_using_service(self, namespace: str, service: str) -> list[str]:
+        return sorted(set(self.provider_services.get((namespace, service), ())))
+
     def providers_using_secret(self, namespace: str, secret: str) -> list[str]:
         return sorted(set(self.provider_secrets.get((namespace, secret), ())))
 
@@ -102,7 +130,8 @@ class Snapshot:
 
     def render_inputs(self, profile: Body, settings: RenderSettings) -> RenderInputs:
         namespace = profile["metadata"]["namespace"]
-        return RenderInputs(profile, self.providers_in(namespace), self.secrets_in(namespace), settings)
+        secrets, services = self.secrets_in(namespace), self.services_in(namespace)
+        return RenderInputs(profile, self.providers_in(namespace), secrets, settings, services)
 
 
 @dataclass

@@ -66,6 +66,7 @@ def _fingerprint(inputs: RenderInputs) -> str:
         "profile": {k: inputs.profile.get(k) for k in ("metadata", "spec")},
         "providers": {n: {k: p.get(k) for k in ("metadata", "spec")} for n, p in inputs.providers.items()},
         "secrets": {n: [sorted(f.keys), sorted(f.granted)] for n, f in inputs.secrets.items()},
+        "services": {n: sorted(ports) for n, ports in inputs.services.items()},
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -112,11 +113,27 @@ async def forget_profile(ctx: Context, namespace: str, name: str) -> None:
             logger.warning("ConfigMap of deleted RoutingProfile %s/%s: %s %s", namespace, name, e.status, e.reason)
 
 
+CONFLICT_ATTEMPTS = 3
+"""Writes tried when the API server answers 409: another writer got in between our read and our write."""
+
+
+async def _write(ctx: Context, namespace: str, result: Rendered) -> bool:
+    """Copy the keys and write the ConfigMap; a 409 is benign (reads again and retries), never an ApplyFailed."""
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            await ctx.kube.copy_credentials(namespace, result.credentials)
+            return await ctx.kube.apply_config_map(result.config_map)
+        except client.ApiException as e:
+            if e.status != 409 or attempt == CONFLICT_ATTEMPTS:
+                raise
+            logger.debug("write conflict for %s (attempt %d); reading again", namespace, attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
 async def _apply(ctx: Context, profile: Body, result: Rendered) -> Problem | None:
     namespace = profile["metadata"]["namespace"]
     try:
-        await ctx.kube.copy_credentials(namespace, result.credentials)
-        written = await ctx.kube.apply_config_map(result.config_map)
+        written = await _write(ctx, namespace, result)
     except SourceNotAllowed as e:
         problem = Problem("SecretNotAllowed", str(e))
     except SourceKeyMissing as e:
@@ -146,7 +163,8 @@ async def reconcile_provider(ctx: Context, snap: Snapshot, namespace: str, name:
         if provider is None:
             return
         users = profile_users(snap, provider)
-        verdicts = provider_verdicts(provider, snap.secrets_in(namespace), users, ctx.settings.egress)
+        secrets, services = snap.secrets_in(namespace), snap.services_in(namespace)
+        verdicts = provider_verdicts(provider, secrets, users, ctx.settings.egress, services)
         if verdicts[0].status != "True":
             await ctx.events.record(provider, "Warning", verdicts[0].reason, verdicts[0].message)
         if verdicts[0].reason == "SecretNotAllowed":  # an opt-in withdrawn: the copy goes too

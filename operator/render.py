@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from switchboard.api.config import ConfigError, Fleet, ProxyConfig, format_validation_error, parse_config
 from switchboard.api.egress import EgressPolicy
+from switchboard.api.endpoints import ServiceRef
 from switchboard.api.profile import ProfileConfig, ProviderRef, RoutingProfileSpec
 from switchboard.api.provider import (
     SECRET_GRANT_ANNOTATION,
@@ -68,6 +69,10 @@ class Problem:
     message: str
 
 
+ServicePorts = tuple[tuple[str, int], ...]
+"""A Service's ports as (name, port number); the name is "" for a Service's single unnamed port."""
+
+
 @dataclass(frozen=True)
 class SecretFacts:
     """What the operator knows of a Secret: its data key names and its opt-in (never values)."""
@@ -82,6 +87,7 @@ class RenderInputs:
     providers: Mapping[str, Resource]  # LLMProviders of the profile's namespace, by name
     secrets: Mapping[str, SecretFacts]  # Secret name -> facts, same namespace
     settings: RenderSettings = field(default_factory=RenderSettings)
+    services: Mapping[str, ServicePorts] = field(default_factory=dict)  # Service name -> its ports, same namespace
 
 
 @dataclass(frozen=True)
@@ -179,14 +185,36 @@ def _provider_configs(
             if problem is not None:
                 problems.append(problem)
                 continue
+        port_name = None
+        if spec.service is not None:
+            port_name = resolve_service_port(ref.name, namespace, spec.service, inputs.services)
+            if isinstance(port_name, Problem):
+                problems.append(port_name)
+                continue
         api_key = None
         if source is not None:
             key = credential_key(namespace, ref.name)
             api_key = CredentialSource(secret=SecretKeyRef(name=inputs.settings.credentials_secret, key=key))
         core = spec.model_dump(exclude={"api_key_secret_ref"})
-        config = ProviderConfig.model_validate({**core, "name": ref.name, "namespace": namespace, "api_key": api_key})
+        identity = {"name": ref.name, "namespace": namespace, "api_key": api_key, "service_port_name": port_name}
+        config = ProviderConfig.model_validate({**core, **identity})
         out[ref.name] = (config, source)
     return out
+
+
+def resolve_service_port(
+    provider: str, namespace: str, ref: ServiceRef, services: Mapping[str, ServicePorts]
+) -> str | Problem:
+    """The name of the Service port ``ref.port`` means (EndpointSlices list ports by that name), or why not."""
+    ports = services.get(ref.name)
+    if ports is None:
+        return Problem("ServiceNotFound", f"LLMProvider {provider}: Service {namespace}/{ref.name} does not exist")
+    for name, number in ports:
+        if ref.port in (name, number):
+            return name
+    return Problem(
+        "ServicePortNotFound", f"LLMProvider {provider}: Service {namespace}/{ref.name} has no port {ref.port!r}"
+    )
 
 
 def check_egress(provider: str, namespace: str, spec: LLMProviderSpec, policy: EgressPolicy) -> Problem | None:

@@ -15,16 +15,19 @@ from aiohttp.typedefs import Middleware
 
 from switchboard.proxy.auth import KeyStore, api_key_middleware
 from switchboard.proxy.config_source import ConfigSource
+from switchboard.proxy.endpoints.scraper import scrape_forever
 from switchboard.proxy.fleet.admission import FleetLimiter
 from switchboard.proxy.fleet.http import FLEET, add_rate_headers
 from switchboard.proxy.fleet.store import FleetStore, StoreSettings
 from switchboard.proxy.http import chat, embeddings, info, routing_api
 from switchboard.proxy.http.access_log import AccessLog
-from switchboard.proxy.http.keys import ACCESS_LOG, RUNTIME, SOURCE, STARTED_AT
+from switchboard.proxy.http.keys import ACCESS_LOG, RUNTIME, SOURCE, STARTED_AT, TELEMETRY
 from switchboard.proxy.http.middleware import openai_errors, request_metrics, response_headers
+from switchboard.proxy.http.tracing import request_tracing, send_request_id
 from switchboard.proxy.metrics import HealthSource, create_metrics
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.runtime import Runtime
+from switchboard.proxy.telemetry.setup import Telemetry
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -38,6 +41,8 @@ class AppOptions:
     """The current client keys (``KeyFileSource(path).current``); None serves without client auth."""
     state_store: StoreSettings | None = None
     """Redis/Valkey shared by the fleet (exact limits, budgets); None: each replica enforces 1/N of them."""
+    telemetry: Telemetry = field(default_factory=Telemetry.off)
+    """Tracer and GenAI instruments (``Telemetry.from_env()`` in the CLI); off by default."""
 
 
 def _add_routes(app: web.Application) -> None:
@@ -67,10 +72,12 @@ async def _run_source(app: web.Application) -> AsyncIterator[None]:
     if store is not None:
         await store.connect()
     task = asyncio.create_task(app[SOURCE].run(runtime), name="switchboard-config-source")
+    scraper = asyncio.create_task(scrape_forever(runtime.router.endpoints), name="switchboard-endpoint-metrics")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for running in (task, scraper):
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
     await runtime.close()
     await app[FLEET].close()
 
@@ -78,7 +85,8 @@ async def _run_source(app: web.Application) -> AsyncIterator[None]:
 def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.Application:
     """A proxy app whose config comes from ``source`` (a file or the cluster)."""
     options = options or AppOptions()
-    middlewares: list[Middleware] = [request_metrics, openai_errors]
+    # request_tracing outermost: the access line and every other log line of a request carry its ids.
+    middlewares: list[Middleware] = [request_tracing(options.telemetry), request_metrics, openai_errors]
     if options.api_keys is not None:
         # Inside openai_errors and request_metrics: a 401 is counted like any other answer.
         middlewares.append(api_key_middleware(options.api_keys))
@@ -96,6 +104,8 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
     app[FLEET] = FleetLimiter(store, metrics=metrics.registry)
     app.on_response_prepare.append(add_rate_headers)
     app[SOURCE] = source
+    app[TELEMETRY] = options.telemetry
+    app.on_response_prepare.append(send_request_id)
     app[STARTED_AT] = time.time()
     app[ACCESS_LOG] = AccessLog()
     _add_routes(app)

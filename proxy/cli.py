@@ -6,10 +6,13 @@ ConfigMaps through ``switchboard.proxy.kube.create_source(options)``.
 ``--workers N`` runs N processes sharing the port through SO_REUSEPORT.
 ``--api-keys-file FILE`` (or ``$SWITCHBOARD_API_KEYS_FILE``) makes every API
 request present a client key (``docs/auth.md``); without it there is no client auth.
+``--log-format json`` writes one JSON object per log line (``docs/observability.md``);
+traces and GenAI metrics go over OTLP when the standard ``OTEL_*`` variables say so.
 """
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import logging
 import os
@@ -18,17 +21,18 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
+from switchboard.logformat import LOG_FORMATS, configure_logging
 from switchboard.proxy import kube
 from switchboard.proxy.app import DEFAULT_MAX_BODY_BYTES, AppOptions, create_app
 from switchboard.proxy.auth import API_KEYS_FILE_ENV, KeyFileError, KeyFileSource
 from switchboard.proxy.config_source import ConfigSource, FileSource
 from switchboard.proxy.fleet.store import StoreSettings
-from switchboard.proxy.http.request_id import RequestIdFilter
+from switchboard.proxy.telemetry.settings import TelemetrySettings, TelemetrySettingsError
+from switchboard.proxy.telemetry.setup import Telemetry
 from switchboard.proxy.workers import run_workers
 from switchboard.serving import serve_until_signalled
 
 log = logging.getLogger("switchboard.proxy")
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s request_id=%(request_id)s"
 STATE_STORE_ENV = "SWITCHBOARD_STATE_STORE"
 STATE_STORE_PASSWORD_ENV = "SWITCHBOARD_STATE_STORE_PASSWORD"
 SHUTDOWN_GRACE_SECONDS = 10.0  # in-flight requests and streams get this long after SIGTERM
@@ -48,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks a free one")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes sharing the port")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--log-format", default="text", choices=LOG_FORMATS, help="text lines (default) or one JSON object per line"
+    )
     parser.add_argument(
         "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger request bodies get a 413"
     )
@@ -158,22 +165,24 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format=LOG_FORMAT)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RequestIdFilter())
+    configure_logging(args.log_level, args.log_format)
     problem = invalid_flag(args)
     if problem is not None:
         print(f"switchboard-proxy: {problem}", file=sys.stderr)
         return 2
     try:
-        options = app_options(args)  # also in a --workers parent: refuse a bad keys file once, up front
-    except KeyFileError as e:  # the message names the entry and field, never a key
+        # Also in a --workers parent: refuse a bad keys file or OTEL_* value once, up front.
+        TelemetrySettings.from_env(os.environ)
+        options = app_options(args)
+    except (KeyFileError, TelemetrySettingsError) as e:  # the message names the entry and field, never a key
         print(f"switchboard-proxy: {e}", file=sys.stderr)
         return 2
+    telemetry: Telemetry | None = None
     try:
         if args.workers > 1:
             return run_workers(args, sys.argv[1:] if argv is None else list(argv))
-        app = create_app(make_source(args), options)
+        telemetry = Telemetry.from_env()  # in the serving process only: exporters run threads of their own
+        app = create_app(make_source(args), dataclasses.replace(options, telemetry=telemetry))
         # Everything imported and built so far lives as long as the process: out of the collector's way, so
         # a full collection under load walks the requests' objects only (shorter pauses, a lower p99).
         gc.freeze()
@@ -192,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:  # the address is taken or not ours to bind: one line, no traceback
         print(f"switchboard-proxy: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
         return 1
+    finally:
+        if telemetry is not None:
+            telemetry.shutdown()  # flush buffered spans and metrics
     return 0
 
 

@@ -98,6 +98,7 @@ class ProxyMetrics:
     retries: FastCounter
     fallbacks: FastCounter
     decisions: FastCounter
+    spillovers: FastCounter
     reloads: FastCounter
     config_loaded: Gauge
     retried_by_profile: Tally[str] = field(default_factory=Tally)
@@ -135,6 +136,12 @@ def create_metrics(health: Callable[[], HealthSource | None], environ: Mapping[s
             "switchboard_routing_decisions",
             "Providers chosen first by the router",
             ["profile", "strategy", "provider"],
+            registry=r,
+        ),
+        spillovers=FastCounter(
+            "switchboard_spillovers",
+            "Requests that passed over a Service-backed provider, by why (saturated, all_ejected, ...)",
+            ["profile", "provider", "reason"],
             registry=r,
         ),
         reloads=FastCounter("switchboard_config_reloads", "Config reloads", ["result"], registry=r),

@@ -21,8 +21,9 @@ Contract for callers:
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 
@@ -32,6 +33,7 @@ from switchboard.proxy.adapters.base import Adapter
 from switchboard.proxy.adapters.registry import get_adapter
 from switchboard.proxy.credentials import SecretResolver, resolve_credentials
 from switchboard.proxy.egress import resolver_for
+from switchboard.proxy.endpoints.calls import EndpointCalls
 from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.router import Router
@@ -59,6 +61,7 @@ class Runtime:
         self.metrics = metrics
         self.pricing = pricing
         self.router = Router(pricing=pricing)
+        self.endpoint_calls = EndpointCalls(self.router)
         self._current: Snapshot | None = None
         self._in_flight: dict[int, int] = {}  # snapshot version -> requests holding it
         self._retired: dict[int, Snapshot] = {}
@@ -85,6 +88,7 @@ class Runtime:
                 self.metrics.reloads.labels("failure").inc()
                 raise
             self.router.update_config(config)
+            self.endpoint_calls.reap()
             previous, self._current = self._current, snapshot
             self.metrics.reloads.labels("success").inc()
             self.metrics.config_loaded.set(1)
@@ -107,7 +111,7 @@ class Runtime:
             for key in set(pools.values())
         }
         version = (self._current.version + 1) if self._current else 1
-        return Snapshot(version, config, adapters, credentials, pools, sessions)
+        return Snapshot(version, config, adapters, credentials, pools, sessions, self.endpoint_calls)
 
     def _live_sessions(self) -> dict[PoolKey, aiohttp.ClientSession]:
         live: dict[PoolKey, aiohttp.ClientSession] = {}
@@ -149,9 +153,15 @@ class Runtime:
                 if snap.version in self._retired:
                     self._drop(snap)
 
+    def follow_slices(self, slices: list[Mapping[str, Any]]) -> None:
+        """The EndpointSlices now seen (cluster mode): the pools follow, pools of departed endpoints close."""
+        self.router.endpoints.update(slices)
+        self.endpoint_calls.reap()
+
     async def close(self) -> None:
         sessions = {id(s): s for snap in self._holders() for s in snap.sessions.values()}
         self._retired.clear()
         self._current = None
         self.not_ready_reason = "shutting down"
         await asyncio.gather(*(s.close() for s in sessions.values() if not s.closed), *self._closing)
+        await self.endpoint_calls.close()

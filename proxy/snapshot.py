@@ -14,6 +14,7 @@ from switchboard.api.config import ProxyConfig
 from switchboard.api.provider import ProviderConfig, ProviderModel
 from switchboard.proxy.adapters.base import Adapter, Target
 from switchboard.proxy.credentials import ApiKey
+from switchboard.proxy.endpoints.calls import EndpointCalls
 from switchboard.proxy.upstream.transport import PoolKey
 
 
@@ -25,6 +26,7 @@ class Snapshot:
     credentials: Mapping[str, ApiKey] = field(repr=False)
     pools: Mapping[str, PoolKey] = field(repr=False)  # provider key -> pool identity
     sessions: Mapping[PoolKey, aiohttp.ClientSession] = field(repr=False)
+    endpoint_calls: EndpointCalls | None = field(default=None, repr=False)  # shared by every snapshot
 
     def adapter(self, provider: ProviderConfig) -> Adapter:
         return self.adapters[provider.key]

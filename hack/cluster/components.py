@@ -29,6 +29,26 @@ CONTROLLERS = (
 )
 
 
+# What a real node needs on top: Service endpoints, node heartbeats and eviction, pod
+# garbage collection, PodDisruptionBudgets, the workload controllers a chart may use.
+NODE_CONTROLLERS = (
+    "endpoints-controller",
+    "endpointslice-controller",
+    "endpointslice-mirroring-controller",
+    "node-lifecycle-controller",
+    "taint-eviction-controller",
+    "pod-garbage-collector-controller",
+    "disruption-controller",
+    "ttl-controller",
+    "daemonset-controller",
+    "statefulset-controller",
+    "job-controller",
+    "service-cidr-controller",
+)
+LOOPBACK = "127.0.0.1"
+KUBERNETES_SERVICE_IP = "10.0.0.1"
+
+
 @dataclass(frozen=True)
 class Ports:
     etcd_client: int
@@ -87,12 +107,25 @@ def etcd_command(binaries: Binaries, layout: Layout, ports: Ports) -> list[str]:
     ]
 
 
-def apiserver_command(binaries: Binaries, layout: Layout, pki: Pki, ports: Ports) -> list[str]:
+def apiserver_command(binaries: Binaries, layout: Layout, pki: Pki, ports: Ports, address: str = LOOPBACK) -> list[str]:
+    """Loopback only by default; with a node, ``address`` is its bridge gateway, advertised to pods.
+
+    Then the ``kubernetes`` Service gets a real endpoint (lease reconciler) and the
+    API server authenticates to kubelets (logs, exec) with the admin client certificate.
+    """
+    if address == LOOPBACK:
+        node_flags = ["--endpoint-reconciler-type=none"]  # the kubernetes Service cannot point at loopback
+    else:
+        node_flags = [
+            f"--kubelet-client-certificate={pki.admin.cert}",
+            f"--kubelet-client-key={pki.admin.key}",
+            "--kubelet-preferred-address-types=InternalIP",  # the node's name is in no DNS
+        ]
     return [
         str(binaries.kube_apiserver),
         f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        f"--bind-address={address}",
+        f"--advertise-address={address}",
         f"--secure-port={ports.apiserver}",
         f"--cert-dir={layout.pki}",
         f"--tls-cert-file={pki.serving.cert}",
@@ -104,14 +137,17 @@ def apiserver_command(binaries: Binaries, layout: Layout, pki: Pki, ports: Ports
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--authorization-mode=Node,RBAC",
         "--allow-privileged=true",
-        "--endpoint-reconciler-type=none",  # the kubernetes Service cannot point at loopback
+        *node_flags,
         "--shutdown-watch-termination-grace-period=2s",  # end watches on SIGTERM, so restarts are quick
         "--v=1",
     ]
 
 
-def controller_manager_command(binaries: Binaries, layout: Layout, pki: Pki, ports: Ports) -> list[str]:
+def controller_manager_command(
+    binaries: Binaries, layout: Layout, pki: Pki, ports: Ports, *, with_node: bool = False
+) -> list[str]:
     kubeconfig = layout.kubeconfig("controller-manager")
+    controllers = (*CONTROLLERS, *NODE_CONTROLLERS) if with_node else CONTROLLERS
     return [
         str(binaries.kube_controller_manager),
         f"--kubeconfig={kubeconfig}",
@@ -120,7 +156,7 @@ def controller_manager_command(binaries: Binaries, layout: Layout, pki: Pki, por
         "--bind-address=127.0.0.1",
         f"--secure-port={ports.controller_manager}",
         f"--cert-dir={layout.root / 'controller-manager-serving'}",
-        f"--controllers={','.join(CONTROLLERS)}",
+        f"--controllers={','.join(controllers)}",
         f"--root-ca-file={pki.ca_cert}",
         f"--service-account-private-key-file={pki.sa_private}",
         "--leader-elect=false",

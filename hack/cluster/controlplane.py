@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hack.cluster import components, processes
 from hack.cluster.binaries import Binaries
-from hack.cluster.components import Layout, Ports
+from hack.cluster.components import KUBERNETES_SERVICE_IP, LOOPBACK, Layout, Ports
 from hack.cluster.kubeconfig import render_kubeconfig, write_kubeconfig
 from hack.cluster.pki import ClientCert, Pki, create_pki
 
@@ -62,8 +62,12 @@ def _log_tail(path: Path, lines: int = 30) -> str:
 class ControlPlane:
     """One local cluster rooted at ``state_dir``."""
 
-    def __init__(self, state_dir: Path, binaries: Binaries, *, die_with_parent: bool = False) -> None:
+    def __init__(
+        self, state_dir: Path, binaries: Binaries, *, die_with_parent: bool = False, address: str = LOOPBACK
+    ) -> None:
+        """``address``: where the API server listens and what it advertises (a node's bridge gateway for pods)."""
         self.layout = Layout(state_dir.resolve())
+        self.address = address
         self.binaries = binaries
         self.die_with_parent = die_with_parent
         self._children: dict[str, subprocess.Popen[bytes]] = {}
@@ -85,7 +89,7 @@ class ControlPlane:
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.ports.apiserver}"
+        return f"https://{self.address}:{self.ports.apiserver}"
 
     def admin_kubeconfig(self) -> Path:
         return self.layout.kubeconfig("admin")
@@ -108,7 +112,8 @@ class ControlPlane:
     def _start_fresh(self) -> None:
         for stale in (self.layout.etcd_data, self.layout.pki, self.layout.kubeconfigs, self.layout.logs):
             shutil.rmtree(stale, ignore_errors=True)
-        self._pki = create_pki(self.layout.pki)
+        extra_sans = () if self.address == LOOPBACK else (f"IP:{KUBERNETES_SERVICE_IP}", f"IP:{self.address}")
+        self._pki = create_pki(self.layout.pki, extra_sans)
         # Free now, but another process may bind one before we do: then start over.
         self._ports = Ports(*(processes.free_port() for _ in range(4)))
         self._write_client_kubeconfigs()
@@ -172,12 +177,14 @@ class ControlPlane:
         self._launch("etcd", command, lambda: _http_ok(health))
 
     def _start_apiserver(self) -> None:
-        command = components.apiserver_command(self.binaries, self.layout, self.pki, self.ports)
+        command = components.apiserver_command(self.binaries, self.layout, self.pki, self.ports, self.address)
         context = _client_context(self.pki)
         self._launch("kube-apiserver", command, lambda: _http_ok(f"{self.server}/readyz", context))
 
     def _start_controller_manager(self) -> None:
-        command = components.controller_manager_command(self.binaries, self.layout, self.pki, self.ports)
+        command = components.controller_manager_command(
+            self.binaries, self.layout, self.pki, self.ports, with_node=self.address != LOOPBACK
+        )
         health = f"https://127.0.0.1:{self.ports.controller_manager}/healthz"
         context = _client_context(None)
         self._launch("kube-controller-manager", command, lambda: _http_ok(health, context))
@@ -203,6 +210,7 @@ class ControlPlane:
         state = {
             "server": self.server,
             "ports": self.ports.as_dict(),
+            "address": self.address,
             "pgids": self._pgids,
         }
         self.layout.root.mkdir(parents=True, exist_ok=True)
@@ -211,8 +219,8 @@ class ControlPlane:
     @classmethod
     def attach(cls, state_dir: Path, binaries: Binaries) -> ControlPlane:
         """A handle on a cluster another process started (for stop / restart from the CLI)."""
-        plane = cls(state_dir, binaries)
-        state = json.loads(plane.layout.state_file.read_text())
+        state = json.loads((Layout(state_dir.resolve()).state_file).read_text())
+        plane = cls(state_dir, binaries, address=state.get("address", LOOPBACK))
         plane._ports = Ports(**state["ports"])
         plane._pki = _existing_pki(plane.layout.pki)
         plane._load_pgids()

@@ -75,12 +75,27 @@ def _extensions(usage: str) -> str:
     return f"basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage={usage}\n"
 
 
-def _serving_extensions() -> str:
-    return _extensions("serverAuth") + f"subjectAltName={','.join(SERVING_SANS)}\n"
+def _serving_extensions(extra_sans: tuple[str, ...] = ()) -> str:
+    return _extensions("serverAuth") + f"subjectAltName={','.join((*SERVING_SANS, *extra_sans))}\n"
 
 
-def create_pki(directory: Path) -> Pki:
-    """Generate every certificate and key the control plane needs into ``directory``."""
+def sign_client_cert(pki: Pki, name: str, subject: str) -> ClientCert:
+    """A client certificate from the cluster CA (next to the others), e.g. for a node's components."""
+    return _signed_cert(pki.ca_cert.parent, (pki.ca_cert, pki.ca_key), name, subject, _client_extensions())
+
+
+def sign_serving_cert(pki: Pki, name: str, subject: str, sans: tuple[str, ...]) -> ClientCert:
+    """A serving certificate from the cluster CA for ``sans`` only (e.g. a kubelet's)."""
+    extensions = _extensions("serverAuth") + f"subjectAltName={','.join(sans)}\n"
+    return _signed_cert(pki.ca_cert.parent, (pki.ca_cert, pki.ca_key), name, subject, extensions)
+
+
+def create_pki(directory: Path, extra_sans: tuple[str, ...] = ()) -> Pki:
+    """Generate every certificate and key the control plane needs into ``directory``.
+
+    ``extra_sans`` (``IP:...``) go into the API server's serving certificate: the
+    ``kubernetes`` Service IP and the address pods reach it on, when a node runs.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     ca_cert, ca_key = directory / "ca.crt", directory / "ca.key"
     _new_key(ca_key)
@@ -96,7 +111,7 @@ def create_pki(directory: Path) -> Pki:
     return Pki(
         ca_cert=ca_cert,
         ca_key=ca_key,
-        serving=_signed_cert(directory, ca, "apiserver", "/CN=kube-apiserver", _serving_extensions()),
+        serving=_signed_cert(directory, ca, "apiserver", "/CN=kube-apiserver", _serving_extensions(extra_sans)),
         admin=_signed_cert(directory, ca, "admin", "/O=system:masters/CN=switchboard-admin", _client_extensions()),
         controller_manager=_signed_cert(
             directory,

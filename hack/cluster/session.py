@@ -75,9 +75,14 @@ class KubeCluster:
         self.control_plane.stop()
 
 
-def start_cluster(state_dir: Path, binaries: Binaries, *, die_with_parent: bool = False) -> KubeCluster:
-    """Start a fresh control plane in ``state_dir`` and bootstrap the chart's identities."""
-    plane = ControlPlane(state_dir, binaries, die_with_parent=die_with_parent)
+def start_cluster(
+    state_dir: Path, binaries: Binaries, *, die_with_parent: bool = False, address: str = "127.0.0.1"
+) -> KubeCluster:
+    """Start a fresh control plane in ``state_dir`` and bootstrap the chart's identities.
+
+    ``address``: where the API server listens (a node's bridge gateway when pods must reach it).
+    """
+    plane = ControlPlane(state_dir, binaries, die_with_parent=die_with_parent, address=address)
     plane.start()
     try:
         return _bootstrap(plane)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from switchboard.proxy.cost import format_cost
 
 LOGGER_NAME = "switchboard.proxy.access"
-_FORMAT = "%s %s %d profile=%s provider=%s client=%s duration_s=%.3f cost_usd=%s"
+_FORMAT = "%s %s %d profile=%s provider=%s client=%s duration_s=%.3f cost_usd=%s%s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +36,24 @@ class AccessLine:
     cost_usd: float | None
     created: float
     """``time.time()`` when the request ended: the record's timestamp, not when the thread wrote it."""
-    request_id: str = "-"
-    """The request's ``x-request-id``: the writer thread has no request context of its own."""
+    ids: dict[str, str]
+    """The request's ``log_ids()`` (request, trace and span ids), taken along to the writer thread."""
+    endpoint_fields: str = ""
+    """Service-backed providers only: `` upstream_endpoint=... spill=...``."""
 
     def args(self) -> tuple[object, ...]:
         cost = "-" if self.cost_usd is None else format_cost(self.cost_usd)
-        return (self.method, self.path, self.status, self.profile, self.provider, self.client, self.duration_s, cost)
+        return (
+            self.method,
+            self.path,
+            self.status,
+            self.profile,
+            self.provider,
+            self.client,
+            self.duration_s,
+            cost,
+            self.endpoint_fields,
+        )
 
 
 class AccessLog:
@@ -87,8 +99,9 @@ class AccessLog:
             self._emit(self._lines.popleft())
 
     def _emit(self, line: AccessLine) -> None:
-        record = self._logger.makeRecord(self._logger.name, logging.INFO, __file__, 0, _FORMAT, line.args(), None)
+        record = self._logger.makeRecord(
+            self._logger.name, logging.INFO, __file__, 0, _FORMAT, line.args(), None, extra=line.ids
+        )
         record.created = line.created
         record.msecs = (line.created - int(line.created)) * 1000
-        record.request_id = line.request_id
         self._logger.handle(record)

@@ -3,7 +3,7 @@
 from aiohttp import web
 
 from switchboard.proxy.fleet.http import admitted
-from switchboard.proxy.http.common import json_answer, plan_for, read_body, ready_runtime, reporting
+from switchboard.proxy.http.common import capture_input, json_answer, plan_for, read_body, ready_runtime, reporting
 from switchboard.proxy.http.routing_input import route_request
 from switchboard.proxy.http.stream_relay import ClientStream, relay_chat
 from switchboard.proxy.upstream.attempt import AttemptScope
@@ -20,6 +20,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     async with runtime.lease() as snap:
         route = route_request(body, request.headers, "chat")
         plan = plan_for(request, runtime.router, route)
+        capture_input(request, plan, body)
         async with admitted(request, plan, route, snap.config.fleet.replicas) as plan:
             report = reporting(request, runtime, "chat/completions")
             prepare = chat_preparer(snap, body, stream=chat.stream)

@@ -13,10 +13,14 @@ from switchboard.proxy.auth import request_client, require_profile
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.fleet.http import RESERVATION, settle_usage
-from switchboard.proxy.http.keys import LABELS, RUNTIME, RouteLabels
+from switchboard.proxy.http.keys import LABELS, RUNTIME, TELEMETRY, RouteLabels
+from switchboard.proxy.http.tracing import annotate, request_span
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import NoRoute, Plan, RouteRequest
 from switchboard.proxy.runtime import NotReady, Runtime
+from switchboard.proxy.telemetry.attributes import plan_attributes
+from switchboard.proxy.telemetry.content import input_attributes
+from switchboard.proxy.telemetry.spans import RequestTrace
 from switchboard.proxy.upstream.attempt import AttemptScope, Reporting
 from switchboard.proxy.upstream.loop import Served
 from switchboard.proxy.upstream.outcomes import ClientGone
@@ -47,6 +51,7 @@ def plan_for(request: web.Request, router: Router, route: RouteRequest) -> Plan:
     except NotReady as e:
         raise ApiError(503, f"proxy not ready: {e}", code="not_ready") from None
     labels(request).profile = plan.profile.key
+    annotate(request, plan_attributes(plan, route.endpoint, route.model))
     require_profile(request, plan.profile.key)
     return plan
 
@@ -55,6 +60,12 @@ def within_grants(request: web.Request, route: RouteRequest) -> RouteRequest:
     """``route`` resolved among the profiles the caller's key may use (unchanged when auth is off)."""
     client = request_client(request)
     return route if client is None else dataclasses.replace(route, may_use=client.may_use)
+
+
+def capture_input(request: web.Request, plan: Plan, body: dict[str, Any]) -> None:
+    """The prompt on the request span, only for profiles whose ``tracing.captureContent`` is on."""
+    if plan.profile.tracing.capture_content:
+        annotate(request, input_attributes(body))
 
 
 def no_route_error(e: NoRoute) -> ApiError:
@@ -76,7 +87,8 @@ def reporting(request: web.Request, runtime: Runtime, endpoint: str) -> Reportin
     """Where this request's attempts report their outcomes."""
     found = labels(request)
     settle = partial(settle_usage, request) if RESERVATION in request else None
-    return Reporting(runtime.router, runtime.metrics, found, endpoint, found.started_at, settle)
+    trace = RequestTrace(request.app[TELEMETRY], request_span(request))
+    return Reporting(runtime.router, runtime.metrics, found, endpoint, found.started_at, settle, trace)
 
 
 def attempt_headers(plan: Plan, scope: AttemptScope) -> dict[str, str]:

@@ -3,7 +3,7 @@
 from aiohttp import web
 
 from switchboard.proxy.fleet.http import admitted
-from switchboard.proxy.http.common import json_answer, plan_for, read_body, ready_runtime, reporting
+from switchboard.proxy.http.common import capture_input, json_answer, plan_for, read_body, ready_runtime, reporting
 from switchboard.proxy.http.routing_input import route_request
 from switchboard.proxy.upstream.exchange import embeddings_once, embeddings_preparer
 from switchboard.proxy.upstream.loop import run_attempts
@@ -17,6 +17,7 @@ async def embeddings(request: web.Request) -> web.Response:
     async with runtime.lease() as snap:
         route = route_request(body, request.headers, "embeddings")
         plan = plan_for(request, runtime.router, route)
+        capture_input(request, plan, body)
         async with admitted(request, plan, route, snap.config.fleet.replicas) as plan:
             report = reporting(request, runtime, "embeddings")
             # Providers whose API has no embeddings are skipped, not tried and failed.

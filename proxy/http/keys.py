@@ -7,6 +7,7 @@ from aiohttp import web
 from switchboard.proxy.config_source import ConfigSource
 from switchboard.proxy.http.access_log import AccessLog
 from switchboard.proxy.runtime import Runtime
+from switchboard.proxy.telemetry.setup import Telemetry
 
 
 @dataclass(slots=True)
@@ -19,6 +20,8 @@ class RouteLabels:
     provider: str = "none"
     cost_usd: float | None = None  # set once the usage is known (for streams, after the last chunk)
     client_gone: bool = False  # the client went away before the answer was complete: logged as 499
+    spill: str = "-"  # Service-backed providers passed over: "provider:reason,..."
+    upstream_endpoint: str = "-"  # Service-backed provider: the endpoint (ip:port) of the last attempt
 
 
 RUNTIME = web.AppKey("switchboard_runtime", Runtime)
@@ -27,3 +30,4 @@ STARTED_AT = web.AppKey("switchboard_started_at", float)
 LABELS = web.RequestKey("switchboard_labels", RouteLabels)
 REQUEST_ID = web.RequestKey("switchboard_request_id", str)
 ACCESS_LOG = web.AppKey("switchboard_access_log", AccessLog)
+TELEMETRY = web.AppKey("switchboard_telemetry", Telemetry)

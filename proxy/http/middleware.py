@@ -15,11 +15,11 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from switchboard.logformat import log_ids
 from switchboard.proxy.auth import request_client
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http import request_id
 from switchboard.proxy.http.access_log import AccessLine
-from switchboard.proxy.http.keys import ACCESS_LOG, LABELS, REQUEST_ID, RUNTIME, RouteLabels
+from switchboard.proxy.http.keys import ACCESS_LOG, LABELS, RUNTIME, RouteLabels
 from switchboard.proxy.upstream.outcomes import ClientGone
 
 log = logging.getLogger("switchboard.proxy.http")
@@ -71,18 +71,9 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
 
 @web.middleware
 async def request_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count and time every API request with the labels the handler found; set its ``x-request-id``."""
-    request[REQUEST_ID] = request_id.request_id_for(request)
-    token = request_id.current.set(request[REQUEST_ID])
-    try:
-        if not request.path.startswith("/v1/"):
-            return await handler(request)
-        return await _measured(request, handler)
-    finally:
-        request_id.current.reset(token)
-
-
-async def _measured(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count and time every API request with the labels the handler found."""
+    if not request.path.startswith("/v1/"):
+        return await handler(request)
     resource = request.match_info.route.resource
     began = time.monotonic()
     endpoint = resource.canonical.removeprefix("/v1/") if resource else "unmatched"
@@ -98,10 +89,8 @@ async def _measured(request: web.Request, handler: Handler) -> web.StreamRespons
 
 
 async def response_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: echo the request id; name the server without versions (no fingerprint)."""
+    """``on_response_prepare``: name the server without versions (no fingerprint)."""
     response.headers["Server"] = "switchboard"
-    if REQUEST_ID in request:
-        response.headers[request_id.HEADER] = request[REQUEST_ID]
 
 
 def _record(request: web.Request, status: int, labels: RouteLabels) -> None:
@@ -128,6 +117,14 @@ def _log_access(request: web.Request, status: int, labels: RouteLabels, elapsed_
         duration_s=elapsed_s,
         cost_usd=labels.cost_usd,
         created=time.time(),
-        request_id=request.get(REQUEST_ID, "-"),
+        ids=log_ids(),
+        endpoint_fields=_endpoint_fields(labels),
     )
     access_log.write(line)
+
+
+def _endpoint_fields(labels: RouteLabels) -> str:
+    """Service-backed providers only: which endpoint served, and which providers were spilled over and why."""
+    if labels.spill == "-" and labels.upstream_endpoint == "-":
+        return ""
+    return f" upstream_endpoint={labels.upstream_endpoint} spill={labels.spill}"

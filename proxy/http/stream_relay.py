@@ -65,6 +65,8 @@ class ClientStream:
         await scope.to_client(self.response.prepare(self._request))
 
     async def write(self, scope: AttemptScope, events: list[bytes]) -> None:
+        if events and scope.trace is not None:
+            scope.trace.saw_events(events)
         if events and self.response is not None:
             await scope.to_client(self.response.write(b"".join(events)))
 

@@ -16,6 +16,7 @@ from kubernetes_asyncio import client, config
 
 from switchboard.api.aggregation import Timing
 from switchboard.api.status import NAMESPACE_LABEL, RENDERED_LABEL, ProviderHealth
+from switchboard.proxy.endpoints.follower import SliceFollower, SliceSink
 from switchboard.proxy.kube.connection import ApiConnection
 from switchboard.proxy.kube.credentials import CredentialStore
 from switchboard.proxy.kube.event_rules import EventLimiter, StormDetector
@@ -58,6 +59,7 @@ class ClusterMode:
         api_client_factory: Callable[[str | None], Any] = new_api_client,
         failovers: FailoverTotals | None = None,
         connection: ApiConnection | None = None,
+        on_endpoint_slices: SliceSink | None = None,
     ) -> None:
         self.settings = settings
         self.connection = connection or ApiConnection()
@@ -68,6 +70,7 @@ class ClusterMode:
         self._failovers: FailoverTotals = failovers or dict
         self._api: client.ApiClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._slices = SliceFollower(on_endpoint_slices) if on_endpoint_slices is not None else None
         self.sync: ClusterSync | None = None
         self.reporter: StatusReporter | None = None
         self.health_events: HealthEvents | None = None
@@ -112,6 +115,8 @@ class ClusterMode:
         )
         self.sync = sync
         runners = [*(i.run() for i in sync.config_informers), sync.secret_informer.run(), sync.run()]
+        if self._slices is not None:
+            runners += [i.run() for i in self._slices.start(self._api, s.namespaces or (), backoff)]
         self._tasks = [asyncio.create_task(r) for r in runners]
         self._tasks.append(asyncio.create_task(self._report_after_first_apply()))
         return self

@@ -50,6 +50,8 @@ class RuntimeLike(Protocol):
 
     async def apply(self, config: ProxyConfig) -> Any: ...
 
+    def follow_slices(self, slices: list[Mapping[str, Any]]) -> None: ...
+
 
 class RouterOfRuntime:
     """Health of whatever router the runtime currently has (none before the first config)."""
@@ -94,7 +96,13 @@ class KubernetesSource:
         runtime.metrics.registry.register(collector)
         try:
             async with ClusterMode(
-                runtime, router, self.settings, self.credentials, failovers=failovers, connection=self.connection
+                runtime,
+                router,
+                self.settings,
+                self.credentials,
+                failovers=failovers,
+                connection=self.connection,
+                on_endpoint_slices=runtime.follow_slices,
             ) as mode:
                 await mode.wait()
         finally:

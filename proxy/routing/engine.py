@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from switchboard.api.precedence import why_shadowed
 from switchboard.api.profile import Preference, ProfileConfig, Rule, Strategy
+from switchboard.proxy.endpoints.pool import SPILL_PREFIXES, spill_kind
 from switchboard.proxy.routing.affinity import rendezvous_index, session_key
 from switchboard.proxy.routing.decision import Explanation, RankedCandidate
 from switchboard.proxy.routing.headroom import demote_strained
@@ -28,7 +29,7 @@ HINT_HEADER = "x-provider-hint"
 PREFERENCES: frozenset[str] = frozenset({"cost", "speed", "quality", "balanced"})
 SPREADING: frozenset[str] = frozenset({"round-robin", "weighted", "random", "least-busy"})
 """Strategies whose first pick is not the same on every replica."""
-THROTTLE_PREFIXES = ("rate limited", "over ", "at max concurrency")
+THROTTLE_PREFIXES = ("rate limited", "over ", "at max concurrency", SPILL_PREFIXES["saturated"])
 NOT_IN_RULE = "not selected by the matching rule"
 
 
@@ -49,7 +50,13 @@ class Decision(NamedTuple):
         attempts = tuple(map(_ATTEMPT, self.ordered))
         if self.fallbacks:
             attempts += tuple(map(_ATTEMPT, self.fallbacks))
-        return Plan(profile=self.profile, strategy=self.strategy, attempts=attempts, excluded=self.excluded)
+        spilled = tuple(self.spilled().items())
+        return Plan(self.profile, self.strategy, attempts, self.excluded, spilled)
+
+    def spilled(self) -> dict[str, str]:
+        """Service-backed providers passed over because their endpoints could not take the request."""
+        found = ((key, spill_kind(reason)) for key, reason in self.excluded.items())
+        return {key: kind for key, kind in found if kind is not None}
 
 
 class Engine:
@@ -127,7 +134,9 @@ class Engine:
     def blocked_explanation(self, request: RouteRequest, error: NoRoute) -> Explanation:
         profile = self.select_profile(request)
         passed = self.passed_over(request, profile)
-        return Explanation(profile.key, profile.strategy, None, (), error.excluded, (), error.message, passed)
+        return Explanation(
+            profile.key, profile.strategy, None, (), error.excluded, (), error.message, passed_over=passed
+        )
 
     def passed_over(self, request: RouteRequest, chosen: ProfileConfig) -> dict[str, str]:
         """The other profiles serving the requested model, each with why it was not chosen."""
@@ -180,6 +189,7 @@ class Engine:
             not subset
             and (route.min_context_window is None or tokens <= route.min_context_window)
             and route.model_keys.isdisjoint(live.tripped)
+            and route.provider_keys.isdisjoint(live.endpoints.pools)
             and self._limits_admit(route, now, tokens)
         ):
             return route.candidates, dict(route.static_excluded)
@@ -201,6 +211,7 @@ class Engine:
         excluded = dict(route.static_excluded)
         breakers = self.live.breakers
         providers = self.live.providers
+        pools = self.live.endpoints.pools
         for c in route.candidates:
             if subset and c.name not in subset:
                 excluded[c.provider_key] = NOT_IN_RULE
@@ -208,6 +219,11 @@ class Engine:
             breaker = breakers.get(c.model_key)
             if breaker is not None and breaker.tripped and not breaker.admits(now):
                 excluded[c.provider_key] = f"circuit {breaker.state(now)}"
+                continue
+            pool = pools.get(c.provider_key)
+            unavailable = pool.unavailable(now) if pool is not None else None
+            if unavailable is not None:
+                excluded[c.provider_key] = unavailable.text
                 continue
             state = providers[c.provider_key]
             reason = None if not state.guarded or state.admits(now, tokens) else state.blocked_reason(now, tokens)
@@ -302,6 +318,7 @@ def explain_decision(decision: Decision, engine: Engine, request: RouteRequest) 
         ranked=ranked(decision.ordered, decision.base_strategy),
         excluded=decision.excluded,
         fallbacks=ranked(decision.fallbacks, "failover"),
+        spilled=decision.spilled(),
         passed_over=engine.passed_over(request, decision.profile),
     )
 

@@ -1,6 +1,7 @@
 """Everything the Router learns at run time, and how outcomes update it."""
 
 from switchboard.api.status import CircuitState
+from switchboard.proxy.endpoints.table import EndpointTable
 from switchboard.proxy.routing.breaker import Breaker
 from switchboard.proxy.routing.headroom import LOW_HEADROOM
 from switchboard.proxy.routing.latency import LatencyStats
@@ -15,6 +16,7 @@ class Live:
 
     __slots__ = (
         "breakers",
+        "endpoints",
         "guarded",
         "latency",
         "latency_settings",
@@ -36,6 +38,8 @@ class Live:
         # closed, and providers with limits or a Retry-After cooldown.
         self.tripped: set[tuple[str, str]] = set()
         self.guarded: set[str] = set()
+        # Service-backed providers: their circuit is their endpoints' (open only when none can serve).
+        self.endpoints = EndpointTable()
         # Providers whose upstream said it is nearly out of quota, and when (plans try them last for a minute).
         self.strained: dict[str, float] = {}
 
@@ -45,7 +49,10 @@ class Live:
         self.guarded = {key for key, state in self.providers.items() if state.guarded}
 
     def admits(self, attempt: Attempt, now: float) -> bool:
-        """Whether the attempt's circuit lets a call through now."""
+        """Whether the attempt's circuit (a Service-backed provider: some endpoint) lets a call through now."""
+        pool = self.endpoints.pools.get(attempt.provider.key)
+        if pool is not None:
+            return pool.unavailable(now) is None
         breaker = self.breakers.get((attempt.provider.key, attempt.model.name))
         return breaker is None or breaker.admits(now)
 
@@ -79,6 +86,11 @@ class Live:
         if outcome.kind == "rate_limited" and outcome.retry_after_s:
             state.cool_down(now + outcome.retry_after_s)
             self.guarded.add(key[0])
+        if outcome.kind == "success":
+            self._latency(key).observe(outcome.latency_s, now)
+            state.latency.observe(outcome.latency_s, now)
+        if key[0] in self.endpoints.pools:
+            return  # each endpoint's breaker learned it already
         breaker = self.breakers.get(key)
         if breaker is None:
             breaker = self.breakers[key] = Breaker(attempt.provider.circuit_breaker)
@@ -89,9 +101,6 @@ class Live:
             self.tripped.discard(key)
         if breaker.ramping:
             self.ramping.add(key)
-        if outcome.kind == "success":
-            self._latency(key).observe(outcome.latency_s, now)
-            state.latency.observe(outcome.latency_s, now)
         if outcome.headroom is not None:
             if outcome.headroom < LOW_HEADROOM:
                 self.strained[key[0]] = now

@@ -52,10 +52,17 @@ def provider_health(providers: Iterable[ProviderConfig], live: Live, now: float)
         if state is None:
             continue
         breakers = (live.breakers.get((provider.key, m.name)) for m in provider.models)
-        circuits = (b.state(now) if b is not None else "closed" for b in breakers)
+        circuits: Iterable[CircuitState] = (b.state(now) if b is not None else "closed" for b in breakers)
         total, failures = state.activity.counts(now)
         ordered = sorted(state.latency.samples)
+        endpoints = live.endpoints.health(provider.key, now)
+        pool = live.endpoints.pools.get(provider.key)
+        if pool is not None:  # a Service-backed provider is open only when no endpoint can serve
+            unavailable = pool.unavailable(now)
+            circuits = ["open" if unavailable is not None and unavailable.kind != "saturated" else "closed"]
         result[provider.key] = ProviderHealth(
+            endpoints=endpoints[0] if endpoints else None,
+            endpoint_states=endpoints[1] if endpoints else None,
             circuit=aggregate_circuit(circuits),
             ema_ms=_ms(state.latency.ema),
             p50_ms=_ms(percentile(ordered, 50)),

@@ -30,6 +30,8 @@ from switchboard.api.config import ProxyConfig
 from switchboard.api.profile import ProfileConfig
 from switchboard.api.provider import ProviderConfig
 from switchboard.api.status import CircuitState, ProviderHealth
+from switchboard.proxy.endpoints.pool import Member
+from switchboard.proxy.endpoints.table import EndpointTable
 from switchboard.proxy.routing import reports
 from switchboard.proxy.routing.breaker import Breaker
 from switchboard.proxy.routing.decision import CostEstimate, Explanation
@@ -74,6 +76,11 @@ class Router:
     def config(self) -> ProxyConfig:
         return self._engine.index.config
 
+    @property
+    def endpoints(self) -> EndpointTable:
+        """Endpoint pools of the Service-backed providers; the EndpointSlice follower updates it."""
+        return self._live.endpoints
+
     def update_config(self, config: ProxyConfig) -> None:
         """Swap in a new config (hot reload).
 
@@ -105,6 +112,8 @@ class Router:
         live.profiles = {p.key: _reuse_profile(live.profiles.get(p.key), p, replicas, now) for p in config.profiles}
         for profile_state in live.profiles.values():
             profile_state.sessions.forget_providers(set(providers))
+        live.refresh_flags()
+        live.endpoints.configure(config.providers)
         self._apply_sharing()
         self._engine = Engine(index, live)
 
@@ -166,6 +175,24 @@ class Router:
     def finished(self, attempt: Attempt, outcome: Outcome) -> None:
         """Call once per started attempt with how it ended: feeds breakers, limits and stats."""
         self._live.on_finished(attempt, outcome, self._clock())
+
+    def pick_endpoint(self, provider_key: str, prefix_hash: int | None, avoid: frozenset[str]) -> Member | None:
+        """The endpoint for an attempt on a Service-backed provider (None: none usable), counted as started."""
+        pool = self._live.endpoints.pools.get(provider_key)
+        if pool is None:
+            return None
+        now = self._clock()
+        member = pool.choose(now, self._rng, prefix_hash, avoid)
+        if member is not None:
+            pool.started(member, now)
+        return member
+
+    def endpoint_finished(self, provider_key: str, member: Member, failed: bool | None) -> bool:
+        """Pairs ``pick_endpoint``; True when the member left its pool with this (close its connections)."""
+        pool = self._live.endpoints.pools.get(provider_key)
+        if pool is None:  # the provider left the config (or its service) meanwhile
+            return True
+        return pool.finished(member, self._clock(), failed)
 
     def next_step(
         self, plan: Plan, index: int, outcome: Outcome, retries_done: int, elapsed_s: float = 0.0

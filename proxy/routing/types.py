@@ -47,6 +47,7 @@ class Plan:
     strategy: str
     attempts: tuple[Attempt, ...]
     excluded: Mapping[str, str] = field(default_factory=dict)  # provider key -> reason
+    spilled: tuple[tuple[str, str], ...] = ()  # (provider key, why) of Service-backed providers passed over
 
 
 OutcomeKind = Literal[

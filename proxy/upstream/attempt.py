@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -27,6 +27,8 @@ from switchboard.proxy.http.keys import RouteLabels
 from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import Attempt, Outcome
+from switchboard.proxy.telemetry.attributes import operation_name
+from switchboard.proxy.telemetry.spans import AttemptTrace, RequestTrace
 from switchboard.proxy.upstream.outcomes import ClientGone, describe, failure_outcome, success_outcome
 
 log = logging.getLogger("switchboard.proxy.upstream")
@@ -60,6 +62,8 @@ class Reporting:
     """When the request arrived (``time.monotonic``): first-byte times count from here."""
     on_usage: Callable[[Attempt, Usage, float | None], None] | None = None
     """Told every attempt's usage and cost once known (the fleet limiter reconciles reservations and budgets)."""
+    trace: RequestTrace = field(default_factory=RequestTrace.off)
+    """The request's span and the tracer: each attempt gets a child span."""
 
 
 class AttemptScope:
@@ -71,9 +75,11 @@ class AttemptScope:
         "committed_at",
         "cost_usd",
         "deadline",
+        "endpoint",
         "headroom",
         "number",
         "outcome",
+        "trace",
         "usage",
         "waiting_on_client",
     )
@@ -87,8 +93,13 @@ class AttemptScope:
         self.committed_at: float | None = None
         self.cost_usd: float | None = None  # set by the owner from the usage; None when unknown
         self.outcome: Outcome | None = None  # set by the owner when the attempt ended
+        self.trace: AttemptTrace | None = None  # the attempt's span, set by the owner
         self.waiting_on_client = False
         self.headroom: float | None = None  # the upstream's own quota left, from its rate-limit headers
+        self.endpoint: str | None = None  # Service-backed providers: the endpoint last tried (ip:port)
+
+    def use_endpoint(self, endpoint: str) -> None:
+        self.endpoint = endpoint
 
     @property
     def committed(self) -> bool:
@@ -124,29 +135,32 @@ async def owned_attempt(
     body waited on the client becomes ``ClientGone`` (a reader too slow to keep up).
     """
     scope = AttemptScope(attempt, number, deadline)
-    reporting.router.started(attempt)
-    limit = max(0.001, min(attempt.timeouts.total_seconds, deadline.remaining))
-    try:
-        async with asyncio.timeout(limit):
-            yield scope
-    except TimeoutError as error:
-        if not scope.waiting_on_client:
+    with reporting.trace.attempt(attempt, operation=operation_name(reporting.endpoint), number=number) as traced:
+        scope.trace = traced
+        reporting.router.started(attempt)
+        limit = max(0.001, min(attempt.timeouts.total_seconds, deadline.remaining))
+        try:
+            async with asyncio.timeout(limit):
+                yield scope
+        except TimeoutError as error:
+            if not scope.waiting_on_client:
+                _finish(reporting, scope, error)
+                raise
+            gone = ClientGone("the client did not read the stream in time")
+            _finish(reporting, scope, gone)
+            raise gone from error
+        except BaseException as error:
             _finish(reporting, scope, error)
             raise
-        gone = ClientGone("the client did not read the stream in time")
-        _finish(reporting, scope, gone)
-        raise gone from error
-    except BaseException as error:
-        _finish(reporting, scope, error)
-        raise
-    else:
-        _finish(reporting, scope, None)
+        else:
+            _finish(reporting, scope, None)
 
 
 def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | None) -> None:
     """Report the attempt's one outcome everywhere it matters. Never raises."""
     attempt = scope.attempt
     latency = time.monotonic() - scope.began
+    streamed_from = scope.committed_at  # set before the end only when a stream committed: its first token
     if error is None:
         scope.commit()
         outcome = success_outcome(latency, scope.usage or Usage(), scope.headroom)
@@ -169,12 +183,19 @@ def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | No
     provider = attempt.provider.key  # "namespace/name" in metrics and logs (just the name when standalone)
     if scope.committed_at is not None or outcome.kind in ("client_gone", "cancelled"):
         reporting.labels.provider = provider  # served it, or was serving it when the client left
+    if scope.endpoint is not None:
+        reporting.labels.upstream_endpoint = scope.endpoint
     if scope.committed_at is not None:
         reporting.metrics.first_byte.labels(reporting.endpoint, attempt.profile.key, provider).observe(
             scope.committed_at - reporting.started_at
         )
     if scope.usage is not None:
         _record_usage(reporting, scope, scope.usage)
+    if scope.trace is not None:
+        described = describe(error) if error is not None else None
+        scope.trace.ended(
+            outcome, usage=scope.usage, cost_usd=scope.cost_usd, first_token_at=streamed_from, error=described
+        )
     party = outcome.party
     if party == "upstream":
         reporting.metrics.upstream_errors.labels(provider, outcome.kind).inc()

@@ -6,7 +6,7 @@ owner can classify it. Upstream error texts are scrubbed of the provider's key.
 """
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,8 @@ class Prepared:
 
     target: Target
     request: UpstreamRequest
+    body: Body
+    """The client's request body: a Service-backed provider's endpoint picking may hash its prompt prefix."""
 
 
 Prepare = Callable[[ProviderConfig, ProviderModel], Prepared]
@@ -58,7 +60,7 @@ Prepare = Callable[[ProviderConfig, ProviderModel], Prepared]
 def chat_preparer(snap: Snapshot, body: Body, *, stream: bool) -> Prepare:
     def prepare(provider: ProviderConfig, model: ProviderModel) -> Prepared:
         target = snap.target(provider, model)
-        return Prepared(target, snap.adapter(provider).chat_request(target, body, stream=stream))
+        return Prepared(target, snap.adapter(provider).chat_request(target, body, stream=stream), body)
 
     return prepare
 
@@ -69,7 +71,7 @@ def embeddings_preparer(snap: Snapshot, body: Body) -> Prepare:
         if not adapter.supports_embeddings:
             raise AdapterRequestError(f"{provider.type} upstreams have no embeddings API")
         target = snap.target(provider, model)
-        return Prepared(target, adapter.embeddings_request(target, body))
+        return Prepared(target, adapter.embeddings_request(target, body), body)
 
     return prepare
 
@@ -87,7 +89,7 @@ async def chat_once(snap: Snapshot, scope: AttemptScope, prepared: Prepared, pub
     """A complete chat answer in OpenAI format."""
     target = prepared.target
     with _scrubbing(target.api_key):
-        raw = await _exchange(snap, scope, prepared.request)
+        raw = await _exchange(snap, scope, prepared.request, prepared.body)
         payload, scope.usage = snap.adapter(target.provider).chat_response(target, public_model, raw)
     return payload
 
@@ -95,15 +97,26 @@ async def chat_once(snap: Snapshot, scope: AttemptScope, prepared: Prepared, pub
 async def embeddings_once(snap: Snapshot, scope: AttemptScope, prepared: Prepared, public_model: str) -> dict[str, Any]:
     target = prepared.target
     with _scrubbing(target.api_key):
-        raw = await _exchange(snap, scope, prepared.request)
+        raw = await _exchange(snap, scope, prepared.request, prepared.body)
         payload, scope.usage = snap.adapter(target.provider).embeddings_response(target, public_model, raw)
     return payload
 
 
-async def _exchange(snap: Snapshot, scope: AttemptScope, upstream: UpstreamRequest) -> bytes:
+def _sending(
+    snap: Snapshot, scope: AttemptScope, upstream: UpstreamRequest, body: Body
+) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+    """The provider's pool, or for a Service-backed provider one endpoint's (recorded on the scope)."""
+    provider = scope.attempt.provider
+    timeout = client_timeout(scope.attempt.timeouts)
+    if snap.endpoint_calls is not None and snap.endpoint_calls.follows(provider):
+        return snap.endpoint_calls.sending(provider, upstream, timeout, body, scope.use_endpoint)
+    return send(snap.session(provider), upstream, timeout)
+
+
+async def _exchange(snap: Snapshot, scope: AttemptScope, upstream: UpstreamRequest, body: Body) -> bytes:
     """Send a complete (non-streaming) request; the answer's body, or the adapter's UpstreamError."""
     provider = scope.attempt.provider
-    async with send(snap.session(provider), upstream, client_timeout(scope.attempt.timeouts)) as response:
+    async with _sending(snap, scope, upstream, body) as response:
         raw = await read_body(response)
         if response.status >= 300:
             raise snap.adapter(provider).error(response.status, raw, response.headers)
@@ -115,9 +128,8 @@ async def _exchange(snap: Snapshot, scope: AttemptScope, upstream: UpstreamReque
 async def open_stream(snap: Snapshot, scope: AttemptScope, prepared: Prepared) -> AsyncIterator[aiohttp.ClientResponse]:
     """An upstream stream answered 2xx, released on exit; errors raised inside are scrubbed of the key."""
     provider = scope.attempt.provider
-    timeout = client_timeout(scope.attempt.timeouts)
     with _scrubbing(prepared.target.api_key):
-        async with send(snap.session(provider), prepared.request, timeout) as response:
+        async with _sending(snap, scope, prepared.request, prepared.body) as response:
             if response.status >= 300:
                 raise snap.adapter(provider).error(response.status, await read_body(response), response.headers)
             scope.headroom = upstream_headroom(response.headers)

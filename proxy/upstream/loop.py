@@ -64,6 +64,8 @@ async def run_attempts(
     metrics, router = reporting.metrics, reporting.router
     profile = plan.profile.key  # "namespace/name": same-named objects of two namespaces never share a series
     metrics.decisions.labels(profile, plan.strategy, plan.attempts[0].provider.key).inc()
+    if plan.spilled:
+        _report_spill(reporting, plan)
     last: tuple[BaseException, AttemptScope] | None = None
     unsupported: dict[str, str] = {}  # provider key -> why it cannot take this request
     tried: list[str] = []  # providers whose attempts failed, in order
@@ -87,6 +89,8 @@ async def run_attempts(
         try:
             async with owned_attempt(reporting, attempt, number, deadline) as scope:
                 value = await body(scope, prepared)
+                if scope.trace is not None:
+                    scope.trace.answered(value)
         except UPSTREAM_FAILURES as error:
             assert scope is not None and scope.outcome is not None
             if scope.committed:
@@ -120,3 +124,12 @@ def _next_capable(plan: Plan, index: int, unsupported: Mapping[str, str]) -> int
     return next(
         (i for i in range(index + 1, len(plan.attempts)) if plan.attempts[i].provider.key not in unsupported), None
     )
+
+
+def _report_spill(reporting: Reporting, plan: Plan) -> None:
+    """Count and label the providers this request passed over because their endpoints could not take it."""
+    parts = []
+    for key, reason in plan.spilled:  # provider keys: "namespace/name", like every other provider label
+        reporting.metrics.spillovers.labels(plan.profile.key, key, reason).inc()
+        parts.append(f"{key}:{reason}")
+    reporting.labels.spill = ",".join(parts)

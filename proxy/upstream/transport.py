@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from switchboard.api.provider import ProviderConfig, Timeouts
 from switchboard.proxy.adapters.base import UpstreamProtocolError, UpstreamRequest
@@ -20,6 +21,7 @@ MAX_UPSTREAM_BODY_BYTES = 128 * 1024 * 1024
 """A complete upstream answer larger than this is a 502, not a memory spike: the largest
 real ones (2048 float embeddings of 3072 dimensions) stay well below it."""
 _READ_CHUNK_BYTES = 64 * 1024
+_TRACE_CONTEXT = TraceContextTextMapPropagator()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +66,19 @@ def client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
 def send(
     session: aiohttp.ClientSession, request: UpstreamRequest, timeout: aiohttp.ClientTimeout
 ) -> "aiohttp.client._RequestContextManager":
-    """Start the upstream call; use as ``async with send(...) as response``."""
+    """Start the upstream call; use as ``async with send(...) as response``.
+
+    Carries the current span's W3C ``traceparent``/``tracestate`` (the attempt's
+    span while tracing, else the client's context as it came); never baggage,
+    which may hold the client's own data and upstreams can be third parties.
+    """
+    headers = dict(request.headers)
+    _TRACE_CONTEXT.inject(headers)
     # Never follow a redirect: it would resend the prompt (and maybe the key) somewhere not configured.
     return session.request(
         request.method,
         request.url,
-        headers=dict(request.headers),
+        headers=headers,
         data=request.body,
         timeout=timeout,
         allow_redirects=False,

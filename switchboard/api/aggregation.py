@@ -65,6 +65,8 @@ def normalize(health: ProviderHealth) -> ProviderHealth:
         error_rate=round(health.error_rate, 3),
         requests_per_minute=round(health.requests_per_minute, 1),
         last_error=error,
+        endpoints=health.endpoints,
+        endpoint_states=health.endpoint_states,
     )
 
 
@@ -102,6 +104,7 @@ def summarize(entries: Sequence[ReplicaProviderHealth]) -> ProviderHealth | None
     else:
         error_rate = sum(e.error_rate for e in entries) / len(entries)
     with_error = sorted((e for e in entries if e.last_error), key=lambda e: e.updated_at)
+    with_endpoints = sorted((e for e in entries if e.endpoints), key=lambda e: e.updated_at)
     return normalize(
         ProviderHealth(
             circuit=circuit,
@@ -111,6 +114,7 @@ def summarize(entries: Sequence[ReplicaProviderHealth]) -> ProviderHealth | None
             error_rate=min(1.0, error_rate),
             requests_per_minute=rpm,
             last_error=with_error[-1].last_error if with_error else None,
+            endpoints=with_endpoints[-1].endpoints if with_endpoints else None,
         )
     )
 

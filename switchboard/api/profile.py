@@ -126,6 +126,18 @@ class LatencySettings(Model):
     )
 
 
+class TracingPolicy(Model):
+    """What this profile's trace spans may record beyond models, providers, tokens, cost and timings."""
+
+    capture_content: bool = Field(
+        False,
+        description=(
+            "Record prompts and completions on spans (`gen_ai.input.messages`, `gen_ai.output.messages`)."
+            " Off by default: they may hold personal or secret data."
+        ),
+    )
+
+
 class RuleMatch(Model):
     """All set conditions must hold; an empty match matches everything."""
 
@@ -198,6 +210,7 @@ class ProfileCore(Model):
     allow_client_routing: bool = Field(False, description="Honour X-Routing-* and X-Provider-Hint headers.")
     session_affinity: SessionAffinity = Field(SessionAffinity(), description="Sticky sessions.")
     latency: LatencySettings = Field(LatencySettings(), description="Latency learning for least-latency.")
+    tracing: TracingPolicy = Field(TracingPolicy(), description="OpenTelemetry spans of this profile's requests.")
 
     @model_validator(mode="after")
     def _check_rules(self) -> Self:

@@ -7,6 +7,7 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from switchboard.api.base import LIST_MAP_BY_NAME, CelRule, Model, cel_rules
+from switchboard.api.endpoints import EndpointPicking, ServiceRef
 
 ProviderType = Literal["openai", "azure-openai", "anthropic", "gemini", "openai-compatible"]
 
@@ -153,8 +154,16 @@ class SecretKeyRef(Model):
 
 PROVIDER_CEL_RULES: tuple[CelRule, ...] = (
     (
-        "!(self.type in ['azure-openai', 'openai-compatible']) || has(self.baseUrl)",
-        "baseUrl is required for type azure-openai and openai-compatible",
+        "!(has(self.baseUrl) && has(self.service))",
+        "set exactly one of baseUrl or service",
+    ),
+    (
+        "self.type != 'azure-openai' || has(self.baseUrl)",
+        "baseUrl is required for type azure-openai",
+    ),
+    (
+        "self.type != 'openai-compatible' || has(self.baseUrl) || has(self.service)",
+        "baseUrl is required for type openai-compatible unless service is set",
     ),
     (
         "self.type != 'azure-openai' || (has(self.apiVersion) && self.apiVersion != '')",
@@ -176,6 +185,12 @@ class ProviderCore(Model):
         pattern=r"^https?://",
         description="API root; defaults per type (required for azure-openai and openai-compatible).",
     )
+    service: ServiceRef | None = Field(
+        None, description="A Service of this namespace whose ready endpoints are called directly (instead of baseUrl)."
+    )
+    endpoint_picking: EndpointPicking | None = Field(
+        None, description="With service: how each attempt's endpoint is chosen, saturation, ejection (see type)."
+    )
     api_version: str | None = Field(None, description="Azure OpenAI api-version.")
     models: tuple[ProviderModel, ...] = Field(
         min_length=1, json_schema_extra=LIST_MAP_BY_NAME, description="Models served; names unique."
@@ -194,8 +209,12 @@ class ProviderCore(Model):
 
     @model_validator(mode="after")
     def _check_cross_fields(self) -> Self:
-        if self.type in ("azure-openai", "openai-compatible") and not self.base_url:
-            raise ValueError("baseUrl is required for type azure-openai and openai-compatible")
+        if self.base_url and self.service is not None:
+            raise ValueError("set exactly one of baseUrl or service")
+        if self.type == "azure-openai" and not self.base_url:
+            raise ValueError("baseUrl is required for type azure-openai")
+        if self.type == "openai-compatible" and not self.base_url and self.service is None:
+            raise ValueError("baseUrl is required for type openai-compatible unless service is set")
         if self.type == "azure-openai" and not self.api_version:
             raise ValueError("apiVersion is required for type azure-openai")
         names = [m.name for m in self.models]
@@ -204,7 +223,18 @@ class ProviderCore(Model):
         return self
 
     @property
+    def picking(self) -> EndpointPicking:
+        """The endpoint picking settings in force (the defaults when unset)."""
+        return self.endpoint_picking or EndpointPicking()
+
+    @property
     def effective_base_url(self) -> str:
+        """The API root; for a Service-backed provider, the Service's cluster DNS name (each attempt
+        replaces it with the chosen endpoint's address)."""
+        if self.service is not None:
+            svc = self.service
+            port = f":{svc.port}" if isinstance(svc.port, int) else ""
+            return f"{svc.scheme}://{svc.name}{port}{svc.path}".rstrip("/")
         return (self.base_url or DEFAULT_BASE_URLS[self.type]).rstrip("/")
 
     def model(self, name: str) -> ProviderModel | None:
@@ -242,6 +272,11 @@ class ProviderConfig(ProviderCore):
     name: str = Field(min_length=1, max_length=253, description="Provider name, unique per namespace.")
     namespace: str | None = Field(None, description="Namespace of the LLMProvider (set by the operator).")
     api_key: CredentialSource | None = Field(None, description="Where the key comes from; unset: no auth header.")
+    service_port_name: str | None = Field(
+        None,
+        max_length=15,
+        description="With service: the EndpointSlice port name its port maps to (the operator resolves it).",
+    )
 
     @property
     def key(self) -> str:

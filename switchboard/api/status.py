@@ -46,6 +46,15 @@ class Condition(Model):
     last_transition_time: str = Field(description="RFC 3339 time the status last changed.")
 
 
+class EndpointHealth(Model):
+    """One endpoint of a Service-backed provider, as one replica sees it."""
+
+    address: str = Field(description="`ip:port` the replica calls.")
+    state: Literal["ready", "not-ready", "terminating", "ejected", "full"] = Field(
+        description="ready; not-ready or terminating (EndpointSlice); ejected (its breaker); full (saturated)."
+    )
+
+
 class ProviderHealth(Model):
     """What one replica sees of one provider (all its models together)."""
 
@@ -58,6 +67,12 @@ class ProviderHealth(Model):
     error_rate: float = Field(0.0, ge=0, le=1, description="Failed share of calls in the last minute.")
     requests_per_minute: float = Field(0.0, ge=0, description="Calls in the last minute.")
     last_error: str | None = Field(None, description="Latest failure, e.g. `server error (HTTP 503)`.")
+    endpoints: str | None = Field(
+        None, description="Service-backed providers: `ready/total` endpoints (ready excludes ejected ones)."
+    )
+    endpoint_states: tuple[EndpointHealth, ...] | None = Field(
+        None, description="Service-backed providers: each endpoint."
+    )
 
 
 class ReplicaProviderHealth(ProviderHealth):

@@ -54,6 +54,15 @@ class MockControl:
         )
         return result
 
+    async def set_engine_load(self, *, waiting: float | None = None, kv_cache_usage: float | None = None) -> None:
+        """What the vLLM-style ``/metrics`` reports as queued requests and KV-cache usage."""
+        body: dict[str, float] = {}
+        if waiting is not None:
+            body["waiting"] = waiting
+        if kv_cache_usage is not None:
+            body["kvCacheUsage"] = kv_cache_usage
+        await self._call("POST", "/_mock/metrics", json=body)
+
     async def reset_stats(self) -> None:
         await self._call("DELETE", "/_mock/stats")
 

@@ -98,7 +98,8 @@ async def handle_chat(
     except BadRequest as exc:
         state.record_error(path_model)
         return error_response(dialect, 400, str(exc))
-    state.remember(dialect.name, turn.model, admitted.body, stream=turn.stream)
+    traceparent = request.headers.get("traceparent")
+    state.remember(dialect.name, turn.model, admitted.body, stream=turn.stream, traceparent=traceparent)
     if turn.stream:
         return await _stream(request, dialect, turn, admitted.faults)
     reply = reply_to(turn)
@@ -173,7 +174,8 @@ async def handle_json(
         answer = build(admitted.body)
     except BadRequest as exc:
         return error_response(dialect, 400, str(exc))
-    state.remember(dialect.name, str(answer.get("model", "unknown")), admitted.body, stream=False)
+    model = str(answer.get("model", "unknown"))
+    state.remember(dialect.name, model, admitted.body, stream=False, traceparent=request.headers.get("traceparent"))
     if admitted.faults.malformed is not None:
         return web.Response(body=MALFORMED_JSON, content_type="application/json")
     return web.json_response(answer, dumps=_dumps)

@@ -11,6 +11,7 @@ from switchboard.mock.gemini_api import GeminiDialect
 from switchboard.mock.openai_api import AzureDialect, OpenAIDialect, embeddings_body
 from switchboard.mock.pipeline import STATE, handle_chat, handle_json
 from switchboard.mock.state import MockOptions, MockState
+from switchboard.mock.vllm_metrics import add_metrics_routes
 
 OPENAI = OpenAIDialect()
 AZURE = AzureDialect()
@@ -75,4 +76,5 @@ def make_app(options: MockOptions | None = None) -> web.Application:
     app.router.add_post("/v1beta/models/{model:[^:/]+}:generateContent", gemini_generate)
     app.router.add_post("/v1beta/models/{model:[^:/]+}:streamGenerateContent", gemini_stream)
     add_control_routes(app)
+    add_metrics_routes(app)
     return app

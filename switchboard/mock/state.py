@@ -54,10 +54,10 @@ class MockState:
         """Every request that named a model, answered or failed."""
         self.stats.setdefault(model, ModelStats()).requests += 1
 
-    def remember(self, api: str, model: str, body: Any, *, stream: bool) -> None:
-        """A request that is being answered: keep its body for ``GET /_mock/requests``."""
+    def remember(self, api: str, model: str, body: Any, *, stream: bool, traceparent: str | None = None) -> None:
+        """A request that is being answered: keep its body (and W3C trace context) for ``GET /_mock/requests``."""
         self.stats.setdefault(model, ModelStats()).streams += int(stream)
-        self.recent.append({"api": api, "model": model, "body": body})
+        self.recent.append({"api": api, "model": model, "body": body, "traceparent": traceparent})
 
     def record_error(self, model: str | None) -> None:
         if model is not None:

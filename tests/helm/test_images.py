@@ -1,10 +1,16 @@
-"""Static checks of the Dockerfiles (no Docker engine here): pinned, multi-stage, non-root, right command."""
+"""Static checks of the Dockerfiles and the pure parts of ``hack.images`` (tests/images runs them)."""
 
 import re
 import tomllib
+from pathlib import Path
 
 import pytest
 
+from hack.images.base import PACKAGES, PYTHON_VERSION, BaseSpec
+from hack.images.build import build_argv
+from hack.images.podman import hardened_run_argv
+from hack.images.wheels import platform_flags, requirements
+from hack.mounts import mounts_under
 from tests.fixtures.helm import REPO
 
 
@@ -12,11 +18,13 @@ from tests.fixtures.helm import REPO
 def test_dockerfile(component: str) -> None:
     text = (REPO / component / "Dockerfile").read_text()
     base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)
-    assert base is not None
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", base.group(1))
-    assert len(re.findall(r"^FROM ", text, re.M)) == 2, "multi-stage: build and runtime"
+    assert base is not None, "the base is a build argument (local Debian base or a public image)"
+    public = rf"python:{re.escape(PYTHON_VERSION)}\.\d+-slim-bookworm(@sha256:[0-9a-f]{{64}})?"
+    assert re.fullmatch(public, base.group(1)), "the default public base carries the image Python"
+    assert len(re.findall(r"^FROM \$\{PYTHON_IMAGE\}", text, re.M)) == 2, "multi-stage: build and runtime"
     assert re.search(r"^USER 10001:10001$", text, re.M), "runs as the UID the chart's securityContext expects"
-    assert "pip install /wheels/switchboard-" in text, "installs the project wheel"
+    assert "pip install --no-index --find-links /wheels /wheels/switchboard-" in text, "offline, project wheel"
+    assert re.search(r"^COPY wheels/ /wheels/$", text, re.M), "the context is the staged wheels only"
     command = re.search(r"^CMD \[\"([^\"]+)\"", text, re.M)
     assert command is not None
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
@@ -24,7 +32,37 @@ def test_dockerfile(component: str) -> None:
     assert "ENTRYPOINT" not in text.replace("No ENTRYPOINT", "")
 
 
-def test_dockerignore_keeps_secrets_and_venv_out() -> None:
-    lines = (REPO / ".dockerignore").read_text().splitlines()
-    assert lines[lines.index("**")] == "**", "deny by default"
-    assert {"!pyproject.toml", "!switchboard", "!proxy", "!operator"} <= set(lines)
+def test_build_is_offline_on_the_given_base() -> None:
+    argv = build_argv("proxy", base="localhost/b:1", context=Path("/ctx"), reference="r:1")
+    assert argv[argv.index("--network") + 1] == "none"
+    assert "PYTHON_IMAGE=localhost/b:1" in argv and argv[-1] == "/ctx"
+    assert "nofile=20000:20000" in argv
+
+
+def test_base_tag_follows_its_inputs() -> None:
+    spec = BaseSpec()
+    assert spec.reference == BaseSpec().reference
+    assert spec.reference != BaseSpec(packages=(*PACKAGES, "curl")).reference
+    assert spec.reference != BaseSpec(mirror="http://mirror.example/debian").reference
+    argv = spec.debootstrap_argv(Path("/r"))
+    assert "--variant=minbase" in argv and "--include=python3,python3-venv,ca-certificates" in argv
+
+
+def test_wheels_target_the_image_python_not_the_host() -> None:
+    flags = platform_flags()
+    assert flags[flags.index("--python-version") + 1] == PYTHON_VERSION
+    assert "manylinux_2_36_x86_64" in flags and "manylinux_2_37_x86_64" not in flags  # bookworm's glibc
+    assert all("==" in pin for pin in requirements()), "runtime dependencies are pinned"
+
+
+def test_hardened_run_matches_the_chart_security_context() -> None:
+    argv = hardened_run_argv("n", "img", ["cmd"], volumes={"/h": "/c"}, env={"K": "v"})
+    assert {"--read-only", "--read-only-tmpfs=false"} <= set(argv)
+    assert argv[argv.index("--user") + 1] == "10001:10001"
+    assert argv[argv.index("--cap-drop") + 1] == "all"
+    assert "/h:/c:ro" in argv and argv[-2:] == ["img", "cmd"]
+
+
+def test_mounts_under_lists_nested_mounts_deepest_first() -> None:
+    mounts = "proc /r/proc proc rw 0 0\nsysfs /r/proc/sys x rw 0 0\nproc /proc proc rw 0 0\nx /r2 y rw 0 0\n"
+    assert mounts_under(Path("/r"), mounts) == [Path("/r/proc/sys"), Path("/r/proc")]

@@ -77,7 +77,7 @@ def test_examples_render_with_status_columns_and_credentials(
 
     wait_for(lambda: condition(get_json(cluster, "llmp", "openai-mock", "-n", ns), "Ready"), 30, "provider status")
     table = cluster.kubectl("get", "llmproviders", "-n", ns).stdout.split()
-    assert table[:7] == ["NAME", "TYPE", "CIRCUIT", "P50", "ERROR-RATE", "READY", "AGE"]
+    assert table[:8] == ["NAME", "TYPE", "CIRCUIT", "ENDPOINTS", "P50", "ERROR-RATE", "READY", "AGE"]
     table = cluster.kubectl("get", "rp", "-n", ns).stdout.split()
     assert table[:6] == ["NAME", "STRATEGY", "PROVIDERS", "READY", "IN-SYNC", "AGE"]
     assert "switchboard" in cluster.kubectl("api-resources", "--categories=switchboard").stdout
@@ -98,6 +98,15 @@ def test_examples_render_with_status_columns_and_credentials(
         ).stdout.strip()
         == "no"
     )
+    # Service-backed providers: the proxy lists and watches EndpointSlices, and nothing more there.
+    for verb, resource, expected in (
+        ("watch", "endpointslices.discovery.k8s.io", "yes"),
+        ("list", "endpointslices.discovery.k8s.io", "yes"),
+        ("create", "endpointslices.discovery.k8s.io", "no"),
+        ("get", "services", "no"),
+    ):
+        done = cluster.kubectl("auth", "can-i", verb, resource, "-n", ns, as_="proxy", check=False)
+        assert done.stdout.strip() == expected, (verb, resource)
 
 
 def test_provider_change_rerenders_exactly_its_profiles(
@@ -211,7 +220,7 @@ def test_invalid_resource_is_refused_with_a_readable_message(switchboard_crds: A
     )
     done = switchboard_crds.kubectl("apply", "-n", kube_namespace, "-f", "-", input=bad, check=False)
     assert done.returncode != 0
-    assert "baseUrl is required for type azure-openai and openai-compatible" in done.stderr
+    assert "baseUrl is required for type azure-openai" in done.stderr
 
 
 def test_two_replicas_one_active_and_takeover(switchboard_crds: Any, start_operator: Any, kube_namespace: str) -> None:

@@ -224,3 +224,39 @@ async def test_replicas_of_a_fleet_that_is_gone_are_expired() -> None:
     kube.statuses[("llmproviders", "openai-mock")] = back
     assert await expire_replicas(cast(Kube, kube), snapshot(docs), timedelta(seconds=60)) == 0
     assert kube.statuses[("llmproviders", "openai-mock")] is back
+
+
+class ConflictingKube(MemoryKube):
+    """Answers 409 to the first ``conflicts`` ConfigMap writes, as when another writer got in first."""
+
+    def __init__(self, secrets: dict[tuple[str, str], str], conflicts: int) -> None:
+        super().__init__(secrets)
+        self.conflicts = conflicts
+
+    async def apply_config_map(self, manifest: dict[str, Any]) -> bool:
+        if self.conflicts > 0:
+            self.conflicts -= 1
+            raise client.ApiException(status=409, reason="Conflict")
+        return await super().apply_config_map(manifest)
+
+
+def _secrets(docs: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    secret = next(d for d in docs if d["kind"] == "Secret")
+    return {("upstream-keys", k): v for k, v in secret["stringData"].items()}
+
+
+async def test_a_benign_write_conflict_is_retried_quietly() -> None:
+    docs = examples()
+    kube = ConflictingKube(_secrets(docs), conflicts=2)
+    await reconcile_profile(context(kube), snapshot(docs), NS, "chat")
+    assert f"switchboard-{NS}.chat" in kube.config_maps
+    assert not [e for e in kube.events if e["type"] == "Warning"]
+    assert [c["status"] for c in kube.statuses[("routingprofiles", "chat")]["conditions"]] == ["True"] * 3
+
+
+async def test_conflicts_that_persist_are_reported() -> None:
+    docs = examples()
+    kube = ConflictingKube(_secrets(docs), conflicts=10)
+    await reconcile_profile(context(kube), snapshot(docs), NS, "chat")
+    assert f"switchboard-{NS}.chat" not in kube.config_maps
+    assert [e["reason"] for e in kube.events if e["type"] == "Warning"] == ["ApplyFailed"]

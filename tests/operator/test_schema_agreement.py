@@ -17,6 +17,7 @@ from switchboard.api.provider import LLMProviderSpec
 MODELS = [{"name": "m"}]
 OPENAI = {"type": "openai", "models": MODELS}
 PROFILE = {"models": ["m"], "providers": [{"name": "p"}]}
+SERVICE = {"name": "vllm", "port": "http"}
 
 # (id, kind, spec, None if valid else a fragment the server's message must contain)
 CASES: list[tuple[str, str, dict[str, Any], str | None]] = [
@@ -46,6 +47,37 @@ CASES: list[tuple[str, str, dict[str, Any], str | None]] = [
         "apiVersion is required",
     ),
     ("provider-compatible-no-baseurl", "LLMProvider", {**OPENAI, "type": "openai-compatible"}, "baseUrl is required"),
+    ("provider-service-by-name", "LLMProvider", {**OPENAI, "type": "openai-compatible", "service": SERVICE}, None),
+    (
+        "provider-service-by-number",
+        "LLMProvider",
+        {**OPENAI, "type": "openai-compatible", "service": {"name": "vllm", "port": 8000}},
+        None,
+    ),
+    (
+        "provider-baseurl-and-service",
+        "LLMProvider",
+        {**OPENAI, "type": "openai-compatible", "baseUrl": "http://x", "service": SERVICE},
+        "exactly one of baseUrl or service",
+    ),
+    (
+        "provider-service-port-out-of-range",
+        "LLMProvider",
+        {**OPENAI, "service": {"name": "vllm", "port": 70000}},
+        "port must be a number 1-65535",
+    ),
+    (
+        "provider-service-bad-port-name",
+        "LLMProvider",
+        {**OPENAI, "service": {"name": "vllm", "port": "Not_A_Name"}},
+        "port must be a number 1-65535",
+    ),
+    (
+        "provider-bad-picking-policy",
+        "LLMProvider",
+        {**OPENAI, "service": SERVICE, "endpointPicking": {"policy": "fastest"}},
+        "spec.endpointPicking.policy",
+    ),
     (
         "provider-duplicate-models",
         "LLMProvider",

@@ -8,7 +8,7 @@ from switchboard.proxy.http.access_log import LOGGER_NAME, AccessLine, AccessLog
 
 
 def line(n: int, cost: float | None = 0.5) -> AccessLine:
-    return AccessLine("POST", "/v1/chat/completions", 200, "p", f"prov{n}", "-", 0.0123, cost, 1_700_000_000.25)
+    return AccessLine("POST", "/v1/chat/completions", 200, "p", f"prov{n}", "-", 0.0123, cost, 1_700_000_000.25, {})
 
 
 def test_lines_queued_while_running_are_all_written_in_order_by_stop(caplog: pytest.LogCaptureFixture) -> None:

@@ -6,7 +6,7 @@ import logging
 import aiohttp
 import pytest
 
-from switchboard.proxy.http.request_id import RequestIdFilter
+from switchboard.logformat import RequestIdFilter
 from tests.fixtures.proxy import ProxyFactory, SdkClient, provider_config, proxy_config
 from tests.fixtures.upstream import MockFactory
 

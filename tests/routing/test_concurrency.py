@@ -40,7 +40,7 @@ async def test_interleaved_tasks_keep_in_flight_counts_consistent() -> None:
         in_flight[name] -= 1
         router.finished(attempt, Outcome("success", 0.001))
         finished += 1
-        if finished == WAVE // 2:
+        if finished == WAVE * 4 // 5:
             first_wave_done.set()
 
     async def second_wave() -> None:

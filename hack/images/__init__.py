@@ -1,0 +1,10 @@
+"""Container images built on this machine with no registry (``make images``).
+
+* ``base``: a Debian ``minbase`` root filesystem with ``python3`` made by
+  debootstrap from Debian packages and imported into podman as a local image.
+* ``wheels``: every runtime wheel, downloaded or built on the host (where TLS to
+  the package index works) for the image's Python, so image builds run offline.
+* ``build``: the operator and proxy Dockerfiles built by podman from a staged
+  context holding only those wheels.
+* ``podman``: the podman command line this kernel needs (runc, cgroupfs, capped ulimits).
+"""

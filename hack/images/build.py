@@ -1,0 +1,53 @@
+"""Build the operator and proxy images with podman from a wheels-only context.
+
+The context is staged under ``build/images/context``: ``wheels/`` and nothing
+else, so no credential, virtualenv or stray file of the checkout can enter an
+image. RUN steps get no network: the build proves it is offline.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hack.checkout import REPO_ROOT
+from hack.images.base import log
+from hack.images.podman import podman, ulimit_flags
+from hack.images.wheels import stage_wheelhouse
+
+COMPONENTS = ("operator", "proxy")
+DEFAULT_PREFIX = "ghcr.io/switchboard-dev"
+DEFAULT_TAG = "dev"
+
+
+@dataclass(frozen=True)
+class ImageNames:
+    prefix: str = DEFAULT_PREFIX
+    tag: str = DEFAULT_TAG
+
+    def reference(self, component: str) -> str:
+        return f"{self.prefix}/switchboard-{component}:{self.tag}"
+
+
+def build_argv(component: str, *, base: str, context: Path, reference: str) -> list[str]:
+    """``podman build`` arguments for one component (pure)."""
+    return [
+        "build", "--quiet", "--network", "none", "--pull=missing", *ulimit_flags(),
+        "--build-arg", f"PYTHON_IMAGE={base}",
+        "--file", str(REPO_ROOT / component / "Dockerfile"), "--tag", reference, str(context),
+    ]  # fmt: skip
+
+
+def build_images(*, base: str, names: ImageNames, work_dir: Path, cache: Path) -> dict[str, str]:
+    """Stage the wheels, build both images on ``base``; returns component -> image reference."""
+    context = work_dir / "context"
+    stage_wheelhouse(context / "wheels", cache)
+    built = {}
+    for component in COMPONENTS:
+        reference = names.reference(component)
+        started = time.monotonic()
+        podman(*build_argv(component, base=base, context=context, reference=reference), timeout=1800)
+        log(f"{reference} built in {time.monotonic() - started:.0f}s")
+        built[component] = reference
+    return built

@@ -1,0 +1,92 @@
+"""The request's identity: its request id (logs, ``X-Request-Id``) and its SERVER span.
+
+Outermost middleware: everything a request logs, the access line included,
+carries its ``request_id`` and the span's trace and span ids. The span
+continues the client's W3C ``traceparent``/``tracestate``; with tracing off
+the tracer is a no-op whose "span" is the client's context, so a
+``traceparent`` still passes through upstream unchanged.
+Probes and ``/metrics`` get a request id but no span.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from opentelemetry import trace
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.semconv.attributes.http_attributes import (
+    HTTP_REQUEST_METHOD,
+    HTTP_RESPONSE_STATUS_CODE,
+    HTTP_ROUTE,
+)
+from opentelemetry.semconv.attributes.url_attributes import URL_PATH
+from opentelemetry.trace import Span, SpanKind, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from switchboard.logformat import request_id_for, request_scope
+from switchboard.proxy.http.keys import REQUEST_ID
+from switchboard.proxy.telemetry.attributes import REQUEST_ID as REQUEST_ID_ATTRIBUTE
+from switchboard.proxy.telemetry.setup import Telemetry
+
+REQUEST_SPAN = web.RequestKey("switchboard_request_span", Span)
+REQUEST_ID_HEADER = "X-Request-Id"
+_TRACE_CONTEXT = TraceContextTextMapPropagator()
+
+
+def request_span(request: web.Request) -> Span:
+    """The request's SERVER span (a non-recording one outside ``/v1/`` or with tracing off)."""
+    return request.get(REQUEST_SPAN) or trace.INVALID_SPAN
+
+
+def annotate(request: web.Request, attributes: Mapping[str, Any]) -> None:
+    span = request_span(request)
+    if span.is_recording():
+        span.set_attributes(attributes)
+
+
+def request_tracing(telemetry: Telemetry) -> Middleware:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+        request[REQUEST_ID] = request_id
+        with request_scope(request_id):
+            if not request.path.startswith("/v1/"):
+                return await handler(request)
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource else None
+            attributes: dict[str, Any] = {
+                HTTP_REQUEST_METHOD: request.method,
+                URL_PATH: request.path,
+                REQUEST_ID_ATTRIBUTE: request_id,
+            }
+            if route:
+                attributes[HTTP_ROUTE] = route
+            with telemetry.tracer.start_as_current_span(
+                f"{request.method} {route or request.path}",
+                context=_TRACE_CONTEXT.extract(request.headers),
+                kind=SpanKind.SERVER,
+                attributes=attributes,
+                record_exception=False,
+                set_status_on_exception=False,
+            ) as span:
+                request[REQUEST_SPAN] = span
+                try:
+                    response = await handler(request)
+                except BaseException as error:  # cancelled (client went away), or an aiohttp redirect
+                    span.set_attribute(ERROR_TYPE, type(error).__qualname__)
+                    raise
+                span.set_attribute(HTTP_RESPONSE_STATUS_CODE, response.status)
+                if response.status >= 500:  # server spans: only 5xx are the server's errors
+                    span.set_status(StatusCode.ERROR)
+                    span.set_attribute(ERROR_TYPE, str(response.status))
+                return response
+
+    return middleware
+
+
+async def send_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: every answer, streams included, names its request id."""
+    request_id = request.get(REQUEST_ID)
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id

@@ -1,0 +1,1 @@
+"""OpenTelemetry for the proxy: traces and GenAI metrics over OTLP, configured by the standard ``OTEL_*`` variables."""

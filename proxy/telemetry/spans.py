@@ -1,0 +1,168 @@
+"""A request's trace: its SERVER span (``http/tracing.py``) and one CLIENT child span per upstream attempt.
+
+``owned_attempt`` opens the attempt span around the attempt's whole life (a
+stream's until its end) and reports its one outcome through
+``AttemptTrace.ended``. The span is current while the upstream request is
+sent, so ``traceparent`` names it upstream. A failover therefore reads,
+without logs, as: attempt 1 on provider A, ``error.type=503``,
+``switchboard.failure_kind=server_error``; attempt 2 on provider B, tokens
+and cost; and the request span carries what served it.
+"""
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.trace import Span, SpanKind, StatusCode
+
+from switchboard.proxy.adapters.base import Usage
+from switchboard.proxy.routing.types import Attempt, Outcome
+from switchboard.proxy.telemetry.attributes import (
+    COST_USD,
+    answer_attributes,
+    attempt_attributes,
+    error_type,
+    finish_reasons_in,
+    metric_attributes,
+    outcome_attributes,
+    served_attributes,
+    usage_attributes,
+)
+from switchboard.proxy.telemetry.content import StreamedOutput, output_attributes
+from switchboard.proxy.telemetry.genai import GenAiMetrics
+from switchboard.proxy.telemetry.setup import Telemetry
+
+
+@dataclass(slots=True)
+class AttemptTrace:
+    """One attempt's span; its owner reports the attempt's single outcome through ``ended``."""
+
+    span: Span
+    request_span: Span
+    genai: GenAiMetrics | None  # None: GenAI metrics are off
+    attributes: dict[str, Any]
+    attempt: Attempt
+    started: float = field(default_factory=time.monotonic)
+    finish_reasons: list[str] = field(default_factory=list)
+    answer: Mapping[str, Any] | None = None
+    streamed: StreamedOutput | None = None  # streams of profiles that capture content
+    done: bool = False
+
+    def answered(self, answer: object) -> None:
+        """The attempt's complete (non-streamed) answer, as the client gets it."""
+        if isinstance(answer, Mapping):
+            self.answer = answer
+
+    def saw_events(self, events: Sequence[bytes]) -> None:
+        """Stream events relayed to the client: their finish reasons (and text, when content is captured)."""
+        if not self.span.is_recording():
+            return
+        self.finish_reasons.extend(finish_reasons_in(events))
+        if self.attempt.profile.tracing.capture_content:
+            self.streamed = self.streamed or StreamedOutput()
+            self.streamed.feed(events)
+
+    def ended(
+        self,
+        outcome: Outcome,
+        *,
+        usage: Usage | None = None,
+        cost_usd: float | None = None,
+        first_token_at: float | None = None,
+        error: str | None = None,
+    ) -> None:
+        """The attempt's one outcome: span attributes and status, and the GenAI metrics. Later calls are ignored."""
+        if self.done:
+            return
+        self.done = True
+        if self.span.is_recording():
+            self._annotate(outcome, usage, cost_usd, error)
+        if self.genai is not None:
+            self._measure(outcome, usage, first_token_at)
+
+    def _measure(self, outcome: Outcome, usage: Usage | None, first_token_at: float | None) -> None:
+        assert self.genai is not None
+        success = outcome.kind == "success"
+        labels = metric_attributes(self.attributes)
+        if success:
+            labels[gen_ai.GEN_AI_RESPONSE_MODEL] = self.attempt.model.name
+        else:
+            labels[ERROR_TYPE] = error_type(outcome)
+        duration = time.monotonic() - self.started
+        self.genai.attempt_done(labels, duration, usage if success else None)
+        if success and first_token_at is not None and usage is not None:
+            self.genai.stream_done(labels, first_token_at - self.started, duration, usage.completion_tokens)
+
+    def _annotate(self, outcome: Outcome, usage: Usage | None, cost_usd: float | None, error: str | None) -> None:
+        """One ``set_attributes`` per span: the SDK validates and locks per call."""
+        answered = answer_attributes(self.answer) if self.answer is not None else {}
+        if self.finish_reasons:
+            answered[gen_ai.GEN_AI_RESPONSE_FINISH_REASONS] = self.finish_reasons
+        found = {**outcome_attributes(outcome), **answered}
+        if usage is not None:
+            found.update(usage_attributes(usage))
+        if cost_usd is not None:
+            found[COST_USD] = cost_usd
+        if outcome.kind != "success":
+            self.span.set_attributes(found)
+            self.span.set_status(StatusCode.ERROR, error or outcome.kind)
+            return
+        found[gen_ai.GEN_AI_RESPONSE_MODEL] = self.attempt.model.name
+        self.span.set_attributes(found)
+        # The request span tells what served it (one attempt per request succeeds).
+        if self.request_span.is_recording():
+            served = {**served_attributes(self.attempt, usage, cost_usd), **answered}
+            if self.attempt.profile.tracing.capture_content:
+                served.update(self._output())
+            self.request_span.set_attributes(served)
+
+    def _output(self) -> dict[str, str]:
+        if self.streamed is not None:
+            return self.streamed.attributes()
+        return output_attributes(self.answer) if self.answer is not None else {}
+
+
+@dataclass(frozen=True, slots=True)
+class RequestTrace:
+    """What a request's attempts need to trace themselves: the telemetry and the request's own span."""
+
+    telemetry: Telemetry
+    span: Span = trace.INVALID_SPAN
+
+    @classmethod
+    def off(cls) -> "RequestTrace":
+        return cls(Telemetry.off())
+
+    @contextmanager
+    def attempt(self, attempt: Attempt, *, operation: str, number: int) -> Iterator[AttemptTrace]:
+        """The attempt's CLIENT span, current inside the block (so the upstream call carries its ``traceparent``).
+
+        The block's owner calls ``ended`` once; a block left without it (a bug)
+        still ends the span, marked ``error.type=abandoned``. With tracing off
+        there is no attempt span (the client's context stays current, so its
+        ``traceparent`` passes through), and with metrics off nothing is measured.
+        """
+        telemetry = self.telemetry
+        genai = telemetry.genai if telemetry.metering else None
+        if not telemetry.tracing:
+            attributes = attempt_attributes(attempt, operation, number) if genai is not None else {}
+            yield AttemptTrace(trace.INVALID_SPAN, self.span, genai, attributes, attempt)
+            return
+        attributes = attempt_attributes(attempt, operation, number)
+        name = f"{operation} {attempt.model.upstream}"
+        with self.telemetry.tracer.start_as_current_span(
+            name, kind=SpanKind.CLIENT, attributes=attributes, record_exception=False, set_status_on_exception=False
+        ) as span:
+            traced = AttemptTrace(span, self.span, genai, attributes, attempt)
+            try:
+                yield traced
+            finally:
+                if not traced.done:
+                    traced.done = True
+                    span.set_status(StatusCode.ERROR, "attempt ended without an outcome")
+                    span.set_attribute(ERROR_TYPE, "abandoned")
