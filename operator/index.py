@@ -24,7 +24,7 @@ def _meta(body: Body, *fields: str) -> dict[str, Any]:
 
 def profile_entry(body: Body) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, name) -> what rendering needs of a RoutingProfile."""
-    meta = _meta(body, "name", "namespace", "uid", "generation")
+    meta = _meta(body, "name", "namespace", "uid", "generation", "creationTimestamp")  # age: precedence
     entry = {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"), "metadata": meta}
     entry |= {"spec": dict(body.get("spec") or {}), "status": dict(body.get("status") or {})}
     return {(meta["namespace"], meta["name"]): entry}

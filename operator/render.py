@@ -133,7 +133,8 @@ def render(inputs: RenderInputs) -> RenderResult:
         return RenderFailure(tuple(problems), used)
     core = spec.model_dump(exclude={"providers", "provider_selector"})
     try:
-        profile = ProfileConfig.model_validate({**core, "name": name, "namespace": namespace, "providers": refs})
+        identity = {"name": name, "namespace": namespace, "creation_timestamp": meta.get("creationTimestamp")}
+        profile = ProfileConfig.model_validate({**core, **identity, "providers": refs})
         config = parse_config(
             ProxyConfig(
                 fleet=Fleet(replicas=inputs.settings.fleet_replicas),

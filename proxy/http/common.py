@@ -1,5 +1,6 @@
 """Helpers every API handler shares: readiness, planning, reporting, headers, JSON answers."""
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from functools import partial
@@ -9,7 +10,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from switchboard.proxy.auth import require_profile
+from switchboard.proxy.auth import request_client, require_profile
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.fleet.http import RESERVATION, settle_usage
@@ -41,7 +42,7 @@ def plan_for(request: web.Request, router: Router, route: RouteRequest) -> Plan:
     profile the router chose.
     """
     try:
-        plan = router.plan(route)
+        plan = router.plan(within_grants(request, route))
     except NoRoute as e:
         profile = router.profile_of(route)
         if profile is not None:  # a 429 or 503 of a known profile: metrics and log name it
@@ -54,6 +55,12 @@ def plan_for(request: web.Request, router: Router, route: RouteRequest) -> Plan:
     annotate(request, plan_attributes(plan, route.endpoint, route.model))
     require_profile(request, plan.profile.key)
     return plan
+
+
+def within_grants(request: web.Request, route: RouteRequest) -> RouteRequest:
+    """``route`` resolved among the profiles the caller's key may use (unchanged when auth is off)."""
+    client = request_client(request)
+    return route if client is None else dataclasses.replace(route, may_use=client.may_use)
 
 
 def capture_input(request: web.Request, plan: Plan, body: Mapping[str, Any]) -> None:
@@ -89,6 +96,7 @@ def attempt_headers(plan: Plan, scope: AttemptScope) -> dict[str, str]:
     return {
         "x-switchboard-provider": scope.attempt.provider.name,
         "x-switchboard-model": scope.attempt.model.name,
+        "x-switchboard-profile": plan.profile.key,
         "x-switchboard-strategy": plan.strategy,
         "x-switchboard-attempts": str(scope.number),
     }

@@ -12,7 +12,7 @@ from switchboard.api.config import ProxyConfig
 from switchboard.proxy.apis.codec import chat_codec
 from switchboard.proxy.auth import request_client, require_profile
 from switchboard.proxy.errors import invalid_param
-from switchboard.proxy.http.common import no_route_error, read_body, ready_runtime
+from switchboard.proxy.http.common import no_route_error, read_body, ready_runtime, within_grants
 from switchboard.proxy.http.routing_input import api_route
 from switchboard.proxy.routing.decision import Explanation, RankedCandidate
 from switchboard.proxy.routing.router import Router
@@ -58,7 +58,7 @@ async def _route_from_body(request: web.Request) -> tuple[dict[str, Any], str, R
     api = request.query.get("api") or ("embeddings" if "input" in body and "messages" not in body else "chat")
     if api not in APIS:
         raise invalid_param("api", f"query parameter 'api' must be one of {', '.join(APIS)}")
-    return body, api, api_route(api, body, request.headers)
+    return body, api, within_grants(request, api_route(api, body, request.headers))
 
 
 async def explain(request: web.Request) -> web.Response:

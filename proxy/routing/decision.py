@@ -25,6 +25,7 @@ class Explanation:
     fallbacks: tuple[RankedCandidate, ...] = ()
     blocked: str | None = None  # why plan() would refuse (profile rate limit, nothing eligible)
     spilled: Mapping[str, str] = field(default_factory=dict)  # provider key -> spill reason (saturated, ...)
+    passed_over: Mapping[str, str] = field(default_factory=dict)  # other profiles serving the model -> why not
 
 
 @dataclass(frozen=True, slots=True)

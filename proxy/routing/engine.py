@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
 from typing import NamedTuple
 
+from switchboard.api.precedence import why_shadowed
 from switchboard.api.profile import Preference, ProfileConfig, Rule, Strategy
 from switchboard.proxy.endpoints.pool import SPILL_PREFIXES, spill_kind
 from switchboard.proxy.routing.affinity import rendezvous_index, session_key
@@ -71,20 +72,30 @@ class Engine:
         if wanted:
             chosen = self.index.profiles.get(wanted)
             if chosen is None:
-                raise NoRoute(404, f"unknown routing profile {wanted!r}")
+                raise NoRoute(404, f"unknown routing profile {wanted!r}{self._qualified_hint(wanted)}")
             if chosen.allow_client_routing:
                 if request.model not in chosen.models:
                     raise NoRoute(404, f"routing profile {wanted!r} does not serve model {request.model!r}")
                 return chosen
-        profile = self.index.profile_by_model.get(request.model)
+        profile = self.index.owner(request.model, request.may_use)
         if profile is None:
             raise NoRoute(404, f"model {request.model!r} is not served here")
         return profile
 
+    def _qualified_hint(self, wanted: str) -> str:
+        """Profiles are named ``namespace/name``; point a bare name at its qualified forms."""
+        if "/" in wanted:
+            return ""
+        matches = sorted(k for k, p in self.index.profiles.items() if p.name == wanted and p.namespace)
+        return f"; name it as namespace/name: {', '.join(matches)}" if matches else ""
+
     def route_for(self, request: RouteRequest) -> Route:
-        route = None if PROFILE_HEADER in request.headers else self.index.default_routes.get(request.model)
-        if route is None:  # a profile header, or an unknown model: the slow path names the error
-            route = self.index.route(self.select_profile(request), request.model)
+        if PROFILE_HEADER not in request.headers:
+            route = self.index.default_routes.get(request.model)
+            if route is not None and (request.may_use is None or request.may_use(route.profile_key)):
+                return route
+        # a profile header, a winner the caller may not use, or an unknown model: the slow path decides
+        route = self.index.route(self.select_profile(request), request.model)
         assert route is not None  # every served model of a profile has a route
         return route
 
@@ -122,7 +133,28 @@ class Engine:
 
     def blocked_explanation(self, request: RouteRequest, error: NoRoute) -> Explanation:
         profile = self.select_profile(request)
-        return Explanation(profile.key, profile.strategy, None, (), error.excluded, (), error.message)
+        passed = self.passed_over(request, profile)
+        return Explanation(
+            profile.key, profile.strategy, None, (), error.excluded, (), error.message, passed_over=passed
+        )
+
+    def passed_over(self, request: RouteRequest, chosen: ProfileConfig) -> dict[str, str]:
+        """The other profiles serving the requested model, each with why it was not chosen."""
+        claim = self.index.claims.get(request.model)
+        if claim is None:
+            return {}
+        named = PROFILE_HEADER in request.headers and chosen.key == request.headers[PROFILE_HEADER]
+        reasons = {}
+        for other in claim.profiles:
+            if other.key == chosen.key:
+                continue
+            if request.may_use is not None and not request.may_use(other.key):
+                reasons[other.key] = "not granted to this API key"
+            elif named:
+                reasons[other.key] = f"{PROFILE_HEADER} named {chosen.key}"
+            else:
+                reasons[other.key] = f"shadowed: {why_shadowed(chosen, other)}"
+        return reasons
 
     def _strategy(self, profile: ProfileConfig, request: RouteRequest) -> tuple[Strategy, Preference, Rule | None]:
         strategy: Strategy = profile.strategy
@@ -267,13 +299,13 @@ class Engine:
         """Eligible providers of each fallback model, in order, each list in failover order."""
         result: list[Candidate] = []
         for model in profile.fallback_models:
-            route = self.index.fallback_route(profile, model)
+            route = self.index.fallback_route(profile, model, request.may_use)
             if route is not None and model != request.model:
                 result.extend(self._filter(route, request, now, ())[0])
         return result
 
 
-def explain_decision(decision: Decision, engine: Engine) -> Explanation:
+def explain_decision(decision: Decision, engine: Engine, request: RouteRequest) -> Explanation:
     def ranked(cands: Sequence[Candidate], strategy: Strategy) -> tuple[RankedCandidate, ...]:
         return tuple(
             RankedCandidate(c.provider_key, c.attempt.model.name, score(strategy, c, decision.signals)) for c in cands
@@ -287,6 +319,7 @@ def explain_decision(decision: Decision, engine: Engine) -> Explanation:
         excluded=decision.excluded,
         fallbacks=ranked(decision.fallbacks, "failover"),
         spilled=decision.spilled(),
+        passed_over=engine.passed_over(request, decision.profile),
     )
 
 

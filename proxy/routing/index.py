@@ -6,15 +6,19 @@ providers in failover order (priority, unset = 0, then list order), each already
 to the provider model to send and prebuilt as the ``Attempt`` the shell gets.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import get_args
 
 from switchboard.api.config import ProxyConfig
+from switchboard.api.precedence import Claim, claims
 from switchboard.api.profile import Preference, ProfileConfig, ProviderRef
 from switchboard.api.provider import ProviderConfig, ProviderModel, Ratings
 from switchboard.proxy.routing.pricing import Price, PricingTable
 from switchboard.proxy.routing.types import Attempt
+
+Grants = Callable[[str], bool]
+"""Whether the caller may use the profile with this ``namespace/name`` key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,20 +54,21 @@ class Route:
 
 
 class ConfigIndex:
-    """Immutable after construction; swapped atomically by ``Router.update_config``."""
+    """Immutable after construction; swapped atomically by ``Router.update_config``.
 
-    __slots__ = ("config", "default_routes", "profile_by_model", "profiles", "routes")
+    Profiles are keyed by ``namespace/name`` only: two namespaces may both have a
+    profile ``fast``. A model name several profiles serve goes to the winner of
+    ``switchboard.api.precedence`` (``claims``), never to whichever came first.
+    """
+
+    __slots__ = ("claims", "config", "default_routes", "profile_by_model", "profiles", "routes")
 
     def __init__(self, config: ProxyConfig, pricing: PricingTable) -> None:
         self.config = config
-        self.profiles: dict[str, ProfileConfig] = {}
-        self.profile_by_model: dict[str, ProfileConfig] = {}
+        self.profiles: dict[str, ProfileConfig] = {p.key: p for p in config.profiles}
+        self.claims: Mapping[str, Claim] = claims(config.profiles)
+        self.profile_by_model: dict[str, ProfileConfig] = {m: c.winner for m, c in self.claims.items()}
         self.routes: dict[tuple[str, str], Route] = {}
-        for profile in config.profiles:
-            self.profiles[profile.key] = profile
-            self.profiles.setdefault(profile.name, profile)
-            for model in profile.models:
-                self.profile_by_model.setdefault(model, profile)
         for profile in config.profiles:
             for model in (*profile.models, *profile.fallback_models):
                 self.routes[(profile.key, model)] = _build_route(config, profile, model, pricing)
@@ -74,12 +79,27 @@ class ConfigIndex:
     def route(self, profile: ProfileConfig, model: str) -> Route | None:
         return self.routes.get((profile.key, model))
 
-    def fallback_route(self, profile: ProfileConfig, model: str) -> Route | None:
+    def owner(self, model: str, may_use: Grants | None = None) -> ProfileConfig | None:
+        """The profile serving ``model``: the rule's winner among those ``may_use`` admits.
+
+        When the caller may use none of them, the overall winner: the shell then
+        refuses it with a 403 naming the profile.
+        """
+        claim = self.claims.get(model)
+        if claim is None:
+            return None
+        if may_use is not None:
+            for profile in claim.profiles:
+                if may_use(profile.key):
+                    return profile
+        return claim.winner
+
+    def fallback_route(self, profile: ProfileConfig, model: str, may_use: Grants | None = None) -> Route | None:
         """A fallback model through this profile's providers, else through its own profile."""
         route = self.routes.get((profile.key, model))
         if route is not None and route.candidates:
             return route
-        owner = self.profile_by_model.get(model)
+        owner = self.owner(model, may_use)
         return self.routes.get((owner.key, model)) if owner is not None else route
 
 

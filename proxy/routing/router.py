@@ -155,7 +155,7 @@ class Router:
             if e.status in (400, 404):
                 raise
             return self._engine.blocked_explanation(request, e)
-        return explain_decision(decision, self._engine)
+        return explain_decision(decision, self._engine, request)
 
     def profile_of(self, request: RouteRequest) -> ProfileConfig | None:
         """The profile ``request`` routes to, or None when it names none (unknown model or profile)."""

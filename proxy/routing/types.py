@@ -5,7 +5,7 @@ attempts in order (sleeping as the engine says between retries), and reports
 each attempt's Outcome back so breakers, limits and latency stats learn.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -28,6 +28,7 @@ class RouteRequest:
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
     metadata: Mapping[str, str] = field(default_factory=dict)
     prefix_hash: str | None = None  # digest of the prompt's first messages (prompt-prefix affinity)
+    may_use: Callable[[str], bool] | None = None  # client auth: which profile keys the caller's key may use
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from switchboard.api.base import LIST_MAP_BY_NAME, CelRule, Model, cel_rules
 from switchboard.api.provider import Timeouts
@@ -250,6 +250,11 @@ class ProfileConfig(ProfileCore):
 
     name: str = Field(min_length=1, max_length=253, description="Profile name (the RoutingProfile's).")
     namespace: str | None = Field(None, description="Namespace of the profile and its providers (operator sets it).")
+    creation_timestamp: AwareDatetime | None = Field(
+        None,
+        description="The RoutingProfile's creationTimestamp (operator sets it): the oldest profile wins a model "
+        "name that several profiles serve, then namespace/name (docs/tenancy.md).",
+    )
     providers: tuple[ProviderRef, ...] = Field(min_length=1, description="Providers in failover order (see priority).")
 
     @property

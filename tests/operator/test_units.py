@@ -15,7 +15,7 @@ from switchboard.operator.events import EventLimiter
 from switchboard.operator.ha import Observation, may_acquire
 from switchboard.operator.logs import CappedBackoff, RoutineKopfLines
 from switchboard.operator.names import config_map_name, label_value
-from switchboard.operator.render import SecretFacts
+from switchboard.operator.render import Rendered, RenderInputs, SecretFacts, render
 from switchboard.operator.selectors import matches
 
 
@@ -172,3 +172,17 @@ def test_kopf_backoff_is_short_capped_and_reusable() -> None:
     first = list(itertools.islice(backoff, 8))
     assert first[0] == 0.1 and max(first) == 1.0 and first[-1] == 1.0
     assert list(itertools.islice(backoff, 8)) == first  # each request starts afresh
+
+
+def test_the_profile_index_keeps_the_age_the_conflict_rule_needs() -> None:
+    created = "2026-03-01T12:00:00Z"
+    profile = {
+        "metadata": {"name": "chat", "namespace": "ns", "uid": "u", "creationTimestamp": created},
+        "spec": {"models": ["m"], "providers": [{"name": "a"}]},
+    }
+    entry = index.profile_entry(profile)[("ns", "chat")]
+    provider = {"metadata": {"name": "a", "namespace": "ns"}, "spec": {"type": "openai", "models": [{"name": "m"}]}}
+    result = render(RenderInputs(entry, {"a": provider}, {}))
+    assert isinstance(result, Rendered), result
+    stamp = result.config.profiles[0].creation_timestamp
+    assert stamp is not None and stamp.isoformat().replace("+00:00", "Z") == created

@@ -39,12 +39,16 @@ def test_preference_header_switches_to_preference_routing(make_router: Build) ->
     assert err.value.status == 400
 
 
+OLD = "2026-01-01T00:00:00Z"
+
+
 def two_profiles(allow: bool) -> Router:
     cfg = parse_config(
         {
             "providers": [provider("a"), provider("b")],
             "profiles": [
-                {"name": "main", "models": ["gpt-4o"], "providers": [{"name": "a"}]},
+                # "alt" sorts first by name; the older timestamp makes "main" the owner of gpt-4o
+                {"name": "main", "models": ["gpt-4o"], "providers": [{"name": "a"}], "creationTimestamp": OLD},
                 {"name": "alt", "models": ["gpt-4o"], "providers": [{"name": "b"}], "allowClientRouting": allow},
             ],
         }
