@@ -5,6 +5,7 @@ for the client), watched for usage and the stream's end, re-emitted with the
 public model name, and re-encoded as ``event: <type>`` + ``data: <json>``.
 """
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import orjson
@@ -19,7 +20,7 @@ def event_bytes(payload: dict[str, Any]) -> bytes:
     return b"event: " + str(payload["type"]).encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
-class NativeStream:
+class NativeStream(ABC):
     """The shared pass-through; subclasses say what an event means in ``observe``."""
 
     family = ""
@@ -45,9 +46,9 @@ class NativeStream:
             out.append(event_bytes(payload))
         return out
 
+    @abstractmethod
     def observe(self, kind: str, payload: dict[str, Any]) -> None:
         """Rename the model, learn usage, set ``done``; raise ``UpstreamError`` for an error event."""
-        raise NotImplementedError
 
     def finish(self) -> list[bytes]:
         if not self.done:
