@@ -95,10 +95,15 @@ node-up: tools node-tools images ## control plane + one real node (containerd, k
 node-down: ## stop the node and its control plane; leaves no process, mount, netns, bridge, iptables rule or cgroup
 	$(PY) -m hack.kubenode down --state-dir $(NODE_DIR)
 
-e2e-node: tools node-tools host-packages ## the pod suite on a real node (tests marked `node`; several minutes)
-	$(PY) -m pytest tests/node -m node -p no:randomly
+# The pod suite: node-up/down first, then (one node, one chart release for the whole session)
+# the node's own tests, the chart's pod scenarios and the e2e suite on the `node` backend.
+E2E_ON_PODS = tests/e2e/test_system.py tests/e2e/test_outage.py
+e2e-node: tools node-tools host-packages ## the pod suite on a real node: chart, e2e suite and pod scenarios (minutes)
+	$(PY) -m pytest tests/node/test_updown.py -m node -p no:randomly
+	SWITCHBOARD_E2E_BACKEND=node $(PY) -m pytest tests/node $(E2E_ON_PODS) -m "node or k8s" -p no:randomly \
+		--ignore=tests/node/test_updown.py -rs
 
-node-tools: setup ## kubelet, kube-proxy, kube-scheduler (same k8s.io/kubernetes as the control plane) into $(CACHE)/bin
+node-tools: setup ## kubelet, kube-proxy, kube-scheduler (same k8s.io/kubernetes as the control plane), CoreDNS, into $(CACHE)/bin
 	$(PY) -m hack.install_tools --node
 
 chart-crds: ## copy the generated CRDs from deploy/crds/ into the chart (byte-identical)
