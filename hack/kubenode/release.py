@@ -16,8 +16,10 @@ from hack.cluster.binaries import bin_dir
 from hack.system.kind_manifests import KindTarget
 
 CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "switchboard"
-RELEASE_NAME = "switchboard"
-RELEASE_NAMESPACE = "switchboard-system"
+# Not the names the local control plane already gave the chart's RBAC (hack/cluster/identities:
+# release "switchboard" in "switchboard-system"), which Helm would refuse to adopt.
+RELEASE_NAME = "sb"
+RELEASE_NAMESPACE = "switchboard"
 INSTALL_TIMEOUT = 300
 PROXY_REPLICAS = 2  # the chart's proxy.autoscaling.minReplicas
 
