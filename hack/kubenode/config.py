@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -181,7 +182,7 @@ def corefile(ports: NodePorts, kubeconfig: Path) -> str:
 """
 
 
-def coredns_rbac() -> list[dict[str, object]]:
+def coredns_rbac() -> list[dict[str, Any]]:
     """What CoreDNS's kubernetes plugin reads (the upstream ``system:coredns`` role), for user ``system:coredns``."""
     name = "system:coredns"
     role = {

@@ -214,12 +214,10 @@ def test_helm_upgrade_with_changed_values_rolls_the_proxies_without_a_failed_req
         time.sleep(2)
     after = set(pod_system.pods(component_selector(RELEASE_NAME, "proxy"), RELEASE_NAMESPACE))
     assert before.isdisjoint(after), (before, after)  # every proxy pod was replaced
-    annotations = json.loads(
-        kube.kubectl(
-            "get", "pods", "-n", RELEASE_NAMESPACE, "-l", component_selector(RELEASE_NAME, "proxy"), "-o", "json"
-        ).stdout
-    )
-    assert {item["metadata"]["annotations"].get("revision") for item in annotations["items"]} == {revision}
+    selector = component_selector(RELEASE_NAME, "proxy")
+    pods = json.loads(kube.kubectl("get", "pods", "-n", RELEASE_NAMESPACE, "-l", selector, "-o", "json").stdout)
+    current = [item for item in pods["items"] if not item["metadata"].get("deletionTimestamp")]
+    assert {item["metadata"].get("annotations", {}).get("revision") for item in current} == {revision}
     print(f"\nnode: helm upgrade under load: {len(running.outcomes)} requests, {len(running.failures())} failed")
     assert running.failures() == []
     pod_system.refresh_proxies()
