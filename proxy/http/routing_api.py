@@ -12,7 +12,7 @@ from switchboard.api.config import ProxyConfig
 from switchboard.proxy.apis.codec import chat_codec
 from switchboard.proxy.auth import request_client, require_profile
 from switchboard.proxy.errors import invalid_param
-from switchboard.proxy.http.common import no_route_error, read_body, ready_runtime, within_grants
+from switchboard.proxy.http.common import no_route_error, read_request_body, ready_runtime, within_grants
 from switchboard.proxy.http.routing_input import api_route
 from switchboard.proxy.routing.decision import Explanation, RankedCandidate
 from switchboard.proxy.routing.router import Router
@@ -52,7 +52,7 @@ APIS = ("chat", "responses", "messages", "embeddings")
 async def _route_from_body(request: web.Request) -> tuple[dict[str, Any], str, RouteRequest]:
     """The body, its API and its route; ``?api=responses|messages|chat|embeddings`` says which API's body it is
     (default: embeddings for an ``input`` without ``messages``, else chat)."""
-    body = decode_json_object(await read_body(request))
+    body = decode_json_object(await read_request_body(request))
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise invalid_param("model", "'model' is required and must be a non-empty string", code="missing_required")
     api = request.query.get("api") or ("embeddings" if "input" in body and "messages" not in body else "chat")
@@ -102,15 +102,9 @@ def without_unsupported(explanation: Explanation, config: ProxyConfig, prepare: 
 
 
 async def latency(request: web.Request) -> web.Response:
-    """Latency rows of the providers this client's profiles use (all of them without client auth)."""
-    runtime = ready_runtime(request)
-    rows = runtime.router.latency_report()
+    """Latency rows of the (provider, model) pairs this client's profiles route to (all without client auth)."""
     client = request_client(request)
-    if client is not None:
-        config = runtime.snapshot.config
-        allowed = {p.provider_key(ref) for p in config.profiles if client.may_use(p.key) for ref in p.providers}
-        rows = [row for row in rows if row.provider in allowed]
-    return _json(rows)
+    return _json(ready_runtime(request).router.latency_report(client.may_use if client is not None else None))
 
 
 def _require_route_profile(request: web.Request, router: Router, route: RouteRequest) -> None:
