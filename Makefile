@@ -105,7 +105,7 @@ E2E_ON_PODS = tests/e2e/test_system.py tests/e2e/test_outage.py
 e2e-node: tools node-tools host-packages ## the pod suite on a real node: chart, e2e suite and pod scenarios (minutes)
 	$(PY) -m pytest tests/node/test_updown.py -m node -p no:randomly
 	SWITCHBOARD_E2E_BACKEND=node $(PY) -m pytest tests/node $(E2E_ON_PODS) -m "node or k8s" -p no:randomly \
-		--ignore=tests/node/test_updown.py -rs
+		--ignore=tests/node/test_updown.py -rs --durations=8
 
 node-tools: setup ## kubelet, kube-proxy, kube-scheduler (same k8s.io/kubernetes as the control plane), CoreDNS, into $(CACHE)/bin
 	$(PY) -m hack.install_tools --node
