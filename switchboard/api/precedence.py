@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from switchboard.api.profile import ProfileConfig
+from switchboard.api.timestamps import rfc3339
 
 Rank = tuple[bool, datetime, str, str]
 _UNSET = datetime.min.replace(tzinfo=UTC)  # stands in for a missing timestamp, after the "is None" flag
@@ -70,4 +71,4 @@ def why_shadowed(winner: ProfileConfig, loser: ProfileConfig) -> str:
 
 def _when(profile: ProfileConfig) -> str:
     created = profile.creation_timestamp
-    return created.strftime("%Y-%m-%dT%H:%M:%SZ") if created is not None else "unknown"
+    return rfc3339(created) if created is not None else "unknown"
