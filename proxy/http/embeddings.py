@@ -17,7 +17,7 @@ from switchboard.proxy.upstream.loop import run_attempts
 from switchboard.proxy.validation import decode_json_object, parse_embeddings
 
 
-async def embeddings(request: web.Request) -> web.Response:
+async def embeddings(request: web.Request) -> web.StreamResponse:
     body = decode_json_object(await read_request_body(request))
     parsed = parse_embeddings(body)
     runtime = ready_runtime(request)
@@ -35,4 +35,4 @@ async def embeddings(request: web.Request) -> web.Response:
                 embeddings_preparer(snap, body),
                 lambda scope, prepared: embeddings_once(snap, scope, prepared, parsed.model),
             )
-            return json_answer(plan, served)
+            return await json_answer(request, plan, served)

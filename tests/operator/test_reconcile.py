@@ -79,7 +79,7 @@ async def test_render_apply_then_idle_then_keep_last_good_on_missing_secret() ->
     status = kube.statuses[("routingprofiles", "chat")]
     cm = kube.config_maps[f"switchboard-{NS}.chat"]
     assert status["configHash"] == cm["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
-    assert [c["status"] for c in status["conditions"]] == ["True", "True", "True"]
+    assert [c["status"] for c in status["conditions"]] == ["True", "True", "True", "True"]
 
     writes = kube.writes
     await reconcile_profile(ctx, snap, NS, "chat", force=True)
@@ -90,7 +90,7 @@ async def test_render_apply_then_idle_then_keep_last_good_on_missing_secret() ->
     await reconcile_profile(ctx, without_secret, NS, "chat", force=True)
     assert kube.config_maps[f"switchboard-{NS}.chat"] is cm  # last good kept
     status = kube.statuses[("routingprofiles", "chat")]
-    ready, refs, _ = status["conditions"]
+    ready, refs, _, _ = status["conditions"]
     assert (ready["status"], refs["reason"]) == ("False", "SecretNotFound")
     assert "configHash" not in status  # the previous hash stays as it was
     warnings = [e for e in kube.events if e["reason"] == "SecretNotFound"]
@@ -194,7 +194,7 @@ async def test_a_benign_write_conflict_is_retried_quietly() -> None:
     await reconcile_profile(context(kube), snapshot(docs), NS, "chat")
     assert f"switchboard-{NS}.chat" in kube.config_maps
     assert not [e for e in kube.events if e["type"] == "Warning"]
-    assert [c["status"] for c in kube.statuses[("routingprofiles", "chat")]["conditions"]] == ["True"] * 3
+    assert [c["status"] for c in kube.statuses[("routingprofiles", "chat")]["conditions"]] == ["True"] * 4
 
 
 async def test_conflicts_that_persist_are_reported() -> None:

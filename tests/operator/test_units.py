@@ -10,13 +10,14 @@ import pytest
 from switchboard.api.egress import EgressPolicy
 from switchboard.api.profile import LabelSelector
 from switchboard.operator import index
-from switchboard.operator.conditions import Verdict, merge, provider_verdicts
+from switchboard.operator.conditions import merge, provider_verdicts
 from switchboard.operator.events import RepeatWindow
 from switchboard.operator.ha import Observation, may_acquire
 from switchboard.operator.logs import CappedBackoff, RoutineKopfLines
 from switchboard.operator.names import config_map_name, label_value
 from switchboard.operator.render import Rendered, RenderInputs, SecretFacts, render
 from switchboard.operator.selectors import matches
+from switchboard.operator.verdicts import Verdict
 
 
 @pytest.mark.parametrize(
