@@ -57,7 +57,7 @@ class Context:
     namespaces: tuple[str, ...] = ()  # watched namespaces; empty: all
     seen: SpecMemory = field(default_factory=SpecMemory)  # filters out status-only events
     replica_ttl: timedelta = timedelta(seconds=60)  # proxies' status entries older than this are expired
-    claimed: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # models each profile last claimed
+    claimed: dict[tuple[str, str], Claimant] = field(default_factory=dict)  # each profile's claim when last seen
 
 
 def _now() -> str:
@@ -107,16 +107,20 @@ async def reconcile_profile(ctx: Context, snap: Snapshot, namespace: str, name: 
 
 
 def rivals_to_revisit(ctx: Context, snap: Snapshot, body: Body, *, gone: bool) -> tuple[Claimant, ...]:
-    """The other profiles sharing a model with ``body`` now or before its change (or deletion).
+    """The other profiles sharing a model with ``body`` now or before, when its claim changed.
 
-    Revisiting them is cheap: a rival whose render inputs did not change stops at its fingerprint.
+    A claim changes with the models, the age, the first ConfigMap or the deletion; the
+    proxies' frequent status writes change none of them and revisit nobody.
     """
     claim = claimant(body)
     key = (claim.namespace, claim.name)
-    before = ctx.claimed.pop(key, ()) if gone else ctx.claimed.get(key, ())
+    before = ctx.claimed.pop(key, None) if gone else ctx.claimed.get(key)
     if not gone:
-        ctx.claimed[key] = claim.models
-    return tuple(c for c in snap.claimants((*before, *claim.models)) if c.key != claim.key)
+        if before == claim:
+            return ()
+        ctx.claimed[key] = claim
+    models = (*(before.models if before else ()), *claim.models)
+    return tuple(c for c in snap.claimants(models) if c.key != claim.key)
 
 
 async def forget_profile(ctx: Context, namespace: str, name: str) -> None:
