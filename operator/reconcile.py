@@ -24,7 +24,7 @@ from switchboard.api.profile import LabelSelector
 from switchboard.api.status import credential_key
 from switchboard.operator.cleanup import delete_rendered, sweep_orphans
 from switchboard.operator.conditions import merge, provider_verdicts
-from switchboard.operator.conflicts import Claimant, claimant
+from switchboard.operator.conflicts import Claimant, claimant, to_revisit
 from switchboard.operator.events import EventRecorder
 from switchboard.operator.index import Body, Snapshot, SpecMemory
 from switchboard.operator.kube import CredentialsSecretMissing, Kube, SourceKeyMissing, SourceNotAllowed
@@ -106,21 +106,24 @@ async def reconcile_profile(ctx: Context, snap: Snapshot, namespace: str, name: 
             ctx.fingerprints.pop(("rp", namespace, name), None)
 
 
-def rivals_to_revisit(ctx: Context, snap: Snapshot, body: Body, *, gone: bool) -> tuple[Claimant, ...]:
-    """The other profiles sharing a model with ``body`` now or before, when its claim changed.
+def rivals_to_revisit(ctx: Context, snap: Snapshot, body: Body, *, gone: bool) -> list[Claimant]:
+    """The profiles whose conflict verdicts changed with ``body``'s claim (``conflicts.to_revisit``).
 
-    A claim changes with the models, the age, the first ConfigMap or the deletion; the
-    proxies' frequent status writes change none of them and revisit nobody.
+    A claim changes with the models, the first ConfigMap or the deletion; the proxies'
+    frequent status writes change none of them and revisit nobody. A profile first seen
+    (the operator's start: its indices are complete, so every profile's own render is
+    right; later, a new profile has no ConfigMap yet and takes nothing) revisits nobody.
     """
     claim = claimant(body)
     key = (claim.namespace, claim.name)
-    before = ctx.claimed.pop(key, None) if gone else ctx.claimed.get(key)
-    if not gone:
-        if before == claim:
-            return ()
-        ctx.claimed[key] = claim
-    models = (*(before.models if before else ()), *claim.models)
-    return tuple(c for c in snap.claimants(models) if c.key != claim.key)
+    if gone:
+        last = ctx.claimed.pop(key, None) or claim
+        return to_revisit(last, None, snap.claimants(last.models))
+    before = ctx.claimed.get(key)
+    ctx.claimed[key] = claim
+    if before is None or before == claim:
+        return []
+    return to_revisit(before, claim, snap.claimants((*before.models, *claim.models)))
 
 
 async def forget_profile(ctx: Context, namespace: str, name: str) -> None:
