@@ -35,9 +35,9 @@ SECRETS = ResourceKw(group="", version="v1", plural="secrets")
 SERVICES = ResourceKw(group="", version="v1", plural="services")
 
 
-def snapshot(kwargs: dict[str, Any]) -> index.Snapshot:
+def snapshot(kwargs: dict[str, Any]) -> index.IndexView:
     """The indices kopf injects into every handler, under their registered ids."""
-    return index.Snapshot(
+    return index.IndexView(
         profiles=kwargs["rp_entries"],
         dependencies=kwargs["rp_dependencies"],
         providers=kwargs["llmp_entries"],
@@ -56,7 +56,7 @@ def _ctx(memo: Any) -> Context:
 
 
 async def _profiles_of_provider(
-    ctx: Context, snap: index.Snapshot, namespace: str, provider: str, force: bool = False
+    ctx: Context, snap: index.IndexView, namespace: str, provider: str, force: bool = False
 ) -> None:
     await reconcile_provider(ctx, snap, namespace, provider)
     for profile in snap.profiles_using(namespace, provider):

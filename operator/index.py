@@ -92,7 +92,7 @@ def service_ports(body: Body) -> dict[str, tuple[str, tuple[tuple[str, int], ...
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class IndexView:
     """Read-only view over kopf's indices (each maps a key to a store of values)."""
 
     profiles: Mapping[Any, Iterable[Any]]

@@ -25,8 +25,8 @@ from switchboard.api.status import credential_key
 from switchboard.operator.cleanup import delete_rendered, sweep_orphans
 from switchboard.operator.conditions import merge, provider_verdicts
 from switchboard.operator.conflicts import Claimant, claimant, to_revisit
-from switchboard.operator.events import EventRecorder
-from switchboard.operator.index import Body, Snapshot, SpecMemory
+from switchboard.operator.events import OperatorEvents
+from switchboard.operator.index import Body, IndexView, SpecMemory
 from switchboard.operator.kube import CredentialsSecretMissing, Kube, SourceKeyMissing, SourceNotAllowed
 from switchboard.operator.liveness import expire_replicas
 from switchboard.operator.render import Rendered, RenderInputs, RenderSettings, render
@@ -46,7 +46,7 @@ class Context:
     """Everything the handlers share, handed to kopf as its ``memo``."""
 
     kube: Kube
-    events: EventRecorder
+    events: OperatorEvents
     settings: RenderSettings
     leadership: Leadership
     locks: defaultdict[tuple[str, ...], asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
@@ -80,7 +80,7 @@ def _fingerprint(inputs: RenderInputs) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-async def reconcile_profile(ctx: Context, snap: Snapshot, namespace: str, name: str, force: bool = False) -> None:
+async def reconcile_profile(ctx: Context, snap: IndexView, namespace: str, name: str, force: bool = False) -> None:
     """Render one RoutingProfile, apply its ConfigMap, copy its keys, then apply the render's verdicts."""
     if not ctx.leadership.is_leader:
         return
@@ -106,7 +106,7 @@ async def reconcile_profile(ctx: Context, snap: Snapshot, namespace: str, name: 
             ctx.fingerprints.pop(("rp", namespace, name), None)
 
 
-def rivals_to_revisit(ctx: Context, snap: Snapshot, body: Body, *, gone: bool) -> list[Claimant]:
+def rivals_to_revisit(ctx: Context, snap: IndexView, body: Body, *, gone: bool) -> list[Claimant]:
     """The profiles whose conflict verdicts changed with ``body``'s claim (``conflicts.to_revisit``).
 
     A claim changes with the models, the first ConfigMap or the deletion; the proxies'
@@ -142,7 +142,7 @@ CONFLICT_ATTEMPTS = 3
 """Writes tried when the API server answers 409: another writer got in between our read and our write."""
 
 
-async def _write(ctx: Context, snap: Snapshot, namespace: str, result: Rendered) -> bool:
+async def _write(ctx: Context, snap: IndexView, namespace: str, result: Rendered) -> bool:
     """Copy the keys and write the ConfigMap; a 409 is benign (reads again and retries), never an ApplyFailed.
 
     Keys are copied under each provider's lock and only for providers the (live)
@@ -164,7 +164,7 @@ async def _write(ctx: Context, snap: Snapshot, namespace: str, result: Rendered)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-async def _apply(ctx: Context, snap: Snapshot, profile: Body, result: Rendered) -> Problem | None:
+async def _apply(ctx: Context, snap: IndexView, profile: Body, result: Rendered) -> Problem | None:
     """Write the render; a Normal Event when the ConfigMap changed, else why it could not be written."""
     namespace = profile["metadata"]["namespace"]
     try:
@@ -184,7 +184,7 @@ async def _apply(ctx: Context, snap: Snapshot, profile: Body, result: Rendered) 
     return None
 
 
-async def reconcile_provider(ctx: Context, snap: Snapshot, namespace: str, name: str) -> None:
+async def reconcile_provider(ctx: Context, snap: IndexView, namespace: str, name: str) -> None:
     """Report an LLMProvider's own conditions (valid spec, API key Secret present)."""
     if not ctx.leadership.is_leader:
         return
@@ -213,7 +213,7 @@ async def _forget_credential(ctx: Context, namespace: str, name: str) -> None:
         logger.warning("credentials Secret: could not remove %s.%s: %s %s", namespace, name, e.status, e.reason)
 
 
-def profile_users(snap: Snapshot, provider: Body) -> list[str]:
+def profile_users(snap: IndexView, provider: Body) -> list[str]:
     """Profiles naming the provider or selecting it by label."""
     meta = provider["metadata"]
     users = []
@@ -249,7 +249,7 @@ async def _write_status(
             logger.warning("status of %s %s/%s: %s %s", plural, meta["namespace"], meta["name"], e.status, e.reason)
 
 
-async def resync_forever(ctx: Context, snap: Snapshot, period: float) -> None:
+async def resync_forever(ctx: Context, snap: IndexView, period: float) -> None:
     """Re-check everything every ``period`` seconds and at once on becoming leader.
 
     Repairs drift (a hand-deleted ConfigMap), retries failed writes and lets a new
@@ -266,7 +266,7 @@ async def resync_forever(ctx: Context, snap: Snapshot, period: float) -> None:
         was_leader = leader
 
 
-async def resync_once(ctx: Context, snap: Snapshot) -> None:
+async def resync_once(ctx: Context, snap: IndexView) -> None:
     try:
         await sweep_orphans(ctx.kube, snap, ctx.namespaces)
     except Exception:

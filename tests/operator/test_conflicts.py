@@ -82,7 +82,7 @@ def test_the_claims_index_covers_every_namespace_and_only_model_names() -> None:
     assert claimant({"metadata": {"name": "x", "namespace": "ns", "creationTimestamp": "nonsense"}}) == Claimant(
         "ns", "x", None, (), serving=False
     )
-    snap = index.Snapshot({}, {}, {}, {}, {}, claims={"m": [claims_index["m"]], "n": [claims_index["n"]]})
+    snap = index.IndexView({}, {}, {}, {}, {}, claims={"m": [claims_index["m"]], "n": [claims_index["n"]]})
     assert [c.key for c in snap.claimants(["m", "n", "other"])] == ["ns/chat"]
 
 
