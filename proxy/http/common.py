@@ -15,7 +15,7 @@ from switchboard.proxy.auth import request_client, require_profile
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.fleet.http import RESERVATION, settle_usage
-from switchboard.proxy.http.keys import LABELS, RUNTIME, TELEMETRY, RouteLabels
+from switchboard.proxy.http.app_keys import LABELS, RUNTIME, TELEMETRY, RouteLabels
 from switchboard.proxy.http.tracing import annotate, request_span
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import NoRoute, Plan, RouteRequest
@@ -133,7 +133,7 @@ async def json_answer(request: web.Request, plan: Plan, served: Served[dict[str,
     return response
 
 
-async def read_body(request: web.Request) -> bytes:
+async def read_request_body(request: web.Request) -> bytes:
     """The raw body; aiohttp raises 413 past ``client_max_size`` (--max-body-bytes).
 
     A client that disconnects while sending it is gone (499), not a proxy error.
