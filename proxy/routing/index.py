@@ -118,7 +118,7 @@ def _build_route(config: ProxyConfig, profile: ProfileConfig, model: str, pricin
         elif served is None:
             excluded[provider.key] = f"does not serve model {model!r}"
         else:
-            candidates.append(_candidate(profile, provider, ref, served, position, pricing))
+            candidates.append(_candidate(profile, provider, ref, served, len(candidates), pricing))
     windows = [c.context_window for c in candidates if c.context_window is not None]
     return Route(
         profile=profile,
