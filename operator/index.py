@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from switchboard.api.clientkeys import ClientKeySecret
 from switchboard.api.provider import granted_providers
 from switchboard.operator.render import RenderInputs, RenderSettings, SecretFacts
 
@@ -95,6 +96,7 @@ class Snapshot:
     secrets: Mapping[Any, Iterable[Any]]
     provider_services: Mapping[Any, Iterable[Any]] = field(default_factory=dict)
     services: Mapping[Any, Iterable[Any]] = field(default_factory=dict)
+    client_keys: Mapping[Any, Iterable[Any]] = field(default_factory=dict)  # namespace -> ClientKeySecret
 
     def profile(self, namespace: str, name: str) -> Body | None:
         return next(iter(self.profiles.get((namespace, name), ())), None)
@@ -124,6 +126,9 @@ class Snapshot:
 
     def all_profiles(self) -> list[tuple[str, str]]:
         return sorted(self.profiles)
+
+    def all_client_keys(self) -> list[ClientKeySecret]:
+        return [secret for store in self.client_keys.values() for secret in store]
 
     def all_providers(self) -> list[tuple[str, str]]:
         return sorted((ns, p["metadata"]["name"]) for ns, store in self.providers.items() for p in store)

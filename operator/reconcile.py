@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from switchboard.api.profile import LabelSelector
 from switchboard.api.status import credential_key
 from switchboard.operator.cleanup import delete_rendered, sweep_orphans
+from switchboard.operator.clientkeys import reconcile_client_keys
 from switchboard.operator.conditions import merge, profile_verdicts, provider_verdicts
 from switchboard.operator.events import EventRecorder
 from switchboard.operator.index import Body, Snapshot, SpecMemory
@@ -55,6 +56,8 @@ class Context:
     namespaces: tuple[str, ...] = ()  # watched namespaces; empty: all
     seen: SpecMemory = field(default_factory=SpecMemory)  # filters out status-only events
     replica_ttl: timedelta = timedelta(seconds=60)  # proxies' status entries older than this are expired
+    delivered_keys: dict[str, str] | None = None  # namespace -> client keys document last written; None: unknown
+    key_verdicts: dict[str, tuple[str, str]] = field(default_factory=dict)  # Secret uid -> (reason, message) told
 
 
 def _now() -> str:
@@ -261,3 +264,8 @@ async def resync_once(ctx: Context, snap: Snapshot) -> None:
             await reconcile_provider(ctx, snap, namespace, name)
         except Exception:
             logger.exception("resync of LLMProvider %s/%s failed", namespace, name)
+    try:
+        ctx.delivered_keys = None  # compare with the Secret again: repairs a hand-edited credentials Secret
+        await reconcile_client_keys(ctx, snap.all_client_keys(), snap.all_profiles())
+    except Exception:
+        logger.exception("resync of client keys failed")

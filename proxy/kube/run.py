@@ -27,6 +27,7 @@ from switchboard.proxy.kube.rendered import Trust
 from switchboard.proxy.kube.reporter import StatusReporter
 from switchboard.proxy.kube.settings import ClusterSettings
 from switchboard.proxy.kube.sync import ClusterSync, ConfigTarget
+from switchboard.proxy.kube.team_keys import TeamKeys
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,12 @@ class ClusterMode:
         failovers: FailoverTotals | None = None,
         connection: ApiConnection | None = None,
         on_endpoint_slices: SliceSink | None = None,
+        team_keys: TeamKeys | None = None,
     ) -> None:
         self.settings = settings
         self.connection = connection or ApiConnection()
         self.credentials = credentials or CredentialStore(settings.credentials_secret)
+        self._team_keys = team_keys
         self._runtime = runtime
         self._router = router
         self._factory = api_client_factory
@@ -81,7 +84,7 @@ class ClusterMode:
         core = client.CoreV1Api(self._api)
         recorder = EventRecorder(core, s.replica)
         trust = Trust(s.own_namespace, s.credentials_secret, s.egress)
-        sync = ClusterSync(self._runtime, self.credentials, trust, recorder, s.debounce_s)
+        sync = ClusterSync(self._runtime, self.credentials, trust, recorder, s.debounce_s, self._team_keys)
         backoff = Backoff()
         sync.config_informers = [Informer(_config_collection(core, s), sync.wake, backoff, self.connection)]
         sync.secret_informer = Informer(

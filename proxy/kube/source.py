@@ -19,10 +19,12 @@ from switchboard.api.config import ProxyConfig
 from switchboard.api.egress import EgressPolicy
 from switchboard.api.provider import ProviderConfig, SecretKeyRef
 from switchboard.api.status import ProviderHealth
+from switchboard.proxy.auth import KeyStore
 from switchboard.proxy.kube.connection import ApiConnection
 from switchboard.proxy.kube.credentials import CredentialStore
 from switchboard.proxy.kube.run import ClusterMode
 from switchboard.proxy.kube.settings import ClusterSettings
+from switchboard.proxy.kube.team_keys import TeamKeys
 
 SecretResolver = Callable[[ProviderConfig, SecretKeyRef], Awaitable[str]]
 
@@ -70,6 +72,7 @@ class KubernetesSource:
     def __init__(self, settings: ClusterSettings) -> None:
         self.settings = settings
         self.credentials = CredentialStore(settings.credentials_secret)
+        self.team_keys = TeamKeys()
         self.connection = ApiConnection()
 
     @property
@@ -79,6 +82,11 @@ class KubernetesSource:
     def status(self) -> Mapping[str, object]:
         """For ``/readyz``: the API server connection and the config's age."""
         return {"kind": "kubernetes", **self.connection.detail()}
+
+    @property
+    def client_keys(self) -> Callable[[], KeyStore]:
+        """The team keys the operator delivered (with client auth on, next to the keys file's)."""
+        return self.team_keys.current
 
     @property
     def secrets(self) -> SecretResolver:
@@ -103,6 +111,7 @@ class KubernetesSource:
                 failovers=failovers,
                 connection=self.connection,
                 on_endpoint_slices=runtime.follow_slices,
+                team_keys=self.team_keys,
             ) as mode:
                 await mode.wait()
         finally:
