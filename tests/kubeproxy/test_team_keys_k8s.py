@@ -188,10 +188,13 @@ async def _scenario(
         egress=LOOPBACK_EGRESS,
     )
     base_url = await cluster_proxy(settings, AppOptions(api_keys=KeyFileSource(admin_file).current))
-    # The proxy reads no tenant Secret: keys reach it as digests in the one credentials Secret.
+    # The chart's RBAC: the operator watches the labelled Secrets; the proxy reads no tenant Secret (keys
+    # reach it as digests in the one credentials Secret), and no team reads that one.
     for ns in (ns_a, ns_b):
-        done = cluster.kubectl("auth", "can-i", "list", "secrets", "-n", ns, as_="proxy", check=False)
-        assert done.stdout.strip() == "no"
+        for who, verb, allowed in (("operator", "list", "yes"), ("operator", "watch", "yes"), ("proxy", "list", "no")):
+            done = cluster.kubectl("auth", "can-i", verb, "secrets", "-n", ns, as_=who, check=False)
+            assert done.stdout.strip() == allowed, (who, verb, ns)
+    assert not team_a.can("get", "secret/switchboard-credentials", "-n", cluster.namespace)
 
     async def admin_served() -> bool:
         return await answer(base_url, ADMIN_KEY) == (200, f"{ns_a}/default")
