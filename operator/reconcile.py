@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from switchboard.api.profile import LabelSelector
 from switchboard.api.status import credential_key
 from switchboard.operator.cleanup import delete_rendered, sweep_orphans
+from switchboard.operator.clientkeys import reconcile_client_keys
 from switchboard.operator.conditions import merge, provider_verdicts
 from switchboard.operator.conflicts import Claimant, claimant, to_revisit
 from switchboard.operator.events import OperatorEvents
@@ -58,6 +59,8 @@ class Context:
     seen: SpecMemory = field(default_factory=SpecMemory)  # filters out status-only events
     replica_ttl: timedelta = timedelta(seconds=60)  # proxies' status entries older than this are expired
     claimed: dict[tuple[str, str], Claimant] = field(default_factory=dict)  # each profile's claim when last seen
+    delivered_keys: dict[str, str] | None = None  # namespace -> client keys document last written; None: unknown
+    key_verdicts: dict[str, tuple[str, str]] = field(default_factory=dict)  # Secret uid -> (reason, message) told
 
 
 def _now() -> str:
@@ -285,3 +288,8 @@ async def resync_once(ctx: Context, snap: IndexView) -> None:
             await reconcile_provider(ctx, snap, namespace, name)
         except Exception:
             logger.exception("resync of LLMProvider %s/%s failed", namespace, name)
+    try:
+        ctx.delivered_keys = None  # compare with the Secret again: repairs a hand-edited credentials Secret
+        await reconcile_client_keys(ctx, snap.all_client_keys(), snap.all_profiles())
+    except Exception:
+        logger.exception("resync of client keys failed")
