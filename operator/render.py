@@ -313,7 +313,7 @@ def _rendered(
         },
         "data": {CONFIG_DATA_KEY: data},
     }
-    cm = f"{settings.config_namespace}/{manifest['metadata']['name']}"
+    cm = object_key(settings.config_namespace, manifest["metadata"]["name"])
     me = claimant(inputs.profile)
     found = conflicts(me, inputs.rivals, serving=True)
     accept, notices = accepted(me, found)
