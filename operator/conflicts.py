@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from switchboard.api.object_key import object_key
 from switchboard.api.precedence import rank, why_shadowed
+from switchboard.api.timestamps import parse_time
 from switchboard.operator.verdicts import ACCEPTED, Notice, Verdict
 
 CONFLICT_REASON = "ModelConflict"
@@ -35,7 +37,7 @@ class Claimant:
 
     @property
     def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+        return object_key(self.namespace, self.name)
 
 
 def claimant(body: Mapping[str, Any]) -> Claimant:
@@ -51,10 +53,7 @@ def claimant(body: Mapping[str, Any]) -> Claimant:
 def _timestamp(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value
-    try:
-        return datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
+    return parse_time(str(value)) if value else None
 
 
 @dataclass(frozen=True)
@@ -81,6 +80,27 @@ def conflicts(me: Claimant, others: Iterable[Claimant], *, serving: bool) -> Con
         elif serving:
             shadows.extend((model, r) for r in claiming)
     return Conflicts(tuple(lost), tuple(shadows))
+
+
+def to_revisit(before: Claimant | None, after: Claimant | None, current: Iterable[Claimant]) -> list[Claimant]:
+    """The ``current`` claimants whose verdicts one profile's claim change (``before`` -> ``after``,
+    None: absent) can change: per model either claim holds, all of them when its winner changes
+    (every loser names the winner), else only the winner (its ``shadows``)."""
+    changed = after or before
+    if changed is None:
+        return []
+    others = [c for c in current if c.key != changed.key]
+    out: dict[str, Claimant] = {}
+    for model in dict.fromkeys((*(before.models if before else ()), *(after.models if after else ()))):
+        claiming = [c for c in others if model in c.models]
+        old, new = _winner(model, claiming, before), _winner(model, claiming, after)
+        out |= {c.key: c for c in claiming if old != new or c.key == new}
+    return [out[key] for key in sorted(out)]
+
+
+def _winner(model: str, claiming: list[Claimant], extra: Claimant | None) -> str | None:
+    serving = [c for c in (*claiming, *((extra,) if extra else ())) if c.serving and model in c.models]
+    return min(serving, key=rank).key if serving else None
 
 
 def accepted(me: Claimant, found: Conflicts) -> tuple[Verdict, tuple[Notice, ...]]:

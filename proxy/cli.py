@@ -34,15 +34,26 @@ from switchboard.serving import serve_until_signalled
 
 log = logging.getLogger("switchboard.proxy")
 STATE_STORE_ENV = "SWITCHBOARD_STATE_STORE"
+CLIENT_AUTH_ENV = "SWITCHBOARD_CLIENT_AUTH"
 STATE_STORE_PASSWORD_ENV = "SWITCHBOARD_STATE_STORE_PASSWORD"
 SHUTDOWN_GRACE_SECONDS = 10.0  # in-flight requests and streams get this long after SIGTERM
+
+
+class _DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: X)`` only where the help does not already say the default and there is one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False:
+            return text
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="switchboard-proxy",
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsOnce,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -51,9 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks a free one")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes sharing the port")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="verbosity")
     parser.add_argument(
-        "--log-format", default="text", choices=LOG_FORMATS, help="text lines (default) or one JSON object per line"
+        "--log-format", default="text", choices=LOG_FORMATS, help="text lines or one JSON object per line"
     )
     parser.add_argument(
         "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="larger request bodies get a 413"
@@ -64,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE",
         help=f"client API keys (YAML), reloaded on change; default ${API_KEYS_FILE_ENV}; unset: no client auth",
+    )
+    parser.add_argument(
+        "--client-auth",
+        action="store_true",
+        default=os.environ.get(CLIENT_AUTH_ENV, "").strip().lower() in ("1", "true", "required"),
+        help=f"require client keys even without a keys file (cluster mode: team keys); default ${CLIENT_AUTH_ENV}",
     )
     parser.add_argument(
         "--state-store",
@@ -112,6 +129,8 @@ def invalid_flag(args: argparse.Namespace) -> str | None:
         return f"--reload-interval must be between {MIN_RELOAD_INTERVAL_S} and 3600 seconds, got {args.reload_interval}"
     if args.state_store_timeout <= 0:
         return f"--state-store-timeout must be positive, got {args.state_store_timeout}"
+    if args.client_auth and not args.kubernetes and api_keys_path(args) is None:
+        return "--client-auth without --api-keys-file would refuse every request (team keys need --kubernetes)"
     status_interval = getattr(args, "status_interval", None)
     if status_interval is not None and not (0 < status_interval <= 3600):
         return f"--status-interval must be between 0 and 3600 seconds, got {status_interval}"
@@ -136,9 +155,15 @@ def app_options(args: argparse.Namespace) -> AppOptions:
     """Options of the app from the flags; raises KeyFileError for a missing or invalid keys file."""
     keys_path = api_keys_path(args)
     api_keys = KeyFileSource(keys_path).current if keys_path is not None else None
-    if keys_path is not None:
-        log.info("client API keys required (keys file %s)", keys_path)
-    return AppOptions(max_body_bytes=args.max_body_bytes, api_keys=api_keys, state_store=store_settings(args))
+    if keys_path is not None or args.client_auth:
+        where = f"keys file {keys_path}" if keys_path is not None else "no keys file"
+        log.info("client API keys required (%s%s)", where, ", team keys" if args.kubernetes else "")
+    return AppOptions(
+        max_body_bytes=args.max_body_bytes,
+        api_keys=api_keys,
+        client_auth=args.client_auth,
+        state_store=store_settings(args),
+    )
 
 
 def store_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> StoreSettings | None:

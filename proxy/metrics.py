@@ -12,7 +12,7 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -20,10 +20,10 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from switchboard.api.status import ProviderHealth
+from switchboard.api.status import CircuitState, ProviderHealth
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-_CIRCUIT_STATES = ("closed", "open", "half-open")
+_CIRCUIT_STATES: tuple[CircuitState, ...] = get_args(CircuitState)
 
 HealthSource = Callable[[], Mapping[str, ProviderHealth]]
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -101,6 +101,8 @@ class ProxyMetrics:
     spillovers: FastCounter
     reloads: FastCounter
     config_loaded: Gauge
+    client_requests: FastCounter
+    client_cost: FastCounter
     retried_by_profile: Tally[str] = field(default_factory=Tally)
     """Attempts after the first, per profile key ("namespace/name"): cluster mode's failover-storm input.
     (The ``retries`` metric is labelled by profile name, which is not unique across namespaces.)"""
@@ -150,6 +152,18 @@ def create_metrics(health: Callable[[], HealthSource | None], environ: Mapping[s
             "1 once a valid config is serving",
             registry=r,
             multiprocess_mode="livemin",  # workers: 1 only when every live worker serves a config
+        ),
+        client_requests=FastCounter(
+            "switchboard_client_requests",
+            "Requests per client key (its name, never the key) and key namespace, by status class",
+            ["client", "client_namespace", "status_class"],
+            registry=r,
+        ),
+        client_cost=FastCounter(
+            "switchboard_client_cost_usd",
+            "Estimated spend in USD per client key and key namespace",
+            ["client", "client_namespace"],
+            registry=r,
         ),
     )
 

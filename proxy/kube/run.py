@@ -12,9 +12,10 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 
 from switchboard.api.aggregation import Timing
+from switchboard.api.kube_client import new_api_client
 from switchboard.api.status import NAMESPACE_LABEL, RENDERED_LABEL
 from switchboard.proxy.endpoints.follower import SliceFollower
 from switchboard.proxy.kube.connection import ApiConnection
@@ -28,20 +29,11 @@ from switchboard.proxy.kube.reporter import StatusReporter
 from switchboard.proxy.kube.runtime_view import ClusterRuntime
 from switchboard.proxy.kube.settings import ClusterSettings
 from switchboard.proxy.kube.sync import ClusterSync
+from switchboard.proxy.kube.team_keys import TeamKeys
 
 log = logging.getLogger(__name__)
 
 RENDERED_SELECTOR = f"{RENDERED_LABEL}=true"
-
-
-async def new_api_client(kubeconfig: str | None) -> client.ApiClient:
-    """A client from a kubeconfig file, else from the pod's service account."""
-    configuration = client.Configuration()
-    if kubeconfig:
-        await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    else:
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    return client.ApiClient(configuration)
 
 
 class ClusterMode:
@@ -55,10 +47,12 @@ class ClusterMode:
         api_client_factory: Callable[[str | None], Any] = new_api_client,
         connection: ApiConnection | None = None,
         follow_endpoint_slices: bool = False,
+        team_keys: TeamKeys | None = None,
     ) -> None:
         self.settings = settings
         self.connection = connection or ApiConnection()
         self.credentials = credentials or CredentialStore(settings.credentials_secret)
+        self._team_keys = team_keys
         self._runtime = runtime
         self._factory = api_client_factory
         self._api: client.ApiClient | None = None
@@ -74,7 +68,7 @@ class ClusterMode:
         core = client.CoreV1Api(self._api)
         recorder = EventPoster(core, s.replica)
         trust = Trust(s.own_namespace, s.credentials_secret, s.egress)
-        sync = ClusterSync(self._runtime, self.credentials, trust, recorder, s.debounce_s)
+        sync = ClusterSync(self._runtime, self.credentials, trust, recorder, s.debounce_s, self._team_keys)
         backoff = Backoff()
         sync.config_informers = [Informer(_config_collection(core, s), sync.wake, backoff, self.connection)]
         sync.secret_informer = Informer(
