@@ -25,9 +25,8 @@ lint: setup ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: setup tools host-packages lint ## install everything the tests need, then run them all (the pod suite too)
+test: setup tools host-packages lint ## install everything the tests need, then run them all (not the pod suite: make e2e-node)
 	$(PY) -m pytest
-	$(MAKE) --no-print-directory e2e-node
 
 tools: setup ## etcd, kube-apiserver, kube-controller-manager (built once from Go), helm, into $(CACHE)/bin
 	$(PY) -m hack.install_tools
