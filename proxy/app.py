@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from switchboard.proxy.auth import KeyStore, api_key_middleware
+from switchboard.proxy.auth import CombinedKeys, KeyStore, api_key_middleware
 from switchboard.proxy.config_source import ConfigSource
 from switchboard.proxy.endpoints.scraper import scrape_forever
 from switchboard.proxy.fleet.admission import FleetLimiter
@@ -39,7 +39,9 @@ class AppOptions:
     pricing: PricingTable = field(default_factory=PricingTable.default)
     """Prices for routing and for billing: one table, so both agree."""
     api_keys: Callable[[], KeyStore] | None = None
-    """The current client keys (``KeyFileSource(path).current``); None serves without client auth."""
+    """The keys file's current keys (``KeyFileSource(path).current``); setting it turns client auth on."""
+    client_auth: bool = False
+    """Require a client key even without a keys file (cluster mode: the teams' keys alone)."""
     state_store: StoreSettings | None = None
     """Redis/Valkey shared by the fleet (exact limits, budgets); None: each replica enforces 1/N of them."""
     telemetry: Telemetry = field(default_factory=Telemetry.off)
@@ -90,14 +92,29 @@ async def _run_source(app: web.Application) -> AsyncIterator[None]:
     await app[FLEET].close()
 
 
+def client_keys(options: AppOptions, source: ConfigSource) -> Callable[[], KeyStore] | None:
+    """What the auth middleware checks keys against: the keys file, plus the source's team keys; None: auth off.
+
+    Client auth is the platform's choice (a keys file, or ``client_auth``): a team
+    creating a key never turns it on for everyone else.
+    """
+    if options.api_keys is None and not options.client_auth:
+        return None
+    teams = source.client_keys
+    if teams is None:
+        return options.api_keys or KeyStore.empty
+    return CombinedKeys(options.api_keys, teams).current
+
+
 def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.Application:
     """A proxy app whose config comes from ``source`` (a file or the cluster)."""
     options = options or AppOptions()
     # request_tracing outermost: the access line and every other log line of a request carry its ids.
     middlewares: list[Middleware] = [request_tracing(options.telemetry), request_metrics, openai_errors]
-    if options.api_keys is not None:
+    keys = client_keys(options, source)
+    if keys is not None:
         # Inside openai_errors and request_metrics: a 401 is counted like any other answer.
-        middlewares.append(api_key_middleware(options.api_keys))
+        middlewares.append(api_key_middleware(keys))
     app = web.Application(client_max_size=options.max_body_bytes, middlewares=middlewares)
 
     def health() -> HealthSource | None:
