@@ -26,6 +26,7 @@ from switchboard.proxy.http.middleware import openai_errors, request_metrics, re
 from switchboard.proxy.http.tracing import request_tracing, send_request_id
 from switchboard.proxy.metrics import HealthSource, create_metrics
 from switchboard.proxy.routing.pricing import PricingTable
+from switchboard.proxy.routing.router import Clock
 from switchboard.proxy.runtime import Runtime
 from switchboard.proxy.telemetry.setup import Telemetry
 
@@ -45,6 +46,8 @@ class AppOptions:
     """Redis/Valkey shared by the fleet (exact limits, budgets); None: each replica enforces 1/N of them."""
     telemetry: Telemetry = field(default_factory=Telemetry.off)
     """Tracer and GenAI instruments (``Telemetry.from_env()`` in the CLI); off by default."""
+    routing_clock: Clock = time.monotonic
+    """The router's clock (limits, breakers, latency, the waits it estimates); tests inject a fake one."""
 
 
 def _add_routes(app: web.Application) -> None:
@@ -118,7 +121,13 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
         return runtime.router.provider_health  # bound below; only called at scrape time
 
     metrics = create_metrics(health)
-    runtime = Runtime(metrics=metrics, pricing=options.pricing, secrets=source.secrets, egress=source.egress)
+    runtime = Runtime(
+        metrics=metrics,
+        pricing=options.pricing,
+        secrets=source.secrets,
+        egress=source.egress,
+        routing_clock=options.routing_clock,
+    )
     store = FleetStore(options.state_store, metrics=metrics.registry) if options.state_store else None
     if store is not None:
         runtime.router.share_limits()  # RPM/TPM are the fleet limiter's from now on
