@@ -36,7 +36,6 @@ log = logging.getLogger("switchboard.proxy")
 STATE_STORE_ENV = "SWITCHBOARD_STATE_STORE"
 CLIENT_AUTH_ENV = "SWITCHBOARD_CLIENT_AUTH"
 STATE_STORE_PASSWORD_ENV = "SWITCHBOARD_STATE_STORE_PASSWORD"
-SHUTDOWN_GRACE_SECONDS = 10.0  # in-flight requests and streams get this long after SIGTERM
 
 
 class _DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):
@@ -101,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="longest wait for the store before a request falls back to local 1/N limits (default 0.05)",
     )
+    parser.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="after SIGTERM, in-flight requests and streams get this long to finish (default 10)",
+    )
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for worker processes
     kube.add_arguments(parser)
     return parser
@@ -127,6 +133,8 @@ def invalid_flag(args: argparse.Namespace) -> str | None:
         return f"--max-body-bytes must be positive, got {args.max_body_bytes}"
     if not (MIN_RELOAD_INTERVAL_S <= args.reload_interval <= 3600):  # also refuses nan
         return f"--reload-interval must be between {MIN_RELOAD_INTERVAL_S} and 3600 seconds, got {args.reload_interval}"
+    if not (0 <= args.shutdown_grace <= 3600):  # also refuses nan
+        return f"--shutdown-grace must be between 0 and 3600 seconds, got {args.shutdown_grace}"
     if args.state_store_timeout <= 0:
         return f"--state-store-timeout must be positive, got {args.state_store_timeout}"
     if args.client_auth and not args.kubernetes and api_keys_path(args) is None:
@@ -218,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     args.host,
                     args.port,
                     name="switchboard-proxy",
-                    shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+                    shutdown_timeout=args.shutdown_grace,
                     reuse_port=args.reuse_port,
                     handler_cancellation=True,
                 )

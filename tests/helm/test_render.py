@@ -121,6 +121,16 @@ def test_proxy_stays_reachable_until_the_service_drops_it(helm_template: Render)
     assert "lifecycle" not in off
 
 
+def test_proxy_drains_for_the_pods_grace_period_after_its_prestop_sleep(helm_template: Render) -> None:
+    def grace(*flags: str) -> str:
+        args = container(find(helm_template(*flags), "Deployment", "sb-proxy"))["args"]
+        return str(args[args.index("--shutdown-grace") + 1])
+
+    assert grace() == "53"  # 60 s in all, 5 s of preStop sleep, 2 s spare
+    assert grace("--set", "proxy.terminationGracePeriodSeconds=120", "--set", "proxy.preStopSleepSeconds=0") == "118"
+    assert grace("--set", "proxy.terminationGracePeriodSeconds=3") == "1"
+
+
 def test_proxy_deployment(helm_template: Render) -> None:
     manifests = helm_template()
     deployment = find(manifests, "Deployment", "sb-proxy")
@@ -129,7 +139,7 @@ def test_proxy_deployment(helm_template: Render) -> None:
     assert pod["serviceAccountName"] == "switchboard-proxy"
     assert pod["securityContext"]["runAsNonRoot"] is True
     c = container(deployment)
-    assert c["args"] == ["switchboard-proxy", "--kubernetes", "--port", "8080"]
+    assert c["args"] == ["switchboard-proxy", "--kubernetes", "--port", "8080", "--shutdown-grace", "53"]
     assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
