@@ -81,6 +81,7 @@ KINDS: tuple[CrdKind, ...] = (
             _column("Providers", "integer", ".status.providerCount"),
             _column("Ready", "string", _READY),
             _column("In-Sync", "integer", ".status.inSyncReplicas"),
+            _column("Spend", "string", ".status.budget.spend"),
             _column("Age", "date", ".metadata.creationTimestamp"),
         ),
     ),

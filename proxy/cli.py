@@ -26,7 +26,7 @@ from switchboard.proxy import kube
 from switchboard.proxy.app import DEFAULT_MAX_BODY_BYTES, AppOptions, create_app
 from switchboard.proxy.auth import API_KEYS_FILE_ENV, KeyFileError, KeyFileSource
 from switchboard.proxy.config_source import ConfigSource, FileSource
-from switchboard.proxy.fleet.store import StoreSettings
+from switchboard.proxy.fleet.store import StoreSettings, url_problem
 from switchboard.proxy.telemetry.settings import TelemetrySettings, TelemetrySettingsError
 from switchboard.proxy.telemetry.setup import Telemetry
 from switchboard.proxy.workers import run_workers
@@ -112,6 +112,8 @@ def invalid_flag(args: argparse.Namespace) -> str | None:
         return f"--reload-interval must be between {MIN_RELOAD_INTERVAL_S} and 3600 seconds, got {args.reload_interval}"
     if args.state_store_timeout <= 0:
         return f"--state-store-timeout must be positive, got {args.state_store_timeout}"
+    if args.state_store and (problem := url_problem(args.state_store)) is not None:
+        return f"--state-store: {problem}"
     status_interval = getattr(args, "status_interval", None)
     if status_interval is not None and not (0 < status_interval <= 3600):
         return f"--status-interval must be between 0 and 3600 seconds, got {status_interval}"

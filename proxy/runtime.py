@@ -29,11 +29,13 @@ import aiohttp
 
 from switchboard.api.config import ConfigError, ProxyConfig
 from switchboard.api.egress import EgressPolicy
+from switchboard.api.profile import ProfileConfig
 from switchboard.proxy.adapters.base import Adapter
 from switchboard.proxy.adapters.registry import get_adapter
 from switchboard.proxy.credentials import SecretResolver, resolve_credentials
 from switchboard.proxy.egress import resolver_for
 from switchboard.proxy.endpoints.calls import EndpointCalls
+from switchboard.proxy.fleet.admission import FleetLimiter
 from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.router import Router
@@ -68,10 +70,16 @@ class Runtime:
         self._lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
         self.not_ready_reason = "no config loaded yet"
+        self.fleet: FleetLimiter | None = None  # set by the app: the fleet-wide limits and budgets
 
     @property
     def ready(self) -> bool:
         return self._current is not None
+
+    @property
+    def profiles(self) -> tuple[ProfileConfig, ...]:
+        """The profiles served now (none before the first config)."""
+        return self._current.config.profiles if self._current is not None else ()
 
     @property
     def snapshot(self) -> Snapshot:

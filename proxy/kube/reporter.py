@@ -7,7 +7,7 @@ either), and a resourceVersion-guarded merge patch retried on 409 Conflict.
 """
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from switchboard.api.aggregation import Timing, normalize, profile_status_patch, provider_status_patch
+from switchboard.api.aggregation import SpendView, Timing, normalize, profile_status_patch, provider_status_patch
 from switchboard.api.base import API_GROUP, API_VERSION
 from switchboard.api.status import ProviderHealth
 from switchboard.proxy.kube.periodic import run_every
@@ -27,6 +27,8 @@ MERGE_PATCH = "application/merge-patch+json"
 HealthSnapshot = Callable[[], Mapping[str, ProviderHealth]]
 ServedHashes = Callable[[], Mapping[ObjectRef, str]]
 Planner = Callable[[Mapping[str, Any], datetime], dict[str, Any] | None]
+SpendSource = Callable[[], Awaitable[Mapping[str, SpendView]]]
+"""Each budgeted profile's spend this window, by profile key (read once per tick)."""
 
 
 @dataclass(slots=True)
@@ -48,6 +50,7 @@ class StatusReporter:
         interval_s: float,
         max_attempts: int = 5,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        spend: SpendSource | None = None,
     ) -> None:
         self._api = custom_api
         self._replica = replica
@@ -57,6 +60,7 @@ class StatusReporter:
         self._interval_s = interval_s
         self._max_attempts = max_attempts
         self._clock = clock
+        self._spend = spend
         self._last: dict[tuple[str, ObjectRef], tuple[object, datetime]] = {}
         self.stats = WriteStats()
 
@@ -70,8 +74,10 @@ class StatusReporter:
             if ref is not None:  # standalone providers have no resource to report on
                 mine = normalize(health)
                 await self._maybe_write("llmproviders", ref, mine, self._provider_planner(mine))
+        spend = await self._spend() if self._spend is not None else {}
         for ref, digest in sorted(self._served().items()):
-            await self._maybe_write("routingprofiles", ref, digest, self._profile_planner(digest))
+            view = spend.get(str(ref))
+            await self._maybe_write("routingprofiles", ref, (digest, view), self._profile_planner(digest, view))
 
     def _provider_planner(self, health: ProviderHealth) -> Planner:
         def plan(status: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
@@ -79,9 +85,9 @@ class StatusReporter:
 
         return plan
 
-    def _profile_planner(self, served_hash: str) -> Planner:
+    def _profile_planner(self, served_hash: str, spend: SpendView | None) -> Planner:
         def plan(status: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
-            return profile_status_patch(status, self._replica, served_hash, now, self._timing)
+            return profile_status_patch(status, self._replica, served_hash, now, self._timing, spend)
 
         return plan
 

@@ -17,14 +17,16 @@ from kubernetes_asyncio import client, config
 from switchboard.api.aggregation import Timing
 from switchboard.api.status import NAMESPACE_LABEL, RENDERED_LABEL, ProviderHealth
 from switchboard.proxy.endpoints.follower import SliceFollower, SliceSink
+from switchboard.proxy.fleet.admission import FleetLimiter
 from switchboard.proxy.kube.connection import ApiConnection
 from switchboard.proxy.kube.credentials import CredentialStore
 from switchboard.proxy.kube.event_rules import EventLimiter, StormDetector
 from switchboard.proxy.kube.events import EventRecorder
+from switchboard.proxy.kube.fleet_events import FleetEvents
 from switchboard.proxy.kube.health_events import FailoverTotals, HealthEvents
 from switchboard.proxy.kube.informer import Backoff, Collection, Informer
-from switchboard.proxy.kube.rendered import Trust
-from switchboard.proxy.kube.reporter import StatusReporter
+from switchboard.proxy.kube.rendered import ObjectRef, Trust
+from switchboard.proxy.kube.reporter import SpendSource, StatusReporter
 from switchboard.proxy.kube.settings import ClusterSettings
 from switchboard.proxy.kube.sync import ClusterSync, ConfigTarget
 
@@ -60,6 +62,8 @@ class ClusterMode:
         failovers: FailoverTotals | None = None,
         connection: ApiConnection | None = None,
         on_endpoint_slices: SliceSink | None = None,
+        fleet: FleetLimiter | None = None,
+        spend: SpendSource | None = None,
     ) -> None:
         self.settings = settings
         self.connection = connection or ApiConnection()
@@ -68,12 +72,15 @@ class ClusterMode:
         self._router = router
         self._factory = api_client_factory
         self._failovers: FailoverTotals = failovers or dict
+        self._fleet = fleet
+        self._spend = spend
         self._api: client.ApiClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._slices = SliceFollower(on_endpoint_slices) if on_endpoint_slices is not None else None
         self.sync: ClusterSync | None = None
         self.reporter: StatusReporter | None = None
         self.health_events: HealthEvents | None = None
+        self.fleet_events: FleetEvents | None = None
 
     async def __aenter__(self) -> "ClusterMode":
         s = self.settings
@@ -103,6 +110,7 @@ class ClusterMode:
             lambda: sync.served,
             timing,
             s.status_interval_s,
+            spend=self._spend,
         )
         self.health_events = HealthEvents(
             recorder,
@@ -113,6 +121,14 @@ class ClusterMode:
             StormDetector(s.storm_threshold, s.storm_window_s),
             EventLimiter(s.event_interval_s),
         )
+        if self._fleet is not None:
+            self.fleet_events = FleetEvents(
+                self._fleet,
+                recorder=recorder,
+                profiles=self.health_events,
+                limiter=EventLimiter(s.event_interval_s),
+                pod=ObjectRef(s.own_namespace, s.replica),
+            )
         self.sync = sync
         runners = [*(i.run() for i in sync.config_informers), sync.secret_informer.run(), sync.run()]
         if self._slices is not None:
@@ -124,7 +140,11 @@ class ClusterMode:
     async def _report_after_first_apply(self) -> None:
         assert self.sync is not None and self.reporter is not None and self.health_events is not None
         await self.sync.first_apply.wait()
-        await asyncio.gather(self.reporter.run(), self.health_events.run(self.settings.status_interval_s))
+        interval = self.settings.status_interval_s
+        loops = [self.reporter.run(), self.health_events.run(interval)]
+        if self.fleet_events is not None:
+            loops.append(self.fleet_events.run(interval))
+        await asyncio.gather(*loops)
 
     async def wait_synced(self) -> None:
         """Until the first config is applied; a crashed task raises here instead of hanging."""

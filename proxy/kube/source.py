@@ -10,15 +10,19 @@ parsed CLI flags when present (``kubeconfig``, ``watch_namespaces``,
 
 import argparse
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
+from switchboard.api.aggregation import SpendView
 from switchboard.api.config import ProxyConfig
 from switchboard.api.egress import EgressPolicy
+from switchboard.api.profile import ProfileConfig
 from switchboard.api.provider import ProviderConfig, SecretKeyRef
 from switchboard.api.status import ProviderHealth
+from switchboard.proxy.fleet.admission import FleetLimiter
 from switchboard.proxy.kube.connection import ApiConnection
 from switchboard.proxy.kube.credentials import CredentialStore
 from switchboard.proxy.kube.run import ClusterMode
@@ -47,6 +51,12 @@ class RuntimeLike(Protocol):
 
     @property
     def metrics(self) -> _HasRetryTally: ...
+
+    @property
+    def fleet(self) -> FleetLimiter | None: ...
+
+    @property
+    def profiles(self) -> Sequence[ProfileConfig]: ...
 
     async def apply(self, config: ProxyConfig) -> Any: ...
 
@@ -91,6 +101,10 @@ class KubernetesSource:
         def failovers() -> Mapping[str, int]:
             return dict(runtime.metrics.retried_by_profile)
 
+        async def spend() -> Mapping[str, SpendView]:
+            fleet = runtime.fleet
+            return await fleet.spend(runtime.profiles, datetime.now(UTC)) if fleet is not None else {}
+
         router = RouterOfRuntime(runtime)
         collector = self.connection.collector()
         runtime.metrics.registry.register(collector)
@@ -103,6 +117,8 @@ class KubernetesSource:
                 failovers=failovers,
                 connection=self.connection,
                 on_endpoint_slices=runtime.follow_slices,
+                fleet=runtime.fleet,
+                spend=spend,
             ) as mode:
                 await mode.wait()
         finally:
