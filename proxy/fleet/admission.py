@@ -187,6 +187,13 @@ class FleetLimiter:
             registry=metrics,
             multiprocess_mode="livemax",
         )
+        self._limit_gauge = Gauge(
+            "switchboard_budget_limit_usd",
+            "Hard limit of the budget's current window (the denominator of budget use in percent)",
+            ["budget"],
+            registry=metrics,
+            multiprocess_mode="livemax",
+        )
         self._warned: set[tuple[str, str]] = set()
         self.notices: deque[BudgetNotice] = deque(maxlen=NOTICES_KEPT)  # for cluster mode's Events
 
@@ -211,7 +218,7 @@ class FleetLimiter:
 
     def _observe(self, verdict: Verdict) -> None:
         for line, spent, state in verdict.spent:
-            self._spend_gauge.labels(_gauge_label(line)).set(spent)
+            self._gauges(line, spent)
             if state != "ok" and (line.key, state) not in self._warned:
                 self._warned.add((line.key, state))  # once per window, state and replica
                 self.notices.append(BudgetNotice(line, spent, state))
@@ -242,6 +249,11 @@ class FleetLimiter:
         for spend in spends:
             self._spent[spend.line.key] = self._spent.get(spend.line.key, 0.0) + spend.usd
 
+    def _gauges(self, line: BudgetLine, spent: float) -> None:
+        budget = _gauge_label(line)
+        self._spend_gauge.labels(budget).set(spent)
+        self._limit_gauge.labels(budget).set(line.limit_usd)
+
     async def spend(self, profiles: Sequence[ProfileConfig], now: datetime) -> dict[str, SpendView]:
         """Each budgeted profile's spend this window: read from the store (fleet-wide, one MGET) when it
         answers, else this replica's own record. Also refreshes ``switchboard_budget_spent_usd``."""
@@ -252,7 +264,7 @@ class FleetLimiter:
         views: dict[str, SpendView] = {}
         for i, line in enumerate(lines):
             spent = read[i] if read is not None else self._spent.get(line.key, 0.0)
-            self._spend_gauge.labels(_gauge_label(line)).set(spent)
+            self._gauges(line, spent)
             window = line.key.rsplit(":", 1)[1]
             reading = ReplicaSpend(window=window, spent_usd=round(spent, 6), shared=read is not None)
             views[line.owner_key] = SpendView(reading, line.budget, line.reset_at)
@@ -264,7 +276,7 @@ class FleetLimiter:
 
 
 def _gauge_label(line: BudgetLine) -> str:
-    """``profile:ns/name`` (the spend key without its prefix and window)."""
+    """``profile:ns/name`` or ``client:key`` (the spend key without its prefix and window)."""
     return line.key.removeprefix(SPEND_PREFIX).rsplit(":", 1)[0]
 
 
