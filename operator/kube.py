@@ -8,7 +8,7 @@ nowhere else. Every patch is a JSON merge patch on fields the operator owns.
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes_asyncio import client
 
@@ -32,9 +32,40 @@ class CredentialsSecretMissing(LookupError):
     """The credentials Secret does not exist; the chart creates it and the operator may not."""
 
 
+class Kube(Protocol):
+    """The Kubernetes calls the reconcilers need, nothing more.
+
+    ``KubeClient`` makes them against the API server; the reconcilers' fast tests
+    use an in-memory one checked against this Protocol.
+    """
+
+    @property
+    def release_namespace(self) -> str: ...
+
+    async def apply_config_map(self, manifest: Mapping[str, Any]) -> bool: ...
+
+    async def delete_config_map(self, name: str) -> bool: ...
+
+    async def rendered_config_maps(self) -> list[tuple[str, dict[str, str]]]: ...
+
+    async def profile_exists(self, namespace: str, name: str) -> bool: ...
+
+    async def copy_credentials(self, namespace: str, wanted: Mapping[str, SecretKeyRef]) -> bool: ...
+
+    async def remove_credential(self, key: str) -> None: ...
+
+    async def create_event(self, namespace: str, body: Mapping[str, Any]) -> None: ...
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: Mapping[str, Any], resource_version: str | None = None
+    ) -> None: ...
+
+    async def read_status(self, plural: str, namespace: str, name: str) -> tuple[str, dict[str, Any]]: ...
+
+
 @dataclass
-class Kube:
-    """The Kubernetes calls the reconcilers need, nothing more."""
+class KubeClient:
+    """``Kube`` over kubernetes_asyncio."""
 
     api: client.ApiClient
     release_namespace: str

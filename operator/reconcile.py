@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -23,13 +23,15 @@ from pydantic import ValidationError
 from switchboard.api.profile import LabelSelector
 from switchboard.api.status import credential_key
 from switchboard.operator.cleanup import delete_rendered, sweep_orphans
-from switchboard.operator.conditions import merge, profile_verdicts, provider_verdicts
-from switchboard.operator.events import EventRecorder
-from switchboard.operator.index import Body, Snapshot, SpecMemory
+from switchboard.operator.conditions import merge, provider_verdicts
+from switchboard.operator.conflicts import Claimant, claimant
+from switchboard.operator.events import OperatorEvents
+from switchboard.operator.index import Body, IndexView, SpecMemory
 from switchboard.operator.kube import CredentialsSecretMissing, Kube, SourceKeyMissing, SourceNotAllowed
 from switchboard.operator.liveness import expire_replicas
-from switchboard.operator.render import Problem, Rendered, RenderInputs, RenderSettings, render
+from switchboard.operator.render import Rendered, RenderInputs, RenderSettings, render
 from switchboard.operator.selectors import matches
+from switchboard.operator.verdicts import Problem, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ class Context:
     """Everything the handlers share, handed to kopf as its ``memo``."""
 
     kube: Kube
-    events: EventRecorder
+    events: OperatorEvents
     settings: RenderSettings
     leadership: Leadership
     locks: defaultdict[tuple[str, ...], asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
@@ -55,6 +57,7 @@ class Context:
     namespaces: tuple[str, ...] = ()  # watched namespaces; empty: all
     seen: SpecMemory = field(default_factory=SpecMemory)  # filters out status-only events
     replica_ttl: timedelta = timedelta(seconds=60)  # proxies' status entries older than this are expired
+    claimed: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # models each profile last claimed
 
 
 def _now() -> str:
@@ -62,18 +65,23 @@ def _now() -> str:
 
 
 def _fingerprint(inputs: RenderInputs) -> str:
-    """Digest of everything a render depends on (Secret key names and opt-ins only, never values)."""
+    """Digest of everything a render depends on (Secret key names and opt-ins only, never values).
+
+    The profile's own status counts (whether it has a ConfigMap decides what it shadows).
+    """
     data = {
-        "profile": {k: inputs.profile.get(k) for k in ("metadata", "spec")},
+        "profile": {k: inputs.profile.get(k) for k in ("metadata", "spec")}
+        | {"serving": claimant(inputs.profile).serving},
         "providers": {n: {k: p.get(k) for k in ("metadata", "spec")} for n, p in inputs.providers.items()},
         "secrets": {n: [sorted(f.keys), sorted(f.granted)] for n, f in inputs.secrets.items()},
         "services": {n: sorted(ports) for n, ports in inputs.services.items()},
+        "rivals": [[c.key, str(c.creation_timestamp), c.models, c.serving] for c in inputs.rivals],
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-async def reconcile_profile(ctx: Context, snap: Snapshot, namespace: str, name: str, force: bool = False) -> None:
-    """Render one RoutingProfile, apply its ConfigMap, copy its keys, report status."""
+async def reconcile_profile(ctx: Context, snap: IndexView, namespace: str, name: str, force: bool = False) -> None:
+    """Render one RoutingProfile, apply its ConfigMap, copy its keys, then apply the render's verdicts."""
     if not ctx.leadership.is_leader:
         return
     async with ctx.locks[("rp", namespace, name)]:
@@ -85,21 +93,30 @@ async def reconcile_profile(ctx: Context, snap: Snapshot, namespace: str, name: 
         if not force and ctx.fingerprints.get(("rp", namespace, name)) == fingerprint:
             return
         result = render(inputs)
+        verdicts = result.verdicts
         problem = await _apply(ctx, snap, profile, result) if isinstance(result, Rendered) else None
-        if not isinstance(result, Rendered):
-            await ctx.events.record(profile, "Warning", result.reason, result.message)
-        status: dict[str, Any] = {"observedGeneration": profile["metadata"].get("generation")}
-        if isinstance(result, Rendered) and problem is None:
-            status |= {
-                "configHash": result.config_hash,
-                "configMap": "{namespace}/{name}".format(**result.config_map["metadata"]),
-                "providerCount": len(result.providers),
-            }
-        await _write_status(ctx, "routingprofiles", profile, status, profile_verdicts(result, problem))
+        if problem is not None:
+            verdicts = verdicts.apply_failed(problem)
+        for notice in verdicts.events:
+            await ctx.events.record(profile, notice.type, notice.reason, notice.message)
+        await _write_status(ctx, "routingprofiles", profile, verdicts.status, verdicts.conditions)
         if problem is None:
             ctx.fingerprints[("rp", namespace, name)] = fingerprint
         else:
             ctx.fingerprints.pop(("rp", namespace, name), None)
+
+
+def rivals_to_revisit(ctx: Context, snap: IndexView, body: Body, *, gone: bool) -> tuple[Claimant, ...]:
+    """The other profiles sharing a model with ``body`` now or before its change (or deletion).
+
+    Revisiting them is cheap: a rival whose render inputs did not change stops at its fingerprint.
+    """
+    claim = claimant(body)
+    key = (claim.namespace, claim.name)
+    before = ctx.claimed.pop(key, ()) if gone else ctx.claimed.get(key, ())
+    if not gone:
+        ctx.claimed[key] = claim.models
+    return tuple(c for c in snap.claimants((*before, *claim.models)) if c.key != claim.key)
 
 
 async def forget_profile(ctx: Context, namespace: str, name: str) -> None:
@@ -118,7 +135,7 @@ CONFLICT_ATTEMPTS = 3
 """Writes tried when the API server answers 409: another writer got in between our read and our write."""
 
 
-async def _write(ctx: Context, snap: Snapshot, namespace: str, result: Rendered) -> bool:
+async def _write(ctx: Context, snap: IndexView, namespace: str, result: Rendered) -> bool:
     """Copy the keys and write the ConfigMap; a 409 is benign (reads again and retries), never an ApplyFailed.
 
     Keys are copied under each provider's lock and only for providers the (live)
@@ -140,29 +157,27 @@ async def _write(ctx: Context, snap: Snapshot, namespace: str, result: Rendered)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-async def _apply(ctx: Context, snap: Snapshot, profile: Body, result: Rendered) -> Problem | None:
+async def _apply(ctx: Context, snap: IndexView, profile: Body, result: Rendered) -> Problem | None:
+    """Write the render; a Normal Event when the ConfigMap changed, else why it could not be written."""
     namespace = profile["metadata"]["namespace"]
     try:
         written = await _write(ctx, snap, namespace, result)
     except SourceNotAllowed as e:
-        problem = Problem("SecretNotAllowed", str(e))
+        return Problem("SecretNotAllowed", str(e))
     except SourceKeyMissing as e:
-        problem = Problem("SecretNotFound", str(e))
+        return Problem("SecretNotFound", str(e))
     except CredentialsSecretMissing as e:
-        problem = Problem("CredentialsSecretMissing", str(e))
+        return Problem("CredentialsSecretMissing", str(e))
     except client.ApiException as e:
-        problem = Problem("ApplyFailed", f"writing to the API server failed: {e.status} {e.reason}")
-    else:
-        if written:
-            cm = "{namespace}/{name}".format(**result.config_map["metadata"])
-            message = f"ConfigMap {cm} written (hash {result.config_hash[:12]}, {len(result.providers)} providers)"
-            await ctx.events.record(profile, "Normal", "Rendered", message)
-        return None
-    await ctx.events.record(profile, "Warning", problem.reason, problem.message)
-    return problem
+        return Problem("ApplyFailed", f"writing to the API server failed: {e.status} {e.reason}")
+    if written:
+        cm = "{namespace}/{name}".format(**result.config_map["metadata"])
+        message = f"ConfigMap {cm} written (hash {result.config_hash[:12]}, {len(result.providers)} providers)"
+        await ctx.events.record(profile, "Normal", "Rendered", message)
+    return None
 
 
-async def reconcile_provider(ctx: Context, snap: Snapshot, namespace: str, name: str) -> None:
+async def reconcile_provider(ctx: Context, snap: IndexView, namespace: str, name: str) -> None:
     """Report an LLMProvider's own conditions (valid spec, API key Secret present)."""
     if not ctx.leadership.is_leader:
         return
@@ -191,7 +206,7 @@ async def _forget_credential(ctx: Context, namespace: str, name: str) -> None:
         logger.warning("credentials Secret: could not remove %s.%s: %s %s", namespace, name, e.status, e.reason)
 
 
-def profile_users(snap: Snapshot, provider: Body) -> list[str]:
+def profile_users(snap: IndexView, provider: Body) -> list[str]:
     """Profiles naming the provider or selecting it by label."""
     meta = provider["metadata"]
     users = []
@@ -210,7 +225,9 @@ def profile_users(snap: Snapshot, provider: Body) -> list[str]:
     return users
 
 
-async def _write_status(ctx: Context, plural: str, body: Body, fields: Mapping[str, Any], verdicts: list[Any]) -> None:
+async def _write_status(
+    ctx: Context, plural: str, body: Body, fields: Mapping[str, Any], verdicts: Sequence[Verdict]
+) -> None:
     """Merge-patch the operator-owned status fields, only if they change."""
     meta = body["metadata"]
     current = body.get("status") or {}
@@ -225,7 +242,7 @@ async def _write_status(ctx: Context, plural: str, body: Body, fields: Mapping[s
             logger.warning("status of %s %s/%s: %s %s", plural, meta["namespace"], meta["name"], e.status, e.reason)
 
 
-async def resync_forever(ctx: Context, snap: Snapshot, period: float) -> None:
+async def resync_forever(ctx: Context, snap: IndexView, period: float) -> None:
     """Re-check everything every ``period`` seconds and at once on becoming leader.
 
     Repairs drift (a hand-deleted ConfigMap), retries failed writes and lets a new
@@ -242,7 +259,7 @@ async def resync_forever(ctx: Context, snap: Snapshot, period: float) -> None:
         was_leader = leader
 
 
-async def resync_once(ctx: Context, snap: Snapshot) -> None:
+async def resync_once(ctx: Context, snap: IndexView) -> None:
     try:
         await sweep_orphans(ctx.kube, snap, ctx.namespaces)
     except Exception:

@@ -21,7 +21,7 @@ from switchboard.proxy.fleet.http import FLEET, add_rate_headers
 from switchboard.proxy.fleet.store import FleetStore, StoreSettings
 from switchboard.proxy.http import chat, embeddings, info, messages_api, responses_api, routing_api
 from switchboard.proxy.http.access_log import AccessLog
-from switchboard.proxy.http.keys import ACCESS_LOG, RUNTIME, SOURCE, STARTED_AT, TELEMETRY
+from switchboard.proxy.http.app_keys import ACCESS_LOG, RUNTIME, SOURCE, STARTED_AT, TELEMETRY
 from switchboard.proxy.http.middleware import openai_errors, request_metrics, response_headers
 from switchboard.proxy.http.tracing import request_tracing, send_request_id
 from switchboard.proxy.metrics import HealthSource, create_metrics

@@ -1,11 +1,11 @@
 """The config holder: validates, builds and atomically swaps snapshots.
 
-This is the seam cluster mode plugs into (``switchboard.proxy.kube``): it
-watches ConfigMaps, merges them with ``merge_configs`` and calls
+This is the seam cluster mode plugs into (``switchboard.proxy.kube``, through
+its ``ClusterRuntime`` view): it watches ConfigMaps, merges them and calls
 ``await runtime.apply(config)``; it passes a ``SecretResolver`` for
-``apiKey.secret`` references and may read ``runtime.router.provider_health()``
-to publish status. Standalone mode does the same from a file
-(``switchboard.proxy.config_source``).
+``apiKey.secret`` references and reads ``provider_health()`` and
+``failovers_by_profile()`` to publish status and Events. Standalone mode
+applies configs from a file (``switchboard.proxy.config_source``).
 
 Contract for callers:
 - ``apply(config)`` raises ``ConfigError`` (message names the field) and leaves
@@ -23,13 +23,15 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 
+from switchboard.api.aggregation import SpendView
 from switchboard.api.config import ConfigError, ProxyConfig
 from switchboard.api.egress import EgressPolicy
-from switchboard.api.profile import ProfileConfig
+from switchboard.api.status import ProviderHealth
 from switchboard.proxy.adapters.base import Adapter
 from switchboard.proxy.adapters.registry import get_adapter
 from switchboard.proxy.credentials import SecretResolver, resolve_credentials
@@ -76,10 +78,11 @@ class Runtime:
     def ready(self) -> bool:
         return self._current is not None
 
-    @property
-    def profiles(self) -> tuple[ProfileConfig, ...]:
-        """The profiles served now (none before the first config)."""
-        return self._current.config.profiles if self._current is not None else ()
+    async def profile_spend(self) -> Mapping[str, SpendView]:
+        """Each served profile with a budget: its spend this window (read through the fleet limiter)."""
+        if self.fleet is None or self._current is None:
+            return {}
+        return await self.fleet.spend(self._current.config.profiles, datetime.now(UTC))
 
     @property
     def snapshot(self) -> Snapshot:
@@ -160,6 +163,14 @@ class Runtime:
                 del self._in_flight[snap.version]
                 if snap.version in self._retired:
                     self._drop(snap)
+
+    def provider_health(self) -> Mapping[str, ProviderHealth]:
+        """Each provider's health as this replica sees it (empty before the first config)."""
+        return self.router.provider_health()
+
+    def failovers_by_profile(self) -> Mapping[str, int]:
+        """Retried attempts per profile key since start (a copy: the tally keeps counting)."""
+        return dict(self.metrics.retried_by_profile)
 
     def follow_slices(self, slices: list[Mapping[str, Any]]) -> None:
         """The EndpointSlices now seen (cluster mode): the pools follow, pools of departed endpoints close."""

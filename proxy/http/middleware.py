@@ -19,7 +19,7 @@ from switchboard.logformat import log_ids
 from switchboard.proxy.auth import request_client
 from switchboard.proxy.errors import ApiError, anthropic_error_body
 from switchboard.proxy.http.access_log import AccessLine
-from switchboard.proxy.http.keys import ACCESS_LOG, LABELS, RUNTIME, RouteLabels
+from switchboard.proxy.http.app_keys import ACCESS_LOG, LABELS, RUNTIME, RouteLabels
 from switchboard.proxy.upstream.outcomes import ClientGone
 
 log = logging.getLogger("switchboard.proxy.http")

@@ -5,7 +5,7 @@
 * :class:`StormDetector`: a failover storm, from the running total of retried
   attempts per profile; reports the tick the rate crosses the threshold.
 * :func:`store_announcements`: the state store went down or came back.
-* :class:`EventLimiter`: at most one Event per (object, reason) per interval;
+* :class:`EventThrottle`: at most one Event per (object, reason) per interval;
   what it holds back is counted and told in the next Event's message, so a
   flapping provider leaves a trail of a few Events instead of a flood.
 
@@ -109,7 +109,7 @@ def store_announcements(posted_up: bool, posted_outages: int, up: bool, outages:
 
 
 @dataclass(slots=True)
-class EventLimiter:
+class EventThrottle:
     """At most one Event per (object, reason) per ``min_interval_s``; held-back ones are counted."""
 
     min_interval_s: float

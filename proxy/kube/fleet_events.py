@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 from switchboard.proxy.fleet.admission import FleetLimiter
 from switchboard.proxy.fleet.store import SPEND_KEPT_S
-from switchboard.proxy.kube.event_rules import EventLimiter, Notice, store_announcements
-from switchboard.proxy.kube.events import EventRecorder, Involved
+from switchboard.proxy.kube.event_rules import EventThrottle, Notice, store_announcements
+from switchboard.proxy.kube.events import EventPoster, Involved
 from switchboard.proxy.kube.health_events import HealthEvents
 from switchboard.proxy.kube.periodic import run_every
 from switchboard.proxy.kube.rendered import ObjectRef
@@ -26,16 +26,16 @@ class FleetEvents:
         self,
         fleet: FleetLimiter,
         *,
-        recorder: EventRecorder,
+        poster: EventPoster,
         profiles: HealthEvents,
-        limiter: EventLimiter,
+        throttle: EventThrottle,
         pod: ObjectRef,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fleet = fleet
-        self._recorder = recorder
+        self._poster = poster
         self._profiles = profiles
-        self._limiter = limiter
+        self._throttle = throttle
         self._pod = pod
         self._clock = clock
         self._posted_up = True
@@ -65,12 +65,10 @@ class FleetEvents:
             else:
                 detail = store.reason if not store.up else f"state store {store.settings.safe_url} was unavailable"
                 notice = Notice(str(self._pod), "Warning", "StateStoreDown", f"replica {self._pod.name}: {detail}")
-            admitted = self._limiter.admit(notice, now)
+            admitted = self._throttle.admit(notice, now)
             if admitted is None:
                 return  # held back: told at a later tick, with the count held back
-            await self._recorder.post(
-                Involved("v1", "Pod", self._pod), admitted.type, admitted.reason, admitted.message
-            )
+            await self._poster.post(Involved("v1", "Pod", self._pod), admitted.type, admitted.reason, admitted.message)
             self.posted += 1
             self._posted_up = up
             self._posted_outages = outages

@@ -7,7 +7,7 @@ either), and a resourceVersion-guarded merge patch retried on 409 Conflict.
 """
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,15 +20,13 @@ from switchboard.api.base import API_GROUP, API_VERSION
 from switchboard.api.status import ProviderHealth
 from switchboard.proxy.kube.periodic import run_every
 from switchboard.proxy.kube.rendered import ObjectRef
+from switchboard.proxy.kube.runtime_view import ClusterRuntime
 
 log = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
-HealthSnapshot = Callable[[], Mapping[str, ProviderHealth]]
 ServedHashes = Callable[[], Mapping[ObjectRef, str]]
 Planner = Callable[[Mapping[str, Any], datetime], dict[str, Any] | None]
-SpendSource = Callable[[], Awaitable[Mapping[str, SpendView]]]
-"""Each budgeted profile's spend this window, by profile key (read once per tick)."""
 
 
 @dataclass(slots=True)
@@ -44,23 +42,21 @@ class StatusReporter:
         self,
         custom_api: Any,
         replica: str,
-        health: HealthSnapshot,
+        runtime: ClusterRuntime,
         served: ServedHashes,
         timing: Timing,
         interval_s: float,
         max_attempts: int = 5,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        spend: SpendSource | None = None,
     ) -> None:
         self._api = custom_api
         self._replica = replica
-        self._health = health
+        self._runtime = runtime
         self._served = served
         self._timing = timing
         self._interval_s = interval_s
         self._max_attempts = max_attempts
         self._clock = clock
-        self._spend = spend
         self._last: dict[tuple[str, ObjectRef], tuple[object, datetime]] = {}
         self.stats = WriteStats()
 
@@ -69,12 +65,12 @@ class StatusReporter:
 
     async def tick(self) -> None:
         """One round: every provider this replica routes to, every profile it serves."""
-        for key, health in sorted(self._health().items()):
+        for key, health in sorted(self._runtime.provider_health().items()):
             ref = ObjectRef.from_key(key)
             if ref is not None:  # standalone providers have no resource to report on
                 mine = normalize(health)
                 await self._maybe_write("llmproviders", ref, mine, self._provider_planner(mine))
-        spend = await self._spend() if self._spend is not None else {}
+        spend = await self._runtime.profile_spend()  # one store read for every profile
         for ref, digest in sorted(self._served().items()):
             view = spend.get(str(ref))
             await self._maybe_write("routingprofiles", ref, (digest, view), self._profile_planner(digest, view))

@@ -9,69 +9,20 @@ parsed CLI flags when present (``kubeconfig``, ``watch_namespaces``,
 """
 
 import argparse
+import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from collections.abc import Mapping
 
-from prometheus_client import CollectorRegistry
-
-from switchboard.api.aggregation import SpendView
-from switchboard.api.config import ProxyConfig
 from switchboard.api.egress import EgressPolicy
-from switchboard.api.profile import ProfileConfig
 from switchboard.api.provider import ProviderConfig, SecretKeyRef
-from switchboard.api.status import ProviderHealth
-from switchboard.proxy.fleet.admission import FleetLimiter
+from switchboard.proxy.credentials import SecretResolver
 from switchboard.proxy.kube.connection import ApiConnection
 from switchboard.proxy.kube.credentials import CredentialStore
 from switchboard.proxy.kube.run import ClusterMode
 from switchboard.proxy.kube.settings import ClusterSettings
+from switchboard.proxy.runtime import Runtime
 
-SecretResolver = Callable[[ProviderConfig, SecretKeyRef], Awaitable[str]]
-
-
-class _HasHealth(Protocol):
-    def provider_health(self) -> Mapping[str, ProviderHealth]: ...
-
-
-class _HasRetryTally(Protocol):
-    @property
-    def retried_by_profile(self) -> Mapping[str, int]: ...
-
-    @property
-    def registry(self) -> CollectorRegistry: ...
-
-
-class RuntimeLike(Protocol):
-    """The proxy Runtime as cluster mode uses it."""
-
-    @property
-    def router(self) -> _HasHealth | None: ...
-
-    @property
-    def metrics(self) -> _HasRetryTally: ...
-
-    @property
-    def fleet(self) -> FleetLimiter | None: ...
-
-    @property
-    def profiles(self) -> Sequence[ProfileConfig]: ...
-
-    async def apply(self, config: ProxyConfig) -> Any: ...
-
-    def follow_slices(self, slices: list[Mapping[str, Any]]) -> None: ...
-
-
-class RouterOfRuntime:
-    """Health of whatever router the runtime currently has (none before the first config)."""
-
-    def __init__(self, runtime: RuntimeLike) -> None:
-        self._runtime = runtime
-
-    def provider_health(self) -> Mapping[str, ProviderHealth]:
-        router = self._runtime.router
-        return router.provider_health() if router is not None else {}
+log = logging.getLogger(__name__)
 
 
 class KubernetesSource:
@@ -97,29 +48,20 @@ class KubernetesSource:
     async def _resolve(self, provider: ProviderConfig, ref: SecretKeyRef) -> str:
         return self.credentials.resolve(provider, ref)
 
-    async def run(self, runtime: RuntimeLike) -> None:
-        def failovers() -> Mapping[str, int]:
-            return dict(runtime.metrics.retried_by_profile)
-
-        async def spend() -> Mapping[str, SpendView]:
-            fleet = runtime.fleet
-            return await fleet.spend(runtime.profiles, datetime.now(UTC)) if fleet is not None else {}
-
-        router = RouterOfRuntime(runtime)
+    async def run(self, runtime: Runtime) -> None:
         collector = self.connection.collector()
         runtime.metrics.registry.register(collector)
         try:
             async with ClusterMode(
-                runtime,
-                router,
-                self.settings,
-                self.credentials,
-                failovers=failovers,
-                connection=self.connection,
-                on_endpoint_slices=runtime.follow_slices,
-                fleet=runtime.fleet,
-                spend=spend,
+                runtime, self.settings, self.credentials, connection=self.connection, follow_endpoint_slices=True
             ) as mode:
+                log.info(
+                    "cluster mode: replica %s, namespaces %s, credentials %s/%s",
+                    self.settings.replica,
+                    ",".join(self.settings.namespaces or ()) or "all",
+                    self.settings.own_namespace,
+                    self.settings.credentials_secret,
+                )
                 await mode.wait()
         finally:
             runtime.metrics.registry.unregister(collector)

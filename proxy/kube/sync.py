@@ -1,4 +1,4 @@
-"""Rendered ConfigMaps + the credentials Secret -> ``Runtime.apply``.
+"""Rendered ConfigMaps + the credentials Secret -> ``ClusterRuntime.apply``.
 
 Informers only mark the state dirty; one task rebuilds, after a tiny debounce
 that folds a burst of events into one apply. The first apply waits until every
@@ -6,16 +6,15 @@ informer has listed once, so keys are present when providers first load.
 """
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
 from switchboard.api.config import ConfigError, ProxyConfig
 from switchboard.proxy.kube.credentials import CredentialStore, decode_secret_data
-from switchboard.proxy.kube.events import EventRecorder
+from switchboard.proxy.kube.events import EventPoster
 from switchboard.proxy.kube.informer import Informer
 from switchboard.proxy.kube.rendered import (
     INVALID,
@@ -29,14 +28,9 @@ from switchboard.proxy.kube.rendered import (
     reconcile,
     served_hashes,
 )
+from switchboard.proxy.kube.runtime_view import ClusterRuntime
 
 log = logging.getLogger(__name__)
-
-
-class ConfigTarget(Protocol):
-    """What the proxy runtime offers: an atomic swap to a new config."""
-
-    def apply(self, config: ProxyConfig) -> Any: ...
 
 
 class ClusterSync:
@@ -44,13 +38,13 @@ class ClusterSync:
 
     def __init__(
         self,
-        target: ConfigTarget,
+        runtime: ClusterRuntime,
         credentials: CredentialStore,
         trust: Trust,
-        events: EventRecorder | None = None,
+        events: EventPoster | None = None,
         debounce_s: float = 0.01,
     ) -> None:
-        self.target = target
+        self.runtime = runtime
         self.credentials = credentials
         self.trust = trust
         self.config_informers: Sequence[Informer] = ()
@@ -120,9 +114,7 @@ class ClusterSync:
         if config == self.applied and fingerprint == self._fingerprint:
             return
         try:
-            result = self.target.apply(config)
-            if inspect.isawaitable(result):
-                await result
+            await self.runtime.apply(config)
         except ConfigError as e:
             log.error("merged config rejected, the previous config keeps serving: %s", e)
             return
