@@ -116,6 +116,18 @@ async def test_spend_status_budget_and_store_events_across_two_proxy_processes(
             True,
         )
         assert budget["window"].startswith("m") and budget["resetsAt"].endswith("T00:00:00Z")
+        async with aiohttp.ClientSession() as http:
+
+            async def fleet_spend_in_metrics() -> bool:
+                # Each replica's gauge shows the fleet's spend (read at every status tick), not its own part.
+                line = f'switchboard_budget_spent_usd{{budget="profile:{ns}/chat"}} {expected}'
+                for url in urls:
+                    async with http.get(url + "/metrics") as r:
+                        if line not in await r.text():
+                            return False
+                return True
+
+            await _until(fleet_spend_in_metrics, "the fleet's spend in both replicas' metrics")
         table = await kube.run("get", "rp", "chat", "-n", ns)
         header, row = table.splitlines()[:2]
         assert "SPEND" in header.split() and f"${expected:.2f}/$100 ({expected:.0f}%)" in row, table
