@@ -83,6 +83,27 @@ def conflicts(me: Claimant, others: Iterable[Claimant], *, serving: bool) -> Con
     return Conflicts(tuple(lost), tuple(shadows))
 
 
+def to_revisit(before: Claimant | None, after: Claimant | None, current: Iterable[Claimant]) -> list[Claimant]:
+    """The ``current`` claimants whose verdicts one profile's claim change (``before`` -> ``after``,
+    None: absent) can change: per model either claim holds, all of them when its winner changes
+    (every loser names the winner), else only the winner (its ``shadows``)."""
+    changed = after or before
+    if changed is None:
+        return []
+    others = [c for c in current if c.key != changed.key]
+    out: dict[str, Claimant] = {}
+    for model in dict.fromkeys((*(before.models if before else ()), *(after.models if after else ()))):
+        claiming = [c for c in others if model in c.models]
+        old, new = _winner(model, claiming, before), _winner(model, claiming, after)
+        out |= {c.key: c for c in claiming if old != new or c.key == new}
+    return [out[key] for key in sorted(out)]
+
+
+def _winner(model: str, claiming: list[Claimant], extra: Claimant | None) -> str | None:
+    serving = [c for c in (*claiming, *((extra,) if extra else ())) if c.serving and model in c.models]
+    return min(serving, key=rank).key if serving else None
+
+
 def accepted(me: Claimant, found: Conflicts) -> tuple[Verdict, tuple[Notice, ...]]:
     """The ``Accepted`` condition, and the Warning Event of a profile that loses a model."""
     if not found.lost:

@@ -13,6 +13,7 @@ import kopf
 
 from switchboard.api.base import API_GROUP, API_VERSION
 from switchboard.operator import index
+from switchboard.operator.clientkeys import client_key_entry, reconcile_client_keys
 from switchboard.operator.reconcile import (
     Context,
     forget_profile,
@@ -45,6 +46,7 @@ def snapshot(kwargs: dict[str, Any]) -> index.IndexView:
         secrets=kwargs["secret_keys"],
         provider_services=kwargs["llmp_services"],
         services=kwargs["service_ports"],
+        client_keys=kwargs["client_keys"],
         claims=kwargs["rp_claims"],
     )
 
@@ -86,6 +88,7 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
     indexer(SECRETS, "secret_keys", index.secret_keys)
     indexer(PROVIDERS, "llmp_services", index.provider_service)
     indexer(SERVICES, "service_ports", index.service_ports)
+    indexer(SECRETS, "client_keys", client_key_entry)
 
     @kopf.on.event(**PROFILES, registry=registry)
     async def profile_changed(
@@ -101,6 +104,7 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
         gone = type == "DELETED"
         for rival in rivals_to_revisit(ctx, snap, body, gone=gone):
             await reconcile_profile(ctx, snap, rival.namespace, rival.name)
+        await reconcile_client_keys(ctx, snap.all_client_keys(), snap.all_profiles())  # "unknown profile" or not
 
     @kopf.on.event(**PROVIDERS, registry=registry)
     async def provider_changed(
@@ -116,6 +120,7 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
     @kopf.on.event(**SECRETS, registry=registry)
     async def secret_changed(name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
         snap = snapshot(kwargs)
+        await reconcile_client_keys(_ctx(memo), snap.all_client_keys(), snap.all_profiles())
         for provider in snap.providers_using_secret(namespace or "", name):
             # force: a rotated key changes no key name, so the render fingerprint cannot see it
             await _profiles_of_provider(_ctx(memo), snap, namespace or "", provider, force=True)

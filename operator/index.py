@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from switchboard.api.clientkeys import ClientKeySecret
 from switchboard.api.provider import granted_providers
 from switchboard.operator.conflicts import Claimant, claimant
 from switchboard.operator.render import RenderInputs, RenderSettings, SecretFacts
@@ -102,6 +103,7 @@ class IndexView:
     secrets: Mapping[Any, Iterable[Any]]
     provider_services: Mapping[Any, Iterable[Any]] = field(default_factory=dict)
     services: Mapping[Any, Iterable[Any]] = field(default_factory=dict)
+    client_keys: Mapping[Any, Iterable[Any]] = field(default_factory=dict)  # namespace -> ClientKeySecret
     claims: Mapping[Any, Iterable[Any]] = field(default_factory=dict)
 
     def profile(self, namespace: str, name: str) -> Body | None:
@@ -137,6 +139,9 @@ class IndexView:
 
     def all_profiles(self) -> list[tuple[str, str]]:
         return sorted(self.profiles)
+
+    def all_client_keys(self) -> list[ClientKeySecret]:
+        return [secret for store in self.client_keys.values() for secret in store]
 
     def all_providers(self) -> list[tuple[str, str]]:
         return sorted((ns, p["metadata"]["name"]) for ns, store in self.providers.items() for p in store)

@@ -23,8 +23,9 @@ from pydantic import ValidationError
 from switchboard.api.profile import LabelSelector
 from switchboard.api.status import credential_key
 from switchboard.operator.cleanup import delete_rendered, sweep_orphans
+from switchboard.operator.clientkeys import reconcile_client_keys
 from switchboard.operator.conditions import merge, provider_verdicts
-from switchboard.operator.conflicts import Claimant, claimant
+from switchboard.operator.conflicts import Claimant, claimant, to_revisit
 from switchboard.operator.events import OperatorEvents
 from switchboard.operator.index import Body, IndexView, SpecMemory
 from switchboard.operator.kube import CredentialsSecretMissing, Kube, SourceKeyMissing, SourceNotAllowed
@@ -57,7 +58,9 @@ class Context:
     namespaces: tuple[str, ...] = ()  # watched namespaces; empty: all
     seen: SpecMemory = field(default_factory=SpecMemory)  # filters out status-only events
     replica_ttl: timedelta = timedelta(seconds=60)  # proxies' status entries older than this are expired
-    claimed: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # models each profile last claimed
+    claimed: dict[tuple[str, str], Claimant] = field(default_factory=dict)  # each profile's claim when last seen
+    delivered_keys: dict[str, str] | None = None  # namespace -> client keys document last written; None: unknown
+    key_verdicts: dict[str, tuple[str, str]] = field(default_factory=dict)  # Secret uid -> (reason, message) told
 
 
 def _now() -> str:
@@ -106,17 +109,24 @@ async def reconcile_profile(ctx: Context, snap: IndexView, namespace: str, name:
             ctx.fingerprints.pop(("rp", namespace, name), None)
 
 
-def rivals_to_revisit(ctx: Context, snap: IndexView, body: Body, *, gone: bool) -> tuple[Claimant, ...]:
-    """The other profiles sharing a model with ``body`` now or before its change (or deletion).
+def rivals_to_revisit(ctx: Context, snap: IndexView, body: Body, *, gone: bool) -> list[Claimant]:
+    """The profiles whose conflict verdicts changed with ``body``'s claim (``conflicts.to_revisit``).
 
-    Revisiting them is cheap: a rival whose render inputs did not change stops at its fingerprint.
+    A claim changes with the models, the first ConfigMap or the deletion; the proxies'
+    frequent status writes change none of them and revisit nobody. A profile first seen
+    (the operator's start: its indices are complete, so every profile's own render is
+    right; later, a new profile has no ConfigMap yet and takes nothing) revisits nobody.
     """
     claim = claimant(body)
     key = (claim.namespace, claim.name)
-    before = ctx.claimed.pop(key, ()) if gone else ctx.claimed.get(key, ())
-    if not gone:
-        ctx.claimed[key] = claim.models
-    return tuple(c for c in snap.claimants((*before, *claim.models)) if c.key != claim.key)
+    if gone:
+        last = ctx.claimed.pop(key, None) or claim
+        return to_revisit(last, None, snap.claimants(last.models))
+    before = ctx.claimed.get(key)
+    ctx.claimed[key] = claim
+    if before is None or before == claim:
+        return []
+    return to_revisit(before, claim, snap.claimants((*before.models, *claim.models)))
 
 
 async def forget_profile(ctx: Context, namespace: str, name: str) -> None:
@@ -278,3 +288,8 @@ async def resync_once(ctx: Context, snap: IndexView) -> None:
             await reconcile_provider(ctx, snap, namespace, name)
         except Exception:
             logger.exception("resync of LLMProvider %s/%s failed", namespace, name)
+    try:
+        ctx.delivered_keys = None  # compare with the Secret again: repairs a hand-edited credentials Secret
+        await reconcile_client_keys(ctx, snap.all_client_keys(), snap.all_profiles())
+    except Exception:
+        logger.exception("resync of client keys failed")

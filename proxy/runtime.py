@@ -21,6 +21,7 @@ Contract for callers:
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -40,7 +41,7 @@ from switchboard.proxy.endpoints.calls import EndpointCalls
 from switchboard.proxy.fleet.admission import FleetLimiter
 from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.routing.pricing import PricingTable
-from switchboard.proxy.routing.router import Router
+from switchboard.proxy.routing.router import Clock, Router
 from switchboard.proxy.snapshot import Snapshot
 from switchboard.proxy.upstream.transport import PoolKey, open_session
 
@@ -59,12 +60,13 @@ class Runtime:
         pricing: PricingTable,
         secrets: SecretResolver | None = None,
         egress: EgressPolicy | None = None,
+        routing_clock: Clock = time.monotonic,
     ) -> None:
         self._secrets = secrets
         self._egress = egress  # checked at connect time, after DNS (cluster mode); None: unrestricted
         self.metrics = metrics
         self.pricing = pricing
-        self.router = Router(pricing=pricing)
+        self.router = Router(pricing=pricing, clock=routing_clock)
         self.endpoint_calls = EndpointCalls(self.router)
         self._current: Snapshot | None = None
         self._in_flight: dict[int, int] = {}  # snapshot version -> requests holding it

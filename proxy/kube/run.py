@@ -29,6 +29,7 @@ from switchboard.proxy.kube.reporter import StatusReporter
 from switchboard.proxy.kube.runtime_view import ClusterRuntime
 from switchboard.proxy.kube.settings import ClusterSettings
 from switchboard.proxy.kube.sync import ClusterSync
+from switchboard.proxy.kube.team_keys import TeamKeys
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,12 @@ class ClusterMode:
         api_client_factory: Callable[[str | None], Any] = new_api_client,
         connection: ApiConnection | None = None,
         follow_endpoint_slices: bool = False,
+        team_keys: TeamKeys | None = None,
     ) -> None:
         self.settings = settings
         self.connection = connection or ApiConnection()
         self.credentials = credentials or CredentialStore(settings.credentials_secret)
+        self._team_keys = team_keys
         self._runtime = runtime
         self._factory = api_client_factory
         self._api: client.ApiClient | None = None
@@ -76,7 +79,7 @@ class ClusterMode:
         core = client.CoreV1Api(self._api)
         recorder = EventPoster(core, s.replica)
         trust = Trust(s.own_namespace, s.credentials_secret, s.egress)
-        sync = ClusterSync(self._runtime, self.credentials, trust, recorder, s.debounce_s)
+        sync = ClusterSync(self._runtime, self.credentials, trust, recorder, s.debounce_s, self._team_keys)
         backoff = Backoff()
         sync.config_informers = [Informer(_config_collection(core, s), sync.wake, backoff, self.connection)]
         sync.secret_informer = Informer(

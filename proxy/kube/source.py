@@ -11,15 +11,17 @@ parsed CLI flags when present (``kubeconfig``, ``watch_namespaces``,
 import argparse
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from switchboard.api.egress import EgressPolicy
 from switchboard.api.provider import ProviderConfig, SecretKeyRef
+from switchboard.proxy.auth import KeyStore
 from switchboard.proxy.credentials import SecretResolver
 from switchboard.proxy.kube.connection import ApiConnection
 from switchboard.proxy.kube.credentials import CredentialStore
 from switchboard.proxy.kube.run import ClusterMode
 from switchboard.proxy.kube.settings import ClusterSettings
+from switchboard.proxy.kube.team_keys import TeamKeys
 from switchboard.proxy.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ class KubernetesSource:
     def __init__(self, settings: ClusterSettings) -> None:
         self.settings = settings
         self.credentials = CredentialStore(settings.credentials_secret)
+        self.team_keys = TeamKeys()
         self.connection = ApiConnection()
 
     @property
@@ -40,6 +43,11 @@ class KubernetesSource:
     def status(self) -> Mapping[str, object]:
         """For ``/readyz``: the API server connection and the config's age."""
         return {"kind": "kubernetes", **self.connection.detail()}
+
+    @property
+    def client_keys(self) -> Callable[[], KeyStore]:
+        """The team keys the operator delivered (with client auth on, next to the keys file's)."""
+        return self.team_keys.current
 
     @property
     def secrets(self) -> SecretResolver:
@@ -53,7 +61,12 @@ class KubernetesSource:
         runtime.metrics.registry.register(collector)
         try:
             async with ClusterMode(
-                runtime, self.settings, self.credentials, connection=self.connection, follow_endpoint_slices=True
+                runtime,
+                self.settings,
+                self.credentials,
+                connection=self.connection,
+                follow_endpoint_slices=True,
+                team_keys=self.team_keys,
             ) as mode:
                 log.info(
                     "cluster mode: replica %s, namespaces %s, credentials %s/%s",

@@ -29,6 +29,7 @@ from switchboard.proxy.kube.rendered import (
     served_hashes,
 )
 from switchboard.proxy.kube.runtime_view import ClusterRuntime
+from switchboard.proxy.kube.team_keys import TeamKeys, split_delivered
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,11 @@ class ClusterSync:
         trust: Trust,
         events: EventPoster | None = None,
         debounce_s: float = 0.01,
+        team_keys: TeamKeys | None = None,
     ) -> None:
         self.runtime = runtime
         self.credentials = credentials
+        self.team_keys = team_keys
         self.trust = trust
         self.config_informers: Sequence[Informer] = ()
         self.secret_informer: Informer | None = None
@@ -90,7 +93,10 @@ class ClusterSync:
                 await self._events.warn("ConfigMap", error.source, error.reason, error.message)
         if self.secret_informer is not None:
             secret = next(iter(self.secret_informer.objects.values()), None)
-            self.credentials.replace(decode_secret_data(secret))
+            provider_keys, client_keys = split_delivered(decode_secret_data(secret))
+            self.credentials.replace(provider_keys)
+            if self.team_keys is not None:
+                self.team_keys.update(client_keys)
         await self._apply_if_changed()
 
     async def _report_missing(self, missing: Mapping[ObjectRef, str]) -> None:

@@ -59,7 +59,9 @@ class ProviderHealth(Model):
     """What one replica sees of one provider (all its models together)."""
 
     circuit: CircuitState = Field(
-        "closed", description="open if every model's circuit is open, half-open if any is not closed."
+        "closed",
+        description="The most severe of its models' circuits (in the summary: of the live replicas' circuits): "
+        "open if any is open, else half-open if any is half-open, else closed.",
     )
     ema_ms: float | None = Field(None, description="Moving average latency of successful calls.")
     p50_ms: float | None = Field(None, description="Median latency over the recent window.")

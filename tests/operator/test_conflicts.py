@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from switchboard.api.precedence import claims
 from switchboard.api.profile import ProfileConfig, ProviderRef
 from switchboard.operator import index
-from switchboard.operator.conflicts import CONFLICT_REASON, Claimant, accepted, claimant, conflicts
+from switchboard.operator.conflicts import CONFLICT_REASON, Claimant, accepted, claimant, conflicts, to_revisit
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 MODELS = ("gpt-4o", "gpt-4o-mini", "claude")
@@ -82,5 +82,40 @@ def test_the_claims_index_covers_every_namespace_and_only_model_names() -> None:
     assert claimant({"metadata": {"name": "x", "namespace": "ns", "creationTimestamp": "nonsense"}}) == Claimant(
         "ns", "x", None, (), serving=False
     )
-    snap = index.Snapshot({}, {}, {}, {}, {}, claims={"m": [claims_index["m"]], "n": [claims_index["n"]]})
+    snap = index.IndexView({}, {}, {}, {}, {}, claims={"m": [claims_index["m"]], "n": [claims_index["n"]]})
     assert [c.key for c in snap.claimants(["m", "n", "other"])] == ["ns/chat"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(claimant_sets, st.data())
+def test_a_claim_change_revisits_every_profile_whose_verdicts_change(
+    profiles: list[Claimant], data: st.DataObject
+) -> None:
+    if not profiles:
+        return
+    before = data.draw(st.sampled_from(profiles))
+    after = data.draw(
+        st.one_of(
+            st.none(),  # deleted
+            st.builds(
+                Claimant,
+                namespace=st.just(before.namespace),
+                name=st.just(before.name),
+                creation_timestamp=st.just(before.creation_timestamp),
+                models=st.lists(st.sampled_from(MODELS), min_size=1, max_size=3, unique=True).map(tuple),
+                serving=st.booleans(),
+            ),
+        )
+    )
+    now = [c for c in profiles if c.key != before.key] + ([after] if after else [])
+    revisited = {c.key for c in to_revisit(before, after, now)}
+    for other in now:
+        if other.key == before.key:
+            continue
+        was = accepted(other, conflicts(other, profiles, serving=other.serving))
+        found = conflicts(other, now, serving=other.serving)
+        if (
+            was != accepted(other, found)
+            or conflicts(other, profiles, serving=other.serving).status() != found.status()
+        ):
+            assert other.key in revisited, (other.key, before, after)

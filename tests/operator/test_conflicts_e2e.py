@@ -1,6 +1,7 @@
 """Profiles that claim the same model, on a real kube-apiserver: the losers say so (Accepted=False,
 ModelConflict, a Warning Event), the winner lists what it shadows, ``kubectl get rp`` shows it,
-and deleting the winner promotes the next one, in one namespace and across namespaces.
+and deleting the winner (or its giving the model up) promotes the next one, in one namespace and
+across namespaces.
 
 The operator runs with a long resync period, so what the test sees comes from its watches."""
 
@@ -15,11 +16,15 @@ from tests.fixtures.operator import condition, get_json, wait_for
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(240)]
 
-MODEL = "gpt-4o"
+MODEL, OTHER_MODEL = "gpt-4o", "gpt-4o-mini"
 
 
 def provider(namespace: str) -> dict[str, Any]:
-    spec = {"type": "openai-compatible", "baseUrl": "http://127.0.0.1:18001/v1", "models": [{"name": MODEL}]}
+    spec = {
+        "type": "openai-compatible",
+        "baseUrl": "http://127.0.0.1:18001/v1",
+        "models": [{"name": MODEL}, {"name": OTHER_MODEL}],
+    }
     return {
         "apiVersion": "switchboard.dev/v1alpha1",
         "kind": "LLMProvider",
@@ -106,3 +111,11 @@ def test_conflicts_in_one_namespace_and_across_namespaces_and_promotion(
         "gamma names the new winner",
     )
     assert accepted(cluster, other, "gamma")[:2] == ("False", "ModelConflict")  # type: ignore[index]
+
+    # The new winner gives the model up: the last claimant is promoted and nobody is shadowed.
+    cluster.kubectl(
+        "patch", "rp", "beta", "-n", ns, "--type=merge", "-p", json.dumps({"spec": {"models": [OTHER_MODEL]}})
+    )
+    wait_for(lambda: (accepted(cluster, other, "gamma") or ("",))[0] == "True", 60, "gamma promoted")
+    wait_for(lambda: shadows(cluster, ns, "beta") == [], 30, "beta shadows nothing")
+    assert accepted(cluster, ns, "beta") == ("True", "Accepted", f"serves model(s) {OTHER_MODEL}")

@@ -18,7 +18,13 @@ from switchboard.operator import index
 from switchboard.operator.cleanup import sweep_orphans
 from switchboard.operator.events import OperatorEvents, RepeatWindow
 from switchboard.operator.liveness import expire_replicas
-from switchboard.operator.reconcile import Context, forget_profile, reconcile_profile, reconcile_provider
+from switchboard.operator.reconcile import (
+    Context,
+    forget_profile,
+    reconcile_profile,
+    reconcile_provider,
+    rivals_to_revisit,
+)
 from switchboard.operator.render import RenderSettings
 from tests.fixtures.memory_kube import MemoryKube
 
@@ -223,3 +229,28 @@ async def test_a_render_racing_a_provider_deletion_does_not_put_its_key_back() -
     await render
     assert key not in kube.credentials
     assert f"{NS}.openai-mock" in kube.credentials
+
+
+def test_rivals_are_revisited_when_a_claim_changes_and_on_deletion() -> None:
+    def rp(name: str, minute: int, models: list[str], serving: bool = True) -> dict[str, Any]:
+        meta = {"name": name, "namespace": NS, "creationTimestamp": f"2026-03-01T12:{minute:02d}:00Z"}
+        return {"metadata": meta, "spec": {"models": models}, "status": {"configHash": "h"} if serving else {}}
+
+    old, mid, new = rp("old", 0, ["m"]), rp("mid", 1, ["m"]), rp("new", 2, ["m"], serving=False)
+    claims: dict[Any, list[Any]] = {}
+    for body in (old, mid, new):
+        for model, claim in index.profile_claims(body).items():
+            claims.setdefault(model, []).append(claim)
+    snap = index.IndexView({}, {}, {}, {}, {}, claims=claims)
+    ctx = context(MemoryKube({}))
+
+    def revisit(body: dict[str, Any], gone: bool = False) -> list[str]:
+        return [c.name for c in rivals_to_revisit(ctx, snap, body, gone=gone)]
+
+    assert [revisit(b) for b in (old, mid, new)] == [[], [], []]  # first sight (the operator's start)
+    assert revisit(old) == []  # a status write of the proxies: the claim is the same
+    served = {**new, "status": {"configHash": "h"}}
+    claims["m"][2] = index.profile_claims(served)["m"]
+    assert revisit(served) == ["old"]  # its first ConfigMap: only the winner's shadows change
+    claims["m"] = claims["m"][1:]
+    assert revisit(old, gone=True) == ["mid", "new"]  # the winner goes: everyone names the next

@@ -88,6 +88,7 @@ async def test_multiple_workers_start_and_serve(mock_upstream_factory: MockFacto
         (("--state-store", "redis+cluster://r:6379"), "Redis Cluster) is not supported: use one primary"),
         (("--state-store", "rediss+cluster://r:6379"), "Redis Cluster) is not supported"),
         (("--state-store", "http://r:6379"), "must start with redis://, rediss:// or unix://"),
+        (("--client-auth",), "--client-auth without --api-keys-file would refuse every request"),
     ],
 )
 def test_invalid_flags_are_refused_with_one_line(
