@@ -35,15 +35,16 @@ from switchboard.proxy.fleet.budget import SPEND_PREFIX, BudgetLine, BudgetNotic
 from switchboard.proxy.fleet.store import FleetStore, Rebind
 from switchboard.proxy.routing.affinity import session_key
 from switchboard.proxy.routing.engine import HINT_HEADER
+from switchboard.proxy.routing.exclusion import Exclusion, ExclusionKind
 from switchboard.proxy.routing.pricing import DEFAULT_OUTPUT_TOKENS
 from switchboard.proxy.routing.types import Attempt, Plan, RouteRequest
 from switchboard.proxy.routing.windows import TokenBucket
 
 log = logging.getLogger("switchboard.proxy.fleet")
+FLEET_LIMITED = Exclusion(ExclusionKind.LIMITED, "over a fleet-wide rate limit")
 
 SESSION_PREFIX = "sb:aff:"
 NOTICES_KEPT = 100
-LIMITED = "over a fleet-wide rate limit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +134,7 @@ def admitted_plan(plan: Plan, verdict: Verdict, slots: Slots) -> Plan:
         attempts = (attempts[lead], *attempts[:lead], *attempts[lead + 1 :])
     if not limited and not lead:
         return plan
-    excluded = {**plan.excluded, **dict.fromkeys(limited, LIMITED)}
+    excluded = {**plan.excluded, **dict.fromkeys(limited, FLEET_LIMITED)}
     return replace(plan, attempts=attempts, excluded=excluded)
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from switchboard.api.config import ProxyConfig
-from switchboard.proxy.fleet.admission import LIMITED, profile_slots
+from switchboard.proxy.fleet.admission import FLEET_LIMITED, profile_slots
 from switchboard.proxy.fleet.buckets import decide
 from switchboard.proxy.fleet.budget import exceeded_message
 from switchboard.proxy.fleet.http import FLEET, client_limit, refusal_message
@@ -68,6 +68,6 @@ async def with_fleet_state(
         explanation,
         ranked=ranked,
         fallbacks=keep(explanation.fallbacks),
-        excluded={**explanation.excluded, **dict.fromkeys(sorted(limited), LIMITED)},
+        excluded={**explanation.excluded, **dict.fromkeys(sorted(limited), FLEET_LIMITED)},
         blocked=blocked,
     )

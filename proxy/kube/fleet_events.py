@@ -10,10 +10,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from switchboard.api.events import InvolvedObject
 from switchboard.proxy.fleet.admission import FleetLimiter
 from switchboard.proxy.fleet.store import SPEND_KEPT_S
 from switchboard.proxy.kube.event_rules import EventThrottle, Notice, store_announcements
-from switchboard.proxy.kube.events import EventPoster, Involved
+from switchboard.proxy.kube.events import EventPoster
 from switchboard.proxy.kube.health_events import HealthEvents
 from switchboard.proxy.kube.periodic import run_every
 from switchboard.proxy.kube.rendered import ObjectRef
@@ -68,7 +69,12 @@ class FleetEvents:
             admitted = self._throttle.admit(notice, now)
             if admitted is None:
                 return  # held back: told at a later tick, with the count held back
-            await self._poster.post(Involved("v1", "Pod", self._pod), admitted.type, admitted.reason, admitted.message)
+            await self._poster.post(
+                InvolvedObject("v1", "Pod", self._pod.namespace, self._pod.name),
+                admitted.type,
+                admitted.reason,
+                admitted.message,
+            )
             self.posted += 1
             self._posted_up = up
             self._posted_outages = outages
