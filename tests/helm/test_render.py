@@ -114,6 +114,13 @@ def test_operator_health_port_follows_the_value(helm_template: Render) -> None:
     assert c["livenessProbe"]["httpGet"]["port"] == "health"
 
 
+def test_proxy_stays_reachable_until_the_service_drops_it(helm_template: Render) -> None:
+    c = container(find(helm_template(), "Deployment", "sb-proxy"))
+    assert c["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    off = container(find(helm_template("--set", "proxy.preStopSleepSeconds=0"), "Deployment", "sb-proxy"))
+    assert "lifecycle" not in off
+
+
 def test_proxy_deployment(helm_template: Render) -> None:
     manifests = helm_template()
     deployment = find(manifests, "Deployment", "sb-proxy")
