@@ -26,7 +26,7 @@ from switchboard.proxy import kube
 from switchboard.proxy.app import DEFAULT_MAX_BODY_BYTES, AppOptions, create_app
 from switchboard.proxy.auth import API_KEYS_FILE_ENV, KeyFileError, KeyFileSource
 from switchboard.proxy.config_source import ConfigSource, FileSource
-from switchboard.proxy.fleet.store import StoreSettings
+from switchboard.proxy.fleet.store import StoreSettings, url_problem
 from switchboard.proxy.telemetry.settings import TelemetrySettings, TelemetrySettingsError
 from switchboard.proxy.telemetry.setup import Telemetry
 from switchboard.proxy.workers import run_workers
@@ -137,6 +137,8 @@ def invalid_flag(args: argparse.Namespace) -> str | None:
         return f"--shutdown-grace must be between 0 and 3600 seconds, got {args.shutdown_grace}"
     if args.state_store_timeout <= 0:
         return f"--state-store-timeout must be positive, got {args.state_store_timeout}"
+    if args.state_store and (problem := url_problem(args.state_store)) is not None:
+        return f"--state-store: {problem}"
     if args.client_auth and not args.kubernetes and api_keys_path(args) is None:
         return "--client-auth without --api-keys-file would refuse every request (team keys need --kubernetes)"
     status_interval = getattr(args, "status_interval", None)
