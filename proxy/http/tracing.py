@@ -8,7 +8,7 @@ the tracer is a no-op whose "span" is the client's context, so a
 Probes and ``/metrics`` get a request id but no span.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -40,10 +40,11 @@ def request_span(request: web.Request) -> Span:
     return request.get(REQUEST_SPAN) or trace.INVALID_SPAN
 
 
-def annotate(request: web.Request, attributes: Mapping[str, Any]) -> None:
+def annotate(request: web.Request, attributes: Callable[[], Mapping[str, Any]]) -> None:
+    """The request span gets ``attributes()``, built only when it records (with tracing off, never)."""
     span = request_span(request)
     if span.is_recording():
-        span.set_attributes(attributes)
+        span.set_attributes(attributes())
 
 
 def request_tracing(telemetry: Telemetry) -> Middleware:
