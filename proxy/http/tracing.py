@@ -92,6 +92,7 @@ def request_tracing(telemetry: Telemetry) -> Middleware:
 async def _in_client_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Tracing off: no span, the client's trace context current instead (what a no-op tracer's span
     would carry, for a fraction of its cost), so its ``traceparent`` still passes upstream unchanged."""
+    request[REQUEST_SPAN] = trace.INVALID_SPAN  # present: a lookup that misses raises and catches a KeyError
     if _TRACEPARENT not in request.headers:
         return await handler(request)
     token = context.attach(_TRACE_CONTEXT.extract(request.headers))
