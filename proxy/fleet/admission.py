@@ -141,6 +141,13 @@ class FleetLimiter:
             registry=metrics,
             multiprocess_mode="livemax",
         )
+        self._limit_gauge = Gauge(
+            "switchboard_budget_limit_usd",
+            "Hard limit of the budget's current window (the denominator of budget use in percent)",
+            ["budget"],
+            registry=metrics,
+            multiprocess_mode="livemax",
+        )
         self._warned: set[str] = set()
 
     @property
@@ -168,7 +175,9 @@ class FleetLimiter:
 
     def _observe(self, verdict: Verdict) -> None:
         for line, spent, state in verdict.spent:
-            self._spend_gauge.labels(line.key.removeprefix(SPEND_PREFIX).rsplit(":", 1)[0]).set(spent)
+            budget = line.key.removeprefix(SPEND_PREFIX).rsplit(":", 1)[0]  # "profile:ns/name" or "client:key"
+            self._spend_gauge.labels(budget).set(spent)
+            self._limit_gauge.labels(budget).set(line.limit_usd)
             if state != "ok" and line.key not in self._warned:
                 self._warned.add(line.key)  # once per window and replica
                 log.warning(

@@ -102,15 +102,9 @@ def without_unsupported(explanation: Explanation, config: ProxyConfig, prepare: 
 
 
 async def latency(request: web.Request) -> web.Response:
-    """Latency rows of the providers this client's profiles use (all of them without client auth)."""
-    runtime = ready_runtime(request)
-    rows = runtime.router.latency_report()
+    """Latency rows of the (provider, model) pairs this client's profiles route to (all without client auth)."""
     client = request_client(request)
-    if client is not None:
-        config = runtime.snapshot.config
-        allowed = {p.provider_key(ref) for p in config.profiles if client.may_use(p.key) for ref in p.providers}
-        rows = [row for row in rows if row.provider in allowed]
-    return _json(rows)
+    return _json(ready_runtime(request).router.latency_report(client.may_use if client is not None else None))
 
 
 def _require_route_profile(request: web.Request, router: Router, route: RouteRequest) -> None:

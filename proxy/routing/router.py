@@ -36,7 +36,7 @@ from switchboard.proxy.routing import reports
 from switchboard.proxy.routing.breaker import Breaker
 from switchboard.proxy.routing.decision import CostEstimate, Explanation
 from switchboard.proxy.routing.engine import Engine, explain_decision
-from switchboard.proxy.routing.index import ConfigIndex
+from switchboard.proxy.routing.index import ConfigIndex, Grants
 from switchboard.proxy.routing.latency import LatencySummary
 from switchboard.proxy.routing.live import DEFAULT_LATENCY_SETTINGS, Live
 from switchboard.proxy.routing.pricing import PricingTable
@@ -228,9 +228,18 @@ class Router:
         route = self._engine.route_for(request)
         return [reports.cost_estimate(c, request) for c in route.candidates]
 
-    def latency_report(self) -> list[LatencySummary]:
-        """Latency per provider and model (EMA, p50/p95/p99, min, max, count), sorted."""
-        return reports.latency_report(self._live.latency)
+    def latency_report(self, may_use: Grants | None = None) -> list[LatencySummary]:
+        """Latency per provider and model (EMA, p50/p95/p99, min, max, count), sorted.
+
+        With ``may_use``, only the (provider, model) pairs the profiles it admits route to: a provider
+        shared with other profiles shows only for the models of the admitted ones.
+        """
+        latency = self._live.latency
+        if may_use is not None:
+            routes = self._engine.index.routes.values()
+            allowed = {key for route in routes if may_use(route.profile_key) for key in route.model_keys}
+            latency = {key: stats for key, stats in latency.items() if key in allowed}
+        return reports.latency_report(latency)
 
     def provider_health(self) -> dict[str, ProviderHealth]:
         """Per provider key: circuit (aggregated over models), latency, error rate, rpm, last error."""

@@ -62,7 +62,9 @@ async def test_a_profile_budget_is_shared_by_the_fleet_and_refuses_past_its_limi
             assert "resets at" in body["error"]["message"] and "T00:00:00Z" in body["error"]["message"]
             assert int(headers["Retry-After"]) >= 1
         async with session.get(fleet[0].base_url + "/metrics") as r:
-            assert 'switchboard_budget_spent_usd{budget="profile:default"} 12.0' in await r.text()
+            exported = await r.text()
+            assert 'switchboard_budget_spent_usd{budget="profile:default"} 12.0' in exported
+            assert 'switchboard_budget_limit_usd{budget="profile:default"} 10.0' in exported
 
 
 async def test_past_the_soft_threshold_downgrade_serves_the_cheapest_provider_first(

@@ -2,7 +2,8 @@
 
 Every PromQL expression (panels and template variables) is parsed with
 ``promql-parser`` and checked against the proxy's ``/metrics`` after real
-traffic: success, streaming, failover, fallback, upstream errors and a 5xx.
+traffic: success, streaming, failover, fallback, upstream errors, a 5xx and
+a profile with a dollar budget (so the budget series exist).
 """
 
 import json
@@ -14,7 +15,7 @@ import promql_parser as promql
 import pytest
 
 from switchboard.api.config import ProxyConfig
-from switchboard.api.profile import ProfileConfig, ProviderRef, RetryPolicy
+from switchboard.api.profile import Budget, ProfileConfig, ProviderRef, RetryPolicy
 from switchboard.api.provider import Pricing, ProviderModel
 from tests.fixtures.helm import ALL_ON_VALUES, CHART, Render, find
 from tests.fixtures.proxy import ProxyFactory, SdkClient, provider_config
@@ -32,7 +33,8 @@ def dashboard() -> dict[str, Any]:
 def _traffic_config(good_url: str, bad_url: str) -> ProxyConfig:
     retry = RetryPolicy(backoff_base_ms=1, backoff_max_ms=5)
     priced = ProviderModel(name="mock-model", pricing=Pricing(input_per_million=1.0, output_per_million=2.0))
-    good = provider_config("good", "openai", good_url).model_copy(update={"models": (priced,)})
+    budgeted = ProviderModel(name="budget-model", pricing=Pricing(input_per_million=3.0, output_per_million=6.0))
+    good = provider_config("good", "openai", good_url).model_copy(update={"models": (priced, budgeted)})
     bad = provider_config("bad", "openai", bad_url, models=("mock-model", "other-model", "flaky-model"))
     return ProxyConfig(
         providers=(good, bad),
@@ -45,6 +47,12 @@ def _traffic_config(good_url: str, bad_url: str) -> ProxyConfig:
                 retry=retry,
             ),
             ProfileConfig(name="flaky", models=("flaky-model",), providers=(ProviderRef(name="bad"),), retry=retry),
+            ProfileConfig(
+                name="budgeted",
+                models=("budget-model",),
+                providers=(ProviderRef(name="good"),),
+                budget=Budget(period="day", limit_usd=5.0),
+            ),
         ),
     )
 
@@ -65,6 +73,8 @@ async def exported_after_traffic(
     with pytest.raises(openai.APIStatusError) as failed:
         await client.chat.completions.create(model="flaky-model", messages=MESSAGES)  # type: ignore[arg-type]
     assert failed.value.status_code >= 500
+    for _ in range(2):  # the second admission reads the spend the first one recorded
+        await client.chat.completions.create(model="budget-model", messages=MESSAGES)  # type: ignore[arg-type]
     async with aiohttp.ClientSession() as session, session.get(proxy.base_url + "/metrics") as response:
         return scrape(await response.text())
 
@@ -72,9 +82,14 @@ async def exported_after_traffic(
 def test_every_query_is_met_by_the_proxy_after_real_traffic(exported_after_traffic: dict[str, Any]) -> None:
     board = dashboard()
     found = list(queries(board))
-    assert len(found) >= 18  # every panel target and both template variables
+    assert len(found) >= 23  # every panel target and both template variables
     problems = {q.where: unmet(q, exported_after_traffic) for q in found}
     assert not {where: p for where, p in problems.items() if p}
+
+
+def test_budgets_are_exported_per_budget_with_their_limit(exported_after_traffic: dict[str, Any]) -> None:
+    assert exported_after_traffic["switchboard_budget_spent_usd"] == [{"budget": "profile:budgeted"}]
+    assert exported_after_traffic["switchboard_budget_limit_usd"] == [{"budget": "profile:budgeted"}]
 
 
 def test_the_check_catches_what_is_not_exported(exported_after_traffic: dict[str, Any]) -> None:
@@ -94,7 +109,7 @@ def test_the_check_catches_what_is_not_exported(exported_after_traffic: dict[str
     assert not unmet(Query("ok", 'sum by (provider) (switchboard_circuit_state{state="open"})'), exported_after_traffic)
 
 
-def test_covers_traffic_latency_errors_circuits_and_cost() -> None:
+def test_covers_traffic_latency_errors_circuits_cost_and_budgets() -> None:
     board = dashboard()
     exprs = [q.expr for q in queries(board)]
     used: set[str] = set()
@@ -106,10 +121,12 @@ def test_covers_traffic_latency_errors_circuits_and_cost() -> None:
         "switchboard_upstream_errors_total",
         "switchboard_circuit_state",
         "switchboard_cost_usd_total",
+        "switchboard_budget_spent_usd",
+        "switchboard_budget_limit_usd",
     ):
         assert series in used
     joined = " ".join(exprs)
-    assert "by (provider)" in joined and "by (profile)" in joined
+    assert "by (provider)" in joined and "by (profile)" in joined and "by (budget)" in joined
     ids = [p["id"] for p in board["panels"]]
     assert len(ids) == len(set(ids))
     assert {v["name"] for v in board["templating"]["list"]} == {"datasource", "profile", "provider"}

@@ -13,6 +13,7 @@ import pytest
 from hack.checkout import checkout_env, python_module
 from switchboard.api.config import ProxyConfig
 from switchboard.api.profile import ProfileConfig, ProviderRef
+from switchboard.api.provider import ProviderConfig
 from switchboard.proxy.app import AppOptions
 from switchboard.proxy.auth import API_KEYS_FILE_ENV, KeyFileSource
 from tests.fixtures.proxy import ProxyFactory, ProxyServer, provider_config
@@ -172,3 +173,49 @@ async def test_model_and_routing_endpoints_respect_the_keys_grants(secured: tupl
                 assert response.status == 200, path
         async with session.get(proxy.base_url + "/v1/routing/latency") as response:
             assert {row["provider"] for row in (await response.json())["data"]} == {"mock"}  # chat's provider
+
+
+async def test_latency_rows_stay_within_the_keys_grants(
+    tmp_path: Path, mock_upstream_factory: MockFactory, proxy_server: ProxyFactory
+) -> None:
+    """A key of team-a/chat sees the latency of its own (provider, model) pairs only: not another namespace's
+    providers, and not the models another profile of its namespace sends through a shared provider."""
+    mock = await mock_upstream_factory()
+
+    def provider(namespace: str, name: str, *models: str) -> ProviderConfig:
+        return provider_config(name, "openai", mock.base_url, models=models).model_copy(update={"namespace": namespace})
+
+    def profile(namespace: str, name: str, model: str, *providers: str) -> ProfileConfig:
+        refs = tuple(ProviderRef(name=p) for p in providers)
+        return ProfileConfig(name=name, namespace=namespace, models=(model,), providers=refs)
+
+    config = ProxyConfig(
+        providers=(
+            provider("team-a", "fast", "a-model"),
+            provider("team-a", "shared", "a-model", "other-model"),
+            provider("team-b", "fast", "b-model"),
+        ),
+        profiles=(
+            profile("team-a", "chat", "a-model", "fast", "shared"),
+            profile("team-a", "other", "other-model", "shared"),
+            profile("team-b", "chat", "b-model", "fast"),
+        ),
+    )
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(keys_yaml(("admin", ROTATED_KEY, "*"), ("a-chat", EMBED_KEY, "team-a/chat")))
+    proxy = await proxy_server(config, options=AppOptions(api_keys=KeyFileSource(keys).current))
+    async with client(proxy, ROTATED_KEY) as admin:
+        for model in ("a-model", "other-model", "b-model"):
+            await admin.chat.completions.create(model=model, messages=MESSAGES)  # type: ignore[arg-type]
+
+    latency_url = proxy.base_url + "/v1/routing/latency"
+
+    async def rows(key: str) -> set[tuple[str, str]]:
+        headers = {"Authorization": f"Bearer {key}"}
+        async with aiohttp.ClientSession(headers=headers) as session, session.get(latency_url) as response:
+            assert response.status == 200
+            return {(row["provider"], row["model"]) for row in (await response.json())["data"]}
+
+    everything = await rows(ROTATED_KEY)
+    assert {("team-a/shared", "other-model"), ("team-b/fast", "b-model")} <= everything  # there to leak
+    assert await rows(EMBED_KEY) == {("team-a/fast", "a-model")}  # failover: the first provider served it
