@@ -1,7 +1,6 @@
 """Span and metric attributes (pure): the GenAI semantic conventions plus ``switchboard.*``."""
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
@@ -36,7 +35,6 @@ _METRIC_KEYS = (
     PROFILE,
     PROVIDER,
 )
-_FINISH_REASON = re.compile(rb'"finish_reason":\s*"([A-Za-z_]{1,40})"')
 
 
 def provider_name(provider_type: str) -> str:
@@ -102,19 +100,6 @@ def usage_attributes(usage: Usage) -> dict[str, int]:
     }
 
 
-def answer_attributes(answer: Mapping[str, Any]) -> dict[str, Any]:
-    """``gen_ai.response.id`` and ``gen_ai.response.finish_reasons`` of an OpenAI-format answer."""
-    attributes: dict[str, Any] = {}
-    if isinstance(answer.get("id"), str):
-        attributes[gen_ai.GEN_AI_RESPONSE_ID] = answer["id"]
-    choices = answer.get("choices")
-    items = choices if isinstance(choices, list) else []
-    reasons = [c["finish_reason"] for c in items if isinstance(c, dict) and isinstance(c.get("finish_reason"), str)]
-    if reasons:
-        attributes[gen_ai.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
-    return attributes
-
-
 def error_type(outcome: Outcome) -> str:
     """``error.type``: the upstream's HTTP status when it answered one, else the outcome's kind."""
     return str(outcome.status) if outcome.status and outcome.status >= 400 else outcome.kind
@@ -128,8 +113,3 @@ def outcome_attributes(outcome: Outcome) -> dict[str, Any]:
         attributes[ERROR_TYPE] = error_type(outcome)
         attributes[FAILURE_KIND] = outcome.kind
     return attributes
-
-
-def finish_reasons_in(events: Sequence[bytes]) -> list[str]:
-    """The finish reasons named in OpenAI-format chunk events (a scan, not a parse: the relay stays cheap)."""
-    return [m.decode() for event in events for m in _FINISH_REASON.findall(event)]

@@ -20,19 +20,20 @@ MAX_CONTENT_CHARS = 64 * 1024
 """Per attribute: collectors and backends refuse huge attributes. Each text part is cut to a quarter of
 this, and the oldest messages are dropped until the JSON fits: the attribute always stays valid JSON."""
 _MAX_PART_CHARS = MAX_CONTENT_CHARS // 4
+_TEXT_TYPES = ("text", "input_text", "output_text")  # chat and Anthropic; Responses input and output
 
 
-def _text(content: str) -> dict[str, Any]:
+def text_part(content: str) -> dict[str, Any]:
     return {"type": "text", "content": content[:_MAX_PART_CHARS]}
 
 
 def _parts(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        return [_text(content)]
+        return [text_part(content)]
     parts: list[dict[str, Any]] = []
     for item in content if isinstance(content, list) else ():
-        if isinstance(item, dict) and item.get("type") == "text" and isinstance(item.get("text"), str):
-            parts.append(_text(item["text"]))
+        if isinstance(item, dict) and item.get("type") in _TEXT_TYPES and isinstance(item.get("text"), str):
+            parts.append(text_part(item["text"]))
         elif isinstance(item, dict):
             parts.append({"type": str(item.get("type", "unknown"))})
     return parts
@@ -54,7 +55,7 @@ def _message(message: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _encoded(messages: Sequence[Mapping[str, Any]]) -> str:
+def encoded(messages: Sequence[Mapping[str, Any]]) -> str:
     text = orjson.dumps(messages).decode()
     while len(text) > MAX_CONTENT_CHARS and len(messages) > 1:
         messages = messages[1:]
@@ -63,17 +64,30 @@ def _encoded(messages: Sequence[Mapping[str, Any]]) -> str:
 
 
 def input_attributes(body: Mapping[str, Any]) -> dict[str, str]:
-    """The chat request's messages (embeddings: the input strings as user text)."""
+    """The request's messages: chat's or Anthropic's ``messages``, else ``input`` (embeddings' strings as
+    user text, a Responses request's message items; its other items are named by their type only)."""
     messages = body.get("messages")
-    if isinstance(messages, list):
-        converted = [_message(m) for m in messages if isinstance(m, dict)]
-    else:
-        raw = body.get("input")
-        texts = (
-            [raw] if isinstance(raw, str) else [t for t in raw if isinstance(t, str)] if isinstance(raw, list) else []
-        )
-        converted = [{"role": "user", "parts": [_text(t)]} for t in texts]
-    return {GEN_AI_INPUT_MESSAGES: _encoded(converted)} if converted else {}
+    raw = messages if isinstance(messages, list) else body.get("input")
+    items = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
+    converted = [_item(m) for m in items if isinstance(m, str | dict)]
+    return {GEN_AI_INPUT_MESSAGES: encoded(converted)} if converted else {}
+
+
+def _item(item: str | Mapping[str, Any]) -> dict[str, Any]:
+    """A message, an input string, or a Responses input item (a tool call, its output)."""
+    if isinstance(item, str):
+        return {"role": "user", "parts": [text_part(item)]}
+    if "role" in item:
+        return _message(item)
+    kind = str(item.get("type", "unknown"))
+    if kind == "function_call":
+        call = {"type": "tool_call", "id": item.get("call_id"), "name": item.get("name")}
+        return {"role": "assistant", "parts": [{**call, "arguments": item.get("arguments")}]}
+    if kind == "function_call_output":
+        output = item.get("output")
+        response = {"type": "tool_call_response", "id": item.get("call_id")}
+        return {"role": "tool", "parts": [{**response, "response": output if isinstance(output, str) else None}]}
+    return {"role": "user", "parts": [{"type": kind}]}
 
 
 def output_attributes(answer: Mapping[str, Any]) -> dict[str, str]:
@@ -85,7 +99,7 @@ def output_attributes(answer: Mapping[str, Any]) -> dict[str, str]:
             message = _message(choice["message"])
             message["finish_reason"] = choice.get("finish_reason")
             messages.append(message)
-    return {GEN_AI_OUTPUT_MESSAGES: _encoded(messages)} if messages else {}
+    return {GEN_AI_OUTPUT_MESSAGES: encoded(messages)} if messages else {}
 
 
 @dataclass
@@ -123,9 +137,9 @@ class StreamedOutput:
         messages = [
             {
                 "role": "assistant",
-                "parts": [_text("".join(self.texts.get(i, [])))],
+                "parts": [text_part("".join(self.texts.get(i, [])))],
                 "finish_reason": self.finish.get(i),
             }
             for i in indexes
         ]
-        return {GEN_AI_OUTPUT_MESSAGES: _encoded(messages)} if messages else {}
+        return {GEN_AI_OUTPUT_MESSAGES: encoded(messages)} if messages else {}

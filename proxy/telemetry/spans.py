@@ -22,18 +22,17 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.routing.types import Attempt, Outcome
+from switchboard.proxy.telemetry.answers import CHAT, AnswerReader, StreamReader, reader_for
 from switchboard.proxy.telemetry.attributes import (
     COST_USD,
-    answer_attributes,
     attempt_attributes,
     error_type,
-    finish_reasons_in,
     metric_attributes,
+    operation_name,
     outcome_attributes,
     served_attributes,
     usage_attributes,
 )
-from switchboard.proxy.telemetry.content import StreamedOutput, output_attributes
 from switchboard.proxy.telemetry.genai import GenAiMetrics
 from switchboard.proxy.telemetry.setup import Telemetry
 
@@ -47,10 +46,10 @@ class AttemptTrace:
     genai: GenAiMetrics | None  # None: GenAI metrics are off
     attributes: dict[str, Any]
     attempt: Attempt
+    reader: AnswerReader = CHAT  # how the client's API words answers and events
     started: float = field(default_factory=time.monotonic)
-    finish_reasons: list[str] = field(default_factory=list)
     answer: Mapping[str, Any] | None = None
-    streamed: StreamedOutput | None = None  # streams of profiles that capture content
+    streamed: StreamReader | None = None
     done: bool = False
 
     def answered(self, answer: object) -> None:
@@ -59,13 +58,12 @@ class AttemptTrace:
             self.answer = answer
 
     def saw_events(self, events: Sequence[bytes]) -> None:
-        """Stream events relayed to the client: their finish reasons (and text, when content is captured)."""
+        """Stream events relayed to the client: the response id, finish reasons (and text, when captured)."""
         if not self.span.is_recording():
             return
-        self.finish_reasons.extend(finish_reasons_in(events))
-        if self.attempt.profile.tracing.capture_content:
-            self.streamed = self.streamed or StreamedOutput()
-            self.streamed.feed(events)
+        if self.streamed is None:
+            self.streamed = self.reader.stream(self.attempt.profile.tracing.capture_content)
+        self.streamed.feed(events)
 
     def ended(
         self,
@@ -100,9 +98,10 @@ class AttemptTrace:
 
     def _annotate(self, outcome: Outcome, usage: Usage | None, cost_usd: float | None, error: str | None) -> None:
         """One ``set_attributes`` per span: the SDK validates and locks per call."""
-        answered = answer_attributes(self.answer) if self.answer is not None else {}
-        if self.finish_reasons:
-            answered[gen_ai.GEN_AI_RESPONSE_FINISH_REASONS] = self.finish_reasons
+        if self.answer is not None:
+            answered = self.reader.identity(self.answer)
+        else:
+            answered = self.streamed.attributes() if self.streamed is not None else {}
         found = {**outcome_attributes(outcome), **answered}
         if usage is not None:
             found.update(usage_attributes(usage))
@@ -123,8 +122,8 @@ class AttemptTrace:
 
     def _output(self) -> dict[str, str]:
         if self.streamed is not None:
-            return self.streamed.attributes()
-        return output_attributes(self.answer) if self.answer is not None else {}
+            return self.streamed.output()
+        return self.reader.output(self.answer) if self.answer is not None else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +138,11 @@ class RequestTrace:
         return cls(Telemetry.off())
 
     @contextmanager
-    def attempt(self, attempt: Attempt, *, operation: str, number: int) -> Iterator[AttemptTrace]:
+    def attempt(self, attempt: Attempt, *, endpoint: str, number: int) -> Iterator[AttemptTrace]:
         """The attempt's CLIENT span, current inside the block (so the upstream call carries its ``traceparent``).
+
+        ``endpoint`` (``chat/completions``, ``responses``, ``messages``...) says
+        the operation and how the client's API words the answer.
 
         The block's owner calls ``ended`` once; a block left without it (a bug)
         still ends the span, marked ``error.type=abandoned``. With tracing off
@@ -149,6 +151,7 @@ class RequestTrace:
         """
         telemetry = self.telemetry
         genai = telemetry.genai if telemetry.metering else None
+        operation = operation_name(endpoint)
         if not telemetry.tracing:
             attributes = attempt_attributes(attempt, operation, number) if genai is not None else {}
             yield AttemptTrace(trace.INVALID_SPAN, self.span, genai, attributes, attempt)
@@ -158,7 +161,7 @@ class RequestTrace:
         with self.telemetry.tracer.start_as_current_span(
             name, kind=SpanKind.CLIENT, attributes=attributes, record_exception=False, set_status_on_exception=False
         ) as span:
-            traced = AttemptTrace(span, self.span, genai, attributes, attempt)
+            traced = AttemptTrace(span, self.span, genai, attributes, attempt, reader_for(endpoint))
             try:
                 yield traced
             finally:

@@ -23,11 +23,10 @@ import aiohttp
 
 from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.cost import cost_usd
-from switchboard.proxy.http.keys import RouteLabels
+from switchboard.proxy.http.app_keys import RouteLabels
 from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import Attempt, Outcome
-from switchboard.proxy.telemetry.attributes import operation_name
 from switchboard.proxy.telemetry.spans import AttemptTrace, RequestTrace
 from switchboard.proxy.upstream.outcomes import ClientGone, describe, failure_outcome, success_outcome
 
@@ -135,7 +134,7 @@ async def owned_attempt(
     body waited on the client becomes ``ClientGone`` (a reader too slow to keep up).
     """
     scope = AttemptScope(attempt, number, deadline)
-    with reporting.trace.attempt(attempt, operation=operation_name(reporting.endpoint), number=number) as traced:
+    with reporting.trace.attempt(attempt, endpoint=reporting.endpoint, number=number) as traced:
         scope.trace = traced
         reporting.router.started(attempt)
         limit = max(0.001, min(attempt.timeouts.total_seconds, deadline.remaining))

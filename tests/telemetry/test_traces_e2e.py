@@ -13,47 +13,21 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
-from opentelemetry.semconv.attributes import error_attributes, http_attributes, server_attributes, url_attributes
 
 from switchboard.api.config import ProxyConfig
 from switchboard.api.profile import ProfileConfig, ProviderRef, RetryPolicy, TracingPolicy
 from switchboard.api.provider import Pricing, ProviderModel
-from tests.fixtures.otlp import OtlpReceiver, ReceivedSpan, otel_env
+from tests.fixtures.otlp import OtlpReceiver, otel_env
 from tests.fixtures.proxy import provider_config, start_proxy_cli, stop_process
 from tests.fixtures.upstream import MockFactory
+from tests.telemetry.semconv import OPERATIONS, check_semconv, children, request_span
 
 CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
 CLIENT_SPAN = "b7ad6b7169203331"
 PRICED = ProviderModel(name="mock-model", pricing=Pricing(input_per_million=2.0, output_per_million=8.0))
 MESSAGES = [{"role": "user", "content": "secret prompt text"}]
 
-_DEPRECATED = {
-    "gen_ai.system",
-    "gen_ai.prompt",
-    "gen_ai.completion",
-    "gen_ai.usage.prompt_tokens",
-    "gen_ai.usage.completion_tokens",
-}
-_SWITCHBOARD = {
-    "switchboard.profile",
-    "switchboard.strategy",
-    "switchboard.provider",
-    "switchboard.attempt",
-    "switchboard.failure_kind",
-    "switchboard.cost_usd",
-    "switchboard.request_id",
-}
-
-
-def _constants(*modules: Any) -> set[str]:
-    return {v for m in modules for k, v in vars(m).items() if k.isupper() and isinstance(v, str)}
-
-
-SEMCONV_KEYS = _constants(gen_ai_attributes, error_attributes, http_attributes, server_attributes, url_attributes)
 OPERATIONS_USED = {"chat", "embeddings"}
-OPERATIONS = {v.value for v in gen_ai_attributes.GenAiOperationNameValues}
-PROVIDERS = {v.value for v in gen_ai_attributes.GenAiProviderNameValues}
 
 
 def _config(broken_url: str, healthy_url: str) -> ProxyConfig:
@@ -82,29 +56,6 @@ def _config(broken_url: str, healthy_url: str) -> ProxyConfig:
             ),
         ),
     )
-
-
-def _children(spans: list[ReceivedSpan], parent: ReceivedSpan) -> list[ReceivedSpan]:
-    return sorted(
-        (s for s in spans if s.parent_span_id == parent.span_id), key=lambda s: s.attributes["switchboard.attempt"]
-    )
-
-
-def _request_span(spans: list[ReceivedSpan], request_id: str) -> ReceivedSpan:
-    return next(s for s in spans if s.kind == "server" and s.attributes.get("switchboard.request_id") == request_id)
-
-
-def _check_semconv(spans: list[ReceivedSpan]) -> None:
-    for span in spans:
-        for key, value in span.attributes.items():
-            if key.startswith("switchboard."):
-                assert key in _SWITCHBOARD, key
-            else:
-                assert key in SEMCONV_KEYS and key not in _DEPRECATED, key
-            if key == "gen_ai.operation.name":
-                assert value in OPERATIONS
-            if key == "gen_ai.provider.name":
-                assert value in PROVIDERS
 
 
 @pytest.mark.slow
@@ -177,16 +128,16 @@ async def test_traces_and_genai_metrics_reach_a_real_otlp_endpoint(
         await stop_process(process)
         log_file.close()
     assert set(receiver.transports) == {"grpc" if protocol == "grpc" else "http"}
-    _check_semconv(spans)
+    check_semconv(spans)
     assert {s.resource.get("service.name") for s in spans} == {"switchboard-proxy-test"}
 
     # Failover: one trace continuing the client's, two attempt spans that tell the story.
-    request = _request_span(spans, "failover-1")
+    request = request_span(spans, "failover-1")
     assert (request.trace_id, request.parent_span_id) == (CLIENT_TRACE, CLIENT_SPAN)
     assert request.attributes["http.response.status_code"] == 200
     assert request.attributes["gen_ai.request.model"] == "mock-model"
     assert request.attributes["switchboard.profile"] == "chat"
-    first, second = _children(spans, request)
+    first, second = children(spans, request)
     assert first.trace_id == second.trace_id == CLIENT_TRACE
     assert first.kind == second.kind == "client" and first.name == "chat mock-model"
     assert first.attributes["switchboard.provider"] == "broken" and first.status == "error"
@@ -210,26 +161,26 @@ async def test_traces_and_genai_metrics_reach_a_real_otlp_endpoint(
     # The upstream that answered saw the trace continued, with the answering attempt as parent.
     assert f"00-{CLIENT_TRACE}-{second.span_id}-01" in [r["traceparent"] for r in upstream_saw]
 
-    stream_request = _request_span(spans, "stream-1")
-    stream_attempts = _children(spans, stream_request)
+    stream_request = request_span(spans, "stream-1")
+    stream_attempts = children(spans, stream_request)
     assert [a.attributes["switchboard.provider"] for a in stream_attempts] == ["broken", "healthy"]
     streamed = stream_attempts[-1]
     assert streamed.attributes["gen_ai.usage.output_tokens"] > 0
     assert streamed.attributes["gen_ai.response.finish_reasons"] == ["stop"]
     assert streamed.end_ns >= stream_request.start_ns and stream_request.trace_id != CLIENT_TRACE
 
-    error_request = _request_span(spans, "error-1")
+    error_request = request_span(spans, "error-1")
     assert error_request.status == "error" and error_request.attributes["http.response.status_code"] == 502
-    assert all(a.attributes["error.type"] == "503" for a in _children(spans, error_request))
+    assert all(a.attributes["error.type"] == "503" for a in children(spans, error_request))
 
-    embed_attempts = _children(spans, _request_span(spans, "embed-1"))
+    embed_attempts = children(spans, request_span(spans, "embed-1"))
     assert embed_attempts[-1].attributes["gen_ai.operation.name"] == "embeddings"
 
     # Responses and Messages: the same request span and attempt spans (failover included) as chat.
     for request_id, path in (("responses-1", "/v1/responses"), ("messages-1", "/v1/messages")):
-        api_request = _request_span(spans, request_id)
+        api_request = request_span(spans, request_id)
         assert api_request.attributes["url.path"] == path and api_request.attributes["http.response.status_code"] == 200
-        api_attempts = _children(spans, api_request)
+        api_attempts = children(spans, api_request)
         assert [a.attributes["switchboard.provider"] for a in api_attempts] == ["broken", "healthy"]
         assert api_attempts[0].attributes["error.type"] == "503"
         assert api_attempts[-1].name == "chat mock-model"
@@ -237,7 +188,7 @@ async def test_traces_and_genai_metrics_reach_a_real_otlp_endpoint(
         assert api_request.attributes["switchboard.provider"] == "healthy"
 
     # Content only where the profile asks for it.
-    captured = _request_span(spans, "captured-1")
+    captured = request_span(spans, "captured-1")
     assert json.loads(captured.attributes["gen_ai.input.messages"])[0]["parts"][0]["content"] == MESSAGES[0]["content"]
     assert json.loads(captured.attributes["gen_ai.output.messages"])[0]["finish_reason"] == "stop"
     elsewhere = [s for s in spans if s.trace_id != captured.trace_id]

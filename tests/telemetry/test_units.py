@@ -14,7 +14,8 @@ from switchboard.api.profile import ProfileConfig, ProviderRef
 from switchboard.api.provider import ProviderModel
 from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.routing.types import Attempt, Outcome
-from switchboard.proxy.telemetry.attributes import attempt_attributes, finish_reasons_in, provider_name
+from switchboard.proxy.telemetry.answers import ChatStreamReader
+from switchboard.proxy.telemetry.attributes import attempt_attributes, provider_name
 from switchboard.proxy.telemetry.content import MAX_CONTENT_CHARS, StreamedOutput, input_attributes, output_attributes
 from switchboard.proxy.telemetry.genai import GenAiMetrics
 from switchboard.proxy.telemetry.settings import SignalSettings, TelemetrySettings, TelemetrySettingsError
@@ -89,7 +90,9 @@ def test_finish_reasons_are_found_in_stream_events() -> None:
         b'data: {"choices":[{"delta":{"content":"x"},"finish_reason":null}]}\n\n',
         b'data: {"choices":[{"finish_reason": "length"}]}\n\n',
     ]
-    assert finish_reasons_in(events) == ["length"]
+    reader = ChatStreamReader(capture=False)
+    reader.feed(events)
+    assert reader.attributes() == {"gen_ai.response.finish_reasons": ["length"]}  # the first chunk had no id
 
 
 def _telemetry() -> tuple[RequestTrace, InMemorySpanExporter, InMemoryMetricReader]:
@@ -105,13 +108,13 @@ def _telemetry() -> tuple[RequestTrace, InMemorySpanExporter, InMemoryMetricRead
 def test_attempt_span_records_one_outcome_and_the_genai_metrics() -> None:
     request, exporter, reader = _telemetry()
     attempt = _attempt()
-    with request.attempt(attempt, operation="chat", number=1) as traced:
+    with request.attempt(attempt, endpoint="chat/completions", number=1) as traced:
         traced.saw_events([b'data: {"choices":[{"finish_reason":"stop"}]}\n\n'])
         traced.ended(Outcome("success", 0.1, 200), usage=Usage(7, 3), cost_usd=0.5, first_token_at=traced.started)
         traced.ended(Outcome("server_error", 0.1, 503))  # a second report is ignored
-    with request.attempt(attempt, operation="chat", number=2) as traced:
+    with request.attempt(attempt, endpoint="chat/completions", number=2) as traced:
         traced.ended(Outcome("server_error", 0.2, 503), error="upstream answered 503")
-    with request.attempt(attempt, operation="chat", number=3):
+    with request.attempt(attempt, endpoint="chat/completions", number=3):
         pass  # no outcome reported: still ends, as an error
     request.span.end()
     ok, failed, abandoned, request_span = exporter.get_finished_spans()
@@ -168,6 +171,6 @@ def test_streamed_output_is_rebuilt_and_huge_content_stays_valid_json() -> None:
 
 
 def test_tracing_off_opens_no_attempt_span_and_measures_nothing() -> None:
-    with RequestTrace.off().attempt(_attempt(), operation="chat", number=1) as traced:
+    with RequestTrace.off().attempt(_attempt(), endpoint="chat/completions", number=1) as traced:
         assert not traced.span.is_recording() and traced.genai is None and traced.attributes == {}
         traced.ended(Outcome("success", 0.1, 200), usage=Usage(1, 1))
