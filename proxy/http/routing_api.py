@@ -12,9 +12,11 @@ from switchboard.api.config import ProxyConfig
 from switchboard.proxy.apis.codec import chat_codec
 from switchboard.proxy.auth import request_client, require_profile
 from switchboard.proxy.errors import invalid_param
+from switchboard.proxy.fleet.explain import with_fleet_state
 from switchboard.proxy.http.common import no_route_error, read_request_body, ready_runtime, within_grants
 from switchboard.proxy.http.routing_input import api_route
 from switchboard.proxy.routing.decision import Explanation, RankedCandidate
+from switchboard.proxy.routing.exclusion import Exclusion, ExclusionKind
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import NoRoute, RouteRequest
 from switchboard.proxy.upstream.exchange import (
@@ -28,10 +30,12 @@ from switchboard.proxy.validation import decode_json_object
 
 def to_jsonable(value: Any) -> Any:
     """Engine reports may be pydantic models, dataclasses or plain mappings."""
+    if isinstance(value, Exclusion):  # the documented explain format: provider -> reason text
+        return value.reason
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", by_alias=True)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable(dataclasses.asdict(value))
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -71,6 +75,7 @@ async def explain(request: web.Request) -> web.Response:
     except NoRoute as e:
         raise no_route_error(e) from None
     snap = runtime.snapshot
+    explanation = await with_fleet_state(request, explanation, route, snap.config)
     prepare: AnyPrepare
     if route.endpoint == "embeddings":
         prepare = embeddings_preparer(snap, body)
@@ -93,7 +98,7 @@ def without_unsupported(explanation: Explanation, config: ProxyConfig, prepare: 
             return True
         reason = unsupported_reason(prepare, provider, model)
         if reason is not None:
-            excluded.setdefault(candidate.provider, reason)
+            excluded.setdefault(candidate.provider, Exclusion(ExclusionKind.CANNOT_EXPRESS, reason))
         return reason is None
 
     ranked = tuple(c for c in explanation.ranked if capable(c))

@@ -13,10 +13,11 @@ from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from switchboard.api.base import API_GROUP, API_VERSION
+from switchboard.api.base import API_GROUP, API_VERSION, GROUP_VERSION
+from switchboard.api.events import InvolvedObject
 from switchboard.api.status import CircuitState
 from switchboard.proxy.kube.event_rules import EventThrottle, Notice, StormDetector, circuit_transitions
-from switchboard.proxy.kube.events import EventPoster, Involved
+from switchboard.proxy.kube.events import EventPoster
 from switchboard.proxy.kube.periodic import run_every
 from switchboard.proxy.kube.rendered import ObjectRef
 from switchboard.proxy.kube.runtime_view import ClusterRuntime
@@ -55,23 +56,25 @@ class HealthEvents:
         self._circuits = {key: h.circuit for key, h in health.items()}
         storms = self._detector.observe(self._runtime.failovers_by_profile(), now, self._replica)
         for notice in opened_closed:
-            await self._post("llmproviders", "LLMProvider", notice, now)
+            await self.post("llmproviders", "LLMProvider", notice, now)
         for notice in storms:
-            await self._post("routingprofiles", "RoutingProfile", notice, now)
+            await self.post("routingprofiles", "RoutingProfile", notice, now)
 
-    async def _post(self, plural: str, kind: str, notice: Notice, now: float) -> None:
+    async def post(self, plural: str, kind: str, notice: Notice, now: float) -> bool:
+        """Post ``notice`` on a custom resource, through the limiter; True when posted."""
         ref = ObjectRef.from_key(notice.key)
         if ref is None:  # a standalone provider or profile: no resource to describe
-            return
+            return False
         admitted = self._limiter.admit(notice, now)
         if admitted is None:
-            return
+            return False
         uid = await self._uid(plural, ref)
         if uid is None:
-            return
-        involved = Involved(f"{API_GROUP}/{API_VERSION}", kind, ref, uid)
+            return False
+        involved = InvolvedObject(GROUP_VERSION, kind, ref.namespace, ref.name, uid)
         await self._recorder.post(involved, admitted.type, admitted.reason, admitted.message)
         self.posted += 1
+        return True
 
     async def _uid(self, plural: str, ref: ObjectRef) -> str | None:
         try:
