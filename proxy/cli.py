@@ -36,6 +36,10 @@ log = logging.getLogger("switchboard.proxy")
 STATE_STORE_ENV = "SWITCHBOARD_STATE_STORE"
 CLIENT_AUTH_ENV = "SWITCHBOARD_CLIENT_AUTH"
 STATE_STORE_PASSWORD_ENV = "SWITCHBOARD_STATE_STORE_PASSWORD"
+GC_YOUNG_THRESHOLD = 10_000
+"""Net new container objects before a young collection (CPython's default: 700). A request's
+objects are freed by reference counting; at 700, the objects of requests in flight alone
+set off a collection every few requests that finds nothing: 6 % of the CPU under load."""
 
 
 class _DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):
@@ -221,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Everything imported and built so far lives as long as the process: out of the collector's way, so
         # a full collection under load walks the requests' objects only (shorter pauses, a lower p99).
         gc.freeze()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(
                 serve_until_signalled(
