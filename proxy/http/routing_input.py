@@ -1,5 +1,6 @@
 """Building the router's view of a request: sizes and routing hints, never the prompt."""
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -7,7 +8,7 @@ from typing import Any
 import orjson
 
 from switchboard.proxy.routing.tokens import estimate_input_tokens, estimate_prompt_tokens
-from switchboard.proxy.routing.types import Endpoint, RouteRequest
+from switchboard.proxy.routing.types import Endpoint, RouteRequest, no_prefix
 
 # Never handed to the engine: they carry client credentials.
 _PRIVATE_HEADERS = frozenset({"authorization", "cookie", "api-key", "x-api-key", "proxy-authorization"})
@@ -62,7 +63,7 @@ def route_request(body: Mapping[str, Any], headers: Mapping[str, str], endpoint:
         user=user if isinstance(user, str) else None,
         headers=routing_headers(headers),
         metadata=string_metadata(body.get("metadata")),
-        prefix_hash=prefix_hash(body) if endpoint == "chat" else None,
+        prefix_hash=functools.partial(prefix_hash, body) if endpoint == "chat" else no_prefix,
     )
 
 

@@ -31,7 +31,8 @@ def session_key(settings: SessionAffinity, request: RouteRequest) -> str | None:
         return value
     if settings.use_user_field and request.user:
         return request.user
-    return f"prefix:{request.prefix_hash}" if settings.prompt_prefix and request.prefix_hash else None
+    digest = request.prefix_hash() if settings.prompt_prefix else None
+    return f"prefix:{digest}" if digest else None
 
 
 class Weighted(Protocol):

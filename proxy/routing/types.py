@@ -16,6 +16,11 @@ from switchboard.proxy.routing.exclusion import Exclusion
 Endpoint = Literal["chat", "embeddings"]
 
 
+def no_prefix() -> None:
+    """The prefix digest of a request that has no chat prompt."""
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class RouteRequest:
     """What the engine may look at: never the prompt itself, only its size."""
@@ -28,7 +33,8 @@ class RouteRequest:
     user: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
     metadata: Mapping[str, str] = field(default_factory=dict)
-    prefix_hash: str | None = None  # digest of the prompt's first messages (prompt-prefix affinity)
+    prefix_hash: Callable[[], str | None] = no_prefix
+    """Digest of the prompt's first messages (prompt-prefix affinity): computed only when a profile asks for it."""
     may_use: Callable[[str], bool] | None = None  # client auth: which profile keys the caller's key may use
 
 

@@ -61,7 +61,7 @@ def test_prompt_prefix_affinity_keys_sessions_by_the_system_prompt_and_first_tur
         chosen |= {first(r, request) for r in fleet}
     assert len(chosen) == 1
     other = route_request({"model": "gpt-4o", "messages": [system, {"role": "user", "content": "x"}]}, {}, "chat")
-    assert other.prefix_hash != request.prefix_hash
+    assert other.prefix_hash() != request.prefix_hash()
 
 
 async def test_sessions_stick_across_real_proxy_processes_without_a_store(
