@@ -1,5 +1,8 @@
 """Base model shared by every contract: camelCase on the wire, strict, immutable."""
 
+from collections.abc import Mapping
+from typing import Any, Self
+
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict, JsonValue
@@ -28,6 +31,13 @@ class Model(BaseModel):
         extra="forbid",
         frozen=True,
     )
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy without the original's cached properties: they derive from fields ``update`` may change."""
+        copied = super().model_copy(update=update, deep=deep)
+        for cached in copied.__dict__.keys() - type(self).model_fields.keys():
+            del copied.__dict__[cached]
+        return copied
 
     def to_wire(self) -> dict[str, object]:
         """The JSON-ready form with camelCase keys and unset optionals omitted."""

@@ -1,5 +1,6 @@
 """RoutingProfile: which providers serve which model names, and how to choose."""
 
+import functools
 from typing import Literal, Self
 
 from pydantic import AwareDatetime, Field, model_validator
@@ -258,8 +259,9 @@ class ProfileConfig(ProfileCore):
     )
     providers: tuple[ProviderRef, ...] = Field(min_length=1, description="Providers in failover order (see priority).")
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
+        """``namespace/name`` or just ``name`` (cached: read many times a request)."""
         return object_key(self.namespace, self.name)
 
     def provider_key(self, ref: ProviderRef) -> str:

@@ -1,6 +1,7 @@
 """LLMProvider: one upstream (OpenAI, Azure OpenAI, Anthropic, Gemini, or any
 OpenAI-compatible server) with its models, ratings, limits and resilience knobs."""
 
+import functools
 from collections.abc import Mapping
 from typing import Literal, Self
 
@@ -279,7 +280,7 @@ class ProviderConfig(ProviderCore):
         description="With service: the EndpointSlice port name its port maps to (the operator resolves it).",
     )
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        """Identity across namespaces: ``namespace/name`` or just ``name``."""
+        """Identity across namespaces: ``namespace/name`` or just ``name`` (cached: read many times a request)."""
         return object_key(self.namespace, self.name)
