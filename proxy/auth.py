@@ -78,8 +78,9 @@ class Client:
         return any(fnmatchcase(profile_key, pattern) for pattern in self.profiles)
 
 
-REQUEST_CLIENT: Final = web.RequestKey("switchboard.client", Client)
-"""``request[REQUEST_CLIENT]`` holds the authenticated :class:`Client` after the middleware ran."""
+REQUEST_CLIENT: Final = web.RequestKey[Client | None]("switchboard.client")
+"""``request[REQUEST_CLIENT]`` holds the authenticated :class:`Client` after the middleware ran (None before,
+set by the metrics middleware so that lookups with auth off find it rather than raise a ``KeyError``)."""
 
 
 @dataclass(frozen=True, slots=True)

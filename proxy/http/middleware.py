@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from switchboard.logformat import log_ids
-from switchboard.proxy.auth import request_client
+from switchboard.proxy.auth import REQUEST_CLIENT, request_client
 from switchboard.proxy.errors import ApiError, anthropic_error_body
 from switchboard.proxy.http.access_log import AccessLine
 from switchboard.proxy.http.app_keys import ACCESS_LOG, LABELS, RUNTIME, RouteLabels
@@ -77,6 +77,7 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
 @web.middleware
 async def request_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Count and time every API request with the labels the handler found."""
+    request[REQUEST_CLIENT] = None  # anonymous until the auth middleware (inside this one, when on) names the client
     if not request.path.startswith("/v1/"):
         return await handler(request)
     resource = request.match_info.route.resource
