@@ -43,7 +43,7 @@ from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.router import Clock, Router
 from switchboard.proxy.snapshot import Snapshot
-from switchboard.proxy.upstream.transport import PoolKey, open_session
+from switchboard.proxy.upstream.transport import PoolKey, client_timeout, open_session
 
 log = logging.getLogger("switchboard.proxy.runtime")
 
@@ -124,7 +124,17 @@ class Runtime:
             for key in set(pools.values())
         }
         version = (self._current.version + 1) if self._current else 1
-        return Snapshot(version, config, adapters, credentials, pools, sessions, self.endpoint_calls)
+        timeouts = {p.timeouts for p in config.providers} | {p.timeouts for p in config.profiles if p.timeouts}
+        return Snapshot(
+            version,
+            config,
+            adapters,
+            credentials,
+            pools,
+            sessions,
+            self.endpoint_calls,
+            client_timeouts={t: client_timeout(t) for t in timeouts},
+        )
 
     def _live_sessions(self) -> dict[PoolKey, aiohttp.ClientSession]:
         live: dict[PoolKey, aiohttp.ClientSession] = {}

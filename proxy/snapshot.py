@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from switchboard.api.config import ProxyConfig
-from switchboard.api.provider import ProviderConfig, ProviderModel
+from switchboard.api.provider import ProviderConfig, ProviderModel, Timeouts
 from switchboard.proxy.adapters.base import Adapter, Target
 from switchboard.proxy.credentials import ApiKey
 from switchboard.proxy.endpoints.calls import EndpointCalls
-from switchboard.proxy.upstream.transport import PoolKey
+from switchboard.proxy.upstream.transport import PoolKey, client_timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +27,14 @@ class Snapshot:
     pools: Mapping[str, PoolKey] = field(repr=False)  # provider key -> pool identity
     sessions: Mapping[PoolKey, aiohttp.ClientSession] = field(repr=False)
     endpoint_calls: EndpointCalls | None = field(default=None, repr=False)  # shared by every snapshot
+    client_timeouts: Mapping[Timeouts, aiohttp.ClientTimeout] = field(default_factory=dict, repr=False)
+    """Each of the config's timeouts as aiohttp's, built once per config rather than per attempt."""
 
     def adapter(self, provider: ProviderConfig) -> Adapter:
         return self.adapters[provider.key]
+
+    def client_timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
+        return self.client_timeouts.get(timeouts) or client_timeout(timeouts)
 
     def session(self, provider: ProviderConfig) -> aiohttp.ClientSession:
         return self.sessions[self.pools[provider.key]]

@@ -19,7 +19,7 @@ from switchboard.proxy.apis.codec import Codec, CodecFactory
 from switchboard.proxy.routing.headroom import upstream_headroom
 from switchboard.proxy.snapshot import Snapshot
 from switchboard.proxy.upstream.attempt import AttemptScope
-from switchboard.proxy.upstream.transport import client_timeout, read_upstream_body, send
+from switchboard.proxy.upstream.transport import read_upstream_body, send
 
 Body = Mapping[str, Any]
 REDACTED = "***"
@@ -128,7 +128,7 @@ def _sending(
 ) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
     """The provider's pool, or for a Service-backed provider one endpoint's (recorded on the scope)."""
     provider = scope.attempt.provider
-    timeout = client_timeout(scope.attempt.timeouts)
+    timeout = snap.client_timeout(scope.attempt.timeouts)
     if snap.endpoint_calls is not None and snap.endpoint_calls.follows(provider):
         return snap.endpoint_calls.sending(provider, upstream, timeout, body, scope.use_endpoint)
     return send(snap.session(provider), upstream, timeout)
