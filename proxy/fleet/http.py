@@ -29,7 +29,7 @@ from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.types import Attempt, Plan, RouteRequest
 
 FLEET = web.AppKey("switchboard_fleet", FleetLimiter)
-RESERVATION = web.RequestKey("switchboard_reservation", Reservation)
+RESERVATION = web.RequestKey[Reservation | None]("switchboard_reservation")
 RATE_HEADERS = web.RequestKey("switchboard_rate_headers", dict[str, str])
 
 
@@ -41,6 +41,9 @@ async def admitted(request: web.Request, plan: Plan, route: RouteRequest, replic
     """
     limiter = request.app[FLEET]
     slots = request_slots(plan, route, client_limit(request), shared=limiter.shares_limits, now=datetime.now(UTC))
+    # Present from here on, so that later lookups find them rather than raise and catch a KeyError.
+    request[RESERVATION] = None
+    request[RATE_HEADERS] = {}
     if slots.empty:
         yield plan
         return

@@ -88,7 +88,7 @@ def labels(request: web.Request) -> RouteLabels:
 def reporting(request: web.Request, runtime: Runtime, endpoint: str) -> Reporting:
     """Where this request's attempts report their outcomes."""
     found = labels(request)
-    settle = partial(settle_usage, request) if RESERVATION in request else None
+    settle = partial(settle_usage, request) if request.get(RESERVATION) is not None else None
     trace = RequestTrace(request.app[TELEMETRY], request_span(request))
     return Reporting(runtime.router, runtime.metrics, found, endpoint, found.started_at, settle, trace)
 
