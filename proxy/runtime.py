@@ -22,9 +22,9 @@ Contract for callers:
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -160,21 +160,23 @@ class Runtime:
     def _holders(self) -> list[Snapshot]:
         return [*self._retired.values(), *([self._current] if self._current else [])]
 
-    @asynccontextmanager
-    async def lease(self) -> AsyncIterator[Snapshot]:
-        """Pin the current snapshot for the duration of one request."""
+    def lease(self) -> "Lease":
+        """Pin the current snapshot for the duration of one request (``async with runtime.lease() as snap``)."""
+        return Lease(self)
+
+    def _pin(self) -> Snapshot:
         snap = self.snapshot
         self._in_flight[snap.version] = self._in_flight.get(snap.version, 0) + 1
-        try:
-            yield snap
-        finally:
-            left = self._in_flight[snap.version] - 1
-            if left:
-                self._in_flight[snap.version] = left
-            else:
-                del self._in_flight[snap.version]
-                if snap.version in self._retired:
-                    self._drop(snap)
+        return snap
+
+    def _unpin(self, snap: Snapshot) -> None:
+        left = self._in_flight[snap.version] - 1
+        if left:
+            self._in_flight[snap.version] = left
+        else:
+            del self._in_flight[snap.version]
+            if snap.version in self._retired:
+                self._drop(snap)
 
     def provider_health(self) -> Mapping[str, ProviderHealth]:
         """Each provider's health as this replica sees it (empty before the first config)."""
@@ -196,3 +198,28 @@ class Runtime:
         self.not_ready_reason = "shutting down"
         await asyncio.gather(*(s.close() for s in sessions.values() if not s.closed), *self._closing)
         await self.endpoint_calls.close()
+
+
+class Lease:
+    """One request's hold on a snapshot: pinned on entry, released exactly once on exit, however it ends.
+
+    A class rather than an ``@asynccontextmanager``: it is entered on every request, and a generator-based
+    one costs a generator, a wrapper and a ``StopAsyncIteration`` each time.
+    """
+
+    __slots__ = ("_runtime", "_snap")
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._snap: Snapshot | None = None
+
+    async def __aenter__(self) -> Snapshot:
+        self._snap = self._runtime._pin()
+        return self._snap
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        snap, self._snap = self._snap, None
+        if snap is not None:
+            self._runtime._unpin(snap)
