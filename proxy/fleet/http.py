@@ -1,14 +1,13 @@
 """The fleet limiter's seam in the HTTP shell: admit a planned request, answer 429s, add the headers.
 
-Handlers wrap their work in ``async with admitted(request, plan, route, replicas)``;
+Handlers wrap their work in ``async with Admitted(request, plan, route, replicas)``;
 whatever serves the request calls ``settle_usage`` once its usage is known.
 """
 
 import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from types import TracebackType
 
 from aiohttp import web
 
@@ -33,43 +32,58 @@ RESERVATION = web.RequestKey[Reservation | None]("switchboard_reservation")
 RATE_HEADERS = web.RequestKey("switchboard_rate_headers", dict[str, str])
 
 
-@asynccontextmanager
-async def admitted(request: web.Request, plan: Plan, route: RouteRequest, replicas: int) -> AsyncIterator[Plan]:
-    """Reserve the request's share of every fleet-wide limit for its lifetime; yields the admitted plan.
+class Admitted:
+    """The request's share of every fleet-wide limit, reserved on entry for its lifetime and closed exactly once
+    on exit; ``async with Admitted(request, plan, route, replicas) as plan`` yields the admitted plan.
 
-    Raises the 429 (with ``Retry-After`` and ``x-ratelimit-*``) when a limit refuses it.
+    Raises the 429 (with ``Retry-After`` and ``x-ratelimit-*``) when a limit refuses it. (A class rather than an
+    ``@asynccontextmanager``: entered on every request, where a generator-based one costs a generator, a wrapper
+    and a ``StopAsyncIteration``.)
     """
-    limiter = request.app[FLEET]
-    slots = request_slots(plan, route, client_limit(request), shared=limiter.shares_limits, now=datetime.now(UTC))
-    # Present from here on, so that later lookups find them rather than raise and catch a KeyError.
-    request[RESERVATION] = None
-    request[RATE_HEADERS] = {}
-    if slots.empty:
-        yield plan
-        return
-    reservation = await limiter.admit(slots, replicas)
-    verdict = reservation.verdict
-    request[RATE_HEADERS] = rate_limit_headers(verdict.levels)
-    if verdict.over_budget is not None:
-        spent = next(s for line, s, _ in verdict.spent if line is verdict.over_budget)
-        message = exceeded_message(verdict.over_budget, spent)
-        raise ApiError(429, message, code="budget_exceeded", retry_after=verdict.retry_after_s)
-    if not verdict.admitted:
-        raise ApiError(
-            429,
-            refusal_message(verdict, plan.profile.key, route),
-            code="rate_limited",
-            retry_after=verdict.retry_after_s,
-        )
-    request[RESERVATION] = reservation
-    admitted = admitted_plan(plan, verdict, slots)
-    if any(state == "soft" and line.budget.soft_action == "downgrade" for line, _, state in verdict.spent):
-        admitted = cheapest_first(admitted, request.app[RUNTIME].router.pricing)
-        request[RATE_HEADERS]["x-switchboard-budget"] = "downgraded"
-    try:
-        yield admitted
-    finally:
-        reservation.close()
+
+    __slots__ = ("_plan", "_replicas", "_request", "_reservation", "_route")
+
+    def __init__(self, request: web.Request, plan: Plan, route: RouteRequest, replicas: int) -> None:
+        self._request, self._plan, self._route, self._replicas = request, plan, route, replicas
+        self._reservation: Reservation | None = None
+
+    async def __aenter__(self) -> Plan:
+        request, plan, route = self._request, self._plan, self._route
+        limiter = request.app[FLEET]
+        slots = request_slots(plan, route, client_limit(request), shared=limiter.shares_limits, now=datetime.now(UTC))
+        # Present from here on, so that later lookups find them rather than raise and catch a KeyError.
+        request[RESERVATION] = None
+        request[RATE_HEADERS] = {}
+        if slots.empty:
+            return plan
+        reservation = await limiter.admit(slots, self._replicas)
+        verdict = reservation.verdict
+        request[RATE_HEADERS] = rate_limit_headers(verdict.levels)
+        if verdict.over_budget is not None:
+            spent = next(s for line, s, _ in verdict.spent if line is verdict.over_budget)
+            message = exceeded_message(verdict.over_budget, spent)
+            raise ApiError(429, message, code="budget_exceeded", retry_after=verdict.retry_after_s)
+        if not verdict.admitted:
+            raise ApiError(
+                429,
+                refusal_message(verdict, plan.profile.key, route),
+                code="rate_limited",
+                retry_after=verdict.retry_after_s,
+            )
+        request[RESERVATION] = reservation
+        admitted = admitted_plan(plan, verdict, slots)
+        if any(state == "soft" and line.budget.soft_action == "downgrade" for line, _, state in verdict.spent):
+            admitted = cheapest_first(admitted, request.app[RUNTIME].router.pricing)
+            request[RATE_HEADERS]["x-switchboard-budget"] = "downgraded"
+        self._reservation = reservation
+        return admitted
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        reservation, self._reservation = self._reservation, None
+        if reservation is not None:
+            reservation.close()
 
 
 def client_limit(request: web.Request) -> ClientLimit | None:

@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from switchboard.proxy.fleet.http import admitted
+from switchboard.proxy.fleet.http import Admitted
 from switchboard.proxy.http.common import (
     capture_input,
     json_answer,
@@ -25,7 +25,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
         route = route_request(body, request.headers, "embeddings")
         plan = plan_for(request, runtime.router, route)
         capture_input(request, plan, body)
-        async with admitted(request, plan, route, snap.config.fleet.replicas) as plan:
+        async with Admitted(request, plan, route, snap.config.fleet.replicas) as plan:
             report = reporting(request, runtime, "embeddings")
             # Providers whose API has no embeddings are skipped, not tried and failed.
             served = await run_attempts(

@@ -17,7 +17,7 @@ from switchboard.api.provider import ProviderConfig
 from switchboard.proxy.adapters.base import Adapter
 from switchboard.proxy.apis.codec import CodecFactory
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.fleet.http import admitted
+from switchboard.proxy.fleet.http import Admitted
 from switchboard.proxy.http.common import capture_input, json_answer, plan_for, ready_runtime, reporting
 from switchboard.proxy.http.stream_relay import ClientStream, relay
 from switchboard.proxy.routing.types import RouteRequest
@@ -81,7 +81,7 @@ async def serve(
             if not capable:
                 return capability.otherwise()
             plan = dataclasses.replace(plan, attempts=capable)
-        async with admitted(request, plan, route, snap.config.fleet.replicas) as plan:
+        async with Admitted(request, plan, route, snap.config.fleet.replicas) as plan:
             report = reporting(request, runtime, endpoint)
             prepare = codec_preparer(snap, make, prompt)
             if not stream:
