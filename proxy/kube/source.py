@@ -11,9 +11,10 @@ parsed CLI flags when present (``kubeconfig``, ``watch_namespaces``,
 import argparse
 import os
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry
+from prometheus_client.registry import Collector
 
 from switchboard.api.config import ProxyConfig
 from switchboard.api.egress import EgressPolicy
@@ -35,8 +36,7 @@ class _HasRetryTally(Protocol):
     @property
     def retried_by_profile(self) -> Mapping[str, int]: ...
 
-    @property
-    def registry(self) -> CollectorRegistry: ...
+    def collecting(self, collector: Collector) -> AbstractContextManager[None]: ...
 
 
 class RuntimeLike(Protocol):
@@ -92,9 +92,7 @@ class KubernetesSource:
             return dict(runtime.metrics.retried_by_profile)
 
         router = RouterOfRuntime(runtime)
-        collector = self.connection.collector()
-        runtime.metrics.registry.register(collector)
-        try:
+        with runtime.metrics.collecting(self.connection.collector()):
             async with ClusterMode(
                 runtime,
                 router,
@@ -105,8 +103,6 @@ class KubernetesSource:
                 on_endpoint_slices=runtime.follow_slices,
             ) as mode:
                 await mode.wait()
-        finally:
-            runtime.metrics.registry.unregister(collector)
 
 
 def settings_from_options(options: object, environ: Mapping[str, str] | None = None) -> ClusterSettings:
