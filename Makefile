@@ -7,7 +7,7 @@ CACHE ?= $(or $(SWITCHBOARD_CACHE),$(HOME)/.cache/switchboard)
 export SWITCHBOARD_CACHE := $(CACHE)
 export PATH := $(CURDIR)/$(VENV)/bin:$(CACHE)/bin:$(PATH)
 
-.PHONY: help setup tools lint typecheck unit test bench bench-quick run down run-standalone clean crds cluster-up cluster-down
+.PHONY: help setup tools lint typecheck unit test bench bench-quick run down run-standalone clean crds golden cluster-up cluster-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -64,6 +64,9 @@ clean:
 
 crds: ## regenerate deploy/crds/ from the pydantic models
 	$(PY) -m switchboard.operator.crdgen deploy/crds
+
+golden: setup ## rewrite every golden file (renderer, adapters, client APIs) from the code; review the diff
+	UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/operator/test_render.py tests/adapters/test_golden.py tests/apis/test_golden.py
 
 # --- Helm chart, images and kind (docs/kind.md) -------------------------------
 CHART := deploy/helm/switchboard

@@ -14,7 +14,7 @@ from collections.abc import Collection
 from kubernetes_asyncio import client
 
 from switchboard.api.status import PROFILE_ANNOTATION
-from switchboard.operator.index import Snapshot
+from switchboard.operator.index import IndexView
 from switchboard.operator.kube import Kube
 from switchboard.operator.names import config_map_name
 
@@ -36,7 +36,7 @@ async def delete_rendered(kube: Kube, namespace: str, profile: str) -> None:
         )
 
 
-async def sweep_orphans(kube: Kube, snap: Snapshot, namespaces: Collection[str]) -> int:
+async def sweep_orphans(kube: Kube, snap: IndexView, namespaces: Collection[str]) -> int:
     """Delete rendered ConfigMaps of deleted profiles in the watched ``namespaces`` (empty: all)."""
     removed = 0
     for name, annotations in await kube.rendered_config_maps():

@@ -19,10 +19,10 @@ from kubernetes_asyncio import client, config
 
 from switchboard.api.egress import EGRESS_ENV, parse_egress
 from switchboard.api.status import CREDENTIALS_SECRET
-from switchboard.operator.events import EventLimiter, EventRecorder
+from switchboard.operator.events import OperatorEvents, RepeatWindow
 from switchboard.operator.ha import LeaseElector
 from switchboard.operator.handlers import build_registry
-from switchboard.operator.kube import Kube
+from switchboard.operator.kube import KubeClient
 from switchboard.operator.logs import CappedBackoff, quiet_kopf
 from switchboard.operator.probes import liveness_endpoint, register_probes
 from switchboard.operator.reconcile import Context
@@ -103,10 +103,10 @@ def _settings() -> kopf.OperatorSettings:
 async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
     api = await _api_client(args.kubeconfig)
     elector = LeaseElector(api, args.release_namespace, args.identity, lease_seconds=args.lease_seconds)
-    kube = Kube(api, args.release_namespace, args.credentials_secret)
+    kube = KubeClient(api, args.release_namespace, args.credentials_secret)
     ctx = Context(
         kube=kube,
-        events=EventRecorder(kube, EventLimiter()),
+        events=OperatorEvents(kube, RepeatWindow()),
         settings=RenderSettings(
             fleet_replicas=args.fleet_replicas,
             credentials_secret=args.credentials_secret,

@@ -1,10 +1,10 @@
-"""Status conditions, pure: what each resource's ``Ready``/``ResolvedRefs``/``Rendered``
-conditions should say, merged with the previous ones so ``lastTransitionTime``
-only moves when a status really flips (what ``kubectl wait`` and humans rely on)."""
+"""Status conditions, pure: what an LLMProvider's ``Ready``/``ResolvedRefs``/``Rendered``
+conditions should say (a RoutingProfile's come with its render), merged with the
+previous ones so ``lastTransitionTime`` only moves when a status really flips (what
+``kubectl wait`` and humans rely on)."""
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -12,40 +12,13 @@ from switchboard.api.config import format_validation_error
 from switchboard.api.egress import EgressPolicy
 from switchboard.api.provider import LLMProviderSpec
 from switchboard.operator.render import (
-    Problem,
-    Rendered,
-    RenderFailure,
     SecretFacts,
     ServicePorts,
     check_egress,
     check_secret,
     resolve_service_port,
 )
-
-READY, RESOLVED_REFS, RENDERED = "Ready", "ResolvedRefs", "Rendered"
-_REF_REASONS = frozenset(
-    {
-        "ProviderNotFound",
-        "NoProviders",
-        "SecretNotFound",
-        "SecretNotAllowed",
-        "SecretKeyNotFound",
-        "ServiceNotFound",
-        "ServicePortNotFound",
-    }
-)
-
-Status = Literal["True", "False", "Unknown"]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One condition before timestamps: the decision, free of clocks."""
-
-    type: str
-    status: Status
-    reason: str
-    message: str = ""
+from switchboard.operator.verdicts import READY, RENDERED, RESOLVED_REFS, Problem, Verdict
 
 
 def merge(
@@ -68,37 +41,6 @@ def merge(
             condition["observedGeneration"] = generation
         out.append(condition)
     return out
-
-
-def profile_verdicts(result: Rendered | RenderFailure, applied: Problem | None) -> list[Verdict]:
-    """Conditions of a RoutingProfile from its render result and the apply outcome."""
-    if isinstance(result, RenderFailure):
-        ref_problems = [p for p in result.problems if p.reason in _REF_REASONS]
-        refs = (
-            Verdict(RESOLVED_REFS, "False", ref_problems[0].reason, "; ".join(p.message for p in ref_problems))
-            if ref_problems
-            else Verdict(RESOLVED_REFS, "True", "Resolved", "all providers and Secrets exist")
-        )
-        kept = "; the last good ConfigMap (if any) is kept"
-        return [
-            Verdict(READY, "False", result.reason, result.message + kept),
-            refs,
-            Verdict(RENDERED, "False", result.reason, result.message),
-        ]
-    names = ", ".join(result.providers)
-    refs = Verdict(RESOLVED_REFS, "True", "Resolved", f"providers: {names}")
-    if applied is not None:
-        return [
-            Verdict(READY, "False", applied.reason, applied.message),
-            refs,
-            Verdict(RENDERED, "False", applied.reason, applied.message),
-        ]
-    name = "{namespace}/{name}".format(**result.config_map["metadata"])
-    return [
-        Verdict(READY, "True", "Ready", f"ConfigMap {name} is up to date"),
-        refs,
-        Verdict(RENDERED, "True", "Rendered", f"ConfigMap {name} hash {result.config_hash[:12]}"),
-    ]
 
 
 def provider_verdicts(

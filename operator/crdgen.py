@@ -27,6 +27,7 @@ Schema = dict[str, Any]
 
 _DROPPED_KEYS = frozenset({"title", "$defs", "additionalProperties"})
 _READY = '.status.conditions[?(@.type=="Ready")].status'
+_ACCEPTED = '.status.conditions[?(@.type=="Accepted")].status'
 
 CATEGORY = "switchboard"  # `kubectl get switchboard` lists both kinds
 
@@ -80,6 +81,7 @@ KINDS: tuple[CrdKind, ...] = (
             _column("Strategy", "string", ".spec.strategy"),
             _column("Providers", "integer", ".status.providerCount"),
             _column("Ready", "string", _READY),
+            _column("Accepted", "string", _ACCEPTED),
             _column("In-Sync", "integer", ".status.inSyncReplicas"),
             _column("Age", "date", ".metadata.creationTimestamp"),
         ),

@@ -19,7 +19,7 @@ COMPONENT = "switchboard-operator"
 
 
 @dataclass
-class EventLimiter:
+class RepeatWindow:
     """Allows one event per (object uid, reason, message) per ``window_seconds``.
 
     A resource flipping between two states therefore yields at most two events
@@ -70,11 +70,11 @@ def event_manifest(
 
 
 @dataclass
-class EventRecorder:
+class OperatorEvents:
     """Posts rate-limited Events, each Warning also as a log line; failures are logged, never raised."""
 
     kube: Kube
-    limiter: EventLimiter
+    limiter: RepeatWindow
 
     async def record(self, obj: Mapping[str, Any], type_: EventType, reason: str, message: str) -> None:
         meta = obj["metadata"]

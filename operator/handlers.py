@@ -13,12 +13,14 @@ import kopf
 
 from switchboard.api.base import API_GROUP, API_VERSION
 from switchboard.operator import index
+from switchboard.operator.clientkeys import client_key_entry, reconcile_client_keys
 from switchboard.operator.reconcile import (
     Context,
     forget_profile,
     reconcile_profile,
     reconcile_provider,
     resync_forever,
+    rivals_to_revisit,
 )
 
 
@@ -34,9 +36,9 @@ SECRETS = ResourceKw(group="", version="v1", plural="secrets")
 SERVICES = ResourceKw(group="", version="v1", plural="services")
 
 
-def snapshot(kwargs: dict[str, Any]) -> index.Snapshot:
+def snapshot(kwargs: dict[str, Any]) -> index.IndexView:
     """The indices kopf injects into every handler, under their registered ids."""
-    return index.Snapshot(
+    return index.IndexView(
         profiles=kwargs["rp_entries"],
         dependencies=kwargs["rp_dependencies"],
         providers=kwargs["llmp_entries"],
@@ -44,6 +46,8 @@ def snapshot(kwargs: dict[str, Any]) -> index.Snapshot:
         secrets=kwargs["secret_keys"],
         provider_services=kwargs["llmp_services"],
         services=kwargs["service_ports"],
+        client_keys=kwargs["client_keys"],
+        claims=kwargs["rp_claims"],
     )
 
 
@@ -54,7 +58,7 @@ def _ctx(memo: Any) -> Context:
 
 
 async def _profiles_of_provider(
-    ctx: Context, snap: index.Snapshot, namespace: str, provider: str, force: bool = False
+    ctx: Context, snap: index.IndexView, namespace: str, provider: str, force: bool = False
 ) -> None:
     await reconcile_provider(ctx, snap, namespace, provider)
     for profile in snap.profiles_using(namespace, provider):
@@ -78,22 +82,29 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
 
     indexer(PROFILES, "rp_entries", index.profile_entry)
     indexer(PROFILES, "rp_dependencies", index.profile_dependencies)
+    indexer(PROFILES, "rp_claims", index.profile_claims)
     indexer(PROVIDERS, "llmp_entries", index.provider_entry)
     indexer(PROVIDERS, "llmp_secrets", index.provider_secret)
     indexer(SECRETS, "secret_keys", index.secret_keys)
     indexer(PROVIDERS, "llmp_services", index.provider_service)
     indexer(SERVICES, "service_ports", index.service_ports)
+    indexer(SECRETS, "client_keys", client_key_entry)
 
     @kopf.on.event(**PROFILES, registry=registry)
     async def profile_changed(
         type: str, body: kopf.Body, name: str, namespace: str | None, memo: Any, **kwargs: Any
     ) -> None:
-        ctx = _ctx(memo)
+        ctx, snap = _ctx(memo), snapshot(kwargs)
         if type == "DELETED":
             ctx.seen.pop(("rp", namespace or "", name), None)
             await forget_profile(ctx, namespace or "", name)
         elif ctx.seen.changed(("rp", namespace or "", name), body):
-            await reconcile_profile(ctx, snapshot(kwargs), namespace or "", name)
+            await reconcile_profile(ctx, snap, namespace or "", name)
+        # its rivals' standing may change with any event (new, gone, renamed models, first ConfigMap)
+        gone = type == "DELETED"
+        for rival in rivals_to_revisit(ctx, snap, body, gone=gone):
+            await reconcile_profile(ctx, snap, rival.namespace, rival.name)
+        await reconcile_client_keys(ctx, snap.all_client_keys(), snap.all_profiles())  # "unknown profile" or not
 
     @kopf.on.event(**PROVIDERS, registry=registry)
     async def provider_changed(
@@ -109,6 +120,7 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
     @kopf.on.event(**SECRETS, registry=registry)
     async def secret_changed(name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
         snap = snapshot(kwargs)
+        await reconcile_client_keys(_ctx(memo), snap.all_client_keys(), snap.all_profiles())
         for provider in snap.providers_using_secret(namespace or "", name):
             # force: a rotated key changes no key name, so the render fingerprint cannot see it
             await _profiles_of_provider(_ctx(memo), snap, namespace or "", provider, force=True)

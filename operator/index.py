@@ -10,7 +10,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from switchboard.api.clientkeys import ClientKeySecret
 from switchboard.api.provider import granted_providers
+from switchboard.operator.conflicts import Claimant, claimant
 from switchboard.operator.render import RenderInputs, RenderSettings, SecretFacts
 
 Body = Mapping[str, Any]
@@ -28,6 +30,12 @@ def profile_entry(body: Body) -> dict[tuple[str, str], dict[str, Any]]:
     entry = {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"), "metadata": meta}
     entry |= {"spec": dict(body.get("spec") or {}), "status": dict(body.get("status") or {})}
     return {(meta["namespace"], meta["name"]): entry}
+
+
+def profile_claims(body: Body) -> dict[str, Claimant]:
+    """model name -> the profile's claim on it (every namespace: the conflict rule is cluster-wide)."""
+    claim = claimant(body)
+    return dict.fromkeys(claim.models, claim)
 
 
 def profile_dependencies(body: Body) -> dict[tuple[str, str], str]:
@@ -85,7 +93,7 @@ def service_ports(body: Body) -> dict[str, tuple[str, tuple[tuple[str, int], ...
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class IndexView:
     """Read-only view over kopf's indices (each maps a key to a store of values)."""
 
     profiles: Mapping[Any, Iterable[Any]]
@@ -95,6 +103,8 @@ class Snapshot:
     secrets: Mapping[Any, Iterable[Any]]
     provider_services: Mapping[Any, Iterable[Any]] = field(default_factory=dict)
     services: Mapping[Any, Iterable[Any]] = field(default_factory=dict)
+    client_keys: Mapping[Any, Iterable[Any]] = field(default_factory=dict)  # namespace -> ClientKeySecret
+    claims: Mapping[Any, Iterable[Any]] = field(default_factory=dict)
 
     def profile(self, namespace: str, name: str) -> Body | None:
         return next(iter(self.profiles.get((namespace, name), ())), None)
@@ -122,8 +132,16 @@ class Snapshot:
     def providers_using_secret(self, namespace: str, secret: str) -> list[str]:
         return sorted(set(self.provider_secrets.get((namespace, secret), ())))
 
+    def claimants(self, models: Iterable[str]) -> tuple[Claimant, ...]:
+        """Every profile claiming one of ``models``, in any namespace, by key."""
+        found = {c.key: c for model in set(models) for c in self.claims.get(model, ())}
+        return tuple(found[key] for key in sorted(found))
+
     def all_profiles(self) -> list[tuple[str, str]]:
         return sorted(self.profiles)
+
+    def all_client_keys(self) -> list[ClientKeySecret]:
+        return [secret for store in self.client_keys.values() for secret in store]
 
     def all_providers(self) -> list[tuple[str, str]]:
         return sorted((ns, p["metadata"]["name"]) for ns, store in self.providers.items() for p in store)
@@ -131,7 +149,8 @@ class Snapshot:
     def render_inputs(self, profile: Body, settings: RenderSettings) -> RenderInputs:
         namespace = profile["metadata"]["namespace"]
         secrets, services = self.secrets_in(namespace), self.services_in(namespace)
-        return RenderInputs(profile, self.providers_in(namespace), secrets, settings, services)
+        rivals = self.claimants(claimant(profile).models)
+        return RenderInputs(profile, self.providers_in(namespace), secrets, settings, services, rivals)
 
 
 @dataclass

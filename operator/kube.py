@@ -5,14 +5,16 @@ accepts them at run time, so the typed API objects are held as ``Any`` here and
 nowhere else. Every patch is a JSON merge patch on fields the operator owns.
 """
 
+import base64
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes_asyncio import client
 
 from switchboard.api.base import API_GROUP, API_VERSION
+from switchboard.api.clientkeys import delivered_namespace, delivery_key
 from switchboard.api.provider import SecretKeyRef, granted_providers, secret_grants
 from switchboard.api.status import CONFIG_HASH_ANNOTATION, RENDERED_LABEL, credential_key
 
@@ -32,9 +34,44 @@ class CredentialsSecretMissing(LookupError):
     """The credentials Secret does not exist; the chart creates it and the operator may not."""
 
 
+class Kube(Protocol):
+    """The Kubernetes calls the reconcilers need, nothing more.
+
+    ``KubeClient`` makes them against the API server; the reconcilers' fast tests
+    use an in-memory one checked against this Protocol.
+    """
+
+    @property
+    def release_namespace(self) -> str: ...
+
+    async def apply_config_map(self, manifest: Mapping[str, Any]) -> bool: ...
+
+    async def delete_config_map(self, name: str) -> bool: ...
+
+    async def rendered_config_maps(self) -> list[tuple[str, dict[str, str]]]: ...
+
+    async def profile_exists(self, namespace: str, name: str) -> bool: ...
+
+    async def copy_credentials(self, namespace: str, wanted: Mapping[str, SecretKeyRef]) -> bool: ...
+
+    async def deliver_client_keys(
+        self, documents: Mapping[str, str], namespaces: tuple[str, ...] = ()
+    ) -> list[str]: ...
+
+    async def remove_credential(self, key: str) -> None: ...
+
+    async def create_event(self, namespace: str, body: Mapping[str, Any]) -> None: ...
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: Mapping[str, Any], resource_version: str | None = None
+    ) -> None: ...
+
+    async def read_status(self, plural: str, namespace: str, name: str) -> tuple[str, dict[str, Any]]: ...
+
+
 @dataclass
-class Kube:
-    """The Kubernetes calls the reconcilers need, nothing more."""
+class KubeClient:
+    """``Kube`` over kubernetes_asyncio."""
 
     api: client.ApiClient
     release_namespace: str
@@ -125,6 +162,39 @@ class Kube:
         )
         logger.info("credentials Secret updated with key(s) %s", ", ".join(sorted(values)))
         return True
+
+    async def deliver_client_keys(self, documents: Mapping[str, str], namespaces: tuple[str, ...] = ()) -> list[str]:
+        """Make the credentials Secret hold exactly ``documents`` (namespace -> keys document) as client keys.
+
+        Documents of other namespaces are removed, unless ``namespaces`` (the watched
+        ones; empty: all) leaves them out of this operator's reach. Returns the changed
+        namespaces. The documents hold digests only; nothing here logs a value.
+        """
+        try:
+            current = await self._core.read_namespaced_secret(self.credentials_secret, self.release_namespace)
+        except client.ApiException as e:
+            if e.status != 404:
+                raise
+            raise CredentialsSecretMissing(
+                f"Secret {self.release_namespace}/{self.credentials_secret} does not exist "
+                "(the Helm chart creates it; the operator may only update it)"
+            ) from None
+        existing = current.data or {}
+        wanted: dict[str, str | None] = {
+            delivery_key(ns): base64.b64encode(text.encode()).decode() for ns, text in documents.items()
+        }
+        for key in existing:
+            namespace = delivered_namespace(key)
+            if namespace is not None and namespace not in documents and (not namespaces or namespace in namespaces):
+                wanted[key] = None
+        changes = {k: v for k, v in wanted.items() if existing.get(k) != v}
+        changed = sorted(ns for k in changes if (ns := delivered_namespace(k)) is not None)
+        if changes:
+            await self._core.patch_namespaced_secret(
+                self.credentials_secret, self.release_namespace, {"data": changes}, _content_type=MERGE_PATCH
+            )
+            logger.info("credentials Secret: client keys of namespace(s) %s updated", ", ".join(changed))
+        return changed
 
     async def remove_credential(self, key: str) -> None:
         """Drop one provider's key from the credentials Secret (no-op if absent)."""

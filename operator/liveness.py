@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from kubernetes_asyncio import client
 
 from switchboard.api.aggregation import expire_stale
-from switchboard.operator.index import Body, Snapshot
+from switchboard.operator.index import Body, IndexView
 from switchboard.operator.kube import Kube
 
 logger = logging.getLogger(__name__)
 
 
-async def expire_replicas(kube: Kube, snap: Snapshot, ttl: timedelta, now: datetime | None = None) -> int:
+async def expire_replicas(kube: Kube, snap: IndexView, ttl: timedelta, now: datetime | None = None) -> int:
     """Patch every object whose (cached) status lists a replica older than ``ttl``; returns how many."""
     now = now or datetime.now(UTC)
     candidates: list[tuple[str, Body]] = [

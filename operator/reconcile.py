@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -23,13 +23,16 @@ from pydantic import ValidationError
 from switchboard.api.profile import LabelSelector
 from switchboard.api.status import credential_key
 from switchboard.operator.cleanup import delete_rendered, sweep_orphans
-from switchboard.operator.conditions import merge, profile_verdicts, provider_verdicts
-from switchboard.operator.events import EventRecorder
-from switchboard.operator.index import Body, Snapshot, SpecMemory
+from switchboard.operator.clientkeys import reconcile_client_keys
+from switchboard.operator.conditions import merge, provider_verdicts
+from switchboard.operator.conflicts import Claimant, claimant, to_revisit
+from switchboard.operator.events import OperatorEvents
+from switchboard.operator.index import Body, IndexView, SpecMemory
 from switchboard.operator.kube import CredentialsSecretMissing, Kube, SourceKeyMissing, SourceNotAllowed
 from switchboard.operator.liveness import expire_replicas
-from switchboard.operator.render import Problem, Rendered, RenderInputs, RenderSettings, render
+from switchboard.operator.render import Rendered, RenderInputs, RenderSettings, render
 from switchboard.operator.selectors import matches
+from switchboard.operator.verdicts import Problem, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ class Context:
     """Everything the handlers share, handed to kopf as its ``memo``."""
 
     kube: Kube
-    events: EventRecorder
+    events: OperatorEvents
     settings: RenderSettings
     leadership: Leadership
     locks: defaultdict[tuple[str, ...], asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
@@ -55,6 +58,9 @@ class Context:
     namespaces: tuple[str, ...] = ()  # watched namespaces; empty: all
     seen: SpecMemory = field(default_factory=SpecMemory)  # filters out status-only events
     replica_ttl: timedelta = timedelta(seconds=60)  # proxies' status entries older than this are expired
+    claimed: dict[tuple[str, str], Claimant] = field(default_factory=dict)  # each profile's claim when last seen
+    delivered_keys: dict[str, str] | None = None  # namespace -> client keys document last written; None: unknown
+    key_verdicts: dict[str, tuple[str, str]] = field(default_factory=dict)  # Secret uid -> (reason, message) told
 
 
 def _now() -> str:
@@ -62,18 +68,23 @@ def _now() -> str:
 
 
 def _fingerprint(inputs: RenderInputs) -> str:
-    """Digest of everything a render depends on (Secret key names and opt-ins only, never values)."""
+    """Digest of everything a render depends on (Secret key names and opt-ins only, never values).
+
+    The profile's own status counts (whether it has a ConfigMap decides what it shadows).
+    """
     data = {
-        "profile": {k: inputs.profile.get(k) for k in ("metadata", "spec")},
+        "profile": {k: inputs.profile.get(k) for k in ("metadata", "spec")}
+        | {"serving": claimant(inputs.profile).serving},
         "providers": {n: {k: p.get(k) for k in ("metadata", "spec")} for n, p in inputs.providers.items()},
         "secrets": {n: [sorted(f.keys), sorted(f.granted)] for n, f in inputs.secrets.items()},
         "services": {n: sorted(ports) for n, ports in inputs.services.items()},
+        "rivals": [[c.key, str(c.creation_timestamp), c.models, c.serving] for c in inputs.rivals],
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-async def reconcile_profile(ctx: Context, snap: Snapshot, namespace: str, name: str, force: bool = False) -> None:
-    """Render one RoutingProfile, apply its ConfigMap, copy its keys, report status."""
+async def reconcile_profile(ctx: Context, snap: IndexView, namespace: str, name: str, force: bool = False) -> None:
+    """Render one RoutingProfile, apply its ConfigMap, copy its keys, then apply the render's verdicts."""
     if not ctx.leadership.is_leader:
         return
     async with ctx.locks[("rp", namespace, name)]:
@@ -85,21 +96,37 @@ async def reconcile_profile(ctx: Context, snap: Snapshot, namespace: str, name: 
         if not force and ctx.fingerprints.get(("rp", namespace, name)) == fingerprint:
             return
         result = render(inputs)
+        verdicts = result.verdicts
         problem = await _apply(ctx, snap, profile, result) if isinstance(result, Rendered) else None
-        if not isinstance(result, Rendered):
-            await ctx.events.record(profile, "Warning", result.reason, result.message)
-        status: dict[str, Any] = {"observedGeneration": profile["metadata"].get("generation")}
-        if isinstance(result, Rendered) and problem is None:
-            status |= {
-                "configHash": result.config_hash,
-                "configMap": "{namespace}/{name}".format(**result.config_map["metadata"]),
-                "providerCount": len(result.providers),
-            }
-        await _write_status(ctx, "routingprofiles", profile, status, profile_verdicts(result, problem))
+        if problem is not None:
+            verdicts = verdicts.apply_failed(problem)
+        for notice in verdicts.events:
+            await ctx.events.record(profile, notice.type, notice.reason, notice.message)
+        await _write_status(ctx, "routingprofiles", profile, verdicts.status, verdicts.conditions)
         if problem is None:
             ctx.fingerprints[("rp", namespace, name)] = fingerprint
         else:
             ctx.fingerprints.pop(("rp", namespace, name), None)
+
+
+def rivals_to_revisit(ctx: Context, snap: IndexView, body: Body, *, gone: bool) -> list[Claimant]:
+    """The profiles whose conflict verdicts changed with ``body``'s claim (``conflicts.to_revisit``).
+
+    A claim changes with the models, the first ConfigMap or the deletion; the proxies'
+    frequent status writes change none of them and revisit nobody. A profile first seen
+    (the operator's start: its indices are complete, so every profile's own render is
+    right; later, a new profile has no ConfigMap yet and takes nothing) revisits nobody.
+    """
+    claim = claimant(body)
+    key = (claim.namespace, claim.name)
+    if gone:
+        last = ctx.claimed.pop(key, None) or claim
+        return to_revisit(last, None, snap.claimants(last.models))
+    before = ctx.claimed.get(key)
+    ctx.claimed[key] = claim
+    if before is None or before == claim:
+        return []
+    return to_revisit(before, claim, snap.claimants((*before.models, *claim.models)))
 
 
 async def forget_profile(ctx: Context, namespace: str, name: str) -> None:
@@ -118,7 +145,7 @@ CONFLICT_ATTEMPTS = 3
 """Writes tried when the API server answers 409: another writer got in between our read and our write."""
 
 
-async def _write(ctx: Context, snap: Snapshot, namespace: str, result: Rendered) -> bool:
+async def _write(ctx: Context, snap: IndexView, namespace: str, result: Rendered) -> bool:
     """Copy the keys and write the ConfigMap; a 409 is benign (reads again and retries), never an ApplyFailed.
 
     Keys are copied under each provider's lock and only for providers the (live)
@@ -140,29 +167,27 @@ async def _write(ctx: Context, snap: Snapshot, namespace: str, result: Rendered)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-async def _apply(ctx: Context, snap: Snapshot, profile: Body, result: Rendered) -> Problem | None:
+async def _apply(ctx: Context, snap: IndexView, profile: Body, result: Rendered) -> Problem | None:
+    """Write the render; a Normal Event when the ConfigMap changed, else why it could not be written."""
     namespace = profile["metadata"]["namespace"]
     try:
         written = await _write(ctx, snap, namespace, result)
     except SourceNotAllowed as e:
-        problem = Problem("SecretNotAllowed", str(e))
+        return Problem("SecretNotAllowed", str(e))
     except SourceKeyMissing as e:
-        problem = Problem("SecretNotFound", str(e))
+        return Problem("SecretNotFound", str(e))
     except CredentialsSecretMissing as e:
-        problem = Problem("CredentialsSecretMissing", str(e))
+        return Problem("CredentialsSecretMissing", str(e))
     except client.ApiException as e:
-        problem = Problem("ApplyFailed", f"writing to the API server failed: {e.status} {e.reason}")
-    else:
-        if written:
-            cm = "{namespace}/{name}".format(**result.config_map["metadata"])
-            message = f"ConfigMap {cm} written (hash {result.config_hash[:12]}, {len(result.providers)} providers)"
-            await ctx.events.record(profile, "Normal", "Rendered", message)
-        return None
-    await ctx.events.record(profile, "Warning", problem.reason, problem.message)
-    return problem
+        return Problem("ApplyFailed", f"writing to the API server failed: {e.status} {e.reason}")
+    if written:
+        cm = "{namespace}/{name}".format(**result.config_map["metadata"])
+        message = f"ConfigMap {cm} written (hash {result.config_hash[:12]}, {len(result.providers)} providers)"
+        await ctx.events.record(profile, "Normal", "Rendered", message)
+    return None
 
 
-async def reconcile_provider(ctx: Context, snap: Snapshot, namespace: str, name: str) -> None:
+async def reconcile_provider(ctx: Context, snap: IndexView, namespace: str, name: str) -> None:
     """Report an LLMProvider's own conditions (valid spec, API key Secret present)."""
     if not ctx.leadership.is_leader:
         return
@@ -191,7 +216,7 @@ async def _forget_credential(ctx: Context, namespace: str, name: str) -> None:
         logger.warning("credentials Secret: could not remove %s.%s: %s %s", namespace, name, e.status, e.reason)
 
 
-def profile_users(snap: Snapshot, provider: Body) -> list[str]:
+def profile_users(snap: IndexView, provider: Body) -> list[str]:
     """Profiles naming the provider or selecting it by label."""
     meta = provider["metadata"]
     users = []
@@ -210,7 +235,9 @@ def profile_users(snap: Snapshot, provider: Body) -> list[str]:
     return users
 
 
-async def _write_status(ctx: Context, plural: str, body: Body, fields: Mapping[str, Any], verdicts: list[Any]) -> None:
+async def _write_status(
+    ctx: Context, plural: str, body: Body, fields: Mapping[str, Any], verdicts: Sequence[Verdict]
+) -> None:
     """Merge-patch the operator-owned status fields, only if they change."""
     meta = body["metadata"]
     current = body.get("status") or {}
@@ -225,7 +252,7 @@ async def _write_status(ctx: Context, plural: str, body: Body, fields: Mapping[s
             logger.warning("status of %s %s/%s: %s %s", plural, meta["namespace"], meta["name"], e.status, e.reason)
 
 
-async def resync_forever(ctx: Context, snap: Snapshot, period: float) -> None:
+async def resync_forever(ctx: Context, snap: IndexView, period: float) -> None:
     """Re-check everything every ``period`` seconds and at once on becoming leader.
 
     Repairs drift (a hand-deleted ConfigMap), retries failed writes and lets a new
@@ -242,7 +269,7 @@ async def resync_forever(ctx: Context, snap: Snapshot, period: float) -> None:
         was_leader = leader
 
 
-async def resync_once(ctx: Context, snap: Snapshot) -> None:
+async def resync_once(ctx: Context, snap: IndexView) -> None:
     try:
         await sweep_orphans(ctx.kube, snap, ctx.namespaces)
     except Exception:
@@ -261,3 +288,8 @@ async def resync_once(ctx: Context, snap: Snapshot) -> None:
             await reconcile_provider(ctx, snap, namespace, name)
         except Exception:
             logger.exception("resync of LLMProvider %s/%s failed", namespace, name)
+    try:
+        ctx.delivered_keys = None  # compare with the Secret again: repairs a hand-edited credentials Secret
+        await reconcile_client_keys(ctx, snap.all_client_keys(), snap.all_profiles())
+    except Exception:
+        logger.exception("resync of client keys failed")

@@ -1,6 +1,7 @@
 """The pure translator: one RoutingProfile (+ its namespace's LLMProviders and
-which Secret keys exist) -> the ConfigMap manifest the proxies load, or the list
-of problems that prevent it.
+which Secret keys exist, and the profiles claiming the same models) -> the
+ConfigMap manifest the proxies load, or the list of problems that prevent it;
+either way with its verdicts (conditions, Events, status fields: ``verdicts.py``).
 
 No I/O and no clock: the same inputs always give byte-identical output, so the
 content hash only changes when the config really does. API keys never pass
@@ -45,8 +46,19 @@ from switchboard.api.status import (
     RENDERED_LABEL,
     credential_key,
 )
+from switchboard.operator.conflicts import Claimant, accepted, claimant, conflicts
 from switchboard.operator.names import config_map_name, label_value
 from switchboard.operator.selectors import matches
+from switchboard.operator.verdicts import (
+    ACCEPTED,
+    READY,
+    RENDERED,
+    RESOLVED_REFS,
+    Notice,
+    Problem,
+    ProfileVerdicts,
+    Verdict,
+)
 
 Resource = Mapping[str, Any]
 
@@ -59,14 +71,6 @@ class RenderSettings:
     credentials_secret: str = CREDENTIALS_SECRET
     config_namespace: str = "switchboard-system"  # the release namespace: rendered ConfigMaps live there only
     egress: EgressPolicy = field(default_factory=EgressPolicy)  # where provider base URLs may point
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why a profile cannot be rendered. ``reason`` is a condition/event reason."""
-
-    reason: str
-    message: str
 
 
 ServicePorts = tuple[tuple[str, int], ...]
@@ -88,6 +92,7 @@ class RenderInputs:
     secrets: Mapping[str, SecretFacts]  # Secret name -> facts, same namespace
     settings: RenderSettings = field(default_factory=RenderSettings)
     services: Mapping[str, ServicePorts] = field(default_factory=dict)  # Service name -> its ports, same namespace
+    rivals: tuple[Claimant, ...] = ()  # profiles of any namespace claiming one of this profile's models
 
 
 @dataclass(frozen=True)
@@ -97,12 +102,14 @@ class Rendered:
     config_hash: str
     providers: tuple[str, ...]  # names of the providers the config uses, in order
     credentials: Mapping[str, SecretKeyRef]  # provider name -> its source Secret/key (same namespace)
+    verdicts: ProfileVerdicts
 
 
 @dataclass(frozen=True)
 class RenderFailure:
     problems: tuple[Problem, ...]
     providers: tuple[str, ...]  # what the profile tried to use, so changes to them re-render it
+    verdicts: ProfileVerdicts
 
     @property
     def reason(self) -> str:
@@ -117,20 +124,20 @@ RenderResult = Rendered | RenderFailure
 
 
 def render(inputs: RenderInputs) -> RenderResult:
-    """Translate one RoutingProfile; never raises for bad input."""
+    """Translate one RoutingProfile and judge it; never raises for bad input."""
     meta = inputs.profile.get("metadata", {})
     name, namespace = str(meta.get("name", "")), str(meta.get("namespace", ""))
     try:
         spec = RoutingProfileSpec.model_validate(inputs.profile.get("spec") or {})
     except ValidationError as e:
-        return RenderFailure((Problem("InvalidSpec", f"spec: {format_validation_error(e)}"),), ())
+        return _failure(inputs, (Problem("InvalidSpec", f"spec: {format_validation_error(e)}"),), (), valid=False)
     refs = _resolve_refs(spec, inputs.providers)
     used = tuple(ref.name for ref in refs)
     problems: list[Problem] = []
     providers = _provider_configs(refs, namespace, inputs, problems)
     problems += _check_profile(spec, refs, providers)
     if problems:
-        return RenderFailure(tuple(problems), used)
+        return _failure(inputs, tuple(problems), used)
     core = spec.model_dump(exclude={"providers", "provider_selector"})
     try:
         identity = {"name": name, "namespace": namespace, "creation_timestamp": meta.get("creationTimestamp")}
@@ -144,9 +151,9 @@ def render(inputs: RenderInputs) -> RenderResult:
         )
     except (ValidationError, ConfigError) as e:
         text = format_validation_error(e) if isinstance(e, ValidationError) else str(e)
-        return RenderFailure((Problem("InvalidConfig", text),), used)
+        return _failure(inputs, (Problem("InvalidConfig", text),), used)
     credentials = {n: ref for n, (_, ref) in providers.items() if ref is not None}
-    return _rendered(inputs.profile, inputs.settings, config, used, credentials)
+    return _rendered(inputs, config, used, credentials)
 
 
 def _resolve_refs(spec: RoutingProfileSpec, available: Mapping[str, Resource]) -> tuple[ProviderRef, ...]:
@@ -280,13 +287,9 @@ def _check_profile(
 
 
 def _rendered(
-    profile: Resource,
-    settings: RenderSettings,
-    config: ProxyConfig,
-    used: tuple[str, ...],
-    credentials: dict[str, SecretKeyRef],
+    inputs: RenderInputs, config: ProxyConfig, used: tuple[str, ...], credentials: dict[str, SecretKeyRef]
 ) -> Rendered:
-    meta = profile["metadata"]
+    meta, settings = inputs.profile["metadata"], inputs.settings
     data = yaml.safe_dump(config.to_wire(), sort_keys=True, default_flow_style=False, allow_unicode=True)
     digest = hashlib.sha256(data.encode()).hexdigest()
     manifest: dict[str, Any] = {
@@ -309,4 +312,68 @@ def _rendered(
         },
         "data": {CONFIG_DATA_KEY: data},
     }
-    return Rendered(config_map=manifest, config=config, config_hash=digest, providers=used, credentials=credentials)
+    cm = f"{settings.config_namespace}/{manifest['metadata']['name']}"
+    me = claimant(inputs.profile)
+    found = conflicts(me, inputs.rivals, serving=True)
+    accept, notices = accepted(me, found)
+    verdicts = ProfileVerdicts(
+        conditions=(
+            Verdict(READY, "True", "Ready", f"ConfigMap {cm} is up to date"),
+            Verdict(RESOLVED_REFS, "True", "Resolved", f"providers: {', '.join(used)}"),
+            Verdict(RENDERED, "True", "Rendered", f"ConfigMap {cm} hash {digest[:12]}"),
+            accept,
+        ),
+        events=notices,
+        status={
+            "observedGeneration": meta.get("generation"),
+            "configHash": digest,
+            "configMap": cm,
+            "providerCount": len(used),
+            "shadows": found.status(),
+        },
+    )
+    return Rendered(manifest, config, digest, used, credentials, verdicts)
+
+
+_REF_REASONS = frozenset(
+    {
+        "ProviderNotFound",
+        "NoProviders",
+        "SecretNotFound",
+        "SecretNotAllowed",
+        "SecretKeyNotFound",
+        "ServiceNotFound",
+        "ServicePortNotFound",
+    }
+)
+
+
+def _failure(
+    inputs: RenderInputs, problems: tuple[Problem, ...], used: tuple[str, ...], *, valid: bool = True
+) -> RenderFailure:
+    """Not Ready; the last good ConfigMap (if any) is kept, and with it the profile's claim on its models."""
+    failed = RenderFailure(problems, used, ProfileVerdicts(()))
+    ref_problems = [p for p in problems if p.reason in _REF_REASONS]
+    refs = (
+        Verdict(RESOLVED_REFS, "False", ref_problems[0].reason, "; ".join(p.message for p in ref_problems))
+        if ref_problems
+        else Verdict(RESOLVED_REFS, "True", "Resolved", "all providers and Secrets exist")
+    )
+    kept = "; the last good ConfigMap (if any) is kept"
+    conditions = [
+        Verdict(READY, "False", failed.reason, failed.message + kept),
+        refs,
+        Verdict(RENDERED, "False", failed.reason, failed.message),
+    ]
+    events = [Notice("Warning", failed.reason, failed.message)]
+    status: dict[str, Any] = {"observedGeneration": inputs.profile.get("metadata", {}).get("generation")}
+    if valid:
+        me = claimant(inputs.profile)
+        found = conflicts(me, inputs.rivals, serving=bool((inputs.profile.get("status") or {}).get("configHash")))
+        accept, notices = accepted(me, found)
+        conditions.append(accept)
+        events += notices
+        status["shadows"] = found.status()
+    else:
+        conditions.append(Verdict(ACCEPTED, "Unknown", "InvalidSpec", "the models it claims are unknown"))
+    return RenderFailure(problems, used, ProfileVerdicts(tuple(conditions), tuple(events), status))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from switchboard.proxy.auth import KeyStore, api_key_middleware
+from switchboard.proxy.auth import CombinedKeys, KeyStore, api_key_middleware
 from switchboard.proxy.config_source import ConfigSource
 from switchboard.proxy.endpoints.scraper import scrape_forever
 from switchboard.proxy.fleet.admission import FleetLimiter
@@ -21,11 +21,12 @@ from switchboard.proxy.fleet.http import FLEET, add_rate_headers
 from switchboard.proxy.fleet.store import FleetStore, StoreSettings
 from switchboard.proxy.http import chat, embeddings, info, messages_api, responses_api, routing_api
 from switchboard.proxy.http.access_log import AccessLog
-from switchboard.proxy.http.keys import ACCESS_LOG, RUNTIME, SOURCE, STARTED_AT, TELEMETRY
+from switchboard.proxy.http.app_keys import ACCESS_LOG, RUNTIME, SOURCE, STARTED_AT, TELEMETRY
 from switchboard.proxy.http.middleware import openai_errors, request_metrics, response_headers
 from switchboard.proxy.http.tracing import request_tracing, send_request_id
 from switchboard.proxy.metrics import HealthSource, create_metrics
 from switchboard.proxy.routing.pricing import PricingTable
+from switchboard.proxy.routing.router import Clock
 from switchboard.proxy.runtime import Runtime
 from switchboard.proxy.telemetry.setup import Telemetry
 
@@ -38,11 +39,15 @@ class AppOptions:
     pricing: PricingTable = field(default_factory=PricingTable.default)
     """Prices for routing and for billing: one table, so both agree."""
     api_keys: Callable[[], KeyStore] | None = None
-    """The current client keys (``KeyFileSource(path).current``); None serves without client auth."""
+    """The keys file's current keys (``KeyFileSource(path).current``); setting it turns client auth on."""
+    client_auth: bool = False
+    """Require a client key even without a keys file (cluster mode: the teams' keys alone)."""
     state_store: StoreSettings | None = None
     """Redis/Valkey shared by the fleet (exact limits, budgets); None: each replica enforces 1/N of them."""
     telemetry: Telemetry = field(default_factory=Telemetry.off)
     """Tracer and GenAI instruments (``Telemetry.from_env()`` in the CLI); off by default."""
+    routing_clock: Clock = time.monotonic
+    """The router's clock (limits, breakers, latency, the waits it estimates); tests inject a fake one."""
 
 
 def _add_routes(app: web.Application) -> None:
@@ -87,21 +92,42 @@ async def _run_source(app: web.Application) -> AsyncIterator[None]:
     await app[FLEET].close()
 
 
+def client_keys(options: AppOptions, source: ConfigSource) -> Callable[[], KeyStore] | None:
+    """What the auth middleware checks keys against: the keys file, plus the source's team keys; None: auth off.
+
+    Client auth is the platform's choice (a keys file, or ``client_auth``): a team
+    creating a key never turns it on for everyone else.
+    """
+    if options.api_keys is None and not options.client_auth:
+        return None
+    teams = source.client_keys
+    if teams is None:
+        return options.api_keys or KeyStore.empty
+    return CombinedKeys(options.api_keys, teams).current
+
+
 def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.Application:
     """A proxy app whose config comes from ``source`` (a file or the cluster)."""
     options = options or AppOptions()
     # request_tracing outermost: the access line and every other log line of a request carry its ids.
     middlewares: list[Middleware] = [request_tracing(options.telemetry), request_metrics, openai_errors]
-    if options.api_keys is not None:
+    keys = client_keys(options, source)
+    if keys is not None:
         # Inside openai_errors and request_metrics: a 401 is counted like any other answer.
-        middlewares.append(api_key_middleware(options.api_keys))
+        middlewares.append(api_key_middleware(keys))
     app = web.Application(client_max_size=options.max_body_bytes, middlewares=middlewares)
 
     def health() -> HealthSource | None:
         return runtime.router.provider_health  # bound below; only called at scrape time
 
     metrics = create_metrics(health)
-    runtime = Runtime(metrics=metrics, pricing=options.pricing, secrets=source.secrets, egress=source.egress)
+    runtime = Runtime(
+        metrics=metrics,
+        pricing=options.pricing,
+        secrets=source.secrets,
+        egress=source.egress,
+        routing_clock=options.routing_clock,
+    )
     store = FleetStore(options.state_store, metrics=metrics.registry) if options.state_store else None
     if store is not None:
         runtime.router.share_limits()  # RPM/TPM are the fleet limiter's from now on

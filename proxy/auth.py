@@ -33,7 +33,6 @@ profile, which only the router knows, so the handler calls ``require_profile``.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import os
@@ -43,12 +42,12 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Final
 
-import yaml
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from switchboard.api import yaml_guard
+from switchboard.api.keys import KeyEntry, parse_key_document
+from switchboard.api.keys import KeyFileError as KeyFileError
+from switchboard.api.keys import hash_key as hash_key
 from switchboard.api.profile import Budget, RateLimit
 from switchboard.proxy.errors import ApiError
 
@@ -61,44 +60,6 @@ PUBLIC_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
 """Paths served without a key: probes and Prometheus scrapes."""
 
 
-class KeyFileError(ValueError):
-    """A keys file that cannot be used; the message names the entry and field, never a key."""
-
-
-# ---------------------------------------------------------------------------
-# The keys file: parsing and validation (pure)
-
-
-class _KeyEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    name: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$")
-    key: str | None = Field(None, min_length=16, repr=False)
-    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
-    profiles: tuple[str, ...] = Field(min_length=1)
-    rate_limit: RateLimit | None = Field(None, alias="rateLimit")
-    budget: Budget | None = None
-
-    @field_validator("profiles")
-    @classmethod
-    def _non_empty_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if any(not p.strip() for p in value):
-            raise ValueError("profile patterns must be non-empty strings")
-        return value
-
-    @model_validator(mode="after")
-    def _exactly_one_secret(self) -> _KeyEntry:
-        if (self.key is None) == (self.sha256 is None):
-            raise ValueError("set exactly one of 'key' (plaintext) or 'sha256' (hex digest)")
-        return self
-
-
-class _KeyFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    keys: tuple[_KeyEntry, ...]
-
-
 @dataclass(frozen=True, slots=True)
 class Client:
     """An authenticated client: its name and the profile patterns it may use."""
@@ -109,6 +70,8 @@ class Client:
     """The key's own fleet-wide limits (``rateLimit`` in the keys file)."""
     budget: Budget | None = None
     """The key's own dollar budget (``budget``: ``period``, ``limitUsd``, ``softPercent``, ``softAction``)."""
+    namespace: str | None = None
+    """The team namespace whose Secret holds the key (its name is then ``namespace/secret``); None: the keys file."""
 
     def may_use(self, profile_key: str) -> bool:
         """Whether this client may send requests routed to ``profile_key`` ("namespace/name" or "name")."""
@@ -134,6 +97,11 @@ class KeyStore:
     def __len__(self) -> int:
         return len(self.entries)
 
+    @staticmethod
+    def empty() -> KeyStore:
+        """No keys: every request is refused (client auth on, nothing issued yet)."""
+        return KeyStore(())
+
     def authenticate(self, presented: str) -> Client | None:
         """The client owning ``presented``, or None. Constant time in the key and in the match position."""
         digest = hash_key(presented)
@@ -144,37 +112,13 @@ class KeyStore:
         return found
 
 
-def hash_key(key: str) -> bytes:
-    """SHA-256 of a key as stored in a keys file's ``sha256`` field (there in hex)."""
-    return hashlib.sha256(key.encode("utf-8")).digest()
-
-
 def parse_key_file(text: str) -> KeyStore:
     """Parse and validate a keys file; raise :class:`KeyFileError` naming the problem (never a key)."""
-    try:
-        raw = yaml_guard.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise KeyFileError(f"keys file is not valid YAML{where}") from None
-    try:
-        parsed = _KeyFile.model_validate(raw)
-    except ValidationError as exc:
-        raise KeyFileError(f"invalid keys file: {_describe(exc)}") from None
-    return _build_store(parsed.keys)
+    return build_store(parse_key_document(text).keys)
 
 
-def _describe(error: ValidationError) -> str:
-    """Field paths and messages only: pydantic's default text would echo the offending input (a key)."""
-    parts = []
-    for err in error.errors(include_input=False, include_url=False):
-        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
-        message = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{path}: {message}" if path else message)
-    return "; ".join(parts)
-
-
-def _build_store(entries: Iterable[_KeyEntry]) -> KeyStore:
+def build_store(entries: Iterable[KeyEntry], namespace: str | None = None) -> KeyStore:
+    """The store of ``entries``; ``namespace``: the team namespace they were delivered for (None: the keys file)."""
     stored: list[_StoredKey] = []
     names: set[str] = set()
     digests: dict[bytes, str] = {}
@@ -182,12 +126,45 @@ def _build_store(entries: Iterable[_KeyEntry]) -> KeyStore:
         if entry.name in names:
             raise KeyFileError(f"invalid keys file: keys[{i}].name: duplicate name {entry.name!r}")
         names.add(entry.name)
-        digest = hash_key(entry.key) if entry.key is not None else bytes.fromhex(entry.sha256 or "")
+        digest = entry.digest()
         if digest in digests:
             raise KeyFileError(f"invalid keys file: keys[{i}]: same key as {digests[digest]!r}")
         digests[digest] = entry.name
-        stored.append(_StoredKey(digest, Client(entry.name, entry.profiles, entry.rate_limit, entry.budget)))
+        client = Client(entry.name, entry.profiles, entry.rate_limit, entry.budget, namespace)
+        stored.append(_StoredKey(digest, client))
     return KeyStore(tuple(stored))
+
+
+def merge_stores(admin: KeyStore, teams: KeyStore) -> KeyStore:
+    """The keys file's entries, then the team keys whose name and key the file does not already hold.
+
+    The platform admins' file wins every collision, so no team key can take over
+    an admin key's identity (its limits, budget, spend) or its requests.
+    """
+    names = {entry.client.name for entry in admin.entries}
+    digests = {entry.digest for entry in admin.entries}
+    kept = [e for e in teams.entries if e.client.name not in names and e.digest not in digests]
+    if len(kept) < len(teams.entries):
+        dropped = len(teams.entries) - len(kept)
+        log.warning("ignoring %d team client key(s) whose name or key the keys file holds", dropped)
+    return KeyStore((*admin.entries, *kept))
+
+
+class CombinedKeys:
+    """``current()``: the keys file's store merged with the team keys, rebuilt only when either changed."""
+
+    def __init__(self, admin: Callable[[], KeyStore] | None, teams: Callable[[], KeyStore]) -> None:
+        self._admin = admin
+        self._teams = teams
+        self._inputs: tuple[KeyStore | None, KeyStore] | None = None
+        self._merged = KeyStore(())
+
+    def current(self) -> KeyStore:
+        inputs = (self._admin() if self._admin is not None else None, self._teams())
+        if self._inputs is None or inputs[0] is not self._inputs[0] or inputs[1] is not self._inputs[1]:
+            self._inputs = inputs
+            self._merged = inputs[1] if inputs[0] is None else merge_stores(inputs[0], inputs[1])
+        return self._merged
 
 
 def load_key_file(path: str | os.PathLike[str]) -> KeyStore:

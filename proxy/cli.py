@@ -34,6 +34,7 @@ from switchboard.serving import serve_until_signalled
 
 log = logging.getLogger("switchboard.proxy")
 STATE_STORE_ENV = "SWITCHBOARD_STATE_STORE"
+CLIENT_AUTH_ENV = "SWITCHBOARD_CLIENT_AUTH"
 STATE_STORE_PASSWORD_ENV = "SWITCHBOARD_STATE_STORE_PASSWORD"
 SHUTDOWN_GRACE_SECONDS = 10.0  # in-flight requests and streams get this long after SIGTERM
 
@@ -64,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE",
         help=f"client API keys (YAML), reloaded on change; default ${API_KEYS_FILE_ENV}; unset: no client auth",
+    )
+    parser.add_argument(
+        "--client-auth",
+        action="store_true",
+        default=os.environ.get(CLIENT_AUTH_ENV, "").strip().lower() in ("1", "true", "required"),
+        help=f"require client keys even without a keys file (cluster mode: team keys); default ${CLIENT_AUTH_ENV}",
     )
     parser.add_argument(
         "--state-store",
@@ -112,6 +119,8 @@ def invalid_flag(args: argparse.Namespace) -> str | None:
         return f"--reload-interval must be between {MIN_RELOAD_INTERVAL_S} and 3600 seconds, got {args.reload_interval}"
     if args.state_store_timeout <= 0:
         return f"--state-store-timeout must be positive, got {args.state_store_timeout}"
+    if args.client_auth and not args.kubernetes and api_keys_path(args) is None:
+        return "--client-auth without --api-keys-file would refuse every request (team keys need --kubernetes)"
     status_interval = getattr(args, "status_interval", None)
     if status_interval is not None and not (0 < status_interval <= 3600):
         return f"--status-interval must be between 0 and 3600 seconds, got {status_interval}"
@@ -136,9 +145,15 @@ def app_options(args: argparse.Namespace) -> AppOptions:
     """Options of the app from the flags; raises KeyFileError for a missing or invalid keys file."""
     keys_path = api_keys_path(args)
     api_keys = KeyFileSource(keys_path).current if keys_path is not None else None
-    if keys_path is not None:
-        log.info("client API keys required (keys file %s)", keys_path)
-    return AppOptions(max_body_bytes=args.max_body_bytes, api_keys=api_keys, state_store=store_settings(args))
+    if keys_path is not None or args.client_auth:
+        where = f"keys file {keys_path}" if keys_path is not None else "no keys file"
+        log.info("client API keys required (%s%s)", where, ", team keys" if args.kubernetes else "")
+    return AppOptions(
+        max_body_bytes=args.max_body_bytes,
+        api_keys=api_keys,
+        client_auth=args.client_auth,
+        state_store=store_settings(args),
+    )
 
 
 def store_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> StoreSettings | None:

@@ -18,13 +18,14 @@ symlink swaps Kubernetes uses for mounted ConfigMaps.
 import asyncio
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from switchboard.api.config import ConfigError, load_config
 from switchboard.api.egress import EgressPolicy
+from switchboard.proxy.auth import KeyStore
 from switchboard.proxy.credentials import SecretResolver
 from switchboard.proxy.runtime import Runtime
 
@@ -38,6 +39,11 @@ class ConfigSource(Protocol):
     @property
     def egress(self) -> EgressPolicy | None:
         """Where providers may connect (checked after DNS); None: anywhere (a trusted config file)."""
+        ...
+
+    @property
+    def client_keys(self) -> Callable[[], KeyStore] | None:
+        """Client keys the source delivers besides the keys file (cluster mode: the teams'); None: none."""
         ...
 
     async def run(self, runtime: Runtime) -> None: ...
@@ -55,6 +61,7 @@ class FileSource:
     interval_s: float = 0.5
     secrets: SecretResolver | None = None
     egress: EgressPolicy | None = None
+    client_keys: Callable[[], KeyStore] | None = None
 
     def status(self) -> Mapping[str, object]:
         return {"kind": "file", "path": str(self.path)}

@@ -102,6 +102,8 @@ class ProxyMetrics:
     spillovers: FastCounter
     reloads: FastCounter
     config_loaded: Gauge
+    client_requests: FastCounter
+    client_cost: FastCounter
     retried_by_profile: Tally[str] = field(default_factory=Tally)
     """Attempts after the first, per profile key ("namespace/name"): cluster mode's failover-storm input.
     (The ``retries`` metric is labelled by profile name, which is not unique across namespaces.)"""
@@ -164,6 +166,18 @@ def create_metrics(health: Callable[[], HealthSource | None], environ: Mapping[s
             "1 once a valid config is serving",
             registry=r,
             multiprocess_mode="livemin",  # workers: 1 only when every live worker serves a config
+        ),
+        client_requests=FastCounter(
+            "switchboard_client_requests",
+            "Requests per client key (its name, never the key) and key namespace, by status class",
+            ["client", "client_namespace", "status_class"],
+            registry=r,
+        ),
+        client_cost=FastCounter(
+            "switchboard_client_cost_usd",
+            "Estimated spend in USD per client key and key namespace",
+            ["client", "client_namespace"],
+            registry=r,
         ),
     )
 

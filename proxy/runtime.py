@@ -1,11 +1,11 @@
 """The config holder: validates, builds and atomically swaps snapshots.
 
-This is the seam cluster mode plugs into (``switchboard.proxy.kube``): it
-watches ConfigMaps, merges them with ``merge_configs`` and calls
+This is the seam cluster mode plugs into (``switchboard.proxy.kube``, through
+its ``ClusterRuntime`` view): it watches ConfigMaps, merges them and calls
 ``await runtime.apply(config)``; it passes a ``SecretResolver`` for
-``apiKey.secret`` references and may read ``runtime.router.provider_health()``
-to publish status. Standalone mode does the same from a file
-(``switchboard.proxy.config_source``).
+``apiKey.secret`` references and reads ``provider_health()`` and
+``failovers_by_profile()`` to publish status and Events. Standalone mode
+applies configs from a file (``switchboard.proxy.config_source``).
 
 Contract for callers:
 - ``apply(config)`` raises ``ConfigError`` (message names the field) and leaves
@@ -21,6 +21,7 @@ Contract for callers:
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,6 +30,7 @@ import aiohttp
 
 from switchboard.api.config import ConfigError, ProxyConfig
 from switchboard.api.egress import EgressPolicy
+from switchboard.api.status import ProviderHealth
 from switchboard.proxy.adapters.base import Adapter
 from switchboard.proxy.adapters.registry import get_adapter
 from switchboard.proxy.credentials import SecretResolver, resolve_credentials
@@ -36,7 +38,7 @@ from switchboard.proxy.egress import resolver_for
 from switchboard.proxy.endpoints.calls import EndpointCalls
 from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.routing.pricing import PricingTable
-from switchboard.proxy.routing.router import Router
+from switchboard.proxy.routing.router import Clock, Router
 from switchboard.proxy.snapshot import Snapshot
 from switchboard.proxy.upstream.transport import PoolKey, open_session
 
@@ -55,12 +57,13 @@ class Runtime:
         pricing: PricingTable,
         secrets: SecretResolver | None = None,
         egress: EgressPolicy | None = None,
+        routing_clock: Clock = time.monotonic,
     ) -> None:
         self._secrets = secrets
         self._egress = egress  # checked at connect time, after DNS (cluster mode); None: unrestricted
         self.metrics = metrics
         self.pricing = pricing
-        self.router = Router(pricing=pricing)
+        self.router = Router(pricing=pricing, clock=routing_clock)
         self.endpoint_calls = EndpointCalls(self.router)
         self._current: Snapshot | None = None
         self._in_flight: dict[int, int] = {}  # snapshot version -> requests holding it
@@ -152,6 +155,14 @@ class Runtime:
                 del self._in_flight[snap.version]
                 if snap.version in self._retired:
                     self._drop(snap)
+
+    def provider_health(self) -> Mapping[str, ProviderHealth]:
+        """Each provider's health as this replica sees it (empty before the first config)."""
+        return self.router.provider_health()
+
+    def failovers_by_profile(self) -> Mapping[str, int]:
+        """Retried attempts per profile key since start (a copy: the tally keeps counting)."""
+        return dict(self.metrics.retried_by_profile)
 
     def follow_slices(self, slices: list[Mapping[str, Any]]) -> None:
         """The EndpointSlices now seen (cluster mode): the pools follow, pools of departed endpoints close."""

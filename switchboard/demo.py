@@ -21,7 +21,7 @@ from switchboard.mock.server import make_app as make_mock_app
 from switchboard.mock.state import MockOptions
 from switchboard.proxy.app import create_app
 from switchboard.proxy.config_source import FileSource
-from switchboard.proxy.http.keys import RUNTIME
+from switchboard.proxy.http.app_keys import RUNTIME
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "standalone.yaml"
 READY_TIMEOUT_SECONDS = 30.0

@@ -24,7 +24,7 @@ from switchboard.proxy.fleet.admission import (
 )
 from switchboard.proxy.fleet.buckets import Level, Verdict
 from switchboard.proxy.fleet.budget import exceeded_message
-from switchboard.proxy.http.keys import RUNTIME
+from switchboard.proxy.http.app_keys import RUNTIME
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.types import Attempt, Plan, RouteRequest
 

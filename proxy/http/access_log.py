@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from switchboard.proxy.cost import format_cost
 
 LOGGER_NAME = "switchboard.proxy.access"
-_FORMAT = "%s %s %d api=%s profile=%s provider=%s client=%s duration_s=%.3f cost_usd=%s%s"
+_FORMAT = "%s %s %d api=%s profile=%s provider=%s client=%s client_namespace=%s duration_s=%.3f cost_usd=%s%s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,8 @@ class AccessLine:
     provider: str
     client: str
     """The client's key entry name with client auth on, never its key; "-" without."""
+    client_namespace: str
+    """The namespace of a team's key ("-" for the keys file's and without client auth)."""
     duration_s: float
     cost_usd: float | None
     created: float
@@ -53,6 +55,7 @@ class AccessLine:
             self.profile,
             self.provider,
             self.client,
+            self.client_namespace,
             self.duration_s,
             cost,
             self.endpoint_fields,

@@ -1,5 +1,6 @@
 """Helpers every API handler shares: readiness, planning, reporting, headers, JSON answers."""
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ from switchboard.proxy.auth import request_client, require_profile
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.fleet.http import RESERVATION, settle_usage
-from switchboard.proxy.http.keys import LABELS, RUNTIME, TELEMETRY, RouteLabels
+from switchboard.proxy.http.app_keys import LABELS, RUNTIME, TELEMETRY, RouteLabels
 from switchboard.proxy.http.tracing import annotate, request_span
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import NoRoute, Plan, RouteRequest
@@ -102,15 +103,37 @@ def attempt_headers(plan: Plan, scope: AttemptScope) -> dict[str, str]:
     }
 
 
-def json_answer(plan: Plan, served: Served[dict[str, Any]]) -> web.Response:
-    """A complete answer with the headers naming what served it, and its cost when the price is known."""
+_ANSWER_CHUNK_BYTES = 64 * 1024
+
+
+async def json_answer(request: web.Request, plan: Plan, served: Served[dict[str, Any]]) -> web.StreamResponse:
+    """A complete answer with the headers naming what served it, and its cost when the price is known.
+
+    Written in chunks that each wait for the client's socket to drain, within the serving attempt's
+    ``totalSeconds``: a client that does not take the answer in that time is gone (499) and its
+    connection is closed, so a slow reader holds one answer's bytes for a bounded time, never more.
+    """
     headers = attempt_headers(plan, served.scope)
     if served.scope.cost_usd is not None:
         headers["x-switchboard-cost-usd"] = format_cost(served.scope.cost_usd)
-    return web.Response(body=orjson.dumps(served.value), content_type="application/json", headers=headers)
+    body = memoryview(orjson.dumps(served.value))
+    response = web.StreamResponse(headers=headers)
+    response.content_type = "application/json"
+    response.content_length = len(body)
+    try:
+        async with asyncio.timeout(served.scope.attempt.timeouts.total_seconds):
+            await response.prepare(request)
+            for start in range(0, len(body), _ANSWER_CHUNK_BYTES):
+                await response.write(body[start : start + _ANSWER_CHUNK_BYTES])
+            await response.write_eof()
+    except (TimeoutError, ConnectionError, aiohttp.ClientConnectionError):
+        request[LABELS].client_gone = True
+        if request.transport is not None:
+            request.transport.abort()  # what the transport still holds for it is freed now
+    return response
 
 
-async def read_body(request: web.Request) -> bytes:
+async def read_request_body(request: web.Request) -> bytes:
     """The raw body; aiohttp raises 413 past ``client_max_size`` (--max-body-bytes).
 
     A client that disconnects while sending it is gone (499), not a proxy error.

@@ -3,15 +3,22 @@
 from aiohttp import web
 
 from switchboard.proxy.fleet.http import admitted
-from switchboard.proxy.http.common import capture_input, json_answer, plan_for, read_body, ready_runtime, reporting
+from switchboard.proxy.http.common import (
+    capture_input,
+    json_answer,
+    plan_for,
+    read_request_body,
+    ready_runtime,
+    reporting,
+)
 from switchboard.proxy.http.routing_input import route_request
 from switchboard.proxy.upstream.exchange import embeddings_once, embeddings_preparer
 from switchboard.proxy.upstream.loop import run_attempts
 from switchboard.proxy.validation import decode_json_object, parse_embeddings
 
 
-async def embeddings(request: web.Request) -> web.Response:
-    body = decode_json_object(await read_body(request))
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    body = decode_json_object(await read_request_body(request))
     parsed = parse_embeddings(body)
     runtime = ready_runtime(request)
     async with runtime.lease() as snap:
@@ -28,4 +35,4 @@ async def embeddings(request: web.Request) -> web.Response:
                 embeddings_preparer(snap, body),
                 lambda scope, prepared: embeddings_once(snap, scope, prepared, parsed.model),
             )
-            return json_answer(plan, served)
+            return await json_answer(request, plan, served)

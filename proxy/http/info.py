@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from switchboard.proxy.auth import request_client
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http.keys import RUNTIME, SOURCE, STARTED_AT
+from switchboard.proxy.http.app_keys import RUNTIME, SOURCE, STARTED_AT
 
 
 def _json(data: object, status: int = 200) -> web.Response:

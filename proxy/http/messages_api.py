@@ -14,7 +14,7 @@ from aiohttp import web
 from switchboard.proxy.apis import messages_request
 from switchboard.proxy.apis.codec import count_tokens_codec, messages_codec, natively_messages
 from switchboard.proxy.errors import invalid_param
-from switchboard.proxy.http.common import read_body
+from switchboard.proxy.http.common import read_request_body
 from switchboard.proxy.http.routing_input import messages_route
 from switchboard.proxy.http.serve import Capability, serve, translated
 from switchboard.proxy.validation import decode_json_object
@@ -30,7 +30,7 @@ def _common(body: dict[str, Any]) -> None:
 
 
 async def create_message(request: web.Request) -> web.StreamResponse:
-    body = decode_json_object(await read_body(request))
+    body = decode_json_object(await read_request_body(request))
     _common(body)
     messages_request.max_tokens(body)  # required by the API, whatever the upstream
     stream = body.get("stream", False)
@@ -56,7 +56,7 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
     Other upstreams have no token-counting endpoint; the estimate (the router's
     own, about four characters a token) is marked ``x-switchboard-token-count: estimated``.
     """
-    body = decode_json_object(await read_body(request))
+    body = decode_json_object(await read_request_body(request))
     _common(body)
     route = messages_route(body, request.headers)
 

@@ -19,7 +19,7 @@ from switchboard.logformat import log_ids
 from switchboard.proxy.auth import request_client
 from switchboard.proxy.errors import ApiError, anthropic_error_body
 from switchboard.proxy.http.access_log import AccessLine
-from switchboard.proxy.http.keys import ACCESS_LOG, LABELS, RUNTIME, RouteLabels
+from switchboard.proxy.http.app_keys import ACCESS_LOG, LABELS, RUNTIME, RouteLabels
 from switchboard.proxy.upstream.outcomes import ClientGone
 
 log = logging.getLogger("switchboard.proxy.http")
@@ -103,6 +103,12 @@ def _record(request: web.Request, status: int, labels: RouteLabels) -> None:
     metrics.requests.labels(labels.api, labels.endpoint, labels.profile, labels.provider, str(status)).inc()
     elapsed = time.monotonic() - labels.started_at
     metrics.latency.labels(labels.api, labels.endpoint, labels.profile, labels.provider).observe(elapsed)
+    client = request_client(request)
+    if client is not None:  # one series per issued key (bounded by the keys file and the per-namespace quota)
+        namespace = client.namespace or "-"
+        metrics.client_requests.labels(client.name, namespace, f"{status // 100}xx").inc()
+        if labels.cost_usd:
+            metrics.client_cost.labels(client.name, namespace).inc(labels.cost_usd)
     _log_access(request, status, labels, elapsed)
 
 
@@ -120,6 +126,7 @@ def _log_access(request: web.Request, status: int, labels: RouteLabels, elapsed_
         profile=labels.profile,
         provider=labels.provider,
         client=client.name if client else "-",
+        client_namespace=(client.namespace or "-") if client else "-",
         duration_s=elapsed_s,
         cost_usd=labels.cost_usd,
         created=time.time(),

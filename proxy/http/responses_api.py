@@ -13,7 +13,7 @@ from aiohttp import web
 from switchboard.proxy.apis import responses_request
 from switchboard.proxy.apis.codec import natively_responses, responses_codec
 from switchboard.proxy.errors import ApiError, invalid_param
-from switchboard.proxy.http.common import read_body
+from switchboard.proxy.http.common import read_request_body
 from switchboard.proxy.http.routing_input import responses_route
 from switchboard.proxy.http.serve import serve, translated
 from switchboard.proxy.validation import decode_json_object
@@ -41,7 +41,7 @@ def _validate(body: dict[str, Any]) -> bool:
 
 
 async def create_response(request: web.Request) -> web.StreamResponse:
-    body = decode_json_object(await read_body(request))
+    body = decode_json_object(await read_request_body(request))
     stream = _validate(body)
     chat, capability = translated(responses_request.chat_body, body, natively_responses)
     codec = responses_codec(body, chat, stream=stream)

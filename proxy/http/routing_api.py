@@ -12,7 +12,7 @@ from switchboard.api.config import ProxyConfig
 from switchboard.proxy.apis.codec import chat_codec
 from switchboard.proxy.auth import request_client, require_profile
 from switchboard.proxy.errors import invalid_param
-from switchboard.proxy.http.common import no_route_error, read_body, ready_runtime, within_grants
+from switchboard.proxy.http.common import no_route_error, read_request_body, ready_runtime, within_grants
 from switchboard.proxy.http.routing_input import api_route
 from switchboard.proxy.routing.decision import Explanation, RankedCandidate
 from switchboard.proxy.routing.router import Router
@@ -52,7 +52,7 @@ APIS = ("chat", "responses", "messages", "embeddings")
 async def _route_from_body(request: web.Request) -> tuple[dict[str, Any], str, RouteRequest]:
     """The body, its API and its route; ``?api=responses|messages|chat|embeddings`` says which API's body it is
     (default: embeddings for an ``input`` without ``messages``, else chat)."""
-    body = decode_json_object(await read_body(request))
+    body = decode_json_object(await read_request_body(request))
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise invalid_param("model", "'model' is required and must be a non-empty string", code="missing_required")
     api = request.query.get("api") or ("embeddings" if "input" in body and "messages" not in body else "chat")

@@ -88,7 +88,7 @@ async def serve(
                 served = await run_attempts(
                     report, plan, route.model, prepare, lambda scope, coded: codec_once(snap, scope, coded)
                 )
-                return json_answer(plan, served)
+                return await json_answer(request, plan, served)
             client = ClientStream(request)
             final_plan = plan
 

@@ -25,7 +25,7 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from switchboard.logformat import request_id_for, request_scope
-from switchboard.proxy.http.keys import REQUEST_ID
+from switchboard.proxy.http.app_keys import REQUEST_ID
 from switchboard.proxy.telemetry.attributes import REQUEST_ID as REQUEST_ID_ATTRIBUTE
 from switchboard.proxy.telemetry.setup import Telemetry
 

@@ -4,7 +4,7 @@
   views of ``provider_health()`` (one replica's view, sampled per status tick).
 * :class:`StormDetector`: a failover storm, from the running total of retried
   attempts per profile; reports the tick the rate crosses the threshold.
-* :class:`EventLimiter`: at most one Event per (object, reason) per interval;
+* :class:`EventThrottle`: at most one Event per (object, reason) per interval;
   what it holds back is counted and told in the next Event's message, so a
   flapping provider leaves a trail of a few Events instead of a flood.
 
@@ -95,7 +95,7 @@ class StormDetector:
 
 
 @dataclass(slots=True)
-class EventLimiter:
+class EventThrottle:
     """At most one Event per (object, reason) per ``min_interval_s``; held-back ones are counted."""
 
     min_interval_s: float

@@ -49,7 +49,7 @@ def event_body(involved: Involved, type_: EventType, reason: str, message: str, 
     }
 
 
-class EventRecorder:
+class EventPoster:
     """Posts core/v1 Events through a ``CoreV1Api``; failures are logged, not raised."""
 
     def __init__(self, core_api: Any, replica: str) -> None:

@@ -1,49 +1,44 @@
 """Circuit and failover-storm Events from this replica's view (the shell around ``event_rules``).
 
-Each tick samples ``provider_health()`` and the per-profile totals of retried
-attempts, lets the pure rules decide what is news and what the limiter lets
-through, and posts the rest on the LLMProvider or RoutingProfile (whose uid it
+Each tick samples the runtime's ``provider_health()`` and ``failovers_by_profile()``,
+lets the pure rules decide what is news and what the limiter lets through, and
+posts the rest on the LLMProvider or RoutingProfile (whose uid it
 reads first, so ``kubectl describe`` lists the Event).
 """
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from switchboard.api.base import API_GROUP, API_VERSION
-from switchboard.api.status import CircuitState, ProviderHealth
-from switchboard.proxy.kube.event_rules import EventLimiter, Notice, StormDetector, circuit_transitions
-from switchboard.proxy.kube.events import EventRecorder, Involved
+from switchboard.api.status import CircuitState
+from switchboard.proxy.kube.event_rules import EventThrottle, Notice, StormDetector, circuit_transitions
+from switchboard.proxy.kube.events import EventPoster, Involved
 from switchboard.proxy.kube.periodic import run_every
 from switchboard.proxy.kube.rendered import ObjectRef
+from switchboard.proxy.kube.runtime_view import ClusterRuntime
 
 log = logging.getLogger(__name__)
-
-HealthSnapshot = Callable[[], Mapping[str, ProviderHealth]]
-FailoverTotals = Callable[[], Mapping[str, int]]
-"""Running count of retried attempts per profile key ("namespace/name")."""
 
 
 class HealthEvents:
     def __init__(
         self,
-        recorder: EventRecorder,
+        recorder: EventPoster,
         custom_api: Any,
         replica: str,
-        health: HealthSnapshot,
-        failovers: FailoverTotals,
+        runtime: ClusterRuntime,
         detector: StormDetector,
-        limiter: EventLimiter,
+        limiter: EventThrottle,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._recorder = recorder
         self._api = custom_api
         self._replica = replica
-        self._health = health
-        self._failovers = failovers
+        self._runtime = runtime
         self._detector = detector
         self._limiter = limiter
         self._clock = clock
@@ -55,10 +50,10 @@ class HealthEvents:
 
     async def tick(self) -> None:
         now = self._clock()
-        health = self._health()
+        health = self._runtime.provider_health()
         opened_closed = circuit_transitions(self._circuits, health, self._replica)
         self._circuits = {key: h.circuit for key, h in health.items()}
-        storms = self._detector.observe(self._failovers(), now, self._replica)
+        storms = self._detector.observe(self._runtime.failovers_by_profile(), now, self._replica)
         for notice in opened_closed:
             await self._post("llmproviders", "LLMProvider", notice, now)
         for notice in storms:

@@ -20,11 +20,11 @@ from switchboard.api.base import API_GROUP, API_VERSION
 from switchboard.api.status import ProviderHealth
 from switchboard.proxy.kube.periodic import run_every
 from switchboard.proxy.kube.rendered import ObjectRef
+from switchboard.proxy.kube.runtime_view import ClusterRuntime
 
 log = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
-HealthSnapshot = Callable[[], Mapping[str, ProviderHealth]]
 ServedHashes = Callable[[], Mapping[ObjectRef, str]]
 Planner = Callable[[Mapping[str, Any], datetime], dict[str, Any] | None]
 
@@ -42,7 +42,7 @@ class StatusReporter:
         self,
         custom_api: Any,
         replica: str,
-        health: HealthSnapshot,
+        runtime: ClusterRuntime,
         served: ServedHashes,
         timing: Timing,
         interval_s: float,
@@ -51,7 +51,7 @@ class StatusReporter:
     ) -> None:
         self._api = custom_api
         self._replica = replica
-        self._health = health
+        self._runtime = runtime
         self._served = served
         self._timing = timing
         self._interval_s = interval_s
@@ -65,7 +65,7 @@ class StatusReporter:
 
     async def tick(self) -> None:
         """One round: every provider this replica routes to, every profile it serves."""
-        for key, health in sorted(self._health().items()):
+        for key, health in sorted(self._runtime.provider_health().items()):
             ref = ObjectRef.from_key(key)
             if ref is not None:  # standalone providers have no resource to report on
                 mine = normalize(health)

@@ -1,40 +1,38 @@
 """Cluster mode: wires the informers, the config sync and the status reporter.
 
-``switchboard-proxy --kubernetes`` calls :func:`run_cluster_mode`; tests and
-embedders use :class:`ClusterMode` to wait for the first applied config.
+``switchboard-proxy --kubernetes`` runs :class:`ClusterMode` through
+``KubernetesSource.run``; tests use it directly to wait for the first applied config.
 """
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 from kubernetes_asyncio import client, config
 
 from switchboard.api.aggregation import Timing
-from switchboard.api.status import NAMESPACE_LABEL, RENDERED_LABEL, ProviderHealth
-from switchboard.proxy.endpoints.follower import SliceFollower, SliceSink
+from switchboard.api.status import NAMESPACE_LABEL, RENDERED_LABEL
+from switchboard.proxy.endpoints.follower import SliceFollower
 from switchboard.proxy.kube.connection import ApiConnection
 from switchboard.proxy.kube.credentials import CredentialStore
-from switchboard.proxy.kube.event_rules import EventLimiter, StormDetector
-from switchboard.proxy.kube.events import EventRecorder
-from switchboard.proxy.kube.health_events import FailoverTotals, HealthEvents
+from switchboard.proxy.kube.event_rules import EventThrottle, StormDetector
+from switchboard.proxy.kube.events import EventPoster
+from switchboard.proxy.kube.health_events import HealthEvents
 from switchboard.proxy.kube.informer import Backoff, Collection, Informer
 from switchboard.proxy.kube.rendered import Trust
 from switchboard.proxy.kube.reporter import StatusReporter
+from switchboard.proxy.kube.runtime_view import ClusterRuntime
 from switchboard.proxy.kube.settings import ClusterSettings
-from switchboard.proxy.kube.sync import ClusterSync, ConfigTarget
+from switchboard.proxy.kube.sync import ClusterSync
+from switchboard.proxy.kube.team_keys import TeamKeys
 
 log = logging.getLogger(__name__)
 
 RENDERED_SELECTOR = f"{RENDERED_LABEL}=true"
-
-
-class HealthSource(Protocol):
-    def provider_health(self) -> Mapping[str, ProviderHealth]: ...
 
 
 async def new_api_client(kubeconfig: str | None) -> client.ApiClient:
@@ -52,25 +50,23 @@ class ClusterMode:
 
     def __init__(
         self,
-        runtime: ConfigTarget,
-        router: HealthSource,
+        runtime: ClusterRuntime,
         settings: ClusterSettings,
         credentials: CredentialStore | None = None,
         api_client_factory: Callable[[str | None], Any] = new_api_client,
-        failovers: FailoverTotals | None = None,
         connection: ApiConnection | None = None,
-        on_endpoint_slices: SliceSink | None = None,
+        follow_endpoint_slices: bool = False,
+        team_keys: TeamKeys | None = None,
     ) -> None:
         self.settings = settings
         self.connection = connection or ApiConnection()
         self.credentials = credentials or CredentialStore(settings.credentials_secret)
+        self._team_keys = team_keys
         self._runtime = runtime
-        self._router = router
         self._factory = api_client_factory
-        self._failovers: FailoverTotals = failovers or dict
         self._api: client.ApiClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._slices = SliceFollower(on_endpoint_slices) if on_endpoint_slices is not None else None
+        self._slices = SliceFollower(runtime.follow_slices) if follow_endpoint_slices else None
         self.sync: ClusterSync | None = None
         self.reporter: StatusReporter | None = None
         self.health_events: HealthEvents | None = None
@@ -79,9 +75,9 @@ class ClusterMode:
         s = self.settings
         self._api = await self._factory(s.kubeconfig)
         core = client.CoreV1Api(self._api)
-        recorder = EventRecorder(core, s.replica)
+        recorder = EventPoster(core, s.replica)
         trust = Trust(s.own_namespace, s.credentials_secret, s.egress)
-        sync = ClusterSync(self._runtime, self.credentials, trust, recorder, s.debounce_s)
+        sync = ClusterSync(self._runtime, self.credentials, trust, recorder, s.debounce_s, self._team_keys)
         backoff = Backoff()
         sync.config_informers = [Informer(_config_collection(core, s), sync.wake, backoff, self.connection)]
         sync.secret_informer = Informer(
@@ -99,7 +95,7 @@ class ClusterMode:
         self.reporter = StatusReporter(
             client.CustomObjectsApi(self._api),
             s.replica,
-            self._router.provider_health,
+            self._runtime,
             lambda: sync.served,
             timing,
             s.status_interval_s,
@@ -108,10 +104,9 @@ class ClusterMode:
             recorder,
             client.CustomObjectsApi(self._api),
             s.replica,
-            self._router.provider_health,
-            self._failovers,
+            self._runtime,
             StormDetector(s.storm_threshold, s.storm_window_s),
-            EventLimiter(s.event_interval_s),
+            EventThrottle(s.event_interval_s),
         )
         self.sync = sync
         runners = [*(i.run() for i in sync.config_informers), sync.secret_informer.run(), sync.run()]
@@ -162,21 +157,3 @@ def _config_collection(core: client.CoreV1Api, s: ClusterSettings) -> Collection
         selector += f",{NAMESPACE_LABEL} in ({','.join(s.namespaces)})"
     describe = f"rendered ConfigMaps in {s.own_namespace}"
     return Collection(describe, core.list_namespaced_config_map, (s.own_namespace,), {"label_selector": selector})
-
-
-async def run_cluster_mode(
-    runtime: ConfigTarget,
-    router: HealthSource,
-    settings: ClusterSettings,
-    credentials: CredentialStore | None = None,
-) -> None:
-    """Entry point for ``switchboard-proxy --kubernetes``: runs until cancelled."""
-    async with ClusterMode(runtime, router, settings, credentials) as mode:
-        log.info(
-            "cluster mode: replica %s, namespaces %s, credentials %s/%s",
-            settings.replica,
-            ",".join(settings.namespaces) or "all",
-            settings.own_namespace,
-            settings.credentials_secret,
-        )
-        await mode.wait()

@@ -9,59 +9,22 @@ parsed CLI flags when present (``kubeconfig``, ``watch_namespaces``,
 """
 
 import argparse
+import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
 
-from prometheus_client.registry import Collector
-
-from switchboard.api.config import ProxyConfig
 from switchboard.api.egress import EgressPolicy
 from switchboard.api.provider import ProviderConfig, SecretKeyRef
-from switchboard.api.status import ProviderHealth
+from switchboard.proxy.auth import KeyStore
+from switchboard.proxy.credentials import SecretResolver
 from switchboard.proxy.kube.connection import ApiConnection
 from switchboard.proxy.kube.credentials import CredentialStore
 from switchboard.proxy.kube.run import ClusterMode
 from switchboard.proxy.kube.settings import ClusterSettings
+from switchboard.proxy.kube.team_keys import TeamKeys
+from switchboard.proxy.runtime import Runtime
 
-SecretResolver = Callable[[ProviderConfig, SecretKeyRef], Awaitable[str]]
-
-
-class _HasHealth(Protocol):
-    def provider_health(self) -> Mapping[str, ProviderHealth]: ...
-
-
-class _HasRetryTally(Protocol):
-    @property
-    def retried_by_profile(self) -> Mapping[str, int]: ...
-
-    def collecting(self, collector: Collector) -> AbstractContextManager[None]: ...
-
-
-class RuntimeLike(Protocol):
-    """The proxy Runtime as cluster mode uses it."""
-
-    @property
-    def router(self) -> _HasHealth | None: ...
-
-    @property
-    def metrics(self) -> _HasRetryTally: ...
-
-    async def apply(self, config: ProxyConfig) -> Any: ...
-
-    def follow_slices(self, slices: list[Mapping[str, Any]]) -> None: ...
-
-
-class RouterOfRuntime:
-    """Health of whatever router the runtime currently has (none before the first config)."""
-
-    def __init__(self, runtime: RuntimeLike) -> None:
-        self._runtime = runtime
-
-    def provider_health(self) -> Mapping[str, ProviderHealth]:
-        router = self._runtime.router
-        return router.provider_health() if router is not None else {}
+log = logging.getLogger(__name__)
 
 
 class KubernetesSource:
@@ -70,6 +33,7 @@ class KubernetesSource:
     def __init__(self, settings: ClusterSettings) -> None:
         self.settings = settings
         self.credentials = CredentialStore(settings.credentials_secret)
+        self.team_keys = TeamKeys()
         self.connection = ApiConnection()
 
     @property
@@ -81,27 +45,34 @@ class KubernetesSource:
         return {"kind": "kubernetes", **self.connection.detail()}
 
     @property
+    def client_keys(self) -> Callable[[], KeyStore]:
+        """The team keys the operator delivered (with client auth on, next to the keys file's)."""
+        return self.team_keys.current
+
+    @property
     def secrets(self) -> SecretResolver:
         return self._resolve
 
     async def _resolve(self, provider: ProviderConfig, ref: SecretKeyRef) -> str:
         return self.credentials.resolve(provider, ref)
 
-    async def run(self, runtime: RuntimeLike) -> None:
-        def failovers() -> Mapping[str, int]:
-            return dict(runtime.metrics.retried_by_profile)
-
-        router = RouterOfRuntime(runtime)
+    async def run(self, runtime: Runtime) -> None:
         with runtime.metrics.collecting(self.connection.collector()):
             async with ClusterMode(
                 runtime,
-                router,
                 self.settings,
                 self.credentials,
-                failovers=failovers,
                 connection=self.connection,
-                on_endpoint_slices=runtime.follow_slices,
+                follow_endpoint_slices=True,
+                team_keys=self.team_keys,
             ) as mode:
+                log.info(
+                    "cluster mode: replica %s, namespaces %s, credentials %s/%s",
+                    self.settings.replica,
+                    ",".join(self.settings.namespaces or ()) or "all",
+                    self.settings.own_namespace,
+                    self.settings.credentials_secret,
+                )
                 await mode.wait()
 
 

@@ -1,4 +1,4 @@
-"""Rendered ConfigMaps + the credentials Secret -> ``Runtime.apply``.
+"""Rendered ConfigMaps + the credentials Secret -> ``ClusterRuntime.apply``.
 
 Informers only mark the state dirty; one task rebuilds, after a tiny debounce
 that folds a burst of events into one apply. The first apply waits until every
@@ -6,16 +6,15 @@ informer has listed once, so keys are present when providers first load.
 """
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
 from switchboard.api.config import ConfigError, ProxyConfig
 from switchboard.proxy.kube.credentials import CredentialStore, decode_secret_data
-from switchboard.proxy.kube.events import EventRecorder
+from switchboard.proxy.kube.events import EventPoster
 from switchboard.proxy.kube.informer import Informer
 from switchboard.proxy.kube.rendered import (
     INVALID,
@@ -29,14 +28,10 @@ from switchboard.proxy.kube.rendered import (
     reconcile,
     served_hashes,
 )
+from switchboard.proxy.kube.runtime_view import ClusterRuntime
+from switchboard.proxy.kube.team_keys import TeamKeys, split_delivered
 
 log = logging.getLogger(__name__)
-
-
-class ConfigTarget(Protocol):
-    """What the proxy runtime offers: an atomic swap to a new config."""
-
-    def apply(self, config: ProxyConfig) -> Any: ...
 
 
 class ClusterSync:
@@ -44,14 +39,16 @@ class ClusterSync:
 
     def __init__(
         self,
-        target: ConfigTarget,
+        runtime: ClusterRuntime,
         credentials: CredentialStore,
         trust: Trust,
-        events: EventRecorder | None = None,
+        events: EventPoster | None = None,
         debounce_s: float = 0.01,
+        team_keys: TeamKeys | None = None,
     ) -> None:
-        self.target = target
+        self.runtime = runtime
         self.credentials = credentials
+        self.team_keys = team_keys
         self.trust = trust
         self.config_informers: Sequence[Informer] = ()
         self.secret_informer: Informer | None = None
@@ -96,7 +93,10 @@ class ClusterSync:
                 await self._events.warn("ConfigMap", error.source, error.reason, error.message)
         if self.secret_informer is not None:
             secret = next(iter(self.secret_informer.objects.values()), None)
-            self.credentials.replace(decode_secret_data(secret))
+            provider_keys, client_keys = split_delivered(decode_secret_data(secret))
+            self.credentials.replace(provider_keys)
+            if self.team_keys is not None:
+                self.team_keys.update(client_keys)
         await self._apply_if_changed()
 
     async def _report_missing(self, missing: Mapping[ObjectRef, str]) -> None:
@@ -120,9 +120,7 @@ class ClusterSync:
         if config == self.applied and fingerprint == self._fingerprint:
             return
         try:
-            result = self.target.apply(config)
-            if inspect.isawaitable(result):
-                await result
+            await self.runtime.apply(config)
         except ConfigError as e:
             log.error("merged config rejected, the previous config keeps serving: %s", e)
             return

@@ -104,13 +104,11 @@ class ConfigIndex:
 
 
 def _build_route(config: ProxyConfig, profile: ProfileConfig, model: str, pricing: PricingTable) -> Route:
-    ordered = sorted(
-        enumerate(profile.providers),
-        key=lambda item: (item[1].priority or 0, item[0]),  # unset priority is 0; ties keep list order
-    )
+    # Unset priority is 0; sorted() is stable, so ties keep list order.
+    ordered = sorted(profile.providers, key=lambda ref: ref.priority or 0)
     candidates: list[Candidate] = []
     excluded: dict[str, str] = {}
-    for position, ref in ordered:
+    for ref in ordered:
         provider = config.provider_for(profile, ref.name)
         served = _served_model(provider, ref, model)
         if provider.disabled:
@@ -118,7 +116,7 @@ def _build_route(config: ProxyConfig, profile: ProfileConfig, model: str, pricin
         elif served is None:
             excluded[provider.key] = f"does not serve model {model!r}"
         else:
-            candidates.append(_candidate(profile, provider, ref, served, position, pricing))
+            candidates.append(_candidate(profile, provider, ref, served, len(candidates), pricing))
     windows = [c.context_window for c in candidates if c.context_window is not None]
     return Route(
         profile=profile,

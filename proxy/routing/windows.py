@@ -80,4 +80,5 @@ class TokenBucket:
     def wait_s(self, now: float, amount: float) -> float:
         """Seconds until ``amount`` (capped at capacity) fits."""
         missing = min(amount, self.capacity) - self.available(now)
-        return 0.0 if missing <= 0 else math.ceil(missing / self.rate * 1000) / 1000
+        # Whole milliseconds, rounded up; a float error (10.0000000001 s) must not add one.
+        return 0.0 if missing <= 0 else math.ceil(round(missing / self.rate * 1000, 6)) / 1000

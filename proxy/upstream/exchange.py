@@ -18,7 +18,7 @@ from switchboard.proxy.apis.codec import Codec, CodecFactory
 from switchboard.proxy.routing.headroom import upstream_headroom
 from switchboard.proxy.snapshot import Snapshot
 from switchboard.proxy.upstream.attempt import AttemptScope
-from switchboard.proxy.upstream.transport import client_timeout, read_body, send
+from switchboard.proxy.upstream.transport import client_timeout, read_upstream_body, send
 
 Body = Mapping[str, Any]
 REDACTED = "***"
@@ -129,7 +129,7 @@ async def _exchange(snap: Snapshot, scope: AttemptScope, upstream: UpstreamReque
     """Send a complete (non-streaming) request; the answer's body, or the adapter's UpstreamError."""
     provider = scope.attempt.provider
     async with _sending(snap, scope, upstream, body) as response:
-        raw = await read_body(response)
+        raw = await read_upstream_body(response)
         if response.status >= 300:
             raise snap.adapter(provider).error(response.status, raw, response.headers)
         scope.headroom = upstream_headroom(response.headers)
@@ -143,6 +143,8 @@ async def open_stream(snap: Snapshot, scope: AttemptScope, prepared: Prepared) -
     with _scrubbing(prepared.target.api_key):
         async with _sending(snap, scope, prepared.request, prepared.body) as response:
             if response.status >= 300:
-                raise snap.adapter(provider).error(response.status, await read_body(response), response.headers)
+                raise snap.adapter(provider).error(
+                    response.status, await read_upstream_body(response), response.headers
+                )
             scope.headroom = upstream_headroom(response.headers)
             yield response

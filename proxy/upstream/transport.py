@@ -85,7 +85,7 @@ def send(
     )
 
 
-async def read_body(response: aiohttp.ClientResponse) -> bytes:
+async def read_upstream_body(response: aiohttp.ClientResponse) -> bytes:
     """The whole (decompressed) body; ``UpstreamProtocolError`` once it passes ``MAX_UPSTREAM_BODY_BYTES``."""
     limit = MAX_UPSTREAM_BODY_BYTES
     declared = response.content_length

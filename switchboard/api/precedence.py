@@ -8,14 +8,16 @@ replicas, restarts and the order anything was listed or watched in:
    ``namespace/name`` in alphabetical order wins; a profile without a timestamp
    ranks after every profile that has one.
 
-The proxy's route index and the operator's status both call :func:`claims`,
-so they always agree on the winner. With client auth on, the proxy applies the
+The proxy's route index (:func:`claims`) and the operator's status
+(``switchboard.operator.conflicts``) both rank with :func:`rank`, so they
+always agree on the winner. With client auth on, the proxy applies the
 rule among the profiles the caller's key may use only (docs/tenancy.md).
 """
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from switchboard.api.profile import ProfileConfig
 
@@ -23,7 +25,20 @@ Rank = tuple[bool, datetime, str, str]
 _UNSET = datetime.min.replace(tzinfo=UTC)  # stands in for a missing timestamp, after the "is None" flag
 
 
-def rank(profile: ProfileConfig) -> Rank:
+class Ranked(Protocol):
+    """What the rule reads of a profile: the proxy's ``ProfileConfig``, the operator's index entry."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def namespace(self) -> str | None: ...
+    @property
+    def creation_timestamp(self) -> datetime | None: ...
+    @property
+    def key(self) -> str: ...
+
+
+def rank(profile: Ranked) -> Rank:
     """Sort key: smaller wins. Missing timestamps sort after present ones."""
     created = profile.creation_timestamp
     return (created is None, created or _UNSET, profile.namespace or "", profile.name)
@@ -59,7 +74,7 @@ def claims(profiles: Iterable[ProfileConfig]) -> Mapping[str, Claim]:
     return {model: Claim(model, tuple(group)) for model, group in by_model.items()}
 
 
-def why_shadowed(winner: ProfileConfig, loser: ProfileConfig) -> str:
+def why_shadowed(winner: Ranked, loser: Ranked) -> str:
     """Why ``loser`` does not serve a model ``winner`` also serves, in words for status and explain."""
     if winner.creation_timestamp != loser.creation_timestamp:
         if loser.creation_timestamp is None:
@@ -68,6 +83,6 @@ def why_shadowed(winner: ProfileConfig, loser: ProfileConfig) -> str:
     return f"{winner.key} is as old and sorts first by namespace/name"
 
 
-def _when(profile: ProfileConfig) -> str:
+def _when(profile: Ranked) -> str:
     created = profile.creation_timestamp
     return created.strftime("%Y-%m-%dT%H:%M:%SZ") if created is not None else "unknown"

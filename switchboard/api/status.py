@@ -1,8 +1,8 @@
 """Status of both custom resources, and the rendered-ConfigMap conventions.
 
 Two writers share each status, on disjoint fields: the operator owns
-``observedGeneration``, ``conditions`` and (for profiles) ``configHash`` and
-``providerCount``; proxy replicas own ``replicas``, ``summary`` and
+``observedGeneration``, ``conditions`` and (for profiles) ``configHash``,
+``configMap``, ``providerCount`` and ``shadows``; proxy replicas own ``replicas``, ``summary`` and
 ``inSyncReplicas``. Both use merge patches on the status subresource.
 """
 
@@ -38,7 +38,7 @@ CircuitState = Literal["closed", "open", "half-open"]
 class Condition(Model):
     """A Kubernetes-style condition written by the operator."""
 
-    type: str = Field(description="Ready, ResolvedRefs or Rendered.")
+    type: str = Field(description="Ready, ResolvedRefs, Rendered or (profiles) Accepted.")
     status: Literal["True", "False", "Unknown"] = Field(description="Whether the condition holds.")
     reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", description="CamelCase cause.")
     message: str = Field("", description="Human-readable detail.")
@@ -59,7 +59,9 @@ class ProviderHealth(Model):
     """What one replica sees of one provider (all its models together)."""
 
     circuit: CircuitState = Field(
-        "closed", description="open if every model's circuit is open, half-open if any is not closed."
+        "closed",
+        description="The most severe of its models' circuits (in the summary: of the live replicas' circuits): "
+        "open if any is open, else half-open if any is half-open, else closed.",
     )
     ema_ms: float | None = Field(None, description="Moving average latency of successful calls.")
     p50_ms: float | None = Field(None, description="Median latency over the recent window.")
@@ -101,15 +103,29 @@ class ReplicaSync(Model):
     updated_at: str = Field(description="RFC 3339 time of the replica's last write.")
 
 
+class ShadowedProfile(Model):
+    """A profile that also serves a model this one wins (the conflict rule: docs/tenancy.md)."""
+
+    model: str = Field(description="The model name both profiles serve.")
+    profile: str = Field(description="`namespace/name` of the profile that does not get the model's requests.")
+
+
 class RoutingProfileStatus(Model):
-    """Operator: observedGeneration, conditions, configHash, configMap, providerCount. Proxies: the rest."""
+    """Operator: observedGeneration, conditions, configHash, configMap, providerCount, shadows. Proxies: the rest."""
 
     observed_generation: int | None = Field(None, description="Generation the operator last processed.")
-    conditions: tuple[Condition, ...] = Field((), description="Ready, ResolvedRefs, Rendered.")
+    conditions: tuple[Condition, ...] = Field(
+        (),
+        description="Ready, ResolvedRefs, Rendered, Accepted (False, reason ModelConflict, when another "
+        "profile wins a model this one serves).",
+    )
     config_hash: str | None = Field(None, description="sha256 of the rendered config.yaml.")
     config_map: str | None = Field(
         None, description="namespace/name of the rendered ConfigMap (in the release namespace)."
     )
     provider_count: int | None = Field(None, description="Providers in the rendered config.")
+    shadows: tuple[ShadowedProfile, ...] = Field(
+        (), description="Profiles serving a model this one wins, which therefore do not get its requests."
+    )
     in_sync_replicas: int | None = Field(None, description="Live replicas serving configHash.")
     replicas: tuple[ReplicaSync, ...] = Field((), description="One entry per live proxy replica.")

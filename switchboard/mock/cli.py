@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Runtime control: POST/DELETE /_mock/faults, GET /_mock/stats, GET /_mock/requests. "
         "Per-request faults: x-mock-status, x-mock-fail-rate, x-mock-latency-ms, x-mock-latency-per-token-ms, "
         "x-mock-jitter-ms, x-mock-retry-after, x-mock-hang, x-mock-cut-stream-after, x-mock-error-event-after, "
-        "x-mock-stall-after, x-mock-malformed (json|sse), x-mock-malformed-after.",
+        "x-mock-stall-after, x-mock-malformed (json|sse), x-mock-malformed-after, x-mock-quota-left, "
+        "x-mock-repeat-reply.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8090, help="port to bind; 0 picks a free one (default 8090)")

@@ -35,6 +35,7 @@ class FaultSpec:
     malformed: Malformed | None = None
     malformed_after: int | None = None  # where the malformed SSE event goes (default: after the first event)
     quota_left: float | None = None  # share of a (fake) 1000-request quota reported in rate-limit headers
+    repeat_reply: int | None = None  # the answer's text N times over: a large answer (or stream) from a short prompt
 
     def over(self, base: "FaultSpec") -> "FaultSpec":
         """This spec layered on top of ``base`` (set fields here win)."""
@@ -75,6 +76,8 @@ def _parse_field(name: str, value: Any) -> Any:
         return _as_number(name, value, low=0.0, high=3_600_000.0)
     if name in ("cut_stream_after", "error_event_after", "stall_after", "malformed_after"):
         return int(_as_number(name, value, low=0, high=1_000_000))
+    if name == "repeat_reply":
+        return int(_as_number(name, value, low=1, high=1_000_000))
     if name == "hang":
         return _as_bool(name, value)
     if name == "retry_after":

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from switchboard.mock.conversation import BadRequest, Turn, reply_to
+from switchboard.mock.conversation import BadRequest, Reply, Turn, reply_to
 from switchboard.mock.dialect import Dialect, sse
 from switchboard.mock.faults import FaultSpec, FaultSpecError, faults_from_headers
 from switchboard.mock.state import MockState
@@ -102,11 +103,21 @@ async def handle_chat(
     state.remember(dialect.name, turn.model, admitted.body, stream=turn.stream, traceparent=traceparent)
     if turn.stream:
         return await _stream(request, dialect, turn, admitted.faults)
-    reply = reply_to(turn)
+    reply = _reply(turn, admitted.faults)
     await _sleep_ms(state, (admitted.faults.latency_per_token_ms or 0.0) * reply.completion_tokens)
     if admitted.faults.malformed is not None:
         return web.Response(body=MALFORMED_JSON, content_type="application/json")
     return web.json_response(dialect.chat_body(turn, reply), dumps=_dumps, headers=quota_headers(admitted.faults))
+
+
+def _reply(turn: Turn, faults: FaultSpec) -> Reply:
+    """The answer to ``turn``; ``repeat_reply`` says its text comes N times over (pieces and tokens)."""
+    reply = reply_to(turn)
+    if faults.repeat_reply is None or faults.repeat_reply == 1 or reply.tool_call is not None:
+        return reply
+    times, reasoning = faults.repeat_reply, reply.reasoning_tokens
+    completion = (reply.completion_tokens - reasoning) * times + reasoning
+    return dataclasses.replace(reply, pieces=reply.pieces * times, completion_tokens=completion)
 
 
 QUOTA = 1000
@@ -135,7 +146,7 @@ def _error_event(dialect: Dialect) -> bytes:
 async def _stream(request: web.Request, dialect: Dialect, turn: Turn, faults: FaultSpec) -> web.StreamResponse:
     """Write the events one by one, with per-token latency, a cut or a malformed event if asked."""
     state = request.app[STATE]
-    events = dialect.chat_events(turn, reply_to(turn))
+    events = dialect.chat_events(turn, _reply(turn, faults))
     if faults.cut_stream_after is not None:
         events = events[: faults.cut_stream_after]
     if faults.error_event_after is not None:
@@ -153,6 +164,7 @@ async def _stream(request: web.Request, dialect: Dialect, turn: Turn, faults: Fa
             if index:
                 await _sleep_ms(state, faults.latency_per_token_ms or 0.0)
             await response.write(event)
+            state.stream_bytes += len(event)
         await response.write_eof()
     except ConnectionError:  # the caller (the proxy) left mid-stream: normal, not a mock error
         pass

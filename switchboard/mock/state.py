@@ -42,6 +42,7 @@ class MockState:
         self.faults: dict[str, FaultSpec] = dict(options.faults)
         self.stats: dict[str, ModelStats] = {}
         self.total_requests = 0
+        self.stream_bytes = 0  # event bytes streamed so far (handed to the socket: a stalled reader stops it)
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_LIMIT)
         self.closing = asyncio.Event()
 
@@ -64,9 +65,11 @@ class MockState:
             self.stats.setdefault(model, ModelStats()).errors += 1
 
     def snapshot(self) -> dict[str, Any]:
-        return {"total": self.total_requests, "models": {m: s.to_dict() for m, s in sorted(self.stats.items())}}
+        models = {m: s.to_dict() for m, s in sorted(self.stats.items())}
+        return {"total": self.total_requests, "stream_bytes": self.stream_bytes, "models": models}
 
     def reset_stats(self) -> None:
         self.stats.clear()
         self.total_requests = 0
+        self.stream_bytes = 0
         self.recent.clear()

@@ -2,10 +2,9 @@
 
 Inputs live in ``golden/``; each expected output sits next to its input as
 ``<name>.expected.json``. Regenerate after a deliberate change with
-``UPDATE_GOLDEN=1 pytest tests/adapters/test_golden.py`` and review the diff.
+``make golden`` (``UPDATE_GOLDEN=1``, see ``tests/golden.py``) and review the diff.
 """
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from switchboard.proxy.adapters.base import Adapter
 from switchboard.proxy.adapters.gemini import GeminiAdapter
 from switchboard.proxy.adapters.openai import OpenAIAdapter
 from tests.adapters.support import decode_events, make_target
+from tests.golden import SWITCH, updating
 
 GOLDEN = Path(__file__).parent / "golden"
 BASE_URLS = {
@@ -48,9 +48,9 @@ def adapter_for(family: str) -> Adapter:
 
 
 def check(actual: Any, expected_path: Path) -> None:
-    if os.environ.get("UPDATE_GOLDEN"):
+    if updating():
         expected_path.write_bytes(orjson.dumps(actual, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
-    assert expected_path.exists(), f"missing golden {expected_path}; run with UPDATE_GOLDEN=1"
+    assert expected_path.exists(), f"missing golden {expected_path}; run with {SWITCH}=1"
     assert actual == orjson.loads(expected_path.read_bytes())
 
 

@@ -1,6 +1,6 @@
 """Golden files for the inbound codecs: requests to chat, answers and streams back, native pass-through.
 
-Regenerate after a deliberate change with ``UPDATE_GOLDEN=1 pytest tests/apis/test_golden.py``
+Regenerate after a deliberate change with ``make golden`` (``UPDATE_GOLDEN=1``)
 and review the diff. Translated streams and answers reuse the adapters' upstream goldens, so each
 inbound API is checked over every upstream family.
 """

@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 
 from switchboard.proxy.app import create_app
-from switchboard.proxy.http.keys import RUNTIME
+from switchboard.proxy.http.app_keys import RUNTIME
 from switchboard.proxy.kube import ClusterSettings, KubernetesSource
 from switchboard.proxy.runtime import Runtime
 from tests.fixtures.kubeproxy import LOOPBACK_EGRESS, KubeApply

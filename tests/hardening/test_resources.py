@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from switchboard.operator.conditions import READY, RENDERED, RESOLVED_REFS, profile_verdicts
 from switchboard.operator.render import Rendered, RenderFailure, RenderInputs, render
+from switchboard.operator.verdicts import READY, RENDERED, RESOLVED_REFS
 
 NAMESPACE = "team-h"
 
@@ -81,7 +81,7 @@ def test_semantic_error_is_a_condition_naming_the_culprit(case: str) -> None:
     assert isinstance(result, RenderFailure), result
     assert reason in [p.reason for p in result.problems]
     assert culprit in result.message
-    verdicts = {v.type: v for v in profile_verdicts(result, None)}
+    verdicts = {v.type: v for v in result.verdicts.conditions}
     assert verdicts[READY].status == "False" and verdicts[RENDERED].status == "False"
     assert culprit in verdicts[READY].message and "last good ConfigMap" in verdicts[READY].message
     assert verdicts[RESOLVED_REFS].status == ("False" if reason == "NoProviders" else "True")

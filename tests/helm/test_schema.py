@@ -14,7 +14,6 @@ BAD_VALUES = [
     (["--set", "typo=1"], "", "additional properties 'typo' not allowed"),
     (["--set", "proxy.service.type=Ingress"], "/proxy/service/type", "value must be one of"),
     (["--set", "proxy.image.pullPolicy=Sometimes"], "/proxy/image/pullPolicy", "value must be one of"),
-    (["--set", "proxy.auth.enabled=true"], "/proxy/auth/existingSecret", "minLength"),
     (["--set", "proxy.autoscaling.targetCPUUtilizationPercentage=150"], "/proxy/autoscaling", "maximum"),
     (["--set", "proxy.podDisruptionBudget.maxUnavailable=half"], "/proxy/podDisruptionBudget/maxUnavailable", ""),
     (["--set", "proxy.serviceAccountName=Not_A_Name"], "/proxy/serviceAccountName", "does not match pattern"),
@@ -52,6 +51,7 @@ def test_autoscaling_bounds_are_checked(helm: str) -> None:
         ["--set", "proxy.podDisruptionBudget.maxUnavailable=25%"],
         ["--set", "proxy.resources.limits.cpu=1500m"],
         ["--set", "proxy.auth.enabled=true", "--set", "proxy.auth.existingSecret=keys"],
+        ["--set", "proxy.auth.enabled=true"],  # team keys only
         ["--set", "proxy.autoscaling.enabled=false", "--set", "proxy.autoscaling.minReplicas=20"],
     ],
 )

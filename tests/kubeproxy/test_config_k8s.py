@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from switchboard.api.config import ProxyConfig
 from switchboard.proxy.kube import ClusterMode, ClusterSettings, KubernetesSource
+from switchboard.proxy.metrics import create_metrics
+from switchboard.proxy.routing.pricing import PricingTable
+from switchboard.proxy.runtime import Runtime
 from tests.fixtures.kubeproxy import (
     LOOPBACK_EGRESS,
     KubeApply,
     RecordingRuntime,
-    ResolvingRuntime,
-    StaticHealth,
     rendered_config_text,
     rendered_configmap,
     rendered_name,
@@ -51,7 +51,7 @@ async def test_configmap_create_and_update_reach_the_proxy(
     ns = kube_namespace
     await kube.apply(_manifest(ns, "chat", "openai", ("m-0",)))
     runtime = RecordingRuntime()
-    async with ClusterMode(runtime, StaticHealth(), _settings(kube_cluster, ns)) as mode:
+    async with ClusterMode(runtime, _settings(kube_cluster, ns)) as mode:
         await asyncio.wait_for(mode.wait_synced(), 30)
         assert runtime.current is not None and runtime.current.served_models() == ["m-0"]
         latencies, after_kubectl = [], []
@@ -84,7 +84,7 @@ async def test_invalid_configmap_is_skipped_and_last_good_keeps_serving(
     await kube.apply(_manifest(ns, "other", "anthropic", ("other-1",)))
     runtime = RecordingRuntime()
     caplog.set_level(logging.INFO, logger="switchboard.proxy.kube")
-    async with ClusterMode(runtime, StaticHealth(), _settings(kube_cluster, ns)) as mode:
+    async with ClusterMode(runtime, _settings(kube_cluster, ns)) as mode:
         await asyncio.wait_for(mode.wait_synced(), 30)
         broken = _manifest(ns, "chat", "openai", ("bad",))
         broken["data"]["config.yaml"] = broken["data"]["config.yaml"].replace("openai-compatible", "nonsense")
@@ -106,7 +106,7 @@ async def test_invalid_configmap_is_skipped_and_last_good_keeps_serving(
     assert f"ConfigMap {release}/{ns}.fresh-rendered" in logged
 
 
-async def test_secret_change_re_resolves_keys_and_keys_are_never_logged(
+async def test_secret_change_re_resolves_keys_in_the_proxy_runtime_and_keys_are_never_logged(
     kube_cluster: Any, kube_namespace: str, kube: KubeApply, credentials_secret: str, caplog: Any
 ) -> None:
     ns = kube_namespace
@@ -114,23 +114,37 @@ async def test_secret_change_re_resolves_keys_and_keys_are_never_logged(
     caplog.set_level(logging.DEBUG)
     await kube.apply(_manifest(ns, "chat", "openai", ("gpt-4o",), secret_key=key))
     source = KubernetesSource(_settings(kube_cluster, ns))
-    runtime = ResolvingRuntime(source.secrets)
-    async with ClusterMode(runtime, StaticHealth(), source.settings, source.credentials):
-        async with asyncio.timeout(30):  # the ConfigMap was seen and refused
-            while f"has no key {key!r}" not in caplog.text:  # noqa: ASYNC110 - polling the log
+    runtime = Runtime(
+        metrics=create_metrics(lambda: None),
+        pricing=PricingTable.default(),
+        secrets=source.secrets,
+        egress=LOOPBACK_EGRESS,
+    )
+
+    def served_key() -> str | None:
+        if not runtime.ready or "gpt-4o" not in runtime.snapshot.config.served_models():
+            return None
+        key = runtime.snapshot.credentials.get(f"{ns}/openai")
+        return key.reveal() if key else None
+
+    async def until_key(value: str) -> None:
+        async with asyncio.timeout(30):
+            while served_key() != value:  # noqa: ASYNC110 - the runtime has no change signal
                 await asyncio.sleep(0.05)
-        # key missing: that ConfigMap is left out (others would still be served), the error says which key
-        assert all(c.served_models() == [] for c in runtime.configs)
-        await kube.apply(secret_manifest(kube_cluster.namespace, {key: "sk-first-0001"}))
-        await asyncio.wait_for(runtime.wait_for(_serves("gpt-4o")), 15)
-        assert runtime.keys[-1] == {f"{ns}/openai": "sk-first-0001"}
-        await kube.apply(secret_manifest(kube_cluster.namespace, {key: "sk-second-0002"}))
-        for _ in range(150):
-            if runtime.keys[-1] == {f"{ns}/openai": "sk-second-0002"}:
-                break
-            await asyncio.sleep(0.1)
-        assert runtime.keys[-1] == {f"{ns}/openai": "sk-second-0002"}
-        assert isinstance(runtime.current, ProxyConfig)
+
+    try:
+        async with ClusterMode(runtime, source.settings, source.credentials):
+            async with asyncio.timeout(30):  # the ConfigMap was seen and refused
+                while f"has no key {key!r}" not in caplog.text:  # noqa: ASYNC110 - polling the log
+                    await asyncio.sleep(0.05)
+            # key missing: that ConfigMap is left out (others would still be served), the error says which key
+            assert not runtime.ready or runtime.snapshot.config.served_models() == []
+            await kube.apply(secret_manifest(kube_cluster.namespace, {key: "sk-first-0001"}))
+            await until_key("sk-first-0001")
+            await kube.apply(secret_manifest(kube_cluster.namespace, {key: "sk-second-0002"}))
+            await until_key("sk-second-0002")
+    finally:
+        await runtime.close()
     assert f"has no key {key!r}" in caplog.text
     assert "sk-first" not in caplog.text and "sk-second" not in caplog.text
 
@@ -147,7 +161,7 @@ async def test_all_namespaces_mode_serves_every_namespaces_profiles(
         replica="proxy-wide",
     )
     runtime = RecordingRuntime()
-    async with ClusterMode(runtime, StaticHealth(), settings) as mode:
+    async with ClusterMode(runtime, settings) as mode:
         await asyncio.wait_for(mode.wait_synced(), 30)
         await asyncio.wait_for(runtime.wait_for(_serves(f"wide-{ns}")), 15)
 
@@ -156,20 +170,23 @@ async def test_api_server_restart_keeps_last_config_and_catches_up(
     kube_cluster: Any, kube_namespace: str, kube: KubeApply, credentials_secret: str
 ) -> None:
     ns = kube_namespace
-    await kube.apply(_manifest(ns, "chat", "openai", ("before",)))
+    await kube.apply(_manifest(ns, "chat", "openai", ("listed",)))
     runtime = RecordingRuntime()
-    async with ClusterMode(runtime, StaticHealth(), _settings(kube_cluster, ns)) as mode:
+    async with ClusterMode(runtime, _settings(kube_cluster, ns)) as mode:
         await asyncio.wait_for(mode.wait_synced(), 30)
+        await kube.apply(_manifest(ns, "chat", "openai", ("before",)))  # arrives only through an open watch
+        await asyncio.wait_for(runtime.wait_for(_serves("before")), 30)
         applies = len(runtime.configs)
-        await asyncio.sleep(0.5)  # the watches are established
         # Control-plane calls stay on the main thread on purpose: the components are tied to
         # the thread that started them (PDEATHSIG), and asyncio.to_thread's worker exits later.
         kube_cluster.stop_apiserver()
-        await asyncio.sleep(3.0)  # an outage: the informers fail and back off
+        async with asyncio.timeout(60):  # an outage of 2 s as the replica sees it: informers fail and back off
+            while mode.connection.detail().get("lostForSeconds", 0) < 2:  # noqa: ASYNC110 - polling its state
+                await asyncio.sleep(0.05)
         assert runtime.current is not None and runtime.current.served_models() == ["before"]
         assert len(runtime.configs) == applies  # nothing was applied (in particular no empty config)
         detail = mode.connection.detail()  # what /readyz and the metrics say meanwhile
-        assert detail["apiServer"] == "lost" and detail["lostForSeconds"] > 0 and detail["configAgeSeconds"] > 0
+        assert detail["apiServer"] == "lost" and detail["configAgeSeconds"] > 0
         kube_cluster.start_apiserver()
         await kube.apply(_manifest(ns, "chat", "openai", ("after",)))
         await asyncio.wait_for(runtime.wait_for(_serves("after")), 30)

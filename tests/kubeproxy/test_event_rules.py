@@ -3,7 +3,7 @@
 import pytest
 
 from switchboard.api.status import ProviderHealth
-from switchboard.proxy.kube.event_rules import EventLimiter, Notice, StormDetector, circuit_transitions
+from switchboard.proxy.kube.event_rules import EventThrottle, Notice, StormDetector, circuit_transitions
 
 OPEN = ProviderHealth(circuit="open", error_rate=0.5, last_error="upstream answered 500: boom")
 HALF = ProviderHealth(circuit="half-open")
@@ -58,7 +58,7 @@ def test_a_storm_needs_a_positive_threshold_and_window() -> None:
 
 
 def test_the_limiter_lets_one_through_per_interval_and_counts_the_rest() -> None:
-    limiter = EventLimiter(min_interval_s=60)
+    limiter = EventThrottle(min_interval_s=60)
     opened = Notice("ns/a", "Warning", "CircuitOpened", "opened")
     closed = Notice("ns/a", "Normal", "CircuitClosed", "closed")
     assert limiter.admit(opened, 0.0) == opened

@@ -1,7 +1,6 @@
 """Circuit and failover-storm Events through a real API server, with the proxy's RBAC."""
 
 import asyncio
-from collections import Counter
 from typing import Any
 
 import pytest
@@ -9,15 +8,14 @@ from kubernetes_asyncio import client
 
 from switchboard.api.status import ProviderHealth
 from switchboard.proxy.kube import ClusterMode, ClusterSettings
-from switchboard.proxy.kube.event_rules import EventLimiter, StormDetector
-from switchboard.proxy.kube.events import EventRecorder
+from switchboard.proxy.kube.event_rules import EventThrottle, StormDetector
+from switchboard.proxy.kube.events import EventPoster
 from switchboard.proxy.kube.health_events import HealthEvents
 from switchboard.proxy.kube.run import new_api_client
 from tests.fixtures.kubeproxy import (
     LOOPBACK_EGRESS,
     KubeApply,
     RecordingRuntime,
-    StaticHealth,
     rendered_config_text,
     rendered_configmap,
 )
@@ -59,8 +57,7 @@ async def test_a_tripped_circuit_and_a_failover_storm_show_in_describe(
 ) -> None:
     ns = kube_namespace
     await _objects(kube, ns)
-    health = StaticHealth({f"{ns}/openai": CLOSED})
-    retried: Counter[str] = Counter()
+    runtime = RecordingRuntime({f"{ns}/openai": CLOSED})
     settings = ClusterSettings(
         egress=LOOPBACK_EGRESS,
         kubeconfig=str(kube_cluster.proxy_kubeconfig),
@@ -71,10 +68,10 @@ async def test_a_tripped_circuit_and_a_failover_storm_show_in_describe(
         storm_threshold=5,
         storm_window_s=30.0,
     )
-    async with ClusterMode(RecordingRuntime(), health, settings, failovers=lambda: dict(retried)) as mode:
+    async with ClusterMode(runtime, settings) as mode:
         await asyncio.wait_for(mode.wait_synced(), 30)
-        health.health[f"{ns}/openai"] = OPEN
-        retried[f"{ns}/chat"] += 8
+        runtime.health[f"{ns}/openai"] = OPEN
+        runtime.retried[f"{ns}/chat"] += 8
         [opened] = await _until_events(kube, ns, "CircuitOpened")
         [storm] = await _until_events(kube, ns, "FailoverStorm")
         described = await kube.run("describe", "llmp", "openai", "-n", ns)
@@ -101,27 +98,26 @@ async def test_a_flapping_circuit_does_not_flood(
     ns = kube_namespace
     await _objects(kube, ns)
     key = f"{ns}/openai"
-    health = StaticHealth({key: CLOSED})
+    runtime = RecordingRuntime({key: CLOSED})
     clock = ManualClock()
     api = await new_api_client(str(kube_cluster.proxy_kubeconfig))
     try:
         events = HealthEvents(
-            EventRecorder(client.CoreV1Api(api), "proxy-b"),
+            EventPoster(client.CoreV1Api(api), "proxy-b"),
             client.CustomObjectsApi(api),
             "proxy-b",
-            health.provider_health,
-            dict,
+            runtime,
             StormDetector(threshold=100, window_s=60),
-            EventLimiter(min_interval_s=300),
+            EventThrottle(min_interval_s=300),
             clock,
         )
         for flip in range(40):  # one state change per status tick, for 40 s
-            health.health[key] = OPEN if flip % 2 == 0 else CLOSED
+            runtime.health[key] = OPEN if flip % 2 == 0 else CLOSED
             await events.tick()
             clock.now += 1
         assert [len(await _events(kube, ns, r)) for r in ("CircuitOpened", "CircuitClosed")] == [1, 1]
         clock.now += 300  # the interval passed: the next opening is posted with the tally
-        health.health[key] = OPEN
+        runtime.health[key] = OPEN
         await events.tick()
     finally:
         await api.close()

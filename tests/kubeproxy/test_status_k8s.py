@@ -18,7 +18,6 @@ from tests.fixtures.kubeproxy import (
     LOOPBACK_EGRESS,
     KubeApply,
     RecordingRuntime,
-    StaticHealth,
     rendered_config_text,
     rendered_configmap,
 )
@@ -85,13 +84,13 @@ async def test_two_replicas_write_own_entries_and_aggregate(
     ns = kube_namespace
     digest = await _setup_objects(kube, ns)
     key = f"{ns}/openai"
-    healthy = StaticHealth({key: ProviderHealth(ema_ms=100, p50_ms=90, p95_ms=200, requests_per_minute=6)})
-    failing = StaticHealth(
+    healthy = RecordingRuntime({key: ProviderHealth(ema_ms=100, p50_ms=90, p95_ms=200, requests_per_minute=6)})
+    failing = RecordingRuntime(
         {key: ProviderHealth(circuit="closed", ema_ms=300, p95_ms=900, error_rate=0.5, requests_per_minute=2)}
     )
     async with (
-        ClusterMode(RecordingRuntime(), healthy, _settings(kube_cluster, ns, "proxy-a")) as a,
-        ClusterMode(RecordingRuntime(), failing, _settings(kube_cluster, ns, "proxy-b")) as b,
+        ClusterMode(healthy, _settings(kube_cluster, ns, "proxy-a")) as a,
+        ClusterMode(failing, _settings(kube_cluster, ns, "proxy-b")) as b,
     ):
         await asyncio.wait_for(asyncio.gather(a.wait_synced(), b.wait_synced()), 30)
         status = (
@@ -119,10 +118,10 @@ async def test_stale_replica_is_pruned(
 ) -> None:
     ns = kube_namespace
     await _setup_objects(kube, ns)
-    health = StaticHealth({f"{ns}/openai": ProviderHealth(ema_ms=50)})
+    runtime = RecordingRuntime({f"{ns}/openai": ProviderHealth(ema_ms=50)})
     timing = {"replica_ttl_s": 3.0, "heartbeat_s": 1.0}
-    async with ClusterMode(RecordingRuntime(), health, _settings(kube_cluster, ns, "proxy-live", **timing)):
-        async with ClusterMode(RecordingRuntime(), health, _settings(kube_cluster, ns, "proxy-gone", **timing)):
+    async with ClusterMode(runtime, _settings(kube_cluster, ns, "proxy-live", **timing)):
+        async with ClusterMode(runtime, _settings(kube_cluster, ns, "proxy-gone", **timing)):
             await _until(kube, lambda o: len(o.get("status", {}).get("replicas", [])) == 2, "llmp", "openai", "-n", ns)
         # proxy-gone stopped writing: after the TTL the live replica's heartbeat prunes it
         obj = await _until(kube, lambda o: len(o["status"]["replicas"]) == 1, "llmp", "openai", "-n", ns)
@@ -147,18 +146,18 @@ async def test_writes_are_coalesced_to_one_per_interval(
     ns = kube_namespace
     await kube.apply(_provider(ns, "openai"))
     key = f"{ns}/openai"
-    health = StaticHealth({key: ProviderHealth(ema_ms=100)})
+    runtime = RecordingRuntime({key: ProviderHealth(ema_ms=100)})
     api_client = await new_api_client(str(kube_cluster.proxy_kubeconfig))
     async with api_client:
         api = CountingCustomObjectsApi(api_client)
         timing = Timing(ttl=timedelta(seconds=60), heartbeat=timedelta(seconds=20))
-        reporter = StatusReporter(api, "proxy-c", health.provider_health, dict, timing, interval_s=1.0)
+        reporter = StatusReporter(api, "proxy-c", runtime, dict, timing, interval_s=1.0)
         loop = asyncio.get_running_loop()
         started = loop.time()
         task = asyncio.create_task(reporter.run())
         snapshots = 0
         for i in range(60):  # 60 different snapshots over ~3 s (longer on a loaded machine)
-            health.health[key] = ProviderHealth(ema_ms=100 + i, circuit="open" if i % 2 else "closed")
+            runtime.health[key] = ProviderHealth(ema_ms=100 + i, circuit="open" if i % 2 else "closed")
             snapshots += 1
             await asyncio.sleep(0.05)
         task.cancel()

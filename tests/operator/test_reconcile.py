@@ -7,80 +7,29 @@ write only on change, keep the last good ConfigMap, report and rate-limit.
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import yaml
 from kubernetes_asyncio import client
 
 from switchboard.api.egress import EgressPolicy
-from switchboard.api.provider import SecretKeyRef
-from switchboard.api.status import CONFIG_HASH_ANNOTATION, credential_key
+from switchboard.api.status import CONFIG_HASH_ANNOTATION
 from switchboard.operator import index
 from switchboard.operator.cleanup import sweep_orphans
-from switchboard.operator.events import EventLimiter, EventRecorder
-from switchboard.operator.kube import Kube, SourceKeyMissing
+from switchboard.operator.events import OperatorEvents, RepeatWindow
 from switchboard.operator.liveness import expire_replicas
-from switchboard.operator.reconcile import Context, forget_profile, reconcile_profile, reconcile_provider
+from switchboard.operator.reconcile import (
+    Context,
+    forget_profile,
+    reconcile_profile,
+    reconcile_provider,
+    rivals_to_revisit,
+)
 from switchboard.operator.render import RenderSettings
+from tests.fixtures.memory_kube import MemoryKube
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "cluster"
 NS = "demo"
-
-
-class MemoryKube:
-    """Records writes; Secrets hold plain values keyed by (name, key)."""
-
-    def __init__(self, secrets: dict[tuple[str, str], str]) -> None:
-        self.secrets = secrets
-        self.config_maps: dict[str, dict[str, Any]] = {}
-        self.credentials: dict[str, str] = {}
-        self.events: list[dict[str, Any]] = []
-        self.statuses: dict[tuple[str, str], dict[str, Any]] = {}
-        self.writes = 0
-        self.live_profiles: set[tuple[str, str]] = set()  # what the API server itself holds
-        self.release_namespace = "switchboard-system"
-        self.versions: dict[tuple[str, str], str] = {}
-
-    async def apply_config_map(self, manifest: dict[str, Any]) -> bool:
-        name = manifest["metadata"]["name"]
-        old = self.config_maps.get(name)
-        if old and old["metadata"]["annotations"] == manifest["metadata"]["annotations"]:
-            return False
-        self.config_maps[name] = manifest
-        self.writes += 1
-        return True
-
-    async def delete_config_map(self, name: str) -> bool:
-        return self.config_maps.pop(name, None) is not None
-
-    async def rendered_config_maps(self) -> list[tuple[str, dict[str, str]]]:
-        return [(name, dict(cm["metadata"]["annotations"])) for name, cm in sorted(self.config_maps.items())]
-
-    async def profile_exists(self, namespace: str, name: str) -> bool:
-        return (namespace, name) in self.live_profiles
-
-    async def copy_credentials(self, namespace: str, wanted: dict[str, SecretKeyRef]) -> bool:
-        for provider, ref in wanted.items():
-            if (ref.name, ref.key) not in self.secrets:
-                raise SourceKeyMissing(f"Secret {namespace}/{ref.name} does not exist")
-            self.credentials[credential_key(namespace, provider)] = self.secrets[(ref.name, ref.key)]
-        return bool(wanted)
-
-    async def remove_credential(self, key: str) -> None:
-        self.credentials.pop(key, None)
-
-    async def create_event(self, namespace: str, body: dict[str, Any]) -> None:
-        self.events.append(body)
-
-    async def patch_status(
-        self, plural: str, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
-    ) -> None:
-        if resource_version is not None and resource_version != self.versions.get((plural, name), "1"):
-            raise client.ApiException(status=409, reason="Conflict")
-        self.statuses[(plural, name)] = status  # the last patch
-
-    async def read_status(self, plural: str, namespace: str, name: str) -> tuple[str, dict[str, Any]]:
-        return self.versions.get((plural, name), "1"), dict(self.statuses.get((plural, name), {}))
 
 
 class Always:
@@ -96,7 +45,7 @@ def examples() -> list[dict[str, Any]]:
     return docs
 
 
-def snapshot(docs: list[dict[str, Any]]) -> index.Snapshot:
+def snapshot(docs: list[dict[str, Any]]) -> index.IndexView:
     stores: dict[str, dict[Any, list[Any]]] = {k: {} for k in ("rp", "dep", "llmp", "sec", "keys")}
 
     def add(store: str, entries: dict[Any, Any]) -> None:
@@ -112,13 +61,12 @@ def snapshot(docs: list[dict[str, Any]]) -> index.Snapshot:
             add("sec", index.provider_secret(doc))
         else:
             add("keys", index.secret_keys(doc))
-    return index.Snapshot(stores["rp"], stores["dep"], stores["llmp"], stores["sec"], stores["keys"])
+    return index.IndexView(stores["rp"], stores["dep"], stores["llmp"], stores["sec"], stores["keys"])
 
 
 def context(kube: MemoryKube) -> Context:
-    fake = cast(Kube, kube)
     settings = RenderSettings(egress=EgressPolicy(allow_loopback=True))  # the examples' mocks are on loopback
-    return Context(fake, EventRecorder(fake, EventLimiter()), settings, Always())
+    return Context(kube, OperatorEvents(kube, RepeatWindow()), settings, Always())
 
 
 async def test_render_apply_then_idle_then_keep_last_good_on_missing_secret() -> None:
@@ -137,7 +85,7 @@ async def test_render_apply_then_idle_then_keep_last_good_on_missing_secret() ->
     status = kube.statuses[("routingprofiles", "chat")]
     cm = kube.config_maps[f"switchboard-{NS}.chat"]
     assert status["configHash"] == cm["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
-    assert [c["status"] for c in status["conditions"]] == ["True", "True", "True"]
+    assert [c["status"] for c in status["conditions"]] == ["True", "True", "True", "True"]
 
     writes = kube.writes
     await reconcile_profile(ctx, snap, NS, "chat", force=True)
@@ -148,7 +96,7 @@ async def test_render_apply_then_idle_then_keep_last_good_on_missing_secret() ->
     await reconcile_profile(ctx, without_secret, NS, "chat", force=True)
     assert kube.config_maps[f"switchboard-{NS}.chat"] is cm  # last good kept
     status = kube.statuses[("routingprofiles", "chat")]
-    ready, refs, _ = status["conditions"]
+    ready, refs, _, _ = status["conditions"]
     assert (ready["status"], refs["reason"]) == ("False", "SecretNotFound")
     assert "configHash" not in status  # the previous hash stays as it was
     warnings = [e for e in kube.events if e["reason"] == "SecretNotFound"]
@@ -192,10 +140,10 @@ async def test_a_deleted_profile_takes_its_config_map_and_a_sweep_removes_only_t
     # "mini" vanished from the cache, but the API server still has it: kept. "tiered" is really gone.
     kube.live_profiles = {(NS, "mini")}
     cold = snapshot([d for d in docs if d["metadata"]["name"] not in ("mini", "tiered")])
-    assert await sweep_orphans(cast(Kube, kube), cold, ()) == 1
+    assert await sweep_orphans(kube, cold, ()) == 1
     assert sorted(kube.config_maps) == [f"switchboard-{NS}.mini"]
     # A namespace-scoped operator never touches other namespaces' config.
-    assert await sweep_orphans(cast(Kube, kube), snapshot([]), ("elsewhere",)) == 0
+    assert await sweep_orphans(kube, snapshot([]), ("elsewhere",)) == 0
     assert sorted(kube.config_maps) == [f"switchboard-{NS}.mini"]
 
 
@@ -216,14 +164,14 @@ async def test_replicas_of_a_fleet_that_is_gone_are_expired() -> None:
         "inSyncReplicas": 1,
         "replicas": [{"replica": "proxy-gone", "configHash": "h", "updatedAt": "2026-01-01T00:00:00Z"}],
     }
-    expired = await expire_replicas(cast(Kube, kube), snapshot(docs), timedelta(seconds=60))
+    expired = await expire_replicas(kube, snapshot(docs), timedelta(seconds=60))
     assert expired == 2
     assert kube.statuses[("llmproviders", "openai-mock")] == {"replicas": [], "summary": None}
     assert kube.statuses[("routingprofiles", "chat")]["inSyncReplicas"] == 0
     # The cache is behind: a proxy came back and wrote meanwhile. The fresh read decides: it stays.
     back = {"replicas": [{**stale, "updatedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}]}
     kube.statuses[("llmproviders", "openai-mock")] = back
-    assert await expire_replicas(cast(Kube, kube), snapshot(docs), timedelta(seconds=60)) == 0
+    assert await expire_replicas(kube, snapshot(docs), timedelta(seconds=60)) == 0
     assert kube.statuses[("llmproviders", "openai-mock")] is back
 
 
@@ -252,7 +200,7 @@ async def test_a_benign_write_conflict_is_retried_quietly() -> None:
     await reconcile_profile(context(kube), snapshot(docs), NS, "chat")
     assert f"switchboard-{NS}.chat" in kube.config_maps
     assert not [e for e in kube.events if e["type"] == "Warning"]
-    assert [c["status"] for c in kube.statuses[("routingprofiles", "chat")]["conditions"]] == ["True"] * 3
+    assert [c["status"] for c in kube.statuses[("routingprofiles", "chat")]["conditions"]] == ["True"] * 4
 
 
 async def test_conflicts_that_persist_are_reported() -> None:
@@ -281,3 +229,28 @@ async def test_a_render_racing_a_provider_deletion_does_not_put_its_key_back() -
     await render
     assert key not in kube.credentials
     assert f"{NS}.openai-mock" in kube.credentials
+
+
+def test_rivals_are_revisited_when_a_claim_changes_and_on_deletion() -> None:
+    def rp(name: str, minute: int, models: list[str], serving: bool = True) -> dict[str, Any]:
+        meta = {"name": name, "namespace": NS, "creationTimestamp": f"2026-03-01T12:{minute:02d}:00Z"}
+        return {"metadata": meta, "spec": {"models": models}, "status": {"configHash": "h"} if serving else {}}
+
+    old, mid, new = rp("old", 0, ["m"]), rp("mid", 1, ["m"]), rp("new", 2, ["m"], serving=False)
+    claims: dict[Any, list[Any]] = {}
+    for body in (old, mid, new):
+        for model, claim in index.profile_claims(body).items():
+            claims.setdefault(model, []).append(claim)
+    snap = index.IndexView({}, {}, {}, {}, {}, claims=claims)
+    ctx = context(MemoryKube({}))
+
+    def revisit(body: dict[str, Any], gone: bool = False) -> list[str]:
+        return [c.name for c in rivals_to_revisit(ctx, snap, body, gone=gone)]
+
+    assert [revisit(b) for b in (old, mid, new)] == [[], [], []]  # first sight (the operator's start)
+    assert revisit(old) == []  # a status write of the proxies: the claim is the same
+    served = {**new, "status": {"configHash": "h"}}
+    claims["m"][2] = index.profile_claims(served)["m"]
+    assert revisit(served) == ["old"]  # its first ConfigMap: only the winner's shadows change
+    claims["m"] = claims["m"][1:]
+    assert revisit(old, gone=True) == ["mid", "new"]  # the winner goes: everyone names the next

@@ -10,13 +10,14 @@ import pytest
 from switchboard.api.egress import EgressPolicy
 from switchboard.api.profile import LabelSelector
 from switchboard.operator import index
-from switchboard.operator.conditions import Verdict, merge, provider_verdicts
-from switchboard.operator.events import EventLimiter
+from switchboard.operator.conditions import merge, provider_verdicts
+from switchboard.operator.events import RepeatWindow
 from switchboard.operator.ha import Observation, may_acquire
 from switchboard.operator.logs import CappedBackoff, RoutineKopfLines
 from switchboard.operator.names import config_map_name, label_value
 from switchboard.operator.render import Rendered, RenderInputs, SecretFacts, render
 from switchboard.operator.selectors import matches
+from switchboard.operator.verdicts import Verdict
 
 
 @pytest.mark.parametrize(
@@ -81,7 +82,7 @@ def test_provider_verdicts() -> None:
 
 def test_event_limiter_per_object_reason_and_message() -> None:
     now = [0.0]
-    limiter = EventLimiter(window_seconds=60, clock=lambda: now[0])
+    limiter = RepeatWindow(window_seconds=60, clock=lambda: now[0])
     assert limiter.allow("uid", "SecretNotFound", "m")
     assert not limiter.allow("uid", "SecretNotFound", "m")
     assert limiter.allow("uid", "Rendered", "m")
@@ -118,7 +119,7 @@ def test_dependency_indices() -> None:
     assert index.secret_keys(secret) == {"ns": ("s", SecretFacts(frozenset({"k"})))}
     granting = {"metadata": {**secret["metadata"], "annotations": {"switchboard.dev/allowed-providers": " a, b ,"}}}
     assert index.secret_keys(granting) == {"ns": ("s", SecretFacts(frozenset(), frozenset({"a", "b"})))}
-    snap = index.Snapshot(
+    snap = index.IndexView(
         profiles={("ns", "chat"): [index.profile_entry(profile)[("ns", "chat")]]},
         dependencies={("ns", "a"): ["chat"], ("ns", "*"): ["sel"]},
         providers={"ns": [index.provider_entry(provider)["ns"]]},

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamError, UpstreamProtocolError
 from switchboard.proxy.apis.commit import chat_carries_output as carries_output
-from switchboard.proxy.http.keys import RouteLabels
+from switchboard.proxy.http.app_keys import RouteLabels
 from switchboard.proxy.metrics import create_metrics
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import Outcome, RouteRequest

@@ -85,6 +85,7 @@ async def test_multiple_workers_start_and_serve(mock_upstream_factory: MockFacto
         (("--reload-interval", "0"), "--reload-interval must be between"),
         (("--reload-interval", "nan"), "--reload-interval must be between"),
         (("--max-body-bytes", "0"), "--max-body-bytes must be positive"),
+        (("--client-auth",), "--client-auth without --api-keys-file would refuse every request"),
     ],
 )
 def test_invalid_flags_are_refused_with_one_line(

@@ -169,11 +169,14 @@ async def test_not_ready_until_a_valid_config(proxy_server: ProxyFactory) -> Non
 async def test_retry_after_is_the_engines_wait_hint(
     mock_upstream_factory: MockFactory, proxy_server: ProxyFactory, sdk_client: SdkClient
 ) -> None:
+    """On the router's clock (injected, standing still unless moved): the wait is exact, and true."""
     mock = await mock_upstream_factory()
+    now = [1000.0]
     breaker = CircuitBreaker(consecutive_failures=1, open_seconds=120)
     limited = provider_config("a", "openai", mock.base_url, limits=Limits(requests_per_minute=2))
     proxy = await proxy_server(
-        proxy_config([limited, provider_config("b", "openai", mock.base_url, circuit_breaker=breaker)])
+        proxy_config([limited, provider_config("b", "openai", mock.base_url, circuit_breaker=breaker)]),
+        options=AppOptions(routing_clock=lambda: now[0]),
     )
     client = sdk_client(proxy)
     await client.chat.completions.create(model="mock-model", messages=MESSAGES)
@@ -181,8 +184,18 @@ async def test_retry_after_is_the_engines_wait_hint(
     await mock.set_faults("mock-model", status=500)
     with pytest.raises(openai.InternalServerError):  # b fails once: its circuit opens for 120 s
         await client.chat.completions.create(model="mock-model", messages=MESSAGES)
-    # a refills one request in 30 s (less the few ms since), b half-opens in 120 s: the earlier wins
-    with pytest.raises(openai.APIStatusError) as info:
-        await client.chat.completions.create(model="mock-model", messages=MESSAGES)
-    assert info.value.status_code == 503
-    assert 20 <= int(info.value.response.headers["Retry-After"]) <= 30
+
+    async def refused_for() -> str:
+        with pytest.raises(openai.APIStatusError) as info:
+            await client.chat.completions.create(model="mock-model", messages=MESSAGES)
+        assert info.value.status_code == 503
+        return info.value.response.headers["Retry-After"]
+
+    # a refills one request in 30 s, b half-opens in 120 s: the earlier wins
+    assert await refused_for() == "30"
+    now[0] += 20
+    assert await refused_for() == "10"
+    await mock.clear_faults()
+    now[0] += 10  # the wait is over: a serves again
+    reply = await client.chat.completions.create(model="mock-model", messages=MESSAGES)
+    assert reply.choices[0].message.content == MESSAGES[0]["content"]

@@ -4,6 +4,7 @@ from typing import Any
 
 import aiohttp
 
+from switchboard.api.profile import ProviderRef
 from switchboard.api.provider import Pricing, ProviderModel
 from tests.fixtures.proxy import ProxyFactory, ProxyServer, SdkClient, provider_config, proxy_config
 from tests.fixtures.upstream import MockFactory
@@ -98,3 +99,22 @@ async def test_metrics_cover_requests_tokens_cost_and_circuits(
     assert 'switchboard_cost_usd_total{api="chat",profile="default",provider="cheap"} 0.024' in text
     assert "switchboard_time_to_first_byte_seconds_count" in text
     assert "switchboard_request_duration_seconds_bucket" in text
+
+
+async def test_explains_failover_score_is_the_position_in_failover_order(
+    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory
+) -> None:
+    """docs/routing.md: for failover, ``score`` is the failover position (priority, then list order; 0 first)."""
+    mock = await mock_upstream_factory()
+    providers = [provider_config(name, "openai", mock.base_url) for name in ("late", "second", "first", "off")]
+    providers[3] = providers[3].model_copy(update={"disabled": True})
+    config = proxy_config(providers)
+    refs = (ProviderRef(name="late", priority=2), ProviderRef(name="second", priority=1))
+    refs += (ProviderRef(name="first"), ProviderRef(name="off"))
+    config = config.model_copy(update={"profiles": (config.profiles[0].model_copy(update={"providers": refs}),)})
+    proxy = await proxy_server(config)
+    status, explained = await _call(proxy, "POST", "/v1/routing/explain", json={"model": "mock-model"})
+    assert status == 200
+    ranked = [(c["provider"], c["score"]) for c in explained["ranked"]]
+    assert ranked == [("first", 0.0), ("second", 1.0), ("late", 2.0)]  # list indexes would be 2, 1, 0
+    assert explained["excluded"] == {"off": "disabled"}

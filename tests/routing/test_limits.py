@@ -99,3 +99,10 @@ def test_retry_after_cools_a_provider_down(make_router: Build, clock: FakeClock)
     assert router.plan(REQ).attempts[0].provider.name == "b"
     clock.advance(5)
     assert router.plan(REQ).attempts[0].provider.name == "a"
+
+
+def test_a_token_buckets_wait_is_not_stretched_by_float_error() -> None:
+    bucket = TokenBucket(2, now=1000.0)  # one request per 30 s
+    bucket.take(1000.0, 2)
+    assert bucket.wait_s(1000.0, 1) == 30.0
+    assert bucket.wait_s(1020.0, 1) == 10.0  # 1 - 20 * (2 / 60) is 0.33333333333333337 tokens short
