@@ -13,6 +13,7 @@ from collections.abc import Collection
 
 from kubernetes_asyncio import client
 
+from switchboard.api.object_key import split_key
 from switchboard.api.status import PROFILE_ANNOTATION
 from switchboard.operator.index import IndexView
 from switchboard.operator.kube import Kube
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 def profile_of(annotations: dict[str, str]) -> tuple[str, str] | None:
     """(namespace, name) from a rendered ConfigMap's ``switchboard.dev/profile`` annotation."""
-    namespace, _, name = annotations.get(PROFILE_ANNOTATION, "").partition("/")
+    namespace, name = split_key(annotations.get(PROFILE_ANNOTATION, ""))
     return (namespace, name) if namespace and name else None
 
 

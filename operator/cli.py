@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import kopf
-from kubernetes_asyncio import client, config
 
 from switchboard.api.egress import EGRESS_ENV, parse_egress
+from switchboard.api.kube_client import new_api_client
 from switchboard.api.status import CREDENTIALS_SECRET
 from switchboard.operator.events import OperatorEvents, RepeatWindow
 from switchboard.operator.ha import LeaseElector
@@ -78,18 +78,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-async def _api_client(kubeconfig: str | None) -> client.ApiClient:
-    configuration = client.Configuration()
-    if kubeconfig:
-        await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    else:
-        try:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except config.ConfigException:
-            await config.load_kube_config(client_configuration=configuration)
-    return client.ApiClient(configuration)
-
-
 def _settings() -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
     settings.posting.enabled = False  # our own rate-limited events only
@@ -101,7 +89,7 @@ def _settings() -> kopf.OperatorSettings:
 
 
 async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    api = await _api_client(args.kubeconfig)
+    api = await new_api_client(args.kubeconfig)
     elector = LeaseElector(api, args.release_namespace, args.identity, lease_seconds=args.lease_seconds)
     kube = KubeClient(api, args.release_namespace, args.credentials_secret)
     ctx = Context(

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from switchboard.api.object_key import object_key
 from switchboard.api.precedence import rank, why_shadowed
+from switchboard.api.timestamps import parse_time
 from switchboard.operator.verdicts import ACCEPTED, Notice, Verdict
 
 CONFLICT_REASON = "ModelConflict"
@@ -35,7 +37,7 @@ class Claimant:
 
     @property
     def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+        return object_key(self.namespace, self.name)
 
 
 def claimant(body: Mapping[str, Any]) -> Claimant:
@@ -51,10 +53,7 @@ def claimant(body: Mapping[str, Any]) -> Claimant:
 def _timestamp(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value
-    try:
-        return datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
+    return parse_time(str(value)) if value else None
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,15 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from kubernetes_asyncio import client
 
+from switchboard.api.events import EventType, InvolvedObject, event_manifest
 from switchboard.operator.kube import Kube
 
 logger = logging.getLogger(__name__)
 
-EventType = Literal["Normal", "Warning"]
 COMPONENT = "switchboard-operator"
 
 
@@ -41,34 +41,6 @@ class RepeatWindow:
         return True
 
 
-def event_manifest(
-    obj: Mapping[str, Any], type_: EventType, reason: str, message: str, now: datetime
-) -> dict[str, Any]:
-    """A core/v1 Event about ``obj`` (a custom resource body)."""
-    meta = obj["metadata"]
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-        "involvedObject": {
-            "apiVersion": obj.get("apiVersion", ""),
-            "kind": obj.get("kind", ""),
-            "name": meta["name"],
-            "namespace": meta["namespace"],
-            "uid": meta.get("uid", ""),
-        },
-        "type": type_,
-        "reason": reason,
-        "message": message[:1024],
-        "source": {"component": COMPONENT},
-        "reportingComponent": COMPONENT,
-        "firstTimestamp": stamp,
-        "lastTimestamp": stamp,
-        "count": 1,
-    }
-
-
 @dataclass
 class OperatorEvents:
     """Posts rate-limited Events, each Warning also as a log line; failures are logged, never raised."""
@@ -83,7 +55,9 @@ class OperatorEvents:
         if type_ == "Warning":  # the same refusal in the log, as rate-limited as the Event
             kind = obj.get("kind", "object")
             logger.warning("%s %s/%s: %s: %s", kind, meta["namespace"], meta["name"], reason, message)
-        body = event_manifest(obj, type_, reason, message, datetime.now(UTC))
+        body = event_manifest(
+            InvolvedObject.of(obj), type_, reason, message, component=COMPONENT, now=datetime.now(UTC)
+        )
         try:
             await self.kube.create_event(meta["namespace"], body)
         except client.ApiException as e:

@@ -26,6 +26,9 @@ from typing import Any
 import aiohttp
 from kubernetes_asyncio import client
 
+from switchboard.api.kube_client import MERGE_PATCH
+from switchboard.api.timestamps import rfc3339_micro
+
 logger = logging.getLogger(__name__)
 UNREACHABLE = (aiohttp.ClientError, OSError, TimeoutError)  # the API server is down or cut off
 
@@ -50,10 +53,6 @@ def may_acquire(obs: Observation, identity: str, lease_seconds: float, now: floa
         return True
     holder = obs.record[0]
     return not holder or holder == identity or now - obs.since > lease_seconds
-
-
-def _micro_time(now: datetime) -> str:
-    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass
@@ -139,8 +138,8 @@ class LeaseElector:
             return False
         renewing = spec.holder_identity == self.identity
         transitions = (spec.lease_transitions or 0) + (not renewing)
-        stamp = _micro_time(datetime.now(UTC))
-        acquired = _micro_time(spec.acquire_time) if renewing and spec.acquire_time else stamp
+        stamp = rfc3339_micro(datetime.now(UTC))
+        acquired = rfc3339_micro(spec.acquire_time) if renewing and spec.acquire_time else stamp
         body = {
             "metadata": {"name": self.name, "resourceVersion": lease.metadata.resource_version},
             "spec": {
@@ -160,7 +159,7 @@ class LeaseElector:
         return True
 
     async def _create(self) -> bool:
-        stamp = _micro_time(datetime.now(UTC))
+        stamp = rfc3339_micro(datetime.now(UTC))
         spec = {"holderIdentity": self.identity, "leaseDurationSeconds": int(self.lease_seconds)}
         body = {"metadata": {"name": self.name}, "spec": spec | {"acquireTime": stamp, "renewTime": stamp}}
         try:
@@ -177,9 +176,7 @@ class LeaseElector:
         self._leading = False
         patch = {"spec": {"holderIdentity": None}}
         try:
-            await self._leases.patch_namespaced_lease(
-                self.name, self.namespace, patch, _content_type="application/merge-patch+json"
-            )
+            await self._leases.patch_namespaced_lease(self.name, self.namespace, patch, _content_type=MERGE_PATCH)
             logger.info("%s released %s/%s", self.identity, self.namespace, self.name)
         except client.ApiException as e:
             logger.warning("could not release lease: %s %s", e.status, e.reason)

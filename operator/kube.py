@@ -15,11 +15,11 @@ from kubernetes_asyncio import client
 
 from switchboard.api.base import API_GROUP, API_VERSION
 from switchboard.api.clientkeys import delivered_namespace, delivery_key
+from switchboard.api.kube_client import MERGE_PATCH
 from switchboard.api.provider import SecretKeyRef, granted_providers, secret_grants
 from switchboard.api.status import CONFIG_HASH_ANNOTATION, RENDERED_LABEL, credential_key
 
 logger = logging.getLogger(__name__)
-MERGE_PATCH = "application/merge-patch+json"
 
 
 class SourceKeyMissing(LookupError):

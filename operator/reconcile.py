@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from switchboard.api.profile import LabelSelector
 from switchboard.api.status import credential_key
+from switchboard.api.timestamps import rfc3339
 from switchboard.operator.cleanup import delete_rendered, sweep_orphans
 from switchboard.operator.clientkeys import reconcile_client_keys
 from switchboard.operator.conditions import merge, provider_verdicts
@@ -64,7 +65,7 @@ class Context:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(datetime.now(UTC))
 
 
 def _fingerprint(inputs: RenderInputs) -> str:

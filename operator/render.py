@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from switchboard.api.config import ConfigError, Fleet, ProxyConfig, format_validation_error, parse_config
 from switchboard.api.egress import EgressPolicy
 from switchboard.api.endpoints import ServiceRef
+from switchboard.api.object_key import object_key
 from switchboard.api.profile import ProfileConfig, ProviderRef, RoutingProfileSpec
 from switchboard.api.provider import (
     SECRET_GRANT_ANNOTATION,
@@ -306,13 +307,13 @@ def _rendered(
             },
             "annotations": {
                 CONFIG_HASH_ANNOTATION: digest,
-                PROFILE_ANNOTATION: f"{meta['namespace']}/{meta['name']}",
+                PROFILE_ANNOTATION: object_key(meta["namespace"], meta["name"]),
                 PROFILE_UID_ANNOTATION: str(meta.get("uid", "")),
             },
         },
         "data": {CONFIG_DATA_KEY: data},
     }
-    cm = f"{settings.config_namespace}/{manifest['metadata']['name']}"
+    cm = object_key(settings.config_namespace, manifest["metadata"]["name"])
     me = claimant(inputs.profile)
     found = conflicts(me, inputs.rivals, serving=True)
     accept, notices = accepted(me, found)

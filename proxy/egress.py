@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from switchboard.api.egress import EgressPolicy
+from switchboard.api.object_key import split_key
 
 log = logging.getLogger(__name__)
 
@@ -62,5 +63,5 @@ def resolver_for(policy: EgressPolicy | None, provider_key: str) -> Any:
     """The resolver for one provider's pool, or None (aiohttp's default) without a policy."""
     if policy is None:
         return None
-    namespace = provider_key.rpartition("/")[0]
+    namespace, _ = split_key(provider_key)
     return PolicyResolver(policy, namespace, provider_key)

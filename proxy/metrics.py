@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -21,10 +21,10 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from switchboard.api.status import ProviderHealth
+from switchboard.api.status import CircuitState, ProviderHealth
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-_CIRCUIT_STATES = ("closed", "open", "half-open")
+_CIRCUIT_STATES: tuple[CircuitState, ...] = get_args(CircuitState)
 
 HealthSource = Callable[[], Mapping[str, ProviderHealth]]
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"

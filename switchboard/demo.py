@@ -1,4 +1,4 @@
-"""``python -m switchboard.demo`` (``make run``): the standalone proxy, end to end.
+"""``python -m switchboard.demo`` (``make run-standalone``): the standalone proxy, end to end.
 
 Starts a mock upstream on every loopback port that ``examples/standalone.yaml``
 points at, then the proxy on that file (hot reloaded: edit it while it runs),

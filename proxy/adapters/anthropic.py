@@ -7,8 +7,9 @@ from typing import Any
 
 import orjson
 
+from switchboard.proxy.adapters.anthropic_answer import FAMILY, FINISH_REASONS, read_usage
 from switchboard.proxy.adapters.anthropic_request import anthropic_body
-from switchboard.proxy.adapters.anthropic_stream import FINISH_REASONS, AnthropicStream, read_usage
+from switchboard.proxy.adapters.anthropic_stream import AnthropicStream
 from switchboard.proxy.adapters.base import (
     Target,
     UpstreamError,
@@ -27,7 +28,6 @@ from switchboard.proxy.adapters.wire import (
 )
 
 ANTHROPIC_VERSION = "2023-06-01"
-FAMILY = "anthropic"
 
 
 def _message(content: list[Any]) -> dict[str, Any]:

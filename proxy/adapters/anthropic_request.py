@@ -7,6 +7,7 @@ because Anthropic requires alternating roles; ``max_tokens`` is always sent.
 
 from typing import Any
 
+from switchboard.proxy.adapters.anthropic_answer import FAMILY
 from switchboard.proxy.adapters.base import AdapterRequestError
 from switchboard.proxy.adapters.content import (
     Image,
@@ -24,7 +25,6 @@ from switchboard.proxy.adapters.turns import Blocks, TurnBuilder, system_and_tur
 from switchboard.proxy.adapters.wire import require_messages
 
 DEFAULT_MAX_TOKENS = 4096
-FAMILY = "anthropic"
 
 
 def _block(part: Part) -> dict[str, Any]:

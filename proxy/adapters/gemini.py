@@ -13,15 +13,9 @@ from switchboard.proxy.adapters.base import (
     Usage,
 )
 from switchboard.proxy.adapters.errors import upstream_error
+from switchboard.proxy.adapters.gemini_answer import FAMILY, PartsReader, candidate_of, finish_reason, read_usage
 from switchboard.proxy.adapters.gemini_request import gemini_body
-from switchboard.proxy.adapters.gemini_stream import (
-    FAMILY,
-    GeminiStream,
-    PartsReader,
-    candidate_of,
-    finish_reason,
-    read_usage,
-)
+from switchboard.proxy.adapters.gemini_stream import GeminiStream
 from switchboard.proxy.adapters.wire import (
     JSON_HEADERS,
     STREAM_HEADERS,

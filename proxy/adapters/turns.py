@@ -2,7 +2,7 @@
 
 Anthropic and Gemini both take the system prompt apart from the conversation
 and want each role's consecutive messages in one turn; they differ only in how
-one message becomes blocks (``TurnBuilders``) and in the key holding them.
+one message becomes blocks (a ``TurnBuilder``) and in the key holding them.
 """
 
 from collections.abc import Callable, Mapping

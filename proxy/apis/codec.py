@@ -23,7 +23,7 @@ from switchboard.proxy.adapters.base import (
     Usage,
 )
 from switchboard.proxy.adapters.openai import OpenAIAdapter
-from switchboard.proxy.apis import messages_stream, responses_object, responses_stream
+from switchboard.proxy.apis import messages_object, messages_stream, responses_object, responses_stream
 from switchboard.proxy.apis.commit import chat_carries_output, messages_carries_output, responses_carries_output
 
 Answer = tuple[dict[str, Any], Usage]
@@ -105,7 +105,7 @@ def responses_codec(
         if isinstance(adapter, OpenAIAdapter) and natively_responses(adapter, target.provider):
             return Codec(
                 adapter.responses_request(target, body, stream=stream),
-                lambda raw: responses_stream.native_response(raw, model),
+                lambda raw: responses_object.native_response(raw, model),
                 lambda: responses_stream.NativeResponsesStream(model),
                 responses_carries_output,
             )
@@ -138,7 +138,7 @@ def messages_codec(
         if isinstance(adapter, AnthropicAdapter):
             return Codec(
                 adapter.messages_request(target, body, stream=stream, client_headers=client_headers),
-                lambda raw: messages_stream.native_message(raw, model),
+                lambda raw: messages_object.native_message(raw, model),
                 lambda: messages_stream.NativeMessagesStream(model),
                 messages_carries_output,
             )
@@ -148,7 +148,7 @@ def messages_codec(
             target,
             chat,
             stream=stream,
-            answer=lambda completion, usage: messages_stream.from_chat(completion, usage, model),
+            answer=lambda completion, usage: messages_object.from_chat(completion, usage, model),
             encoder=lambda inner: messages_stream.MessagesEncoder(inner, model, clock),
             commits=messages_carries_output,
         )
@@ -164,7 +164,7 @@ def count_tokens_codec(body: Mapping[str, Any], client_headers: Mapping[str, str
             raise AdapterRequestError("only anthropic upstreams count tokens")
         return Codec(
             adapter.count_tokens_request(target, body, client_headers=client_headers),
-            messages_stream.native_token_count,
+            messages_object.native_token_count,
             _no_stream,
             messages_carries_output,
         )

@@ -1,4 +1,4 @@
-"""Building OpenAI ``response`` objects from a chat answer (pure).
+"""OpenAI ``response`` objects (pure): built from a chat answer, or an OpenAI upstream's own renamed.
 
 ``Envelope`` carries what a response echoes back from its request (tools,
 instructions, sampling...), so non-streaming answers and every streaming
@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from switchboard.proxy.adapters.base import UpstreamProtocolError, Usage
-from switchboard.proxy.adapters.wire import as_object
+from switchboard.proxy.adapters.wire import as_int, as_object, load_object
 
 _ID_SAFE = re.compile(r"[^A-Za-z0-9_-]")
 _ECHOED = ("instructions", "max_output_tokens", "temperature", "top_p", "user", "reasoning")
@@ -131,3 +131,26 @@ def from_chat(envelope: Envelope, completion: dict[str, Any], usage: Usage, crea
     rid = response_id(str(completion.get("id") or "chat"))
     output = output_of(rid, message)
     return envelope.response(rid, created_at, "completed", output, usage, finish_reason=choice.get("finish_reason"))
+
+
+def read_usage(raw: Any) -> Usage | None:
+    """Usage of a Responses ``usage`` object (input tokens include cached ones)."""
+    if not isinstance(raw, dict):
+        return None
+    cached = as_int(as_object(raw.get("input_tokens_details")).get("cached_tokens"))
+    reasoning = as_int(as_object(raw.get("output_tokens_details")).get("reasoning_tokens"))
+    return Usage(
+        as_int(raw.get("input_tokens")),
+        as_int(raw.get("output_tokens")),
+        cached_tokens=cached,
+        reasoning_tokens=reasoning,
+    )
+
+
+def native_response(raw: bytes, public_model: str) -> tuple[dict[str, Any], Usage]:
+    """An OpenAI upstream's (non-streaming) ``response`` object, renamed to the public model."""
+    payload = load_object("openai", raw, "responses answer")
+    if payload.get("object") != "response" or not isinstance(payload.get("output"), list):
+        raise UpstreamProtocolError("openai responses answer is not a response object with an output array")
+    payload["model"] = public_model
+    return payload, read_usage(payload.get("usage")) or Usage()

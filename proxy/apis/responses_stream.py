@@ -13,10 +13,9 @@ from typing import Any
 
 from switchboard.proxy.adapters.base import StreamTranslator, UpstreamProtocolError, Usage
 from switchboard.proxy.adapters.errors import stream_error
-from switchboard.proxy.adapters.wire import as_int, as_object, load_object
 from switchboard.proxy.apis.chat_chunks import ChunkView, ToolDelta, chunks
 from switchboard.proxy.apis.native_stream import NativeStream, event_bytes
-from switchboard.proxy.apis.responses_object import Envelope, function_call_item, message_item, response_id
+from switchboard.proxy.apis.responses_object import Envelope, function_call_item, message_item, read_usage, response_id
 
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
@@ -219,20 +218,6 @@ class ResponsesEncoder:
         return failure_events(self._sequence, snapshot, message)
 
 
-def read_usage(raw: Any) -> Usage | None:
-    """Usage of a Responses ``usage`` object (input tokens include cached ones)."""
-    if not isinstance(raw, dict):
-        return None
-    cached = as_int(as_object(raw.get("input_tokens_details")).get("cached_tokens"))
-    reasoning = as_int(as_object(raw.get("output_tokens_details")).get("reasoning_tokens"))
-    return Usage(
-        as_int(raw.get("input_tokens")),
-        as_int(raw.get("output_tokens")),
-        cached_tokens=cached,
-        reasoning_tokens=reasoning,
-    )
-
-
 class NativeResponsesStream(NativeStream):
     """An OpenAI upstream's Responses stream, passed through with the public model name."""
 
@@ -258,12 +243,3 @@ class NativeResponsesStream(NativeStream):
 
     def fail(self, message: str) -> list[bytes]:
         return failure_events(self._sequence, self._response, message)
-
-
-def native_response(raw: bytes, public_model: str) -> tuple[dict[str, Any], Usage]:
-    """An OpenAI upstream's (non-streaming) ``response`` object, renamed to the public model."""
-    payload = load_object("openai", raw, "responses answer")
-    if payload.get("object") != "response" or not isinstance(payload.get("output"), list):
-        raise UpstreamProtocolError("openai responses answer is not a response object with an output array")
-    payload["model"] = public_model
-    return payload, read_usage(payload.get("usage")) or Usage()

@@ -34,18 +34,13 @@ class Address:
         return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
 
 
-SPILL_PREFIXES: dict[UnavailableKind, str] = {
+_SPILL_TEXT: dict[UnavailableKind, str] = {
     "saturated": "saturated: ",
     "all_ejected": "endpoints ejected: ",
     "no_ready_endpoints": "no ready endpoints",
     "no_endpoints": "service has no endpoints",
 }
-"""How each reason's text starts: the engine reads the kind back from an exclusion reason."""
-
-
-def spill_kind(reason: str) -> UnavailableKind | None:
-    """The kind of an exclusion reason written by ``EndpointPool.unavailable``; None for other reasons."""
-    return next((kind for kind, prefix in SPILL_PREFIXES.items() if reason.startswith(prefix)), None)
+"""How each reason's text starts (for people; the engine reads ``Unavailable.kind``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,15 +155,15 @@ class EndpointPool:
             return None
         live = [s for s in states if s != "terminating"]
         if not live:
-            return Unavailable("no_endpoints", SPILL_PREFIXES["no_endpoints"])
+            return Unavailable("no_endpoints", _SPILL_TEXT["no_endpoints"])
         counts = {s: live.count(s) for s in ("not-ready", "ejected", "full")}
         if counts["full"]:
             text = _full_text(counts["full"], len(live), self.picking)
-            return Unavailable("saturated", SPILL_PREFIXES["saturated"] + text)
+            return Unavailable("saturated", _SPILL_TEXT["saturated"] + text)
         if counts["ejected"]:
             text = f"{counts['ejected']} of {len(live)}, none ready"
-            return Unavailable("all_ejected", SPILL_PREFIXES["all_ejected"] + text)
-        return Unavailable("no_ready_endpoints", SPILL_PREFIXES["no_ready_endpoints"] + f" (0/{len(live)})")
+            return Unavailable("all_ejected", _SPILL_TEXT["all_ejected"] + text)
+        return Unavailable("no_ready_endpoints", _SPILL_TEXT["no_ready_endpoints"] + f" (0/{len(live)})")
 
     def choose(self, now: float, rng: random.Random, prefix_hash: int | None, avoid: frozenset[str]) -> Member | None:
         """The member for the next attempt, skipping ``avoid`` (endpoints this attempt already failed on)."""

@@ -9,15 +9,12 @@ port), and FQDN slices are ignored.
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from switchboard.api.object_key import object_key
 from switchboard.api.provider import ProviderConfig
 from switchboard.proxy.endpoints.pool import Address
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 Slice = Mapping[str, Any]
-
-
-def service_key(namespace: str | None, name: str) -> str:
-    return f"{namespace or ''}/{name}"
 
 
 def by_service(slices: Iterable[Slice]) -> dict[str, list[Slice]]:
@@ -27,7 +24,7 @@ def by_service(slices: Iterable[Slice]) -> dict[str, list[Slice]]:
         meta = item.get("metadata") or {}
         name = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
         if isinstance(name, str) and name:
-            grouped.setdefault(service_key(meta.get("namespace"), name), []).append(item)
+            grouped.setdefault(object_key(meta.get("namespace"), name), []).append(item)
     return grouped
 
 

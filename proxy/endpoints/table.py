@@ -8,10 +8,11 @@ so the shell can close their connection pools.
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from switchboard.api.object_key import object_key
 from switchboard.api.provider import ProviderConfig
 from switchboard.api.status import EndpointHealth
 from switchboard.proxy.endpoints.pool import EndpointPool
-from switchboard.proxy.endpoints.slices import Slice, addresses, by_service, port_matcher, service_key
+from switchboard.proxy.endpoints.slices import Slice, addresses, by_service, port_matcher
 
 
 class EndpointTable:
@@ -67,7 +68,7 @@ class EndpointTable:
 
 def _service_of(provider: ProviderConfig) -> str:
     assert provider.service is not None
-    return service_key(provider.namespace, provider.service.name)
+    return object_key(provider.namespace, provider.service.name)
 
 
 def member_keys(table: EndpointTable) -> Sequence[tuple[str, str]]:

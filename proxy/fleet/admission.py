@@ -19,11 +19,13 @@ from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.fleet.buckets import Bucket, Slots, Verdict, adjust_local, decide, decide_local, limit_buckets
 from switchboard.proxy.fleet.budget import SPEND_PREFIX, BudgetLine, Spend, budget_line
 from switchboard.proxy.fleet.store import FleetStore
+from switchboard.proxy.routing.exclusion import Exclusion, ExclusionKind
 from switchboard.proxy.routing.pricing import DEFAULT_OUTPUT_TOKENS
 from switchboard.proxy.routing.types import Attempt, Plan, RouteRequest
 from switchboard.proxy.routing.windows import TokenBucket
 
 log = logging.getLogger("switchboard.proxy.fleet")
+FLEET_LIMITED = Exclusion(ExclusionKind.LIMITED, "over a fleet-wide rate limit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ def admitted_plan(plan: Plan, verdict: Verdict, slots: Slots) -> Plan:
     if not limited:
         return plan
     attempts = tuple(a for a in plan.attempts if a.provider.key not in limited)
-    excluded = {**plan.excluded, **dict.fromkeys(limited, "over a fleet-wide rate limit")}
+    excluded = {**plan.excluded, **dict.fromkeys(limited, FLEET_LIMITED)}
     return replace(plan, attempts=attempts, excluded=excluded)
 
 

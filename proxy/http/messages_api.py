@@ -2,7 +2,7 @@
 
 The request goes natively to ``anthropic`` upstreams (cache_control, thinking,
 safe betas kept) and translated to chat for every other one. Errors leave in
-Anthropic's body (see ``anthropic_errors``) so the ``anthropic`` SDK raises its
+Anthropic's body (see ``switchboard.proxy.errors.anthropic_error_body``) so the ``anthropic`` SDK raises its
 own exception classes.
 """
 

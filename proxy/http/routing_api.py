@@ -15,6 +15,7 @@ from switchboard.proxy.errors import invalid_param
 from switchboard.proxy.http.common import no_route_error, read_request_body, ready_runtime, within_grants
 from switchboard.proxy.http.routing_input import api_route
 from switchboard.proxy.routing.decision import Explanation, RankedCandidate
+from switchboard.proxy.routing.exclusion import Exclusion, ExclusionKind
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import NoRoute, RouteRequest
 from switchboard.proxy.upstream.exchange import (
@@ -28,10 +29,12 @@ from switchboard.proxy.validation import decode_json_object
 
 def to_jsonable(value: Any) -> Any:
     """Engine reports may be pydantic models, dataclasses or plain mappings."""
+    if isinstance(value, Exclusion):  # the documented explain format: provider -> reason text
+        return value.reason
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", by_alias=True)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable(dataclasses.asdict(value))
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -93,7 +96,7 @@ def without_unsupported(explanation: Explanation, config: ProxyConfig, prepare: 
             return True
         reason = unsupported_reason(prepare, provider, model)
         if reason is not None:
-            excluded.setdefault(candidate.provider, reason)
+            excluded.setdefault(candidate.provider, Exclusion(ExclusionKind.CANNOT_EXPRESS, reason))
         return reason is None
 
     ranked = tuple(c for c in explanation.ranked if capable(c))

@@ -14,11 +14,9 @@ No I/O and no clocks: the shell passes ``now`` (seconds, monotonic) in.
 from collections import deque
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
+from switchboard.api.events import EventType
 from switchboard.api.status import CircuitState, ProviderHealth
-
-EventType = Literal["Normal", "Warning"]
 
 
 @dataclass(frozen=True, slots=True)

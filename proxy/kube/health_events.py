@@ -13,10 +13,11 @@ from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from switchboard.api.base import API_GROUP, API_VERSION
+from switchboard.api.base import API_GROUP, API_VERSION, GROUP_VERSION
+from switchboard.api.events import InvolvedObject
 from switchboard.api.status import CircuitState
 from switchboard.proxy.kube.event_rules import EventThrottle, Notice, StormDetector, circuit_transitions
-from switchboard.proxy.kube.events import EventPoster, Involved
+from switchboard.proxy.kube.events import EventPoster
 from switchboard.proxy.kube.periodic import run_every
 from switchboard.proxy.kube.rendered import ObjectRef
 from switchboard.proxy.kube.runtime_view import ClusterRuntime
@@ -69,7 +70,7 @@ class HealthEvents:
         uid = await self._uid(plural, ref)
         if uid is None:
             return
-        involved = Involved(f"{API_GROUP}/{API_VERSION}", kind, ref, uid)
+        involved = InvolvedObject(GROUP_VERSION, kind, ref.namespace, ref.name, uid)
         await self._recorder.post(involved, admitted.type, admitted.reason, admitted.message)
         self.posted += 1
 

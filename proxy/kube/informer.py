@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 
 ListFunction = Callable[..., Awaitable[Any]]
 _MAX_EVENT_BYTES = 8 * 1024 * 1024  # ConfigMaps are at most 1 MiB; events wrap them in JSON
-Objects = Mapping[ObjectRef, Mapping[str, Any]]
 
 
 class Gone(Exception):

@@ -21,6 +21,7 @@ from typing import Any
 
 from switchboard.api.config import ConfigError, ProxyConfig, load_config, merge_configs
 from switchboard.api.egress import EgressPolicy
+from switchboard.api.object_key import object_key, split_key
 from switchboard.api.provider import ProviderConfig
 from switchboard.api.status import (
     CONFIG_DATA_KEY,
@@ -42,7 +43,7 @@ class ObjectRef:
     name: str
 
     def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
+        return object_key(self.namespace, self.name)
 
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> "ObjectRef":
@@ -52,7 +53,7 @@ class ObjectRef:
     @classmethod
     def from_key(cls, key: str) -> "ObjectRef | None":
         """A provider or profile key ("namespace/name"); None for a standalone one (no namespace)."""
-        namespace, _, name = key.rpartition("/")
+        namespace, name = split_key(key)
         return cls(namespace, name) if namespace and name else None
 
 

@@ -17,6 +17,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from switchboard.api.aggregation import Timing, normalize, profile_status_patch, provider_status_patch
 from switchboard.api.base import API_GROUP, API_VERSION
+from switchboard.api.kube_client import MERGE_PATCH
 from switchboard.api.status import ProviderHealth
 from switchboard.proxy.kube.periodic import run_every
 from switchboard.proxy.kube.rendered import ObjectRef
@@ -24,7 +25,6 @@ from switchboard.proxy.kube.runtime_view import ClusterRuntime
 
 log = logging.getLogger(__name__)
 
-MERGE_PATCH = "application/merge-patch+json"
 ServedHashes = Callable[[], Mapping[ObjectRef, str]]
 Planner = Callable[[Mapping[str, Any], datetime], dict[str, Any] | None]
 

@@ -12,9 +12,10 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 
 from switchboard.api.aggregation import Timing
+from switchboard.api.kube_client import new_api_client
 from switchboard.api.status import NAMESPACE_LABEL, RENDERED_LABEL
 from switchboard.proxy.endpoints.follower import SliceFollower
 from switchboard.proxy.kube.connection import ApiConnection
@@ -33,16 +34,6 @@ from switchboard.proxy.kube.team_keys import TeamKeys
 log = logging.getLogger(__name__)
 
 RENDERED_SELECTOR = f"{RENDERED_LABEL}=true"
-
-
-async def new_api_client(kubeconfig: str | None) -> client.ApiClient:
-    """A client from a kubeconfig file, else from the pod's service account."""
-    configuration = client.Configuration()
-    if kubeconfig:
-        await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    else:
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    return client.ApiClient(configuration)
 
 
 class ClusterMode:

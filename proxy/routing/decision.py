@@ -3,6 +3,8 @@
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from switchboard.proxy.routing.exclusion import Exclusion
+
 
 @dataclass(frozen=True, slots=True)
 class RankedCandidate:
@@ -21,7 +23,7 @@ class Explanation:
     strategy: str
     rule: str | None
     ranked: tuple[RankedCandidate, ...]
-    excluded: Mapping[str, str]  # provider key -> reason
+    excluded: Mapping[str, Exclusion]  # provider key -> why not (JSON: the reason text)
     fallbacks: tuple[RankedCandidate, ...] = ()
     blocked: str | None = None  # why plan() would refuse (profile rate limit, nothing eligible)
     spilled: Mapping[str, str] = field(default_factory=dict)  # provider key -> spill reason (saturated, ...)

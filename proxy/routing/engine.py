@@ -7,15 +7,15 @@ turn and binds the session.
 """
 
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
 from typing import NamedTuple
 
 from switchboard.api.precedence import why_shadowed
 from switchboard.api.profile import Preference, ProfileConfig, Rule, Strategy
-from switchboard.proxy.endpoints.pool import SPILL_PREFIXES, spill_kind
 from switchboard.proxy.routing.affinity import rendezvous_index, session_key
 from switchboard.proxy.routing.decision import Explanation, RankedCandidate
+from switchboard.proxy.routing.exclusion import EVERY_REQUEST, SPILL, Exclusion, ExclusionKind, no_route_status
 from switchboard.proxy.routing.headroom import demote_strained
 from switchboard.proxy.routing.index import Candidate, ConfigIndex, Route
 from switchboard.proxy.routing.live import Live
@@ -29,8 +29,9 @@ HINT_HEADER = "x-provider-hint"
 PREFERENCES: frozenset[str] = frozenset({"cost", "speed", "quality", "balanced"})
 SPREADING: frozenset[str] = frozenset({"round-robin", "weighted", "random", "least-busy"})
 """Strategies whose first pick is not the same on every replica."""
-THROTTLE_PREFIXES = ("rate limited", "over ", "at max concurrency", SPILL_PREFIXES["saturated"])
-NOT_IN_RULE = "not selected by the matching rule"
+NOT_IN_RULE = Exclusion(ExclusionKind.NOT_IN_RULE, "not selected by the matching rule")
+_NEVER_NOW = EVERY_REQUEST | {ExclusionKind.CONTEXT_WINDOW}
+"""Exclusions no wait lifts: they give no Retry-After hint."""
 
 
 _ATTEMPT = attrgetter("attempt")
@@ -42,7 +43,7 @@ class Decision(NamedTuple):
     rule: str | None
     ordered: Sequence[Candidate]
     fallbacks: Sequence[Candidate]
-    excluded: dict[str, str]
+    excluded: dict[str, Exclusion]
     signals: Signals
     base_strategy: Strategy = "failover"
 
@@ -55,8 +56,7 @@ class Decision(NamedTuple):
 
     def spilled(self) -> dict[str, str]:
         """Service-backed providers passed over because their endpoints could not take the request."""
-        found = ((key, spill_kind(reason)) for key, reason in self.excluded.items())
-        return {key: kind for key, kind in found if kind is not None}
+        return {key: e.kind.value for key, e in self.excluded.items() if e.kind in SPILL}
 
 
 class Engine:
@@ -123,7 +123,7 @@ class Engine:
         fallbacks = self._fallbacks(profile, request, now)
         if not ordered and not fallbacks:
             hint = self._wait_hint(route, now, request.prompt_tokens, excluded)
-            raise _no_route(request.model, excluded, route.static_excluded, hint)
+            raise _no_route(request.model, excluded, hint)
         if commit:
             pstate.admit(now, request.prompt_tokens)
             if strategy == "round-robin":
@@ -176,7 +176,7 @@ class Engine:
 
     def _filter(
         self, route: Route, request: RouteRequest, now: float, subset: Sequence[str]
-    ) -> tuple[Sequence[Candidate], dict[str, str]]:
+    ) -> tuple[Sequence[Candidate], dict[str, Exclusion]]:
         """Candidates that can take the request now, and why each other one cannot.
 
         Fast path: when no rule subset, context window, tripped breaker or
@@ -205,7 +205,7 @@ class Engine:
 
     def _filter_each(
         self, route: Route, tokens: int, now: float, subset: Sequence[str]
-    ) -> tuple[list[Candidate], dict[str, str]]:
+    ) -> tuple[list[Candidate], dict[str, Exclusion]]:
         """The exact per-candidate filter, with every exclusion reason (failover order)."""
         eligible: list[Candidate] = []
         excluded = dict(route.static_excluded)
@@ -218,31 +218,32 @@ class Engine:
                 continue
             breaker = breakers.get(c.model_key)
             if breaker is not None and breaker.tripped and not breaker.admits(now):
-                excluded[c.provider_key] = f"circuit {breaker.state(now)}"
+                excluded[c.provider_key] = Exclusion(ExclusionKind.CIRCUIT_OPEN, f"circuit {breaker.state(now)}")
                 continue
             pool = pools.get(c.provider_key)
             unavailable = pool.unavailable(now) if pool is not None else None
             if unavailable is not None:
-                excluded[c.provider_key] = unavailable.text
+                excluded[c.provider_key] = Exclusion(ExclusionKind(unavailable.kind), unavailable.text)
                 continue
             state = providers[c.provider_key]
             reason = None if not state.guarded or state.admits(now, tokens) else state.blocked_reason(now, tokens)
             if reason is not None:
-                excluded[c.provider_key] = reason
+                excluded[c.provider_key] = Exclusion(ExclusionKind.LIMITED, reason)
                 continue
             if c.context_window is not None and tokens > c.context_window:
-                excluded[c.provider_key] = f"context window {c.context_window} < estimated prompt {tokens} tokens"
+                why = f"context window {c.context_window} < estimated prompt {tokens} tokens"
+                excluded[c.provider_key] = Exclusion(ExclusionKind.CONTEXT_WINDOW, why)
                 continue
             eligible.append(c)
         return eligible, excluded
 
-    def _wait_hint(self, route: Route, now: float, tokens: int, excluded: Mapping[str, str]) -> float | None:
+    def _wait_hint(self, route: Route, now: float, tokens: int, excluded: Mapping[str, Exclusion]) -> float | None:
         """The earliest a candidate excluded for a passing reason (limits, open circuit) can serve again."""
         waits: list[float] = []
         for c in route.candidates:
-            reason = excluded.get(c.provider_key)
-            if reason in (None, NOT_IN_RULE) or (c.context_window is not None and tokens > c.context_window):
-                continue  # not excluded, outside the rule, or never able to take this prompt
+            exclusion = excluded.get(c.provider_key)
+            if exclusion is None or exclusion.kind in _NEVER_NOW:
+                continue  # not excluded, or never able to take this prompt
             limits = self.live.providers[c.provider_key].wait_s(now, tokens)
             if limits is None:
                 continue  # at max concurrency: frees when a request ends, not at a known time
@@ -342,11 +343,8 @@ def client_wait(seconds: float) -> float:
     return max(1.0, seconds)
 
 
-def _no_route(model: str, excluded: dict[str, str], static: Iterable[str], wait: float | None) -> NoRoute:
-    """429 when every provider that could serve now is only throttled, else 503; ``wait``: the hint."""
-    ignored = set(static)
-    live = [r for k, r in excluded.items() if k not in ignored and r != NOT_IN_RULE]
-    throttled = bool(live) and all(r.startswith(THROTTLE_PREFIXES) for r in live)
-    if throttled:
+def _no_route(model: str, excluded: dict[str, Exclusion], wait: float | None) -> NoRoute:
+    """429 or 503 as the exclusions' kinds decide (``no_route_status``); ``wait``: the hint."""
+    if no_route_status(excluded.values()) == 429:
         return NoRoute(429, f"every provider for model {model!r} is rate limited", excluded, wait)
     return NoRoute(503, f"no healthy provider for model {model!r}", excluded, wait)

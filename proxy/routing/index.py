@@ -14,6 +14,7 @@ from switchboard.api.config import ProxyConfig
 from switchboard.api.precedence import Claim, claims
 from switchboard.api.profile import Preference, ProfileConfig, ProviderRef
 from switchboard.api.provider import ProviderConfig, ProviderModel, Ratings
+from switchboard.proxy.routing.exclusion import Exclusion, ExclusionKind
 from switchboard.proxy.routing.pricing import Price, PricingTable
 from switchboard.proxy.routing.types import Attempt
 
@@ -47,7 +48,7 @@ class Route:
     profile_key: str
     model: str
     candidates: tuple[Candidate, ...]  # statically eligible, failover order
-    static_excluded: Mapping[str, str]  # provider key -> reason (disabled, model not served)
+    static_excluded: Mapping[str, Exclusion]  # provider key -> disabled, model not served
     model_keys: frozenset[tuple[str, str]]  # breaker keys of the candidates
     provider_keys: frozenset[str]
     min_context_window: int | None  # prompts up to this size fit every candidate (None: no limit)
@@ -107,14 +108,14 @@ def _build_route(config: ProxyConfig, profile: ProfileConfig, model: str, pricin
     # Unset priority is 0; sorted() is stable, so ties keep list order.
     ordered = sorted(profile.providers, key=lambda ref: ref.priority or 0)
     candidates: list[Candidate] = []
-    excluded: dict[str, str] = {}
+    excluded: dict[str, Exclusion] = {}
     for ref in ordered:
         provider = config.provider_for(profile, ref.name)
         served = _served_model(provider, ref, model)
         if provider.disabled:
-            excluded[provider.key] = "disabled"
+            excluded[provider.key] = Exclusion(ExclusionKind.DISABLED, "disabled")
         elif served is None:
-            excluded[provider.key] = f"does not serve model {model!r}"
+            excluded[provider.key] = Exclusion(ExclusionKind.NO_MODEL, f"does not serve model {model!r}")
         else:
             candidates.append(_candidate(profile, provider, ref, served, len(candidates), pricing))
     windows = [c.context_window for c in candidates if c.context_window is not None]

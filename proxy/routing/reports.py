@@ -3,7 +3,7 @@
 from collections.abc import Iterable, Mapping
 
 from switchboard.api.provider import ProviderConfig
-from switchboard.api.status import CircuitState, ProviderHealth
+from switchboard.api.status import CircuitState, ProviderHealth, worst_circuit
 from switchboard.proxy.routing.decision import CostEstimate
 from switchboard.proxy.routing.index import Candidate
 from switchboard.proxy.routing.latency import LatencyStats, LatencySummary, percentile
@@ -30,20 +30,6 @@ def latency_report(latency: Mapping[tuple[str, str], LatencyStats]) -> list[Late
     return [latency[key].summary(*key) for key in sorted(latency)]
 
 
-_CIRCUIT_SEVERITY: dict[CircuitState, int] = {"closed": 0, "half-open": 1, "open": 2}
-
-
-def aggregate_circuit(states: Iterable[CircuitState]) -> CircuitState:
-    """The most severe state of a provider's per-model circuits: open > half-open > closed.
-
-    "half-open" means "probing after the open period", so it must never stand for
-    "some models open, others closed": a provider with one open model reads as
-    open until that model's open period ends (the status summary ranks replicas
-    the same way, in ``switchboard/api/aggregation.py``).
-    """
-    return max(states, key=_CIRCUIT_SEVERITY.__getitem__, default="closed")
-
-
 def provider_health(providers: Iterable[ProviderConfig], live: Live, now: float) -> dict[str, ProviderHealth]:
     """One ProviderHealth per configured provider, as this replica sees it."""
     result: dict[str, ProviderHealth] = {}
@@ -63,7 +49,7 @@ def provider_health(providers: Iterable[ProviderConfig], live: Live, now: float)
         result[provider.key] = ProviderHealth(
             endpoints=endpoints[0] if endpoints else None,
             endpoint_states=endpoints[1] if endpoints else None,
-            circuit=aggregate_circuit(circuits),
+            circuit=worst_circuit(circuits),
             ema_ms=_ms(state.latency.ema),
             p50_ms=_ms(percentile(ordered, 50)),
             p95_ms=_ms(percentile(ordered, 95)),

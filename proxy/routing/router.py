@@ -1,21 +1,8 @@
 """The Router facade: the only stateful part of the engine.
 
-The HTTP shell is meant to be this thin::
-
-    plan = router.plan(request)                # NoRoute -> error response
-    index, retries = 0, 0
-    while True:
-        attempt = plan.attempts[index]
-        router.started(attempt)
-        outcome = await call_upstream(attempt)  # never raises; always an Outcome
-        router.finished(attempt, outcome)
-        if outcome.kind == "success":
-            break
-        step = router.next_step(plan, index, outcome, retries, elapsed_s)
-        if step is None:
-            break                               # answer with the last outcome
-        await asyncio.sleep(step.delay_s)
-        index, retries = step.index, retries + 1
+``plan`` decides where a request goes (raising ``NoRoute``), ``started`` and
+``finished`` learn from each attempt, ``next_step`` says where a failed attempt
+retries; ``switchboard.proxy.upstream.loop.run_attempts`` is the shell that drives them.
 
 Concurrency: every method is synchronous and never awaits, so concurrent
 asyncio tasks interleave only between calls and no lock is needed.
@@ -40,7 +27,7 @@ from switchboard.proxy.routing.index import ConfigIndex, Grants
 from switchboard.proxy.routing.latency import LatencySummary
 from switchboard.proxy.routing.live import DEFAULT_LATENCY_SETTINGS, Live
 from switchboard.proxy.routing.pricing import PricingTable
-from switchboard.proxy.routing.retry import RetryStep, backoff_delay, next_step
+from switchboard.proxy.routing.retry import RetryStep, next_step
 from switchboard.proxy.routing.state import ProfileState, ProviderState
 from switchboard.proxy.routing.types import Attempt, NoRoute, Outcome, Plan, RouteRequest
 
@@ -215,13 +202,6 @@ class Router:
             lambda a: live.admits(a, now),
             lambda a: live.closed(a, now),
         )
-
-    def retry_delay(self, plan: Plan, retry_number: int, outcome: Outcome | None = None) -> float:
-        """Backoff before the ``retry_number``-th retry (1-based), honouring Retry-After."""
-        delay = backoff_delay(plan.profile.retry, retry_number, self._rng)
-        if outcome is not None and outcome.retry_after_s is not None:
-            delay = max(delay, outcome.retry_after_s)
-        return delay
 
     def estimate_cost(self, request: RouteRequest) -> list[CostEstimate]:
         """Estimated USD cost of ``request`` on each provider of its route (failover order)."""

@@ -11,6 +11,7 @@ from typing import Literal
 
 from switchboard.api.profile import ProfileConfig
 from switchboard.api.provider import ProviderConfig, ProviderModel, Timeouts
+from switchboard.proxy.routing.exclusion import Exclusion
 
 Endpoint = Literal["chat", "embeddings"]
 
@@ -46,7 +47,7 @@ class Plan:
     profile: ProfileConfig
     strategy: str
     attempts: tuple[Attempt, ...]
-    excluded: Mapping[str, str] = field(default_factory=dict)  # provider key -> reason
+    excluded: Mapping[str, Exclusion] = field(default_factory=dict)  # provider key -> why not
     spilled: tuple[tuple[str, str], ...] = ()  # (provider key, why) of Service-backed providers passed over
 
 
@@ -100,8 +101,8 @@ class Outcome:
 class NoRoute(Exception):
     """No provider can take the request; ``status`` is what the client gets.
 
-    404 for a model no profile serves, 429 when every candidate is rate limited,
-    503 when every candidate is excluded (disabled, circuit open, ...).
+    404 for a model no profile serves; 429 or 503 as the exclusions' kinds decide
+    (``switchboard.proxy.routing.exclusion.no_route_status``).
     ``retry_after_s``: for 429/503, the engine's estimate of when a candidate
     can take the request again (a bucket refills, a circuit half-opens, an
     upstream Retry-After ends), at least one second; None when it cannot tell.
@@ -111,7 +112,7 @@ class NoRoute(Exception):
         self,
         status: int,
         message: str,
-        excluded: Mapping[str, str] | None = None,
+        excluded: Mapping[str, Exclusion] | None = None,
         retry_after_s: float | None = None,
     ) -> None:
         super().__init__(message)

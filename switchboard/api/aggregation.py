@@ -19,16 +19,16 @@ rate); the last error of the most recently updated replica that has one.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from switchboard.api.status import ProviderHealth, ReplicaProviderHealth, ReplicaSync
+from switchboard.api.status import ProviderHealth, ReplicaProviderHealth, ReplicaSync, worst_circuit
+from switchboard.api.timestamps import parse_time, rfc3339
 
 Entry = TypeVar("Entry", ReplicaProviderHealth, ReplicaSync)
 
-_CIRCUIT_RANK = {"closed": 0, "half-open": 1, "open": 2}
 _LAST_ERROR_MAX = 256
 
 
@@ -36,18 +36,6 @@ _LAST_ERROR_MAX = 256
 class Timing:
     ttl: timedelta  # entries older than this are pruned and not aggregated
     heartbeat: timedelta  # rewrite an unchanged own entry after this long
-
-
-def rfc3339(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def normalize(health: ProviderHealth) -> ProviderHealth:
@@ -94,7 +82,7 @@ def summarize(entries: Sequence[ReplicaProviderHealth]) -> ProviderHealth | None
     """Aggregate over the given (live) replica entries, as documented above."""
     if not entries:
         return None
-    circuit = max((e.circuit for e in entries), key=_CIRCUIT_RANK.__getitem__)
+    circuit = worst_circuit(e.circuit for e in entries)
     emas = [e.ema_ms for e in entries if e.ema_ms is not None]
     p50s = [e.p50_ms for e in entries if e.p50_ms is not None]
     p95s = [e.p95_ms for e in entries if e.p95_ms is not None]

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from switchboard.api import yaml_guard
 from switchboard.api.keys import MIN_KEY_LENGTH, KeyDocument, KeyEntry, describe_error
+from switchboard.api.object_key import object_key
 from switchboard.api.profile import Budget, RateLimit
 
 CLIENT_KEY_LABEL = "switchboard.dev/client-key"  # value "true"
@@ -82,7 +83,7 @@ class ClientKeySecret:
     @property
     def key_name(self) -> str:
         """Its name in logs, metrics, budgets: ``namespace/secret``."""
-        return f"{self.namespace}/{self.name}"
+        return object_key(self.namespace, self.name)
 
     def event_object(self) -> dict[str, Any]:
         """The Secret as an Event's ``involvedObject`` needs it."""
@@ -185,7 +186,7 @@ def grants(secret: ClientKeySecret) -> tuple[str, ...] | str:
             return f"profile {pattern!r} is not in namespace {secret.namespace!r}: a key grants its own namespace only"
         if not name or "/" in name:
             return f"profile {pattern!r} is not a RoutingProfile name"
-        qualified.append(f"{secret.namespace}/{name}")
+        qualified.append(object_key(secret.namespace, name))
     return tuple(dict.fromkeys(qualified))
 
 

@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from switchboard.api import yaml_guard
 from switchboard.api.base import Model
+from switchboard.api.object_key import object_key
 from switchboard.api.profile import ProfileConfig
 from switchboard.api.provider import ProviderConfig
 
@@ -48,7 +49,7 @@ class ProxyConfig(Model):
         known = {p.key for p in self.providers}
         for i, profile in enumerate(self.profiles):
             for j, ref in enumerate(profile.providers):
-                key = f"{profile.namespace}/{ref.name}" if profile.namespace else ref.name
+                key = object_key(profile.namespace, ref.name)
                 if key not in known:
                     raise ValueError(f"profiles[{i}].providers[{j}].name: unknown provider {ref.name!r}")
                 provider = self.provider(key)
@@ -63,7 +64,7 @@ class ProxyConfig(Model):
 
     def provider_for(self, profile: ProfileConfig, name: str) -> ProviderConfig:
         """Resolve a profile's provider reference (same namespace as the profile)."""
-        key = f"{profile.namespace}/{name}" if profile.namespace else name
+        key = object_key(profile.namespace, name)
         provider = self.provider(key)
         if provider is None:  # impossible after validation; kept for type narrowing
             raise KeyError(key)

@@ -13,7 +13,6 @@ connect time, so a name that resolves somewhere forbidden is refused too.
 
 import ipaddress
 from collections.abc import Iterable
-from typing import Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
@@ -65,11 +64,6 @@ class EgressPolicy(Model):
         for cidr in value:
             ipaddress.ip_network(cidr, strict=False)
         return value
-
-    @classmethod
-    def permissive(cls) -> Self:
-        """No restriction beyond the unspecified address (standalone mode: its config file is trusted)."""
-        return cls(allow_loopback=True, allow_link_local=True)
 
     def _allowances(self, namespace: str) -> Iterable[EgressAllow]:
         return (a for a in self.allow if a.namespace in ("*", namespace))

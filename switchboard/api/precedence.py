@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from switchboard.api.profile import ProfileConfig
+from switchboard.api.timestamps import rfc3339
 
 Rank = tuple[bool, datetime, str, str]
 _UNSET = datetime.min.replace(tzinfo=UTC)  # stands in for a missing timestamp, after the "is None" flag
@@ -85,4 +86,4 @@ def why_shadowed(winner: Ranked, loser: Ranked) -> str:
 
 def _when(profile: Ranked) -> str:
     created = profile.creation_timestamp
-    return created.strftime("%Y-%m-%dT%H:%M:%SZ") if created is not None else "unknown"
+    return rfc3339(created) if created is not None else "unknown"

@@ -5,6 +5,7 @@ from typing import Literal, Self
 from pydantic import AwareDatetime, Field, model_validator
 
 from switchboard.api.base import LIST_MAP_BY_NAME, CelRule, Model, cel_rules
+from switchboard.api.object_key import object_key
 from switchboard.api.provider import Timeouts
 
 Strategy = Literal[
@@ -259,8 +260,8 @@ class ProfileConfig(ProfileCore):
 
     @property
     def key(self) -> str:
-        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return object_key(self.namespace, self.name)
 
     def provider_key(self, ref: ProviderRef) -> str:
         """The key of a provider this profile lists (providers live in the profile's namespace)."""
-        return f"{self.namespace}/{ref.name}" if self.namespace else ref.name
+        return object_key(self.namespace, ref.name)

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from switchboard.api.base import LIST_MAP_BY_NAME, CelRule, Model, cel_rules
 from switchboard.api.endpoints import EndpointPicking, ServiceRef
+from switchboard.api.object_key import object_key
 
 ProviderType = Literal["openai", "azure-openai", "anthropic", "gemini", "openai-compatible"]
 
@@ -281,4 +282,4 @@ class ProviderConfig(ProviderCore):
     @property
     def key(self) -> str:
         """Identity across namespaces: ``namespace/name`` or just ``name``."""
-        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return object_key(self.namespace, self.name)

@@ -6,6 +6,7 @@ Two writers share each status, on disjoint fields: the operator owns
 ``inSyncReplicas``. Both use merge patches on the status subresource.
 """
 
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import Field
@@ -33,6 +34,19 @@ def credential_key(namespace: str, provider: str) -> str:
 
 
 CircuitState = Literal["closed", "open", "half-open"]
+_CIRCUIT_SEVERITY: dict[CircuitState, int] = {"closed": 0, "half-open": 1, "open": 2}
+
+
+def worst_circuit(states: Iterable[CircuitState]) -> CircuitState:
+    """The most severe circuit state: open > half-open > closed ("closed" when there is none).
+
+    One rule for both aggregations: a provider's circuit over its per-model
+    circuits (each replica, ``provider_health``) and the summary's circuit over
+    the replicas' entries (``switchboard.api.aggregation``). "half-open" means
+    "probing after the open period", so it never stands for "some models open,
+    others closed": a provider with one open model reads as open.
+    """
+    return max(states, key=_CIRCUIT_SEVERITY.__getitem__, default="closed")
 
 
 class Condition(Model):

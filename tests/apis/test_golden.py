@@ -10,8 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from switchboard.proxy.apis import messages_request, messages_stream, responses_object, responses_request
-from switchboard.proxy.apis.responses_stream import native_response
+from switchboard.proxy.apis import messages_object, messages_request, responses_object, responses_request
+from switchboard.proxy.apis.responses_object import native_response
 from tests.adapters.support import make_target
 from tests.adapters.test_golden import BASE_URLS, adapter_for, check, fixed_clock
 from tests.apis.support import (
@@ -64,7 +64,7 @@ def test_translated_answers(upstream: Path) -> None:
     check(
         {
             "responses": responses_object.from_chat(ENVELOPE, completion, usage, int(fixed_clock())),
-            "messages": messages_stream.from_chat(completion, usage, "public-model"),
+            "messages": messages_object.from_chat(completion, usage, "public-model"),
         },
         HERE / f"answers_from_{family}_{upstream.stem}.expected.json",
     )
@@ -72,7 +72,7 @@ def test_translated_answers(upstream: Path) -> None:
 
 def test_native_answers() -> None:
     response, response_usage = native_response((HERE / "responses" / "native_response.json").read_bytes(), "public")
-    message, message_usage = messages_stream.native_message(
+    message, message_usage = messages_object.native_message(
         (HERE / "messages" / "native_response.json").read_bytes(), "public"
     )
     assert response["output"][0]["type"] == "web_search_call"  # nothing the gateway does not know is dropped

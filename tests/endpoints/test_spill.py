@@ -6,6 +6,9 @@ import pytest
 
 from switchboard.api.config import parse_config
 from switchboard.proxy.routing import NoRoute, Outcome, Router, RouteRequest
+from switchboard.proxy.routing.exclusion import Exclusion, ExclusionKind
+
+SATURATED = Exclusion(ExclusionKind.SATURATED, "saturated: 2 of 2 endpoints full (in flight >= 1)")
 
 SLICE = {
     "metadata": {"name": "vllm-1", "namespace": "ml", "labels": {"kubernetes.io/service-name": "vllm"}},
@@ -56,7 +59,7 @@ def test_traffic_stays_on_the_first_tier_spills_when_saturated_and_returns() -> 
     assert plan.spilled == (("ml/local", "saturated"),)
     explained = r.explain(request)
     assert explained.spilled == {"ml/local": "saturated"}
-    assert explained.excluded["ml/local"] == "saturated: 2 of 2 endpoints full (in flight >= 1)"
+    assert explained.excluded["ml/local"] == SATURATED
     member = held[0]
     assert member is not None
     r.endpoint_finished("ml/local", member, failed=False)
@@ -101,4 +104,4 @@ def test_a_saturated_only_tier_answers_429_with_a_wait_hint() -> None:
     with pytest.raises(NoRoute) as refused:
         r.plan(RouteRequest(model="llama"))
     assert refused.value.status == 429 and refused.value.retry_after_s is not None
-    assert refused.value.excluded == {"ml/local": "saturated: 2 of 2 endpoints full (in flight >= 1)"}
+    assert refused.value.excluded == {"ml/local": SATURATED}

@@ -6,12 +6,12 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 
+from switchboard.api.kube_client import new_api_client
 from switchboard.api.status import ProviderHealth
 from switchboard.proxy.kube import ClusterMode, ClusterSettings
 from switchboard.proxy.kube.event_rules import EventThrottle, StormDetector
 from switchboard.proxy.kube.events import EventPoster
 from switchboard.proxy.kube.health_events import HealthEvents
-from switchboard.proxy.kube.run import new_api_client
 from tests.fixtures.kubeproxy import (
     LOOPBACK_EGRESS,
     KubeApply,

@@ -9,11 +9,11 @@ import pytest
 from kubernetes_asyncio import client
 
 from switchboard.api.aggregation import Timing
+from switchboard.api.kube_client import new_api_client
 from switchboard.api.status import CONFIG_HASH_ANNOTATION, ProviderHealth
 from switchboard.proxy.kube import ClusterMode, ClusterSettings
 from switchboard.proxy.kube.rendered import ObjectRef
 from switchboard.proxy.kube.reporter import StatusReporter
-from switchboard.proxy.kube.run import new_api_client
 from tests.fixtures.kubeproxy import (
     LOOPBACK_EGRESS,
     KubeApply,

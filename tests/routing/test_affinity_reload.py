@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 from switchboard.proxy.routing import Outcome, Router, RouteRequest
 from switchboard.proxy.routing.affinity import SessionStore
+from switchboard.proxy.routing.exclusion import Exclusion, ExclusionKind
 from tests.fixtures.engine import FakeClock, make_config, provider
 
 Build = Callable[..., Router]
@@ -62,7 +63,9 @@ def test_reload_keeps_state_of_remaining_providers_and_drops_others(make_router:
             Outcome("server_error", 0.1, status=500) if attempt.provider.name == "a" else Outcome("success", 0.2),
         )
     router.update_config(make_config(ups[:2]))
-    assert router.plan(RouteRequest(model="gpt-4o")).excluded == {"a": "circuit open"}
+    assert router.plan(RouteRequest(model="gpt-4o")).excluded == {
+        "a": Exclusion(ExclusionKind.CIRCUIT_OPEN, "circuit open")
+    }
     assert {row.provider for row in router.latency_report()} == {"b"}
     assert set(router.provider_health()) == {"a", "b"}
 
@@ -97,4 +100,4 @@ def test_explain_lists_scores_and_exclusions(make_router: Build) -> None:
     router = make_router(make_config(ups, strategy="least-cost"))
     explanation = router.explain(RouteRequest(model="gpt-4o", prompt_tokens=1_000_000, max_tokens=1))
     assert [(c.provider, round(c.score or 0, 4)) for c in explanation.ranked] == [("a", 1.0), ("c", 2.5)]
-    assert explanation.excluded == {"b": "disabled"}
+    assert explanation.excluded == {"b": Exclusion(ExclusionKind.DISABLED, "disabled")}

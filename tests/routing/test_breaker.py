@@ -6,10 +6,10 @@ from typing import Any
 import pytest
 
 from switchboard.api.provider import CircuitBreaker
-from switchboard.api.status import CircuitState
+from switchboard.api.status import CircuitState, worst_circuit
 from switchboard.proxy.routing import NoRoute, Outcome, Router, RouteRequest
 from switchboard.proxy.routing.breaker import Breaker
-from switchboard.proxy.routing.reports import aggregate_circuit
+from switchboard.proxy.routing.exclusion import Exclusion, ExclusionKind
 from tests.fixtures.engine import FakeClock, make_config, provider
 
 Build = Callable[..., Router]
@@ -115,7 +115,7 @@ def test_router_skips_open_circuit_per_model(make_router: Build, clock: FakeCloc
         router.finished(attempt, FAIL)
     plan = router.plan(REQ)
     assert [a.provider.name for a in plan.attempts] == ["b"]
-    assert plan.excluded == {"a": "circuit open"}
+    assert plan.excluded == {"a": Exclusion(ExclusionKind.CIRCUIT_OPEN, "circuit open")}
     assert router.provider_health()["a"].circuit == "open"  # gpt-4o open, gpt-4o-mini unaffected
     clock.advance(29.9)
     assert router.provider_health()["a"].circuit == "open"  # for the whole openSeconds, not "half-open"
@@ -162,4 +162,4 @@ def test_slow_start_demotes_a_recovering_provider_probabilistically(make_router:
     ],
 )
 def test_provider_circuit_is_its_most_severe_model_circuit(states: tuple[CircuitState, ...], expected: str) -> None:
-    assert aggregate_circuit(states) == expected
+    assert worst_circuit(states) == expected

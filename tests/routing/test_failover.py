@@ -5,6 +5,7 @@ from collections.abc import Callable
 import pytest
 
 from switchboard.proxy.routing import NoRoute, Outcome, Router, RouteRequest
+from switchboard.proxy.routing.exclusion import Exclusion, ExclusionKind
 from tests.fixtures.engine import make_config, provider
 
 Build = Callable[..., Router]
@@ -36,7 +37,10 @@ def test_disabled_and_non_serving_providers_are_excluded_with_reasons(make_route
     cfg = make_config([provider("a", disabled=True), provider("b", "other"), provider("c")])
     plan = make_router(cfg).plan(RouteRequest(model="gpt-4o"))
     assert names(plan) == ["c"]
-    assert plan.excluded == {"a": "disabled", "b": "does not serve model 'gpt-4o'"}
+    assert plan.excluded == {
+        "a": Exclusion(ExclusionKind.DISABLED, "disabled"),
+        "b": Exclusion(ExclusionKind.NO_MODEL, "does not serve model 'gpt-4o'"),
+    }
 
 
 def test_all_excluded_is_503(make_router: Build) -> None:
@@ -44,7 +48,7 @@ def test_all_excluded_is_503(make_router: Build) -> None:
     with pytest.raises(NoRoute) as err:
         make_router(cfg).plan(RouteRequest(model="gpt-4o"))
     assert err.value.status == 503
-    assert err.value.excluded == {"a": "disabled"}
+    assert err.value.excluded == {"a": Exclusion(ExclusionKind.DISABLED, "disabled")}
 
 
 def test_provider_model_override_sends_that_model(make_router: Build) -> None:
@@ -71,7 +75,9 @@ def test_context_window_falls_back_to_a_larger_model(make_router: Build) -> None
     cfg = make_config([small], fallbackModels=["big"])
     plan = make_router(cfg).plan(RouteRequest(model="gpt-4o", prompt_tokens=5000))
     assert [a.model.name for a in plan.attempts] == ["big"]
-    assert "context window 1000" in plan.excluded["a"]
+    assert (
+        plan.excluded["a"].kind == ExclusionKind.CONTEXT_WINDOW and "context window 1000" in plan.excluded["a"].reason
+    )
 
 
 def test_failover_walks_the_plan_on_server_errors(make_router: Build) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from switchboard.api.config import parse_config
 from switchboard.proxy.routing import NoRoute, Router, RouteRequest
+from switchboard.proxy.routing.exclusion import Exclusion, ExclusionKind
 from tests.fixtures.engine import make_config, provider, rated
 
 Build = Callable[..., Router]
@@ -86,7 +87,7 @@ def test_rules_pick_by_priority_and_condition(make_router: Build) -> None:
     router = make_router(make_config(ups, **RULES))
     big = router.plan(RouteRequest(model="gpt-4o", prompt_tokens=5000, stream=True))
     assert big.strategy == "rules(big):failover" and [a.provider.name for a in big.attempts] == ["b"]
-    assert big.excluded == {"a": "not selected by the matching rule"}
+    assert big.excluded == {"a": Exclusion(ExclusionKind.NOT_IN_RULE, "not selected by the matching rule")}
     stream = router.plan(RouteRequest(model="gpt-4o", stream=True))
     assert stream.strategy == "rules(stream):preference" and stream.attempts[0].provider.name == "b"
     gold = router.plan(RouteRequest(model="gpt-4o", stream=True, headers={"x-tenant": "gold"}))

@@ -5,6 +5,7 @@ from collections.abc import Callable
 import pytest
 
 from switchboard.proxy.routing import NoRoute, Outcome, Router, RouteRequest
+from switchboard.proxy.routing.exclusion import Exclusion, ExclusionKind
 from switchboard.proxy.routing.windows import TokenBucket
 from tests.fixtures.engine import FakeClock, make_config, provider
 
@@ -32,7 +33,7 @@ def test_provider_requests_per_minute_spills_to_the_next(make_router: Build, clo
     cfg = make_config([provider("a", limits={"requestsPerMinute": 2}), provider("b")])
     router = make_router(cfg)
     assert [run(router) for _ in range(3)] == ["a", "a", "b"]
-    assert router.plan(REQ).excluded == {"a": "over requests-per-minute limit"}
+    assert router.plan(REQ).excluded == {"a": Exclusion(ExclusionKind.LIMITED, "over requests-per-minute limit")}
     clock.advance(30)  # one request refilled
     assert run(router) == "a"
 
@@ -50,7 +51,7 @@ def test_provider_tokens_per_minute(make_router: Build) -> None:
     assert run(router, RouteRequest(model="gpt-4o", prompt_tokens=700), used) == "a"
     plan = router.plan(RouteRequest(model="gpt-4o", prompt_tokens=500))
     assert plan.attempts[0].provider.name == "b"
-    assert plan.excluded["a"] == "over tokens-per-minute limit"
+    assert plan.excluded["a"] == Exclusion(ExclusionKind.LIMITED, "over tokens-per-minute limit")
 
 
 def test_every_provider_rate_limited_is_429(make_router: Build) -> None:
@@ -88,7 +89,7 @@ def test_max_concurrency_per_replica(make_router: Build) -> None:
     router.started(plan.attempts[0])
     assert router.plan(REQ).attempts[0].provider.name == "a"
     router.started(plan.attempts[0])  # ceil(3 / 2) = 2 per replica
-    assert router.plan(REQ).excluded == {"a": "at max concurrency (2 per replica)"}
+    assert router.plan(REQ).excluded == {"a": Exclusion(ExclusionKind.LIMITED, "at max concurrency (2 per replica)")}
     router.finished(plan.attempts[0], Outcome("success", 0.1))
     assert router.plan(REQ).attempts[0].provider.name == "a"
 

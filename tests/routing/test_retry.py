@@ -121,9 +121,3 @@ def test_backoff_is_full_jitter_exponential_and_capped() -> None:
         assert min(delays) >= 0 and max(delays) <= ceiling
         assert max(delays) > 0.9 * ceiling  # the whole range is used (full jitter)
         assert abs(sum(delays) / len(delays) - ceiling / 2) < 0.05 * ceiling
-
-
-def test_retry_delay_honours_retry_after(make_router: Build) -> None:
-    router, plan = plan_of(make_router)
-    assert router.retry_delay(plan, 1, Outcome("rate_limited", 0.1, status=429, retry_after_s=3)) >= 3
-    assert router.retry_delay(plan, 1) <= 0.1
