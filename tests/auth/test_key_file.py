@@ -1,4 +1,4 @@
-"""The keys file: parsing, validation errors that never echo a key, constant-time lookup, reloads."""
+"""The keys file: parsing, validation errors that never echo a key, lookup by digest, reloads."""
 
 import hashlib
 import logging
