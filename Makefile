@@ -25,7 +25,7 @@ lint: setup ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: setup tools host-packages lint ## install everything the tests need, then run them all
+test: setup tools host-packages lint ## install everything the tests need, then run them all (not the pod suite: make e2e-node)
 	$(PY) -m pytest
 
 tools: setup ## etcd, kube-apiserver, kube-controller-manager (built once from Go), helm, into $(CACHE)/bin
@@ -98,10 +98,15 @@ node-up: tools node-tools images ## control plane + one real node (containerd, k
 node-down: ## stop the node and its control plane; leaves no process, mount, netns, bridge, iptables rule or cgroup
 	$(PY) -m hack.kubenode down --state-dir $(NODE_DIR)
 
-e2e-node: tools node-tools host-packages ## the pod suite on a real node (tests marked `node`; several minutes)
-	$(PY) -m pytest tests/node -m node -p no:randomly
+# The pod suite: node-up/down first, then (one node, one chart release for the whole session)
+# the node's own tests, the chart's pod scenarios and the e2e suite on the `node` backend.
+E2E_ON_PODS = tests/e2e/test_system.py tests/e2e/test_outage.py
+e2e-node: tools node-tools host-packages ## the pod suite on a real node: chart, e2e suite and pod scenarios (minutes)
+	$(PY) -m pytest tests/node/test_updown.py -m node -p no:randomly
+	SWITCHBOARD_E2E_BACKEND=node $(PY) -m pytest tests/node $(E2E_ON_PODS) -m "node or k8s" -p no:randomly \
+		--ignore=tests/node/test_updown.py -rs --durations=8
 
-node-tools: setup ## kubelet, kube-proxy, kube-scheduler (same k8s.io/kubernetes as the control plane) into $(CACHE)/bin
+node-tools: setup ## kubelet, kube-proxy, kube-scheduler (same k8s.io/kubernetes as the control plane), CoreDNS, into $(CACHE)/bin
 	$(PY) -m hack.install_tools --node
 
 chart-crds: ## copy the generated CRDs from deploy/crds/ into the chart (byte-identical)

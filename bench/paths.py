@@ -42,10 +42,16 @@ PathFactory = Callable[[str, Path], contextlib.AbstractContextManager[Server]]
 
 
 @contextlib.contextmanager
-def _process(argv: Sequence[str], log: Path, *, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """A child process whose stderr goes to ``log``; terminated (then killed) on exit."""
+def _process(
+    argv: Sequence[str], log: Path, *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process whose stderr goes to ``log``; terminated (then killed) on exit.
+
+    ``cwd``: where it runs. ``python -m`` puts its working directory first on ``sys.path``, ahead
+    of ``PYTHONPATH``, so a checkout's code runs only when started from inside that checkout.
+    """
     with open(log, "wb") as err:
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, env=env or checkout_env())
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, env=env or checkout_env(), cwd=cwd)
     try:
         yield process
     finally:
@@ -262,7 +268,9 @@ def switchboard(
             log_level,
         )
         log = scratch / "switchboard.log"
-        with _process(argv, log, env=checkout_env({"PYTHONPATH": str(checkout), **(env or {})})) as process:
+        with _process(
+            argv, log, env=checkout_env({"PYTHONPATH": str(checkout), **(env or {})}), cwd=checkout
+        ) as process:
             url = _announced_url(process.stdout, log)
             wait_ready(url)
             time.sleep(0.5 if workers > 1 else 0)  # every worker bound and loaded, not just the first

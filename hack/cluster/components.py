@@ -44,6 +44,7 @@ NODE_CONTROLLERS = (
     "statefulset-controller",
     "job-controller",
     "service-cidr-controller",
+    "horizontal-pod-autoscaler-controller",  # the chart's proxy HPA holds the fleet at minReplicas
 )
 LOOPBACK = "127.0.0.1"
 KUBERNETES_SERVICE_IP = "10.0.0.1"

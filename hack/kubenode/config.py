@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -12,7 +13,10 @@ NODE_NAME = "switchboard-node"
 BRIDGE = "sbnode0"
 POD_SUBNET = "10.213.0.0/24"
 GATEWAY = "10.213.0.1"
-CLUSTER_DNS = "10.0.0.10"
+# Cluster DNS: CoreDNS as a host process bound to the bridge address (kubelet's clusterDNS),
+# so pods reach it directly, with no Service and no image of its own.
+CLUSTER_DNS = GATEWAY
+CLUSTER_DOMAIN = "cluster.local"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"  # what containerd 1.6 asks for the sandbox; built locally
 RUNC = "/usr/sbin/runc"
 CNI_BIN_DIR = "/usr/lib/cni"
@@ -41,6 +45,8 @@ class NodePorts:
     proxy_healthz: int
     proxy_metrics: int
     scheduler: int
+    dns_health: int
+    dns_ready: int
 
 
 def containerd_config(layout: NodeLayout) -> str:
@@ -119,7 +125,7 @@ def kubelet_config(layout: NodeLayout, ports: NodePorts, ca_file: Path, serving:
         "cgroupDriver": "cgroupfs",
         "failCgroupV1": False,  # this kernel mounts cgroup v1 hierarchies
         "failSwapOn": False,
-        "clusterDomain": "cluster.local",
+        "clusterDomain": CLUSTER_DOMAIN,
         "clusterDNS": [CLUSTER_DNS],
         "resolvConf": str(layout.path("resolv.conf")),
         "containerRuntimeEndpoint": f"unix://{layout.containerd_socket}",
@@ -153,6 +159,57 @@ def kube_proxy_config(ports: NodePorts, kubeconfig: Path) -> str:
         "iptables": {"syncPeriod": "5s", "minSyncPeriod": "0s"},
     }
     return yaml.safe_dump(config)
+
+
+def corefile(ports: NodePorts, kubeconfig: Path) -> str:
+    """Service and pod records of the cluster, answered on the bridge address only.
+
+    Names outside the cluster domain get REFUSED: pods on this node talk to nothing
+    beyond it. No cache, so a Service created a moment ago resolves at once.
+    """
+    return f"""{CLUSTER_DOMAIN}:53 in-addr.arpa:53 ip6.arpa:53 {{
+    bind {CLUSTER_DNS}
+    errors
+    health 127.0.0.1:{ports.dns_health}
+    ready 127.0.0.1:{ports.dns_ready}
+    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
+        kubeconfig {kubeconfig} coredns
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 5
+    }}
+}}
+"""
+
+
+def coredns_rbac() -> list[dict[str, Any]]:
+    """What CoreDNS's kubernetes plugin reads (the upstream ``system:coredns`` role), for user ``system:coredns``."""
+    name = "system:coredns"
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name},
+        "rules": [
+            {
+                "apiGroups": [""],
+                "resources": ["endpoints", "services", "pods", "namespaces"],
+                "verbs": ["list", "watch"],
+            },
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+        ],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": name}],
+    }
+    return [role, binding]
+
+
+def coredns_command(coredns: Path, layout: NodeLayout) -> list[str]:
+    return [str(coredns), "-conf", str(layout.path("Corefile"))]
 
 
 def containerd_command(layout: NodeLayout) -> list[str]:

@@ -13,7 +13,7 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, fields, replace
 from pathlib import Path
 
 from hack.cluster import KubeCluster, processes
@@ -26,12 +26,13 @@ from hack.kubenode.images import build_pause, import_images
 
 START_TIMEOUT = 180.0
 PORT_ATTEMPTS = 3
-COMPONENTS = ("containerd", "kubelet", "kube-proxy", "kube-scheduler")
+COMPONENTS = ("containerd", "coredns", "kubelet", "kube-proxy", "kube-scheduler")
 # Node identities the API server's default RBAC already knows.
 IDENTITIES = {
     "kubelet": f"/O=system:nodes/CN=system:node:{NODE_NAME}",
     "kube-proxy": "/CN=system:kube-proxy",
     "scheduler": "/CN=system:kube-scheduler",
+    "coredns": "/CN=system:coredns",
 }
 
 
@@ -44,11 +45,12 @@ class NodeBinaries:
     kubelet: Path
     kube_proxy: Path
     kube_scheduler: Path
+    coredns: Path
 
     @classmethod
     def locate(cls) -> NodeBinaries:
-        found = cls(bin_dir() / "kubelet", bin_dir() / "kube-proxy", bin_dir() / "kube-scheduler")
-        missing = [str(path) for path in (found.kubelet, found.kube_proxy, found.kube_scheduler) if not path.is_file()]
+        found = cls(*(bin_dir() / name for name in ("kubelet", "kube-proxy", "kube-scheduler", "coredns")))
+        missing = [str(path) for path in astuple(found) if not path.is_file()]
         if missing:
             raise NodeError(f"node binaries missing: {', '.join(missing)}. Run `make node-tools`.")
         return found
@@ -80,12 +82,23 @@ class KubeNode:
     def start(self, *, base_image: str, images: list[str], work_dir: Path) -> None:
         """Every component up, the images imported, the node Ready; on any failure everything is removed."""
         self._netns_before = host.network_namespaces()
-        ports = NodePorts(*(processes.free_port() for _ in range(5)))
+        ports = NodePorts(*(processes.free_port() for _ in fields(NodePorts)))
         try:
             self._write_files(ports)
             self._launch("containerd", config.containerd_command(self.layout), self._containerd_ready)
             import_images(self.layout, [build_pause(base_image, work_dir), *images], work_dir)
             binaries = NodeBinaries.locate()
+            self.cluster.kubectl(
+                "apply",
+                "-f",
+                "-",
+                input=json.dumps({"kind": "List", "apiVersion": "v1", "items": config.coredns_rbac()}),
+            )
+            self._launch(
+                "coredns",
+                config.coredns_command(binaries.coredns, self.layout),
+                lambda: _ok(f"http://127.0.0.1:{ports.dns_ready}/ready"),
+            )
             self._launch("kubelet", config.kubelet_command(binaries.kubelet, self.layout), self.node_ready)
             self._launch_on_free_port("kube-proxy", lambda port: self._kube_proxy(binaries, ports, port))
             self._launch_on_free_port("kube-scheduler", lambda port: self._scheduler(binaries, ports, port))
@@ -146,6 +159,7 @@ class KubeNode:
         root.path("containerd.toml").write_text(config.containerd_config(root))
         root.path("cni", "10-switchboard.conflist").write_text(config.cni_conflist())
         root.path("resolv.conf").write_text(f"nameserver {config.CLUSTER_DNS}\n")
+        root.path("Corefile").write_text(config.corefile(ports, root.path("coredns.kubeconfig")))
         root.path("kubelet.yaml").write_text(config.kubelet_config(root, ports, ca, (serving.cert, serving.key)))
         root.path("kube-proxy.yaml").write_text(config.kube_proxy_config(ports, root.path("kube-proxy.kubeconfig")))
         self._save_state()

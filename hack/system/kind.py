@@ -14,6 +14,7 @@ import contextlib
 import json
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from hack.cluster.processes import free_port, port_is_open, spawn, stop_group, wait_until
@@ -23,6 +24,7 @@ from hack.system.kind_manifests import (
     KindTarget,
     component_selector,
     deployment_name,
+    kubectl_flags,
     mock_manifests,
     mock_name,
     mock_service_url,
@@ -38,19 +40,20 @@ PROXY_PORT = 8080  # the chart's proxy.port default: the container port port-for
 class ContextKubectl:
     """``kubectl --context=...``, with the call shape of ``KubeCluster.kubectl``."""
 
-    def __init__(self, context: str, binary: str | None = None) -> None:
+    def __init__(self, context: str, binary: str | None = None, kubeconfig: str = "") -> None:
         found = binary or shutil.which("kubectl")
         if found is None:
             raise SystemStartError("kubectl is not on PATH (the kind backend uses your kubectl)")
         self.binary = found
         self.context = context
+        self.kubeconfig = kubeconfig
 
     def kubectl(
         self, *args: str, as_: str = "admin", input: str | None = None, check: bool = True, timeout: float = 60.0
     ) -> subprocess.CompletedProcess[str]:
         if as_ != "admin":
             raise ValueError(f"on kind, kubectl runs as the context's own user only, not as {as_!r}")
-        command = [self.binary, f"--context={self.context}", *args]
+        command = [self.binary, *kubectl_flags(self.context, self.kubeconfig), *args]
         done = subprocess.run(command, input=input, capture_output=True, text=True, timeout=timeout)
         if check and done.returncode != 0:
             raise subprocess.CalledProcessError(done.returncode, command, done.stdout, done.stderr)
@@ -62,7 +65,9 @@ class PortForward:
 
     def __init__(self, kube: ContextKubectl, namespace: str, target: str, remote_port: int, log: Path) -> None:
         self.local_port = free_port()
-        argv = port_forward_argv(kube.binary, kube.context, namespace, target, self.local_port, remote_port)
+        argv = port_forward_argv(
+            kube.binary, kube.context, namespace, target, self.local_port, remote_port, kube.kubeconfig
+        )
         self.child = spawn(argv, log, die_with_parent=True)
         wait_until(lambda: port_is_open(self.local_port) or self.child.poll() is not None, 30.0)
         if self.child.poll() is not None or not port_is_open(self.local_port):
@@ -80,6 +85,19 @@ class PortForward:
             self.child.wait(timeout=5)
 
 
+@dataclass(frozen=True)
+class DirectAddress:
+    """A pod's or a Service's own address, routed to by the test process itself (no port-forward)."""
+
+    url: str
+
+    def stop(self) -> None:
+        """Nothing to close: no process stands between the test and the pod."""
+
+
+Reach = PortForward | DirectAddress
+
+
 class KindSystem:
     """The e2e interface (see ``tests/fixtures/system.py``) over a kind cluster."""
 
@@ -87,13 +105,13 @@ class KindSystem:
 
     def __init__(self, target: KindTarget, namespace: str, run_dir: Path) -> None:
         self.target = target
-        self.cluster = ContextKubectl(target.context)
+        self.cluster = ContextKubectl(target.context, kubeconfig=target.kubeconfig)
         self.namespace = namespace
         self.release_namespace = target.release_namespace
         self.run_dir = run_dir
         self.mocks = examples.mock_upstreams(examples.load_examples())
-        self.proxy_forwards: list[PortForward] = []
-        self.mock_forwards: dict[int, PortForward] = {}  # example port -> its forward
+        self.proxy_forwards: list[Reach] = []
+        self.mock_forwards: dict[int, Reach] = {}  # example port -> its forward
         self.operator_replicas = 0  # what stop_operators found, for start_operators
 
     @property
@@ -156,9 +174,28 @@ class KindSystem:
                 result[pod] = done.stdout
         return result
 
-    def forward(self, namespace: str, target: str, remote_port: int) -> PortForward:
+    def forward(self, namespace: str, target: str, remote_port: int) -> Reach:
+        """How the test process reaches ``target`` (``pod/NAME`` or ``svc/NAME``): its own address or a forward."""
+        if self.target.direct:
+            return DirectAddress(f"http://{self.address(namespace, target)}:{remote_port}")
         log = self.run_dir / "port-forwards" / f"{target.replace('/', '-')}.log"
         return PortForward(self.cluster, namespace, target, remote_port, log)
+
+    def address(self, namespace: str, target: str) -> str:
+        """A pod's IP or a Service's cluster IP."""
+        field = "{.status.podIP}" if target.startswith("pod/") else "{.spec.clusterIP}"
+        done = self.cluster.kubectl("get", target, "-n", namespace, "-o", f"jsonpath={field}")
+        if not done.stdout.strip():
+            raise SystemStartError(f"{target} in {namespace} has no address yet")
+        return done.stdout.strip()
+
+    def refresh_proxies(self) -> None:
+        """Reach the proxy pods that run now (after a rollout or a deleted pod), each one ready."""
+        for forward in self.proxy_forwards:
+            forward.stop()
+        selector = component_selector(self.target.release_name, "proxy")
+        pods = self.pods(selector, self.release_namespace)
+        self.proxy_forwards = [self.forward(self.release_namespace, f"pod/{pod}", PROXY_PORT) for pod in pods]
 
     def stop(self) -> None:
         """Close every port-forward; the namespace is the caller's to delete."""

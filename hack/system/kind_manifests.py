@@ -38,6 +38,10 @@ class KindTarget:
     context: str
     release_namespace: str = DEFAULT_RELEASE_NAMESPACE
     release_name: str = DEFAULT_RELEASE_NAME
+    kubeconfig: str = ""  # empty: kubectl's own default (KUBECONFIG, ~/.kube/config)
+    # The test process routes to pod and Service addresses itself (the local node, whose
+    # bridge is on this host), so no port-forward stands between it and the pods.
+    direct: bool = False
 
 
 def kind_target(environ: Mapping[str, str]) -> KindTarget | None:
@@ -160,15 +164,20 @@ def rehome(docs: Sequence[Document], upstreams: Mapping[int, str]) -> list[Docum
     return moved
 
 
+def kubectl_flags(context: str, kubeconfig: str = "") -> tuple[str, ...]:
+    """The flags that point kubectl at one cluster: a kubeconfig file (if given) and a context in it."""
+    return (*((f"--kubeconfig={kubeconfig}",) if kubeconfig else ()), f"--context={context}")
+
+
 def port_forward_argv(
-    kubectl: str, context: str, namespace: str, target: str, local_port: int, remote_port: int
+    kubectl: str, context: str, namespace: str, target: str, local_port: int, remote_port: int, kubeconfig: str = ""
 ) -> tuple[str, ...]:
     """``kubectl port-forward`` from 127.0.0.1:``local_port`` to ``target`` (``pod/NAME`` or ``svc/NAME``)."""
     if not (target.startswith("pod/") or target.startswith("svc/")):
         raise ValueError(f"port-forward target must be pod/NAME or svc/NAME, not {target!r}")
     return (
         kubectl,
-        f"--context={context}",
+        *kubectl_flags(context, kubeconfig),
         f"--namespace={namespace}",
         "port-forward",
         "--address=127.0.0.1",

@@ -6,19 +6,35 @@
 with the real usage, or refund it when nothing was served.
 """
 
+import hashlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from switchboard.api.profile import Budget, RateLimit
+from switchboard.api.aggregation import SpendView
+from switchboard.api.profile import Budget, ProfileConfig, RateLimit
+from switchboard.api.provider import ProviderConfig
+from switchboard.api.status import ReplicaSpend
 from switchboard.proxy.adapters.base import Usage
-from switchboard.proxy.fleet.buckets import Bucket, Slots, Verdict, adjust_local, decide, decide_local, limit_buckets
-from switchboard.proxy.fleet.budget import SPEND_PREFIX, BudgetLine, Spend, budget_line
-from switchboard.proxy.fleet.store import FleetStore
+from switchboard.proxy.fleet.buckets import (
+    Bucket,
+    Session,
+    Slots,
+    Verdict,
+    adjust_local,
+    decide,
+    decide_local,
+    limit_buckets,
+)
+from switchboard.proxy.fleet.budget import SPEND_PREFIX, BudgetLine, BudgetNotice, Spend, budget_line
+from switchboard.proxy.fleet.store import FleetStore, Rebind
+from switchboard.proxy.routing.affinity import session_key
+from switchboard.proxy.routing.engine import HINT_HEADER
 from switchboard.proxy.routing.exclusion import Exclusion, ExclusionKind
 from switchboard.proxy.routing.pricing import DEFAULT_OUTPUT_TOKENS
 from switchboard.proxy.routing.types import Attempt, Plan, RouteRequest
@@ -26,6 +42,9 @@ from switchboard.proxy.routing.windows import TokenBucket
 
 log = logging.getLogger("switchboard.proxy.fleet")
 FLEET_LIMITED = Exclusion(ExclusionKind.LIMITED, "over a fleet-wide rate limit")
+
+SESSION_PREFIX = "sb:aff:"
+NOTICES_KEPT = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,50 +64,76 @@ def reserved_tokens(route: RouteRequest) -> int:
 
 
 def request_slots(plan: Plan, route: RouteRequest, client: ClientLimit | None, *, shared: bool, now: datetime) -> Slots:
-    """The buckets and budgets of a planned request.
+    """The buckets and budgets of a planned request (its providers in plan order)."""
+    providers = {a.provider.key: a.provider for a in plan.attempts}
+    return profile_slots(plan.profile, tuple(providers.values()), route, client, shared=shared, now=now)
 
-    ``shared``: the profile and provider limits are the limiter's (the store is
-    configured); otherwise the router enforces them and only the client's remain.
+
+def profile_slots(
+    profile: ProfileConfig,
+    providers: Sequence[ProviderConfig],
+    route: RouteRequest,
+    client: ClientLimit | None,
+    *,
+    shared: bool,
+    now: datetime,
+) -> Slots:
+    """The buckets, budgets and session binding of a request to ``profile`` over ``providers`` (in order).
+
+    ``shared``: the profile and provider limits and session bindings are the limiter's (the store is
+    configured); otherwise the router enforces them and only the client's limits and the budgets remain.
     """
     tokens = reserved_tokens(route)
     budgets: list[BudgetLine] = []
-    if plan.profile.budget is not None:
-        budgets.append(budget_line("profile", plan.profile.key, plan.profile.budget, now))
+    if profile.budget is not None:
+        budgets.append(budget_line("profile", profile.key, profile.budget, now))
     if client is not None and client.budget is not None:
         budgets.append(budget_line("client", client.name, client.budget, now))
     mandatory: tuple[Bucket, ...] = ()
-    candidates: list[tuple[str, tuple[Bucket, ...]]] = []
+    candidates: tuple[tuple[str, tuple[Bucket, ...]], ...] = ()
+    session: Session | None = None
     if shared:
-        limit = plan.profile.rate_limit
-        mandatory += limit_buckets(
-            "profile", plan.profile.key, limit.requests_per_minute, limit.tokens_per_minute, tokens
+        limit = profile.rate_limit
+        mandatory += limit_buckets("profile", profile.key, limit.requests_per_minute, limit.tokens_per_minute, tokens)
+        candidates = tuple(
+            (p.key, limit_buckets("provider", p.key, p.limits.requests_per_minute, p.limits.tokens_per_minute, tokens))
+            for p in providers
         )
-        seen: set[str] = set()
-        for attempt in plan.attempts:
-            provider = attempt.provider
-            if provider.key not in seen:
-                seen.add(provider.key)
-                limits = provider.limits
-                candidates.append(
-                    (
-                        provider.key,
-                        limit_buckets(
-                            "provider", provider.key, limits.requests_per_minute, limits.tokens_per_minute, tokens
-                        ),
-                    )
-                )
+        session = session_binding(profile, route)
     if client is not None and client.rate_limit is not None:
         limit = client.rate_limit
         mandatory += limit_buckets("client", client.name, limit.requests_per_minute, limit.tokens_per_minute, tokens)
-    return Slots(mandatory, tuple(candidates), tuple(budgets))
+    return Slots(mandatory, candidates, tuple(budgets), session if candidates else None)
+
+
+def session_binding(profile: ProfileConfig, route: RouteRequest) -> Session | None:
+    """The store key of the request's session binding (affinity on and a session named), else None.
+
+    The session name is hashed: a client's header value never becomes a key as is, and cannot
+    reach another profile's bindings.
+    """
+    affinity = profile.session_affinity
+    if not affinity.enabled or (profile.allow_client_routing and route.headers.get(HINT_HEADER)):
+        return None  # a client's explicit provider hint outranks its session, as in the router
+    name = session_key(affinity, route)
+    if name is None:
+        return None
+    digest = hashlib.blake2b(name.encode(), digest_size=16).hexdigest()
+    return Session(f"{SESSION_PREFIX}{profile.key}:{digest}", affinity.ttl_seconds)
 
 
 def admitted_plan(plan: Plan, verdict: Verdict, slots: Slots) -> Plan:
-    """The plan without the providers whose buckets refused the request (the charged one first)."""
+    """The plan without the providers whose buckets refused the request, the charged one first
+    (a session's provider may come later in the strategy's order)."""
     limited = {p for p, _ in slots.candidates} - verdict.admitting
-    if not limited:
+    attempts = plan.attempts
+    if limited:
+        attempts = tuple(a for a in attempts if a.provider.key not in limited)
+    lead = next((i for i, a in enumerate(attempts) if a.provider.key == verdict.chosen), 0)
+    if lead:
+        attempts = (attempts[lead], *attempts[:lead], *attempts[lead + 1 :])
+    if not limited and not lead:
         return plan
-    attempts = tuple(a for a in plan.attempts if a.provider.key not in limited)
     excluded = {**plan.excluded, **dict.fromkeys(limited, FLEET_LIMITED)}
     return replace(plan, attempts=attempts, excluded=excluded)
 
@@ -150,7 +195,8 @@ class FleetLimiter:
             registry=metrics,
             multiprocess_mode="livemax",
         )
-        self._warned: set[str] = set()
+        self._warned: set[tuple[str, str]] = set()
+        self.notices: deque[BudgetNotice] = deque(maxlen=NOTICES_KEPT)  # for cluster mode's Events
 
     @property
     def shares_limits(self) -> bool:
@@ -162,13 +208,9 @@ class FleetLimiter:
         if self.store is not None and not slots.empty:
             reply = await self.store.reserve(slots)
             if reply is not None:
-                admitted, chosen, levels, spent = reply
-                keys = [b.key for b in slots.buckets]
-                spends = dict(zip([line.key for line in slots.budgets], spent, strict=True))
-                verdict = decide(slots, dict(zip(keys, levels, strict=True)), spends)
-                charged = slots.candidates[chosen - 1][0] if chosen else None
-                if (verdict.admitted, verdict.chosen) != (admitted, charged):  # twins: say so if they ever differ
-                    log.error("state store and local decision differ for %s", keys)
+                verdict = decide(slots, reply.levels, reply.spent, bound=reply.bound)
+                if (verdict.admitted, verdict.chosen) != (reply.admitted, reply.chosen):  # twins: say if they differ
+                    log.error("state store and local decision differ for %s", list(reply.levels))
         shared = verdict is not None
         if verdict is None:
             verdict = decide_local(slots, self._local, self._spent, self._clock(), 1 / max(1, replicas))
@@ -177,11 +219,10 @@ class FleetLimiter:
 
     def _observe(self, verdict: Verdict) -> None:
         for line, spent, state in verdict.spent:
-            budget = line.key.removeprefix(SPEND_PREFIX).rsplit(":", 1)[0]  # "profile:ns/name" or "client:key"
-            self._spend_gauge.labels(budget).set(spent)
-            self._limit_gauge.labels(budget).set(line.limit_usd)
-            if state != "ok" and line.key not in self._warned:
-                self._warned.add(line.key)  # once per window and replica
+            self._gauges(line, spent)
+            if state != "ok" and (line.key, state) not in self._warned:
+                self._warned.add((line.key, state))  # once per window, state and replica
+                self.notices.append(BudgetNotice(line, spent, state))
                 log.warning(
                     "%s reached %s of its %s budget: $%.4f of $%.2f (%s)",
                     line.owner,
@@ -193,19 +234,51 @@ class FleetLimiter:
                 )
 
     def _apply(
-        self, changes: Sequence[tuple[Bucket, int]], spends: Sequence[Spend], *, shared: bool, replicas: int
+        self,
+        changes: Sequence[tuple[Bucket, int]],
+        spends: Sequence[Spend],
+        rebind: Rebind | None,
+        *,
+        shared: bool,
+        replicas: int,
     ) -> None:
         if shared:
-            if self.store is not None:
-                self.store.adjust(changes, spends)  # down since: the reservation in the store ages out by itself
+            if self.store is not None:  # down since: the reservation in the store ages out by itself
+                self.store.adjust(changes, spends, rebind)
             return
         adjust_local(self._local, changes, self._clock(), 1 / max(1, replicas))
         for spend in spends:
             self._spent[spend.line.key] = self._spent.get(spend.line.key, 0.0) + spend.usd
 
+    def _gauges(self, line: BudgetLine, spent: float) -> None:
+        budget = _gauge_label(line)
+        self._spend_gauge.labels(budget).set(spent)
+        self._limit_gauge.labels(budget).set(line.limit_usd)
+
+    async def spend(self, profiles: Sequence[ProfileConfig], now: datetime) -> dict[str, SpendView]:
+        """Each budgeted profile's spend this window: read from the store (fleet-wide, one MGET) when it
+        answers, else this replica's own record. Also refreshes ``switchboard_budget_spent_usd``."""
+        lines = [budget_line("profile", p.key, p.budget, now) for p in profiles if p.budget is not None]
+        if not lines:
+            return {}
+        read = await self.store.read_spend([line.key for line in lines]) if self.store is not None else None
+        views: dict[str, SpendView] = {}
+        for i, line in enumerate(lines):
+            spent = read[i] if read is not None else self._spent.get(line.key, 0.0)
+            self._gauges(line, spent)
+            window = line.key.rsplit(":", 1)[1]
+            reading = ReplicaSpend(window=window, spent_usd=round(spent, 6), shared=read is not None)
+            views[line.owner_key] = SpendView(reading, line.budget, line.reset_at)
+        return views
+
     async def close(self) -> None:
         if self.store is not None:
             await self.store.close()
+
+
+def _gauge_label(line: BudgetLine) -> str:
+    """``profile:ns/name`` or ``client:key`` (the spend key without its prefix and window)."""
+    return line.key.removeprefix(SPEND_PREFIX).rsplit(":", 1)[0]
 
 
 class Reservation:
@@ -237,5 +310,9 @@ class Reservation:
         self._closed = True
         changes = settlement(self.slots, self.verdict, self.tokens, self._served)
         spends = [Spend(line, self._cost) for line in self.slots.budgets] if self._cost > 0 else []
-        if changes or spends:
-            self._limiter._apply(changes, spends, shared=self._shared, replicas=self._replicas)
+        rebind = None
+        served_by = self._served[0].provider.key if self._served is not None else None
+        if self.slots.session is not None and served_by is not None and served_by != self.verdict.chosen:
+            rebind = (self.slots.session, served_by)
+        if changes or spends or rebind:
+            self._limiter._apply(changes, spends, rebind, shared=self._shared, replicas=self._replicas)

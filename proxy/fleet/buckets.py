@@ -7,7 +7,10 @@ A request is admitted in one step (one Redis round trip, or one local call):
 * of the **candidates** (one slot per distinct provider of the plan, in plan
   order, each holding that provider's RPM/TPM buckets) the first whose buckets
   all admit it is charged; the others are only reported as admitting or not,
-  so the plan can drop those over their limit.
+  so the plan can drop those over their limit;
+* a **session** (affinity on) bound to one of the candidates keeps it while its
+  buckets admit the request; the candidate charged becomes the session's
+  binding, so every replica sends the session to the same provider.
 
 Tokens are reserved as the estimated prompt plus the completion budget and
 reconciled with the real usage when the request ends (``settlement``).
@@ -41,10 +44,19 @@ class Bucket:
 
 
 @dataclass(frozen=True, slots=True)
+class Session:
+    """A session's binding to a provider in the store: its key and how long it outlives its last request."""
+
+    key: str
+    ttl_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class Slots:
     mandatory: tuple[Bucket, ...]
     candidates: tuple[tuple[str, tuple[Bucket, ...]], ...]  # (provider key, its buckets), plan order
     budgets: tuple[BudgetLine, ...] = ()
+    session: Session | None = None
 
     @property
     def buckets(self) -> tuple[Bucket, ...]:
@@ -53,7 +65,12 @@ class Slots:
 
     @property
     def empty(self) -> bool:
-        return not self.mandatory and not self.budgets and not any(bs for _, bs in self.candidates)
+        return (
+            not self.mandatory
+            and not self.budgets
+            and self.session is None
+            and not any(bs for _, bs in self.candidates)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +92,7 @@ class Verdict:
     retry_after_s: float  # when rejected: the soonest the request could pass
     spent: tuple[tuple[BudgetLine, float, State], ...] = ()  # each budget's spend this window, and its state
     over_budget: BudgetLine | None = None  # the budget that refused the request
+    bound: str | None = None  # the provider the session was bound to (whether or not it admitted)
 
 
 def bucket_key(scope: str, owner: str, unit: Unit) -> str:
@@ -106,8 +124,15 @@ def reset_s(level: float, bucket: Bucket) -> float:
     return max(0.0, (bucket.per_minute - level) * 60.0 / bucket.per_minute)
 
 
-def decide(slots: Slots, levels: Mapping[str, float], spent: Mapping[str, float], share: float = 1.0) -> Verdict:
-    """The admission decision from the buckets' current levels (refilled to now) and the spend so far."""
+def decide(
+    slots: Slots,
+    levels: Mapping[str, float],
+    spent: Mapping[str, float],
+    share: float = 1.0,
+    bound: str | None = None,
+) -> Verdict:
+    """The admission decision from the buckets' current levels (refilled to now), the spend so far and the
+    provider the session is bound to (charged when it admits, else the first candidate that does)."""
     spending = tuple(
         (line, spent.get(line.key, 0.0), line.state(spent.get(line.key, 0.0), share)) for line in slots.budgets
     )
@@ -115,20 +140,20 @@ def decide(slots: Slots, levels: Mapping[str, float], spent: Mapping[str, float]
     if over is not None:
         untouched = tuple(_level(b, levels[b.key]) for b in slots.mandatory)
         wait = (over.reset_at - datetime.now(UTC)).total_seconds()
-        return Verdict(False, None, frozenset(), untouched, max(1.0, wait), spending, over)
+        return Verdict(False, None, frozenset(), untouched, max(1.0, wait), spending, over, bound)
     ok = all(admits(levels[b.key], b) for b in slots.mandatory)
     admitting = frozenset(
         provider for provider, buckets in slots.candidates if all(admits(levels[b.key], b) for b in buckets)
     )
-    chosen = next((p for p, _ in slots.candidates if p in admitting), None)
+    chosen = bound if bound in admitting else next((p for p, _ in slots.candidates if p in admitting), None)
     admitted = ok and (chosen is not None or not slots.candidates)
     mandatory = tuple(_level(b, levels[b.key] - (b.amount if admitted else 0)) for b in slots.mandatory)
     if admitted:
-        return Verdict(True, chosen, admitting, mandatory, 0.0, spending)
+        return Verdict(True, chosen, admitting, mandatory, 0.0, spending, bound=bound)
     waits = [wait_s(levels[b.key], b) for b in slots.mandatory]
     if ok:  # only the providers are full: the soonest any of them admits
         waits.append(min(max((wait_s(levels[b.key], b) for b in bs), default=0.0) for _, bs in slots.candidates))
-    return Verdict(False, None, admitting, mandatory, max(waits, default=0.0), spending)
+    return Verdict(False, None, admitting, mandatory, max(waits, default=0.0), spending, bound=bound)
 
 
 def _level(bucket: Bucket, left: float) -> Level:
@@ -180,4 +205,5 @@ def _scale(slots: Slots, share: float) -> Slots:
         tuple(map(scale, slots.mandatory)),
         tuple((p, tuple(map(scale, bs))) for p, bs in slots.candidates),
         slots.budgets,
+        slots.session,
     )

@@ -23,6 +23,8 @@ class BudgetLine:
     owner: str  # for messages and metrics: "profile 'team-a/chat'"
     budget: Budget
     reset_at: datetime
+    scope: str = "profile"  # or "client"
+    owner_key: str = ""  # the profile's key ("team-a/chat") or the client key's name
 
     @property
     def limit_usd(self) -> float:
@@ -57,7 +59,37 @@ def window(period: Literal["day", "month"], now: datetime) -> tuple[str, datetim
 
 def budget_line(scope: str, owner: str, budget: Budget, now: datetime) -> BudgetLine:
     window_id, reset_at = window(budget.period, now)
-    return BudgetLine(f"{SPEND_PREFIX}{scope}:{owner}:{window_id}", f"{scope} {owner!r}", budget, reset_at)
+    return BudgetLine(
+        f"{SPEND_PREFIX}{scope}:{owner}:{window_id}", f"{scope} {owner!r}", budget, reset_at, scope, owner
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetNotice:
+    """A budget crossed its soft threshold or its limit (news once per window, state and replica)."""
+
+    line: BudgetLine
+    spent: float
+    state: State
+
+    @property
+    def reason(self) -> str:
+        return "BudgetExceeded" if self.state == "exceeded" else "BudgetThreshold"
+
+    @property
+    def message(self) -> str:
+        budget = self.line.budget
+        percent = self.spent * 100 / budget.limit_usd
+        head = (
+            f"{self.line.owner} spent ${self.spent:.4f} of its {_ADJECTIVE[budget.period]} budget of"
+            f" ${budget.limit_usd:.2f} ({percent:.0f}%)"
+        )
+        resets = f"{self.line.reset_at:%Y-%m-%dT%H:%M:%SZ}"
+        if self.state == "exceeded":
+            return f"{head}: requests get 429 budget_exceeded until {resets}"
+        if budget.soft_action == "downgrade":
+            return f"{head}, past its {budget.soft_percent:g}% threshold: serving the cheapest providers first"
+        return f"{head}, past its {budget.soft_percent:g}% threshold (notify): serving continues until the limit"
 
 
 def exceeded_message(line: BudgetLine, spent: float) -> str:

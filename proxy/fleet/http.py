@@ -40,9 +40,7 @@ async def admitted(request: web.Request, plan: Plan, route: RouteRequest, replic
     Raises the 429 (with ``Retry-After`` and ``x-ratelimit-*``) when a limit refuses it.
     """
     limiter = request.app[FLEET]
-    client = request_client(request)
-    limit = ClientLimit(client.name, client.rate_limit, client.budget) if client is not None else None
-    slots = request_slots(plan, route, limit, shared=limiter.shares_limits, now=datetime.now(UTC))
+    slots = request_slots(plan, route, client_limit(request), shared=limiter.shares_limits, now=datetime.now(UTC))
     if slots.empty:
         yield plan
         return
@@ -55,7 +53,10 @@ async def admitted(request: web.Request, plan: Plan, route: RouteRequest, replic
         raise ApiError(429, message, code="budget_exceeded", retry_after=verdict.retry_after_s)
     if not verdict.admitted:
         raise ApiError(
-            429, refusal_message(verdict, plan, route), code="rate_limited", retry_after=verdict.retry_after_s
+            429,
+            refusal_message(verdict, plan.profile.key, route),
+            code="rate_limited",
+            retry_after=verdict.retry_after_s,
         )
     request[RESERVATION] = reservation
     admitted = admitted_plan(plan, verdict, slots)
@@ -66,6 +67,12 @@ async def admitted(request: web.Request, plan: Plan, route: RouteRequest, replic
         yield admitted
     finally:
         reservation.close()
+
+
+def client_limit(request: web.Request) -> ClientLimit | None:
+    """The limits and budget of the request's client key, if it has one."""
+    client = request_client(request)
+    return ClientLimit(client.name, client.rate_limit, client.budget) if client is not None else None
 
 
 def settle_usage(request: web.Request, attempt: Attempt, usage: Usage, cost_usd: float | None) -> None:
@@ -92,13 +99,13 @@ async def add_rate_headers(request: web.Request, response: web.StreamResponse) -
         response.headers.update(headers)
 
 
-def refusal_message(verdict: Verdict, plan: Plan, route: RouteRequest) -> str:
+def refusal_message(verdict: Verdict, profile_key: str, route: RouteRequest) -> str:
     full = [lv for lv in verdict.levels if lv.wait_s > 0]
     if full:
         level = max(full, key=lambda lv: lv.wait_s)
         per = "requests-per-minute" if level.bucket.unit == "requests" else "tokens-per-minute"
         return f"{level.bucket.owner} is over its fleet-wide {per} limit; retry in {verdict.retry_after_s:.3f}s"
-    return f"every provider for model {route.model!r} is over its fleet-wide rate limit (profile {plan.profile.key!r})"
+    return f"every provider for model {route.model!r} is over its fleet-wide rate limit (profile {profile_key!r})"
 
 
 def rate_limit_headers(levels: tuple[Level, ...]) -> dict[str, str]:

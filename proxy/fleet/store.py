@@ -22,7 +22,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from switchboard.proxy.fleet import lua
-from switchboard.proxy.fleet.buckets import Bucket, Slots
+from switchboard.proxy.fleet.buckets import Bucket, Session, Slots
 from switchboard.proxy.fleet.budget import Spend
 
 log = logging.getLogger("switchboard.proxy.fleet")
@@ -32,7 +32,20 @@ SPEND_KEPT_S = 86400
 """A window's spend stays readable this long after the window ended."""
 
 HealthListener = Callable[[bool, str], None]
+Rebind = tuple[Session, str]
+"""A session to bind to another provider (the one that served it after a failover)."""
 """Called with (up, reason) on every change of the store's health."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreReply:
+    """One admission as the store decided it: charged and bound provider keys, levels and spend read."""
+
+    admitted: bool
+    chosen: str | None
+    bound: str | None
+    levels: dict[str, float]
+    spent: dict[str, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +55,11 @@ class StoreSettings:
     timeout_s: float = 0.05
     probe_interval_s: float = 1.0
 
+    def __post_init__(self) -> None:
+        problem = url_problem(self.url)
+        if problem is not None:
+            raise ValueError(problem)
+
     @property
     def safe_url(self) -> str:
         """The URL without any password, for logs and Events."""
@@ -49,6 +67,27 @@ class StoreSettings:
         host = parts.hostname or ""
         netloc = f"{host}:{parts.port}" if parts.port else host
         return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+SCHEMES = ("redis", "rediss", "unix")
+
+
+def url_problem(url: str) -> str | None:
+    """Why the proxy cannot use ``url`` as its state store, or None.
+
+    Redis Cluster is refused: one admission reads and charges the keys of a profile, its providers, a
+    client key, budgets and a session at once, and those live in different hash slots; putting them
+    all in one slot (hash tags) would pin the whole fleet to one shard, which is one primary anyway.
+    """
+    scheme = urlsplit(url).scheme.lower()
+    if "cluster" in scheme:
+        return (
+            f"state store {scheme}:// (Redis Cluster) is not supported: use one primary, with replicas and "
+            "Sentinel or a managed failover for availability (see docs/fleet.md)"
+        )
+    if scheme not in SCHEMES:
+        return f"state store URL must start with redis://, rediss:// or unix://, got {scheme or 'no scheme'}://"
+    return None
 
 
 class FleetStore:
@@ -95,13 +134,26 @@ class FleetStore:
         self._probe: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.up = True  # optimistic: the first call finds out
+        self.outages = 0  # times the store was found unavailable (the health Events compare it)
+        self.reason = ""  # why, the last time it changed
 
     def on_health(self, listener: HealthListener) -> None:
         self._listeners.append(listener)
 
     async def connect(self) -> None:
-        """Load the scripts up front (a restarted server forgets them; calls then reload them themselves)."""
+        """Load the scripts up front (a restarted server forgets them; calls then reload them themselves).
+
+        A Redis Cluster node is refused here too (a URL cannot tell): its MOVED answers would look like
+        an outage forever, so the replica says why once and enforces 1/N locally instead.
+        """
         try:
+            info = await asyncio.wait_for(self._client.info("cluster"), self.settings.timeout_s * 20)
+            if str(info.get("cluster_enabled", 0)) == "1":
+                self._mark_down(RedisError("a Redis Cluster node; Redis Cluster is not supported"), probe=False)
+                log.error(
+                    "state store %s is a Redis Cluster node: not supported, see docs/fleet.md", self.settings.safe_url
+                )
+                return
             for script in (lua.RESERVE, lua.ADJUST):
                 await asyncio.wait_for(self._client.script_load(script), self.settings.timeout_s * 20)
         except (RedisError, OSError, TimeoutError) as error:
@@ -109,18 +161,22 @@ class FleetStore:
         else:
             log.info("limits shared through the state store %s", self.settings.safe_url)
 
-    async def reserve(self, slots: Slots) -> tuple[bool, int, list[float], list[float]] | None:
-        """(admitted, chosen candidate 1-based or 0, every bucket's level before charging, every budget's spend),
-        or None when the store cannot answer now."""
+    async def reserve(self, slots: Slots, *, dry: bool = False) -> StoreReply | None:
+        """Admit (and charge, and bind the session) in one round trip; ``dry``: only read, for explain.
+        None when the store cannot answer now."""
         if not self.up:
             return None
-        buckets = slots.buckets
-        args: list[float | int] = [len(slots.mandatory), len(slots.candidates)]
+        buckets, session = slots.buckets, slots.session
+        args: list[float | int | str] = [int(dry), len(slots.mandatory), len(slots.candidates), len(slots.budgets)]
+        args += [session.ttl_s if session is not None else 0]
         args += [len(bs) for _, bs in slots.candidates]
         for b in buckets:
             args += [b.per_minute, b.amount]
         args += [line.limit_usd for line in slots.budgets]
         keys = [*(b.key for b in buckets), *(line.key for line in slots.budgets)]
+        if session is not None:
+            keys.append(session.key)
+            args += [provider for provider, _ in slots.candidates]
         began = time.perf_counter()
         try:
             call = self._reserve(keys=keys, args=args)
@@ -129,27 +185,65 @@ class FleetStore:
             self._mark_down(error)
             return None
         self._latency.observe(time.perf_counter() - began)
-        values = [float(x) for x in reply[2:]]
+        values = [float(x) for x in reply[3:]]
         split = len(buckets)
-        return bool(reply[0]), int(reply[1]), values[:split], values[split:]
+        names = [provider for provider, _ in slots.candidates]
+        return StoreReply(
+            admitted=bool(reply[0]),
+            chosen=names[int(reply[1]) - 1] if int(reply[1]) else None,
+            bound=names[int(reply[2]) - 1] if int(reply[2]) else None,
+            levels=dict(zip((b.key for b in buckets), values[:split], strict=True)),
+            spent=dict(zip((line.key for line in slots.budgets), values[split:], strict=True)),
+        )
 
-    def adjust(self, changes: Sequence[tuple[Bucket, int]], spends: Sequence[Spend] = ()) -> bool:
+    async def read_spend(self, keys: Sequence[str]) -> list[float] | None:
+        """The spend recorded under each key (0 when none), or None when the store cannot answer now."""
+        if not self.up or not keys:
+            return None if not self.up else []
+        try:
+            values = await asyncio.wait_for(self._client.mget(list(keys)), self.settings.timeout_s * 4)
+        except (RedisError, OSError, TimeoutError) as error:
+            self._mark_down(error)
+            return None
+        return [float(v) if v is not None else 0.0 for v in values]
+
+    async def claim_once(self, key: str, ttl_s: int) -> bool | None:
+        """Whether this replica is the fleet's first to claim ``key`` (SET NX); None when the store cannot say."""
+        if not self.up:
+            return None
+        try:
+            return bool(
+                await asyncio.wait_for(self._client.set(key, "1", nx=True, ex=ttl_s), self.settings.timeout_s * 4)
+            )
+        except (RedisError, OSError, TimeoutError) as error:
+            self._mark_down(error)
+            return None
+
+    def adjust(
+        self, changes: Sequence[tuple[Bucket, int]], spends: Sequence[Spend] = (), rebind: Rebind | None = None
+    ) -> bool:
         """Send a reconciliation without waiting for it; False when the store is down (caller adjusts locally)."""
         if not self.up:
             return False
-        if changes or spends:
-            task = asyncio.get_running_loop().create_task(self._send_adjust(changes, spends))
+        if changes or spends or rebind:
+            task = asyncio.get_running_loop().create_task(self._send_adjust(changes, spends, rebind))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         return True
 
-    async def _send_adjust(self, changes: Sequence[tuple[Bucket, int]], spends: Sequence[Spend]) -> None:
-        args: list[float | int | str] = [len(changes)]
+    async def _send_adjust(
+        self, changes: Sequence[tuple[Bucket, int]], spends: Sequence[Spend], rebind: Rebind | None
+    ) -> None:
+        args: list[float | int | str] = [len(changes), len(spends)]
         for bucket, delta in changes:
             args += [bucket.per_minute, delta]
         for spend in spends:
             args += [repr(spend.usd), int(spend.line.reset_at.timestamp()) + SPEND_KEPT_S]
         keys = [*(b.key for b, _ in changes), *(s.line.key for s in spends)]
+        if rebind is not None:
+            session, provider = rebind
+            keys.append(session.key)
+            args += [provider, session.ttl_s]
         try:
             call = self._adjust(keys=keys, args=args)
             await asyncio.wait_for(call, self.settings.timeout_s * 4)
@@ -162,16 +256,18 @@ class FleetStore:
         except (RedisError, OSError, TimeoutError):
             return False
 
-    def _mark_down(self, error: BaseException) -> None:
+    def _mark_down(self, error: BaseException, *, probe: bool = True) -> None:
         if not self.up:
             return
         self.up = False
+        self.outages += 1
         self._up_gauge.set(0)
         self._fail_open.inc()
-        reason = f"state store {self.settings.safe_url} unavailable ({type(error).__name__}): enforcing 1/N locally"
-        log.warning("%s", reason)
-        self._notify(False, reason)
-        if self._probe is None or self._probe.done():
+        detail = f"{type(error).__name__}: {error}"[:200]
+        self.reason = f"state store {self.settings.safe_url} unavailable ({detail}): enforcing limits 1/N locally"
+        log.warning("%s", self.reason)
+        self._notify(False, self.reason)
+        if probe and (self._probe is None or self._probe.done()):
             self._probe = asyncio.get_running_loop().create_task(self._wait_until_back(), name="state-store-probe")
 
     async def _wait_until_back(self) -> None:
@@ -183,9 +279,9 @@ class FleetStore:
         await self._client.connection_pool.disconnect()
         self.up = True
         self._up_gauge.set(1)
-        reason = f"state store {self.settings.safe_url} reachable again: limits shared across the fleet"
-        log.warning("%s", reason)
-        self._notify(True, reason)
+        self.reason = f"state store {self.settings.safe_url} reachable again: limits shared across the fleet"
+        log.warning("%s", self.reason)
+        self._notify(True, self.reason)
 
     def _notify(self, up: bool, reason: str) -> None:
         for listener in self._listeners:

@@ -16,6 +16,7 @@ import logging
 import threading
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from switchboard.proxy.cost import format_cost
 
@@ -101,13 +102,27 @@ class AccessLog:
         self._drain()
 
     def _drain(self) -> None:
+        template: dict[str, Any] | None = None
         while self._lines:
-            self._emit(self._lines.popleft())
+            template = template or self._template()
+            self._emit(self._lines.popleft(), template)
 
-    def _emit(self, line: AccessLine) -> None:
-        record = self._logger.makeRecord(
-            self._logger.name, logging.INFO, __file__, 0, _FORMAT, line.args(), None, extra=line.ids
-        )
+    def _template(self) -> dict[str, Any]:
+        """The fields of a record made now, in this thread: every line written from here shares them.
+
+        ``LogRecord``'s constructor (splitting the source path, looking up the thread and
+        the process) was a third of a line's cost; copying its fields is a dict update.
+        """
+        return vars(self._logger.makeRecord(self._logger.name, logging.INFO, __file__, 0, _FORMAT, (), None))
+
+    def _emit(self, line: AccessLine, template: dict[str, Any] | None = None) -> None:
+        """Hand ``line`` to the handlers as the record ``makeRecord`` would build in this thread."""
+        fields = template or self._template()
+        record = logging.LogRecord.__new__(logging.LogRecord)
+        record.__dict__.update(fields)
+        record.args = line.args()
+        record.relativeCreated = fields["relativeCreated"] + (line.created - fields["created"]) * 1000
         record.created = line.created
         record.msecs = (line.created - int(line.created)) * 1000
+        record.__dict__.update(line.ids)
         self._logger.handle(record)

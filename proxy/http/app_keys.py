@@ -1,6 +1,6 @@
 """Every typed key the app and each request carry, in one place."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -22,11 +22,12 @@ class RouteLabels:
     client_gone: bool = False  # the client went away before the answer was complete: logged as 499
     spill: str = "-"  # Service-backed providers passed over: "provider:reason,..."
     upstream_endpoint: str = "-"  # Service-backed provider: the endpoint (ip:port) of the last attempt
+    api: str = field(init=False)
+    """The client API of the endpoint (``chat``, ``responses``, ``messages``, ``embeddings``, else ``other``);
+    a label of several metrics per request, so worked out once."""
 
-    @property
-    def api(self) -> str:
-        """The client API of the endpoint (``chat``, ``responses``, ``messages``, ``embeddings``, else ``other``)."""
-        return _APIS.get(self.endpoint.partition("/")[0], "other")
+    def __post_init__(self) -> None:
+        self.api = _APIS.get(self.endpoint.partition("/")[0], "other")
 
 
 _APIS = {"chat": "chat", "responses": "responses", "messages": "messages", "embeddings": "embeddings"}

@@ -53,7 +53,7 @@ def plan_for(request: web.Request, router: Router, route: RouteRequest) -> Plan:
     except NotReady as e:
         raise ApiError(503, f"proxy not ready: {e}", code="not_ready") from None
     labels(request).profile = plan.profile.key
-    annotate(request, plan_attributes(plan, route.endpoint, route.model))
+    annotate(request, partial(plan_attributes, plan, route.endpoint, route.model))
     require_profile(request, plan.profile.key)
     return plan
 
@@ -67,7 +67,7 @@ def within_grants(request: web.Request, route: RouteRequest) -> RouteRequest:
 def capture_input(request: web.Request, plan: Plan, body: Mapping[str, Any]) -> None:
     """The prompt on the request span, only for profiles whose ``tracing.captureContent`` is on."""
     if plan.profile.tracing.capture_content:
-        annotate(request, input_attributes(body))
+        annotate(request, partial(input_attributes, body))
 
 
 def no_route_error(e: NoRoute) -> ApiError:

@@ -12,6 +12,7 @@ from switchboard.api.config import ProxyConfig
 from switchboard.proxy.apis.codec import chat_codec
 from switchboard.proxy.auth import request_client, require_profile
 from switchboard.proxy.errors import invalid_param
+from switchboard.proxy.fleet.explain import with_fleet_state
 from switchboard.proxy.http.common import no_route_error, read_request_body, ready_runtime, within_grants
 from switchboard.proxy.http.routing_input import api_route
 from switchboard.proxy.routing.decision import Explanation, RankedCandidate
@@ -74,6 +75,7 @@ async def explain(request: web.Request) -> web.Response:
     except NoRoute as e:
         raise no_route_error(e) from None
     snap = runtime.snapshot
+    explanation = await with_fleet_state(request, explanation, route, snap.config)
     prepare: AnyPrepare
     if route.endpoint == "embeddings":
         prepare = embeddings_preparer(snap, body)

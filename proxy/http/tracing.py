@@ -8,12 +8,12 @@ the tracer is a no-op whose "span" is the client's context, so a
 Probes and ``/metrics`` get a request id but no span.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.semconv.attributes.http_attributes import (
     HTTP_REQUEST_METHOD,
@@ -32,6 +32,7 @@ from switchboard.proxy.telemetry.setup import Telemetry
 REQUEST_SPAN = web.RequestKey("switchboard_request_span", Span)
 REQUEST_ID_HEADER = "X-Request-Id"
 _TRACE_CONTEXT = TraceContextTextMapPropagator()
+_TRACEPARENT = "traceparent"
 
 
 def request_span(request: web.Request) -> Span:
@@ -39,10 +40,11 @@ def request_span(request: web.Request) -> Span:
     return request.get(REQUEST_SPAN) or trace.INVALID_SPAN
 
 
-def annotate(request: web.Request, attributes: Mapping[str, Any]) -> None:
+def annotate(request: web.Request, attributes: Callable[[], Mapping[str, Any]]) -> None:
+    """The request span gets ``attributes()``, built only when it records (with tracing off, never)."""
     span = request_span(request)
     if span.is_recording():
-        span.set_attributes(attributes)
+        span.set_attributes(attributes())
 
 
 def request_tracing(telemetry: Telemetry) -> Middleware:
@@ -53,6 +55,8 @@ def request_tracing(telemetry: Telemetry) -> Middleware:
         with request_scope(request_id):
             if not request.path.startswith("/v1/"):
                 return await handler(request)
+            if not telemetry.tracing:
+                return await _in_client_context(request, handler)
             resource = request.match_info.route.resource
             route = resource.canonical if resource else None
             attributes: dict[str, Any] = {
@@ -83,6 +87,19 @@ def request_tracing(telemetry: Telemetry) -> Middleware:
                 return response
 
     return middleware
+
+
+async def _in_client_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tracing off: no span, the client's trace context current instead (what a no-op tracer's span
+    would carry, for a fraction of its cost), so its ``traceparent`` still passes upstream unchanged."""
+    request[REQUEST_SPAN] = trace.INVALID_SPAN  # present: a lookup that misses raises and catches a KeyError
+    if _TRACEPARENT not in request.headers:
+        return await handler(request)
+    token = context.attach(_TRACE_CONTEXT.extract(request.headers))
+    try:
+        return await handler(request)
+    finally:
+        context.detach(token)
 
 
 async def send_request_id(request: web.Request, response: web.StreamResponse) -> None:

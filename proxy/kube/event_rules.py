@@ -4,6 +4,7 @@
   views of ``provider_health()`` (one replica's view, sampled per status tick).
 * :class:`StormDetector`: a failover storm, from the running total of retried
   attempts per profile; reports the tick the rate crosses the threshold.
+* :func:`store_announcements`: the state store went down or came back.
 * :class:`EventThrottle`: at most one Event per (object, reason) per interval;
   what it holds back is counted and told in the next Event's message, so a
   flapping provider leaves a trail of a few Events instead of a flood.
@@ -90,6 +91,19 @@ class StormDetector:
         while len(samples) > 1 and samples[1][0] <= now - self.window_s:
             samples.popleft()
         return total - samples[0][1]
+
+
+def store_announcements(posted_up: bool, posted_outages: int, up: bool, outages: int) -> list[bool]:
+    """The state store's health to announce, in order, given the last one announced.
+
+    ``outages`` counts the times the store went down, so an outage shorter than a tick is still
+    told (down, then up again); a store that is down stays one Warning until it is back.
+    """
+    if not posted_up:
+        return [True] if up else []
+    if outages > posted_outages:
+        return [False, True] if up else [False]
+    return []
 
 
 @dataclass(slots=True)

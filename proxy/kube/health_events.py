@@ -56,23 +56,25 @@ class HealthEvents:
         self._circuits = {key: h.circuit for key, h in health.items()}
         storms = self._detector.observe(self._runtime.failovers_by_profile(), now, self._replica)
         for notice in opened_closed:
-            await self._post("llmproviders", "LLMProvider", notice, now)
+            await self.post("llmproviders", "LLMProvider", notice, now)
         for notice in storms:
-            await self._post("routingprofiles", "RoutingProfile", notice, now)
+            await self.post("routingprofiles", "RoutingProfile", notice, now)
 
-    async def _post(self, plural: str, kind: str, notice: Notice, now: float) -> None:
+    async def post(self, plural: str, kind: str, notice: Notice, now: float) -> bool:
+        """Post ``notice`` on a custom resource, through the limiter; True when posted."""
         ref = ObjectRef.from_key(notice.key)
         if ref is None:  # a standalone provider or profile: no resource to describe
-            return
+            return False
         admitted = self._limiter.admit(notice, now)
         if admitted is None:
-            return
+            return False
         uid = await self._uid(plural, ref)
         if uid is None:
-            return
+            return False
         involved = InvolvedObject(GROUP_VERSION, kind, ref.namespace, ref.name, uid)
         await self._recorder.post(involved, admitted.type, admitted.reason, admitted.message)
         self.posted += 1
+        return True
 
     async def _uid(self, plural: str, ref: ObjectRef) -> str | None:
         try:

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from switchboard.api.aggregation import Timing, normalize, profile_status_patch, provider_status_patch
+from switchboard.api.aggregation import SpendView, Timing, normalize, profile_status_patch, provider_status_patch
 from switchboard.api.base import API_GROUP, API_VERSION
 from switchboard.api.kube_client import MERGE_PATCH
 from switchboard.api.status import ProviderHealth
@@ -70,8 +70,10 @@ class StatusReporter:
             if ref is not None:  # standalone providers have no resource to report on
                 mine = normalize(health)
                 await self._maybe_write("llmproviders", ref, mine, self._provider_planner(mine))
+        spend = await self._runtime.profile_spend()  # one store read for every profile
         for ref, digest in sorted(self._served().items()):
-            await self._maybe_write("routingprofiles", ref, digest, self._profile_planner(digest))
+            view = spend.get(str(ref))
+            await self._maybe_write("routingprofiles", ref, (digest, view), self._profile_planner(digest, view))
 
     def _provider_planner(self, health: ProviderHealth) -> Planner:
         def plan(status: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
@@ -79,9 +81,9 @@ class StatusReporter:
 
         return plan
 
-    def _profile_planner(self, served_hash: str) -> Planner:
+    def _profile_planner(self, served_hash: str, spend: SpendView | None) -> Planner:
         def plan(status: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
-            return profile_status_patch(status, self._replica, served_hash, now, self._timing)
+            return profile_status_patch(status, self._replica, served_hash, now, self._timing, spend)
 
         return plan
 

@@ -22,9 +22,10 @@ from switchboard.proxy.kube.connection import ApiConnection
 from switchboard.proxy.kube.credentials import CredentialStore
 from switchboard.proxy.kube.event_rules import EventThrottle, StormDetector
 from switchboard.proxy.kube.events import EventPoster
+from switchboard.proxy.kube.fleet_events import FleetEvents
 from switchboard.proxy.kube.health_events import HealthEvents
 from switchboard.proxy.kube.informer import Backoff, Collection, Informer
-from switchboard.proxy.kube.rendered import Trust
+from switchboard.proxy.kube.rendered import ObjectRef, Trust
 from switchboard.proxy.kube.reporter import StatusReporter
 from switchboard.proxy.kube.runtime_view import ClusterRuntime
 from switchboard.proxy.kube.settings import ClusterSettings
@@ -61,6 +62,7 @@ class ClusterMode:
         self.sync: ClusterSync | None = None
         self.reporter: StatusReporter | None = None
         self.health_events: HealthEvents | None = None
+        self.fleet_events: FleetEvents | None = None
 
     async def __aenter__(self) -> "ClusterMode":
         s = self.settings
@@ -99,6 +101,15 @@ class ClusterMode:
             StormDetector(s.storm_threshold, s.storm_window_s),
             EventThrottle(s.event_interval_s),
         )
+        fleet = self._runtime.fleet
+        if fleet is not None:
+            self.fleet_events = FleetEvents(
+                fleet,
+                poster=recorder,
+                profiles=self.health_events,
+                throttle=EventThrottle(s.event_interval_s),
+                pod=ObjectRef(s.own_namespace, s.replica),
+            )
         self.sync = sync
         runners = [*(i.run() for i in sync.config_informers), sync.secret_informer.run(), sync.run()]
         if self._slices is not None:
@@ -110,7 +121,11 @@ class ClusterMode:
     async def _report_after_first_apply(self) -> None:
         assert self.sync is not None and self.reporter is not None and self.health_events is not None
         await self.sync.first_apply.wait()
-        await asyncio.gather(self.reporter.run(), self.health_events.run(self.settings.status_interval_s))
+        interval = self.settings.status_interval_s
+        loops = [self.reporter.run(), self.health_events.run(interval)]
+        if self.fleet_events is not None:
+            loops.append(self.fleet_events.run(interval))
+        await asyncio.gather(*loops)
 
     async def wait_synced(self) -> None:
         """Until the first config is applied; a crashed task raises here instead of hanging."""

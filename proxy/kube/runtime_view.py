@@ -9,8 +9,10 @@ takes this one handle instead of a view of its own.
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from switchboard.api.aggregation import SpendView
 from switchboard.api.config import ProxyConfig
 from switchboard.api.status import ProviderHealth
+from switchboard.proxy.fleet.admission import FleetLimiter
 
 
 class ClusterRuntime(Protocol):
@@ -28,4 +30,13 @@ class ClusterRuntime(Protocol):
 
     def follow_slices(self, slices: list[Mapping[str, Any]]) -> None:
         """The EndpointSlices of Service-backed providers, as now seen."""
+        ...
+
+    @property
+    def fleet(self) -> FleetLimiter | None:
+        """The fleet-wide limits, budgets and state store (their health and budget news become Events)."""
+        ...
+
+    async def profile_spend(self) -> Mapping[str, SpendView]:
+        """Each served profile with a budget: its spend this window, by profile key (fleet-wide with a store)."""
         ...

@@ -5,9 +5,10 @@ scope and raise the adapter's ``UpstreamError`` for a non-2xx answer so the
 owner can classify it. Upstream error texts are scrubbed of the provider's key.
 """
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -36,12 +37,20 @@ def scrub(error: BaseException, api_key: str | None) -> BaseException:
     return error
 
 
-@contextmanager
-def _scrubbing(api_key: str | None) -> Iterator[None]:
-    try:
-        yield
-    except UpstreamError as error:
-        raise scrub(error, api_key) from None
+class _Scrubbing:
+    """Inside: an ``UpstreamError`` leaves scrubbed of ``api_key`` (a class, not a generator: it runs per request)."""
+
+    __slots__ = ("api_key",)
+
+    def __init__(self, api_key: str | None) -> None:
+        self.api_key = api_key
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if isinstance(error, UpstreamError):
+            raise scrub(error, self.api_key) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +110,14 @@ async def codec_once(snap: Snapshot, scope: AttemptScope, coded: Coded) -> dict[
     """A complete answer of any inbound API, in the client's format (its usage set on the scope)."""
     prepared, codec = coded
     target = prepared.target
-    with _scrubbing(target.api_key):
+    with _Scrubbing(target.api_key):
         payload, scope.usage = codec.decode(await _exchange(snap, scope, prepared.request, prepared.body))
     return payload
 
 
 async def embeddings_once(snap: Snapshot, scope: AttemptScope, prepared: Prepared, public_model: str) -> dict[str, Any]:
     target = prepared.target
-    with _scrubbing(target.api_key):
+    with _Scrubbing(target.api_key):
         raw = await _exchange(snap, scope, prepared.request, prepared.body)
         payload, scope.usage = snap.adapter(target.provider).embeddings_response(target, public_model, raw)
     return payload
@@ -140,7 +149,7 @@ async def _exchange(snap: Snapshot, scope: AttemptScope, upstream: UpstreamReque
 async def open_stream(snap: Snapshot, scope: AttemptScope, prepared: Prepared) -> AsyncIterator[aiohttp.ClientResponse]:
     """An upstream stream answered 2xx, released on exit; errors raised inside are scrubbed of the key."""
     provider = scope.attempt.provider
-    with _scrubbing(prepared.target.api_key):
+    with _Scrubbing(prepared.target.api_key):
         async with _sending(snap, scope, prepared.request, prepared.body) as response:
             if response.status >= 300:
                 raise snap.adapter(provider).error(

@@ -15,6 +15,13 @@ columns: the worst circuit (open > half-open > closed); the mean of EMA and p50;
 the max of p95; the error rate weighted by each replica's requests per minute
 (plain mean when nobody has traffic); the sum of requests per minute (fleet
 rate); the last error of the most recently updated replica that has one.
+
+A profile's budget (``status.budget``) over the live replicas' spend entries in
+the writer's window: with a state store every replica reads the same fleet-wide
+counter, which only grows within a window, so the largest read is the freshest
+(``max``); replicas without a store each record only their own spend, so the
+fleet's is their ``sum``. Where both kinds exist (some replica's store is down)
+the shared reads win: spend recorded alone during an outage is not in the store.
 """
 
 from collections.abc import Mapping, Sequence
@@ -24,7 +31,15 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from switchboard.api.status import ProviderHealth, ReplicaProviderHealth, ReplicaSync, worst_circuit
+from switchboard.api.profile import Budget
+from switchboard.api.status import (
+    BudgetStatus,
+    ProviderHealth,
+    ReplicaProviderHealth,
+    ReplicaSpend,
+    ReplicaSync,
+    worst_circuit,
+)
 from switchboard.api.timestamps import parse_time, rfc3339
 
 Entry = TypeVar("Entry", ReplicaProviderHealth, ReplicaSync)
@@ -145,10 +160,24 @@ def _summary_of(status: Mapping[str, Any]) -> ProviderHealth | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class SpendView:
+    """What one replica knows of a profile's budget now: its spend reading and the budget it applies."""
+
+    reading: ReplicaSpend
+    budget: Budget
+    resets_at: datetime
+
+
 def profile_status_patch(
-    status: Mapping[str, Any], replica: str, served_hash: str, now: datetime, timing: Timing
+    status: Mapping[str, Any],
+    replica: str,
+    served_hash: str,
+    now: datetime,
+    timing: Timing,
+    spend: SpendView | None = None,
 ) -> dict[str, Any] | None:
-    """The merge patch for ``RoutingProfile.status`` (replicas + inSyncReplicas), or None.
+    """The merge patch for ``RoutingProfile.status`` (replicas, inSyncReplicas, budget), or None.
 
     ``inSyncReplicas`` counts live replicas whose hash equals the operator's
     ``status.configHash`` (0 while the operator has not published one).
@@ -158,14 +187,48 @@ def profile_status_patch(
     others = [e for e in entries if e.replica != replica]
     live_others = [e for e in others if _is_live(e.updated_at, now, timing.ttl)]
     target = status.get("configHash")
-    unchanged = own is not None and own.config_hash == served_hash
+    reading = spend.reading if spend is not None else None
+    unchanged = own is not None and own.config_hash == served_hash and own.spend == reading
     if _own_entry_current(own, unchanged, now, timing) and len(live_others) == len(others):
         assert own is not None
-        if status.get("inSyncReplicas") == _in_sync([*live_others, own], target):
+        current = [*live_others, own]
+        if status.get("inSyncReplicas") == _in_sync(current, target) and status.get("budget") == _budget(
+            current, spend
+        ):
             return None
-    entry = ReplicaSync(replica=replica, config_hash=served_hash, updated_at=rfc3339(now))
+    entry = ReplicaSync(replica=replica, config_hash=served_hash, updated_at=rfc3339(now), spend=reading)
     replicas = sorted([*live_others, entry], key=lambda e: e.replica)
-    return {"replicas": [e.to_wire() for e in replicas], "inSyncReplicas": _in_sync(replicas, target)}
+    return {
+        "replicas": [e.to_wire() for e in replicas],
+        "inSyncReplicas": _in_sync(replicas, target),
+        "budget": _budget(replicas, spend),
+    }
+
+
+def budget_status(entries: Sequence[ReplicaSync], spend: SpendView) -> BudgetStatus:
+    """The fleet's spend in the writer's window, by the rule in the module docstring."""
+    window = spend.reading.window
+    readings = [e.spend for e in entries if e.spend is not None and e.spend.window == window]
+    shared = [r.spent_usd for r in readings if r.shared]
+    spent = max(shared) if shared else sum(r.spent_usd for r in readings)
+    limit = spend.budget.limit_usd
+    percent = spent * 100 / limit
+    state = "exceeded" if spent >= limit else "soft" if percent >= spend.budget.soft_percent else "ok"
+    return BudgetStatus(
+        period=spend.budget.period,
+        window=window,
+        spent_usd=round(spent, 6),
+        limit_usd=limit,
+        percent=round(percent, 1),
+        state=state,
+        resets_at=rfc3339(spend.resets_at),
+        shared=bool(shared),
+        spend=f"${spent:.2f}/${limit:g} ({percent:.0f}%)",
+    )
+
+
+def _budget(entries: Sequence[ReplicaSync], spend: SpendView | None) -> dict[str, Any] | None:
+    return budget_status(entries, spend).to_wire() if spend is not None else None
 
 
 def _in_sync(entries: Sequence[ReplicaSync], target: object) -> int:

@@ -2,8 +2,8 @@
 
 Two writers share each status, on disjoint fields: the operator owns
 ``observedGeneration``, ``conditions`` and (for profiles) ``configHash``,
-``configMap``, ``providerCount`` and ``shadows``; proxy replicas own ``replicas``, ``summary`` and
-``inSyncReplicas``. Both use merge patches on the status subresource.
+``configMap``, ``providerCount`` and ``shadows``; proxy replicas own ``replicas``, ``summary``,
+``inSyncReplicas`` and ``budget``. Both use merge patches on the status subresource.
 """
 
 from collections.abc import Iterable
@@ -109,12 +109,41 @@ class LLMProviderStatus(Model):
     replicas: tuple[ReplicaProviderHealth, ...] = Field((), description="One entry per live proxy replica.")
 
 
+class ReplicaSpend(Model):
+    """The profile's spend in the current budget window as one replica last read it."""
+
+    window: str = Field(description="Budget window: `d20261130` (day) or `m202611` (month), UTC.")
+    spent_usd: float = Field(ge=0, description="USD spent in the window.")
+    shared: bool = Field(
+        description="true: read from the state store (the whole fleet's spend); false: this replica's own record."
+    )
+
+
 class ReplicaSync(Model):
     """Which config one proxy replica serves."""
 
     replica: str = Field(description="Pod name of the replica.")
     config_hash: str = Field(description="Hash of the rendered config the replica serves.")
     updated_at: str = Field(description="RFC 3339 time of the replica's last write.")
+    spend: ReplicaSpend | None = Field(None, description="Profiles with a budget: the spend this replica read.")
+
+
+class BudgetStatus(Model):
+    """The profile's budget in its current window, over the whole fleet."""
+
+    period: Literal["day", "month"] = Field(description="Window the limit applies to (UTC calendar).")
+    window: str = Field(description="The current window: `d20261130` or `m202611`.")
+    spent_usd: float = Field(ge=0, description="USD spent in the window by the whole fleet.")
+    limit_usd: float = Field(gt=0, description="The hard limit (spec.budget.limitUsd).")
+    percent: float = Field(ge=0, description="spentUsd in percent of limitUsd.")
+    state: Literal["ok", "soft", "exceeded"] = Field(
+        description="ok; soft: past softPercent (softAction applies); exceeded: requests get 429 budget_exceeded."
+    )
+    resets_at: str = Field(description="RFC 3339 time the next window starts.")
+    shared: bool = Field(
+        description="true: read from the state store; false: no store, the sum of the live replicas' own records."
+    )
+    spend: str = Field(description="For `kubectl get`: `$12.34/$100 (12%)`.")
 
 
 class ShadowedProfile(Model):
@@ -143,3 +172,4 @@ class RoutingProfileStatus(Model):
     )
     in_sync_replicas: int | None = Field(None, description="Live replicas serving configHash.")
     replicas: tuple[ReplicaSync, ...] = Field((), description="One entry per live proxy replica.")
+    budget: BudgetStatus | None = Field(None, description="Spend in the current budget window (with spec.budget).")

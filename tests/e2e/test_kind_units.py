@@ -51,10 +51,15 @@ def test_backend_is_local_unless_a_context_is_given() -> None:
 
 def test_skip_on_kind_skips_only_when_a_context_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SWITCHBOARD_KUBE_CONTEXT", raising=False)
+    monkeypatch.delenv("SWITCHBOARD_E2E_BACKEND", raising=False)
     assert skip_on_kind("why").args == (False,)
     monkeypatch.setenv("SWITCHBOARD_KUBE_CONTEXT", "kind-switchboard")
     mark = skip_on_kind("the API server is in a container")
-    assert mark.args == (True,) and mark.kwargs["reason"] == "not on kind: the API server is in a container"
+    assert mark.args == (True,)
+    assert mark.kwargs["reason"] == "not on kind or the node's pods: the API server is in a container"
+    monkeypatch.delenv("SWITCHBOARD_KUBE_CONTEXT")
+    monkeypatch.setenv("SWITCHBOARD_E2E_BACKEND", "node")
+    assert skip_on_kind("why").args == (True,)
 
 
 def by_kind(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

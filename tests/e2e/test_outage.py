@@ -51,7 +51,7 @@ def test_operator_fleet_down_then_back(e2e_system: E2ESystem) -> None:
     wait_for(partial(serves_strategy, e2e_system, "failover"), 60, "back to the example's strategy")
 
 
-@skip_on_kind("a kind cluster's API server is a static pod inside a Docker container; the test cannot stop it")
+@skip_on_kind("the test stops the API server of the local control plane it runs (kind: a static pod in a container)")
 def test_api_server_down_then_back(e2e_system: E2ESystem) -> None:
     cluster, ns = e2e_system.cluster, e2e_system.namespace
     assert isinstance(cluster, KubeCluster)  # the local control plane, which can stop its API server

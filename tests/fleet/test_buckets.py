@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry
 
 from switchboard.api.profile import Budget
-from switchboard.proxy.fleet.buckets import Slots, decide, limit_buckets
+from switchboard.proxy.fleet.buckets import Session, Slots, decide, limit_buckets
 from switchboard.proxy.fleet.budget import budget_line, window
 from switchboard.proxy.fleet.store import FleetStore, StoreSettings
 from tests.fixtures.redis import RedisFactory
@@ -63,8 +63,42 @@ async def test_the_lua_script_decides_and_charges_like_decide(redis_server: Redi
             s = slots(tokens)
             reply = await store.reserve(s)
             assert reply is not None
-            admitted, chosen, levels, _ = reply
-            verdict = decide(s, dict(zip([b.key for b in s.buckets], levels, strict=True)), {})
-            assert (verdict.admitted, verdict.chosen) == (admitted, s.candidates[chosen - 1][0] if chosen else None)
+            verdict = decide(s, reply.levels, {})
+            assert (verdict.admitted, verdict.chosen) == (reply.admitted, reply.chosen)
     finally:
         await store.close()
+
+
+def test_a_bound_session_keeps_its_provider_while_it_admits_else_takes_the_first_that_does() -> None:
+    s = slots()
+    full = {b.key: float(b.per_minute) for b in s.buckets}
+    assert decide(s, full, {}, bound="c").chosen == "c"
+    assert decide(s, full | {"sb:rl:provider:c:r": 0.0}, {}, bound="c").chosen == "a"
+    assert decide(s, full, {}, bound="gone").chosen == "a"
+
+
+async def test_the_lua_script_binds_sessions_like_decide_and_a_dry_run_changes_nothing(
+    redis_server: RedisFactory,
+) -> None:
+    server = await redis_server()
+    store = FleetStore(StoreSettings(server.url, timeout_s=1.0), metrics=CollectorRegistry())
+    client = server.client()
+    base = slots()
+    session = Slots(base.mandatory, base.candidates, session=Session("sb:aff:t/p:s1", 60))
+    try:
+        await store.connect()
+        await client.set("sb:aff:t/p:s1", "c")
+        dry = await store.reserve(session, dry=True)
+        assert dry is not None and (dry.admitted, dry.chosen, dry.bound) == (True, "c", "c")
+        assert await client.exists("sb:rl:provider:c:r") == 0  # a dry run charges nothing
+        first = await store.reserve(session)
+        assert first is not None and (first.chosen, first.bound) == ("c", "c")
+        # c (1 RPM) is now empty: the session yields to the first provider with room, and is bound there.
+        moved = await store.reserve(session)
+        assert moved is not None and (moved.chosen, moved.bound) == ("a", "c")
+        assert decide(session, moved.levels, {}, bound=moved.bound).chosen == "a"
+        assert await client.get("sb:aff:t/p:s1") == "a"
+        assert 0 < await client.pttl("sb:aff:t/p:s1") <= 60_000
+    finally:
+        await store.close()
+        await client.aclose()

@@ -103,7 +103,9 @@ async def test_tokens_are_reserved_from_max_tokens_and_reconciled_with_usage(
             status, headers = await post(session, fleet[i % 2], each)
             assert status == 200, headers
             await wait_reconciled(session, fleet[i % 2])
-        # Two at once cannot both hold 900: the reservation stops the second before it starts.
+        # Two at once cannot both hold 900: the reservation stops the second before it starts. The upstream
+        # is slow so that the first is still in flight (its reservation held) when the second is admitted.
+        await mock_upstream.set_faults("*", latency_ms=2000)
         both = await asyncio.gather(post(session, fleet[0], body), post(session, fleet[1], body))
     assert sorted(s for s, _ in both) == [200, 429]
 

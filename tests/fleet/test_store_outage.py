@@ -3,9 +3,12 @@
 import asyncio
 
 import aiohttp
+from prometheus_client import CollectorRegistry
 
 from switchboard.api.config import Fleet
 from switchboard.api.profile import RateLimit
+from switchboard.proxy.fleet.buckets import Slots, limit_buckets
+from switchboard.proxy.fleet.store import FleetStore, StoreSettings
 from tests.fixtures.proxy import ProxyServer, provider_config, proxy_config
 from tests.fixtures.redis import RedisFactory
 from tests.fixtures.upstream import MockControl
@@ -82,3 +85,15 @@ async def test_a_hung_store_costs_one_timeout_then_requests_go_local(
             store.resume()
         await wait_store_up(session, proxy, 1)
         assert await post(session, proxy) == 200
+
+
+async def test_a_redis_cluster_node_is_refused_once_and_limits_stay_local(redis_server: RedisFactory) -> None:
+    node = await redis_server("--cluster-enabled", "yes")
+    store = FleetStore(StoreSettings(node.url, timeout_s=1.0), metrics=CollectorRegistry())
+    try:
+        await store.connect()
+        assert not store.up and "Redis Cluster is not supported" in store.reason
+        assert await store.reserve(Slots(limit_buckets("profile", "p", 5, None, 1), ())) is None
+        assert store.outages == 1  # said once; no probe keeps finding it "back"
+    finally:
+        await store.close()

@@ -114,6 +114,23 @@ def test_operator_health_port_follows_the_value(helm_template: Render) -> None:
     assert c["livenessProbe"]["httpGet"]["port"] == "health"
 
 
+def test_proxy_stays_reachable_until_the_service_drops_it(helm_template: Render) -> None:
+    c = container(find(helm_template(), "Deployment", "sb-proxy"))
+    assert c["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    off = container(find(helm_template("--set", "proxy.preStopSleepSeconds=0"), "Deployment", "sb-proxy"))
+    assert "lifecycle" not in off
+
+
+def test_proxy_drains_for_the_pods_grace_period_after_its_prestop_sleep(helm_template: Render) -> None:
+    def grace(*flags: str) -> str:
+        args = container(find(helm_template(*flags), "Deployment", "sb-proxy"))["args"]
+        return str(args[args.index("--shutdown-grace") + 1])
+
+    assert grace() == "53"  # 60 s in all, 5 s of preStop sleep, 2 s spare
+    assert grace("--set", "proxy.terminationGracePeriodSeconds=120", "--set", "proxy.preStopSleepSeconds=0") == "118"
+    assert grace("--set", "proxy.terminationGracePeriodSeconds=3") == "1"
+
+
 def test_proxy_deployment(helm_template: Render) -> None:
     manifests = helm_template()
     deployment = find(manifests, "Deployment", "sb-proxy")
@@ -122,7 +139,7 @@ def test_proxy_deployment(helm_template: Render) -> None:
     assert pod["serviceAccountName"] == "switchboard-proxy"
     assert pod["securityContext"]["runAsNonRoot"] is True
     c = container(deployment)
-    assert c["args"] == ["switchboard-proxy", "--kubernetes", "--port", "8080"]
+    assert c["args"] == ["switchboard-proxy", "--kubernetes", "--port", "8080", "--shutdown-grace", "53"]
     assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}

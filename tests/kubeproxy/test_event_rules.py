@@ -3,7 +3,13 @@
 import pytest
 
 from switchboard.api.status import ProviderHealth
-from switchboard.proxy.kube.event_rules import EventThrottle, Notice, StormDetector, circuit_transitions
+from switchboard.proxy.kube.event_rules import (
+    EventThrottle,
+    Notice,
+    StormDetector,
+    circuit_transitions,
+    store_announcements,
+)
 
 OPEN = ProviderHealth(circuit="open", error_rate=0.5, last_error="upstream answered 500: boom")
 HALF = ProviderHealth(circuit="half-open")
@@ -73,3 +79,11 @@ def test_the_limiter_lets_one_through_per_interval_and_counts_the_rest() -> None
     assert limiter.admit(opened, 200.0) == Notice(
         "ns/a", "Warning", "CircuitOpened", "opened (1 more CircuitOpened since the last such Event were not posted)"
     )
+
+
+def test_the_store_is_announced_down_once_and_up_again_even_after_an_outage_between_ticks() -> None:
+    assert store_announcements(True, 0, True, 0) == []
+    assert store_announcements(True, 0, False, 1) == [False]
+    assert store_announcements(False, 1, False, 1) == []  # still down: one Warning
+    assert store_announcements(False, 1, True, 1) == [True]
+    assert store_announcements(True, 1, True, 2) == [False, True]  # down and back within one tick

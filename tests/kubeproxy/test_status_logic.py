@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from switchboard.api.aggregation import (
+    SpendView,
     Timing,
     expire_stale,
     profile_status_patch,
@@ -11,7 +12,8 @@ from switchboard.api.aggregation import (
     rfc3339,
     summarize,
 )
-from switchboard.api.status import ProviderHealth
+from switchboard.api.profile import Budget
+from switchboard.api.status import ProviderHealth, ReplicaSpend
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 TIMING = Timing(ttl=timedelta(seconds=60), heartbeat=timedelta(seconds=20))
@@ -156,3 +158,24 @@ def test_the_operator_expires_entries_when_every_replica_is_gone() -> None:
     assert expire_stale("routingprofiles", {"configHash": "h"}, T0, TIMING.ttl) is None
     malformed = {"replicas": [{"replica": "x"}]}  # unreadable entries go too
     assert expire_stale("routingprofiles", malformed, T0, TIMING.ttl) == {"replicas": [], "inSyncReplicas": 0}
+
+
+def _spend(spent: float, shared: bool, window: str = "m202601") -> SpendView:
+    reading = ReplicaSpend(window=window, spent_usd=spent, shared=shared)
+    return SpendView(reading, Budget(period="month", limit_usd=50, soft_percent=50), datetime(2026, 2, 1, tzinfo=UTC))
+
+
+def test_budget_status_is_the_freshest_fleet_read_with_a_store_and_the_sum_of_replicas_without() -> None:
+    status: dict[str, Any] = {}
+    status = _apply(status, profile_status_patch(status, "a", "h", T0, TIMING, _spend(10, True)))
+    status = _apply(status, profile_status_patch(status, "b", "h", T0, TIMING, _spend(12, True)))
+    assert status["budget"]["spentUsd"] == 12  # both read one counter: the larger read is the fresher
+    assert status["budget"]["spend"] == "$12.00/$50 (24%)" and status["budget"]["state"] == "ok"
+    alone: dict[str, Any] = {}
+    alone = _apply(alone, profile_status_patch(alone, "a", "h", T0, TIMING, _spend(10, False)))
+    alone = _apply(alone, profile_status_patch(alone, "b", "h", T0, TIMING, _spend(20, False)))
+    assert (alone["budget"]["spentUsd"], alone["budget"]["state"], alone["budget"]["shared"]) == (30, "soft", False)
+    # A reading of last month does not count in this one; an unchanged view writes nothing.
+    alone = _apply(alone, profile_status_patch(alone, "a", "h", T0, TIMING, _spend(1, False, "m202602")))
+    assert alone["budget"]["spentUsd"] == 1 and alone["budget"]["resetsAt"] == "2026-02-01T00:00:00Z"
+    assert profile_status_patch(alone, "a", "h", T0, TIMING, _spend(1, False, "m202602")) is None

@@ -70,8 +70,47 @@ def test_pod_from_local_image_reaches_api_server_through_kubernetes_service(
     assert json.loads(logs().strip().splitlines()[-1]) == {"version": server}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def kube_node_namespace(kube_node: NodeStack) -> str:
     name = "node-test"
     kube_node.cluster.kubectl("create", "namespace", name)
     return name
+
+
+def test_pods_resolve_services_through_the_nodes_cluster_dns(kube_node: NodeStack, kube_node_namespace: str) -> None:
+    cluster = kube_node.cluster
+    script = (
+        "import json, socket\n"
+        "names = ['kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', 'kubernetes']\n"
+        "found = {}\n"
+        "for name in names:\n"
+        "    try:\n"
+        "        found[name] = socket.gethostbyname(name)\n"
+        "    except OSError as error:\n"
+        "        found[name] = type(error).__name__\n"
+        "try:\n"
+        "    found['missing'] = socket.gethostbyname('no-such-service.default.svc')\n"
+        "except socket.gaierror:\n"
+        "    found['missing'] = 'NXDOMAIN'\n"
+        "print(json.dumps(found), flush=True)\n"
+        "import time; time.sleep(3600)\n"
+    )
+    cluster.kubectl(
+        "apply", "-n", kube_node_namespace, "-f", "-",
+        input=json.dumps(pod("resolver", kube_node.images["proxy"], ["python3", "-c", script])),
+    )  # fmt: skip
+
+    def logs() -> str:
+        return cluster.kubectl("logs", "resolver", "-n", kube_node_namespace, check=False).stdout
+
+    assert wait_until(lambda: "missing" in logs(), 180, interval=1), cluster.kubectl(
+        "describe", "pod", "resolver", "-n", kube_node_namespace, check=False
+    ).stdout
+    service_ip = cluster.kubectl("get", "svc", "kubernetes", "-n", "default", "-o", "jsonpath={.spec.clusterIP}").stdout
+    found = json.loads(logs().strip().splitlines()[-1])
+    assert found == {
+        "kubernetes.default.svc": service_ip,
+        "kubernetes.default.svc.cluster.local": service_ip,
+        "kubernetes": "gaierror",  # not in the pod's namespace
+        "missing": "NXDOMAIN",
+    }

@@ -51,7 +51,7 @@ def test_names_and_columns() -> None:
     profile = crds["RoutingProfile"]["spec"]
     assert profile["names"]["shortNames"] == ["rp"]
     columns = [c["name"].upper() for c in profile["versions"][0]["additionalPrinterColumns"]]
-    assert columns == ["STRATEGY", "PROVIDERS", "READY", "ACCEPTED", "IN-SYNC", "AGE"]
+    assert columns == ["STRATEGY", "PROVIDERS", "READY", "ACCEPTED", "IN-SYNC", "SPEND", "AGE"]
     spec = profile["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     messages = [v["message"] for v in spec["x-kubernetes-validations"]]
     assert messages == ["strategy rules needs rules or defaultRule", "set providers or providerSelector"]

@@ -79,7 +79,7 @@ def test_examples_render_with_status_columns_and_credentials(
     table = cluster.kubectl("get", "llmproviders", "-n", ns).stdout.split()
     assert table[:8] == ["NAME", "TYPE", "CIRCUIT", "ENDPOINTS", "P50", "ERROR-RATE", "READY", "AGE"]
     table = cluster.kubectl("get", "rp", "-n", ns).stdout.split()
-    assert table[:7] == ["NAME", "STRATEGY", "PROVIDERS", "READY", "ACCEPTED", "IN-SYNC", "AGE"]
+    assert table[:8] == ["NAME", "STRATEGY", "PROVIDERS", "READY", "ACCEPTED", "IN-SYNC", "SPEND", "AGE"]
     assert "switchboard" in cluster.kubectl("api-resources", "--categories=switchboard").stdout
 
     creds = get_json(cluster, "secret", CREDENTIALS_SECRET, "-n", cluster.namespace)["data"]

@@ -85,6 +85,11 @@ async def test_multiple_workers_start_and_serve(mock_upstream_factory: MockFacto
         (("--reload-interval", "0"), "--reload-interval must be between"),
         (("--reload-interval", "nan"), "--reload-interval must be between"),
         (("--max-body-bytes", "0"), "--max-body-bytes must be positive"),
+        (("--shutdown-grace", "-1"), "--shutdown-grace must be between 0 and 3600"),
+        (("--shutdown-grace", "nan"), "--shutdown-grace must be between 0 and 3600"),
+        (("--state-store", "redis+cluster://r:6379"), "Redis Cluster) is not supported: use one primary"),
+        (("--state-store", "rediss+cluster://r:6379"), "Redis Cluster) is not supported"),
+        (("--state-store", "http://r:6379"), "must start with redis://, rediss:// or unix://"),
         (("--client-auth",), "--client-auth without --api-keys-file would refuse every request"),
     ],
 )
