@@ -198,6 +198,14 @@ def _wait_port(url: str) -> None:
 
 
 @contextlib.contextmanager
+def otlp_sink(scratch: Path, name: str = "otlp-sink") -> Iterator[Server]:
+    """``bench/otlp_sink.py``: an OTLP/HTTP endpoint that decodes and counts what it receives."""
+    log = scratch / f"{name}.log"
+    with _process(python_module("bench.otlp_sink"), log) as process:
+        yield Server(_announced_url(process.stdout, log), (process.pid,))
+
+
+@contextlib.contextmanager
 def passthrough(mock_url: str, scratch: Path) -> Iterator[Server]:
     log = scratch / "passthrough.log"
     with _process(python_module("bench.passthrough", "--upstream", mock_url), log) as process:
@@ -228,11 +236,18 @@ def switchboard_config(mock_url: str, providers: int, strategy: str) -> dict[str
 
 
 def switchboard(
-    *, workers: int, providers: int, strategy: str = "failover", log_level: str = "INFO", checkout: Path = REPO_ROOT
+    *,
+    workers: int,
+    providers: int,
+    strategy: str = "failover",
+    log_level: str = "INFO",
+    checkout: Path = REPO_ROOT,
+    env: dict[str, str] | None = None,
 ) -> PathFactory:
     """The proxy CLI as a user runs it: default log level (access log on), metrics and cost on.
 
-    ``checkout``: the source tree to run (another revision's worktree for a before/after comparison).
+    ``checkout``: the source tree to run (another revision's worktree for a before/after comparison);
+    ``env``: extra environment (``OTEL_*`` for the tracing benchmark).
     """
 
     @contextlib.contextmanager
@@ -253,7 +268,9 @@ def switchboard(
             log_level,
         )
         log = scratch / "switchboard.log"
-        with _process(argv, log, env=checkout_env({"PYTHONPATH": str(checkout)}), cwd=checkout) as process:
+        with _process(
+            argv, log, env=checkout_env({"PYTHONPATH": str(checkout), **(env or {})}), cwd=checkout
+        ) as process:
             url = _announced_url(process.stdout, log)
             wait_ready(url)
             time.sleep(0.5 if workers > 1 else 0)  # every worker bound and loaded, not just the first

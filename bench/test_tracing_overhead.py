@@ -1,65 +1,69 @@
 """Throughput of the proxy with OpenTelemetry on (traces and GenAI metrics to an OTLP endpoint) versus off.
 
-Same run, same mock upstream, two proxy processes started alike except for
-``OTEL_EXPORTER_OTLP_ENDPOINT``; rounds alternate off/on so machine noise hits
-both. The OTLP endpoint (``bench/otlp_sink.py``, its own process so decoding never
-competes with the load generator) decodes every export with the official
-protobuf definitions and counts the spans, so the exporter does its full work.
-``make bench`` prints the ratio in its summary.
+Same run, same mock upstream, three proxy processes started alike except for
+their ``OTEL_*`` variables: off, on (every request traced), and on with the
+documented sampling advice (``parentbased_traceidratio`` at 10 %, GenAI metrics
+still on). Rounds alternate off/on/sampled so machine noise hits all three.
+Each traced proxy exports to its own OTLP endpoint (``bench/otlp_sink.py``, its
+own process so decoding never competes with the load generator) that decodes
+every export with the official protobuf definitions and counts the spans, so
+the exporter does its full work. The proxy's CPU per request (all its threads,
+the exporter's included) is the steadier figure on a shared machine.
+
+``BENCH_TRACING_BASELINE=<git revision>`` adds that revision's code, off and
+on, to the same interleaved rounds: a before/after of the tracing cost itself.
 """
 
+import contextlib
 import http.client
 import json
 import os
 import statistics
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
-import yaml
 
-from bench.test_proxy_overhead import _start, _wait_ready
-from hack.checkout import checkout_env, python_module
+from bench import paths
+from bench.run import baseline_checkout
+from hack.checkout import REPO_ROOT
 
 N = 800
 CONCURRENCY = 16
 ROUNDS = 3
-BODY = json.dumps({"model": "mock-model", "messages": [{"role": "user", "content": "benchmark this short prompt"}]})
+BODY = json.dumps({"model": paths.FAST_MODEL, "messages": [{"role": "user", "content": "benchmark this short prompt"}]})
+SAMPLED = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+BASELINE = os.environ.get("BENCH_TRACING_BASELINE", "")
+MODES = ("off", "on", "sampled", *(("baseline-off", "baseline-on") if BASELINE else ()))
 
 
-Proxy = tuple[str, int]  # URL, process id
+def _otel(sink: paths.Server, **extra: str) -> dict[str, str]:
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", **extra}
 
 
 @pytest.fixture(scope="module")
-def proxies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proxy, Proxy, str]]:
-    sink, sink_url = _start("bench.otlp_sink")
-    mock, mock_url = _start("switchboard.mock", "--port", "0")
-    config = {
-        "providers": [
-            {"name": "mock", "type": "openai", "baseUrl": mock_url + "/v1", "models": [{"name": "mock-model"}]}
-        ],
-        "profiles": [{"name": "bench", "models": ["mock-model"], "providers": [{"name": "mock"}]}],
-    }
-    path = tmp_path_factory.mktemp("bench-otel") / "proxy.yaml"
-    path.write_text(yaml.safe_dump(config))
-    args = ("--config", str(path), "--host", "127.0.0.1", "--port", "0", "--log-level", "WARNING")
-    off, off_url = _start("switchboard.proxy.cli", *args)
-    on = subprocess.Popen(
-        python_module("switchboard.proxy.cli", *args),
-        env=checkout_env({"OTEL_EXPORTER_OTLP_ENDPOINT": sink_url, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}),
-        stdout=subprocess.PIPE,
-    )
-    assert on.stdout is not None
-    on_url = on.stdout.readline().decode().split("listening on ")[1].strip()
-    for url in (off_url, on_url):
-        _wait_ready(url)
-    yield (off_url, off.pid), (on_url, on.pid), sink_url
-    for process in (on, off, mock, sink):
-        process.terminate()
-        process.wait(15)
+def proxies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, paths.Server], dict[str, str]]]:
+    scratch = tmp_path_factory.mktemp("bench-otel")
+    with contextlib.ExitStack() as stack:
+        mock = stack.enter_context(paths.mock(scratch))
+        traced = [mode for mode in MODES if not mode.endswith("off")]
+        sinks = {mode: stack.enter_context(paths.otlp_sink(scratch, f"sink-{mode}")) for mode in traced}
+        envs = {mode: _otel(sinks[mode], **(SAMPLED if mode == "sampled" else {})) for mode in traced}
+        checkout = baseline_checkout(BASELINE, scratch) if BASELINE else REPO_ROOT
+        servers = {}
+        for mode in MODES:
+            directory = scratch / mode
+            directory.mkdir()
+            start = paths.switchboard(
+                workers=1,
+                providers=1,
+                log_level="WARNING",
+                env=envs.get(mode, {}),
+                checkout=checkout if mode.startswith("baseline") else REPO_ROOT,
+            )
+            servers[mode] = stack.enter_context(start(mock.url, directory))
+        yield servers, {mode: sink.url for mode, sink in sinks.items()}
 
 
 def _spans(sink_url: str) -> int:
@@ -69,18 +73,11 @@ def _spans(sink_url: str) -> int:
     return int(conn.getresponse().read())
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and all its threads (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _run(proxy: Proxy) -> tuple[float, float]:
+def _run(server: paths.Server) -> tuple[float, float]:
     """Requests per second, and the proxy's CPU milliseconds per request (steadier on a busy machine)."""
-    url, pid = proxy
-    cpu = _cpu_seconds(pid)
-    rps = _throughput(url)
-    return rps, (_cpu_seconds(pid) - cpu) * 1000 / N
+    cpu = paths.cpu_seconds(server.pids)
+    rps = _throughput(server.url)
+    return rps, (paths.cpu_seconds(server.pids) - cpu) * 1000 / N
 
 
 def _throughput(url: str) -> float:
@@ -101,38 +98,51 @@ def _throughput(url: str) -> float:
     return N / (time.perf_counter() - began)
 
 
+@pytest.mark.timeout(900)  # three proxies x four rounds on a shared machine
 def test_tracing_throughput_ratio(
-    benchmark: pytest.FixtureRequest, proxies: tuple[Proxy, Proxy, str], report_line: Callable[[str, str], None]
+    benchmark: pytest.FixtureRequest,
+    proxies: tuple[dict[str, paths.Server], dict[str, str]],
+    report_line: Callable[[str, str], None],
 ) -> None:
-    off_proxy, on_proxy, sink_url = proxies
-    _run(off_proxy), _run(on_proxy)  # warm both
+    servers, sinks = proxies
+    for mode in MODES:
+        _run(servers[mode])  # warm all three
 
     def measure() -> dict[str, float]:
-        off, on = [], []
+        runs: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
         for _ in range(ROUNDS):
-            off.append(_run(off_proxy))
-            on.append(_run(on_proxy))
-        return {
-            "off_rps": statistics.median(r for r, _ in off),
-            "on_rps": statistics.median(r for r, _ in on),
-            "off_cpu_ms": statistics.median(c for _, c in off),
-            "on_cpu_ms": statistics.median(c for _, c in on),
-        }
+            for mode in MODES:
+                runs[mode].append(_run(servers[mode]))
+        result = {f"{mode}_rps": statistics.median(r for r, _ in runs[mode]) for mode in MODES}
+        return result | {f"{mode}_cpu_ms": statistics.median(c for _, c in runs[mode]) for mode in MODES}
 
     result = benchmark.pedantic(measure, rounds=1, iterations=1)  # type: ignore[attr-defined]
-    ratio = result["on_rps"] / result["off_rps"]
-    benchmark.extra_info.update({**result, "ratio": ratio})  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 10
-    while (spans := _spans(sink_url)) < N and time.monotonic() < deadline:  # the batch exporter flushes every 5 s
+    served = N * (ROUNDS + 1)
+    deadline = time.monotonic() + 15
+    while (spans := _spans(sinks["on"])) < served and time.monotonic() < deadline:  # batches flush every 5 s
         time.sleep(0.2)
-    assert spans >= N, "the traced proxy exported fewer spans than it served requests"
+    sampled_spans = _spans(sinks["sampled"])
+    assert spans >= served, "the traced proxy exported fewer spans than it served requests"
+    assert 0 < sampled_spans < spans, "the sampled proxy exported no spans, or as many as the traced one"
+    ratios = {mode: result[f"{mode}_rps"] / result["off_rps"] for mode in ("on", "sampled")}
+    benchmark.extra_info.update({**result, "ratio": ratios["on"], "ratio_sampled": ratios["sampled"]})  # type: ignore[attr-defined]
+    title = "Throughput with OpenTelemetry on vs off (same run)"
     report_line(
-        "Throughput with OpenTelemetry on vs off (same run)",
+        title,
         f"N={N}, {CONCURRENCY} at once, median of {ROUNDS}: off {result['off_rps']:7.1f} req/s | "
-        f"on {result['on_rps']:7.1f} req/s | ratio on/off {ratio:.3f} | spans received {spans}",
+        f"on {result['on_rps']:7.1f} req/s (ratio {ratios['on']:.3f}, {spans} spans) | "
+        f"10 % sampled {result['sampled_rps']:7.1f} req/s (ratio {ratios['sampled']:.3f}, {sampled_spans} spans)",
     )
     report_line(
-        "Throughput with OpenTelemetry on vs off (same run)",
+        title,
         f"proxy CPU per request (all its threads): off {result['off_cpu_ms']:.3f} ms | "
-        f"on {result['on_cpu_ms']:.3f} ms | ratio off/on {result['off_cpu_ms'] / result['on_cpu_ms']:.3f}",
+        f"on {result['on_cpu_ms']:.3f} ms | 10 % sampled {result['sampled_cpu_ms']:.3f} ms",
     )
+    if BASELINE:
+        before = result["baseline-on_rps"] / result["baseline-off_rps"]
+        report_line(
+            title,
+            f"baseline {BASELINE}: off {result['baseline-off_rps']:7.1f} req/s | on {result['baseline-on_rps']:7.1f} "
+            f"req/s (ratio {before:.3f}) | CPU per request off {result['baseline-off_cpu_ms']:.3f} ms | "
+            f"on {result['baseline-on_cpu_ms']:.3f} ms",
+        )

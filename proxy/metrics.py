@@ -9,7 +9,8 @@ files there, and ``/metrics`` serves the aggregate of all workers
 
 import os
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar, get_args
@@ -106,6 +107,19 @@ class ProxyMetrics:
     retried_by_profile: Tally[str] = field(default_factory=Tally)
     """Attempts after the first, per profile key ("namespace/name"): cluster mode's failover-storm input.
     (The ``retries`` metric is labelled by profile name, which is not unique across namespaces.)"""
+
+    @contextmanager
+    def collecting(self, collector: Collector) -> Iterator[None]:
+        """``collector`` in ``/metrics`` while the block runs: a live view read at scrape time (as the circuits
+        are), so with ``--workers`` it joins the aggregate exposition too, as the answering worker's view."""
+        registries = [self.registry] if self.exposition is self.registry else [self.registry, self.exposition]
+        for registry in registries:
+            registry.register(collector)
+        try:
+            yield
+        finally:
+            for registry in registries:
+                registry.unregister(collector)
 
 
 def create_metrics(health: Callable[[], HealthSource | None], environ: Mapping[str, str] | None = None) -> ProxyMetrics:

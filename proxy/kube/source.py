@@ -57,9 +57,7 @@ class KubernetesSource:
         return self.credentials.resolve(provider, ref)
 
     async def run(self, runtime: Runtime) -> None:
-        collector = self.connection.collector()
-        runtime.metrics.registry.register(collector)
-        try:
+        with runtime.metrics.collecting(self.connection.collector()):
             async with ClusterMode(
                 runtime,
                 self.settings,
@@ -76,8 +74,6 @@ class KubernetesSource:
                     self.settings.credentials_secret,
                 )
                 await mode.wait()
-        finally:
-            runtime.metrics.registry.unregister(collector)
 
 
 def settings_from_options(options: object, environ: Mapping[str, str] | None = None) -> ClusterSettings:

@@ -9,6 +9,11 @@ Endpoint, headers, timeout, compression and TLS are read by the OTLP exporters
 themselves; the sampler (``OTEL_TRACES_SAMPLER``), batching (``OTEL_BSP_*``),
 export interval (``OTEL_METRIC_EXPORT_INTERVAL``) and resource
 (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``) by the SDK.
+
+Exemplars (``OTEL_METRICS_EXEMPLAR_FILTER``) default to ``always_off`` here,
+not the SDK's ``trace_based``: offering every GenAI histogram record of a
+sampled request as an exemplar cost about a quarter of the telemetry's CPU per
+request (docs/observability.md); ``trace_based`` or ``always_on`` turn them on.
 """
 
 from collections.abc import Mapping
@@ -20,6 +25,8 @@ Exporter = Literal["otlp", "console"]
 PROTOCOLS: tuple[Protocol, ...] = ("grpc", "http/protobuf")
 EXPORTERS: tuple[Exporter, ...] = ("otlp", "console")
 DEFAULT_PROTOCOL: Protocol = "http/protobuf"  # the specification's default
+ExemplarFilter = Literal["always_off", "trace_based", "always_on"]
+EXEMPLAR_FILTERS: tuple[ExemplarFilter, ...] = ("always_off", "trace_based", "always_on")
 
 
 class TelemetrySettingsError(ValueError):
@@ -40,17 +47,27 @@ class SignalSettings:
 class TelemetrySettings:
     traces: SignalSettings
     metrics: SignalSettings
+    exemplars: ExemplarFilter = "always_off"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "TelemetrySettings":
         if _get(environ, "OTEL_SDK_DISABLED").lower() == "true":
             off = SignalSettings((), DEFAULT_PROTOCOL)
             return cls(off, off)
-        return cls(_signal(environ, "TRACES"), _signal(environ, "METRICS"))
+        return cls(_signal(environ, "TRACES"), _signal(environ, "METRICS"), _exemplars(environ))
 
 
 def _get(environ: Mapping[str, str], name: str) -> str:
     return environ.get(name, "").strip()
+
+
+def _exemplars(environ: Mapping[str, str]) -> ExemplarFilter:
+    named = _get(environ, "OTEL_METRICS_EXEMPLAR_FILTER") or "always_off"
+    if named not in EXEMPLAR_FILTERS:
+        raise TelemetrySettingsError(
+            f"OTEL_METRICS_EXEMPLAR_FILTER={named!r} is not supported; use one of {', '.join(EXEMPLAR_FILTERS)}"
+        )
+    return named
 
 
 def _signal(environ: Mapping[str, str], signal: str) -> SignalSettings:

@@ -10,13 +10,20 @@ import os
 from dataclasses import dataclass, field
 
 from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
+    AlwaysOnExemplarFilter,
+    ExemplarFilter,
+    MeterProvider,
+    TraceBasedExemplarFilter,
+)
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
 from switchboard.proxy.telemetry.genai import GenAiMetrics
+from switchboard.proxy.telemetry.settings import ExemplarFilter as ExemplarFilterName
 from switchboard.proxy.telemetry.settings import Protocol, SignalSettings, TelemetrySettings
 
 INSTRUMENTATION_SCOPE = "switchboard.proxy"
@@ -47,7 +54,9 @@ class Telemetry:
             return cls.off()
         resource = _resource()
         tracer_provider = _tracer_provider(settings.traces, resource) if settings.traces.enabled else None
-        meter_provider = _meter_provider(settings.metrics, resource) if settings.metrics.enabled else None
+        meter_provider = (
+            _meter_provider(settings.metrics, resource, settings.exemplars) if settings.metrics.enabled else None
+        )
         tracer = tracer_provider.get_tracer(INSTRUMENTATION_SCOPE) if tracer_provider else trace.NoOpTracer()
         meter = (
             meter_provider.get_meter(INSTRUMENTATION_SCOPE)
@@ -85,14 +94,21 @@ def _tracer_provider(signal: SignalSettings, resource: Resource) -> TracerProvid
     return provider
 
 
-def _meter_provider(signal: SignalSettings, resource: Resource) -> MeterProvider:
+_EXEMPLAR_FILTERS: dict[ExemplarFilterName, type[ExemplarFilter]] = {
+    "always_off": AlwaysOffExemplarFilter,
+    "trace_based": TraceBasedExemplarFilter,
+    "always_on": AlwaysOnExemplarFilter,
+}
+
+
+def _meter_provider(signal: SignalSettings, resource: Resource, exemplars: ExemplarFilterName) -> MeterProvider:
     readers = [
         PeriodicExportingMetricReader(
             ConsoleMetricExporter() if name == "console" else _otlp_metric_exporter(signal.protocol)
         )
         for name in signal.exporters
     ]
-    return MeterProvider(metric_readers=readers, resource=resource)
+    return MeterProvider(metric_readers=readers, resource=resource, exemplar_filter=_EXEMPLAR_FILTERS[exemplars]())
 
 
 def _otlp_span_exporter(protocol: Protocol) -> SpanExporter:

@@ -148,11 +148,14 @@ class RequestTrace:
         still ends the span, marked ``error.type=abandoned``. With tracing off
         there is no attempt span (the client's context stays current, so its
         ``traceparent`` passes through), and with metrics off nothing is measured.
+        A request the sampler dropped gets no attempt span either: every built-in
+        sampler would drop it too (same trace id, unsampled parent), and a
+        sampled-out request then costs no span work beyond its own.
         """
         telemetry = self.telemetry
         genai = telemetry.genai if telemetry.metering else None
         operation = operation_name(endpoint)
-        if not telemetry.tracing:
+        if not telemetry.tracing or not self.span.is_recording():
             attributes = attempt_attributes(attempt, operation, number) if genai is not None else {}
             yield AttemptTrace(trace.INVALID_SPAN, self.span, genai, attributes, attempt)
             return

@@ -17,6 +17,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from switchboard.proxy.kube.connection import ApiConnection
 from switchboard.proxy.metrics import MULTIPROC_DIR_ENV, create_metrics, multiprocess_dir
 from switchboard.proxy.workers import reap
 from tests.fixtures.proxy import ProxyServer, provider_config, proxy_config, start_proxy_cli, stop_process
@@ -122,6 +123,20 @@ def test_workers_serve_the_aggregate_of_the_shared_directory(tmp_path: Path) -> 
     exposed = generate_latest(metrics.exposition).decode()
     assert "switchboard_circuit_state" in exposed  # the worker's own circuits stay in
     assert multiprocess_dir({MULTIPROC_DIR_ENV: " "}) is None
+
+
+@pytest.mark.parametrize("workers", [False, True])
+def test_the_api_server_connection_is_in_the_exposition_in_both_modes(tmp_path: Path, workers: bool) -> None:
+    """``switchboard_kube_api_connected`` and ``switchboard_config_age_seconds`` are read at scrape time from
+    the answering worker's connection: with ``--workers`` they join the aggregate, as the circuits do."""
+    metrics = create_metrics(lambda: None, environ={MULTIPROC_DIR_ENV: str(tmp_path)} if workers else {})
+    connection = ApiConnection(clock=lambda: 100.0)
+    connection.ok("configmaps")
+    with metrics.collecting(connection.collector()):
+        exposed = generate_latest(metrics.exposition).decode()
+        assert "switchboard_kube_api_connected 1.0" in exposed
+        assert "switchboard_config_age_seconds 0.0" in exposed
+    assert "switchboard_kube_api_connected" not in generate_latest(metrics.exposition).decode()
 
 
 def test_reap_reports_each_worker_as_it_exits() -> None:

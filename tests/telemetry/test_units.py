@@ -8,7 +8,8 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import StatusCode
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import INVALID_SPAN, StatusCode
 
 from switchboard.api.profile import ProfileConfig, ProviderRef
 from switchboard.api.provider import ProviderModel
@@ -61,11 +62,18 @@ def test_protocol_per_signal_overrides_the_general_one() -> None:
         ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, "OTEL_EXPORTER_OTLP_PROTOCOL"),
         ({"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "thrift"}, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"),
         ({"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER"),
+        ({"OTEL_METRICS_EXEMPLAR_FILTER": "sometimes"}, "OTEL_METRICS_EXEMPLAR_FILTER"),
     ],
 )
 def test_values_that_cannot_be_honoured_are_named(env: dict[str, str], named: str) -> None:
     with pytest.raises(TelemetrySettingsError, match=named):
         TelemetrySettings.from_env(env)
+
+
+def test_exemplars_are_off_unless_asked_for() -> None:
+    assert TelemetrySettings.from_env({}).exemplars == "always_off"
+    asked = TelemetrySettings.from_env({"OTEL_METRICS_EXEMPLAR_FILTER": "trace_based"})
+    assert asked.exemplars == "trace_based"
 
 
 def _attempt(provider_type: str = "openai") -> Attempt:
@@ -174,3 +182,23 @@ def test_tracing_off_opens_no_attempt_span_and_measures_nothing() -> None:
     with RequestTrace.off().attempt(_attempt(), endpoint="chat/completions", number=1) as traced:
         assert not traced.span.is_recording() and traced.genai is None and traced.attributes == {}
         traced.ended(Outcome("success", 0.1, 200), usage=Usage(1, 1))
+
+
+def test_a_sampled_out_request_has_no_attempt_span_but_is_measured() -> None:
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("t")
+    telemetry = Telemetry(tracer, GenAiMetrics.on(meters.get_meter("t")), True, provider, meters)
+    request = RequestTrace(telemetry, tracer.start_span("request"))
+    with request.attempt(_attempt(), endpoint="chat/completions", number=1) as traced:
+        assert traced.span is INVALID_SPAN and traced.attributes["switchboard.attempt"] == 1
+        traced.ended(Outcome("success", 0.1, 200), usage=Usage(2, 1))
+    assert exporter.get_finished_spans() == ()
+    data = reader.get_metrics_data()
+    assert {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics} == {
+        "gen_ai.client.token.usage",
+        "gen_ai.client.operation.duration",
+    }
