@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from switchboard.proxy.fleet.budget import BudgetLine, State
+from switchboard.proxy.fleet.budget import BudgetLine, State, exceeded_message
 from switchboard.proxy.routing.windows import TokenBucket
 
 Unit = Literal["requests", "tokens"]
@@ -93,6 +93,13 @@ class Verdict:
     spent: tuple[tuple[BudgetLine, float, State], ...] = ()  # each budget's spend this window, and its state
     over_budget: BudgetLine | None = None  # the budget that refused the request
     bound: str | None = None  # the provider the session was bound to (whether or not it admitted)
+
+    def budget_refusal(self) -> str | None:
+        """The message of the budget that refused the request (with its spend), or None when none did."""
+        if self.over_budget is None:
+            return None
+        spent = next(s for line, s, _ in self.spent if line is self.over_budget)
+        return exceeded_message(self.over_budget, spent)
 
 
 def bucket_key(scope: str, owner: str, unit: Unit) -> str:

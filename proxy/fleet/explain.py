@@ -13,7 +13,6 @@ from aiohttp import web
 from switchboard.api.config import ProxyConfig
 from switchboard.proxy.fleet.admission import FLEET_LIMITED, profile_slots
 from switchboard.proxy.fleet.buckets import decide
-from switchboard.proxy.fleet.budget import exceeded_message
 from switchboard.proxy.fleet.http import FLEET, client_limit, refusal_message
 from switchboard.proxy.routing.decision import Explanation, RankedCandidate
 from switchboard.proxy.routing.types import RouteRequest
@@ -58,12 +57,9 @@ async def with_fleet_state(
             *(c for c in ranked if c.provider == verdict.bound),
             *(c for c in ranked if c.provider != verdict.bound),
         )
-    blocked = explanation.blocked
-    if verdict.over_budget is not None:
-        spent = next(s for line, s, _ in verdict.spent if line is verdict.over_budget)
-        blocked = exceeded_message(verdict.over_budget, spent)
-    elif not verdict.admitted:
-        blocked = refusal_message(verdict, profile.key, route)
+    blocked = verdict.budget_refusal()
+    if blocked is None:
+        blocked = explanation.blocked if verdict.admitted else refusal_message(verdict, profile.key, route)
     return replace(
         explanation,
         ranked=ranked,

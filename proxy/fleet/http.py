@@ -22,7 +22,6 @@ from switchboard.proxy.fleet.admission import (
     request_slots,
 )
 from switchboard.proxy.fleet.buckets import Level, Verdict
-from switchboard.proxy.fleet.budget import exceeded_message
 from switchboard.proxy.http.app_keys import RUNTIME
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.types import Attempt, Plan, RouteRequest
@@ -59,10 +58,9 @@ class Admitted:
         reservation = await limiter.admit(slots, self._replicas)
         verdict = reservation.verdict
         request[RATE_HEADERS] = rate_limit_headers(verdict.levels)
-        if verdict.over_budget is not None:
-            spent = next(s for line, s, _ in verdict.spent if line is verdict.over_budget)
-            message = exceeded_message(verdict.over_budget, spent)
-            raise ApiError(429, message, code="budget_exceeded", retry_after=verdict.retry_after_s)
+        over_budget = verdict.budget_refusal()
+        if over_budget is not None:
+            raise ApiError(429, over_budget, code="budget_exceeded", retry_after=verdict.retry_after_s)
         if not verdict.admitted:
             raise ApiError(
                 429,
