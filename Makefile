@@ -25,8 +25,8 @@ lint: setup ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: setup tools host-packages lint ## install everything the tests need, then run them all (not the pod suite: make e2e-node)
-	$(PY) -m pytest
+test: setup tools node-tools host-packages lint ## install everything the tests need, then run them all: main suite, and the pod suite on a real node
+	$(PY) -m hack.suite
 
 tools: setup ## etcd, kube-apiserver, kube-controller-manager (built once from Go), helm, into $(CACHE)/bin
 	$(PY) -m hack.install_tools
@@ -98,13 +98,10 @@ node-up: tools node-tools images ## control plane + one real node (containerd, k
 node-down: ## stop the node and its control plane; leaves no process, mount, netns, bridge, iptables rule or cgroup
 	$(PY) -m hack.kubenode down --state-dir $(NODE_DIR)
 
-# The pod suite: node-up/down first, then (one node, one chart release for the whole session)
-# the node's own tests, the chart's pod scenarios and the e2e suite on the `node` backend.
-E2E_ON_PODS = tests/e2e/test_system.py tests/e2e/test_outage.py
-e2e-node: tools node-tools host-packages ## the pod suite on a real node: chart, e2e suite and pod scenarios (minutes)
-	$(PY) -m pytest tests/node/test_updown.py -m node -p no:randomly
-	SWITCHBOARD_E2E_BACKEND=node $(PY) -m pytest tests/node $(E2E_ON_PODS) -m "node or k8s" -p no:randomly \
-		--ignore=tests/node/test_updown.py -rs --durations=8
+# The pod suite (hack/suite.py, also run by make test): images, node-up and the chart, the node's own
+# tests, the chart's pod scenarios and the e2e suite on the `node` backend, node-down and a check that nothing is left.
+e2e-node: setup tools node-tools host-packages ## the pod suite alone on a real node: chart, e2e suite and pod scenarios (minutes)
+	$(PY) -m hack.suite --pods-only
 
 node-tools: setup ## kubelet, kube-proxy, kube-scheduler (same k8s.io/kubernetes as the control plane), CoreDNS, into $(CACHE)/bin
 	$(PY) -m hack.install_tools --node

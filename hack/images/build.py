@@ -19,6 +19,8 @@ from hack.images.wheels import stage_wheelhouse
 COMPONENTS = ("operator", "proxy")
 DEFAULT_PREFIX = "ghcr.io/switchboard-dev"
 DEFAULT_TAG = "dev"
+# Set (to the tag) when this run built the images already: test fixtures use them as they are.
+BUILT_ENV = "SWITCHBOARD_IMAGES_BUILT"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,13 @@ example port (``switchboard-mock`` from the proxy image), applies the examples
 with their upstreams pointing at those Services, and opens one ``kubectl
 port-forward`` per proxy pod (so per-replica checks still see every replica)
 and per mock (for the fault API). The pure parts live in ``kind_manifests``.
+
+The chart's proxies serve every namespace, and a model name several namespaces'
+profiles claim goes to the oldest profile (``switchboard.api.precedence``). So a
+system is started only once its profiles are ``Accepted`` (they win their model
+names), and ``delete_namespace`` returns only once the namespace and its rendered
+ConfigMaps are gone: else the next system's requests reach a dying namespace's
+profiles, whose mocks are already stopped.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from hack.system.kind_manifests import (
     rehome,
 )
 from hack.system.launcher import SystemStartError, serves
+from switchboard.api.status import NAMESPACE_LABEL
 
 READY_TIMEOUT = 180.0
 PROXY_PORT = 8080  # the chart's proxy.port default: the container port port-forwards reach
@@ -204,6 +212,20 @@ class KindSystem:
         self.proxy_forwards, self.mock_forwards = [], {}
 
 
+def delete_namespace(kube: ContextKubectl, namespace: str, release_namespace: str) -> None:
+    """Delete a system's namespace and wait until it and its rendered ConfigMaps (the proxies' source) are gone."""
+    timeout = f"--timeout={int(READY_TIMEOUT)}s"
+    kube.kubectl("delete", "namespace", namespace, "--ignore-not-found", timeout, timeout=READY_TIMEOUT + 10)
+    selector = f"{NAMESPACE_LABEL}={namespace}"
+
+    def unrendered() -> bool:
+        done = kube.kubectl("get", "configmaps", "-n", release_namespace, "-l", selector, "-o", "name", check=False)
+        return done.returncode == 0 and not done.stdout.strip()
+
+    if not wait_until(unrendered, READY_TIMEOUT, interval=0.5):
+        raise SystemStartError(f"the operator did not remove the rendered ConfigMaps of deleted namespace {namespace}")
+
+
 def proxy_image(system: KindSystem) -> str:
     """The image the installed chart runs the proxies from (it holds ``switchboard-mock`` too)."""
     done = system.cluster.kubectl(
@@ -261,6 +283,15 @@ def _start_all(system: KindSystem) -> None:
     kube.kubectl(
         "wait", "--for=condition=Ready", "routingprofiles", "--all", "-n", ns, timeout, timeout=READY_TIMEOUT + 10
     )  # fmt: skip
+    accepted = kube.kubectl(
+        "wait", "--for=condition=Accepted", "routingprofiles", "--all", "-n", ns, timeout,
+        timeout=READY_TIMEOUT + 10, check=False,
+    )  # fmt: skip
+    if accepted.returncode != 0:
+        claims = kube.kubectl("get", "routingprofiles", "--all-namespaces", check=False).stdout
+        raise SystemStartError(
+            f"profiles in {ns} not Accepted: another namespace's profile claims their model names:\n{claims}"
+        )
     models = {m for d in docs if d["kind"] == "RoutingProfile" for m in d["spec"]["models"]}
     if not wait_until(lambda: all(serves(url, models) for url in system.proxy_urls), READY_TIMEOUT, interval=0.5):
         raise SystemStartError(f"proxy pods {proxies} do not serve {sorted(models)}")
