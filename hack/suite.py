@@ -28,6 +28,7 @@ from hack.cluster.binaries import cache_dir
 from hack.images.base import ensure_base, spec_from_env
 from hack.images.build import BUILT_ENV, ImageNames, build_images
 from hack.kubenode import host
+from hack.kubenode.config import BRIDGE
 from hack.kubenode.stack import NODE_DIR_ENV, node_lock, stop_stack
 
 IMAGE_TAG = "test"
@@ -66,8 +67,11 @@ def stop_on_sigterm() -> None:
 @contextmanager
 def node_in_background(state_dir: Path, up_log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """``python -m hack.kubenode up --release`` running; afterwards the node down and the host checked clean."""
+    if state_dir.exists():
+        stop_stack(state_dir)  # whatever a killed earlier run left behind
+    elif host.bridge_exists():
+        raise SystemExit(f"[suite] a node is up already (bridge {BRIDGE}): stop it first (make node-down)")
     netns_before = host.network_namespaces()
-    stop_stack(state_dir)  # whatever a killed earlier run left in the same state directory
     up_log.parent.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "hack.kubenode", "up", "--state-dir", str(state_dir)]
     argv += ["--no-build", "--tag", IMAGE_TAG, "--release"]
