@@ -245,6 +245,7 @@ def markdown(results: Results, chart_files: list[Path]) -> str:
         "depends on what else runs, and its inverse is the rate the server reaches on a core of its own. The soak",
         "runs beside the comparisons (a steady 100 req/s on a separate proxy and mock) so that `make bench` fits in",
         "15 minutes. A `switchboard-1w@REV` row is the same proxy at an earlier revision (`--baseline REV`).",
+        "`python -m bench.run --render bench/results/<date>.json` writes this page again from a results file.",
         "",
         "*Sustained rate*: the highest open-loop arrival rate a path serves with p99 within "
         f"{results['settings']['p99_bound_ms']:g} ms, at least 99.9 % 2xx",
@@ -295,7 +296,8 @@ def markdown(results: Results, chart_files: list[Path]) -> str:
             f"{soak['seconds']:.0f} s at {soak['rate']} req/s (streaming and not, 5 % upstream failures retried, one "
             f"stream in 21 cut by the mock), Switchboard 1 worker, 3 providers; {soak['success'] * 100:.1f} % "
             f"answered 200 (status codes: {soak.get('status_codes', {})}: a 503 is the circuit breaker refusing the "
-            "model whose every stream the mock cuts). Idle: 3 s after a load stopped; halves: under load.",
+            f"model whose every stream the mock cuts). Idle: {soak.get('idle_s', 3):g} s after a load stopped (the "
+            "upstream pool's idle connections closed); halves: under load.",
             "",
             "| | start | idle after warm-up | first half (median) | second half (median) | idle at end | max |",
             "|---|---|---|---|---|---|---|",
@@ -316,9 +318,10 @@ def markdown(results: Results, chart_files: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def write(results: Results) -> Path:
+def write(results: Results, path: Path | None = None) -> Path:
+    """The results file (``bench/results/<date>.json`` unless ``path``), the page and its charts."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{results['date'][:10]}.json"
+    path = path or RESULTS_DIR / f"{results['date'][:10]}.json"
     path.write_text(json.dumps(results, indent=1) + "\n")
     chart_files = charts(results, CHART_DIR)
     DOC.write_text(markdown(results, chart_files))

@@ -12,6 +12,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import datetime as dt
+import json
 import subprocess
 import sys
 import tempfile
@@ -194,6 +195,14 @@ def baseline_checkout(revision: str, scratch: Path) -> Path:
     return target
 
 
+def render(results_file: Path) -> int:
+    results = json.loads(results_file.read_text())
+    results["targets"] = targets.targets(results)
+    print(report.summary(results))
+    report.write(results, results_file)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer paths, shorter runs, no soak (under 2 minutes)")
@@ -209,7 +218,15 @@ def main(argv: list[str] | None = None) -> int:
         help="also measure Switchboard (1 worker) at git revision REV, for before/after (repeatable)",
     )
     parser.add_argument("--no-write", action="store_true", help="print results, write no files")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="measure nothing: the targets, docs/benchmarks.md and its charts again from a results file",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        return render(args.render)
     settings = QUICK if args.quick else FULL
     if args.soak_seconds is not None:
         settings = dataclasses.replace(settings, soak_s=args.soak_seconds)

@@ -172,7 +172,11 @@ def _sustained_note(results: Results, subject: str, reference: str) -> str | Non
 
     note = f"{bracket(subject)} vs {bracket(reference)}"
     if get(results, reference, "open", "sustained_rps") == 0:
-        note += f"; {reference} sustained no rate: divided by its first miss, a lower bound"
+        return note + f"; {reference} sustained no rate: divided by its first miss, a lower bound"
+    lowest = ratio(get(results, subject, "open", "sustained_rps"), get(results, reference, "open", "first_miss_rps"))
+    highest = ratio(get(results, subject, "open", "first_miss_rps"), get(results, reference, "open", "sustained_rps"))
+    if lowest is not None and highest is not None:
+        note += f"; the true ratio lies within {lowest:.1f}-{highest:.1f}"
     return note
 
 
