@@ -140,7 +140,7 @@ def target_table(results: Results) -> list[str]:
         measured = "-" if row["measured"] is None else f"{row['measured']:.{digits}f} {unit}"
         reference = "-" if row["reference_value"] is None else f"{row['reference_value']:.{digits}f} {unit}"
         cells = [row["target"], f"{row['subject']}: {measured}", f"{row['reference']}: {reference}"]
-        cells += [_fmt(row["value"]), _fmt(row["floor"]), _fmt(row["ceiling"]), row["bound"], met, row["note"] or ""]
+        cells += [_fmt(row["value"], 3), _fmt(row["floor"]), _fmt(row["ceiling"]), row["bound"], met, row["note"] or ""]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
