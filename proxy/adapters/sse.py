@@ -38,7 +38,7 @@ class SSEDecoder:
         if self._held_cr:
             return True
         *lines, unfinished = bytes(self._buffer).split(b"\n")
-        return bool(unfinished) or any(line.startswith((b"data", b"event")) for line in lines)
+        return bool(unfinished) or any(line.partition(b":")[0] in (b"data", b"event") for line in lines)
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         if self._held_cr or b"\r" in chunk:
