@@ -7,7 +7,8 @@ Lines end with ``\\n`` or ``\\r\\n`` (what OpenAI, Anthropic and Gemini send).
 It runs once per streamed chunk, so the common shape costs no Python loop per
 line: ``\\r\\n`` is folded to ``\\n`` per chunk, complete events are cut at blank
 lines by ``bytes.split``, and an event that is one ``data: ...`` line (every
-OpenAI-style chunk) is taken whole; any other event is read line by line.
+OpenAI-style chunk) or ``event: ...`` plus one ``data: ...`` line (Anthropic's) is
+taken whole; any other event is read line by line.
 """
 
 from typing import NamedTuple
@@ -60,9 +61,18 @@ class SSEDecoder:
         for block in complete:
             if block.startswith(b"data: ") and b"\n" not in block:
                 events.append(SSEEvent(None, self._text(block[6:])))
+            elif block.startswith(b"event: ") and (named := self._named(block)) is not None:
+                events.append(named)
             elif (event := self._event(block)) is not None:
                 events.append(event)
         return events
+
+    def _named(self, block: bytes) -> SSEEvent | None:
+        """``event: name`` then one ``data: ...`` line (every Anthropic event), or None for any other shape."""
+        name, _, data = block.partition(b"\n")
+        if not data.startswith(b"data: ") or b"\n" in data:
+            return None
+        return SSEEvent(self._text(name[7:]), self._text(data[6:]))
 
     def _fold(self, chunk: bytes) -> bytes:
         """``\r\n`` -> ``\n``; a trailing ``\r`` waits for the next chunk, which may start with its ``\n``."""
