@@ -2,8 +2,9 @@
 
 Every path is a context manager yielding the base URL a load generator hits
 (``{url}/v1/chat/completions``). Two mock models share one mock process:
-``mock-model`` answers at once, ``mock-slow`` after 60 ms, so every path serves
-both workloads without a restart.
+``mock-model`` answers at once, ``mock-slow`` after 60 ms, ``mock-stream``
+streams one token every 10 ms (like a fast real model), so every path serves
+every workload without a restart.
 """
 
 import contextlib
@@ -25,6 +26,11 @@ from hack.checkout import REPO_ROOT, checkout_env, python_module
 FAST_MODEL = "mock-model"
 SLOW_MODEL = "mock-slow"
 SLOW_MS = 60
+STREAM_MODEL = "mock-stream"
+STREAM_TOKEN_MS = 10
+"""Streams are paced like a real model's: with every event written at once, the first token and the end
+arrive together and a closed loop's time to first token is its concurrency over the rate (queueing), not
+what a proxy adds before the first token."""
 CUT_MODEL = "mock-cut"
 """Served by Switchboard only, for the soak: the mock cuts its streams (``cut_stream_after``)."""
 _URL = re.compile(rb"(http://127\.0\.0\.1:\d+)")
@@ -115,6 +121,7 @@ def cpu_seconds(pids: Sequence[int]) -> float:
 @contextlib.contextmanager
 def mock(scratch: Path, *, faults: Sequence[str] = ()) -> Iterator[Server]:
     argv = python_module("switchboard.mock", "--port", "0", "--fault", f"{SLOW_MODEL}:latency_ms={SLOW_MS}")
+    argv += ("--fault", f"{STREAM_MODEL}:latency_per_token_ms={STREAM_TOKEN_MS}")
     argv += tuple(arg for fault in faults for arg in ("--fault", fault))
     log = scratch / "mock.log"
     with _process(argv, log) as process:
@@ -220,14 +227,14 @@ def switchboard_config(mock_url: str, providers: int, strategy: str) -> dict[str
                 "name": name,
                 "type": "openai",
                 "baseUrl": mock_url + "/v1",
-                "models": [{"name": m} for m in (FAST_MODEL, SLOW_MODEL, CUT_MODEL)],
+                "models": [{"name": m} for m in (FAST_MODEL, SLOW_MODEL, STREAM_MODEL, CUT_MODEL)],
             }
             for name in names
         ],
         "profiles": [
             {
                 "name": "bench",
-                "models": [FAST_MODEL, SLOW_MODEL, CUT_MODEL],
+                "models": [FAST_MODEL, SLOW_MODEL, STREAM_MODEL, CUT_MODEL],
                 "strategy": strategy,
                 "providers": [{"name": name} for name in names],
             }
@@ -289,7 +296,7 @@ def litellm(binary: Path, *, workers: int) -> PathFactory:
         config = {
             "model_list": [
                 {"model_name": m, "litellm_params": {"model": f"openai/{m}", **params}}
-                for m in (FAST_MODEL, SLOW_MODEL)
+                for m in (FAST_MODEL, SLOW_MODEL, STREAM_MODEL)
             ],
             "litellm_settings": {"callbacks": [], "success_callback": [], "failure_callback": [], "telemetry": False},
             "general_settings": {

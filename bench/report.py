@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import paths
 from hack.checkout import REPO_ROOT
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
@@ -277,7 +278,8 @@ def markdown(results: Results, chart_files: list[Path]) -> str:
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
         "",
         "Load: wrk (closed loop, 1 thread), vegeta (open loop at fixed rates), `bench/stream_client.py` for time to",
-        f"first token. Settings: `{json.dumps(results['settings'])}`.",
+        "first token (the first event carrying content; the mock streams one token every",
+        f"{paths.STREAM_TOKEN_MS} ms, like a real model). Settings: `{json.dumps(results['settings'])}`.",
         "",
         "How to read it: every closed-loop and streaming figure is the median of the rounds, the paths taking",
         "turns within each round, so a change in the machine's load falls on all of them alike. Compare ratios",

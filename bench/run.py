@@ -154,7 +154,7 @@ def measure(
             servers,
             settings.rounds,
             lambda url: load.stream(
-                url, paths.FAST_MODEL, concurrency=settings.stream_concurrency, seconds=settings.stream_s
+                url, paths.STREAM_MODEL, concurrency=settings.stream_concurrency, seconds=settings.stream_s
             ),
         )
         opened = sweep(tools, servers, settings, scratch)

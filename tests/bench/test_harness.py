@@ -7,13 +7,13 @@ of the harness that ``make bench`` relies on answer, count and report.
 from pathlib import Path
 from typing import Any
 
-from bench import load, paths, report
+from bench import load, paths, report, stream_client
 
 
 def test_the_pass_through_and_switchboard_stream_the_mock_and_the_client_counts_ttft(tmp_path: Path) -> None:
     with paths.mock(tmp_path) as mock:
         with paths.passthrough(mock.url, tmp_path) as ceiling:
-            through = load.stream(ceiling.url, paths.FAST_MODEL, concurrency=2, seconds=0.5)
+            through = load.stream(ceiling.url, paths.STREAM_MODEL, concurrency=2, seconds=0.5)
         with paths.switchboard(workers=1, providers=3, strategy="least-latency")(mock.url, tmp_path) as proxy:
             proxied = load.stream(proxy.url, paths.SLOW_MODEL, concurrency=2, seconds=0.5)
             assert paths.cpu_seconds(proxy.pids) > 0
@@ -21,6 +21,22 @@ def test_the_pass_through_and_switchboard_stream_the_mock_and_the_client_counts_
         assert result["streams"] > 0 and result["errors"] == 0
         assert 0 < result["ttft_p50_ms"] <= result["total_p50_ms"]
     assert proxied["ttft_p50_ms"] >= paths.SLOW_MS  # the slow model really waited upstream
+    # The first token, not the role-only preamble the mock sends at once, and more tokens after it.
+    assert paths.STREAM_TOKEN_MS <= through["ttft_p50_ms"] < through["total_p50_ms"] - paths.STREAM_TOKEN_MS
+
+
+def test_the_stream_client_finds_the_first_event_with_content_however_the_bytes_are_split() -> None:
+    role = b'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\r\n\r\n'
+    token = b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\r\n\r\n'
+    stream = b": keep-alive\n\n" + role + token
+    for cut in range(1, len(stream)):
+        scanner = stream_client.FirstToken()
+        scanner.feed(stream[:cut])
+        assert not scanner.seen  # the token event ends with the last byte
+        scanner.feed(stream[cut:])
+        assert scanner.seen
+    tool = b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c"}]}}]}\n\n'
+    assert stream_client.carries_token(tool.strip()) and not stream_client.carries_token(role.strip())
 
 
 def _path(rps: float, p99: float, cpu: float, sustained: int) -> dict[str, Any]:
