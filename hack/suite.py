@@ -106,7 +106,7 @@ def wait_for_node(up: subprocess.Popen[bytes], up_log: Path) -> bool:
         log(f"node-up failed (exit {code}):\n{text[-6000:]}")
         return False
     ready = [line for line in text.splitlines() if line.startswith(("node Ready", "chart installed"))]
-    log(f"node and chart ready ({'; '.join(ready)}; waited {time.monotonic() - started:.0f}s after the main suite)")
+    log(f"node and chart ready ({'; '.join(ready)}; then waited for: {time.monotonic() - started:.0f}s)")
     return True
 
 
