@@ -14,6 +14,7 @@ import tempfile
 import time
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import yaml
@@ -89,12 +90,13 @@ async def main() -> None:
     async with AsyncExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         redis_port, mock_port = free_port(), free_port()
-        redis_argv = (shutil.which("redis-server") or "redis-server", "--port", str(redis_port), "--bind", "127.0.0.1")
+        redis_server = shutil.which("redis-server") or "redis-server"
+        redis_argv: tuple[str, ...] = (redis_server, "--port", str(redis_port), "--bind", "127.0.0.1")
         redis_argv += ("--save", "", "--appendonly", "no", "--dir", str(tmp))
         redis = await spawn(stack, *redis_argv)
         await spawn(stack, *python_module("switchboard.mock", "--port", str(mock_port)))
         await asyncio.sleep(1.0)
-        provider = {"name": "mock", "type": "openai", "baseUrl": f"http://127.0.0.1:{mock_port}/v1"}
+        provider: dict[str, Any] = {"name": "mock", "type": "openai", "baseUrl": f"http://127.0.0.1:{mock_port}/v1"}
         provider["models"] = [{"name": "mock-model"}]
         profile = {"name": "default", "models": ["mock-model"], "providers": [{"name": "mock"}]}
         limited = tmp / "limited.yaml"

@@ -329,7 +329,7 @@ def litellm(binary: Path, *, workers: int) -> PathFactory:
         path = scratch / "litellm.yaml"
         path.write_text(yaml.safe_dump(config))
         port = free_port()
-        argv = (str(binary), "--config", str(path), "--host", "127.0.0.1", "--port", str(port))
+        argv: tuple[str, ...] = (str(binary), "--config", str(path), "--host", "127.0.0.1", "--port", str(port))
         argv += ("--num_workers", str(workers))
         env = {
             # No DATABASE_URL: no database, as on every other path.

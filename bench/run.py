@@ -181,8 +181,9 @@ def two_workers(tools: Tools, settings: Settings, scratch: Path, timings: dict[s
         print(f"bench: 2-worker scaling {where}", flush=True)
         return {"not_measured": where}
     with timed("2-worker scaling, pinned", timings):
+        seconds = max(round(settings.closed_s), 1)  # wrk takes whole seconds
         return scaling.measure(
-            tools, scratch, where, connections=settings.connections, seconds=settings.closed_s, rounds_=settings.rounds
+            tools.wrk, scratch, where, connections=settings.connections, seconds=seconds, rounds_=settings.rounds
         )
 
 

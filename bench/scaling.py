@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from bench import load, paths, rounds
-from bench.tools import Tools
 
 WORKERS = 2
 LOAD_CORES = 2
@@ -50,7 +49,7 @@ def available_cores() -> list[int]:
 
 
 def measure(
-    tools: Tools, scratch: Path, where: Placement, *, connections: int, seconds: float, rounds_: int
+    wrk: Path, scratch: Path, where: Placement, *, connections: int, seconds: int, rounds_: int
 ) -> dict[str, Any]:
     """Closed-loop req/s of Switchboard with 1 worker on 1 core and 2 workers on 2, the load on other cores.
 
@@ -68,12 +67,12 @@ def measure(
             servers[f"switchboard-{workers}w"] = stack.enter_context(factory(mock.url, here / f"{workers}w"))
         pinned = {name: sorted({paths.cpus_allowed(pid) for pid in s.pids}) for name, s in servers.items()}
         for server in servers.values():  # warm up
-            load.wrk(tools.wrk, server.url, paths.FAST_MODEL, connections=connections, seconds=1, cpus=where.load)
+            load.wrk(wrk, server.url, paths.FAST_MODEL, connections=connections, seconds=1, cpus=where.load)
         closed = rounds.interleaved(
             servers,
             rounds_,
             lambda url: load.wrk(
-                tools.wrk, url, paths.FAST_MODEL, connections=connections, seconds=seconds, cpus=where.load
+                wrk, url, paths.FAST_MODEL, connections=connections, seconds=seconds, cpus=where.load
             ).as_dict(),
         )
     return {"workers_cores": list(where.workers), "load_cores": list(where.load), "pinned": pinned, "closed": closed}

@@ -77,14 +77,26 @@ def _litellm(root: Path) -> Path:
     return binary
 
 
+def debian_tool(name: str) -> Path:
+    """``nginx`` or ``wrk``, installed from Debian when missing."""
+    if _which(name) is None:
+        _apt_install([DEBIAN_PACKAGES[name]])
+    found = _which(name)
+    assert found is not None, f"apt-get install did not provide {name}"
+    return found
+
+
 def ensure_tools(*, litellm: bool) -> Tools:
     root = cache_dir()
     missing = [pkg for name, pkg in DEBIAN_PACKAGES.items() if _which(name) is None]
     if missing:
         _apt_install(missing)
-    nginx, wrk = _which("nginx"), _which("wrk")
-    assert nginx is not None and wrk is not None, "apt-get install did not provide nginx and wrk"
-    return Tools(nginx=nginx, wrk=wrk, vegeta=_vegeta(root / "bin"), litellm=_litellm(root) if litellm else None)
+    return Tools(
+        nginx=debian_tool("nginx"),
+        wrk=debian_tool("wrk"),
+        vegeta=_vegeta(root / "bin"),
+        litellm=_litellm(root) if litellm else None,
+    )
 
 
 def versions(tools: Tools) -> dict[str, str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import load, paths, report, rounds, scaling, stream_client, sustain, targets
-from bench.tools import ensure_tools
+from bench.tools import debian_tool
 
 
 def test_the_pass_through_and_switchboard_stream_the_mock_and_the_client_counts_ttft(tmp_path: Path) -> None:
@@ -181,8 +181,7 @@ def test_errors_are_summed_over_the_rounds_while_rates_are_medians() -> None:
 
 def test_pinned_servers_and_load_run_only_on_their_cores(tmp_path: Path) -> None:
     """``bench/scaling.py`` on this machine's cores (overlapping here: the placement refuses that in a run)."""
-    tools = ensure_tools(litellm=False)
     where = scaling.Placement(workers=(0, 1), load=(1,))
-    out = scaling.measure(tools, tmp_path, where, connections=4, seconds=1, rounds_=1)
+    out = scaling.measure(debian_tool("wrk"), tmp_path, where, connections=4, seconds=1, rounds_=1)
     assert out["pinned"] == {"direct": ["1"], "switchboard-1w": ["0"], "switchboard-2w": ["0-1"]}
     assert all(out["closed"][name]["rps"] > 0 for name in out["pinned"])
