@@ -17,6 +17,7 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Gauge
 
 from switchboard.api.aggregation import SpendView
+from switchboard.api.money import usd
 from switchboard.api.profile import Budget, ProfileConfig, RateLimit
 from switchboard.api.provider import ProviderConfig
 from switchboard.api.status import ReplicaSpend
@@ -225,12 +226,12 @@ class FleetLimiter:
                 self._warned.add((line.key, state))  # once per window, state and replica
                 self.notices.append(BudgetNotice(line, spent, state))
                 log.warning(
-                    "%s reached %s of its %s budget: $%.4f of $%.2f (%s)",
+                    "%s reached %s of its %s budget: %s of %s (%s)",
                     line.owner,
                     "the limit" if state == "exceeded" else f"{line.budget.soft_percent:g}%",
                     line.budget.period,
-                    spent,
-                    line.limit_usd,
+                    usd(spent),
+                    usd(line.limit_usd),
                     line.budget.soft_action if state == "soft" else "refusing with 429 budget_exceeded",
                 )
 
