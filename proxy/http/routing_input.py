@@ -25,7 +25,7 @@ def prompt_tokens(body: Mapping[str, Any], endpoint: Endpoint) -> int:
 
 
 def routing_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items() if k.lower() not in _PRIVATE_HEADERS}
+    return {name: v for k, v in headers.items() if (name := k.lower()) not in _PRIVATE_HEADERS}
 
 
 def string_metadata(value: Any) -> dict[str, str]:
