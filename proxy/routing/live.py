@@ -69,7 +69,7 @@ class Live:
         if state is not None:
             state.start(now)
         breaker = self.breakers.get((attempt.provider.key, attempt.model.name))
-        if breaker is not None:
+        if breaker is not None and breaker.tripped:  # a closed breaker has no probe slots to take
             breaker.on_start(now)
 
     def on_finished(self, attempt: Attempt, outcome: Outcome, now: float) -> tuple[CircuitState, CircuitState]:
