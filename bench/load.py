@@ -8,10 +8,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import paths
 from hack.checkout import checkout_env, python_module
 
 CHAT = "/v1/chat/completions"
@@ -41,9 +43,13 @@ class Closed:
         return asdict(self)
 
 
-def wrk(binary: Path, url: str, model: str, *, connections: int, seconds: float) -> Closed:
+def wrk(
+    binary: Path, url: str, model: str, *, connections: int, seconds: float, cpus: Sequence[int] | None = None
+) -> Closed:
+    """``cpus``: the cores wrk may use (None: any)."""
     argv = [str(binary), "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s"]
     argv += ["-s", str(_HERE / "wrk_report.lua"), url + CHAT]
+    argv = list(paths.pinned(argv, cpus))
     env = {**os.environ, "BENCH_BODY": chat_body(model).decode()}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)

@@ -2,8 +2,9 @@
 
 Every path is a context manager yielding the base URL a load generator hits
 (``{url}/v1/chat/completions``). Two mock models share one mock process:
-``mock-model`` answers at once, ``mock-slow`` after 60 ms, so every path serves
-both workloads without a restart.
+``mock-model`` answers at once, ``mock-slow`` after 60 ms, ``mock-stream``
+streams one token every 10 ms (like a fast real model), so every path serves
+every workload without a restart.
 """
 
 import contextlib
@@ -25,6 +26,11 @@ from hack.checkout import REPO_ROOT, checkout_env, python_module
 FAST_MODEL = "mock-model"
 SLOW_MODEL = "mock-slow"
 SLOW_MS = 60
+STREAM_MODEL = "mock-stream"
+STREAM_TOKEN_MS = 10
+"""Streams are paced like a real model's: with every event written at once, the first token and the end
+arrive together and a closed loop's time to first token is its concurrency over the rate (queueing), not
+what a proxy adds before the first token."""
 CUT_MODEL = "mock-cut"
 """Served by Switchboard only, for the soak: the mock cuts its streams (``cut_stream_after``)."""
 _URL = re.compile(rb"(http://127\.0\.0\.1:\d+)")
@@ -91,6 +97,17 @@ def wait_ready(
     raise TimeoutError(f"{url}{path} not ready after {timeout_s:.0f} s")
 
 
+def pinned(argv: Sequence[str], cpus: Sequence[int] | None) -> tuple[str, ...]:
+    """``argv`` run on ``cpus`` only (``taskset``; its children, a server's workers, inherit it); None: anywhere."""
+    return tuple(argv) if cpus is None else ("taskset", "-c", ",".join(map(str, cpus)), *argv)
+
+
+def cpus_allowed(pid: int) -> str:
+    """The cores ``pid`` may run on, as the kernel lists them (``0-1``), to show a pinning took effect."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(ln.split(":", 1)[1].strip() for ln in status.splitlines() if ln.startswith("Cpus_allowed_list"))
+
+
 def children_of(pid: int) -> tuple[int, ...]:
     """``pid`` and its direct children (the workers of a multi-process server)."""
     with contextlib.suppress(OSError):
@@ -113,9 +130,11 @@ def cpu_seconds(pids: Sequence[int]) -> float:
 
 
 @contextlib.contextmanager
-def mock(scratch: Path, *, faults: Sequence[str] = ()) -> Iterator[Server]:
+def mock(scratch: Path, *, faults: Sequence[str] = (), cpus: Sequence[int] | None = None) -> Iterator[Server]:
     argv = python_module("switchboard.mock", "--port", "0", "--fault", f"{SLOW_MODEL}:latency_ms={SLOW_MS}")
+    argv += ("--fault", f"{STREAM_MODEL}:latency_per_token_ms={STREAM_TOKEN_MS}")
     argv += tuple(arg for fault in faults for arg in ("--fault", fault))
+    argv = pinned(argv, cpus)
     log = scratch / "mock.log"
     with _process(argv, log) as process:
         url = _announced_url(process.stdout, log)
@@ -220,14 +239,14 @@ def switchboard_config(mock_url: str, providers: int, strategy: str) -> dict[str
                 "name": name,
                 "type": "openai",
                 "baseUrl": mock_url + "/v1",
-                "models": [{"name": m} for m in (FAST_MODEL, SLOW_MODEL, CUT_MODEL)],
+                "models": [{"name": m} for m in (FAST_MODEL, SLOW_MODEL, STREAM_MODEL, CUT_MODEL)],
             }
             for name in names
         ],
         "profiles": [
             {
                 "name": "bench",
-                "models": [FAST_MODEL, SLOW_MODEL, CUT_MODEL],
+                "models": [FAST_MODEL, SLOW_MODEL, STREAM_MODEL, CUT_MODEL],
                 "strategy": strategy,
                 "providers": [{"name": name} for name in names],
             }
@@ -243,11 +262,12 @@ def switchboard(
     log_level: str = "INFO",
     checkout: Path = REPO_ROOT,
     env: dict[str, str] | None = None,
+    cpus: Sequence[int] | None = None,
 ) -> PathFactory:
     """The proxy CLI as a user runs it: default log level (access log on), metrics and cost on.
 
     ``checkout``: the source tree to run (another revision's worktree for a before/after comparison);
-    ``env``: extra environment (``OTEL_*`` for the tracing benchmark).
+    ``env``: extra environment (``OTEL_*`` for the tracing benchmark); ``cpus``: the cores it may use.
     """
 
     @contextlib.contextmanager
@@ -267,6 +287,7 @@ def switchboard(
             "--log-level",
             log_level,
         )
+        argv = pinned(argv, cpus)
         log = scratch / "switchboard.log"
         with _process(
             argv, log, env=checkout_env({"PYTHONPATH": str(checkout), **(env or {})}), cwd=checkout
@@ -289,9 +310,15 @@ def litellm(binary: Path, *, workers: int) -> PathFactory:
         config = {
             "model_list": [
                 {"model_name": m, "litellm_params": {"model": f"openai/{m}", **params}}
-                for m in (FAST_MODEL, SLOW_MODEL)
+                for m in (FAST_MODEL, SLOW_MODEL, STREAM_MODEL)
             ],
-            "litellm_settings": {"callbacks": [], "success_callback": [], "failure_callback": [], "telemetry": False},
+            "litellm_settings": {
+                "callbacks": [],
+                "success_callback": [],
+                "failure_callback": [],
+                "telemetry": False,
+                "set_verbose": False,
+            },
             "general_settings": {
                 "disable_spend_logs": True,
                 "disable_error_logs": True,
@@ -305,7 +332,8 @@ def litellm(binary: Path, *, workers: int) -> PathFactory:
         argv = (str(binary), "--config", str(path), "--host", "127.0.0.1", "--port", str(port))
         argv += ("--num_workers", str(workers))
         env = {
-            **{k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")},
+            # No DATABASE_URL: no database, as on every other path.
+            **{k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "DATABASE_URL")},
             "LITELLM_LOG": "ERROR",
             "LITELLM_TELEMETRY": "False",
             "LITELLM_MODE": "PRODUCTION",

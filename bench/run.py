@@ -12,18 +12,17 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import datetime as dt
-import math
-import statistics
+import json
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import load, paths, reload, report, routing, soak
+from bench import load, paths, reload, report, rounds, routing, scaling, soak, sustain, targets
 from bench.tools import Tools, ensure_tools, versions
 from hack.checkout import REPO_ROOT
 from hack.cluster import ToolsMissingError
@@ -38,8 +37,11 @@ class Settings:
     open_s: float
     rates: tuple[int, ...]
     p99_bound_ms: float
+    tolerance: float
+    """The sustained rate is bisected until its first miss is within this fraction of its last pass."""
     soak_s: float
     reload_changes: int
+    warm_up_s: float = 3
     connections: int = 32
     slow_connections: int = 128
     stream_concurrency: int = 16
@@ -52,11 +54,21 @@ FULL = Settings(
     open_s=2,
     rates=(10, 25, 50, 100, 250, 500, 1000, 2000, 3000),
     p99_bound_ms=50,
+    tolerance=0.05,
     soak_s=600,
     reload_changes=50,
 )
 QUICK = Settings(
-    rounds=1, closed_s=2, stream_s=2, open_s=2, rates=(250, 1000), p99_bound_ms=50, soak_s=0, reload_changes=0
+    rounds=1,
+    closed_s=2,
+    stream_s=1.5,
+    open_s=1,
+    rates=(100, 500, 2000),
+    p99_bound_ms=50,
+    tolerance=0.1,
+    soak_s=0,
+    reload_changes=0,
+    warm_up_s=1,
 )
 
 
@@ -82,82 +94,72 @@ def path_plan(tools: Tools, mock: paths.Server, quick: bool) -> list[tuple[str, 
     return plan
 
 
-def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each field's median over the rounds (the runs of one path); None where no round measured it."""
-    keys = [k for k, v in runs[0].items() if v is None or isinstance(v, int | float)]
-    out: dict[str, Any] = {"rounds": len(runs)}
-    for key in keys:
-        values = [run[key] for run in runs if isinstance(run.get(key), int | float) and not math.isnan(run[key])]
-        out[key] = statistics.median(values) if values else None
-    return out
-
-
-def interleaved(servers: dict[str, paths.Server], rounds: int, run: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
-    """``run(url)`` ``rounds`` times per path, one path after the other in each round, so that
-    the shared machine's changing load falls on every path alike; medians per path.
-
-    Each run also gets the server's CPU time per request (``cpu_us_per_request``): unlike
-    rates and latencies, it hardly depends on what else the machine is running.
-    """
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
-    for _ in range(rounds):
-        for name, server in servers.items():
-            before = paths.cpu_seconds(server.pids)
-            result = run(server.url)
-            used = paths.cpu_seconds(server.pids) - before
-            count = result.get("requests") or result.get("streams") or 0
-            runs[name].append(result | {"cpu_us_per_request": used / count * 1e6 if count else None})
-    return {name: _median_run(r) for name, r in runs.items()}
-
-
 def sweep(tools: Tools, servers: dict[str, paths.Server], settings: Settings, scratch: Path) -> dict[str, Any]:
-    """Open loop at each rate, lowest first, every path still in; a path leaves once it misses the bound."""
-    out: dict[str, dict[str, Any]] = {name: {"runs": [], "sustained_rps": 0} for name in servers}
-    live = dict(servers)
-    for rate in settings.rates:
-        for name, server in list(live.items()):
-            targets = load.vegeta_targets(server.url, [load.chat_body(paths.FAST_MODEL)], scratch / name)
-            run = load.vegeta(tools.vegeta, targets, rate=rate, seconds=settings.open_s)
-            out[name]["runs"].append(run.as_dict())
-            if run.success < 0.999 or run.p99_ms > settings.p99_bound_ms or run.throughput < 0.95 * rate:
-                del live[name]
-            else:
-                out[name]["sustained_rps"] = rate
-    return out
+    """Each path's sustained rate (``bench/sustain.py``): the ladder of rates, then a bisection per path."""
+    targets = {
+        name: load.vegeta_targets(server.url, [load.chat_body(paths.FAST_MODEL)], scratch / name)
+        for name, server in servers.items()
+    }
+    return sustain.search(
+        list(servers),
+        lambda name, rate: load.vegeta(tools.vegeta, targets[name], rate=rate, seconds=settings.open_s),
+        ladder=settings.rates,
+        tolerance=settings.tolerance,
+        p99_bound_ms=settings.p99_bound_ms,
+    )
+
+
+@contextlib.contextmanager
+def timed(what: str, into: dict[str, float]) -> Iterator[None]:
+    """How long ``what`` took, into ``into`` and printed: where the run's minutes go."""
+    began = time.monotonic()
+    yield
+    into[what] = round(time.monotonic() - began, 1)
+    print(f"bench: {what}: {into[what]:.0f} s", flush=True)
 
 
 def measure(
-    plan: list[tuple[str, paths.PathFactory]], mock_url: str, tools: Tools, settings: Settings, scratch: Path
+    plan: list[tuple[str, paths.PathFactory]],
+    mock_url: str,
+    tools: Tools,
+    settings: Settings,
+    scratch: Path,
+    timings: dict[str, float],
 ) -> dict[str, dict[str, Any]]:
     """Every path running at once (idle while another is measured), each workload interleaved."""
     with contextlib.ExitStack() as stack:
         servers: dict[str, paths.Server] = {}
-        for name, factory in plan:
-            (scratch / name).mkdir()
-            servers[name] = stack.enter_context(factory(mock_url, scratch / name))
-        for server in servers.values():  # warm up: pools, caches, lazy imports, first-request paths
-            load.wrk(tools.wrk, server.url, paths.FAST_MODEL, connections=settings.connections, seconds=3)
         c, s = settings.connections, settings.closed_s
-        closed = interleaved(
-            servers,
-            settings.rounds,
-            lambda url: load.wrk(tools.wrk, url, paths.FAST_MODEL, connections=c, seconds=s).as_dict(),
-        )
-        slow = interleaved(
-            servers,
-            settings.rounds,
-            lambda url: load.wrk(
-                tools.wrk, url, paths.SLOW_MODEL, connections=settings.slow_connections, seconds=s
-            ).as_dict(),
-        )
-        stream = interleaved(
-            servers,
-            settings.rounds,
-            lambda url: load.stream(
-                url, paths.FAST_MODEL, concurrency=settings.stream_concurrency, seconds=settings.stream_s
-            ),
-        )
-        opened = sweep(tools, servers, settings, scratch)
+        with timed("start and warm up", timings):
+            for name, factory in plan:
+                (scratch / name).mkdir()
+                servers[name] = stack.enter_context(factory(mock_url, scratch / name))
+            for server in servers.values():  # warm up: pools, caches, lazy imports, first-request paths
+                load.wrk(tools.wrk, server.url, paths.FAST_MODEL, connections=c, seconds=settings.warm_up_s)
+        with timed("closed loop, 0 ms", timings):
+            closed = rounds.interleaved(
+                servers,
+                settings.rounds,
+                lambda url: load.wrk(tools.wrk, url, paths.FAST_MODEL, connections=c, seconds=s).as_dict(),
+            )
+        with timed("closed loop, 60 ms", timings):
+            slow = rounds.interleaved(
+                servers,
+                settings.rounds,
+                lambda url: load.wrk(
+                    tools.wrk, url, paths.SLOW_MODEL, connections=settings.slow_connections, seconds=s
+                ).as_dict(),
+            )
+        with timed("streaming", timings):
+            stream = rounds.interleaved(
+                servers,
+                settings.rounds,
+                lambda url: load.stream(
+                    url, paths.STREAM_MODEL, concurrency=settings.stream_concurrency, seconds=settings.stream_s
+                ),
+            )
+        with timed("open loop: ladder and bisection", timings):
+            opened = sweep(tools, servers, settings, scratch)
     results = {
         name: {"closed": closed[name], "closed_slow": slow[name], "stream": stream[name], "open": opened[name]}
         for name in servers
@@ -166,10 +168,22 @@ def measure(
         print(
             f"  {name:<24} {r['closed']['rps']:6.0f} req/s  p99 {r['closed']['p99_ms'] or float('nan'):6.1f} ms  "
             f"CPU {r['closed']['cpu_us_per_request'] or float('nan'):5.0f} us/req  "
-            f"sustained {r['open']['sustained_rps']} req/s",
+            f"sustained {r['open']['sustained_rps']} req/s (first miss {r['open']['first_miss_rps'] or '-'})",
             flush=True,
         )
     return results
+
+
+def two_workers(tools: Tools, settings: Settings, scratch: Path, timings: dict[str, float]) -> dict[str, Any]:
+    """2 workers against 1 on cores of their own (``bench/scaling.py``), or why this machine cannot tell."""
+    where = scaling.placement(scaling.available_cores())
+    if isinstance(where, str):
+        print(f"bench: 2-worker scaling {where}", flush=True)
+        return {"not_measured": where}
+    with timed("2-worker scaling, pinned", timings):
+        return scaling.measure(
+            tools, scratch, where, connections=settings.connections, seconds=settings.closed_s, rounds_=settings.rounds
+        )
 
 
 def baseline_checkout(revision: str, scratch: Path) -> Path:
@@ -179,6 +193,14 @@ def baseline_checkout(revision: str, scratch: Path) -> Path:
     archive = subprocess.run(["git", "archive", revision], cwd=REPO_ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
     return target
+
+
+def render(results_file: Path) -> int:
+    results = json.loads(results_file.read_text())
+    results["targets"] = targets.targets(results)
+    print(report.summary(results))
+    report.write(results, results_file)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,7 +218,15 @@ def main(argv: list[str] | None = None) -> int:
         help="also measure Switchboard (1 worker) at git revision REV, for before/after (repeatable)",
     )
     parser.add_argument("--no-write", action="store_true", help="print results, write no files")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="measure nothing: the targets, docs/benchmarks.md and its charts again from a results file",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        return render(args.render)
     settings = QUICK if args.quick else FULL
     if args.soak_seconds is not None:
         settings = dataclasses.replace(settings, soak_s=args.soak_seconds)
@@ -214,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": settings.__dict__,
         "paths": {},
     }
+    timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
         scratch = Path(tmp)
         with concurrent.futures.ThreadPoolExecutor(1) as background:
@@ -225,18 +256,25 @@ def main(argv: list[str] | None = None) -> int:
                 for revision in args.baseline:
                     before = paths.switchboard(workers=1, providers=1, checkout=baseline_checkout(revision, scratch))
                     plan.append((f"switchboard-1w@{revision}", before))
-                results["paths"] = measure(plan, mock.url, tools, settings, scratch)
-            results["routing_us"] = routing.decision_times(quick=args.quick)
+                results["paths"] = measure(plan, mock.url, tools, settings, scratch, timings)
+            with timed("routing decision time", timings):
+                results["routing_us"] = routing.decision_times(quick=args.quick)
             if settings.reload_changes:
                 try:
-                    results["reload"] = reload.run(changes=settings.reload_changes)
+                    with timed("hot reload", timings):
+                        results["reload"] = reload.run(changes=settings.reload_changes)
                 except ToolsMissingError as e:  # make bench builds them (make tools); a bare run may lack them
                     print(f"bench: hot reload not measured: {e}", file=sys.stderr)
                     results["reload"] = {"not_measured": str(e)}
             if soaking is not None:
-                results["soak"] = soaking.result()
+                with timed("rest of the soak", timings):
+                    results["soak"] = soaking.result()
+        # After the soak: its load must not fall on the workers' own cores.
+        results["scaling"] = two_workers(tools, settings, scratch, timings)
+    results["phases_s"] = timings
     results["elapsed_s"] = round(time.monotonic() - began, 1)
-    results["targets"] = report.targets(results)
+    results["machine"]["load_average_at_end"] = report.machine()["load_average_at_start"]
+    results["targets"] = targets.targets(results)
     print(report.summary(results))
     if not args.no_write:
         report.write(results)

@@ -22,7 +22,9 @@ from bench.tools import Tools
 
 SOAK_RATE = 100
 WARM_UP_S = 60.0
-IDLE_S = 3.0
+IDLE_S = 35.0
+"""Idle before each measurement: longer than aiohttp's keep-alive of pooled upstream connections (15 s, closed by
+a cleanup that runs every 15 s), so what stays open is what a leak keeps, not the pool the last load left."""
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -58,10 +60,12 @@ def run(tools: Tools, scratch: Path, *, seconds: float, interval_s: float = 5.0)
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
             # Idle after the warm-up and idle at the end: what is left between loads is what a leak keeps.
-            warm_up = load.vegeta(tools.vegeta, targets, rate=SOAK_RATE, seconds=min(WARM_UP_S, seconds / 2))
+            warm_up_s = min(WARM_UP_S, seconds / 2)
+            warm_up = load.vegeta(tools.vegeta, targets, rate=SOAK_RATE, seconds=warm_up_s)
             time.sleep(IDLE_S)
             idle_warm = usage(server.pids)
-            attack = load.vegeta(tools.vegeta, targets, rate=SOAK_RATE, seconds=seconds - min(WARM_UP_S, seconds / 2))
+            attack_s = max(seconds - warm_up_s - 2 * IDLE_S, 10.0)  # the whole soak, idle included: ``seconds``
+            attack = load.vegeta(tools.vegeta, targets, rate=SOAK_RATE, seconds=attack_s)
             time.sleep(IDLE_S)
             idle_end = usage(server.pids)
             stop.set()
@@ -75,6 +79,7 @@ def run(tools: Tools, scratch: Path, *, seconds: float, interval_s: float = 5.0)
 
     return {
         "seconds": seconds,
+        "idle_s": IDLE_S,
         "rate": SOAK_RATE,
         "success": attack.success,
         "warm_up_success": warm_up.success,

@@ -16,6 +16,8 @@ from pathlib import Path
 VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.13.0"
 LITELLM_VERSION = "1.106.12"
 """Pinned: 1.110's ``[proxy]`` extra needs a ``litellm-proxy`` package pip cannot find; 1.107.0 was a bad release."""
+LITELLM_EXTRAS = ("httptools==0.9.0",)
+"""uvicorn's fast HTTP parser (what ``uvicorn[standard]`` brings; ``litellm[proxy]`` does not): LiteLLM at its best."""
 DEBIAN_PACKAGES = {"nginx": "nginx-light", "wrk": "wrk"}
 
 
@@ -63,12 +65,15 @@ def _vegeta(bin_dir: Path) -> Path:
 
 def _litellm(root: Path) -> Path:
     venv = root / f"litellm-{LITELLM_VERSION}"
-    binary = venv / "bin" / "litellm"
-    if binary.is_file():
+    binary, ready = venv / "bin" / "litellm", venv / ".bench-ready"
+    wanted = "\n".join((LITELLM_VERSION, *LITELLM_EXTRAS))
+    if binary.is_file() and ready.is_file() and ready.read_text() == wanted:
         return binary
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    if not binary.is_file():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, f"litellm[proxy]=={LITELLM_VERSION}"], check=True)
+    subprocess.run([*pip, f"litellm[proxy]=={LITELLM_VERSION}", *LITELLM_EXTRAS], check=True)
+    ready.write_text(wanted)
     return binary
 
 
@@ -96,5 +101,5 @@ def versions(tools: Tools) -> dict[str, str]:
         "python": sys.version.split()[0],
     }
     if tools.litellm is not None:
-        out["litellm"] = LITELLM_VERSION
+        out["litellm"] = " + ".join((LITELLM_VERSION, *LITELLM_EXTRAS))
     return out

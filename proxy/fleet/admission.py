@@ -17,6 +17,7 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Gauge
 
 from switchboard.api.aggregation import SpendView
+from switchboard.api.money import usd
 from switchboard.api.profile import Budget, ProfileConfig, RateLimit
 from switchboard.api.provider import ProviderConfig
 from switchboard.api.status import ReplicaSpend
@@ -221,15 +222,16 @@ class FleetLimiter:
         for line, spent, state in verdict.spent:
             self._gauges(line, spent)
             if state != "ok" and (line.key, state) not in self._warned:
+                self._warned = {w for w in self._warned if not _same_budget(w[0], line.key)}
                 self._warned.add((line.key, state))  # once per window, state and replica
                 self.notices.append(BudgetNotice(line, spent, state))
                 log.warning(
-                    "%s reached %s of its %s budget: $%.4f of $%.2f (%s)",
+                    "%s reached %s of its %s budget: %s of %s (%s)",
                     line.owner,
                     "the limit" if state == "exceeded" else f"{line.budget.soft_percent:g}%",
                     line.budget.period,
-                    spent,
-                    line.limit_usd,
+                    usd(spent),
+                    usd(line.limit_usd),
                     line.budget.soft_action if state == "soft" else "refusing with 429 budget_exceeded",
                 )
 
@@ -248,7 +250,10 @@ class FleetLimiter:
             return
         adjust_local(self._local, changes, self._clock(), 1 / max(1, replicas))
         for spend in spends:
-            self._spent[spend.line.key] = self._spent.get(spend.line.key, 0.0) + spend.usd
+            key = spend.line.key
+            if key not in self._spent:  # a new window: the budget's earlier windows are over
+                self._spent = {k: usd for k, usd in self._spent.items() if not _same_budget(k, key)}
+            self._spent[key] = self._spent.get(key, 0.0) + spend.usd
 
     def _gauges(self, line: BudgetLine, spent: float) -> None:
         budget = _gauge_label(line)
@@ -274,6 +279,11 @@ class FleetLimiter:
     async def close(self) -> None:
         if self.store is not None:
             await self.store.close()
+
+
+def _same_budget(key: str, current: str) -> bool:
+    """``key`` is another window of ``current``'s budget (kept records are pruned when a window begins)."""
+    return key != current and key.rsplit(":", 1)[0] == current.rsplit(":", 1)[0]
 
 
 def _gauge_label(line: BudgetLine) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from switchboard.api.money import usd
 from switchboard.api.profile import Budget
 
 SPEND_PREFIX = "sb:spend:"
@@ -81,8 +82,8 @@ class BudgetNotice:
         budget = self.line.budget
         percent = self.spent * 100 / budget.limit_usd
         head = (
-            f"{self.line.owner} spent ${self.spent:.4f} of its {_ADJECTIVE[budget.period]} budget of"
-            f" ${budget.limit_usd:.2f} ({percent:.0f}%)"
+            f"{self.line.owner} spent {usd(self.spent)} of its {_ADJECTIVE[budget.period]} budget of"
+            f" {usd(budget.limit_usd)} ({percent:.0f}%)"
         )
         resets = f"{self.line.reset_at:%Y-%m-%dT%H:%M:%SZ}"
         if self.state == "exceeded":
@@ -95,5 +96,5 @@ class BudgetNotice:
 def exceeded_message(line: BudgetLine, spent: float) -> str:
     return (
         f"{line.owner} is over its {_ADJECTIVE[line.budget.period]} budget:"
-        f" spent ${spent:.4f} of ${line.limit_usd:.2f}; resets at {line.reset_at:%Y-%m-%dT%H:%M:%SZ}"
+        f" spent {usd(spent)} of {usd(line.limit_usd)}; resets at {line.reset_at:%Y-%m-%dT%H:%M:%SZ}"
     )

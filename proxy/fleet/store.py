@@ -90,6 +90,12 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+def outage_detail(error: BaseException) -> str:
+    """What went wrong, for the log line and the Event; a timeout carries no text of its own."""
+    text = str(error) or ("no answer in time" if isinstance(error, TimeoutError) else "no detail")
+    return f"{type(error).__name__}: {text}"[:200]
+
+
 class FleetStore:
     """Runs the bucket scripts; ``None`` from a call means "decide locally"."""
 
@@ -263,8 +269,9 @@ class FleetStore:
         self.outages += 1
         self._up_gauge.set(0)
         self._fail_open.inc()
-        detail = f"{type(error).__name__}: {error}"[:200]
-        self.reason = f"state store {self.settings.safe_url} unavailable ({detail}): enforcing limits 1/N locally"
+        self.reason = (
+            f"state store {self.settings.safe_url} unavailable ({outage_detail(error)}): enforcing limits 1/N locally"
+        )
         log.warning("%s", self.reason)
         self._notify(False, self.reason)
         if probe and (self._probe is None or self._probe.done()):

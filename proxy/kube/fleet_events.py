@@ -11,13 +11,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from switchboard.api.events import InvolvedObject
+from switchboard.api.object_key import object_key
 from switchboard.proxy.fleet.admission import FleetLimiter
 from switchboard.proxy.fleet.store import SPEND_KEPT_S
 from switchboard.proxy.kube.event_rules import EventThrottle, Notice, store_announcements
 from switchboard.proxy.kube.events import EventPoster
 from switchboard.proxy.kube.health_events import HealthEvents
 from switchboard.proxy.kube.periodic import run_every
-from switchboard.proxy.kube.rendered import ObjectRef
 
 NOTICED_PREFIX = "sb:noticed:"
 
@@ -30,14 +30,15 @@ class FleetEvents:
         poster: EventPoster,
         profiles: HealthEvents,
         throttle: EventThrottle,
-        pod: ObjectRef,
+        pod: InvolvedObject,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fleet = fleet
         self._poster = poster
         self._profiles = profiles
         self._throttle = throttle
-        self._pod = pod
+        self._pod = pod  # with its uid (Downward API) when known, so `kubectl describe pod` lists the Events
+        self._pod_key = object_key(pod.namespace, pod.name)
         self._clock = clock
         self._posted_up = True
         self._posted_outages = 0
@@ -62,15 +63,15 @@ class FleetEvents:
                     f"replica {self._pod.name}: state store {store.settings.safe_url} reachable again:"
                     " limits, budgets and sessions shared across the fleet"
                 )
-                notice = Notice(str(self._pod), "Normal", "StateStoreUp", message)
+                notice = Notice(self._pod_key, "Normal", "StateStoreUp", message)
             else:
                 detail = store.reason if not store.up else f"state store {store.settings.safe_url} was unavailable"
-                notice = Notice(str(self._pod), "Warning", "StateStoreDown", f"replica {self._pod.name}: {detail}")
+                notice = Notice(self._pod_key, "Warning", "StateStoreDown", f"replica {self._pod.name}: {detail}")
             admitted = self._throttle.admit(notice, now)
             if admitted is None:
                 return  # held back: told at a later tick, with the count held back
             await self._poster.post(
-                InvolvedObject("v1", "Pod", self._pod.namespace, self._pod.name),
+                self._pod,
                 admitted.type,
                 admitted.reason,
                 admitted.message,

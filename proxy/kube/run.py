@@ -15,6 +15,7 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from switchboard.api.aggregation import Timing
+from switchboard.api.events import InvolvedObject
 from switchboard.api.kube_client import new_api_client
 from switchboard.api.status import NAMESPACE_LABEL, RENDERED_LABEL
 from switchboard.proxy.endpoints.follower import SliceFollower
@@ -25,7 +26,7 @@ from switchboard.proxy.kube.events import EventPoster
 from switchboard.proxy.kube.fleet_events import FleetEvents
 from switchboard.proxy.kube.health_events import HealthEvents
 from switchboard.proxy.kube.informer import Backoff, Collection, Informer
-from switchboard.proxy.kube.rendered import ObjectRef, Trust
+from switchboard.proxy.kube.rendered import Trust
 from switchboard.proxy.kube.reporter import StatusReporter
 from switchboard.proxy.kube.runtime_view import ClusterRuntime
 from switchboard.proxy.kube.settings import ClusterSettings
@@ -108,7 +109,7 @@ class ClusterMode:
                 poster=recorder,
                 profiles=self.health_events,
                 throttle=EventThrottle(s.event_interval_s),
-                pod=ObjectRef(s.own_namespace, s.replica),
+                pod=InvolvedObject("v1", "Pod", s.own_namespace, s.replica, s.pod_uid),
             )
         self.sync = sync
         runners = [*(i.run() for i in sync.config_informers), sync.secret_informer.run(), sync.run()]

@@ -18,6 +18,7 @@ class ClusterSettings:
     namespaces: tuple[str, ...] = ()  # tenant namespaces whose profiles to serve; empty: all
     own_namespace: str = "default"  # the release namespace: rendered ConfigMaps and the credentials Secret
     replica: str = field(default_factory=socket.gethostname)
+    pod_uid: str = ""  # the replica's Pod uid ($POD_UID), so Events on the Pod are tied to this Pod
     status_interval_s: float = 2.0  # at most one status write per object per replica per interval
     replica_ttl_s: float = 60.0  # status entries older than this are pruned
     heartbeat_s: float = 20.0  # rewrite an unchanged entry this often so peers see it live
@@ -38,12 +39,13 @@ class ClusterSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "ClusterSettings":
-        """Defaults from ``POD_NAME``/``POD_NAMESPACE`` (Downward API), then explicit overrides."""
+        """Defaults from ``POD_NAME``/``POD_UID``/``POD_NAMESPACE`` (Downward API), then explicit overrides."""
         env = os.environ if environ is None else environ
         namespace = env.get("POD_NAMESPACE") or _read_service_account_namespace() or "default"
         values: dict[str, object] = {"own_namespace": namespace}
         if env.get("POD_NAME"):
             values["replica"] = env["POD_NAME"]
+            values["pod_uid"] = env.get("POD_UID", "")
         if env.get(EGRESS_ENV):
             values["egress"] = parse_egress(env[EGRESS_ENV])
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from switchboard.api.money import usd
 from switchboard.api.profile import Budget
 from switchboard.api.status import (
     BudgetStatus,
@@ -223,7 +224,7 @@ def budget_status(entries: Sequence[ReplicaSync], spend: SpendView) -> BudgetSta
         state=state,
         resets_at=rfc3339(spend.resets_at),
         shared=bool(shared),
-        spend=f"${spent:.2f}/${limit:g} ({percent:.0f}%)",
+        spend=f"{usd(spent)}/{usd(limit)} ({percent:.0f}%)",
     )
 
 

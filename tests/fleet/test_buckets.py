@@ -102,3 +102,26 @@ async def test_the_lua_script_binds_sessions_like_decide_and_a_dry_run_changes_n
     finally:
         await store.close()
         await client.aclose()
+
+
+async def test_a_replica_keeps_only_the_current_window_of_each_budget_it_records_alone() -> None:
+    """Without a store a replica records spend per budget window; a new window drops the old ones
+    (else the record grows by one key per budget per day for the pod's life)."""
+    from switchboard.api.provider import ProviderModel, Timeouts
+    from switchboard.proxy.adapters.base import Usage
+    from switchboard.proxy.fleet.admission import FleetLimiter
+    from switchboard.proxy.routing.types import Attempt
+    from tests.fixtures.proxy import provider_config, proxy_config
+
+    config = proxy_config([provider_config("p", "openai", "http://127.0.0.1:9")])
+    attempt = Attempt(config.providers[0], ProviderModel(name="mock-model"), config.profiles[0], Timeouts())
+    limiter = FleetLimiter(None, metrics=CollectorRegistry())
+    budget = Budget(period="day", limit_usd=10)
+    other = budget_line("profile", "team-a/other", budget, datetime(2026, 11, 1, tzinfo=UTC))
+    for day in (1, 2, 3):
+        line = budget_line("profile", "team-a/chat", budget, datetime(2026, 11, day, 12, tzinfo=UTC))
+        for budgets in ((line,), (line, other)) if day == 1 else ((line,),):
+            reservation = await limiter.admit(Slots(mandatory=(), candidates=(), budgets=budgets), 1)
+            reservation.settle(attempt, Usage(), 2.0)
+            reservation.close()
+    assert limiter._spent == {line.key: 2.0, other.key: 2.0}  # team-a/other's window is its own

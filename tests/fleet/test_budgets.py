@@ -58,7 +58,7 @@ async def test_a_profile_budget_is_shared_by_the_fleet_and_refuses_past_its_limi
             status, headers, body = await post(session, proxy)
             assert status == 429
             assert body["error"]["code"] == "budget_exceeded"
-            assert "spent $12.0000 of $10.00" in body["error"]["message"]
+            assert "spent $12 of $10" in body["error"]["message"]
             assert "resets at" in body["error"]["message"] and "T00:00:00Z" in body["error"]["message"]
             assert int(headers["Retry-After"]) >= 1
         async with session.get(fleet[0].base_url + "/metrics") as r:

@@ -97,3 +97,20 @@ async def test_a_redis_cluster_node_is_refused_once_and_limits_stay_local(redis_
         assert store.outages == 1  # said once; no probe keeps finding it "back"
     finally:
         await store.close()
+
+
+async def test_a_hung_store_is_reported_as_a_timeout_with_words(redis_server: RedisFactory) -> None:
+    store = await redis_server()
+    fleet = FleetStore(StoreSettings(store.url, timeout_s=0.05), metrics=CollectorRegistry())
+    try:
+        await fleet.connect()
+        assert fleet.up
+        store.pause()
+        try:
+            assert await fleet.reserve(Slots(limit_buckets("profile", "p", 5, None, 1), ())) is None
+        finally:
+            store.resume()
+        assert not fleet.up
+        assert "unavailable (TimeoutError: no answer in time): enforcing limits 1/N locally" in fleet.reason
+    finally:
+        await fleet.close()

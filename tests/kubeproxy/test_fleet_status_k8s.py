@@ -82,6 +82,7 @@ async def test_spend_status_budget_and_store_events_across_two_proxy_processes(
                 "SWITCHBOARD_STATUS_INTERVAL": "0.3",
                 "POD_NAMESPACE": release,
                 "POD_NAME": f"{name}-{ns}",
+                "POD_UID": f"uid-{name}",
             }
             args = ("--kubernetes", "--state-store", store.url, "--state-store-timeout", "1")
             proxies.append(await start_proxy_cli(*args, env=env))
@@ -130,7 +131,8 @@ async def test_spend_status_budget_and_store_events_across_two_proxy_processes(
             await _until(fleet_spend_in_metrics, "the fleet's spend in both replicas' metrics")
         table = await kube.run("get", "rp", "chat", "-n", ns)
         header, row = table.splitlines()[:2]
-        assert "SPEND" in header.split() and f"${expected:.2f}/$100 ({expected:.0f}%)" in row, table
+        spend = f"${expected:.0f}/$100 ({expected:.0f}%)"  # whole dollars read without cents
+        assert "SPEND" in header.split() and spend in row, table
 
         # notify: one Event for the whole fleet, though both replicas crossed the threshold.
         notified = await _until(lambda: _events(kube, ns, "BudgetThreshold"), "the budget's notify Event")
@@ -148,6 +150,8 @@ async def test_spend_status_budget_and_store_events_across_two_proxy_processes(
 
         down = await _until(down_events, "StateStoreDown Events")
         assert {e["type"] for e in down} == {"Warning"} and "enforcing limits 1/N locally" in down[0]["message"]
+        # On the replica's own Pod (its uid from the Downward API), so `kubectl describe pod` lists them.
+        assert {e["involvedObject"]["uid"] for e in down} <= {"uid-proxy-a", "uid-proxy-b"}, down
         await store.start()
 
         async def up_events() -> list[dict[str, Any]]:
