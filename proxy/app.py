@@ -17,13 +17,12 @@ from switchboard.proxy.auth import CombinedKeys, KeyStore, api_key_middleware
 from switchboard.proxy.config_source import ConfigSource
 from switchboard.proxy.endpoints.scraper import scrape_forever
 from switchboard.proxy.fleet.admission import FleetLimiter
-from switchboard.proxy.fleet.http import FLEET, add_rate_headers
+from switchboard.proxy.fleet.http import FLEET
 from switchboard.proxy.fleet.store import FleetStore, StoreSettings
 from switchboard.proxy.http import chat, embeddings, info, messages_api, responses_api, routing_api
 from switchboard.proxy.http.access_log import AccessLog
-from switchboard.proxy.http.app_keys import ACCESS_LOG, RUNTIME, SOURCE, STARTED_AT, TELEMETRY
-from switchboard.proxy.http.middleware import openai_errors, request_metrics, response_headers
-from switchboard.proxy.http.tracing import request_tracing, send_request_id
+from switchboard.proxy.http.app_keys import RUNTIME, SOURCE, STARTED_AT, TELEMETRY
+from switchboard.proxy.http.middleware import RequestLifecycle
 from switchboard.proxy.metrics import HealthSource, create_metrics
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.router import Clock
@@ -68,13 +67,6 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", info.metrics)
 
 
-async def _write_access_log(app: web.Application) -> AsyncIterator[None]:
-    """The access log's writer thread, for the app's lifetime; every queued line is written before it ends."""
-    app[ACCESS_LOG].start()
-    yield
-    app[ACCESS_LOG].stop()
-
-
 async def _run_source(app: web.Application) -> AsyncIterator[None]:
     """Run the config source for the app's lifetime, then close upstream pools."""
     runtime = app[RUNTIME]
@@ -109,18 +101,18 @@ def client_keys(options: AppOptions, source: ConfigSource) -> Callable[[], KeySt
 def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.Application:
     """A proxy app whose config comes from ``source`` (a file or the cluster)."""
     options = options or AppOptions()
-    # request_tracing outermost: the access line and every other log line of a request carry its ids.
-    middlewares: list[Middleware] = [request_tracing(options.telemetry), request_metrics, openai_errors]
-    keys = client_keys(options, source)
-    if keys is not None:
-        # Inside openai_errors and request_metrics: a 401 is counted like any other answer.
-        middlewares.append(api_key_middleware(keys))
-    app = web.Application(client_max_size=options.max_body_bytes, middlewares=middlewares)
 
     def health() -> HealthSource | None:
         return runtime.router.provider_health  # bound below; only called at scrape time
 
     metrics = create_metrics(health)
+    lifecycle = RequestLifecycle(telemetry=options.telemetry, metrics=metrics, access_log=AccessLog())
+    middlewares: list[Middleware] = [lifecycle]
+    keys = client_keys(options, source)
+    if keys is not None:
+        # Inside the lifecycle: a 401 is an OpenAI error, counted and logged like any other answer.
+        middlewares.append(api_key_middleware(keys))
+    app = web.Application(client_max_size=options.max_body_bytes, middlewares=middlewares)
     runtime = Runtime(
         metrics=metrics,
         pricing=options.pricing,
@@ -133,14 +125,11 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
         runtime.router.share_limits()  # RPM/TPM are the fleet limiter's from now on
     app[RUNTIME] = runtime
     app[FLEET] = runtime.fleet = FleetLimiter(store, metrics=metrics.registry)
-    app.on_response_prepare.append(add_rate_headers)
     app[SOURCE] = source
     app[TELEMETRY] = options.telemetry
-    app.on_response_prepare.append(send_request_id)
     app[STARTED_AT] = time.time()
-    app[ACCESS_LOG] = AccessLog()
     _add_routes(app)
-    app.on_response_prepare.append(response_headers)
-    app.cleanup_ctx.append(_write_access_log)  # first in, last out: lines of the last requests are written
+    app.on_response_prepare.append(lifecycle.on_response_prepare)
+    app.cleanup_ctx.append(lifecycle.writing_access_log)  # first in, last out: the last requests' lines are written
     app.cleanup_ctx.append(_run_source)
     return app

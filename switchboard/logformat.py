@@ -15,9 +15,10 @@ import logging
 import random
 import re
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
@@ -46,14 +47,26 @@ def request_id_for(client_value: str | None) -> str:
     return f"{random.getrandbits(128):032x}"
 
 
+def enter_request(request_id: str) -> Token[str | None]:
+    """From here on (in this task) every log line carries ``request_id``, until ``leave_request(token)``.
+
+    The request's lifecycle owner pairs the two itself (no generator-based context manager per request).
+    """
+    return _REQUEST_ID.set(request_id)
+
+
+def leave_request(token: Token[str | None]) -> None:
+    _REQUEST_ID.reset(token)
+
+
 @contextmanager
 def request_scope(request_id: str) -> Iterator[None]:
     """Every log line written inside (in this task) carries ``request_id``."""
-    token = _REQUEST_ID.set(request_id)
+    token = enter_request(request_id)
     try:
         yield
     finally:
-        _REQUEST_ID.reset(token)
+        leave_request(token)
 
 
 def log_ids() -> dict[str, str]:
@@ -78,7 +91,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": _iso_time(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -92,6 +105,15 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         return orjson.dumps(entry, default=str).decode()
+
+    def line(self, created: float, level: str, logger: str, message: str, ids: Mapping[str, str]) -> str:
+        """What ``format`` writes, outside any request, for a record whose only extras are ``ids``."""
+        entry = {"time": _iso_time(created), "level": level, "logger": logger, "message": message, **ids}
+        return orjson.dumps(entry).decode()
+
+
+def _iso_time(created: float) -> str:
+    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
 
 
 class RequestIdFilter(logging.Filter):
@@ -109,20 +131,83 @@ class RequestIdFilter(logging.Filter):
 
 
 class TextFormatter(logging.Formatter):
-    """``TEXT_FORMAT``, plus ``request_id=...`` at the end of every line written for a request."""
+    """``TEXT_FORMAT``, plus ``request_id=...`` at the end of every line written for a request.
+
+    The date and time part of a second is made once (``strftime`` per line was a good part of a line's cost).
+    """
 
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
+        self._second: tuple[int, str] = (-1, "")  # one tuple: threads read and replace it whole
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         request_id = getattr(record, "request_id", None)
         return f"{line} request_id={request_id}" if request_id else line
 
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt:
+            return super().formatTime(record, datefmt)
+        return f"{self._date_time(record.created)},{int(record.msecs):03d}"
+
+    def line(self, created: float, level: str, logger: str, message: str, ids: Mapping[str, str]) -> str:
+        """What ``format`` writes, outside any request, for a record whose only extras are ``ids``."""
+        msecs = int((created - int(created)) * 1000)
+        line = f"{self._date_time(created)},{msecs:03d} {level} {logger}: {message}"
+        request_id = ids.get("request_id")
+        return f"{line} request_id={request_id}" if request_id else line
+
+    def _date_time(self, created: float) -> str:
+        second, text = self._second
+        if second != int(created):
+            second, text = int(created), time.strftime(self.default_time_format, self.converter(created))
+            self._second = (second, text)
+        return text
+
+
+class LineHandler(logging.StreamHandler[TextIO]):
+    """``log_handler``'s handler: a ``StreamHandler`` that also writes a batch of made lines in one write."""
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """``lines`` (each without its terminator) in one write and one flush."""
+        terminator = self.terminator
+        text = terminator.join(lines) + terminator
+        self.acquire()
+        try:
+            self.stream.write(text)
+            self.flush()
+        except Exception:
+            self.handleError(logging.makeLogRecord({"msg": text}))
+        finally:
+            self.release()
+
+
+def line_handlers(logger: logging.Logger) -> list[tuple[LineHandler, TextFormatter | JsonFormatter]] | None:
+    """Where an INFO line of ``logger`` goes, when that is only ``log_handler``'s own handlers, formatters and
+    filters (what ``configure_logging`` sets up): then a line can be made and written without a ``LogRecord``,
+    exactly as these handlers would write it. None for anything else (other handlers, filters, no handler)."""
+    if logger.filters or logger.disabled:
+        return None
+    found: list[tuple[LineHandler, TextFormatter | JsonFormatter]] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            formatter = handler.formatter
+            if (
+                type(handler) is not LineHandler
+                or type(formatter) not in (TextFormatter, JsonFormatter)
+                or not all(type(f) is RequestIdFilter for f in handler.filters)
+            ):
+                return None
+            if handler.level <= logging.INFO:
+                found.append((handler, formatter))  # type: ignore[arg-type]  # its type was checked above
+        current = current.parent if current.propagate else None
+    return found or None
+
 
 def log_handler(log_format: LogFormat, stream: TextIO | None = None) -> logging.Handler:
     """A handler writing ``log_format`` lines to ``stream`` (default stderr), request ids included."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = LineHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(RequestIdFilter())
     return handler

@@ -49,8 +49,18 @@ def chat_body(body: Mapping[str, Any], model: str | None, *, stream: bool) -> di
     return out
 
 
+def _one_line(data: str) -> bool:
+    """Whether ``data`` can go back on one ``data:`` line as it is (JSON may hold line breaks as whitespace)."""
+    return "\n" not in data and "\r" not in data
+
+
 class OpenAIStream:
-    """Rewrites the model in each chunk, keeps usage, and drops it when the client did not ask."""
+    """Rewrites the model in each chunk, keeps usage, and drops it when the client did not ask.
+
+    A chunk that already names the public model and carries no usage is relayed as the upstream
+    wrote it (parsed for errors, never re-encoded): most chunks of a stream whose upstream model
+    name is the public one.
+    """
 
     def __init__(self, family: str, public_model: str, *, include_usage: bool) -> None:
         self._family = family
@@ -76,11 +86,15 @@ class OpenAIStream:
         if event.data.strip() == "[DONE]":
             self._done = True
             return []
-        payload = load_object(self._family, event.data, "stream event")
+        data = event.data
+        payload = load_object(self._family, data, "stream event")
         if "error" in payload:
             raise stream_error(self._family, payload["error"])
+        raw_usage = payload.get("usage")
+        if raw_usage is None and payload.get("model") == self._public_model and _one_line(data):
+            return [b"data: " + data.encode() + b"\n\n"]  # nothing to change: the upstream's bytes
         payload["model"] = self._public_model
-        usage = read_usage(payload.get("usage"))
+        usage = read_usage(raw_usage)
         if usage is not None:
             self._usage = usage
             if not self._include_usage:

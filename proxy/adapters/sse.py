@@ -1,19 +1,26 @@
 """An incremental Server-Sent Events decoder for upstream streams.
 
-Bytes may arrive split anywhere (even one at a time); only the unfinished line
+Bytes may arrive split anywhere (even one at a time); only the unfinished event
 is kept between calls, so memory stays bounded by the largest single event.
 Lines end with ``\\n`` or ``\\r\\n`` (what OpenAI, Anthropic and Gemini send).
+
+It runs once per streamed chunk, so the common shape costs no Python loop per
+line: ``\\r\\n`` is folded to ``\\n`` per chunk, complete events are cut at blank
+lines by ``bytes.split``, and an event that is one ``data: ...`` line (every
+OpenAI-style chunk) or ``event: ...`` plus one ``data: ...`` line (Anthropic's) is
+taken whole; any other event is read line by line.
 """
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from switchboard.proxy.adapters.base import UpstreamProtocolError
 
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
+class SSEEvent(NamedTuple):
+    """A tuple, not a frozen dataclass: one is built per streamed event."""
+
     event: str | None
     data: str
 
@@ -22,52 +29,83 @@ class SSEDecoder:
     def __init__(self, family: str) -> None:
         self._family = family
         self._buffer = bytearray()
-        self._event: str | None = None
-        self._data: list[str] = []
-        self._pending_bytes = 0
+        """The unfinished event, with ``\\n`` line ends only."""
+        self._held_cr = False
+        """The last chunk ended with ``\\r``: its ``\\n`` may start the next one."""
 
     @property
     def mid_event(self) -> bool:
         """True when the stream stopped inside an event (a line or an event not yet terminated)."""
-        return bool(self._buffer) or bool(self._data) or self._event is not None
+        if self._held_cr:
+            return True
+        *lines, unfinished = bytes(self._buffer).split(b"\n")
+        return bool(unfinished) or any(line.partition(b":")[0] in (b"data", b"event") for line in lines)
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        self._buffer += chunk
+        if self._held_cr or b"\r" in chunk:
+            chunk = self._fold(chunk)
+        buffer = self._buffer
+        if buffer:
+            search_from = len(buffer) - 1  # a blank line may straddle the old end and the new bytes
+            buffer += chunk
+            if buffer.find(b"\n\n", search_from) == -1:
+                self._bound()
+                return []
+            chunk = bytes(buffer)
+            buffer.clear()
+        *complete, rest = chunk.split(b"\n\n")
+        if rest:
+            buffer += rest
+            self._bound()
         events: list[SSEEvent] = []
-        start = 0
-        while (end := self._buffer.find(b"\n", start)) != -1:
-            line = bytes(self._buffer[start:end]).removesuffix(b"\r")
-            start = end + 1
-            event = self._line(line)
-            if event is not None:
+        for block in complete:
+            if block.startswith(b"data: ") and b"\n" not in block:
+                events.append(SSEEvent(None, self._text(block[6:])))
+            elif block.startswith(b"event: ") and (named := self._named(block)) is not None:
+                events.append(named)
+            elif (event := self._event(block)) is not None:
                 events.append(event)
-        del self._buffer[:start]
-        if len(self._buffer) + self._pending_bytes > MAX_EVENT_BYTES:
-            raise UpstreamProtocolError(f"{self._family} stream event exceeds {MAX_EVENT_BYTES} bytes")
         return events
 
-    def _line(self, raw: bytes) -> SSEEvent | None:
-        if not raw:
-            return self._dispatch()
+    def _named(self, block: bytes) -> SSEEvent | None:
+        """``event: name`` then one ``data: ...`` line (every Anthropic event), or None for any other shape."""
+        name, _, data = block.partition(b"\n")
+        if not data.startswith(b"data: ") or b"\n" in data:
+            return None
+        return SSEEvent(self._text(name[7:]), self._text(data[6:]))
+
+    def _fold(self, chunk: bytes) -> bytes:
+        """``\r\n`` -> ``\n``; a trailing ``\r`` waits for the next chunk, which may start with its ``\n``."""
+        if self._held_cr:
+            chunk, self._held_cr = b"\r" + chunk, False
+        if chunk.endswith(b"\r"):
+            chunk, self._held_cr = chunk[:-1], True
+        return chunk.replace(b"\r\n", b"\n")
+
+    def _bound(self) -> None:
+        if len(self._buffer) > MAX_EVENT_BYTES:
+            raise UpstreamProtocolError(f"{self._family} stream event exceeds {MAX_EVENT_BYTES} bytes")
+
+    def _event(self, block: bytes) -> SSEEvent | None:
+        """One event's lines (no blank line among them but a leading one): ``data`` and ``event`` fields."""
+        name: str | None = None
+        data: list[str] = []
+        for raw in block.split(b"\n"):
+            if not raw:
+                continue
+            line = self._text(raw)
+            if line.startswith(":"):
+                continue
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "data":
+                data.append(value)
+            elif field == "event":
+                name = value
+        return SSEEvent(name, "\n".join(data)) if data else None
+
+    def _text(self, raw: bytes) -> str:
         try:
-            line = raw.decode()
+            return raw.decode()
         except UnicodeDecodeError:
             raise UpstreamProtocolError(f"{self._family} stream line is not valid UTF-8: {raw[:80]!r}") from None
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "data":
-            self._data.append(value)
-            self._pending_bytes += len(raw)
-        elif name == "event":
-            self._event = value
-        return None
-
-    def _dispatch(self) -> SSEEvent | None:
-        if not self._data:
-            self._event = None
-            return None
-        event = SSEEvent(self._event, "\n".join(self._data))
-        self._event, self._data, self._pending_bytes = None, [], 0
-        return event

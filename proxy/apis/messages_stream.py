@@ -111,7 +111,7 @@ class NativeMessagesStream(NativeStream):
     family = "anthropic"
     last_event = "message_stop"
 
-    def observe(self, kind: str, payload: dict[str, Any]) -> None:
+    def observe(self, kind: str, payload: dict[str, Any]) -> bool:
         if kind == "error":
             error = as_object(payload.get("error"))
             raise stream_error("anthropic", error, ERROR_STATUSES.get(str(error.get("type")), 502))
@@ -120,9 +120,10 @@ class NativeMessagesStream(NativeStream):
             message["model"] = self.model
             usage = as_object(message.get("usage"))
             self.usage = read_usage(usage)
-        elif self.usage is None and kind != "ping":
+            return True
+        if self.usage is None and kind != "ping":
             raise UpstreamProtocolError(f"anthropic stream sent {kind!r} before message_start")
-        elif kind == "message_delta" and isinstance(payload.get("usage"), dict):
+        if kind == "message_delta" and isinstance(payload.get("usage"), dict):
             delta, before = payload["usage"], self.usage or Usage()
             output = as_int(delta["output_tokens"]) if "output_tokens" in delta else before.completion_tokens
             after = read_usage(delta, output)
@@ -131,6 +132,7 @@ class NativeMessagesStream(NativeStream):
             )
         elif kind == "message_stop":
             self.done = True
+        return False
 
     def fail(self, message: str) -> list[bytes]:
         return [error_event(message)]

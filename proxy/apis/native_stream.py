@@ -1,8 +1,9 @@
 """Streams already in the client's API (Responses from OpenAI, Messages from Anthropic), passed through.
 
 Each event is decoded (so a broken upstream is a protocol error, not garbage
-for the client), watched for usage and the stream's end, re-emitted with the
-public model name, and re-encoded as ``event: <type>`` + ``data: <json>``.
+for the client), watched for usage and the stream's end, and sent as
+``event: <type>`` + ``data: <json>``: re-encoded when it names the model (renamed
+to the public one), as the upstream wrote it otherwise (most events: the deltas).
 """
 
 from abc import ABC, abstractmethod
@@ -38,17 +39,23 @@ class NativeStream(ABC):
         for event in self._decoder.feed(chunk):
             if self.done or event.data.strip() == "[DONE]":
                 continue
-            payload = load_object(self.family, event.data, "stream event")
+            data = event.data
+            payload = load_object(self.family, data, "stream event")
             kind = payload.get("type")
-            if not isinstance(kind, str):
-                raise UpstreamProtocolError(f"{self.family} stream event has no 'type'")
-            self.observe(kind, payload)
-            out.append(event_bytes(payload))
+            if not isinstance(kind, str) or "\n" in kind or "\r" in kind:
+                raise UpstreamProtocolError(f"{self.family} stream event has no 'type' (or not one line)")
+            if self.observe(kind, payload) or "\n" in data or "\r" in data:
+                out.append(event_bytes(payload))
+            else:  # nothing to change: the upstream's JSON as it came
+                out.append(b"event: " + kind.encode() + b"\ndata: " + data.encode() + b"\n\n")
         return out
 
     @abstractmethod
-    def observe(self, kind: str, payload: dict[str, Any]) -> None:
-        """Rename the model, learn usage, set ``done``; raise ``UpstreamError`` for an error event."""
+    def observe(self, kind: str, payload: dict[str, Any]) -> bool:
+        """Rename the model, learn usage, set ``done``; raise ``UpstreamError`` for an error event.
+
+        True when ``payload`` was changed (it is re-encoded); the others go out as the upstream wrote them.
+        """
 
     def finish(self) -> list[bytes]:
         if not self.done:

@@ -229,17 +229,19 @@ class NativeResponsesStream(NativeStream):
         self._response: dict[str, Any] | None = None
         self._sequence = 0
 
-    def observe(self, kind: str, payload: dict[str, Any]) -> None:
+    def observe(self, kind: str, payload: dict[str, Any]) -> bool:
         if kind == "error":
             raise stream_error("openai", payload.get("error") or payload)
         if isinstance(payload.get("sequence_number"), int):
             self._sequence = payload["sequence_number"] + 1
+        self.done = kind in TERMINAL
         response = payload.get("response")
         if isinstance(response, dict):
             response["model"] = self.model
             self._response = response
             self.usage = read_usage(response.get("usage")) or self.usage
-        self.done = kind in TERMINAL
+            return True
+        return False
 
     def fail(self, message: str) -> list[bytes]:
         return failure_events(self._sequence, self._response, message)

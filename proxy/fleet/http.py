@@ -110,8 +110,8 @@ def cheapest_first(plan: Plan, pricing: PricingTable) -> Plan:
     return replace(plan, attempts=tuple(sorted(plan.attempts, key=price)), strategy=f"{plan.strategy}+budget-downgrade")
 
 
-async def add_rate_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: the client-facing limits' state on every answer, 429s included."""
+def add_rate_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The client-facing limits' state on every answer, 429s included (called as the answer's headers leave)."""
     headers = request.get(RATE_HEADERS)
     if headers:
         response.headers.update(headers)

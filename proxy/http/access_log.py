@@ -1,53 +1,95 @@
 """The access log, off the event loop: one line per API request, written by a thread.
 
-Formatting a log record and writing it (a ``write`` and a ``flush`` per line)
-on the request path cost about a seventh of the proxy's CPU under load. Here
-the request path only appends a small record of the request to a deque; a
-writer thread wakes every ``interval_s``, takes everything queued, turns each
-into a ``switchboard.proxy.access`` record and hands it to the configured
-handlers, so the line reads and is routed exactly as if it had been logged in
-place (level, format, handlers all as configured; the timestamp is the
-request's). Waking the thread per line instead (a ``queue.Queue``) costs more
-than it saves: every ``put`` hands the GIL over. Lines are never dropped:
-the deque is unbounded and stopping drains it.
+The request path only appends one small tuple to a deque (the line's fields, when the request ended, its
+request id and span): no formatting, no I/O, no thread woken. A writer thread wakes every ``interval_s``
+and writes everything queued. When the lines go only to the program's own handlers (``configure_logging``:
+text or JSON lines on stderr), it makes each line exactly as those handlers' formatters would and writes a
+batch in one write; for anything else (handlers of an embedding program, a test's log capture) it hands
+each line to the ``switchboard.proxy.access`` logger as a record, so the line reads and is routed exactly
+as if it had been logged in place (level, format, handlers all as configured). Either way the timestamp
+is the request's, and the line carries the request's ids. Waking the thread per line instead (a
+``queue.Queue``) costs more than it saves: every ``put`` hands the GIL over. Lines are never dropped: the
+deque is unbounded and stopping drains it.
 """
 
 import logging
 import threading
+import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+from aiohttp import web
+from opentelemetry.trace import SpanContext, format_span_id, format_trace_id
+
+from switchboard.logformat import line_handlers
+from switchboard.proxy.auth import Client
 from switchboard.proxy.cost import format_cost
+from switchboard.proxy.http.app_keys import RouteLabels
 
 LOGGER_NAME = "switchboard.proxy.access"
 _FORMAT = "%s %s %d api=%s profile=%s provider=%s client=%s client_namespace=%s duration_s=%.3f cost_usd=%s%s"
+_BATCH = 1000
+"""Lines per write at most (a burst is written in several)."""
 
 
-@dataclass(frozen=True, slots=True)
-class AccessLine:
+class AccessLine(NamedTuple):
+    created: float
+    """``time.time()`` when the request ended: the line's timestamp, not when the thread wrote it."""
     method: str
     path: str
     status: int
     api: str
-    """The client API (chat, responses, messages, embeddings; "-" for the rest)."""
+    """The client API (chat, responses, messages, embeddings; "other" for the rest)."""
     profile: str
     provider: str
-    client: str
-    """The client's key entry name with client auth on, never its key; "-" without."""
-    client_namespace: str
-    """The namespace of a team's key ("-" for the keys file's and without client auth)."""
+    client: Client | None
+    """The client's key entry with client auth on (its name is logged, never its key); None without."""
     duration_s: float
     cost_usd: float | None
-    created: float
-    """``time.time()`` when the request ended: the record's timestamp, not when the thread wrote it."""
-    ids: dict[str, str]
-    """The request's ``log_ids()`` (request, trace and span ids), taken along to the writer thread."""
-    endpoint_fields: str = ""
-    """Service-backed providers only: `` upstream_endpoint=... spill=...``."""
+    spill: str
+    upstream_endpoint: str
+    request_id: str | None
+    span: SpanContext | None
+    """The request's span (tracing off: the client's), whose trace and span ids the line carries."""
+
+    @classmethod
+    def of(
+        cls,
+        request: web.Request,
+        status: int,
+        labels: RouteLabels,
+        client: Client | None,
+        duration_s: float,
+        span: SpanContext | None,
+        request_id: str | None,
+    ) -> "AccessLine":
+        """The line of ``request``, which ended just now with ``status``."""
+        return cls(
+            time.time(),
+            request.method,
+            request.path,
+            status,
+            labels.api,
+            labels.profile,
+            labels.provider,
+            client,
+            duration_s,
+            labels.cost_usd,
+            labels.spill,
+            labels.upstream_endpoint,
+            request_id,
+            span,
+        )
+
+    def message(self) -> str:
+        return _FORMAT % self.args()
 
     def args(self) -> tuple[object, ...]:
+        """The arguments of ``_FORMAT`` (a record's ``args``)."""
+        client = self.client
         cost = "-" if self.cost_usd is None else format_cost(self.cost_usd)
+        # Service-backed providers only: which endpoint served, and which providers were spilled over and why.
+        endpoint = "" if self.spill == self.upstream_endpoint == "-" else self._endpoint_fields()
         return (
             self.method,
             self.path,
@@ -55,12 +97,24 @@ class AccessLine:
             self.api,
             self.profile,
             self.provider,
-            self.client,
-            self.client_namespace,
+            client.name if client else "-",
+            (client.namespace or "-") if client else "-",
             self.duration_s,
             cost,
-            self.endpoint_fields,
+            endpoint,
         )
+
+    def _endpoint_fields(self) -> str:
+        return f" upstream_endpoint={self.upstream_endpoint} spill={self.spill}"
+
+    def ids(self) -> dict[str, str]:
+        """What every line of the request carries (``logformat.log_ids`` at the time it ended)."""
+        ids = {} if self.request_id is None else {"request_id": self.request_id}
+        span = self.span
+        if span is not None and span.is_valid:
+            ids["trace_id"] = format_trace_id(span.trace_id)
+            ids["span_id"] = format_span_id(span.span_id)
+        return ids
 
 
 class AccessLog:
@@ -79,7 +133,7 @@ class AccessLog:
     def write(self, line: AccessLine) -> None:
         """Queue ``line`` (no I/O, no formatting, no thread woken); written in place when no writer runs."""
         if self._thread is None:
-            self._emit(line)
+            self._write([line])
         else:
             self._lines.append(line)
 
@@ -102,10 +156,22 @@ class AccessLog:
         self._drain()
 
     def _drain(self) -> None:
-        template: dict[str, Any] | None = None
-        while self._lines:
-            template = template or self._template()
-            self._emit(self._lines.popleft(), template)
+        lines = self._lines
+        while lines:
+            # popleft, never a swap of the deque: the loop may be appending at this moment.
+            self._write([lines.popleft() for _ in range(min(len(lines), _BATCH))])
+
+    def _write(self, lines: list[AccessLine]) -> None:
+        handlers = line_handlers(self._logger)
+        if handlers is None:
+            template = self._template()
+            for line in lines:
+                self._logger.handle(_record(line, template))
+            return
+        name = self._logger.name
+        made = [(line.created, line.message(), line.ids()) for line in lines]
+        for handler, formatter in handlers:
+            handler.write_lines([formatter.line(created, "INFO", name, message, ids) for created, message, ids in made])
 
     def _template(self) -> dict[str, Any]:
         """The fields of a record made now, in this thread: every line written from here shares them.
@@ -115,14 +181,14 @@ class AccessLog:
         """
         return vars(self._logger.makeRecord(self._logger.name, logging.INFO, __file__, 0, _FORMAT, (), None))
 
-    def _emit(self, line: AccessLine, template: dict[str, Any] | None = None) -> None:
-        """Hand ``line`` to the handlers as the record ``makeRecord`` would build in this thread."""
-        fields = template or self._template()
-        record = logging.LogRecord.__new__(logging.LogRecord)
-        record.__dict__.update(fields)
-        record.args = line.args()
-        record.relativeCreated = fields["relativeCreated"] + (line.created - fields["created"]) * 1000
-        record.created = line.created
-        record.msecs = (line.created - int(line.created)) * 1000
-        record.__dict__.update(line.ids)
-        self._logger.handle(record)
+
+def _record(line: AccessLine, template: dict[str, Any]) -> logging.LogRecord:
+    """``line`` as the record ``makeRecord`` would build for it in this thread, with its own time and ids."""
+    record = logging.LogRecord.__new__(logging.LogRecord)
+    record.__dict__.update(template)
+    record.args = line.args()
+    record.relativeCreated = template["relativeCreated"] + (line.created - template["created"]) * 1000
+    record.created = line.created
+    record.msecs = int((line.created - int(line.created)) * 1000) + 0.0
+    record.__dict__.update(line.ids())
+    return record

@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from switchboard.proxy.config_source import ConfigSource
-from switchboard.proxy.http.access_log import AccessLog
 from switchboard.proxy.runtime import Runtime
 from switchboard.proxy.telemetry.setup import Telemetry
 
@@ -38,5 +37,4 @@ SOURCE = web.AppKey("switchboard_source", ConfigSource)
 STARTED_AT = web.AppKey("switchboard_started_at", float)
 LABELS = web.RequestKey("switchboard_labels", RouteLabels)
 REQUEST_ID = web.RequestKey("switchboard_request_id", str)
-ACCESS_LOG = web.AppKey("switchboard_access_log", AccessLog)
 TELEMETRY = web.AppKey("switchboard_telemetry", Telemetry)

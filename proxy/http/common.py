@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import orjson
 from aiohttp import web
+from aiohttp.base_protocol import BaseProtocol
 
 from switchboard.proxy.auth import request_client, require_profile
 from switchboard.proxy.cost import format_cost
@@ -104,33 +105,68 @@ def attempt_headers(plan: Plan, scope: AttemptScope) -> dict[str, str]:
 
 
 _ANSWER_CHUNK_BYTES = 64 * 1024
+_HEADERS_ALLOWANCE = 16 * 1024
+"""More than the status line and headers of any answer take: aiohttp refuses header blocks past 8 KiB itself."""
 
 
 async def json_answer(request: web.Request, plan: Plan, served: Served[dict[str, Any]]) -> web.StreamResponse:
     """A complete answer with the headers naming what served it, and its cost when the price is known.
 
-    Written in chunks that each wait for the client's socket to drain, within the serving attempt's
-    ``totalSeconds``: a client that does not take the answer in that time is gone (499) and its
-    connection is closed, so a slow reader holds one answer's bytes for a bounded time, never more.
+    A client must take it within the serving attempt's ``totalSeconds``: one that does not is gone
+    (499) and its connection is closed, so a slow reader holds one answer's bytes for a bounded time,
+    never more. An answer that fits in what the connection's transport buffers without pausing goes
+    out as one write of headers and body, which cannot wait on the client (nothing to time); a larger
+    one, or one for a client that has not taken earlier answers yet, is written in chunks that each
+    wait for the client's socket to drain, under that time limit.
     """
     headers = attempt_headers(plan, served.scope)
+    headers["Content-Type"] = "application/json"
     if served.scope.cost_usd is not None:
         headers["x-switchboard-cost-usd"] = format_cost(served.scope.cost_usd)
-    body = memoryview(orjson.dumps(served.value))
-    response = web.StreamResponse(headers=headers)
-    response.content_type = "application/json"
-    response.content_length = len(body)
+    body = orjson.dumps(served.value)
+    small = _takes_without_waiting(request, len(body))
+    response = web.Response(body=body, headers=headers) if small else web.StreamResponse(headers=headers)
     try:
-        async with asyncio.timeout(served.scope.attempt.timeouts.total_seconds):
+        if small:
             await response.prepare(request)
-            for start in range(0, len(body), _ANSWER_CHUNK_BYTES):
-                await response.write(body[start : start + _ANSWER_CHUNK_BYTES])
-            await response.write_eof()
+            await response.write_eof()  # one write; its drain returns at once (the transport is not paused)
+        else:
+            response.content_length = len(body)
+            async with asyncio.timeout(served.scope.attempt.timeouts.total_seconds):
+                await _write_in_chunks(request, response, memoryview(body))
     except (TimeoutError, ConnectionError, aiohttp.ClientConnectionError):
         request[LABELS].client_gone = True
         if request.transport is not None:
             request.transport.abort()  # what the transport still holds for it is freed now
     return response
+
+
+async def _write_in_chunks(request: web.Request, response: web.StreamResponse, body: memoryview) -> None:
+    """Each chunk waits for the transport to take it: first for the earlier answers it still holds
+    (a pipelining client that reads none of them), then for this one's previous chunk."""
+    writer = await response.prepare(request)
+    assert writer is not None  # a fresh response is prepared once
+    await writer.drain()
+    for start in range(0, len(body), _ANSWER_CHUNK_BYTES):
+        await response.write(body[start : start + _ANSWER_CHUNK_BYTES])
+        await writer.drain()
+    await response.write_eof()
+
+
+def _takes_without_waiting(request: web.Request, size: int) -> bool:
+    """True when ``size`` more bytes (and headers) cannot pause the client's transport: writing them never waits.
+
+    The transport pauses its protocol (and aiohttp's drain waits) once more than its high-water mark is
+    pending; a protocol paused by earlier answers the client has not taken yet stays paused.
+    """
+    transport = request.transport
+    if transport is None:
+        return False
+    protocol = transport.get_protocol()
+    if not isinstance(protocol, BaseProtocol) or protocol.writing_paused:
+        return False
+    pending = transport.get_write_buffer_size() + size + _HEADERS_ALLOWANCE
+    return pending <= transport.get_write_buffer_limits()[1]
 
 
 async def read_request_body(request: web.Request) -> bytes:

@@ -1,25 +1,41 @@
-"""Errors in OpenAI format everywhere, and per-request metrics.
+"""The request's lifecycle owner: one middleware and one response hook pair everything a request starts.
+
+Each request gets its request id (logs, ``X-Request-Id``); each API request
+(``/v1/...``) also its labels, its SERVER span (``tracing.py``), and at its end,
+in one place, its metrics, its access line and its span's end.
 
 Anything a handler raises (our ApiError, aiohttp's HTTP exceptions such as
 404/405/413, or an unexpected bug) leaves as OpenAI's JSON error body (Anthropic's
 on the Messages API): clients never see a traceback or an HTML page. A client that went away before its
 answer was complete is recorded as ``499`` (nginx's "client closed request"):
 no traceback, no ERROR line.
+
+One middleware rather than a chain of three (tracing, metrics, errors): each
+link was a coroutine and a ``partial`` per request, and each looked up what
+the others had already found.
 """
 
-import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextvars import Token
+from dataclasses import dataclass
 
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from opentelemetry.context import Context
+from opentelemetry.trace import Span
 
-from switchboard.logformat import log_ids
-from switchboard.proxy.auth import REQUEST_CLIENT, request_client
+from switchboard.logformat import enter_request, leave_request, request_id_for
+from switchboard.proxy.auth import REQUEST_CLIENT
 from switchboard.proxy.errors import ApiError, anthropic_error_body
-from switchboard.proxy.http.access_log import AccessLine
-from switchboard.proxy.http.app_keys import ACCESS_LOG, LABELS, RUNTIME, RouteLabels
+from switchboard.proxy.fleet.http import add_rate_headers
+from switchboard.proxy.http.access_log import AccessLine, AccessLog
+from switchboard.proxy.http.app_keys import LABELS, REQUEST_ID, RouteLabels
+from switchboard.proxy.http.tracing import REQUEST_ID_HEADER, close_span, open_span
+from switchboard.proxy.metrics import ProxyMetrics
+from switchboard.proxy.telemetry.setup import Telemetry
 from switchboard.proxy.upstream.outcomes import ClientGone
 
 log = logging.getLogger("switchboard.proxy.http")
@@ -55,90 +71,113 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiErr
     return ApiError(exc.status, message, code=_HTTP_CODES.get(exc.status), headers=headers)
 
 
-@web.middleware
-async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error in the client API's format: OpenAI's, or Anthropic's on the Messages API."""
-    anthropic = anthropic_api(request)
+class RequestLifecycle:
+    """The app's one middleware (``middlewares=[lifecycle]``) and its one ``on_response_prepare`` hook."""
+
+    __middleware_version__ = 1  # aiohttp: a new-style middleware, called with ``handler=``
+
+    def __init__(self, *, telemetry: Telemetry, metrics: ProxyMetrics, access_log: AccessLog) -> None:
+        self._telemetry = telemetry
+        self._metrics = metrics
+        self.access_log = access_log
+
+    async def __call__(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+        request[REQUEST_ID] = request_id
+        request[REQUEST_CLIENT] = None  # anonymous until the auth middleware (inside this one, when on) names it
+        scope = enter_request(request_id)  # every log line of the request carries its id
+        try:
+            flight = self._begin(request, request_id) if request.path.startswith("/v1/") else None
+            try:
+                response = await answer(request, handler)
+            except BaseException as error:  # cancelled (the client went away, or the server stops), or a redirect
+                if flight is not None:
+                    self._end(flight, error)
+                raise
+            if flight is not None:
+                self._end(flight, response)
+            return response
+        finally:
+            leave_request(scope)
+
+    async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Every answer, streams included: the request id, the client-facing limits, the server without versions."""
+        headers = response.headers
+        headers["Server"] = "switchboard"  # no fingerprint
+        request_id = request.get(REQUEST_ID)
+        if request_id is not None:
+            headers[REQUEST_ID_HEADER] = request_id
+        add_rate_headers(request, response)
+
+    async def writing_access_log(self, app: web.Application) -> AsyncIterator[None]:
+        """``cleanup_ctx``: the access log's writer thread for the app's lifetime; it writes every queued line."""
+        self.access_log.start()
+        yield
+        self.access_log.stop()
+
+    def _begin(self, request: web.Request, request_id: str) -> "_InFlight":
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource else None
+        labels = RouteLabels(endpoint=route.removeprefix("/v1/") if route else "unmatched", started_at=time.monotonic())
+        request[LABELS] = labels
+        span, attached = open_span(self._telemetry, request, request_id, route)
+        return _InFlight(request, request_id, labels, span, attached)
+
+    def _end(self, flight: "_InFlight", outcome: web.StreamResponse | BaseException) -> None:
+        """The API request's end, once: its metrics and access line, then its span's end."""
+        try:
+            if flight.labels.client_gone:
+                status = CLIENT_CLOSED_REQUEST
+            elif isinstance(outcome, BaseException):
+                status = outcome.status if isinstance(outcome, web.HTTPException) else CLIENT_CLOSED_REQUEST
+            else:
+                status = outcome.status
+            self._record(flight, status)
+        finally:
+            close_span(flight.span, flight.attached, outcome)
+
+    def _record(self, flight: "_InFlight", status: int) -> None:
+        labels, metrics = flight.labels, self._metrics
+        elapsed = time.monotonic() - labels.started_at
+        api, endpoint, profile, provider = labels.api, labels.endpoint, labels.profile, labels.provider
+        metrics.requests.labels(api, endpoint, profile, provider, str(status)).inc()
+        metrics.latency.labels(api, endpoint, profile, provider).observe(elapsed)
+        client = flight.request.get(REQUEST_CLIENT)
+        if client is not None:  # one series per issued key (bounded by the keys file and the per-namespace quota)
+            namespace = client.namespace or "-"
+            metrics.client_requests.labels(client.name, namespace, f"{status // 100}xx").inc()
+            if labels.cost_usd:
+                metrics.client_cost.labels(client.name, namespace).inc(labels.cost_usd)
+        if self.access_log.enabled():  # one line per API request; a stream's when it ended, so it has the cost too
+            span = flight.span.get_span_context()
+            line = AccessLine.of(flight.request, status, labels, client, elapsed, span, flight.request_id)
+            self.access_log.write(line)
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """What one API request's end needs from its start."""
+
+    request: web.Request
+    request_id: str
+    labels: RouteLabels
+    span: Span
+    attached: Token[Context] | None
+
+
+async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The handler's answer, or what it raised as the client API's error (OpenAI's; Anthropic's on the Messages API)."""
     try:
         return await handler(request)
     except ApiError as e:
-        return error_response(e, anthropic=anthropic)
+        return error_response(e, anthropic=anthropic_api(request))
     except ClientGone:
         return web.Response(status=CLIENT_CLOSED_REQUEST)
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        return error_response(_from_http_exception(request, e), anthropic=anthropic)
+        return error_response(_from_http_exception(request, e), anthropic=anthropic_api(request))
     except Exception:
         log.exception("unhandled error serving %s %s", request.method, request.path)
-        return error_response(ApiError(500, "internal error in the proxy", code="internal_error"), anthropic=anthropic)
-
-
-@web.middleware
-async def request_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count and time every API request with the labels the handler found."""
-    request[REQUEST_CLIENT] = None  # anonymous until the auth middleware (inside this one, when on) names the client
-    if not request.path.startswith("/v1/"):
-        return await handler(request)
-    resource = request.match_info.route.resource
-    began = time.monotonic()
-    endpoint = resource.canonical.removeprefix("/v1/") if resource else "unmatched"
-    labels = RouteLabels(endpoint=endpoint, started_at=began)
-    request[LABELS] = labels
-    try:
-        response = await handler(request)
-    except asyncio.CancelledError:  # the client disconnected (or the server is stopping) mid-request
-        _record(request, CLIENT_CLOSED_REQUEST, labels)
-        raise
-    _record(request, CLIENT_CLOSED_REQUEST if labels.client_gone else response.status, labels)
-    return response
-
-
-async def response_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: name the server without versions (no fingerprint)."""
-    response.headers["Server"] = "switchboard"
-
-
-def _record(request: web.Request, status: int, labels: RouteLabels) -> None:
-    metrics = request.app[RUNTIME].metrics
-    metrics.requests.labels(labels.api, labels.endpoint, labels.profile, labels.provider, str(status)).inc()
-    elapsed = time.monotonic() - labels.started_at
-    metrics.latency.labels(labels.api, labels.endpoint, labels.profile, labels.provider).observe(elapsed)
-    client = request_client(request)
-    if client is not None:  # one series per issued key (bounded by the keys file and the per-namespace quota)
-        namespace = client.namespace or "-"
-        metrics.client_requests.labels(client.name, namespace, f"{status // 100}xx").inc()
-        if labels.cost_usd:
-            metrics.client_cost.labels(client.name, namespace).inc(labels.cost_usd)
-    _log_access(request, status, labels, elapsed)
-
-
-def _log_access(request: web.Request, status: int, labels: RouteLabels, elapsed_s: float) -> None:
-    """One line per API request; a stream's line is written when it ended, so it has the cost too."""
-    access_log = request.app[ACCESS_LOG]
-    if not access_log.enabled():
-        return
-    client = request_client(request)
-    line = AccessLine(
-        method=request.method,
-        path=request.path,
-        status=status,
-        api=labels.api,
-        profile=labels.profile,
-        provider=labels.provider,
-        client=client.name if client else "-",
-        client_namespace=(client.namespace or "-") if client else "-",
-        duration_s=elapsed_s,
-        cost_usd=labels.cost_usd,
-        created=time.time(),
-        ids=log_ids(),
-        endpoint_fields=_endpoint_fields(labels),
-    )
-    access_log.write(line)
-
-
-def _endpoint_fields(labels: RouteLabels) -> str:
-    """Service-backed providers only: which endpoint served, and which providers were spilled over and why."""
-    if labels.spill == "-" and labels.upstream_endpoint == "-":
-        return ""
-    return f" upstream_endpoint={labels.upstream_endpoint} spill={labels.spill}"
+        error = ApiError(500, "internal error in the proxy", code="internal_error")
+        return error_response(error, anthropic=anthropic_api(request))

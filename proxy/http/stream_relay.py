@@ -29,6 +29,12 @@ from switchboard.proxy.upstream.outcomes import describe
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
+class _SSEResponse(web.StreamResponse):
+    """Headers leave with the first events, in one write: the stream opens only when it has events to send."""
+
+    _send_headers_immediately = False
+
+
 class ClientStream:
     """The client's side of one streamed answer: opened at the commit, ended once."""
 
@@ -41,24 +47,26 @@ class ClientStream:
         """Commit to ``scope``'s attempt; its ``translator`` words the error if the stream breaks later."""
         scope.commit()
         self._translator = translator
-        self.response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
+        self.response = _SSEResponse(status=200, headers={**SSE_HEADERS, **headers})
         await scope.to_client(self.response.prepare(self._request))
 
     async def write(self, scope: AttemptScope, events: list[bytes]) -> None:
         if events and scope.trace is not None:
             scope.trace.saw_events(events)
         if events and self.response is not None:
-            await scope.to_client(self.response.write(b"".join(events)))
+            await scope.to_client(self.response.write(events[0] if len(events) == 1 else b"".join(events)))
 
-    async def end(self, scope: AttemptScope) -> None:
+    async def end(self, scope: AttemptScope, events: list[bytes]) -> None:
+        """The last ``events`` and the end of the body, in one write."""
+        if events and scope.trace is not None:
+            scope.trace.saw_events(events)
         if self.response is not None:
-            await scope.to_client(self.response.write_eof())
+            await scope.to_client(self.response.write_eof(b"".join(events)))
 
     async def end_broken(self, scope: AttemptScope, error: BaseException) -> None:
         """After the commit: the client API's error events (chat: one error event, then ``[DONE]``)."""
-        if self._translator is not None:
-            await self.write(scope, self._translator.fail(f"stream interrupted: {describe(error)}"))
-        await self.end(scope)
+        closing = self._translator.fail(f"stream interrupted: {describe(error)}") if self._translator else []
+        await self.end(scope, closing)
 
 
 async def relay(snap: Snapshot, scope: AttemptScope, coded: Coded, plan: Plan, client: ClientStream) -> None:
@@ -89,5 +97,4 @@ async def relay(snap: Snapshot, scope: AttemptScope, coded: Coded, plan: Plan, c
     scope.usage = translator.usage or Usage()
     if not scope.committed:  # a complete answer without output (an empty completion)
         await client.open(scope, attempt_headers(plan, scope), translator)
-    await client.write(scope, [*held, *closing])
-    await client.end(scope)
+    await client.end(scope, [*held, *closing])

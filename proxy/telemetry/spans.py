@@ -1,6 +1,6 @@
 """A request's trace: its SERVER span (``http/tracing.py``) and one CLIENT child span per upstream attempt.
 
-``owned_attempt`` opens the attempt span around the attempt's whole life (a
+``OwnedAttempt`` opens the attempt span around the attempt's whole life (a
 stream's until its end) and reports its one outcome through
 ``AttemptTrace.ended``. The span is current while the upstream request is
 sent, so ``traceparent`` names it upstream. A failover therefore reads,

@@ -1,6 +1,6 @@
 """One owner per attempt: from ``router.started`` to exactly one reported outcome.
 
-``owned_attempt`` is the only place an attempt starts and ends. Whatever ends
+``OwnedAttempt`` is the only place an attempt starts and ends. Whatever ends
 it (an answer, an upstream failure, the client going away, cancellation, a bug)
 it reports one outcome, typed by who failed, to the router, the metrics, the
 log and the request's labels. Only upstream failures count against a provider
@@ -15,9 +15,9 @@ millisecond instead of aiohttp's rounding up to whole seconds.
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 
 import aiohttp
 
@@ -124,35 +124,58 @@ class AttemptScope:
         self.waiting_on_client = False
 
 
-@asynccontextmanager
-async def owned_attempt(
-    reporting: Reporting, attempt: Attempt, number: int, deadline: Deadline
-) -> AsyncIterator[AttemptScope]:
-    """Run one attempt's body inside; its one outcome is reported however the body ends.
+class OwnedAttempt:
+    """``async with OwnedAttempt(...) as scope``: runs one attempt's body; its one outcome is reported however it ends.
 
     Re-raises what ended the body, except that the total timeout firing while the
     body waited on the client becomes ``ClientGone`` (a reader too slow to keep up).
+    A class rather than a generator-based context manager: it runs for every attempt.
     """
-    scope = AttemptScope(attempt, number, deadline)
-    with reporting.trace.attempt(attempt, endpoint=reporting.endpoint, number=number) as traced:
-        scope.trace = traced
-        reporting.router.started(attempt)
+
+    __slots__ = ("_reporting", "_timeout", "_tracing", "scope")
+
+    def __init__(self, reporting: Reporting, attempt: Attempt, number: int, deadline: Deadline) -> None:
+        self._reporting = reporting
+        self.scope = AttemptScope(attempt, number, deadline)
+        self._tracing = reporting.trace.attempt(attempt, endpoint=reporting.endpoint, number=number)
         limit = max(0.001, min(attempt.timeouts.total_seconds, deadline.remaining))
+        self._timeout = asyncio.Timeout(asyncio.get_running_loop().time() + limit)
+
+    async def __aenter__(self) -> AttemptScope:
+        scope = self.scope
+        scope.trace = self._tracing.__enter__()
         try:
-            async with asyncio.timeout(limit):
-                yield scope
-        except TimeoutError as error:
-            if not scope.waiting_on_client:
-                _finish(reporting, scope, error)
-                raise
-            gone = ClientGone("the client did not read the stream in time")
-            _finish(reporting, scope, gone)
-            raise gone from error
+            self._reporting.router.started(scope.attempt)
+            await self._timeout.__aenter__()
         except BaseException as error:
-            _finish(reporting, scope, error)
+            self._tracing.__exit__(type(error), error, error.__traceback__)
             raise
-        else:
-            _finish(reporting, scope, None)
+        return scope
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        scope, reporting = self.scope, self._reporting
+        ended = error
+        try:
+            try:
+                await self._timeout.__aexit__(kind, error, tb)
+            except TimeoutError as expired:  # the attempt's total time passed
+                ended = expired
+            if ended is None:
+                _finish(reporting, scope, None)
+            elif isinstance(ended, TimeoutError) and scope.waiting_on_client:
+                gone = ClientGone("the client did not read the stream in time")
+                _finish(reporting, scope, gone)
+                raise gone from ended
+            else:
+                _finish(reporting, scope, ended)
+                if ended is not error:
+                    raise ended
+        except BaseException as leaving:
+            self._tracing.__exit__(type(leaving), leaving, leaving.__traceback__)
+            raise
+        self._tracing.__exit__(kind, error, tb)
 
 
 def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | None) -> None:

@@ -1,6 +1,6 @@
 """One exchange with an upstream, for each endpoint: encode, send, decode.
 
-These run inside ``owned_attempt``; they record the usage they learn on the
+These run inside ``OwnedAttempt``; they record the usage they learn on the
 scope and raise the adapter's ``UpstreamError`` for a non-2xx answer so the
 owner can classify it. Upstream error texts are scrubbed of the provider's key.
 """

@@ -1,4 +1,4 @@
-"""The attempt loop: try the plan's attempts as the router decides, each one owned by ``owned_attempt``.
+"""The attempt loop: try the plan's attempts as the router decides, each one owned by ``OwnedAttempt``.
 
 Thin by design: the router chooses order, retry delays and when to stop; this
 loop runs attempts, sleeps, and keeps to the profile's overall deadline. It
@@ -14,7 +14,7 @@ from switchboard.api.provider import ProviderConfig, ProviderModel
 from switchboard.proxy.adapters.base import AdapterRequestError
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.routing.types import Plan
-from switchboard.proxy.upstream.attempt import AttemptScope, Deadline, Reporting, owned_attempt
+from switchboard.proxy.upstream.attempt import AttemptScope, Deadline, OwnedAttempt, Reporting
 from switchboard.proxy.upstream.outcomes import UPSTREAM_FAILURES, client_error_for, is_fallback
 
 T = TypeVar("T")
@@ -85,14 +85,15 @@ async def run_attempts(
         if number > 1:
             metrics.retries.labels(profile, attempt.provider.key).inc()
             metrics.retried_by_profile[plan.profile.key] += 1
-        scope: AttemptScope | None = None
+        owner = OwnedAttempt(reporting, attempt, number, deadline)
+        scope = owner.scope
         try:
-            async with owned_attempt(reporting, attempt, number, deadline) as scope:
+            async with owner:
                 value = await body(scope, prepared)
                 if scope.trace is not None:
                     scope.trace.answered(value)
         except UPSTREAM_FAILURES as error:
-            assert scope is not None and scope.outcome is not None
+            assert scope.outcome is not None
             if scope.committed:
                 raise StreamBroken(scope, error) from error
             last = (error, scope)
@@ -104,7 +105,6 @@ async def run_attempts(
             await asyncio.sleep(step.delay_s)
             index = step.index
             continue
-        assert scope is not None
         if is_fallback(plan, attempt, requested_model):
             metrics.fallbacks.labels(profile).inc()
         return Served(value, scope)

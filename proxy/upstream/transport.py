@@ -50,7 +50,7 @@ def open_session(key: PoolKey, resolver: AbstractResolver | None = None) -> aioh
 
 
 def client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
-    """Connect and first-byte limits of the attempt; its total is enforced by its owner (``owned_attempt``).
+    """Connect and first-byte limits of the attempt; its total is enforced by its owner (``OwnedAttempt``).
 
     ``sock_read`` bounds every read, so it is both the time to the first byte and
     the longest silence allowed inside a stream. No rounding up to whole seconds.

@@ -12,7 +12,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from switchboard.proxy.auth import KeyFileSource, api_key_middleware, request_client, require_profile
-from switchboard.proxy.http.middleware import openai_errors
+from switchboard.proxy.http.access_log import AccessLog
+from switchboard.proxy.http.middleware import RequestLifecycle
+from switchboard.proxy.metrics import create_metrics
+from switchboard.proxy.telemetry.setup import Telemetry
 
 CHAT_KEY = "sk-chat-only-0123456789"
 ADMIN_KEY = "sk-admin-everything-0123"
@@ -53,7 +56,9 @@ async def healthz(_: web.Request) -> web.Response:
 async def server(tmp_path: Path) -> AsyncIterator[TestServer]:
     keys = tmp_path / "keys.yaml"
     keys.write_text(KEYS)
-    app = web.Application(middlewares=[openai_errors, api_key_middleware(KeyFileSource(keys).current)])
+    metrics = create_metrics(lambda: None)
+    lifecycle = RequestLifecycle(telemetry=Telemetry.off(), metrics=metrics, access_log=AccessLog())
+    app = web.Application(middlewares=[lifecycle, api_key_middleware(KeyFileSource(keys).current)])
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_get("/healthz", healthz)
     async with TestServer(app, host="127.0.0.1", port=0) as srv:

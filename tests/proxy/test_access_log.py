@@ -1,16 +1,56 @@
-"""The access log's writer thread: every line arrives, in order, formatted as configured, none after stop."""
+"""The access log's writer thread: every line arrives, in order, formatted as configured, none after stop.
 
+Lines that go only to the program's own handlers are made by the writer itself and written a batch at a
+time; they must read byte for byte as the same handlers write them from a record (any other handler).
+"""
+
+import io
+import json
 import logging
+from collections.abc import Iterator
 
 import pytest
+from opentelemetry.trace import SpanContext, TraceFlags
 
+from switchboard.logformat import LineHandler, RequestIdFilter, line_handlers, log_handler
+from switchboard.proxy.auth import Client
 from switchboard.proxy.http.access_log import LOGGER_NAME, AccessLine, AccessLog
 
+SPAN = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, is_remote=False, trace_flags=TraceFlags(1))
 
-def line(n: int, cost: float | None = 0.5) -> AccessLine:
-    return AccessLine(
-        "POST", "/v1/chat/completions", 200, "chat", "p", f"prov{n}", "-", "-", 0.0123, cost, 1_700_000_000.25, {}
-    )
+
+def without_capture(logger: logging.Logger) -> None:
+    """pytest attaches its capture handlers to non-propagating loggers too, as each test's call begins."""
+    logger.handlers.clear()
+
+
+def line(n: int, cost: float | None = 0.5, **changes: object) -> AccessLine:
+    made = AccessLine(
+        1_700_000_000.25, "POST", "/v1/chat/completions", 200, "chat", "p", f"prov{n}", None, 0.0123, cost, "-", "-",
+        None, None,
+    )  # fmt: skip
+    return made._replace(**changes)
+
+
+class CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+@pytest.fixture
+def logger() -> Iterator[logging.Logger]:
+    """A logger of its own, not propagating to the root's test capture (``without_capture`` in the test body)."""
+    found = logging.getLogger("switchboard.test.access")
+    found.setLevel(logging.INFO)
+    found.propagate = False
+    yield found
+    found.handlers.clear()
+    found.filters.clear()
 
 
 def test_lines_queued_while_running_are_all_written_in_order_by_stop(caplog: pytest.LogCaptureFixture) -> None:
@@ -42,3 +82,75 @@ def test_the_level_decides_like_for_any_logger(caplog: pytest.LogCaptureFixture)
     assert not AccessLog().enabled()
     caplog.set_level(logging.INFO, logger=LOGGER_NAME)
     assert AccessLog().enabled()
+
+
+LINES = [
+    line(1),
+    line(2, cost=None, request_id="req-2"),
+    line(3, cost=0.000315, request_id="req-3", span=SPAN, client=Client("team-a", ("*",), namespace="ns-a")),
+    line(4, status=499, spill="p1:saturated", upstream_endpoint="10.0.0.7:8000", client=Client("ops", ("*",))),
+    line(5, created=1_700_000_001.0421, path="/v1/100%25/x", request_id="r-5"),
+]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_lines_made_by_the_writer_read_as_the_handlers_own(logger: logging.Logger, log_format: str) -> None:
+    """The writer's own lines (the program's handler) equal the record path's (the same handler plus any filter)."""
+    without_capture(logger)
+    made, recorded = CountingStream(), CountingStream()
+    own = log_handler(log_format, made)  # type: ignore[arg-type]
+    logger.addHandler(own)
+    log = AccessLog(logger)
+    assert line_handlers(logger) == [(own, own.formatter)]
+    log.start()
+    for each in LINES:
+        log.write(each)
+    log.stop()
+    assert made.writes == 1  # the batch in one write
+    logger.removeHandler(own)
+    other = log_handler(log_format, recorded)
+    other.addFilter(lambda record: True)  # not the program's own filters: the record path
+    logger.addHandler(other)
+    assert line_handlers(logger) is None
+    for each in LINES:
+        log.write(each)
+    assert recorded.writes == len(LINES) and made.getvalue() == recorded.getvalue()
+    written = made.getvalue().splitlines()
+    if log_format == "json":
+        entries = [json.loads(text) for text in written]
+        assert entries[2]["trace_id"] == f"{SPAN.trace_id:032x}" == "4bf92f3577b34da6a3ce929d0e0e4736"
+        assert entries[2]["span_id"] == "00f067aa0ba902b7"
+        assert entries[2]["request_id"] == "req-3" and "request_id" not in entries[0]
+        assert entries[3]["message"].endswith("cost_usd=0.5 upstream_endpoint=10.0.0.7:8000 spill=p1:saturated")
+        return
+    assert written[2].endswith(
+        " INFO switchboard.test.access: POST /v1/chat/completions 200 api=chat profile=p provider=prov3 client=team-a"
+        " client_namespace=ns-a duration_s=0.012 cost_usd=0.000315 request_id=req-3"
+    )
+    assert written[3].split(" INFO ")[1] == (
+        "switchboard.test.access: POST /v1/chat/completions 499 api=chat profile=p provider=prov4 client=ops"
+        " client_namespace=- duration_s=0.012 cost_usd=0.5 upstream_endpoint=10.0.0.7:8000 spill=p1:saturated"
+    )
+    assert ",042 INFO " in written[4] and "/v1/100%25/x" in written[4]
+
+
+def test_only_the_programs_own_handlers_take_the_writers_lines(logger: logging.Logger) -> None:
+    without_capture(logger)
+    assert line_handlers(logger) is None  # no handler at all: logging's last resort decides
+    own = log_handler("text", io.StringIO())
+    logger.addHandler(own)
+    assert line_handlers(logger) is not None
+    own.setLevel(logging.WARNING)
+    assert line_handlers(logger) is None  # the one handler does not take INFO
+    own.setLevel(logging.NOTSET)
+    logger.addFilter(RequestIdFilter())
+    assert line_handlers(logger) is None  # a filter on the logger sees records
+    logger.filters.clear()
+    own.setFormatter(logging.Formatter("%(message)s"))
+    assert line_handlers(logger) is None
+    logger.handlers.clear()
+    logger.addHandler(logging.StreamHandler(io.StringIO()))
+    assert line_handlers(logger) is None
+    logger.handlers.clear()
+    logger.addHandler(LineHandler(io.StringIO()))  # no formatter of ours
+    assert line_handlers(logger) is None

@@ -14,7 +14,7 @@ from switchboard.proxy.http.app_keys import RouteLabels
 from switchboard.proxy.metrics import create_metrics
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import Outcome, RouteRequest
-from switchboard.proxy.upstream.attempt import AttemptScope, Deadline, Reporting, owned_attempt
+from switchboard.proxy.upstream.attempt import AttemptScope, Deadline, OwnedAttempt, Reporting
 from switchboard.proxy.upstream.outcomes import ClientGone, kind_of
 from tests.fixtures.engine import make_config, provider
 
@@ -71,7 +71,7 @@ async def _run(reporting: Reporting, router: Router, error: BaseException | None
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
     seen: list[AttemptScope] = []
     try:
-        async with owned_attempt(reporting, attempt, 1, Deadline(30)) as scope:
+        async with OwnedAttempt(reporting, attempt, 1, Deadline(30)) as scope:
             seen.append(scope)
             if error is not None:
                 raise error
@@ -111,7 +111,7 @@ async def test_the_total_timeout_while_writing_to_the_client_is_the_clients() ->
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
     stuck = asyncio.Event()
     with pytest.raises(ClientGone):
-        async with owned_attempt(reporting, attempt, 1, Deadline(0.05)) as scope:
+        async with OwnedAttempt(reporting, attempt, 1, Deadline(0.05)) as scope:
             await scope.to_client(stuck.wait())  # a reader that never reads
     assert scope.outcome is not None and scope.outcome.kind == "client_gone"
     assert router.provider_health()["a"].circuit == "closed"

@@ -1,8 +1,10 @@
 """The real ``switchboard-proxy`` CLI in subprocesses: single process and SO_REUSEPORT workers."""
 
 import asyncio
+import logging
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -12,6 +14,20 @@ from hack.checkout import checkout_env, python_module
 from switchboard.proxy import cli
 from tests.fixtures.proxy import provider_config, proxy_config
 from tests.fixtures.upstream import MockFactory
+
+
+@pytest.fixture(autouse=True)
+def root_logging_restored() -> Iterator[None]:
+    """``cli.main`` run in this process configures the root logger onto the test's captured stderr, which is closed
+    after the test: put back what was there, or every later line (the access log's among them) fails to write."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def test_help_lists_the_options() -> None:

@@ -3,7 +3,10 @@
 import io
 import json
 import logging
+import re
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from switchboard.logformat import JsonFormatter, log_handler, request_id_for, request_scope
+from switchboard.mock.harness import MockControl
 from tests.fixtures.proxy import provider_config, proxy_config, start_proxy_cli, stop_process
 from tests.fixtures.upstream import MockFactory
 
@@ -66,31 +70,38 @@ def test_client_request_ids_are_kept_only_when_plain(given: str, kept: bool) -> 
     assert result
 
 
-@pytest.mark.slow
-async def test_cli_json_logs_carry_request_and_trace_ids(mock_upstream_factory: MockFactory, tmp_path: Path) -> None:
-    mock = await mock_upstream_factory()
+@asynccontextmanager
+async def cli_logging(mock: MockControl, tmp_path: Path, *args: str) -> AsyncIterator[tuple[openai.AsyncOpenAI, Path]]:
+    """The proxy CLI (plus ``args``) over one provider on ``mock``, a client, and its log file (complete after)."""
     config_path = tmp_path / "proxy.yaml"
     config_path.write_text(json.dumps(proxy_config([provider_config("a", "openai", mock.base_url)]).to_wire()))
     log_path = tmp_path / "proxy.log"
     with log_path.open("wb") as log_file:
-        process, url = await start_proxy_cli("--config", str(config_path), "--log-format", "json", stderr=log_file)
+        process, url = await start_proxy_cli("--config", str(config_path), *args, stderr=log_file)
         try:
             async with openai.AsyncOpenAI(base_url=url + "/v1", api_key="c", max_retries=0) as client:
-                raw = await client.chat.completions.with_raw_response.create(
-                    model="mock-model",
-                    messages=[{"role": "user", "content": "hi"}],
-                    extra_headers={"traceparent": TRACEPARENT, "X-Request-Id": "client-req-7"},
-                )
-                hostile = await client.chat.completions.with_raw_response.create(
-                    model="mock-model",
-                    messages=[{"role": "user", "content": "hi"}],
-                    extra_headers={"X-Request-Id": "evil\tinjected"},
-                )
-                with pytest.raises(openai.NotFoundError):
-                    await client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
-            upstream_saw = [r["traceparent"] for r in await mock.requests("mock-model")]
+                yield client, log_path
         finally:
-            await stop_process(process)
+            await stop_process(process)  # stopping writes every queued line
+
+
+@pytest.mark.slow
+async def test_cli_json_logs_carry_request_and_trace_ids(mock_upstream_factory: MockFactory, tmp_path: Path) -> None:
+    mock = await mock_upstream_factory()
+    async with cli_logging(mock, tmp_path, "--log-format", "json") as (client, log_path):
+        raw = await client.chat.completions.with_raw_response.create(
+            model="mock-model",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"traceparent": TRACEPARENT, "X-Request-Id": "client-req-7"},
+        )
+        hostile = await client.chat.completions.with_raw_response.create(
+            model="mock-model",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"X-Request-Id": "evil\tinjected"},
+        )
+        with pytest.raises(openai.NotFoundError):
+            await client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+        upstream_saw = [r["traceparent"] for r in await mock.requests("mock-model")]
     assert upstream_saw == [TRACEPARENT, None]  # tracing off: the client's context passes through unchanged
     assert raw.headers["x-request-id"] == "client-req-7"
     generated = hostile.headers["x-request-id"]
@@ -108,3 +119,23 @@ async def test_cli_json_logs_carry_request_and_trace_ids(mock_upstream_factory: 
     assert any(" 404 " in e["message"] for e in access)
     assert all(e["request_id"] for e in access)
     assert {e["logger"] for e in entries} >= {"switchboard.proxy.access"}
+
+
+@pytest.mark.slow
+async def test_cli_text_access_lines_read_as_documented(mock_upstream_factory: MockFactory, tmp_path: Path) -> None:
+    """The default format, as docs/headers-and-access-log.md shows it (the writer thread makes these lines itself)."""
+    mock = await mock_upstream_factory()
+    async with cli_logging(mock, tmp_path) as (client, log_path):
+        for n in range(3):
+            await client.chat.completions.create(
+                model="mock-model",
+                messages=[{"role": "user", "content": "hi"}],
+                extra_headers={"X-Request-Id": f"text-{n}"},
+            )
+    access = [line for line in log_path.read_text().splitlines() if " switchboard.proxy.access: " in line]
+    pattern = (
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO switchboard\.proxy\.access: POST /v1/chat/completions 200"
+        r" api=chat profile=default provider=a client=- client_namespace=- duration_s=\d+\.\d{3} cost_usd=\S+"
+        r" request_id=text-(\d)"
+    )
+    assert [re.fullmatch(pattern, line).group(1) for line in access] == ["0", "1", "2"], access  # type: ignore[union-attr]

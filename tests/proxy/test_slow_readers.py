@@ -19,7 +19,7 @@ from switchboard.mock.harness import MockControl
 from tests.fixtures.proxy import ProxyFactory, ProxyServer, provider_config, proxy_config
 from tests.fixtures.upstream import MockFactory
 from tests.hardening.checks import upstream_error_count
-from tests.proxy.test_client_aborts import TOUCHY, circuits, wait_for_access_lines
+from tests.proxy.test_client_aborts import ACCESS, TOUCHY, circuits, wait_for_access_lines
 
 TOKEN = "x" * 65536  # one token of 64 KiB: every stream event carries that much
 REPEAT = 512
@@ -33,15 +33,22 @@ def request(*, stream: bool) -> dict[str, object]:
     return {"model": "mock-model", "messages": [{"role": "user", "content": TOKEN}], "stream": stream}
 
 
-async def slow_client(proxy: ProxyServer, body: dict[str, object]) -> socket.socket:
-    """A raw client whose 4 KiB receive buffer (set before connecting: the TCP window) it never empties itself."""
+async def slow_client_socket(proxy: ProxyServer) -> socket.socket:
+    """A raw connection whose 4 KiB receive buffer (set before connecting: the TCP window) it never empties itself."""
     url = urlsplit(proxy.base_url)
     assert url.hostname is not None and url.port is not None
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (url.hostname, url.port))
+    return sock
+
+
+async def slow_client(proxy: ProxyServer, body: dict[str, object]) -> socket.socket:
+    """A slow client that sent one request."""
+    sock = await slow_client_socket(proxy)
+    url = urlsplit(proxy.base_url)
     loop = asyncio.get_running_loop()
-    await loop.sock_connect(sock, (url.hostname, url.port))
     data = orjson.dumps(body)
     head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
     await loop.sock_sendall(sock, f"{head}Content-Length: {len(data)}\r\n\r\n".encode() + data)
@@ -61,11 +68,22 @@ async def receive(sock: socket.socket, size: int) -> bytes:
 
 
 async def receive_all(sock: socket.socket) -> bytes:
+    """What arrives until the proxy closes the connection (an abort with bytes unread resets it)."""
     loop = asyncio.get_running_loop()
     data = b""
-    while chunk := await loop.sock_recv(sock, 1 << 20):
-        data += chunk
+    try:
+        while chunk := await loop.sock_recv(sock, 1 << 20):
+            data += chunk
+    except ConnectionResetError:
+        pass
     return data
+
+
+def access_lines_until(caplog: pytest.LogCaptureFixture, status: str) -> list[str]:
+    """The access log lines up to and including the first one with ``status``; none while there is none."""
+    lines = [r.getMessage() for r in caplog.records if r.name == ACCESS]
+    found = next((i for i, line in enumerate(lines) if line.split()[2] == status), None)
+    return [] if found is None else lines[: found + 1]
 
 
 def proxy_buffered(proxy: ProxyServer) -> int:
@@ -138,3 +156,45 @@ async def test_a_reader_too_slow_for_the_total_timeout_ends_as_499_without_hurti
     assert circuits(proxy) == {"p0": ("closed", 0.0)}
     assert await upstream_error_count(proxy, "p0") == 0
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+async def test_a_pipelining_client_that_reads_no_answer_holds_a_bounded_buffer_and_ends_as_499(
+    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Complete answers a client does not take pile up in the proxy only up to the transport's bound.
+
+    The client sends its requests back to back (HTTP/1.1 pipelining) and reads none of the answers.
+    Small answers go out in one write without a timer only while that cannot wait on the client; once
+    the sockets on the way are full, the next answer waits for the client within ``totalSeconds``
+    like a large one, and the client is gone: 499, connection closed, the provider not blamed.
+    """
+    caplog.set_level(logging.INFO)
+    mock = await mock_upstream_factory()
+    await mock.set_faults("mock-model", repeat_reply=16)
+    timeouts = Timeouts(total_seconds=2)
+    provider = provider_config("p0", "openai", mock.base_url, circuit_breaker=TOUCHY, timeouts=timeouts)
+    proxy = await proxy_server(proxy_config([provider]))
+    # ~40 KiB answers: one write each while the transport holds less than ~8 KiB; 200 of them are
+    # 8 MiB, more than the sockets on the way buffer (Linux grows a send buffer up to 4 MiB).
+    body = orjson.dumps({"model": "mock-model", "messages": [{"role": "user", "content": "word " * 512}]})
+    url = urlsplit(proxy.base_url)
+    head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+    one = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+    sock = await slow_client_socket(proxy)
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.sock_sendall(sock, one * 200)  # none of the answers read
+        end = loop.time() + 60
+        while not (lines := access_lines_until(caplog, "499")):
+            assert loop.time() < end, "no 499 in the access log after 60 s"
+            assert proxy_buffered(proxy) <= BUFFER_BOUND
+            await asyncio.sleep(0.05)
+        assert [line.split()[2] for line in lines[:-1]] == ["200"] * (len(lines) - 1), lines
+        assert "provider=p0" in lines[-1]
+        answer = await asyncio.wait_for(receive_all(sock), 30)  # the proxy closed the connection
+        assert answer.count(b"HTTP/1.1 200") < 200
+    finally:
+        sock.close()
+    assert proxy_buffered(proxy) <= BUFFER_BOUND
+    assert circuits(proxy) == {"p0": ("closed", 0.0)}
+    assert await upstream_error_count(proxy, "p0") == 0
