@@ -6,7 +6,8 @@ OpenAI adds later pass through untouched. The original dict, not the model, is
 forwarded: validation never rewrites what the client sent.
 """
 
-from typing import Annotated, Any, Literal
+import re
+from typing import Annotated, Any, Literal, NamedTuple
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
@@ -115,6 +116,118 @@ def parse_chat(data: dict[str, Any]) -> ChatRequest:
         return ChatRequest.model_validate(data)
     except ValidationError as e:
         raise _raise_first(e) from None
+
+
+class ChatFlags(NamedTuple):
+    """What serving needs to know of a valid chat request (the body itself is forwarded as sent)."""
+
+    stream: bool
+    include_usage: bool
+
+
+def chat_flags(data: dict[str, Any]) -> ChatFlags:
+    """Validate a chat request as ``parse_chat`` does, and say how it is to be answered.
+
+    Plain requests (the shapes that make up nearly all traffic) are checked here field by field,
+    without building a model; anything else, valid or not, goes through ``ChatRequest``, so a bad
+    request gets exactly the error ``parse_chat`` gives it.
+    """
+    flags = _plain_chat(data)
+    if flags is not None:
+        return flags
+    chat = parse_chat(data)
+    return ChatFlags(chat.stream, chat.include_usage)
+
+
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]+")  # fullmatch: "$" would let a final newline through
+
+
+def _plain_chat(data: dict[str, Any]) -> ChatFlags | None:
+    """The flags of a request ``ChatRequest`` certainly accepts; None when unsure (the model decides then)."""
+    model = data.get("model")
+    messages = data.get("messages")
+    if type(model) is not str or not model or type(messages) is not list or not messages:
+        return None
+    for message in messages:
+        if not _plain_message(message):
+            return None
+    stream = data.get("stream", False)
+    if type(stream) is not bool:
+        return None
+    options = data.get("stream_options")
+    include_usage: Any = False
+    if options is not None:
+        include_usage = options.get("include_usage", False) if type(options) is dict else None
+        if type(include_usage) is not bool:
+            return None
+    n = data.get("n", 1)
+    if type(n) is not int or not 1 <= n <= 128:
+        return None
+    for name, most in (("temperature", 2), ("top_p", 1)):
+        number = data.get(name)
+        if number is not None and (type(number) not in (int, float) or not 0 <= number <= most):
+            return None
+    for name in ("max_tokens", "max_completion_tokens"):
+        count = data.get(name)
+        if count is not None and (type(count) is not int or count < 1):
+            return None
+    tools, user = data.get("tools"), data.get("user")
+    if (tools is not None and not _plain_tools(tools)) or (user is not None and type(user) is not str):
+        return None
+    return ChatFlags(stream, include_usage)
+
+
+def _plain_message(message: Any) -> bool:
+    if type(message) is not dict:
+        return False
+    role = message.get("role")
+    if type(role) is not str or role not in _ROLES:
+        return False
+    content = message.get("content")
+    if content is not None and type(content) is not str:
+        if type(content) is not list:
+            return False
+        for part in content:
+            if type(part) is not dict or type(kind := part.get("type")) is not str or not kind:
+                return False
+    name, call_id, calls = message.get("name"), message.get("tool_call_id"), message.get("tool_calls")
+    if (name is not None and type(name) is not str) or (call_id is not None and type(call_id) is not str):
+        return False
+    return calls is None or (type(calls) is list and all(_plain_tool_call(call) for call in calls))
+
+
+def _plain_tool_call(call: Any) -> bool:
+    if type(call) is not dict or type(call.get("id")) is not str or call.get("type", "function") != "function":
+        return False
+    function = call.get("function")
+    return (
+        type(function) is dict
+        and type(name := function.get("name")) is str
+        and bool(name)
+        and type(function.get("arguments")) is str
+    )
+
+
+def _plain_tools(tools: Any) -> bool:
+    if type(tools) is not list:
+        return False
+    for tool in tools:
+        if (
+            type(tool) is not dict
+            or tool.get("type") != "function"
+            or type(function := tool.get("function")) is not dict
+        ):
+            return False
+        name, description = function.get("name"), function.get("description")
+        if type(name) is not str or not 1 <= len(name) <= 64 or _FUNCTION_NAME.fullmatch(name) is None:
+            return False
+        parameters = function.get("parameters")
+        if (description is not None and type(description) is not str) or (
+            parameters is not None and (type(parameters) is not dict or any(type(k) is not str for k in parameters))
+        ):
+            return False
+    return True
 
 
 def parse_embeddings(data: dict[str, Any]) -> EmbeddingsRequest:

@@ -49,10 +49,13 @@ class Admitted:
     async def __aenter__(self) -> Plan:
         request, plan, route = self._request, self._plan, self._route
         limiter = request.app[FLEET]
-        slots = request_slots(plan, route, client_limit(request), shared=limiter.shares_limits, now=datetime.now(UTC))
         # Present from here on, so that later lookups find them rather than raise and catch a KeyError.
         request[RESERVATION] = None
         request[RATE_HEADERS] = {}
+        client = client_limit(request)
+        if client is None and plan.profile.budget is None and not limiter.shares_limits:
+            return plan  # no client key, no budget, limits are the router's: nothing to reserve (no slots)
+        slots = request_slots(plan, route, client, shared=limiter.shares_limits, now=datetime.now(UTC))
         if slots.empty:
             return plan
         reservation = await limiter.admit(slots, self._replicas)

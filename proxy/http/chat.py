@@ -6,12 +6,12 @@ from switchboard.proxy.apis.codec import chat_codec
 from switchboard.proxy.http.common import read_request_body
 from switchboard.proxy.http.routing_input import route_request
 from switchboard.proxy.http.serve import serve
-from switchboard.proxy.validation import decode_json_object, parse_chat
+from switchboard.proxy.validation import chat_flags, decode_json_object
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = decode_json_object(await read_request_body(request))
-    chat = parse_chat(body)
+    chat = chat_flags(body)
     codec = chat_codec(body, stream=chat.stream, include_usage=chat.include_usage)
     route = route_request(body, request.headers, "chat")
     return await serve(request, route, codec, endpoint="chat/completions", stream=chat.stream, prompt=body)

@@ -25,7 +25,7 @@ def prompt_tokens(body: Mapping[str, Any], endpoint: Endpoint) -> int:
 
 
 def routing_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items() if k.lower() not in _PRIVATE_HEADERS}
+    return {name: v for k, v in headers.items() if (name := k.lower()) not in _PRIVATE_HEADERS}
 
 
 def string_metadata(value: Any) -> dict[str, str]:
@@ -62,7 +62,7 @@ def route_request(body: Mapping[str, Any], headers: Mapping[str, str], endpoint:
         max_tokens=max_tokens if isinstance(max_tokens, int) else None,
         user=user if isinstance(user, str) else None,
         headers=routing_headers(headers),
-        metadata=string_metadata(body.get("metadata")),
+        metadata=string_metadata(metadata) if (metadata := body.get("metadata")) else {},
         prefix_hash=functools.partial(prefix_hash, body) if endpoint == "chat" else no_prefix,
     )
 

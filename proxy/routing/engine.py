@@ -35,6 +35,7 @@ _NEVER_NOW = EVERY_REQUEST | {ExclusionKind.CONTEXT_WINDOW}
 
 
 _ATTEMPT = attrgetter("attempt")
+_NO_CANDIDATES: tuple[Candidate, ...] = ()
 
 
 class Decision(NamedTuple):
@@ -51,7 +52,7 @@ class Decision(NamedTuple):
         attempts = tuple(map(_ATTEMPT, self.ordered))
         if self.fallbacks:
             attempts += tuple(map(_ATTEMPT, self.fallbacks))
-        spilled = tuple(self.spilled().items())
+        spilled = tuple(self.spilled().items()) if self.excluded else ()
         return Plan(self.profile, self.strategy, attempts, self.excluded, spilled)
 
     def spilled(self) -> dict[str, str]:
@@ -103,11 +104,16 @@ class Engine:
         route = self.route_for(request)
         profile = route.profile
         pstate = self.live.profiles[route.profile_key]
-        blocked = pstate.blocked_reason(now, request.prompt_tokens)
-        if blocked is not None:
-            wait = pstate.retry_after_s(now, request.prompt_tokens)
-            raise NoRoute(429, f"{blocked}; retry in {wait:.3f}s", retry_after_s=client_wait(wait))
-        strategy, preference, rule = self._strategy(profile, request)
+        if pstate.limited:
+            blocked = pstate.blocked_reason(now, request.prompt_tokens)
+            if blocked is not None:
+                wait = pstate.retry_after_s(now, request.prompt_tokens)
+                raise NoRoute(429, f"{blocked}; retry in {wait:.3f}s", retry_after_s=client_wait(wait))
+        # Each step below runs only when the profile's settings let it change the order (else it returns it as is).
+        if profile.strategy == "rules" or profile.allow_client_routing:
+            strategy, preference, rule = self._strategy(profile, request)
+        else:
+            strategy, preference, rule = profile.strategy, profile.preference, None
         eligible, excluded = self._filter(route, request, now, rule.providers if rule else ())
         live = self.live
         signals = Signals(
@@ -115,17 +121,21 @@ class Engine:
             request.max_tokens, profile.latency.exploration_share,
         )  # fmt: skip
         ordered = order(strategy, eligible, signals)
-        ordered = demote_slow_starters(ordered, self._slow_factors(now), rng)
+        if live.ramping:
+            ordered = demote_slow_starters(ordered, self._slow_factors(now), rng)
         if live.strained:
             ordered = demote_strained(ordered, live.strained, now)
-        ordered = self._stick_to_session(profile, request, ordered, now, commit, strategy in SPREADING)
-        ordered = _apply_hint(profile, request, ordered)
-        fallbacks = self._fallbacks(profile, request, now)
+        if profile.session_affinity.enabled:
+            ordered = self._stick_to_session(profile, request, ordered, now, commit, strategy in SPREADING)
+        if profile.allow_client_routing:
+            ordered = _apply_hint(profile, request, ordered)
+        fallbacks = self._fallbacks(profile, request, now) if profile.fallback_models else _NO_CANDIDATES
         if not ordered and not fallbacks:
             hint = self._wait_hint(route, now, request.prompt_tokens, excluded)
             raise _no_route(request.model, excluded, hint)
         if commit:
-            pstate.admit(now, request.prompt_tokens)
+            if pstate.limited:
+                pstate.admit(now, request.prompt_tokens)
             if strategy == "round-robin":
                 pstate.turn += 1
         label = f"rules({rule.name}):{strategy}" if rule is not None else strategy

@@ -6,7 +6,7 @@ from switchboard.proxy.routing.breaker import Breaker
 from switchboard.proxy.routing.headroom import LOW_HEADROOM
 from switchboard.proxy.routing.latency import LatencyStats
 from switchboard.proxy.routing.state import ProfileState, ProviderState
-from switchboard.proxy.routing.types import Attempt, Outcome
+from switchboard.proxy.routing.types import UPSTREAM_FAILURE_KINDS, Attempt, Outcome
 
 DEFAULT_LATENCY_SETTINGS = (0.3, 200, 60.0)  # EMA alpha, window, decay half-life (s)
 
@@ -69,29 +69,32 @@ class Live:
         if state is not None:
             state.start(now)
         breaker = self.breakers.get((attempt.provider.key, attempt.model.name))
-        if breaker is not None:
+        if breaker is not None and breaker.tripped:  # a closed breaker has no probe slots to take
             breaker.on_start(now)
 
-    def on_finished(self, attempt: Attempt, outcome: Outcome, now: float) -> None:
+    def on_finished(self, attempt: Attempt, outcome: Outcome, now: float) -> tuple[CircuitState, CircuitState]:
+        """Learn from one attempt's outcome; returns the attempt's circuit state before and after it."""
         key = (attempt.provider.key, attempt.model.name)
-        party = outcome.party
-        failed = None if party in ("client", "proxy") else party == "upstream"  # None: neutral for the breaker
+        breaker = self.breakers.get(key)
+        before: CircuitState = "closed" if breaker is None or not breaker.tripped else breaker.state(now)
+        kind = outcome.kind
+        # Outcome.party, inlined: only upstream failures count against the provider; client and proxy are neutral.
+        failed = False if kind == "success" else True if kind in UPSTREAM_FAILURE_KINDS else None
         state = self.providers.get(key[0])
         if state is None:  # provider removed by a reload while the call was in flight
-            return
+            return before, before
         state.finish(now, outcome.prompt_tokens + outcome.completion_tokens)
         state.activity.add(now, bool(failed))
         if failed:
             state.last_error = _describe(outcome)
-        if outcome.kind == "rate_limited" and outcome.retry_after_s:
+        if kind == "rate_limited" and outcome.retry_after_s:
             state.cool_down(now + outcome.retry_after_s)
             self.guarded.add(key[0])
-        if outcome.kind == "success":
+        if kind == "success":
             self._latency(key).observe(outcome.latency_s, now)
             state.latency.observe(outcome.latency_s, now)
         if key[0] in self.endpoints.pools:
-            return  # each endpoint's breaker learned it already
-        breaker = self.breakers.get(key)
+            return before, before  # each endpoint's breaker learned it already
         if breaker is None:
             breaker = self.breakers[key] = Breaker(attempt.provider.circuit_breaker)
         breaker.on_result(now, failed)
@@ -106,6 +109,7 @@ class Live:
                 self.strained[key[0]] = now
             else:
                 self.strained.pop(key[0], None)
+        return before, breaker.state(now) if breaker.tripped else "closed"
 
     def _latency(self, key: tuple[str, str]) -> LatencyStats:
         stats = self.latency.get(key)

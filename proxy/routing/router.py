@@ -159,9 +159,12 @@ class Router:
         """Call just before sending ``attempt`` upstream (counts in-flight, takes probe slots)."""
         self._live.on_started(attempt, self._clock())
 
-    def finished(self, attempt: Attempt, outcome: Outcome) -> None:
-        """Call once per started attempt with how it ended: feeds breakers, limits and stats."""
-        self._live.on_finished(attempt, outcome, self._clock())
+    def finished(self, attempt: Attempt, outcome: Outcome) -> tuple[CircuitState, CircuitState]:
+        """Call once per started attempt with how it ended: feeds breakers, limits and stats.
+
+        Returns the attempt's circuit state before and after the outcome (a change is worth a log line).
+        """
+        return self._live.on_finished(attempt, outcome, self._clock())
 
     def pick_endpoint(self, provider_key: str, prefix_hash: int | None, avoid: frozenset[str]) -> Member | None:
         """The endpoint for an attempt on a Service-backed provider (None: none usable), counted as started."""

@@ -135,10 +135,11 @@ class ProviderState:
 class ProfileState:
     """Round-robin turn, session affinity and the profile's own rate limits."""
 
-    __slots__ = ("key", "requests", "sessions", "shared", "tokens", "turn")
+    __slots__ = ("key", "limited", "requests", "sessions", "shared", "tokens", "turn")
 
     def __init__(self, profile: ProfileConfig, replicas: int, now: float) -> None:
         self.shared = False  # limits enforced fleet-wide by the state store's limiter, not here
+        self.limited = False  # this replica enforces a limit of the profile: lets plans skip the checks
         self.turn = 0
         affinity = profile.session_affinity
         self.sessions = SessionStore(affinity.max_sessions, affinity.ttl_seconds)
@@ -155,9 +156,14 @@ class ProfileState:
             self.key = key
             self.requests = share_bucket(profile.rate_limit.requests_per_minute, replicas, now)
             self.tokens = share_bucket(profile.rate_limit.tokens_per_minute, replicas, now)
+        self._relimit()
 
     def share(self, shared: bool) -> None:
         self.shared = shared
+        self._relimit()
+
+    def _relimit(self) -> None:
+        self.limited = not self.shared and (self.requests is not None or self.tokens is not None)
 
     def blocked_reason(self, now: float, prompt_tokens: int) -> str | None:
         if self.shared:

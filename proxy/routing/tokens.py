@@ -49,7 +49,11 @@ def _content_chars(value: Any) -> int:
     if isinstance(value, str):
         return len(value)
     if isinstance(value, dict | Mapping):  # dict first: JSON bodies are dicts, a plain isinstance is cheaper
-        return sum(_content_chars(v) for k, v in value.items() if k not in _SKIPPED_KEYS)
+        chars = 0
+        for k, v in value.items():  # a loop, not sum() over a generator: this runs for every message
+            if k not in _SKIPPED_KEYS:
+                chars += len(v) if type(v) is str else _content_chars(v)
+        return chars
     if isinstance(value, list | tuple):
         return sum(_content_chars(v) for v in value)
     return 0

@@ -10,12 +10,14 @@ and cost; and the request span carries what served it.
 """
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextvars import Token
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import context, trace
+from opentelemetry.context import Context
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import Span, SpanKind, StatusCode
@@ -39,7 +41,10 @@ from switchboard.proxy.telemetry.setup import Telemetry
 
 @dataclass(slots=True)
 class AttemptTrace:
-    """One attempt's span; its owner reports the attempt's single outcome through ``ended``."""
+    """One attempt's span, current while the attempt runs (``with``); its owner reports the attempt's single
+    outcome through ``ended``. A block left without it (a bug) still ends the span, marked
+    ``error.type=abandoned``. Untraced (no span), entering and leaving do nothing.
+    """
 
     span: Span
     request_span: Span
@@ -51,6 +56,29 @@ class AttemptTrace:
     answer: Mapping[str, Any] | None = None
     streamed: StreamReader | None = None
     done: bool = False
+    attached: Token[Context] | None = None
+    """While inside the block: what leaving it detaches (the context in which the span is current)."""
+
+    def __enter__(self) -> "AttemptTrace":
+        if self.span is not trace.INVALID_SPAN:
+            self.attached = context.attach(trace.set_span_in_context(self.span))
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        attached = self.attached
+        if attached is None:
+            return
+        self.attached = None
+        try:
+            if not self.done:
+                self.done = True
+                self.span.set_status(StatusCode.ERROR, "attempt ended without an outcome")
+                self.span.set_attribute(ERROR_TYPE, "abandoned")
+        finally:
+            self.span.end()
+            context.detach(attached)
 
     def answered(self, answer: object) -> None:
         """The attempt's complete (non-streamed) answer, as the client gets it."""
@@ -137,38 +165,30 @@ class RequestTrace:
     def off(cls) -> "RequestTrace":
         return cls(Telemetry.off())
 
-    @contextmanager
-    def attempt(self, attempt: Attempt, *, endpoint: str, number: int) -> Iterator[AttemptTrace]:
-        """The attempt's CLIENT span, current inside the block (so the upstream call carries its ``traceparent``).
+    def attempt(self, attempt: Attempt, *, endpoint: str, number: int) -> AttemptTrace:
+        """The attempt's CLIENT span, current inside ``with`` (so the upstream call carries its ``traceparent``).
 
         ``endpoint`` (``chat/completions``, ``responses``, ``messages``...) says
         the operation and how the client's API words the answer.
 
-        The block's owner calls ``ended`` once; a block left without it (a bug)
-        still ends the span, marked ``error.type=abandoned``. With tracing off
-        there is no attempt span (the client's context stays current, so its
-        ``traceparent`` passes through), and with metrics off nothing is measured.
-        A request the sampler dropped gets no attempt span either: every built-in
-        sampler would drop it too (same trace id, unsampled parent), and a
-        sampled-out request then costs no span work beyond its own.
+        With tracing off there is no attempt span (the client's context stays
+        current, so its ``traceparent`` passes through), and with metrics off
+        nothing is measured. A request the sampler dropped gets no attempt span
+        either: every built-in sampler would drop it too (same trace id, unsampled
+        parent), and a sampled-out request then costs no span work beyond its own.
         """
         telemetry = self.telemetry
         genai = telemetry.genai if telemetry.metering else None
-        operation = operation_name(endpoint)
         if not telemetry.tracing or not self.span.is_recording():
-            attributes = attempt_attributes(attempt, operation, number) if genai is not None else {}
-            yield AttemptTrace(trace.INVALID_SPAN, self.span, genai, attributes, attempt)
-            return
+            attributes = attempt_attributes(attempt, operation_name(endpoint), number) if genai is not None else {}
+            return AttemptTrace(trace.INVALID_SPAN, self.span, genai, attributes, attempt)
+        operation = operation_name(endpoint)
         attributes = attempt_attributes(attempt, operation, number)
-        name = f"{operation} {attempt.model.upstream}"
-        with self.telemetry.tracer.start_as_current_span(
-            name, kind=SpanKind.CLIENT, attributes=attributes, record_exception=False, set_status_on_exception=False
-        ) as span:
-            traced = AttemptTrace(span, self.span, genai, attributes, attempt, reader_for(endpoint))
-            try:
-                yield traced
-            finally:
-                if not traced.done:
-                    traced.done = True
-                    span.set_status(StatusCode.ERROR, "attempt ended without an outcome")
-                    span.set_attribute(ERROR_TYPE, "abandoned")
+        span = telemetry.tracer.start_span(
+            f"{operation} {attempt.model.upstream}",
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        return AttemptTrace(span, self.span, genai, attributes, attempt, reader_for(endpoint))

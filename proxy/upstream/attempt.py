@@ -190,9 +190,7 @@ def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | No
         outcome = failure_outcome(error, latency, scope.usage)
     scope.outcome = outcome
     router = reporting.router
-    before = router.circuit(attempt)
-    router.finished(attempt, outcome)
-    after = router.circuit(attempt)
+    before, after = router.finished(attempt, outcome)
     if after != before:
         log.warning(
             "circuit of provider %s model %s: %s -> %s (after %s)",

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -121,7 +122,9 @@ def test_attempt_span_records_one_outcome_and_the_genai_metrics() -> None:
         traced.ended(Outcome("success", 0.1, 200), usage=Usage(7, 3), cost_usd=0.5, first_token_at=traced.started)
         traced.ended(Outcome("server_error", 0.1, 503))  # a second report is ignored
     with request.attempt(attempt, endpoint="chat/completions", number=2) as traced:
+        assert trace.get_current_span() is traced.span  # so the upstream call's traceparent names it
         traced.ended(Outcome("server_error", 0.2, 503), error="upstream answered 503")
+    assert trace.get_current_span() is not traced.span
     with request.attempt(attempt, endpoint="chat/completions", number=3):
         pass  # no outcome reported: still ends, as an error
     request.span.end()
