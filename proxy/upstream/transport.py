@@ -37,12 +37,16 @@ class PoolKey:
 
 def open_session(key: PoolKey, resolver: AbstractResolver | None = None) -> aiohttp.ClientSession:
     """A session whose connector caps concurrent upstream connections at ``limits.maxConcurrency``;
-    ``resolver`` (the egress policy's, in cluster mode) decides which addresses it may connect to."""
+    ``resolver`` (the egress policy's, in cluster mode) decides which addresses it may connect to.
+
+    No cookie jar: one session serves every client of the provider, so a cookie an upstream set
+    while answering one client must never ride along on another client's request."""
     connector = aiohttp.TCPConnector(
         limit=key.max_concurrency or DEFAULT_POOL_SIZE, limit_per_host=0, resolver=resolver
     )
     return aiohttp.ClientSession(
         connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=True,
         raise_for_status=False,
         timeout=aiohttp.ClientTimeout(total=None),
