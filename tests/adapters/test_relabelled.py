@@ -10,7 +10,8 @@ from tests.adapters.support import make_target
 # Whitespace and escapes no re-encoding would keep, and a float no re-encoding would spell the same way.
 RAW = (
     b'{ "id": "chatcmpl-1", "object": "chat.completion", "model": "public-model",\n'
-    b'  "choices": [{"index": 0, "message": {"role": "assistant", "content": "caf\\u00e9"}, "finish_reason": "stop"}],\n'
+    b'  "choices": [{"index": 0, "message": {"role": "assistant", "content": "caf\\u00e9"},\n'
+    b'               "finish_reason": "stop"}],\n'
     b'  "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}, "score": 1.50 }'
 )
 
