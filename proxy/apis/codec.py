@@ -10,8 +10,7 @@ translation to every other one; a Messages request goes natively to an
 import functools
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from switchboard.api.provider import ProviderConfig
 from switchboard.proxy.adapters.anthropic import AnthropicAdapter
@@ -30,8 +29,7 @@ from switchboard.proxy.apis import messages_object, messages_stream, responses_o
 from switchboard.proxy.apis.commit import chat_carries_output, messages_carries_output, responses_carries_output
 
 
-@dataclass(frozen=True, slots=True)
-class Codec:
+class Codec(NamedTuple):
     request: UpstreamRequest
     decode: Callable[[bytes], Decoded]
     """A complete answer's body -> the client's JSON answer, its bytes and its usage."""
