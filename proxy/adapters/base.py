@@ -8,17 +8,21 @@ from typing import Any, Protocol
 from switchboard.api.provider import ProviderConfig, ProviderModel
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Target:
-    """Where one attempt goes: a provider, the model to send, and its key."""
+    """Where one attempt goes: a provider, the model to send, and its key.
+
+    Built per attempt and never changed; not ``frozen``, whose ``__init__`` costs two to four times as much."""
 
     provider: ProviderConfig
     model: ProviderModel
     api_key: str | None = field(default=None, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UpstreamRequest:
+    """One upstream call as built by an adapter (per attempt, never changed; not ``frozen``: see ``Target``)."""
+
     method: str
     url: str
     headers: Mapping[str, str] = field(repr=False)
