@@ -2,37 +2,38 @@
 responses and stream bytes, and never do I/O (the transport is kept apart)."""
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from switchboard.api.provider import ProviderConfig, ProviderModel
 
-# The values built for every request are NamedTuples: immutable like a frozen dataclass, built at
-# half its cost (a frozen dataclass sets each field through object.__setattr__).
 
+@dataclass(slots=True)
+class Target:
+    """Where one attempt goes: a provider, the model to send, and its key.
 
-class Target(NamedTuple):
-    """Where one attempt goes: a provider, the model to send, and its key."""
+    Built per attempt and never changed; not ``frozen``, whose ``__init__`` costs two to four times as much."""
 
     provider: ProviderConfig
     model: ProviderModel
-    api_key: str | None = None
-
-    def __repr__(self) -> str:  # never the key
-        return f"Target(provider={self.provider!r}, model={self.model!r})"
+    api_key: str | None = field(default=None, repr=False)
 
 
-class UpstreamRequest(NamedTuple):
+@dataclass(slots=True)
+class UpstreamRequest:
+    """One upstream call as built by an adapter (per attempt, never changed; not ``frozen``: see ``Target``)."""
+
     method: str
     url: str
-    headers: Mapping[str, str]
-    body: bytes
-
-    def __repr__(self) -> str:  # never the headers (they carry the key) nor the body
-        return f"UpstreamRequest(method={self.method!r}, url={self.url!r})"
+    headers: Mapping[str, str] = field(repr=False)
+    body: bytes = field(repr=False)
 
 
-class Usage(NamedTuple):
-    """Tokens of one answer, normalised across upstreams: the details are parts of the totals."""
+@dataclass(slots=True)
+class Usage:
+    """Tokens of one answer, normalised across upstreams: the details are parts of the totals.
+
+    Built per answer and never changed; not ``frozen``: see ``Target``."""
 
     prompt_tokens: int = 0  # every input token, cache reads and writes included
     completion_tokens: int = 0  # every output token, reasoning included

@@ -10,7 +10,8 @@ translation to every other one; a Messages request goes natively to an
 import functools
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from switchboard.api.provider import ProviderConfig
 from switchboard.proxy.adapters.anthropic import AnthropicAdapter
@@ -29,7 +30,10 @@ from switchboard.proxy.apis import messages_object, messages_stream, responses_o
 from switchboard.proxy.apis.commit import chat_carries_output, messages_carries_output, responses_carries_output
 
 
-class Codec(NamedTuple):
+@dataclass(slots=True)
+class Codec:
+    """How one attempt carries the client's API (per attempt, never changed; not ``frozen``: see ``Target``)."""
+
     request: UpstreamRequest
     decode: Callable[[bytes], Decoded]
     """A complete answer's body -> the client's JSON answer, its bytes and its usage."""

@@ -7,6 +7,7 @@ ping, content_block_start/delta/stop, message_delta, message_stop), which the
 """
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from switchboard.proxy.adapters.anthropic_answer import ERROR_STATUSES, read_usage
@@ -127,7 +128,7 @@ class NativeMessagesStream(NativeStream):
             output = as_int(delta["output_tokens"]) if "output_tokens" in delta else before.completion_tokens
             after = read_usage(delta, output)
             self.usage = (
-                after if after.prompt_tokens > before.prompt_tokens else before._replace(completion_tokens=output)
+                after if after.prompt_tokens > before.prompt_tokens else replace(before, completion_tokens=output)
             )
         elif kind == "message_stop":
             self.done = True

@@ -11,6 +11,7 @@ answer the connection within ``timeouts.connectSeconds``.
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -133,7 +134,7 @@ def _retarget(upstream: UpstreamRequest, provider: ProviderConfig, member: Membe
     root = f"{service.scheme}://{member.key}{service.path}".rstrip("/")
     if not upstream.url.startswith(base):
         raise ValueError(f"adapter URL {upstream.url!r} is not under {base!r}")
-    return upstream._replace(url=root + upstream.url[len(base) :])
+    return replace(upstream, url=root + upstream.url[len(base) :])
 
 
 def _no_endpoint_text(provider: ProviderConfig, refused: int) -> str:

@@ -53,9 +53,11 @@ class _Scrubbing:
             raise scrub(error, self.api_key) from None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Prepared:
-    """One attempt's upstream request, built before the attempt starts (building it does no I/O)."""
+    """One attempt's upstream request, built before the attempt starts (building it does no I/O).
+
+    Never changed once built; not ``frozen``, whose ``__init__`` costs two to four times as much (built per attempt)."""
 
     target: Target
     request: UpstreamRequest
