@@ -36,11 +36,12 @@ def read_usage(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
     prompt, completion = raw.get("prompt_tokens_details"), raw.get("completion_tokens_details")
-    return Usage(
+    return Usage(  # positional: read on every answer, and keywords cost a dataclass __init__ more
         as_int(raw.get("prompt_tokens")),
         as_int(raw.get("completion_tokens")),
-        cached_tokens=as_int(prompt.get("cached_tokens")) if isinstance(prompt, dict) else 0,
-        reasoning_tokens=as_int(completion.get("reasoning_tokens")) if isinstance(completion, dict) else 0,
+        as_int(prompt.get("cached_tokens")) if isinstance(prompt, dict) else 0,  # cached_tokens
+        0,  # cache_write_tokens: OpenAI reports none
+        as_int(completion.get("reasoning_tokens")) if isinstance(completion, dict) else 0,  # reasoning_tokens
     )
 
 

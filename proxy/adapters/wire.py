@@ -51,7 +51,7 @@ def encoded(answer: dict[str, Any], usage: Usage) -> Decoded:
 
 def as_int(value: Any) -> int:
     """A token count from an upstream field; anything that is not a count counts as 0."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+    return value if type(value) is int and value >= 0 else 0  # (JSON's true/false are bools, not counts)
 
 
 def usage_dict(usage: Usage) -> dict[str, Any]:
