@@ -1,7 +1,6 @@
 """Helpers every API handler shares: readiness, planning, reporting, headers, JSON answers."""
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import Mapping
 from functools import partial
@@ -62,7 +61,7 @@ def plan_for(request: web.Request, router: Router, route: RouteRequest) -> Plan:
 def within_grants(request: web.Request, route: RouteRequest) -> RouteRequest:
     """``route`` resolved among the profiles the caller's key may use (unchanged when auth is off)."""
     client = request_client(request)
-    return route if client is None else dataclasses.replace(route, may_use=client.may_use)
+    return route if client is None else route._replace(may_use=client.may_use)
 
 
 def capture_input(request: web.Request, plan: Plan, body: Mapping[str, Any]) -> None:
