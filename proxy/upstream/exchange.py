@@ -8,7 +8,6 @@ owner can classify it. Upstream error texts are scrubbed of the provider's key.
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -26,7 +25,8 @@ REDACTED = "***"
 
 
 def scrub(error: BaseException, api_key: str | None) -> BaseException:
-    """Blank the provider's key out of an upstream error's text, in place.
+    """Blank the provider's key out of an upstream error's text, in place (every exchange re-raises
+    its ``UpstreamError`` through this: a ``try`` costs nothing when no error passes, unlike a context manager).
 
     Some upstreams quote the credential they were sent ("Incorrect API key
     provided: sk-..."); that text becomes client error bodies and log lines.
@@ -35,22 +35,6 @@ def scrub(error: BaseException, api_key: str | None) -> BaseException:
         error.message = error.message.replace(api_key, REDACTED)
         error.args = (error.message,)
     return error
-
-
-class _Scrubbing:
-    """Inside: an ``UpstreamError`` leaves scrubbed of ``api_key`` (a class, not a generator: it runs per request)."""
-
-    __slots__ = ("api_key",)
-
-    def __init__(self, api_key: str | None) -> None:
-        self.api_key = api_key
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
-        if isinstance(error, UpstreamError):
-            raise scrub(error, self.api_key) from None
 
 
 @dataclass(slots=True)
@@ -111,17 +95,20 @@ def unsupported_reason(prepare: AnyPrepare, provider: ProviderConfig, model: Pro
 async def codec_once(snap: Snapshot, scope: AttemptScope, coded: Coded) -> dict[str, Any]:
     """A complete answer of any inbound API, in the client's format (its usage set on the scope)."""
     prepared, codec = coded
-    target = prepared.target
-    with _Scrubbing(target.api_key):
+    try:
         payload, scope.usage = codec.decode(await _exchange(snap, scope, prepared.request, prepared.body))
+    except UpstreamError as error:
+        raise scrub(error, prepared.target.api_key) from None
     return payload
 
 
 async def embeddings_once(snap: Snapshot, scope: AttemptScope, prepared: Prepared, public_model: str) -> dict[str, Any]:
     target = prepared.target
-    with _Scrubbing(target.api_key):
+    try:
         raw = await _exchange(snap, scope, prepared.request, prepared.body)
         payload, scope.usage = snap.adapter(target.provider).embeddings_response(target, public_model, raw)
+    except UpstreamError as error:
+        raise scrub(error, target.api_key) from None
     return payload
 
 
@@ -151,7 +138,7 @@ async def _exchange(snap: Snapshot, scope: AttemptScope, upstream: UpstreamReque
 async def open_stream(snap: Snapshot, scope: AttemptScope, prepared: Prepared) -> AsyncIterator[aiohttp.ClientResponse]:
     """An upstream stream answered 2xx, released on exit; errors raised inside are scrubbed of the key."""
     provider = scope.attempt.provider
-    with _Scrubbing(prepared.target.api_key):
+    try:
         async with _sending(snap, scope, prepared.request, prepared.body) as response:
             if response.status >= 300:
                 raise snap.adapter(provider).error(
@@ -159,3 +146,5 @@ async def open_stream(snap: Snapshot, scope: AttemptScope, prepared: Prepared) -
                 )
             scope.headroom = upstream_headroom(response.headers)
             yield response
+    except UpstreamError as error:
+        raise scrub(error, prepared.target.api_key) from None
