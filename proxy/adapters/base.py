@@ -44,6 +44,10 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
+Decoded = tuple[dict[str, Any], bytes, Usage]
+"""A complete answer for the client: its JSON object (what traces read), that object's bytes, and its usage."""
+
+
 class AdapterRequestError(ValueError):
     """The client's OpenAI-format body cannot be expressed for this upstream.
 
@@ -104,7 +108,7 @@ class Adapter(Protocol):
 
     def embeddings_request(self, target: Target, body: Mapping[str, Any]) -> UpstreamRequest: ...
 
-    def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]: ...
+    def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> Decoded: ...
 
     def error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
         """Translate a non-2xx upstream answer (parses Retry-After too)."""

@@ -92,24 +92,29 @@ def unsupported_reason(prepare: AnyPrepare, provider: ProviderConfig, model: Pro
     return None
 
 
-async def codec_once(snap: Snapshot, scope: AttemptScope, coded: Coded) -> dict[str, Any]:
-    """A complete answer of any inbound API, in the client's format (its usage set on the scope)."""
+async def codec_once(snap: Snapshot, scope: AttemptScope, coded: Coded) -> bytes:
+    """A complete answer of any inbound API: the client's bytes (its usage set on the scope, its object
+    told to the trace)."""
     prepared, codec = coded
     try:
-        payload, scope.usage = codec.decode(await _exchange(snap, scope, prepared.request, prepared.body))
+        payload, body, scope.usage = codec.decode(await _exchange(snap, scope, prepared.request, prepared.body))
     except UpstreamError as error:
         raise scrub(error, prepared.target.api_key) from None
-    return payload
+    if scope.trace is not None:
+        scope.trace.answered(payload)
+    return body
 
 
-async def embeddings_once(snap: Snapshot, scope: AttemptScope, prepared: Prepared, public_model: str) -> dict[str, Any]:
+async def embeddings_once(snap: Snapshot, scope: AttemptScope, prepared: Prepared, public_model: str) -> bytes:
     target = prepared.target
     try:
         raw = await _exchange(snap, scope, prepared.request, prepared.body)
-        payload, scope.usage = snap.adapter(target.provider).embeddings_response(target, public_model, raw)
+        payload, body, scope.usage = snap.adapter(target.provider).embeddings_response(target, public_model, raw)
     except UpstreamError as error:
         raise scrub(error, target.api_key) from None
-    return payload
+    if scope.trace is not None:
+        scope.trace.answered(payload)
+    return body
 
 
 def _sending(

@@ -92,8 +92,6 @@ async def run_attempts(
         try:
             async with owner:
                 value = await body(scope, prepared)
-                if scope.trace is not None:
-                    scope.trace.answered(value)
         except UPSTREAM_FAILURES as error:
             assert scope.outcome is not None
             if scope.committed:
