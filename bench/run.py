@@ -212,6 +212,11 @@ def await_event(event: threading.Event, soaking: concurrent.futures.Future[Any])
         pass
 
 
+def wait_steady(phases: soak.Phases, soaking: concurrent.futures.Future[Any], timings: dict[str, float]) -> None:
+    with timed("beside the soak: waiting for its steady load (its warm-up and idle minute)", timings):
+        await_event(phases.loaded, soaking)
+
+
 def beside_the_soak(
     plan: list[tuple[str, paths.PathFactory]],
     mock_url: str,
@@ -234,7 +239,7 @@ def beside_the_soak(
             scratch / "beside-soak",
             timings,
             looped=LOOPED_BESIDE_SOAK,
-            ready=lambda: await_event(phases.loaded, soaking),
+            ready=lambda: wait_steady(phases, soaking, timings),
             label="beside the soak",
         )
         steady = phases.loaded.is_set() and not phases.unloaded.is_set()

@@ -267,7 +267,7 @@ def targets(results: Results) -> list[dict[str, Any]]:
             view = sweep_view(results)
             row = target.row(view)
             row["note"] = _sustained_note(view, target.subject, target.reference)
-            if "beside_soak" in results and row["note"]:
+            if "beside_soak" in results and row["note"] and row["value"] is not None:
                 row["note"] += "; both measured beside the soak"
         else:
             row = target.row(results)
