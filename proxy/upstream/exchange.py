@@ -53,9 +53,11 @@ class _Scrubbing:
             raise scrub(error, self.api_key) from None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Prepared:
-    """One attempt's upstream request, built before the attempt starts (building it does no I/O)."""
+    """One attempt's upstream request, built before the attempt starts (building it does no I/O).
+
+    Never changed once built; not ``frozen``, whose ``__init__`` costs two to four times as much (built per attempt)."""
 
     target: Target
     request: UpstreamRequest
@@ -106,21 +108,29 @@ def unsupported_reason(prepare: AnyPrepare, provider: ProviderConfig, model: Pro
     return None
 
 
-async def codec_once(snap: Snapshot, scope: AttemptScope, coded: Coded) -> dict[str, Any]:
-    """A complete answer of any inbound API, in the client's format (its usage set on the scope)."""
+async def codec_once(snap: Snapshot, scope: AttemptScope, coded: Coded) -> bytes:
+    """A complete answer of any inbound API: the client's bytes (its usage set on the scope, its object
+    told to the trace)."""
     prepared, codec = coded
-    target = prepared.target
-    with _Scrubbing(target.api_key):
-        payload, scope.usage = codec.decode(await _exchange(snap, scope, prepared.request, prepared.body))
-    return payload
+    try:  # (not ``_Scrubbing``: an object and two calls per request)
+        payload, body, scope.usage = codec.decode(await _exchange(snap, scope, prepared.request, prepared.body))
+    except UpstreamError as error:
+        raise scrub(error, prepared.target.api_key) from None
+    if scope.trace is not None:
+        scope.trace.answered(payload)
+    return body
 
 
-async def embeddings_once(snap: Snapshot, scope: AttemptScope, prepared: Prepared, public_model: str) -> dict[str, Any]:
+async def embeddings_once(snap: Snapshot, scope: AttemptScope, prepared: Prepared, public_model: str) -> bytes:
     target = prepared.target
-    with _Scrubbing(target.api_key):
+    try:
         raw = await _exchange(snap, scope, prepared.request, prepared.body)
-        payload, scope.usage = snap.adapter(target.provider).embeddings_response(target, public_model, raw)
-    return payload
+        payload, body, scope.usage = snap.adapter(target.provider).embeddings_response(target, public_model, raw)
+    except UpstreamError as error:
+        raise scrub(error, target.api_key) from None
+    if scope.trace is not None:
+        scope.trace.answered(payload)
+    return body
 
 
 def _sending(

@@ -6,9 +6,11 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from switchboard.api.config import parse_config
 from switchboard.api.profile import RuleMatch
+from switchboard.proxy.http.routing_input import RoutingHeaders
 from switchboard.proxy.routing import Outcome, Router, RouteRequest
 from switchboard.proxy.routing.index import Candidate
 from switchboard.proxy.routing.rules import CompiledMatch
@@ -123,3 +125,25 @@ def test_filter_shortcut_equals_full_scan(specs: list[dict[str, Any]], tokens: i
         eligible, excluded = engine._filter(route, request, now, ())
         full: tuple[list[Candidate], dict[str, str]] = engine._filter_each(route, tokens, now, ())
         assert (list(eligible), excluded) == full
+
+
+PRIVATE = ("authorization", "cookie", "api-key", "x-api-key", "proxy-authorization")
+header_name = st.sampled_from(
+    ["X-Routing-Profile", "x-routing-profile", "X-Session-Id", "Authorization", "x-api-key", "Cookie", "Host", "9"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(header_name, st.text(max_size=3)), max_size=8), header_name)
+def test_routing_headers_view_equals_the_lowered_copy(pairs: list[tuple[str, str]], probe: str) -> None:
+    """The view the engine reads: the client's headers by lower-case name, last value wins, credentials hidden."""
+    copy = {name: v for k, v in pairs if (name := k.lower()) not in PRIVATE}
+    for headers in (CIMultiDictProxy(CIMultiDict(pairs)), dict(pairs)):
+        view = RoutingHeaders(headers)
+        if isinstance(headers, dict):
+            copy = {name: v for k, v in headers.items() if (name := k.lower()) not in PRIVATE}
+        assert dict(view) == copy and len(view) == len(copy) and list(view) == list(copy)
+        for name in (probe, probe.lower()):
+            assert (name in view) == (name in copy)
+            assert view.get(name) == copy.get(name)
+            assert view.get(name, "-") == copy.get(name, "-")
