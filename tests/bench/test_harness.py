@@ -146,7 +146,12 @@ def test_with_a_soak_litellm_and_the_sweep_are_compared_only_with_paths_measured
 def test_every_other_round_takes_the_paths_in_reverse_order() -> None:
     order: list[str] = []
     servers = {name: paths.Server(name, ()) for name in ("a", "b", "c")}
-    out = rounds.interleaved(servers, 3, lambda url: order.append(url) or {"rps": 1.0, "requests": 1})
+
+    def run(url: str) -> dict[str, Any]:
+        order.append(url)
+        return {"rps": 1.0, "requests": 1}
+
+    out = rounds.interleaved(servers, 3, run)
     assert order == ["a", "b", "c", "c", "b", "a", "a", "b", "c"]
     assert out["b"]["rounds"] == 3
 
