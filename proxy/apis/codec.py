@@ -22,6 +22,7 @@ from switchboard.proxy.adapters.base import (
     UpstreamRequest,
     Usage,
 )
+from switchboard.proxy.adapters.chat_stream import ChatChunkStream
 from switchboard.proxy.adapters.openai import OpenAIAdapter
 from switchboard.proxy.apis import messages_object, messages_stream, responses_object, responses_stream
 from switchboard.proxy.apis.commit import chat_carries_output, messages_carries_output, responses_carries_output
@@ -73,7 +74,7 @@ def _via_chat(
     *,
     stream: bool,
     answer: Callable[[dict[str, Any], Usage], dict[str, Any]],
-    encoder: Callable[[StreamTranslator], StreamTranslator],
+    encoder: Callable[[ChatChunkStream], StreamTranslator],
     commits: Callable[[bytes], bool],
 ) -> Codec:
     """The client's API carried as chat completions: ``answer`` and ``encoder`` turn chat back into it."""
