@@ -30,6 +30,8 @@ log = logging.getLogger("switchboard.proxy.fleet")
 POOL_SIZE = 16
 SPEND_KEPT_S = 86400
 """A window's spend stays readable this long after the window ended."""
+SHARED_STATE = "limits, budgets and sessions shared across the fleet"
+"""What a reachable store gives the fleet; said the same in the log and in the Pod Event."""
 
 HealthListener = Callable[[bool, str], None]
 Rebind = tuple[Session, str]
@@ -165,7 +167,7 @@ class FleetStore:
         except (RedisError, OSError, TimeoutError) as error:
             self._mark_down(error)
         else:
-            log.info("limits shared through the state store %s", self.settings.safe_url)
+            log.info("state store %s: %s", self.settings.safe_url, SHARED_STATE)
 
     async def reserve(self, slots: Slots, *, dry: bool = False) -> StoreReply | None:
         """Admit (and charge, and bind the session) in one round trip; ``dry``: only read, for explain.
@@ -286,7 +288,7 @@ class FleetStore:
         await self._client.connection_pool.disconnect()
         self.up = True
         self._up_gauge.set(1)
-        self.reason = f"state store {self.settings.safe_url} reachable again: limits shared across the fleet"
+        self.reason = f"state store {self.settings.safe_url} reachable again: {SHARED_STATE}"
         log.warning("%s", self.reason)
         self._notify(True, self.reason)
 

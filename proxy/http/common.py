@@ -1,14 +1,12 @@
 """Helpers every API handler shares: readiness, planning, reporting, headers, JSON answers."""
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
 import aiohttp
-import orjson
 from aiohttp import web
 from aiohttp.base_protocol import BaseProtocol
 
@@ -62,7 +60,7 @@ def plan_for(request: web.Request, router: Router, route: RouteRequest) -> Plan:
 def within_grants(request: web.Request, route: RouteRequest) -> RouteRequest:
     """``route`` resolved among the profiles the caller's key may use (unchanged when auth is off)."""
     client = request_client(request)
-    return route if client is None else dataclasses.replace(route, may_use=client.may_use)
+    return route if client is None else route._replace(may_use=client.may_use)
 
 
 def capture_input(request: web.Request, plan: Plan, body: Mapping[str, Any]) -> None:
@@ -109,7 +107,7 @@ _HEADERS_ALLOWANCE = 16 * 1024
 """More than the status line and headers of any answer take: aiohttp refuses header blocks past 8 KiB itself."""
 
 
-async def json_answer(request: web.Request, plan: Plan, served: Served[dict[str, Any]]) -> web.StreamResponse:
+async def json_answer(request: web.Request, plan: Plan, served: Served[bytes]) -> web.StreamResponse:
     """A complete answer with the headers naming what served it, and its cost when the price is known.
 
     A client must take it within the serving attempt's ``totalSeconds``: one that does not is gone
@@ -123,7 +121,7 @@ async def json_answer(request: web.Request, plan: Plan, served: Served[dict[str,
     headers["Content-Type"] = "application/json"
     if served.scope.cost_usd is not None:
         headers["x-switchboard-cost-usd"] = format_cost(served.scope.cost_usd)
-    body = orjson.dumps(served.value)
+    body = served.value
     small = _takes_without_waiting(request, len(body))
     response = web.Response(body=body, headers=headers) if small else web.StreamResponse(headers=headers)
     try:

@@ -2,10 +2,11 @@
 
 import functools
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from switchboard.proxy.routing.tokens import estimate_input_tokens, estimate_prompt_tokens
 from switchboard.proxy.routing.types import Endpoint, RouteRequest, no_prefix
@@ -24,8 +25,39 @@ def prompt_tokens(body: Mapping[str, Any], endpoint: Endpoint) -> int:
     )
 
 
-def routing_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name: v for k, v in headers.items() if (name := k.lower()) not in _PRIVATE_HEADERS}
+class RoutingHeaders(Mapping[str, str]):
+    """The client's headers as the engine sees them: by lower-case name (the last value of a repeated
+    header), credentials hidden.
+
+    A view, not a lower-cased copy: a plan reads one or two headers, a request brings a dozen.
+    """
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._headers: CIMultiDictProxy[str] | CIMultiDict[str] = (
+            headers if isinstance(headers, CIMultiDictProxy | CIMultiDict) else CIMultiDict(headers)
+        )
+
+    def _visible(self, name: str) -> bool:
+        return name not in _PRIVATE_HEADERS and name in self._headers and name == name.lower()
+
+    def __contains__(self, name: object) -> bool:
+        return type(name) is str and self._visible(name)
+
+    def __getitem__(self, name: str) -> str:
+        if not self._visible(name):
+            raise KeyError(name)
+        return self._headers.getall(name)[-1]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._headers.getall(name)[-1] if self._visible(name) else default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({name: None for k in self._headers if (name := k.lower()) not in _PRIVATE_HEADERS})
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def string_metadata(value: Any) -> dict[str, str]:
@@ -61,7 +93,7 @@ def route_request(body: Mapping[str, Any], headers: Mapping[str, str], endpoint:
         prompt_tokens=prompt_tokens(body, endpoint),
         max_tokens=max_tokens if isinstance(max_tokens, int) else None,
         user=user if isinstance(user, str) else None,
-        headers=routing_headers(headers),
+        headers=RoutingHeaders(headers),
         metadata=string_metadata(metadata) if (metadata := body.get("metadata")) else {},
         prefix_hash=functools.partial(prefix_hash, body) if endpoint == "chat" else no_prefix,
     )
@@ -85,7 +117,7 @@ def _chat_like(
         prompt_tokens=estimate_prompt_tokens(prompt, tools if isinstance(tools, list) else None),
         max_tokens=max_tokens if isinstance(max_tokens, int) else None,
         user=user if isinstance(user, str) else None,
-        headers=routing_headers(headers),
+        headers=RoutingHeaders(headers),
         metadata=metadata,
     )
 

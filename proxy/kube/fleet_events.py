@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from switchboard.api.events import InvolvedObject
 from switchboard.api.object_key import object_key
 from switchboard.proxy.fleet.admission import FleetLimiter
-from switchboard.proxy.fleet.store import SPEND_KEPT_S
+from switchboard.proxy.fleet.store import SHARED_STATE, SPEND_KEPT_S
 from switchboard.proxy.kube.event_rules import EventThrottle, Notice, store_announcements
 from switchboard.proxy.kube.events import EventPoster
 from switchboard.proxy.kube.health_events import HealthEvents
@@ -60,8 +60,7 @@ class FleetEvents:
         for up in store_announcements(self._posted_up, self._posted_outages, store.up, outages):
             if up:
                 message = (
-                    f"replica {self._pod.name}: state store {store.settings.safe_url} reachable again:"
-                    " limits, budgets and sessions shared across the fleet"
+                    f"replica {self._pod.name}: state store {store.settings.safe_url} reachable again: {SHARED_STATE}"
                 )
                 notice = Notice(self._pod_key, "Normal", "StateStoreUp", message)
             else:
