@@ -8,6 +8,8 @@ files there, and ``/metrics`` serves the aggregate of all workers
 """
 
 import os
+import time
+from bisect import bisect_left
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -15,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar, get_args
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from switchboard.api.status import CircuitState, ProviderHealth
 
@@ -38,6 +41,44 @@ def multiprocess_dir(environ: Mapping[str, str]) -> Path | None:
 
 
 _M = TypeVar("_M", bound=MetricWrapperBase)
+
+
+class _LoopValue:
+    """prometheus-client's ``MutexValue`` without its mutex, for a single process.
+
+    Every update of the proxy's metrics, and every scrape reading them, runs on the
+    one event loop's thread, so the lock (taken on each update: a histogram's
+    ``observe`` takes two) guards nothing there. Under ``--workers`` the library's
+    file-backed values are kept: other processes read those files.
+    """
+
+    __slots__ = ("_exemplar", "_value")
+    _multiprocess = False
+
+    def __init__(self, *_params: object, **_settings: object) -> None:  # the library's value-class signature
+        self._value = 0.0
+        self._exemplar: object = None
+
+    def inc(self, amount: float) -> None:
+        self._value += amount
+
+    def set(self, value: float, timestamp: float | None = None) -> None:
+        self._value = value
+
+    def set_exemplar(self, exemplar: object) -> None:
+        self._exemplar = exemplar
+
+    def get(self) -> float:
+        return self._value
+
+    def get_exemplar(self) -> object:
+        return self._exemplar
+
+
+def _value_class() -> type:
+    """``_LoopValue`` in a single process; under ``--workers`` the library's file-backed values."""
+    library: type = values.ValueClass
+    return library if getattr(library, "_multiprocess", False) else _LoopValue
 
 
 class _KnownChildrenFirst(MetricWrapperBase):
@@ -60,11 +101,40 @@ class _KnownChildrenFirst(MetricWrapperBase):
 
 
 class FastCounter(_KnownChildrenFirst, Counter):
-    """A Counter whose known children are found without a lock."""
+    """A Counter whose known children are found without a lock, and count without one in a single process."""
+
+    def _metric_init(self) -> None:  # the library's, with ``_value_class()``
+        name, labelvalues, documentation = self._name, self._labelvalues, self._documentation
+        self._value = _value_class()(self._type, name, name + "_total", self._labelnames, labelvalues, documentation)
+        self._created = time.time()
+
+    def inc(self, amount: float = 1, exemplar: dict[str, str] | None = None) -> None:
+        if self._labelvalues and amount >= 0 and not exemplar:  # a child, a valid amount: nothing to check
+            self._value.inc(amount)
+        else:
+            super().inc(amount, exemplar)  # the library's checks and errors
 
 
 class FastHistogram(_KnownChildrenFirst, Histogram):
-    """A Histogram whose known children are found without a lock."""
+    """A Histogram whose known children are found without a lock, and observe without one in a single process."""
+
+    def _metric_init(self) -> None:  # the library's, with ``_value_class()``
+        value, name, labelvalues, documentation = _value_class(), self._name, self._labelvalues, self._documentation
+        self._created = time.time()
+        self._sum = value(self._type, name, name + "_sum", self._labelnames, labelvalues, documentation)
+        per_bucket = (*self._labelnames, "le")
+        bounds = [floatToGoString(b) for b in self._upper_bounds]  # type: ignore[no-untyped-call]
+        self._buckets = [
+            value(self._type, name, name + "_bucket", per_bucket, (*labelvalues, bound), documentation)
+            for bound in bounds
+        ]
+
+    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
+        if self._labelvalues and amount == amount and not exemplar:  # a child, not NaN (no bucket takes a NaN)
+            self._sum.inc(amount)
+            self._buckets[bisect_left(self._upper_bounds, amount)].inc(1)  # the first bound >= amount
+        else:
+            super().observe(amount, exemplar)
 
 
 class _CircuitCollector(Collector):

@@ -19,7 +19,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextvars import Token
-from dataclasses import dataclass
 
 import orjson
 from aiohttp import web
@@ -87,15 +86,23 @@ class RequestLifecycle:
         request[REQUEST_CLIENT] = None  # anonymous until the auth middleware (inside this one, when on) names it
         scope = enter_request(request_id)  # every log line of the request carries its id
         try:
-            flight = self._begin(request, request_id) if request.path.startswith("/v1/") else None
+            if not request.path.startswith("/v1/"):  # probes, /metrics: an id, nothing recorded
+                return await answer(request, handler)
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource else None
+            endpoint = route.removeprefix("/v1/") if route else "unmatched"
+            labels = RouteLabels(endpoint=endpoint, started_at=time.monotonic())
+            request[LABELS] = labels
+            span, attached = open_span(self._telemetry, request, request_id, route)
             try:
-                response = await answer(request, handler)
+                try:  # ``answer``, inlined: one coroutine per API request rather than two
+                    response = await handler(request)
+                except Exception as error:
+                    response = _error_answer(request, error)
             except BaseException as error:  # cancelled (the client went away, or the server stops), or a redirect
-                if flight is not None:
-                    self._end(flight, error)
+                self._end(request, labels, span, attached, error)
                 raise
-            if flight is not None:
-                self._end(flight, response)
+            self._end(request, labels, span, attached, response)
             return response
         finally:
             leave_request(scope)
@@ -115,69 +122,61 @@ class RequestLifecycle:
         yield
         self.access_log.stop()
 
-    def _begin(self, request: web.Request, request_id: str) -> "_InFlight":
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource else None
-        labels = RouteLabels(endpoint=route.removeprefix("/v1/") if route else "unmatched", started_at=time.monotonic())
-        request[LABELS] = labels
-        span, attached = open_span(self._telemetry, request, request_id, route)
-        return _InFlight(request, request_id, labels, span, attached)
-
-    def _end(self, flight: "_InFlight", outcome: web.StreamResponse | BaseException) -> None:
+    def _end(
+        self,
+        request: web.Request,
+        labels: RouteLabels,
+        span: Span,
+        attached: Token[Context] | None,
+        outcome: web.StreamResponse | BaseException,
+    ) -> None:
         """The API request's end, once: its metrics and access line, then its span's end."""
         try:
-            if flight.labels.client_gone:
+            if labels.client_gone:
                 status = CLIENT_CLOSED_REQUEST
             elif isinstance(outcome, BaseException):
                 status = outcome.status if isinstance(outcome, web.HTTPException) else CLIENT_CLOSED_REQUEST
             else:
                 status = outcome.status
-            self._record(flight, status)
+            self._record(request, labels, span, status)
         finally:
-            close_span(flight.span, flight.attached, outcome)
+            close_span(span, attached, outcome)
 
-    def _record(self, flight: "_InFlight", status: int) -> None:
-        labels, metrics = flight.labels, self._metrics
+    def _record(self, request: web.Request, labels: RouteLabels, span: Span, status: int) -> None:
+        metrics = self._metrics
         elapsed = time.monotonic() - labels.started_at
         route = (labels.api, labels.endpoint, labels.profile, labels.provider)
         metrics.requests.labels(*route, str(status)).inc()  # FastCounter: a known child without a lock
         metrics.latency.labels(*route).observe(elapsed)
-        client = flight.request.get(REQUEST_CLIENT)
+        client = request.get(REQUEST_CLIENT)
         if client is not None:  # one series per issued key (bounded by the keys file and the per-namespace quota)
             namespace = client.namespace or "-"
             metrics.client_requests.labels(client.name, namespace, f"{status // 100}xx").inc()
             if labels.cost_usd:
                 metrics.client_cost.labels(client.name, namespace).inc(labels.cost_usd)
         if self.access_log.enabled():  # one line per API request; a stream's when it ended, so it has the cost too
-            span = flight.span.get_span_context()
-            line = AccessLine.of(flight.request, status, labels, client, elapsed, span, flight.request_id)
+            line = AccessLine.of(request, status, labels, client, elapsed, span.get_span_context(), request[REQUEST_ID])
             self.access_log.write(line)
-
-
-@dataclass(slots=True)
-class _InFlight:
-    """What one API request's end needs from its start."""
-
-    request: web.Request
-    request_id: str
-    labels: RouteLabels
-    span: Span
-    attached: Token[Context] | None
 
 
 async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The handler's answer, or what it raised as the client API's error (OpenAI's; Anthropic's on the Messages API)."""
     try:
         return await handler(request)
-    except ApiError as e:
-        return error_response(e, anthropic=anthropic_api(request))
-    except ClientGone:
-        return web.Response(status=CLIENT_CLOSED_REQUEST)
-    except web.HTTPException as e:
-        if e.status < 400:
-            raise
-        return error_response(_from_http_exception(request, e), anthropic=anthropic_api(request))
-    except Exception:
-        log.exception("unhandled error serving %s %s", request.method, request.path)
-        error = ApiError(500, "internal error in the proxy", code="internal_error")
+    except Exception as error:
+        return _error_answer(request, error)
+
+
+def _error_answer(request: web.Request, error: Exception) -> web.StreamResponse:
+    """What the client gets for ``error``, raised by the handler; a redirect (an HTTPException below 400) goes on."""
+    if isinstance(error, ApiError):
         return error_response(error, anthropic=anthropic_api(request))
+    if isinstance(error, ClientGone):
+        return web.Response(status=CLIENT_CLOSED_REQUEST)
+    if isinstance(error, web.HTTPException):
+        if error.status < 400:
+            raise error
+        return error_response(_from_http_exception(request, error), anthropic=anthropic_api(request))
+    log.exception("unhandled error serving %s %s", request.method, request.path, exc_info=error)
+    internal = ApiError(500, "internal error in the proxy", code="internal_error")
+    return error_response(internal, anthropic=anthropic_api(request))

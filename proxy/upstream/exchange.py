@@ -8,7 +8,6 @@ owner can classify it. Upstream error texts are scrubbed of the provider's key.
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -26,7 +25,8 @@ REDACTED = "***"
 
 
 def scrub(error: BaseException, api_key: str | None) -> BaseException:
-    """Blank the provider's key out of an upstream error's text, in place.
+    """Blank the provider's key out of an upstream error's text, in place (every exchange re-raises
+    its ``UpstreamError`` through this: a ``try`` costs nothing when no error passes, unlike a context manager).
 
     Some upstreams quote the credential they were sent ("Incorrect API key
     provided: sk-..."); that text becomes client error bodies and log lines.
@@ -35,22 +35,6 @@ def scrub(error: BaseException, api_key: str | None) -> BaseException:
         error.message = error.message.replace(api_key, REDACTED)
         error.args = (error.message,)
     return error
-
-
-class _Scrubbing:
-    """Inside: an ``UpstreamError`` leaves scrubbed of ``api_key`` (a class, not a generator: it runs per request)."""
-
-    __slots__ = ("api_key",)
-
-    def __init__(self, api_key: str | None) -> None:
-        self.api_key = api_key
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
-        if isinstance(error, UpstreamError):
-            raise scrub(error, self.api_key) from None
 
 
 @dataclass(slots=True)
@@ -112,7 +96,7 @@ async def codec_once(snap: Snapshot, scope: AttemptScope, coded: Coded) -> bytes
     """A complete answer of any inbound API: the client's bytes (its usage set on the scope, its object
     told to the trace)."""
     prepared, codec = coded
-    try:  # (not ``_Scrubbing``: an object and two calls per request)
+    try:
         payload, body, scope.usage = codec.decode(await _exchange(snap, scope, prepared.request, prepared.body))
     except UpstreamError as error:
         raise scrub(error, prepared.target.api_key) from None
@@ -159,7 +143,7 @@ async def _exchange(snap: Snapshot, scope: AttemptScope, upstream: UpstreamReque
 async def open_stream(snap: Snapshot, scope: AttemptScope, prepared: Prepared) -> AsyncIterator[aiohttp.ClientResponse]:
     """An upstream stream answered 2xx, released on exit; errors raised inside are scrubbed of the key."""
     provider = scope.attempt.provider
-    with _Scrubbing(prepared.target.api_key):
+    try:
         async with _sending(snap, scope, prepared.request, prepared.body) as response:
             if response.status >= 300:
                 raise snap.adapter(provider).error(
@@ -167,3 +151,5 @@ async def open_stream(snap: Snapshot, scope: AttemptScope, prepared: Prepared) -
                 )
             scope.headroom = upstream_headroom(response.headers)
             yield response
+    except UpstreamError as error:
+        raise scrub(error, prepared.target.api_key) from None

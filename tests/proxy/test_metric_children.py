@@ -1,8 +1,12 @@
-"""Metric children found without prometheus-client's lock still count exactly like the library's own."""
+"""Metric children found and updated without prometheus-client's locks still count exactly like the library's own."""
 
-from prometheus_client import CollectorRegistry, generate_latest
+from pathlib import Path
 
-from switchboard.proxy.metrics import FastCounter, FastHistogram
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from switchboard.proxy.metrics import MULTIPROC_DIR_ENV, FastCounter, FastHistogram
 
 
 def test_a_known_label_set_reuses_its_child_and_counts_in_the_exposition() -> None:
@@ -28,3 +32,54 @@ def test_a_removed_label_set_starts_again_from_zero() -> None:
     text = generate_latest(registry).decode()
     assert 'took_bucket{le="1.0",route="chat"} 0.0' in text
     assert 'took_count{route="chat"} 1.0' in text
+
+
+def _record(counter: Counter, histogram: Histogram) -> None:
+    """The same updates for both kinds: new and known children, amounts on and between bounds, NaN, errors."""
+    for route, status in (("chat", "200"), ("chat", "200"), ("chat", "500"), ("embeddings", "200")):
+        counter.labels(route, status).inc()
+    counter.labels("chat", "200").inc(2.5)
+    counter.labels("chat", "200").inc(0)
+    with pytest.raises(ValueError, match="non-negative"):
+        counter.labels("chat", "200").inc(-1)
+    with pytest.raises(ValueError, match="missing label values"):
+        counter.inc()
+    for amount in (0.0, 0.004, 0.005, 0.0051, 1.0, 7.5, 400.0, float("nan"), -2.0):
+        histogram.labels("chat").observe(amount)
+    histogram.labels("embeddings").observe(0.2)
+    with pytest.raises(ValueError, match="missing label values"):
+        histogram.observe(1.0)
+
+
+def _without_created(exposition: bytes) -> list[str]:
+    return [line for line in exposition.decode().splitlines() if "_created" not in line]
+
+
+def test_fast_metrics_expose_exactly_what_the_library_s_own_would() -> None:
+    fast, library = CollectorRegistry(), CollectorRegistry()
+    buckets = (0.005, 0.01, 1.0, 10.0)
+    _record(
+        FastCounter("hits", "Hits", ["route", "status"], registry=fast),
+        FastHistogram("took", "Took", ["route"], buckets=buckets, registry=fast),
+    )
+    _record(
+        Counter("hits", "Hits", ["route", "status"], registry=library),
+        Histogram("took", "Took", ["route"], buckets=buckets, registry=library),
+    )
+    assert _without_created(generate_latest(fast)) == _without_created(generate_latest(library))
+    assert 'took_bucket{le="0.005",route="chat"} 4.0' in generate_latest(fast).decode()  # 0.005 is in its own bucket
+
+
+def test_with_workers_fast_metrics_write_the_shared_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Under ``--workers`` the values are the library's file-backed ones: the aggregate over the files has them."""
+    monkeypatch.setenv(MULTIPROC_DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue())  # type: ignore[no-untyped-call]
+    counter = FastCounter("hits", "Hits", ["route", "status"], registry=None)
+    histogram = FastHistogram("took", "Took", ["route"], buckets=(0.005, 0.01, 1.0, 10.0), registry=None)
+    _record(counter, histogram)
+    aggregate = CollectorRegistry()
+    MultiProcessCollector(aggregate, path=str(tmp_path))  # type: ignore[no-untyped-call]
+    text = generate_latest(aggregate).decode()
+    assert 'hits_total{route="chat",status="200"} 4.5' in text
+    assert 'took_bucket{le="0.005",route="chat"} 4.0' in text
+    assert 'took_count{route="chat"} 8.0' in text  # the NaN is in no bucket, as with the library's own
