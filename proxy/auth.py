@@ -34,11 +34,12 @@ profile, which only the router knows, so the handler calls ``require_profile``.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Final
 
@@ -72,10 +73,28 @@ class Client:
     """The key's own dollar budget (``budget``: ``period``, ``limitUsd``, ``softPercent``, ``softAction``)."""
     namespace: str | None = None
     """The team namespace whose Secret holds the key (its name is then ``namespace/secret``); None: the keys file."""
+    _matches: Callable[[str], object] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_matches", profile_matcher(self.profiles))
 
     def may_use(self, profile_key: str) -> bool:
         """Whether this client may send requests routed to ``profile_key`` ("namespace/name" or "name")."""
-        return any(fnmatchcase(profile_key, pattern) for pattern in self.profiles)
+        return self._matches(profile_key) is not None
+
+
+def profile_matcher(patterns: Iterable[str]) -> Callable[[str], object]:
+    """One compiled test for "``fnmatchcase`` matches one of ``patterns``" (returns None when none does).
+
+    Runs twice per request with client auth on (the route, then the plan's profile); a loop over
+    ``fnmatchcase`` calls cost several microseconds, one alternation of their translated regexes one match.
+    """
+    translated = [f"(?:{fnmatch.translate(pattern)})" for pattern in patterns]
+    return re.compile("|".join(translated)).match if translated else _no_match
+
+
+def _no_match(_: str) -> None:
+    return None
 
 
 REQUEST_CLIENT: Final = web.RequestKey[Client | None]("switchboard.client")
@@ -193,12 +212,13 @@ class KeyFileSource:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = Path(path)
+        self._path_name = os.fspath(path)
         self._stamp = self._stat()
         self._store = load_key_file(self._path)
 
     def _stat(self) -> tuple[int, int, int] | None:
         try:
-            st = self._path.stat()
+            st = os.stat(self._path_name)  # per request: the str path spares pathlib's layers
         except OSError:
             return None
         return (st.st_ino, st.st_size, st.st_mtime_ns)

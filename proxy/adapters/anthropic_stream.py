@@ -9,14 +9,15 @@ from typing import Any
 
 from switchboard.proxy.adapters.anthropic_answer import ERROR_STATUSES, FAMILY, FINISH_REASONS, read_usage
 from switchboard.proxy.adapters.base import UpstreamProtocolError, Usage
+from switchboard.proxy.adapters.chat_stream import ChatChunkStream, chunk_object, usage_chunk_object
 from switchboard.proxy.adapters.errors import stream_error
 from switchboard.proxy.adapters.sse import SSEDecoder
-from switchboard.proxy.adapters.wire import DONE_EVENT, as_int, chunk, load_object, stream_failure, usage_chunk
+from switchboard.proxy.adapters.wire import as_int, load_object
 
 _INPUT_KEYS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
-class AnthropicStream:
+class AnthropicStream(ChatChunkStream):
     def __init__(self, public_model: str, created: int, *, include_usage: bool) -> None:
         self._model = public_model
         self._created = created
@@ -32,18 +33,18 @@ class AnthropicStream:
     def usage(self) -> Usage | None:
         return read_usage(self._input, self._output) if self._id is not None else None
 
-    def feed(self, data: bytes) -> list[bytes]:
-        out: list[bytes] = []
-        for event in self._decoder.feed(data):
+    def feed_chunks(self, chunk: bytes) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for _, data in self._decoder.feed(chunk):
             if not self._stopped:
-                out += self._on(load_object(FAMILY, event.data, "stream event"))
+                out += self._on(load_object(FAMILY, data, "stream event"))
         return out
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         assert self._id is not None
-        return chunk(self._id, self._created, self._model, delta, finish)
+        return chunk_object(self._id, self._created, self._model, delta, finish)
 
-    def _on(self, event: dict[str, Any]) -> list[bytes]:
+    def _on(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         kind = event.get("type")
         if kind == "error":
             error = event.get("error") or {}
@@ -64,14 +65,14 @@ class AnthropicStream:
             self._stopped = True
         return []
 
-    def _start(self, message: dict[str, Any]) -> list[bytes]:
+    def _start(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         self._id = str(message.get("id") or "msg")
         usage = message.get("usage") or {}
         self._input = {k: usage[k] for k in _INPUT_KEYS if k in usage}
         self._output = as_int(usage.get("output_tokens"))
         return [self._chunk({"role": "assistant", "content": ""})]
 
-    def _block_start(self, index: int, block: dict[str, Any]) -> list[bytes]:
+    def _block_start(self, index: int, block: dict[str, Any]) -> list[dict[str, Any]]:
         if block.get("type") == "tool_use":
             tool = self._tool_index[index] = len(self._tool_index)
             head = {"index": tool, "id": block.get("id"), "type": "function"}
@@ -80,7 +81,7 @@ class AnthropicStream:
             return [self._chunk({"content": block["text"]})]
         return []
 
-    def _block_delta(self, index: int, delta: dict[str, Any]) -> list[bytes]:
+    def _block_delta(self, index: int, delta: dict[str, Any]) -> list[dict[str, Any]]:
         if delta.get("type") == "text_delta" and delta.get("text"):
             return [self._chunk({"content": delta["text"]})]
         if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
@@ -90,7 +91,7 @@ class AnthropicStream:
             return [self._chunk({"tool_calls": [{"index": self._tool_index[index], "function": arguments}]})]
         return []
 
-    def _message_delta(self, event: dict[str, Any]) -> list[bytes]:
+    def _message_delta(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         usage = event.get("usage") or {}
         if "output_tokens" in usage:
             self._output = as_int(usage["output_tokens"])
@@ -102,14 +103,10 @@ class AnthropicStream:
         reason = (event.get("delta") or {}).get("stop_reason")
         return [self._chunk({}, FINISH_REASONS.get(str(reason), "stop"))] if reason else []
 
-    def finish(self) -> list[bytes]:
+    def finish_chunks(self) -> list[dict[str, Any]]:
         if not self._stopped:
             where = " in the middle of an event" if self._decoder.mid_event else ""
             raise UpstreamProtocolError(f"anthropic stream ended{where} before message_stop")
-        closing = [DONE_EVENT]
-        if self._include_usage and self._id is not None:
-            closing.insert(0, usage_chunk(self._id, self._created, self._model, read_usage(self._input, self._output)))
-        return closing
-
-    def fail(self, message: str) -> list[bytes]:
-        return stream_failure(message)
+        if not self._include_usage or self._id is None:
+            return []
+        return [usage_chunk_object(self._id, self._created, self._model, read_usage(self._input, self._output))]

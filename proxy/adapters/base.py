@@ -3,9 +3,12 @@ responses and stream bytes, and never do I/O (the transport is kept apart)."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from switchboard.api.provider import ProviderConfig, ProviderModel
+
+if TYPE_CHECKING:
+    from switchboard.proxy.adapters.chat_stream import ChatChunkStream
 
 
 @dataclass(slots=True)
@@ -106,7 +109,7 @@ class Adapter(Protocol):
 
     def chat_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]: ...
 
-    def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> StreamTranslator: ...
+    def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> "ChatChunkStream": ...
 
     def embeddings_request(self, target: Target, body: Mapping[str, Any]) -> UpstreamRequest: ...
 

@@ -16,10 +16,10 @@ from switchboard.proxy.adapters.base import (
     UpstreamRequest,
     Usage,
 )
+from switchboard.proxy.adapters.chat_stream import ChatChunkStream
 from switchboard.proxy.adapters.errors import stream_error, upstream_error
-from switchboard.proxy.adapters.sse import SSEDecoder, SSEEvent
+from switchboard.proxy.adapters.sse import SSEDecoder
 from switchboard.proxy.adapters.wire import (
-    DONE_EVENT,
     JSON_HEADERS,
     STREAM_HEADERS,
     as_int,
@@ -28,7 +28,6 @@ from switchboard.proxy.adapters.wire import (
     relabelled,
     require_messages,
     sse_event,
-    stream_failure,
 )
 
 
@@ -58,17 +57,17 @@ def chat_body(body: Mapping[str, Any], model: str | None, *, stream: bool) -> di
     return out
 
 
-def _one_line(data: str) -> bool:
+def _one_line(data: bytes) -> bool:
     """Whether ``data`` can go back on one ``data:`` line as it is (JSON may hold line breaks as whitespace)."""
-    return "\n" not in data and "\r" not in data
+    return b"\n" not in data and b"\r" not in data
 
 
-class OpenAIStream:
+class OpenAIStream(ChatChunkStream):
     """Rewrites the model in each chunk, keeps usage, and drops it when the client did not ask.
 
-    A chunk that already names the public model and carries no usage is relayed as the upstream
-    wrote it (parsed for errors, never re-encoded): most chunks of a stream whose upstream model
-    name is the public one.
+    For a chat client, a chunk that already names the public model and carries no usage is
+    relayed as the upstream wrote it (parsed for errors, never re-encoded): most chunks of a
+    stream whose upstream model name is the public one.
     """
 
     def __init__(self, family: str, public_model: str, *, include_usage: bool) -> None:
@@ -85,41 +84,53 @@ class OpenAIStream:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         out: list[bytes] = []
-        for event in self._decoder.feed(chunk):
-            out.extend(self._translate(event))
+        for _, data in self._decoder.feed(chunk):
+            payload = self._read(data)
+            if payload is None:
+                continue
+            if payload.get("usage") is None and payload.get("model") == self._public_model and _one_line(data):
+                out.append(b"data: " + data + b"\n\n")  # nothing to change: the upstream's bytes
+            elif (changed := self._for_client(payload)) is not None:
+                out.append(sse_event(changed))
         return out
 
-    def _translate(self, event: SSEEvent) -> list[bytes]:
+    def feed_chunks(self, chunk: bytes) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for _, data in self._decoder.feed(chunk):
+            payload = self._read(data)
+            if payload is not None and (changed := self._for_client(payload)) is not None:
+                out.append(changed)
+        return out
+
+    def _read(self, data: bytes) -> dict[str, Any] | None:
+        """One event's chunk, checked for an in-band error; None for ``[DONE]`` and whatever follows it."""
         if self._done:
-            return []
-        if event.data.strip() == "[DONE]":
+            return None
+        if data[:1] != b"{" and data.strip() == b"[DONE]":
             self._done = True
-            return []
-        data = event.data
+            return None
         payload = load_object(self._family, data, "stream event")
         if "error" in payload:
             raise stream_error(self._family, payload["error"])
-        raw_usage = payload.get("usage")
-        if raw_usage is None and payload.get("model") == self._public_model and _one_line(data):
-            return [b"data: " + data.encode() + b"\n\n"]  # nothing to change: the upstream's bytes
+        return payload
+
+    def _for_client(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """``payload`` renamed to the public model, its usage kept (and removed unless asked); None: nothing left."""
         payload["model"] = self._public_model
-        usage = read_usage(raw_usage)
+        usage = read_usage(payload.get("usage"))
         if usage is not None:
             self._usage = usage
             if not self._include_usage:
                 del payload["usage"]
                 if not payload.get("choices"):
-                    return []
-        return [sse_event(payload)]
+                    return None
+        return payload
 
-    def finish(self) -> list[bytes]:
+    def finish_chunks(self) -> list[dict[str, Any]]:
         if not self._done:
             where = " in the middle of an event" if self._decoder.mid_event else ""
             raise UpstreamProtocolError(f"{self._family} stream ended{where} before data: [DONE]")
-        return [DONE_EVENT]
-
-    def fail(self, message: str) -> list[bytes]:
-        return stream_failure(message)
+        return []
 
 
 class OpenAIAdapter:

@@ -8,21 +8,17 @@ It runs once per streamed chunk, so the common shape costs no Python loop per
 line: ``\\r\\n`` is folded to ``\\n`` per chunk, complete events are cut at blank
 lines by ``bytes.split``, and an event that is one ``data: ...`` line (every
 OpenAI-style chunk) or ``event: ...`` plus one ``data: ...`` line (Anthropic's) is
-taken whole; any other event is read line by line.
+taken whole; any other event is read line by line. Data stays bytes: the JSON
+parser every caller runs next reads bytes and checks their UTF-8 itself, and a
+relayed event goes out without a decode and an encode.
 """
-
-from typing import NamedTuple
 
 from switchboard.proxy.adapters.base import UpstreamProtocolError
 
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 
-
-class SSEEvent(NamedTuple):
-    """A tuple, not a frozen dataclass: one is built per streamed event."""
-
-    event: str | None
-    data: str
+SSEEvent = tuple[str | None, bytes]
+"""(the ``event:`` name or None, the data): a plain tuple, the cheapest object to build once per streamed event."""
 
 
 class SSEDecoder:
@@ -53,14 +49,15 @@ class SSEDecoder:
                 return []
             chunk = bytes(buffer)
             buffer.clear()
-        *complete, rest = chunk.split(b"\n\n")
+        blocks = chunk.split(b"\n\n")
+        rest = blocks.pop()
         if rest:
             buffer += rest
             self._bound()
         events: list[SSEEvent] = []
-        for block in complete:
+        for block in blocks:
             if block.startswith(b"data: ") and b"\n" not in block:
-                events.append(SSEEvent(None, self._text(block[6:])))
+                events.append((None, block[6:]))
             elif block.startswith(b"event: ") and (named := self._named(block)) is not None:
                 events.append(named)
             elif (event := self._event(block)) is not None:
@@ -72,7 +69,7 @@ class SSEDecoder:
         name, _, data = block.partition(b"\n")
         if not data.startswith(b"data: ") or b"\n" in data:
             return None
-        return SSEEvent(self._text(name[7:]), self._text(data[6:]))
+        return self._text(name[7:]), data[6:]
 
     def _fold(self, chunk: bytes) -> bytes:
         """``\r\n`` -> ``\n``; a trailing ``\r`` waits for the next chunk, which may start with its ``\n``."""
@@ -89,20 +86,17 @@ class SSEDecoder:
     def _event(self, block: bytes) -> SSEEvent | None:
         """One event's lines (no blank line among them but a leading one): ``data`` and ``event`` fields."""
         name: str | None = None
-        data: list[str] = []
-        for raw in block.split(b"\n"):
-            if not raw:
+        data: list[bytes] = []
+        for line in block.split(b"\n"):
+            if not line or line.startswith(b":"):
                 continue
-            line = self._text(raw)
-            if line.startswith(":"):
-                continue
-            field, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if field == "data":
+            field, _, value = line.partition(b":")
+            value = value.removeprefix(b" ")
+            if field == b"data":
                 data.append(value)
-            elif field == "event":
-                name = value
-        return SSEEvent(name, "\n".join(data)) if data else None
+            elif field == b"event":
+                name = self._text(value)
+        return (name, b"\n".join(data)) if data else None
 
     def _text(self, raw: bytes) -> str:
         try:

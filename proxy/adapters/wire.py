@@ -106,35 +106,6 @@ def stream_failure(message: str, *, code: str = "upstream_stream_error") -> list
     return [sse_event(body), DONE_EVENT]
 
 
-def chunk(
-    completion_id: str, created: int, model: str, delta: Mapping[str, Any], finish_reason: str | None = None
-) -> bytes:
-    """One OpenAI ``chat.completion.chunk`` event with a single choice."""
-    return sse_event(
-        {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [{"index": 0, "delta": dict(delta), "finish_reason": finish_reason}],
-        }
-    )
-
-
-def usage_chunk(completion_id: str, created: int, model: str, usage: Usage) -> bytes:
-    """The ``include_usage`` closing chunk: usage and no choices."""
-    return sse_event(
-        {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [],
-            "usage": usage_dict(usage),
-        }
-    )
-
-
 def as_object(value: Any) -> dict[str, Any]:
     """A JSON object field of an untrusted body, or an empty one when it is missing or not an object."""
     return value if isinstance(value, dict) else {}

@@ -1,16 +1,12 @@
-"""Reading back the chat chunk events an adapter's stream translator produced (pure).
+"""What the encoders of other client APIs read of one chat completion chunk object (pure).
 
 Inbound encoders sit on top of the chat translators, so every upstream keeps a
-single codec; they re-read the ``data: {...}`` events here, one JSON object each.
+single codec; they read the chunk objects the translator already parsed or built.
 """
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-import orjson
-
-from switchboard.proxy.adapters.base import UpstreamProtocolError
 from switchboard.proxy.adapters.wire import as_object
 
 
@@ -22,9 +18,8 @@ class ToolDelta:
     arguments: str
 
 
-@dataclass(frozen=True, slots=True)
-class ChunkView:
-    """What an encoder needs of one chat chunk."""
+class ChunkView(NamedTuple):
+    """What an encoder needs of one chat chunk (a tuple: one is built per streamed chunk)."""
 
     id: str | None
     created: int | None
@@ -34,8 +29,11 @@ class ChunkView:
 
 
 def _tools(delta: dict[str, Any]) -> tuple[ToolDelta, ...]:
+    calls = delta.get("tool_calls")
+    if not calls:
+        return ()
     out: list[ToolDelta] = []
-    for position, call in enumerate(delta.get("tool_calls") or []):
+    for position, call in enumerate(calls if isinstance(calls, list) else ()):
         if not isinstance(call, dict):
             continue
         function = as_object(call.get("function"))
@@ -51,25 +49,18 @@ def _tools(delta: dict[str, Any]) -> tuple[ToolDelta, ...]:
     return tuple(out)
 
 
-def chunks(events: list[bytes]) -> Iterator[ChunkView]:
-    """The chat chunks in ``events`` (``[DONE]`` and choice-less usage chunks carry no content)."""
-    for event in events:
-        data = event.removeprefix(b"data: ").strip()
-        if data == b"[DONE]":
-            continue
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise UpstreamProtocolError(f"chat stream event is not JSON: {data[:80]!r}") from None
-        choices = payload.get("choices") if isinstance(payload, dict) else None
-        choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-        delta = as_object(choice.get("delta"))
-        text = delta.get("content")
-        created = payload.get("created")
-        yield ChunkView(
-            str(payload["id"]) if payload.get("id") is not None else None,
-            created if isinstance(created, int) else None,
-            text if isinstance(text, str) else "",
-            _tools(delta),
-            choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else None,
-        )
+def chunk_view(payload: dict[str, Any]) -> ChunkView:
+    """One chunk object (a choice-less usage chunk has no text, tools or finish reason)."""
+    choices = payload.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    delta = as_object(choice.get("delta"))
+    text = delta.get("content")
+    created = payload.get("created")
+    finish_reason = choice.get("finish_reason")
+    return ChunkView(
+        str(payload["id"]) if payload.get("id") is not None else None,
+        created if isinstance(created, int) else None,
+        text if isinstance(text, str) else "",
+        _tools(delta),
+        finish_reason if isinstance(finish_reason, str) else None,
+    )

@@ -24,6 +24,7 @@ from switchboard.proxy.adapters.base import (
     UpstreamRequest,
     Usage,
 )
+from switchboard.proxy.adapters.chat_stream import ChatChunkStream
 from switchboard.proxy.adapters.openai import OpenAIAdapter
 from switchboard.proxy.adapters.wire import encoded
 from switchboard.proxy.apis import messages_object, messages_stream, responses_object, responses_stream
@@ -83,7 +84,7 @@ def _via_chat(
     *,
     stream: bool,
     answer: Callable[[dict[str, Any], Usage], dict[str, Any]],
-    encoder: Callable[[StreamTranslator], StreamTranslator],
+    encoder: Callable[[ChatChunkStream], StreamTranslator],
     commits: Callable[[bytes], bool],
 ) -> Codec:
     """The client's API carried as chat completions: ``answer`` and ``encoder`` turn chat back into it."""

@@ -11,10 +11,11 @@ from dataclasses import replace
 from typing import Any
 
 from switchboard.proxy.adapters.anthropic_answer import ERROR_STATUSES, read_usage
-from switchboard.proxy.adapters.base import StreamTranslator, UpstreamProtocolError, Usage
+from switchboard.proxy.adapters.base import UpstreamProtocolError, Usage
+from switchboard.proxy.adapters.chat_stream import ChatChunkStream
 from switchboard.proxy.adapters.errors import stream_error
 from switchboard.proxy.adapters.wire import as_int, as_object
-from switchboard.proxy.apis.chat_chunks import ToolDelta, chunks
+from switchboard.proxy.apis.chat_chunks import ToolDelta, chunk_view
 from switchboard.proxy.apis.messages_object import _message, message_id, message_usage
 from switchboard.proxy.apis.messages_request import STOP_REASONS
 from switchboard.proxy.apis.native_stream import NativeStream, event_bytes
@@ -29,7 +30,7 @@ def error_event(message: str, kind: str = "api_error") -> bytes:
 class MessagesEncoder:
     """Chat chunks (from ``inner``, created with usage on) -> Anthropic stream events."""
 
-    def __init__(self, inner: StreamTranslator, model: str, clock: Callable[[], float]) -> None:
+    def __init__(self, inner: ChatChunkStream, model: str, clock: Callable[[], float]) -> None:
         self._inner = inner
         self._model = model
         self._started = False
@@ -44,11 +45,12 @@ class MessagesEncoder:
         return self._inner.usage
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        return self._encode(self._inner.feed(chunk))
+        return self._encode(self._inner.feed_chunks(chunk))
 
-    def _encode(self, events: list[bytes]) -> list[bytes]:
+    def _encode(self, chunks: list[dict[str, Any]]) -> list[bytes]:
         out: list[bytes] = []
-        for view in chunks(events):
+        for chunk in chunks:
+            view = chunk_view(chunk)
             if not self._started:
                 self._started = True
                 head = _message(message_id(view.id or "chat"), self._model, [], None, Usage())
@@ -92,7 +94,7 @@ class MessagesEncoder:
         return out
 
     def finish(self) -> list[bytes]:
-        out = self._encode(self._inner.finish())
+        out = self._encode(self._inner.finish_chunks())
         if not self._started:
             raise UpstreamProtocolError("upstream stream ended without any chunk")
         usage = self._inner.usage or Usage()

@@ -36,18 +36,17 @@ class NativeStream(ABC):
 
     def feed(self, chunk: bytes) -> list[bytes]:
         out: list[bytes] = []
-        for event in self._decoder.feed(chunk):
-            if self.done or event.data.strip() == "[DONE]":
+        for _, data in self._decoder.feed(chunk):
+            if self.done or data.strip() == b"[DONE]":
                 continue
-            data = event.data
             payload = load_object(self.family, data, "stream event")
             kind = payload.get("type")
             if not isinstance(kind, str) or "\n" in kind or "\r" in kind:
                 raise UpstreamProtocolError(f"{self.family} stream event has no 'type' (or not one line)")
-            if self.observe(kind, payload) or "\n" in data or "\r" in data:
+            if self.observe(kind, payload) or b"\n" in data or b"\r" in data:
                 out.append(event_bytes(payload))
             else:  # nothing to change: the upstream's JSON as it came
-                out.append(b"event: " + kind.encode() + b"\ndata: " + data.encode() + b"\n\n")
+                out.append(b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n")
         return out
 
     @abstractmethod

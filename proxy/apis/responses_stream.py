@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from switchboard.proxy.adapters.base import StreamTranslator, UpstreamProtocolError, Usage
+from switchboard.proxy.adapters.base import UpstreamProtocolError, Usage
+from switchboard.proxy.adapters.chat_stream import ChatChunkStream
 from switchboard.proxy.adapters.errors import stream_error
-from switchboard.proxy.apis.chat_chunks import ChunkView, ToolDelta, chunks
+from switchboard.proxy.apis.chat_chunks import ChunkView, ToolDelta, chunk_view
 from switchboard.proxy.apis.native_stream import NativeStream, event_bytes
 from switchboard.proxy.apis.responses_object import Envelope, function_call_item, message_item, read_usage, response_id
 
@@ -48,7 +49,7 @@ class _Call:
 class ResponsesEncoder:
     """Chat chunks (from ``inner``, created with usage on) -> Responses events."""
 
-    def __init__(self, inner: StreamTranslator, envelope: Envelope, clock: Callable[[], float]) -> None:
+    def __init__(self, inner: ChatChunkStream, envelope: Envelope, clock: Callable[[], float]) -> None:
         self._inner = inner
         self._envelope = envelope
         self._clock = clock
@@ -79,11 +80,12 @@ class ResponsesEncoder:
         )
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        return self._encode(self._inner.feed(chunk))
+        return self._encode(self._inner.feed_chunks(chunk))
 
-    def _encode(self, events: list[bytes]) -> list[bytes]:
+    def _encode(self, chunks: list[dict[str, Any]]) -> list[bytes]:
         out: list[bytes] = []
-        for view in chunks(events):
+        for chunk in chunks:
+            view = chunk_view(chunk)
             if self._rid is None:
                 out += self._start(view)
             if view.text:
@@ -205,7 +207,7 @@ class ResponsesEncoder:
         return out
 
     def finish(self) -> list[bytes]:
-        out = self._encode(self._inner.finish())
+        out = self._encode(self._inner.finish_chunks())
         if self._rid is None:
             raise UpstreamProtocolError("upstream stream ended without any chunk")
         out += self._close_message() + self._close_calls()

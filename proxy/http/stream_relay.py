@@ -15,6 +15,7 @@ waits for the socket to drain, so a slow reader holds the upstream read back
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -41,25 +42,30 @@ class ClientStream:
     def __init__(self, request: web.Request) -> None:
         self._request = request
         self._translator: StreamTranslator | None = None
+        self._traced: Callable[[list[bytes]], None] | None = None
+        """The attempt span's ``saw_events``, when it records (looked up once, not per chunk)."""
         self.response: web.StreamResponse | None = None
 
     async def open(self, scope: AttemptScope, headers: dict[str, str], translator: StreamTranslator) -> None:
         """Commit to ``scope``'s attempt; its ``translator`` words the error if the stream breaks later."""
         scope.commit()
         self._translator = translator
+        if scope.trace is not None and scope.trace.span.is_recording():
+            self._traced = scope.trace.saw_events
         self.response = _SSEResponse(status=200, headers={**SSE_HEADERS, **headers})
         await scope.to_client(self.response.prepare(self._request))
 
-    async def write(self, scope: AttemptScope, events: list[bytes]) -> None:
-        if events and scope.trace is not None:
-            scope.trace.saw_events(events)
-        if events and self.response is not None:
-            await scope.to_client(self.response.write(events[0] if len(events) == 1 else b"".join(events)))
+    def write(self, scope: AttemptScope, events: list[bytes]) -> Awaitable[None]:
+        """The write of ``events`` (after ``open``), to await: a function, not a coroutine, since it runs per chunk."""
+        assert self.response is not None
+        if self._traced is not None:
+            self._traced(events)
+        return scope.to_client(self.response.write(b"".join(events)))
 
     async def end(self, scope: AttemptScope, events: list[bytes]) -> None:
         """The last ``events`` and the end of the body, in one write."""
-        if events and scope.trace is not None:
-            scope.trace.saw_events(events)
+        if events and self._traced is not None:
+            self._traced(events)
         if self.response is not None:
             await scope.to_client(self.response.write_eof(b"".join(events)))
 
@@ -72,27 +78,32 @@ class ClientStream:
 async def relay(snap: Snapshot, scope: AttemptScope, coded: Coded, plan: Plan, client: ClientStream) -> None:
     """One streamed attempt of any inbound API: open upstream, hold events back until the commit, relay, end.
 
-    Until the commit the provider's ``firstTokenSeconds`` (when set) bounds the wait.
+    Until the commit the provider's ``firstTokenSeconds`` (when set) bounds the wait. The usage seen so
+    far is the attempt's however the stream ends (a cut stream is accounted up to the cut).
     """
     prepared, codec = coded
     async with asyncio.timeout(scope.attempt.timeouts.first_token_seconds) as first_token:
         async with open_stream(snap, scope, prepared) as response:
             translator = codec.open_stream()
-            held: list[bytes] = []
-            async for chunk in response.content.iter_any():
-                events = translator.feed(chunk)
-                if scope.committed:
-                    await client.write(scope, events)
-                elif any(codec.commits(event) for event in events):
-                    first_token.reschedule(None)
-                    await client.open(scope, attempt_headers(plan, scope), translator)
-                    await client.write(scope, [*held, *events])
-                    held = []
-                else:
-                    held.extend(events)
-                if translator.usage is not None:
-                    scope.usage = translator.usage
-            closing = translator.finish()
+            try:
+                chunks = response.content.iter_any()
+                held: list[bytes] = []
+                async for chunk in chunks:
+                    events = translator.feed(chunk)
+                    if any(codec.commits(event) for event in events):
+                        first_token.reschedule(None)
+                        await client.open(scope, attempt_headers(plan, scope), translator)
+                        await client.write(scope, [*held, *events])
+                        held = []
+                        break
+                    held += events
+                async for chunk in chunks:  # committed (or already at the end): relayed as they come
+                    events = translator.feed(chunk)
+                    if events:
+                        await client.write(scope, events)
+                closing = translator.finish()
+            finally:
+                scope.usage = translator.usage
         first_token.reschedule(None)
     scope.usage = translator.usage or Usage()
     if not scope.committed:  # a complete answer without output (an empty completion)

@@ -7,7 +7,7 @@ import pytest
 from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamProtocolError
 from switchboard.proxy.adapters.errors import error_message, parse_retry_after
 from tests.adapters.support import make_target
-from tests.adapters.test_golden import adapter_for
+from tests.adapters.test_golden import BASE_URLS, adapter_for
 
 NOW = 1_700_000_000.0
 
@@ -119,3 +119,15 @@ def test_mid_stream_error_event(family: str) -> None:
     with pytest.raises(Exception) as info:
         translator.feed(event)
     assert getattr(info.value, "status", None) in (529, 503)
+
+
+@pytest.mark.parametrize("family", ["openai", "azure-openai", "anthropic", "gemini"])
+@pytest.mark.parametrize("objects", [False, True], ids=["events", "chunk-objects"])
+def test_stream_data_that_is_not_utf8_is_a_protocol_error(family: str, objects: bool) -> None:
+    """Event data stays bytes in the decoder; the JSON read after it refuses invalid UTF-8 (for chat
+    clients and for the encoders of the other client APIs alike), never relays it."""
+    target = make_target(family, BASE_URLS[family], api_version="2024-10-21" if family == "azure-openai" else None)
+    translator = adapter_for(family).chat_stream(target, "m", include_usage=False)
+    feed = translator.feed_chunks if objects else translator.feed
+    with pytest.raises(UpstreamProtocolError, match="UTF-8"):
+        feed(b'data: {"id":"x","model":"m","choices":[{"index":0,"delta":{"content":"\xff"}}]}\n\n')

@@ -16,20 +16,19 @@ def reference(stream: bytes) -> tuple[list[SSEEvent], bool]:
     and whether it stopped inside an event (an unfinished line, or fields not yet ended by a blank line)."""
     events: list[SSEEvent] = []
     name: str | None = None
-    data: list[str] = []
+    data: list[bytes] = []
     *lines, unfinished = re.split(rb"\r?\n", stream)
     for line in lines:
-        text = line.decode()
-        if not text:
+        if not line:
             if data:
-                events.append(SSEEvent(name, "\n".join(data)))
+                events.append((name, b"\n".join(data)))
             name, data = None, []
-        elif not text.startswith(":"):
-            field, _, value = text.partition(":")
-            if field == "data":
-                data.append(value.removeprefix(" "))
-            elif field == "event":
-                name = value.removeprefix(" ")
+        elif not line.startswith(b":"):
+            field, _, value = line.partition(b":")
+            if field == b"data":
+                data.append(value.removeprefix(b" "))
+            elif field == b"event":
+                name = value.removeprefix(b" ").decode()
     return events, bool(unfinished) or bool(data) or name is not None
 
 
@@ -66,9 +65,9 @@ def test_any_split_of_any_stream_gives_the_events_of_a_line_by_line_reading(stre
 @pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
 def test_one_line_events_are_whole_and_a_stream_ending_after_a_blank_line_is_not_mid_event(ending: bytes) -> None:
     decoder = SSEDecoder("openai")
-    assert decoder.feed(b'data: {"a": 1}' + ending + ending + b"data: [DONE]" + ending) == [SSEEvent(None, '{"a": 1}')]
+    assert decoder.feed(b'data: {"a": 1}' + ending + ending + b"data: [DONE]" + ending) == [(None, b'{"a": 1}')]
     assert decoder.mid_event
-    assert decoder.feed(ending) == [SSEEvent(None, "[DONE]")]
+    assert decoder.feed(ending) == [(None, b"[DONE]")]
     assert not decoder.mid_event
 
 
@@ -81,6 +80,6 @@ def test_an_event_larger_than_the_bound_fed_in_pieces_is_refused() -> None:
             decoder.feed(piece)
 
 
-def test_invalid_utf8_is_a_protocol_error() -> None:
+def test_invalid_utf8_in_an_event_name_is_a_protocol_error() -> None:
     with pytest.raises(UpstreamProtocolError, match="not valid UTF-8"):
-        SSEDecoder("openai").feed(b"data: \xff\n\n")
+        SSEDecoder("anthropic").feed(b"event: \xff\ndata: {}\n\n")

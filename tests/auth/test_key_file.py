@@ -3,9 +3,12 @@
 import hashlib
 import logging
 import os
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from switchboard.proxy.auth import Client, KeyFileError, KeyFileSource, hash_key, load_key_file, parse_key_file
 
@@ -56,6 +59,17 @@ def test_only_digests_are_kept_in_memory() -> None:
 )
 def test_profile_patterns(profiles: tuple[str, ...], profile: str, allowed: bool) -> None:
     assert Client("c", profiles).may_use(profile) is allowed
+
+
+glob_text = st.text(alphabet="ab/-*?[]!.\\\n", max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(glob_text, max_size=4), glob_text)
+def test_compiled_profile_patterns_match_like_fnmatchcase(patterns: list[str], profile: str) -> None:
+    """One compiled alternation answers as a loop of ``fnmatchcase`` over the patterns would."""
+    expected = any(fnmatchcase(profile, pattern) for pattern in patterns)
+    assert Client("c", tuple(patterns)).may_use(profile) is expected
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,12 @@ def providers(ns: str, cloud_url: str) -> list[dict[str, Any]]:
     local = {
         "type": "openai-compatible",
         "service": {"name": "vllm", "port": 80},  # by number: the operator resolves it to the port name
-        "endpointPicking": {"saturation": {"maxInFlight": 2}, "ejection": {"consecutiveFailures": 2}},
+        # A long ejection: the killed endpoint must still read "ejected" (and ENDPOINTS 2/3) however slow the
+        # machine; it never comes back in this test.
+        "endpointPicking": {
+            "saturation": {"maxInFlight": 2},
+            "ejection": {"consecutiveFailures": 2, "ejectionSeconds": 300},
+        },
         "models": [{"name": MODEL}],
     }
     cloud = {"type": "openai-compatible", "baseUrl": cloud_url + "/v1", "models": [{"name": MODEL}]}

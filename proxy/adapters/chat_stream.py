@@ -1,0 +1,65 @@
+"""Every upstream's stream read as chat completion chunks: the objects, and the SSE events for chat clients.
+
+Inbound APIs other than chat (Responses, Messages) encode their events from
+the chunk objects themselves (``feed_chunks``), so a chunk is parsed once per
+stream and never written as JSON only to be read back by the next layer.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+from switchboard.proxy.adapters.base import Usage
+from switchboard.proxy.adapters.wire import DONE_EVENT, sse_event, stream_failure, usage_dict
+
+
+class ChatChunkStream(ABC):
+    """An upstream stream, fed its bytes as they arrive, as chat completion chunks."""
+
+    @property
+    @abstractmethod
+    def usage(self) -> Usage | None:
+        """The usage seen so far (None until the upstream reported any)."""
+
+    @abstractmethod
+    def feed_chunks(self, chunk: bytes) -> list[dict[str, Any]]:
+        """Consume raw upstream bytes; the complete chunks they finish, as objects (usage included when asked)."""
+
+    @abstractmethod
+    def finish_chunks(self) -> list[dict[str, Any]]:
+        """Upstream EOF: the closing chunks (the ``include_usage`` one) or ``UpstreamProtocolError`` if truncated."""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The chunks as ``data: ...`` events for a chat client."""
+        return [sse_event(payload) for payload in self.feed_chunks(chunk)]
+
+    def finish(self) -> list[bytes]:
+        return [*(sse_event(payload) for payload in self.finish_chunks()), DONE_EVENT]
+
+    def fail(self, message: str) -> list[bytes]:
+        return stream_failure(message)
+
+
+def chunk_object(
+    completion_id: str, created: int, model: str, delta: Mapping[str, Any], finish_reason: str | None = None
+) -> dict[str, Any]:
+    """One OpenAI ``chat.completion.chunk`` with a single choice."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": dict(delta), "finish_reason": finish_reason}],
+    }
+
+
+def usage_chunk_object(completion_id: str, created: int, model: str, usage: Usage) -> dict[str, Any]:
+    """The ``include_usage`` closing chunk: usage and no choices."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [],
+        "usage": usage_dict(usage),
+    }
