@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import paths
-from bench.targets import CEILING, DIRECT, FLOOR, diff, get, ratio
+from bench.targets import CEILING, DIRECT, FLOOR, diff, get, ratio, sweep_view
 from hack.checkout import REPO_ROOT
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
@@ -90,6 +90,7 @@ def _sustained_cell(results: Results, name: str) -> str:
 
 def open_table(results: Results) -> list[str]:
     """Added latency (vs the mock direct at the same rate) per path and ladder rate, and why a rate was missed."""
+    results = sweep_view(results)
     direct = {run["rate"]: run for run in results["paths"].get(DIRECT, {}).get("open", {}).get("runs", [])}
     lines = [
         "| path | rate | achieved | success | p50 added ms | p95 added ms | p99 added ms | missed because |",
@@ -108,6 +109,7 @@ def open_table(results: Results) -> list[str]:
 
 def bisection_table(results: Results) -> list[str]:
     """Each path's bisection between its last passing and first missed ladder rate: every rate tried."""
+    results = sweep_view(results)
     lines = ["| path | rates tried (p99 ms; x: missed) | sustained req/s | first miss | that miss because |"]
     lines.append("|---|---|---|---|---|")
     for name, data in results["paths"].items():
@@ -153,10 +155,20 @@ def machine_line(results: Results) -> str:
     )
 
 
+def beside_soak_table(results: Results) -> list[str]:
+    """The paths measured beside the soak (none when the run had no soak), ratios to that group's references."""
+    group = results.get("beside_soak")
+    if group is None:
+        return []
+    return [f"Beside the soak ({group['conditions']}):", "", *path_table(sweep_view(results))]
+
+
 def summary(results: Results) -> str:
     """What ``make bench`` and ``make bench-quick`` print: the paths, then every target, then the machine."""
     head = f"{results['mode']} run, {results['elapsed_s']:.0f} s"
-    return "\n".join(["", *path_table(results), "", *target_table(results), "", f"{head}. {machine_line(results)}"])
+    beside = beside_soak_table(results)
+    tables = ["", *path_table(results), *(["", *beside] if beside else []), "", *target_table(results)]
+    return "\n".join([*tables, "", f"{head}. {machine_line(results)}"])
 
 
 def charts(results: Results, directory: Path) -> list[Path]:
@@ -183,9 +195,10 @@ def charts(results: Results, directory: Path) -> list[Path]:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(8, 4))
-    direct = {r["rate"]: r["p99_ms"] for r in results["paths"].get(DIRECT, {}).get("open", {}).get("runs", [])}
-    for name in names:
-        runs = [r for r in results["paths"][name].get("open", {}).get("runs", []) if r["rate"] in direct]
+    swept = sweep_view(results)["paths"]
+    direct = {r["rate"]: r["p99_ms"] for r in swept.get(DIRECT, {}).get("open", {}).get("runs", [])}
+    for name in swept:
+        runs = [r for r in swept[name].get("open", {}).get("runs", []) if r["rate"] in direct]
         if name != DIRECT and runs:
             ax.plot([r["rate"] for r in runs], [r["p99_ms"] - direct[r["rate"]] for r in runs], marker="o", label=name)
     ax.set_xscale("log")
@@ -241,12 +254,20 @@ def markdown(results: Results, chart_files: list[Path]) -> str:
         f"{paths.STREAM_TOKEN_MS} ms, like a real model). Settings: `{json.dumps(results['settings'])}`.",
         "",
         "How to read it: every closed-loop and streaming figure is the median of the rounds, the paths taking",
-        "turns within each round, so a change in the machine's load falls on all of them alike; error counts are",
-        "summed over the rounds. Compare ratios within this run, not absolute numbers across runs. *CPU us/req* is",
-        "the server's own user+system CPU time per answered request (from `/proc`, workers included): it hardly",
-        "depends on what else runs, and its inverse is the rate the server reaches on a core of its own. The soak",
-        "runs beside the comparisons (a steady 100 req/s on a separate proxy and mock) so that `make bench` fits in",
-        "15 minutes. A `switchboard-1w@REV` row is the same proxy at an earlier revision (`--baseline REV`).",
+        "turns within each round (in reverse order every other round), so a change in the machine's load falls on",
+        "all of them alike; error counts are summed over the rounds. Compare ratios within this run, not absolute",
+        "numbers across runs. *CPU us/req* is the server's own user+system CPU time per answered request (from",
+        "`/proc`, workers included); its inverse is the rate the server reaches on a core of its own.",
+        "",
+        "*Same conditions for both sides of a ratio*: a steady background load does not slow every path alike, so",
+        "no ratio mixes figures measured under different loads. The closed-loop and streaming figures of the",
+        "proxies (the *Paths* table) are measured with nothing else of the bench running, as `make bench-quick`",
+        "does. The 10-minute soak (a steady 100 req/s on a separate proxy and mock, about a quarter of a core)",
+        "must share the 15 minutes with something: beside its steady load (not its warm-up or idle minutes) run",
+        "the open-loop sweep of every path and LiteLLM's comparisons with the paths its ratios need, in a second",
+        "table whose ratios are to that table's own references; hot reload runs beside it too, the routing engine",
+        "in its idle minute at the end. A `switchboard-1w@REV` row is the same proxy at an earlier revision",
+        "(`--baseline REV`).",
         "`python -m bench.run --render bench/results/<date>.json` writes this page again from a results file.",
         "",
         "*Sustained rate*: the highest open-loop arrival rate a path serves with p99 within "
@@ -275,6 +296,8 @@ def markdown(results: Results, chart_files: list[Path]) -> str:
         "## Paths",
         "",
         *path_table(results),
+        "",
+        *beside_soak_table(results),
         "",
         *[f"![{p.stem}](benchmarks/{p.name})" for p in chart_files],
         "",

@@ -26,12 +26,16 @@ def interleaved(servers: dict[str, paths.Server], rounds: int, run: Callable[[st
     """``run(url)`` ``rounds`` times per path, one path after the other in each round, so that
     the shared machine's changing load falls on every path alike; medians per path.
 
+    Every other round goes through the paths in reverse order, so that no path always runs just after
+    (or before) the same neighbour: a load that drifts within a round falls on both sides of a ratio alike.
+
     Each run also gets the server's CPU time per request (``cpu_us_per_request``): unlike
     rates and latencies, it hardly depends on what else the machine is running.
     """
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
-    for _ in range(rounds):
-        for name, server in servers.items():
+    for round_ in range(rounds):
+        order = list(servers.items())
+        for name, server in order if round_ % 2 == 0 else reversed(order):
             before = paths.cpu_seconds(server.pids)
             result = run(server.url)
             used = paths.cpu_seconds(server.pids) - before

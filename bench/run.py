@@ -5,6 +5,15 @@ the mock once, then each path in turn (mock direct, nginx, an aiohttp
 pass-through, Switchboard, LiteLLM), measures closed-loop rate, open-loop
 latency at fixed rates, streaming TTFT, then the soak and the routing engine;
 writes ``bench/results/<date>.json`` and ``docs/benchmarks.md`` with its charts.
+
+The two sides of every ratio are measured under the same conditions. The full
+run has a 10-minute soak to fit beside its comparisons, and a steady load
+beside a measurement does not slow every path alike (it cost Switchboard more
+than the pass-through), so the comparisons come in two groups: the closed-loop
+and streaming workloads of the proxies alone on the machine, as bench-quick
+measures them; then, beside the soak's steady load only (never its warm-up or
+idle minutes), the open-loop sweep of every path and LiteLLM with the paths its
+ratios need. The routing engine runs in the soak's idle minute at the end.
 """
 
 import argparse
@@ -16,8 +25,9 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +51,7 @@ class Settings:
     """The sustained rate is bisected until its first miss is within this fraction of its last pass."""
     soak_s: float
     reload_changes: int
-    warm_up_s: float = 3
+    warm_up_s: float = 2
     connections: int = 32
     slow_connections: int = 128
     stream_concurrency: int = 16
@@ -49,7 +59,7 @@ class Settings:
 
 FULL = Settings(
     rounds=3,
-    closed_s=3,
+    closed_s=2,  # 3 s made 14.9 minutes at load 10-13 (the comparisons alone now come before the 10-minute soak)
     stream_s=2,
     open_s=2,
     rates=(10, 25, 50, 100, 250, 500, 1000, 2000, 3000),
@@ -118,6 +128,11 @@ def timed(what: str, into: dict[str, float]) -> Iterator[None]:
     print(f"bench: {what}: {into[what]:.0f} s", flush=True)
 
 
+LOOPED_BESIDE_SOAK = ("direct", "aiohttp", "switchboard-1w", "switchboard-2w", "litellm-1w", "litellm-2w")
+"""Beside the soak, the closed-loop and streaming workloads run for LiteLLM and the paths its ratios need only
+(the others were measured alone); the open-loop sweep runs for every path."""
+
+
 def measure(
     plan: list[tuple[str, paths.PathFactory]],
     mock_url: str,
@@ -125,53 +140,132 @@ def measure(
     settings: Settings,
     scratch: Path,
     timings: dict[str, float],
+    *,
+    looped: Collection[str] | None = None,
+    open_loop: bool = True,
+    ready: Callable[[], None] = lambda: None,
+    label: str = "",
 ) -> dict[str, dict[str, Any]]:
-    """Every path running at once (idle while another is measured), each workload interleaved."""
+    """Every path running at once (idle while another is measured), each workload interleaved.
+
+    ``looped``: the paths that take the closed-loop and streaming workloads (None: all); ``open_loop``: whether
+    every path also takes the open-loop sweep; ``ready()`` is called once the paths are up and warm, before
+    anything is measured (to wait for the conditions the group is measured under).
+    """
+    prefix = f"{label}: " if label else ""
     with contextlib.ExitStack() as stack:
         servers: dict[str, paths.Server] = {}
         c, s = settings.connections, settings.closed_s
-        with timed("start and warm up", timings):
+        with timed(f"{prefix}start and warm up", timings):
             for name, factory in plan:
-                (scratch / name).mkdir()
+                (scratch / name).mkdir(parents=True, exist_ok=True)
                 servers[name] = stack.enter_context(factory(mock_url, scratch / name))
             for server in servers.values():  # warm up: pools, caches, lazy imports, first-request paths
                 load.wrk(tools.wrk, server.url, paths.FAST_MODEL, connections=c, seconds=settings.warm_up_s)
-        with timed("closed loop, 0 ms", timings):
+        ready()
+        results: dict[str, dict[str, Any]] = {name: {} for name in servers}
+        loop = {n: server for n, server in servers.items() if looped is None or n in looped}
+        with timed(f"{prefix}closed loop, 0 ms", timings):
             closed = rounds.interleaved(
-                servers,
+                loop,
                 settings.rounds,
                 lambda url: load.wrk(tools.wrk, url, paths.FAST_MODEL, connections=c, seconds=s).as_dict(),
             )
-        with timed("closed loop, 60 ms", timings):
+        with timed(f"{prefix}closed loop, 60 ms", timings):
             slow = rounds.interleaved(
-                servers,
+                loop,
                 settings.rounds,
                 lambda url: load.wrk(
                     tools.wrk, url, paths.SLOW_MODEL, connections=settings.slow_connections, seconds=s
                 ).as_dict(),
             )
-        with timed("streaming", timings):
+        with timed(f"{prefix}streaming", timings):
             stream = rounds.interleaved(
-                servers,
+                loop,
                 settings.rounds,
                 lambda url: load.stream(
                     url, paths.STREAM_MODEL, concurrency=settings.stream_concurrency, seconds=settings.stream_s
                 ),
             )
-        with timed("open loop: ladder and bisection", timings):
-            opened = sweep(tools, servers, settings, scratch)
-    results = {
-        name: {"closed": closed[name], "closed_slow": slow[name], "stream": stream[name], "open": opened[name]}
-        for name in servers
-    }
+        for name in loop:
+            results[name] |= {"closed": closed[name], "closed_slow": slow[name], "stream": stream[name]}
+        if open_loop:
+            with timed(f"{prefix}open loop: ladder and bisection", timings):
+                for name, opened in sweep(tools, servers, settings, scratch).items():
+                    results[name]["open"] = opened
+    print(f"bench: {label or 'paths'}", flush=True)
     for name, r in results.items():
+        closed_run, opened = r.get("closed", {}), r.get("open", {})
         print(
-            f"  {name:<24} {r['closed']['rps']:6.0f} req/s  p99 {r['closed']['p99_ms'] or float('nan'):6.1f} ms  "
-            f"CPU {r['closed']['cpu_us_per_request'] or float('nan'):5.0f} us/req  "
-            f"sustained {r['open']['sustained_rps']} req/s (first miss {r['open']['first_miss_rps'] or '-'})",
+            f"  {name:<24} {closed_run.get('rps') or float('nan'):6.0f} req/s  "
+            f"p99 {closed_run.get('p99_ms') or float('nan'):6.1f} ms  "
+            f"CPU {closed_run.get('cpu_us_per_request') or float('nan'):5.0f} us/req  "
+            f"sustained {opened.get('sustained_rps', '-')} req/s (first miss {opened.get('first_miss_rps') or '-'})",
             flush=True,
         )
     return results
+
+
+def await_event(event: threading.Event, soaking: concurrent.futures.Future[Any]) -> None:
+    """Until ``event`` is set, or the soak has ended (its error then surfaces from ``soaking.result()``)."""
+    while not event.wait(1.0) and not soaking.done():
+        pass
+
+
+def wait_steady(phases: soak.Phases, soaking: concurrent.futures.Future[Any], timings: dict[str, float]) -> None:
+    with timed("beside the soak: waiting for its steady load (its warm-up and idle minute)", timings):
+        await_event(phases.loaded, soaking)
+
+
+def beside_the_soak(
+    plan: list[tuple[str, paths.PathFactory]],
+    mock_url: str,
+    tools: Tools,
+    settings: Settings,
+    scratch: Path,
+    timings: dict[str, float],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The soak, with the open-loop sweep (every path) and LiteLLM's comparisons beside its steady load, then
+    hot reload, then the routing engine in the soak's idle minute at the end; (group results, extra results)."""
+    phases = soak.Phases()
+    extra: dict[str, Any] = {}
+    with concurrent.futures.ThreadPoolExecutor(1) as background:
+        soaking = background.submit(soak.run, tools, scratch, seconds=settings.soak_s, phases=phases)
+        measured = measure(
+            plan,
+            mock_url,
+            tools,
+            settings,
+            scratch / "beside-soak",
+            timings,
+            looped=LOOPED_BESIDE_SOAK,
+            ready=lambda: wait_steady(phases, soaking, timings),
+            label="beside the soak",
+        )
+        steady = phases.loaded.is_set() and not phases.unloaded.is_set()
+        if settings.reload_changes:
+            extra["reload"] = hot_reload(settings, timings)
+        await_event(phases.unloaded, soaking)
+        with timed("routing decision time", timings):
+            extra["routing_us"] = routing.decision_times(quick=False)
+        with timed("rest of the soak", timings):
+            extra["soak"] = soaking.result()
+    group = {
+        "paths": measured,
+        "soak_load_throughout": steady,
+        "conditions": f"beside the soak's steady {soak.SOAK_RATE} req/s (a separate proxy and mock)"
+        + ("" if steady else "; NOT throughout: the soak's load stopped before these measurements ended"),
+    }
+    return group, extra
+
+
+def hot_reload(settings: Settings, timings: dict[str, float]) -> dict[str, Any]:
+    try:
+        with timed("hot reload", timings):
+            return reload.run(changes=settings.reload_changes)
+    except ToolsMissingError as e:  # make bench builds them (make tools); a bare run may lack them
+        print(f"bench: hot reload not measured: {e}", file=sys.stderr)
+        return {"not_measured": str(e)}
 
 
 def two_workers(tools: Tools, settings: Settings, scratch: Path, timings: dict[str, float]) -> dict[str, Any]:
@@ -248,28 +342,30 @@ def main(argv: list[str] | None = None) -> int:
     timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
         scratch = Path(tmp)
-        with concurrent.futures.ThreadPoolExecutor(1) as background:
-            # The soak's steady, moderate load runs beside the comparisons (a constant background on every
-            # path alike) so that the whole run fits in 15 minutes.
-            soaking = background.submit(soak.run, tools, scratch, seconds=settings.soak_s) if settings.soak_s else None
-            with paths.mock(scratch) as mock:
-                plan = [(n, f) for n, f in path_plan(tools, mock, args.quick) if not args.only or n in args.only]
-                for revision in args.baseline:
-                    before = paths.switchboard(workers=1, providers=1, checkout=baseline_checkout(revision, scratch))
-                    plan.append((f"switchboard-1w@{revision}", before))
-                results["paths"] = measure(plan, mock.url, tools, settings, scratch, timings)
+        with paths.mock(scratch) as mock:
+            plan = [(n, f) for n, f in path_plan(tools, mock, args.quick) if not args.only or n in args.only]
+            baselines = [
+                (
+                    f"switchboard-1w@{rev}",
+                    paths.switchboard(workers=1, providers=1, checkout=baseline_checkout(rev, scratch)),
+                )
+                for rev in args.baseline
+            ]
+            if settings.soak_s:
+                # Nothing else of the bench runs beside these: the ratios to the mock, nginx and the pass-through.
+                alone = [(n, f) for n, f in plan if not n.startswith("litellm")] + baselines
+                results["paths"] = measure(
+                    alone, mock.url, tools, settings, scratch, timings, open_loop=False, label="alone"
+                )
+                results["beside_soak"], extra = beside_the_soak(plan, mock.url, tools, settings, scratch, timings)
+                results |= extra
+            else:
+                results["paths"] = measure(plan + baselines, mock.url, tools, settings, scratch, timings)
+        if not settings.soak_s:
             with timed("routing decision time", timings):
                 results["routing_us"] = routing.decision_times(quick=args.quick)
             if settings.reload_changes:
-                try:
-                    with timed("hot reload", timings):
-                        results["reload"] = reload.run(changes=settings.reload_changes)
-                except ToolsMissingError as e:  # make bench builds them (make tools); a bare run may lack them
-                    print(f"bench: hot reload not measured: {e}", file=sys.stderr)
-                    results["reload"] = {"not_measured": str(e)}
-            if soaking is not None:
-                with timed("rest of the soak", timings):
-                    results["soak"] = soaking.result()
+                results["reload"] = hot_reload(settings, timings)
         # After the soak: its load must not fall on the workers' own cores.
         results["scaling"] = two_workers(tools, settings, scratch, timings)
     results["phases_s"] = timings

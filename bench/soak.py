@@ -14,6 +14,7 @@ import os
 import statistics
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,15 @@ a cleanup that runs every 15 s), so what stays open is what a leak keeps, not th
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
+@dataclass(frozen=True)
+class Phases:
+    """When the soak's steady load runs, for work that must run beside it (or not): ``loaded`` is set when the
+    main load starts, ``unloaded`` when it stops (the idle minute at the end follows)."""
+
+    loaded: threading.Event = field(default_factory=threading.Event)
+    unloaded: threading.Event = field(default_factory=threading.Event)
+
+
 def usage(pids: tuple[int, ...]) -> tuple[float, int]:
     """(RSS in MiB, open descriptors) summed over ``pids``."""
     rss, fds = 0, 0
@@ -38,7 +48,10 @@ def usage(pids: tuple[int, ...]) -> tuple[float, int]:
     return rss / 2**20, fds
 
 
-def run(tools: Tools, scratch: Path, *, seconds: float, interval_s: float = 5.0) -> dict[str, Any]:
+def run(
+    tools: Tools, scratch: Path, *, seconds: float, interval_s: float = 5.0, phases: Phases | None = None
+) -> dict[str, Any]:
+    phases = phases or Phases()
     here = scratch / "soak"
     here.mkdir()
     faults = ("*:status=503", "*:fail_rate=0.05", f"{paths.CUT_MODEL}:cut_stream_after=2")
@@ -65,7 +78,11 @@ def run(tools: Tools, scratch: Path, *, seconds: float, interval_s: float = 5.0)
             time.sleep(IDLE_S)
             idle_warm = usage(server.pids)
             attack_s = max(seconds - warm_up_s - 2 * IDLE_S, 10.0)  # the whole soak, idle included: ``seconds``
-            attack = load.vegeta(tools.vegeta, targets, rate=SOAK_RATE, seconds=attack_s)
+            phases.loaded.set()
+            try:
+                attack = load.vegeta(tools.vegeta, targets, rate=SOAK_RATE, seconds=attack_s)
+            finally:
+                phases.unloaded.set()
             time.sleep(IDLE_S)
             idle_end = usage(server.pids)
             stop.set()

@@ -26,6 +26,13 @@ def get(results: Results, path: str, *keys: str) -> float | None:
     return float(node) if isinstance(node, int | float) else None
 
 
+def sweep_view(results: Results) -> Results:
+    """The results the open-loop sweep's figures come from: the group measured beside the soak when the run had
+    one (the sweep ran there, for every path), else the run's only group."""
+    group = results.get("beside_soak")
+    return results if group is None else results | {"paths": group["paths"]}
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b == 0 else a / b
 
@@ -256,9 +263,14 @@ def targets(results: Results) -> list[dict[str, Any]]:
     """Every target of the issue: measured value, reference, ratio, floor and ceiling, met (None: not measured)."""
     rows = []
     for target in TARGETS:
-        row = target.row(results)
         if target.measure is sustained:
-            row["note"] = _sustained_note(results, target.subject, target.reference)
+            view = sweep_view(results)
+            row = target.row(view)
+            row["note"] = _sustained_note(view, target.subject, target.reference)
+            if "beside_soak" in results and row["note"] and row["value"] is not None:
+                row["note"] += "; both measured beside the soak"
+        else:
+            row = target.row(results)
         rows.append(row)
     rows.append(scaling_row(results))
     return rows + soak_rows(results)

@@ -124,7 +124,7 @@ class Runtime:
             for key in set(pools.values())
         }
         version = (self._current.version + 1) if self._current else 1
-        timeouts = {p.timeouts for p in config.providers} | {p.timeouts for p in config.profiles if p.timeouts}
+        timeouts = [p.timeouts for p in config.providers] + [p.timeouts for p in config.profiles if p.timeouts]
         return Snapshot(
             version,
             config,
@@ -133,7 +133,7 @@ class Runtime:
             pools,
             sessions,
             self.endpoint_calls,
-            client_timeouts={t: client_timeout(t) for t in timeouts},
+            client_timeouts={id(t): (t, client_timeout(t)) for t in timeouts},
         )
 
     def _live_sessions(self) -> dict[PoolKey, aiohttp.ClientSession]:

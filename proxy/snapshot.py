@@ -27,14 +27,19 @@ class Snapshot:
     pools: Mapping[str, PoolKey] = field(repr=False)  # provider key -> pool identity
     sessions: Mapping[PoolKey, aiohttp.ClientSession] = field(repr=False)
     endpoint_calls: EndpointCalls | None = field(default=None, repr=False)  # shared by every snapshot
-    client_timeouts: Mapping[Timeouts, aiohttp.ClientTimeout] = field(default_factory=dict, repr=False)
-    """Each of the config's timeouts as aiohttp's, built once per config rather than per attempt."""
+    client_timeouts: Mapping[int, tuple[Timeouts, aiohttp.ClientTimeout]] = field(default_factory=dict, repr=False)
+    """Each of the config's timeouts as aiohttp's, built once per config rather than per attempt; keyed by the
+    object's ``id`` (hashing a pydantic model costs a microsecond per attempt), the entry holding the object itself."""
 
     def adapter(self, provider: ProviderConfig) -> Adapter:
         return self.adapters[provider.key]
 
     def client_timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
-        return self.client_timeouts.get(timeouts) or client_timeout(timeouts)
+        """The prebuilt one when ``timeouts`` is this config's own object (an equal one from elsewhere is built)."""
+        built = self.client_timeouts.get(id(timeouts))
+        if built is not None and built[0] is timeouts:
+            return built[1]
+        return client_timeout(timeouts)
 
     def session(self, provider: ProviderConfig) -> aiohttp.ClientSession:
         return self.sessions[self.pools[provider.key]]

@@ -5,6 +5,7 @@
 * ``wheels``: every runtime wheel, downloaded or built on the host (where TLS to
   the package index works) for the image's Python, so image builds run offline.
 * ``build``: the operator and proxy Dockerfiles built by podman from a staged
-  context holding only those wheels.
+  context holding only those wheels (dependencies and the project's apart, so
+  the dependencies' layers stay cached while the code changes).
 * ``podman``: the podman command line this kernel needs (runc, cgroupfs, capped ulimits).
 """

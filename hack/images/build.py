@@ -1,8 +1,10 @@
 """Build the operator and proxy images with podman from a wheels-only context.
 
-The context is staged under ``build/images/context``: ``wheels/`` and nothing
-else, so no credential, virtualenv or stray file of the checkout can enter an
-image. RUN steps get no network: the build proves it is offline.
+The context is staged under ``build/images/context``: the dependency wheels
+(``deps/``) and the project wheel (``app/``), nothing else, so no credential,
+virtualenv or stray file of the checkout can enter an image. RUN steps get no
+network: the build proves it is offline. The dependencies' layers are cached
+until the pins change, and both images share every layer up to their labels.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from hack.checkout import REPO_ROOT
 from hack.images.base import log
 from hack.images.podman import podman, ulimit_flags
-from hack.images.wheels import stage_wheelhouse
+from hack.images.wheels import stage_context
 
 COMPONENTS = ("operator", "proxy")
 DEFAULT_PREFIX = "ghcr.io/switchboard-dev"
@@ -44,7 +46,7 @@ def build_argv(component: str, *, base: str, context: Path, reference: str) -> l
 def build_images(*, base: str, names: ImageNames, work_dir: Path, cache: Path) -> dict[str, str]:
     """Stage the wheels, build both images on ``base``; returns component -> image reference."""
     context = work_dir / "context"
-    stage_wheelhouse(context / "wheels", cache)
+    stage_context(context, cache)
     built = {}
     for component in COMPONENTS:
         reference = names.reference(component)

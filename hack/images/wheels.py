@@ -3,7 +3,9 @@
 TLS from inside a container build to the package index may not verify here,
 while the host's pip works. Dependencies are downloaded as binary wheels for
 the image's Python and platform (not the host's), cached by a digest of the
-pinned requirement list; the project's own wheel is rebuilt on every call.
+pinned requirement list; the project's own wheel is rebuilt on every call. The
+context keeps them apart (``deps/``, ``app/``) so the images install the
+dependencies in a layer of their own that a code change leaves cached.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from hack.images.base import PYTHON_FULL_VERSION, PYTHON_VERSION, log
 # glibc in bookworm is 2.36: any manylinux tag up to that runs there.
 GLIBC_MINORS = range(17, 37)
 PROJECT = "switchboard"
+REQUIREMENTS = "requirements.txt"
+"""Beside the dependency wheels: the pins the image installs (only these and what they need)."""
 EPOCH = "315532800"  # 1980-01-01, the earliest time a zip entry can carry
 
 
@@ -87,6 +91,8 @@ def dependency_wheels(cache: Path) -> Path:
     target = cache / "wheels" / dependency_key(pins)
     if (target / ".complete").is_file():
         log(f"dependency wheels up to date ({target})")
+        if not (target / REQUIREMENTS).is_file():  # cached before the list was kept there
+            (target / REQUIREMENTS).write_text("\n".join(pins) + "\n")
         return target
     log(f"downloading {len(pins)} pinned dependencies (and theirs) as wheels for Python {PYTHON_VERSION}")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -102,29 +108,35 @@ def dependency_wheels(cache: Path) -> Path:
                 break
             listing.write_text("\n".join(missing) + "\n")
             subprocess.run(download_argv(listing, staged), check=True, timeout=900)
+        (staged / REQUIREMENTS).write_text("\n".join(pins) + "\n")
         (staged / ".complete").write_text("\n".join(pins) + "\n")
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staged, target)
     return target
 
 
-def stage_wheelhouse(destination: Path, cache: Path) -> Path:
-    """``destination`` holding the project wheel and every dependency wheel, nothing else."""
-    shutil.rmtree(destination, ignore_errors=True)
-    destination.mkdir(parents=True)
-    for wheel in dependency_wheels(cache).glob("*.whl"):
-        if _same_device(wheel, destination):
-            os.link(wheel, destination / wheel.name)
+def stage_context(context: Path, cache: Path) -> Path:
+    """``context`` holding ``deps/`` (every dependency wheel and the pins) and ``app/`` (the project wheel), nothing
+    else. The cached files are linked, not rewritten: the same pins give the same ``deps/``, byte for byte and
+    timestamp for timestamp, so podman's cache of the dependency layer holds."""
+    shutil.rmtree(context, ignore_errors=True)
+    deps, app = context / "deps", context / "app"
+    deps.mkdir(parents=True)
+    app.mkdir()
+    cached = dependency_wheels(cache)
+    for path in [*cached.glob("*.whl"), cached / REQUIREMENTS]:
+        if _same_device(path, deps):
+            os.link(path, deps / path.name)
         else:
-            shutil.copy2(wheel, destination / wheel.name)
-    build = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(destination), "."]
+            shutil.copy2(path, deps / path.name)
+    build = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(app), "."]
     with tempfile.TemporaryDirectory(prefix="switchboard-wheel-") as build_dir:
         # Fixed timestamps: the same sources give the same wheel bytes, so podman's layer cache holds.
         env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "TMPDIR": build_dir, "SOURCE_DATE_EPOCH": EPOCH}
         subprocess.run(build, cwd=REPO_ROOT, check=True, env=env, timeout=600)
-    if not list(destination.glob(f"{PROJECT}-*.whl")):
-        raise RuntimeError(f"pip wheel left no {PROJECT} wheel in {destination}")
-    return destination
+    if not list(app.glob(f"{PROJECT}-*.whl")):
+        raise RuntimeError(f"pip wheel left no {PROJECT} wheel in {app}")
+    return context
 
 
 def _same_device(a: Path, b: Path) -> bool:

@@ -11,6 +11,7 @@ from switchboard.proxy.adapters.anthropic_answer import FAMILY, FINISH_REASONS, 
 from switchboard.proxy.adapters.anthropic_request import anthropic_body
 from switchboard.proxy.adapters.anthropic_stream import AnthropicStream
 from switchboard.proxy.adapters.base import (
+    Decoded,
     Target,
     UpstreamError,
     UpstreamProtocolError,
@@ -121,7 +122,7 @@ class AnthropicAdapter:
     def embeddings_request(self, target: Target, body: Mapping[str, Any]) -> UpstreamRequest:
         raise no_embeddings(FAMILY)
 
-    def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
+    def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> Decoded:
         raise no_embeddings(FAMILY)
 
     def error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:

@@ -8,17 +8,21 @@ from typing import Any, Protocol
 from switchboard.api.provider import ProviderConfig, ProviderModel
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Target:
-    """Where one attempt goes: a provider, the model to send, and its key."""
+    """Where one attempt goes: a provider, the model to send, and its key.
+
+    Built per attempt and never changed; not ``frozen``, whose ``__init__`` costs two to four times as much."""
 
     provider: ProviderConfig
     model: ProviderModel
     api_key: str | None = field(default=None, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UpstreamRequest:
+    """One upstream call as built by an adapter (per attempt, never changed; not ``frozen``: see ``Target``)."""
+
     method: str
     url: str
     headers: Mapping[str, str] = field(repr=False)
@@ -38,6 +42,10 @@ class Usage:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+Decoded = tuple[dict[str, Any], bytes, Usage]
+"""A complete answer for the client: its JSON object (what traces read), that object's bytes, and its usage."""
 
 
 class AdapterRequestError(ValueError):
@@ -100,7 +108,7 @@ class Adapter(Protocol):
 
     def embeddings_request(self, target: Target, body: Mapping[str, Any]) -> UpstreamRequest: ...
 
-    def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]: ...
+    def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> Decoded: ...
 
     def error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
         """Translate a non-2xx upstream answer (parses Retry-After too)."""

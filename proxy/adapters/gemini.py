@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from switchboard.proxy.adapters.base import (
+    Decoded,
     Target,
     UpstreamError,
     UpstreamProtocolError,
@@ -71,7 +72,7 @@ class GeminiAdapter:
     def embeddings_request(self, target: Target, body: Mapping[str, Any]) -> UpstreamRequest:
         raise no_embeddings(FAMILY)
 
-    def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
+    def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> Decoded:
         raise no_embeddings(FAMILY)
 
     def error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:

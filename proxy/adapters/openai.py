@@ -8,7 +8,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from switchboard.proxy.adapters.base import Target, UpstreamError, UpstreamProtocolError, UpstreamRequest, Usage
+from switchboard.proxy.adapters.base import (
+    Decoded,
+    Target,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamRequest,
+    Usage,
+)
 from switchboard.proxy.adapters.errors import stream_error, upstream_error
 from switchboard.proxy.adapters.sse import SSEDecoder, SSEEvent
 from switchboard.proxy.adapters.wire import (
@@ -18,6 +25,7 @@ from switchboard.proxy.adapters.wire import (
     as_int,
     dump,
     load_object,
+    relabelled,
     require_messages,
     sse_event,
     stream_failure,
@@ -141,7 +149,14 @@ class OpenAIAdapter:
         )
 
     def chat_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
-        return self._relabelled(raw, public_model, "chat", "choices")
+        payload = self._checked(raw, "chat", "choices")
+        payload["model"] = public_model
+        return payload, _usage_of(payload)
+
+    def chat_answer(self, target: Target, public_model: str, raw: bytes) -> Decoded:
+        """``chat_response`` for the client as it is: the upstream's own bytes when nothing needs renaming."""
+        payload = self._checked(raw, "chat", "choices")
+        return payload, relabelled(payload, raw, public_model), _usage_of(payload)
 
     def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> OpenAIStream:
         return OpenAIStream(self.family, public_model, include_usage=include_usage)
@@ -169,17 +184,21 @@ class OpenAIAdapter:
             "POST", self._url(target, "embeddings"), self._headers(target, stream=False), dump(payload)
         )
 
-    def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
-        return self._relabelled(raw, public_model, "embeddings", "data")
+    def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> Decoded:
+        payload = self._checked(raw, "embeddings", "data")
+        return payload, relabelled(payload, raw, public_model), _usage_of(payload)
 
     def error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return upstream_error(self.family, status, raw, headers, self._clock)
 
-    def _relabelled(self, raw: bytes, public_model: str, what: str, array: str) -> tuple[dict[str, Any], Usage]:
-        """The upstream's answer as it is, checked for its ``array`` and renamed to the public model."""
+    def _checked(self, raw: bytes, what: str, array: str) -> dict[str, Any]:
+        """The upstream's answer as it is, checked for its ``array`` of objects."""
         payload = load_object(self.family, raw, f"{what} response")
         items = payload.get(array)
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise UpstreamProtocolError(f"{self.family} {what} response has no {array!r} array of objects")
-        payload["model"] = public_model
-        return payload, read_usage(payload.get("usage")) or Usage()
+        return payload
+
+
+def _usage_of(payload: dict[str, Any]) -> Usage:
+    return read_usage(payload.get("usage")) or Usage()

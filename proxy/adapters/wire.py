@@ -5,7 +5,7 @@ from typing import Any
 
 import orjson
 
-from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamProtocolError, Usage
+from switchboard.proxy.adapters.base import AdapterRequestError, Decoded, UpstreamProtocolError, Usage
 
 DONE_EVENT = b"data: [DONE]\n\n"
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -30,6 +30,23 @@ def sse_event(payload: Mapping[str, Any]) -> bytes:
 
 def dump(body: Mapping[str, Any]) -> bytes:
     return orjson.dumps(body)
+
+
+def relabelled(payload: dict[str, Any], raw: bytes, public_model: str) -> bytes:
+    """``payload`` (decoded from ``raw``) renamed to ``public_model``, and its bytes for the client.
+
+    An answer that already names the public model needs no change: the client gets the upstream's
+    own bytes (the same JSON), never a re-encoding (an embeddings answer's thousands of floats).
+    """
+    if payload.get("model") == public_model:
+        return raw
+    payload["model"] = public_model
+    return orjson.dumps(payload)
+
+
+def encoded(answer: dict[str, Any], usage: Usage) -> Decoded:
+    """An answer the proxy built (a translation), with its bytes for the client."""
+    return answer, orjson.dumps(answer), usage
 
 
 def as_int(value: Any) -> int:

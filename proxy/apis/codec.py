@@ -7,6 +7,7 @@ translation to every other one; a Messages request goes natively to an
 ``decode`` or ``open_stream``; it never knows which API it carries.
 """
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,23 +18,23 @@ from switchboard.proxy.adapters.anthropic import AnthropicAdapter
 from switchboard.proxy.adapters.base import (
     Adapter,
     AdapterRequestError,
+    Decoded,
     StreamTranslator,
     Target,
     UpstreamRequest,
     Usage,
 )
 from switchboard.proxy.adapters.openai import OpenAIAdapter
+from switchboard.proxy.adapters.wire import encoded
 from switchboard.proxy.apis import messages_object, messages_stream, responses_object, responses_stream
 from switchboard.proxy.apis.commit import chat_carries_output, messages_carries_output, responses_carries_output
-
-Answer = tuple[dict[str, Any], Usage]
 
 
 @dataclass(frozen=True, slots=True)
 class Codec:
     request: UpstreamRequest
-    decode: Callable[[bytes], Answer]
-    """A complete answer's body -> the client's JSON answer and its usage."""
+    decode: Callable[[bytes], Decoded]
+    """A complete answer's body -> the client's JSON answer, its bytes and its usage."""
     open_stream: Callable[[], StreamTranslator]
     """A fresh translator from the upstream's stream bytes to the client's events."""
     commits: Callable[[bytes], bool]
@@ -49,12 +50,19 @@ def chat_codec(body: Mapping[str, Any], *, stream: bool, include_usage: bool = F
     def make(adapter: Adapter, target: Target) -> Codec:
         return Codec(
             adapter.chat_request(target, body, stream=stream),
-            lambda raw: adapter.chat_response(target, model, raw),
+            _chat_answer(adapter, target, model),
             lambda: adapter.chat_stream(target, model, include_usage=include_usage),
             chat_carries_output,
         )
 
     return make
+
+
+def _chat_answer(adapter: Adapter, target: Target, model: str) -> Callable[[bytes], Decoded]:
+    """An OpenAI-family upstream's answer goes back as it came when only its model needed renaming."""
+    if isinstance(adapter, OpenAIAdapter):
+        return functools.partial(adapter.chat_answer, target, model)
+    return lambda raw: encoded(*adapter.chat_response(target, model, raw))
 
 
 def natively_responses(adapter: Adapter, provider: ProviderConfig) -> bool:
@@ -82,9 +90,9 @@ def _via_chat(
         raise AdapterRequestError("the request cannot be translated to chat completions for this upstream")
     model = str(chat["model"])
 
-    def decode(raw: bytes) -> Answer:
+    def decode(raw: bytes) -> Decoded:
         completion, usage = adapter.chat_response(target, model, raw)
-        return answer(completion, usage), usage
+        return encoded(answer(completion, usage), usage)
 
     return Codec(
         adapter.chat_request(target, chat, stream=stream),
@@ -105,7 +113,7 @@ def responses_codec(
         if isinstance(adapter, OpenAIAdapter) and natively_responses(adapter, target.provider):
             return Codec(
                 adapter.responses_request(target, body, stream=stream),
-                lambda raw: responses_object.native_response(raw, model),
+                functools.partial(responses_object.native_response, public_model=model),
                 lambda: responses_stream.NativeResponsesStream(model),
                 responses_carries_output,
             )
@@ -138,7 +146,7 @@ def messages_codec(
         if isinstance(adapter, AnthropicAdapter):
             return Codec(
                 adapter.messages_request(target, body, stream=stream, client_headers=client_headers),
-                lambda raw: messages_object.native_message(raw, model),
+                functools.partial(messages_object.native_message, public_model=model),
                 lambda: messages_stream.NativeMessagesStream(model),
                 messages_carries_output,
             )

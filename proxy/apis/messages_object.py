@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 
 from switchboard.proxy.adapters.anthropic_answer import read_usage
-from switchboard.proxy.adapters.base import UpstreamProtocolError, Usage
-from switchboard.proxy.adapters.wire import as_object, load_object
+from switchboard.proxy.adapters.base import Decoded, UpstreamProtocolError, Usage
+from switchboard.proxy.adapters.wire import as_object, encoded, load_object, relabelled
 from switchboard.proxy.apis.messages_request import STOP_REASONS
 
 _ID_SAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -73,19 +73,17 @@ def from_chat(completion: dict[str, Any], usage: Usage, model: str) -> dict[str,
     return _message(message_id(str(completion.get("id") or "chat")), model, content, stop, usage)
 
 
-def native_message(raw: bytes, public_model: str) -> tuple[dict[str, Any], Usage]:
+def native_message(raw: bytes, public_model: str) -> Decoded:
     """An Anthropic upstream's (non-streaming) ``message``, renamed to the public model."""
     payload = load_object("anthropic", raw, "messages answer")
     if payload.get("type") != "message" or not isinstance(payload.get("content"), list):
         raise UpstreamProtocolError("anthropic messages answer is not a message with a content array")
-    payload["model"] = public_model
-    usage = as_object(payload.get("usage"))
-    return payload, read_usage(usage)
+    return payload, relabelled(payload, raw, public_model), read_usage(as_object(payload.get("usage")))
 
 
-def native_token_count(raw: bytes) -> tuple[dict[str, Any], Usage]:
+def native_token_count(raw: bytes) -> Decoded:
     """An Anthropic ``count_tokens`` answer: ``{"input_tokens": n}`` (free: no usage is billed)."""
     payload = load_object("anthropic", raw, "count_tokens answer")
     if not isinstance(payload.get("input_tokens"), int):
         raise UpstreamProtocolError("anthropic count_tokens answer has no input_tokens count")
-    return {"input_tokens": payload["input_tokens"]}, Usage()
+    return encoded({"input_tokens": payload["input_tokens"]}, Usage())

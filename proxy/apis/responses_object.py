@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from switchboard.proxy.adapters.base import UpstreamProtocolError, Usage
-from switchboard.proxy.adapters.wire import as_int, as_object, load_object
+from switchboard.proxy.adapters.base import Decoded, UpstreamProtocolError, Usage
+from switchboard.proxy.adapters.wire import as_int, as_object, load_object, relabelled
 
 _ID_SAFE = re.compile(r"[^A-Za-z0-9_-]")
 _ECHOED = ("instructions", "max_output_tokens", "temperature", "top_p", "user", "reasoning")
@@ -147,10 +147,9 @@ def read_usage(raw: Any) -> Usage | None:
     )
 
 
-def native_response(raw: bytes, public_model: str) -> tuple[dict[str, Any], Usage]:
+def native_response(raw: bytes, public_model: str) -> Decoded:
     """An OpenAI upstream's (non-streaming) ``response`` object, renamed to the public model."""
     payload = load_object("openai", raw, "responses answer")
     if payload.get("object") != "response" or not isinstance(payload.get("output"), list):
         raise UpstreamProtocolError("openai responses answer is not a response object with an output array")
-    payload["model"] = public_model
-    return payload, read_usage(payload.get("usage")) or Usage()
+    return payload, relabelled(payload, raw, public_model), read_usage(payload.get("usage")) or Usage()

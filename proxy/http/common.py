@@ -7,7 +7,6 @@ from functools import partial
 from typing import Any
 
 import aiohttp
-import orjson
 from aiohttp import web
 from aiohttp.base_protocol import BaseProtocol
 
@@ -108,7 +107,7 @@ _HEADERS_ALLOWANCE = 16 * 1024
 """More than the status line and headers of any answer take: aiohttp refuses header blocks past 8 KiB itself."""
 
 
-async def json_answer(request: web.Request, plan: Plan, served: Served[dict[str, Any]]) -> web.StreamResponse:
+async def json_answer(request: web.Request, plan: Plan, served: Served[bytes]) -> web.StreamResponse:
     """A complete answer with the headers naming what served it, and its cost when the price is known.
 
     A client must take it within the serving attempt's ``totalSeconds``: one that does not is gone
@@ -122,7 +121,7 @@ async def json_answer(request: web.Request, plan: Plan, served: Served[dict[str,
     headers["Content-Type"] = "application/json"
     if served.scope.cost_usd is not None:
         headers["x-switchboard-cost-usd"] = format_cost(served.scope.cost_usd)
-    body = orjson.dumps(served.value)
+    body = served.value
     small = _takes_without_waiting(request, len(body))
     response = web.Response(body=body, headers=headers) if small else web.StreamResponse(headers=headers)
     try:

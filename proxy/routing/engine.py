@@ -100,8 +100,27 @@ class Engine:
         assert route is not None  # every served model of a profile has a route
         return route
 
-    def decide(self, request: RouteRequest, now: float, rng: random.Random, commit: bool) -> Decision:
+    def plan(self, request: RouteRequest, now: float, rng: random.Random) -> Plan:
+        """``decide(commit=True).plan()``; a route's fixed plan as is while nothing live can change it."""
         route = self.route_for(request)
+        fixed = route.fixed_plan
+        if fixed is not None and self._unobstructed(route, request.prompt_tokens, now):
+            return fixed
+        return self.decide(request, now, rng, commit=True, route=route).plan()
+
+    def _unobstructed(self, route: Route, tokens: int, now: float) -> bool:
+        """No profile limit to take, no candidate excluded, ramping up or strained: ``decide`` changes nothing."""
+        live = self.live
+        if live.ramping or live.strained or live.profiles[route.profile_key].limited:
+            return False
+        return self._all_eligible(route, tokens, now)
+
+    def decide(
+        self, request: RouteRequest, now: float, rng: random.Random, commit: bool, *, route: Route | None = None
+    ) -> Decision:
+        """The full decision; ``route``: ``route_for(request)`` when the caller has it already."""
+        if route is None:
+            route = self.route_for(request)
         profile = route.profile
         pstate = self.live.profiles[route.profile_key]
         if pstate.limited:
@@ -194,16 +213,19 @@ class Engine:
         nothing is scanned (a limited provider costs one check, not one per candidate).
         """
         tokens = request.prompt_tokens
+        if not subset and self._all_eligible(route, tokens, now):
+            return route.candidates, dict(route.static_excluded)
+        return self._filter_each(route, tokens, now, subset)
+
+    def _all_eligible(self, route: Route, tokens: int, now: float) -> bool:
+        """No context window, tripped breaker, endpoint pool or limit of the route can exclude a candidate."""
         live = self.live
-        if (
-            not subset
-            and (route.min_context_window is None or tokens <= route.min_context_window)
+        return (
+            (route.min_context_window is None or tokens <= route.min_context_window)
             and route.model_keys.isdisjoint(live.tripped)
             and route.provider_keys.isdisjoint(live.endpoints.pools)
             and self._limits_admit(route, now, tokens)
-        ):
-            return route.candidates, dict(route.static_excluded)
-        return self._filter_each(route, tokens, now, subset)
+        )
 
     def _limits_admit(self, route: Route, now: float, tokens: int) -> bool:
         """Whether every limited (or cooling-down) provider of the route can take the request."""

@@ -25,13 +25,28 @@ _PAIRS = (
 
 
 def upstream_headroom(headers: Mapping[str, str]) -> float | None:
-    """The smallest remaining/limit share the headers report (0..1), or None when they report none."""
-    shares: list[float] = []
+    """The smallest remaining/limit share the headers report (0..1), or None when they report none.
+
+    Read on every answer: a pair whose remaining count is absent (most answers carry none at all)
+    costs one lookup.
+    """
+    low: float | None = None
     for remaining_name, limit_name in _PAIRS:
-        remaining, limit = _number(headers.get(remaining_name)), _number(headers.get(limit_name))
-        if remaining is not None and limit is not None and limit > 0:
-            shares.append(min(1.0, max(0.0, remaining / limit)))
-    return min(shares) if shares else None
+        remaining = headers.get(remaining_name)
+        if remaining is None:
+            continue
+        share = _share(remaining, headers.get(limit_name))
+        if share is not None and (low is None or share < low):
+            low = share
+    return low
+
+
+def _share(remaining_text: str, limit_text: str | None) -> float | None:
+    """remaining/limit within 0..1, or None when either is not a number or the limit is not positive."""
+    remaining, limit = _number(remaining_text), _number(limit_text)
+    if remaining is None or limit is None or limit <= 0:
+        return None
+    return min(1.0, max(0.0, remaining / limit))
 
 
 def _number(value: str | None) -> float | None:

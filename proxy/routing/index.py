@@ -6,8 +6,9 @@ providers in failover order (priority, unset = 0, then list order), each already
 to the provider model to send and prebuilt as the ``Attempt`` the shell gets.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import get_args
 
 from switchboard.api.config import ProxyConfig
@@ -16,7 +17,7 @@ from switchboard.api.profile import Preference, ProfileConfig, ProviderRef
 from switchboard.api.provider import ProviderConfig, ProviderModel, Ratings
 from switchboard.proxy.routing.exclusion import Exclusion, ExclusionKind
 from switchboard.proxy.routing.pricing import Price, PricingTable
-from switchboard.proxy.routing.types import Attempt
+from switchboard.proxy.routing.types import Attempt, Plan
 
 Grants = Callable[[str], bool]
 """Whether the caller may use the profile with this ``namespace/name`` key."""
@@ -52,6 +53,9 @@ class Route:
     model_keys: frozenset[tuple[str, str]]  # breaker keys of the candidates
     provider_keys: frozenset[str]
     min_context_window: int | None  # prompts up to this size fit every candidate (None: no limit)
+    fixed_plan: Plan | None = None
+    """The plan while nothing live excludes or reorders a candidate, when the profile's settings leave
+    nothing else to decide per request (``fixed_plan``); the engine then hands it out as is."""
 
 
 class ConfigIndex:
@@ -128,7 +132,29 @@ def _build_route(config: ProxyConfig, profile: ProfileConfig, model: str, pricin
         model_keys=frozenset(c.model_key for c in candidates),
         provider_keys=frozenset(c.provider_key for c in candidates),
         min_context_window=min(windows, default=None),
+        fixed_plan=fixed_plan(profile, candidates, excluded),
     )
+
+
+def fixed_plan(
+    profile: ProfileConfig, candidates: Sequence[Candidate], excluded: Mapping[str, Exclusion]
+) -> Plan | None:
+    """The one plan a route can have while every candidate is eligible, or None when a request can change it.
+
+    Failover order (or a single candidate, which every strategy but round-robin's turn leaves as is), with no rule,
+    client routing header, session or fallback model to consult: ``Engine.decide`` would build this very plan.
+    """
+    strategy = profile.strategy
+    if (
+        not candidates
+        or (strategy != "failover" and (len(candidates) > 1 or strategy in ("round-robin", "rules")))
+        or profile.allow_client_routing
+        or profile.session_affinity.enabled
+        or profile.fallback_models
+    ):
+        return None
+    # Only kinds that hold for every request are excluded here, none of them a spill-over.
+    return Plan(profile, strategy, tuple(c.attempt for c in candidates), MappingProxyType(dict(excluded)))
 
 
 def _served_model(provider: ProviderConfig, ref: ProviderRef, model: str) -> ProviderModel | None:

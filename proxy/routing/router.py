@@ -125,8 +125,7 @@ class Router:
         Raises NoRoute: 404 unknown model or profile, 400 bad routing header,
         429 rate limited, 503 nothing healthy.
         """
-        decision = self._engine.decide(request, self._clock(), self._rng, commit=True)
-        return decision.plan()
+        return self._engine.plan(request, self._clock(), self._rng)
 
     def explain(self, request: RouteRequest) -> Explanation:
         """What ``plan`` would do, with scores and exclusion reasons, changing nothing.

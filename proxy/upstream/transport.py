@@ -10,7 +10,9 @@ import math
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp import hdrs
 from aiohttp.abc import AbstractResolver
+from opentelemetry import context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from switchboard.api.provider import ProviderConfig, Timeouts
@@ -75,9 +77,13 @@ def send(
     Carries the current span's W3C ``traceparent``/``tracestate`` (the attempt's
     span while tracing, else the client's context as it came); never baggage,
     which may hold the client's own data and upstreams can be third parties.
+    Nothing attached (tracing off, no ``traceparent`` from the client): nothing to
+    inject, and the adapter's headers go as they are.
     """
-    headers = dict(request.headers)
-    _TRACE_CONTEXT.inject(headers)
+    headers = request.headers
+    if context.get_current():
+        headers = dict(headers)
+        _TRACE_CONTEXT.inject(headers)
     # Never follow a redirect: it would resend the prompt (and maybe the key) somewhere not configured.
     return session.request(
         request.method,
@@ -90,11 +96,20 @@ def send(
 
 
 async def read_upstream_body(response: aiohttp.ClientResponse) -> bytes:
-    """The whole (decompressed) body; ``UpstreamProtocolError`` once it passes ``MAX_UPSTREAM_BODY_BYTES``."""
+    """The whole (decompressed) body; ``UpstreamProtocolError`` once it passes ``MAX_UPSTREAM_BODY_BYTES``.
+
+    A body of announced length that is not compressed is read in one call: the parser
+    delivers exactly the announced bytes, so the limit holds without counting. Otherwise
+    (chunked, or compressed and so of unknown size once inflated) it is read in chunks and
+    counted as it grows.
+    """
     limit = MAX_UPSTREAM_BODY_BYTES
     declared = response.content_length
-    if declared is not None and declared > limit:
-        raise UpstreamProtocolError(f"upstream announced a {declared}-byte body; the limit is {limit} bytes")
+    if declared is not None:
+        if declared > limit:
+            raise UpstreamProtocolError(f"upstream announced a {declared}-byte body; the limit is {limit} bytes")
+        if hdrs.CONTENT_ENCODING not in response.headers:
+            return await response.read()
     body = bytearray()
     async for chunk in response.content.iter_chunked(_READ_CHUNK_BYTES):
         body += chunk

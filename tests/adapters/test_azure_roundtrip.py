@@ -1,5 +1,6 @@
 """Azure OpenAI adapter against the real mock upstream over loopback."""
 
+import orjson
 import pytest
 
 from switchboard.mock.harness import MockControl
@@ -37,7 +38,8 @@ async def test_embeddings_and_wrong_key(mock_upstream_factory: MockFactory) -> N
     target = make_target("azure-openai", mock.base_url, api_key="az-key", api_version="2024-10-21")
     status, _, raw = await send(adapter.embeddings_request(target, {"model": "public-model", "input": "x y"}))
     assert status == 200
-    response, usage = adapter.embeddings_response(target, "public-model", raw)
+    response, body, usage = adapter.embeddings_response(target, "public-model", raw)
+    assert orjson.loads(body) == response
     assert len(response["data"][0]["embedding"]) == 8 and usage.prompt_tokens == 2
     bad = make_target("azure-openai", mock.base_url, api_key="nope", api_version="2024-10-21")
     with pytest.raises(UpstreamError) as info:

@@ -1,5 +1,6 @@
 """OpenAI and OpenAI-compatible adapters against the real mock upstream over loopback."""
 
+import orjson
 import pytest
 
 from switchboard.mock.harness import MockControl
@@ -57,7 +58,8 @@ async def test_embeddings_round_trip(mock_upstream: MockControl) -> None:
     target = make_target("openai", mock_upstream.base_url + "/v1")
     status, _, raw = await send(adapter.embeddings_request(target, {"model": "public-model", "input": ["a b", "c"]}))
     assert status == 200
-    response, usage = adapter.embeddings_response(target, "public-model", raw)
+    response, body, usage = adapter.embeddings_response(target, "public-model", raw)
+    assert orjson.loads(body) == response
     assert [d["index"] for d in response["data"]] == [0, 1]
     assert response["model"] == "public-model"
     assert usage == Usage(prompt_tokens=3, completion_tokens=0)

@@ -71,10 +71,13 @@ def test_translated_answers(upstream: Path) -> None:
 
 
 def test_native_answers() -> None:
-    response, response_usage = native_response((HERE / "responses" / "native_response.json").read_bytes(), "public")
-    message, message_usage = messages_object.native_message(
+    response, response_body, response_usage = native_response(
+        (HERE / "responses" / "native_response.json").read_bytes(), "public"
+    )
+    message, message_body, message_usage = messages_object.native_message(
         (HERE / "messages" / "native_response.json").read_bytes(), "public"
     )
+    assert orjson.loads(response_body) == response and orjson.loads(message_body) == message
     assert response["output"][0]["type"] == "web_search_call"  # nothing the gateway does not know is dropped
     assert message["content"][0]["type"] == "thinking"
     assert (response_usage.prompt_tokens, response_usage.completion_tokens) == (21, 9)

@@ -106,6 +106,56 @@ def test_targets_are_ratios_to_the_paths_of_the_same_run_beside_the_floor_and_ce
     )
 
 
+def test_with_a_soak_litellm_and_the_sweep_are_compared_only_with_paths_measured_beside_the_same_soak(
+    tmp_path: Path,
+) -> None:
+    """Paths measured alone and paths measured beside the soak never meet in one ratio."""
+    results = _results()
+    alone = results["paths"]
+    beside = {
+        name: _path(rps / 2, 40, 400, sustained // 2, sustained // 2 + 10)
+        for name, rps, sustained in (
+            ("direct", 3000, 3000),
+            ("aiohttp", 1600, 2000),
+            ("switchboard-1w", 1000, 1800),
+            ("litellm-1w", 50, 60),
+        )
+    }
+    for name in alone:
+        del alone[name]["open"]
+    del alone["litellm-1w"]
+    results["beside_soak"] = {"paths": beside, "soak_load_throughout": True, "conditions": "beside the soak's steady"}
+    by_name = {row["target"]: row for row in targets.targets(results)}
+    rps = by_name["1 worker, 0 ms upstream: req/s, x the aiohttp pass-through"]
+    assert (rps["measured"], rps["reference_value"]) == (1800, 2000)  # alone
+    litellm_1w = next(row for name, row in by_name.items() if name.startswith("sustained req/s"))
+    assert (litellm_1w["measured"], litellm_1w["reference_value"], litellm_1w["value"]) == (900, 30, 30)
+    assert litellm_1w["note"].endswith("; both measured beside the soak")
+    results["targets"] = list(by_name.values())
+    page = report.markdown(results, report.charts(results, tmp_path))
+    (alone_row,) = (ln for ln in report.path_table(results) if ln.startswith("| switchboard-1w | "))
+    (beside_row,) = (ln for ln in report.beside_soak_table(results) if ln.startswith("| switchboard-1w | "))
+    assert alone_row.startswith("| switchboard-1w | 1800 | 0.90 |") and alone_row.endswith("| - | 0 / 0 / 0 |")
+    assert beside_row.startswith("| switchboard-1w | 500 | 0.62 |")  # x the aiohttp measured beside the soak
+    assert beside_row.endswith("| 900 (910) | 0 / 0 / 0 |")
+    assert "| litellm-1w | 25 | 0.03 |" in page and "Beside the soak (beside the soak's steady):" in page
+    assert alone_row in page and beside_row in page
+    assert any(ln.startswith("| litellm-1w | 100 | 100 |") for ln in report.open_table(results))
+
+
+def test_every_other_round_takes_the_paths_in_reverse_order() -> None:
+    order: list[str] = []
+    servers = {name: paths.Server(name, ()) for name in ("a", "b", "c")}
+
+    def run(url: str) -> dict[str, Any]:
+        order.append(url)
+        return {"rps": 1.0, "requests": 1}
+
+    out = rounds.interleaved(servers, 3, run)
+    assert order == ["a", "b", "c", "c", "b", "a", "a", "b", "c"]
+    assert out["b"]["rounds"] == 3
+
+
 def test_a_sustained_rate_that_lacks_litellm_is_a_lower_bound_and_a_pinned_scaling_run_is_a_ratio() -> None:
     results = _results()
     results["paths"]["litellm-1w"]["open"] |= {"sustained_rps": 0, "first_miss_rps": 1}

@@ -6,6 +6,7 @@ answer, the metrics and that no upstream connection stays checked out.
 """
 
 import asyncio
+import gzip
 from typing import Any
 
 import aiohttp
@@ -167,6 +168,29 @@ async def test_oversized_streamed_body_is_cut_at_the_limit(
 
     assert_openai_error(status, body, 502)
     assert "limit" in orjson.loads(body)["error"]["message"]
+    assert open_upstream_connections(proxy) == 0
+
+
+@pytest.mark.parametrize(("inflated", "status"), [(1024, 200), (1024 * 1024, 502)])
+async def test_compressed_body_is_counted_as_it_inflates(
+    inflated: int, status: int, raw_upstream: Any, proxy_server: ProxyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gzip answer announces its compressed length: it is served, but may not inflate past the limit."""
+    monkeypatch.setattr(transport, "MAX_UPSTREAM_BODY_BYTES", 64 * 1024)
+    answer = orjson.dumps(OK_ANSWER) + b" " * inflated  # valid JSON at any size
+    compressed = gzip.compress(answer)
+    assert len(compressed) < 64 * 1024
+    upstream = await raw_upstream(reply(http_response(200, compressed, {"Content-Encoding": "gzip"})))
+    proxy = await lying_proxy(proxy_server, upstream.base_url)
+
+    got, body, _ = await post_chat(proxy)
+
+    if status == 200:
+        assert got == 200, body
+        assert orjson.loads(body)["choices"]
+    else:
+        assert_openai_error(got, body, status)
+        assert "limit" in orjson.loads(body)["error"]["message"]
     assert open_upstream_connections(proxy) == 0
 
 

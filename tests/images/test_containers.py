@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,8 +22,9 @@ import yaml
 
 from hack.cluster import KubeCluster
 from hack.cluster.processes import free_port, wait_until
-from hack.images.base import PYTHON_FULL_VERSION
+from hack.images.base import PYTHON_FULL_VERSION, PYTHON_VERSION
 from hack.images.podman import podman, run_once
+from tests.fixtures.helm import REPO
 from tests.fixtures.images import StartContainer, container_logs
 
 pytestmark = pytest.mark.timeout(900)
@@ -71,6 +74,31 @@ def test_images_run_as_non_root_with_the_pinned_python(local_images: dict[str, s
         assert version == PYTHON_FULL_VERSION, "wheel markers are evaluated for this exact interpreter"
         pip = run_once(reference, "ls", "/opt/switchboard/bin")
         assert "pip" not in pip.split(), "pip is removed from the runtime virtualenv"
+
+
+PACKAGE_DIGEST = """
+import hashlib, os, sys
+root = sys.argv[1]
+digest = hashlib.sha256()
+for folder, _, files in sorted(os.walk(root, followlinks=True)):
+    for name in sorted(f for f in files if f.endswith(".py")):
+        path = os.path.join(folder, name)
+        digest.update(os.path.relpath(path, root).encode() + b"\\0" + open(path, "rb").read())
+print(digest.hexdigest())
+"""
+
+
+def test_images_carry_the_code_of_this_checkout_not_a_cached_layer_of_older_code(
+    local_images: dict[str, str],
+) -> None:
+    """Every ``.py`` of the installed package, paths and bytes, as in the checkout the images were built from
+    (a build step cached on its text alone would keep an older wheel's code)."""
+    here = subprocess.run(
+        [sys.executable, "-c", PACKAGE_DIGEST, str(REPO / "switchboard")], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    site = f"/opt/switchboard/lib/python{PYTHON_VERSION}/site-packages/switchboard"
+    for reference in local_images.values():
+        assert run_once(reference, "python3", "-c", PACKAGE_DIGEST, site).strip() == here, reference
 
 
 def test_proxy_image_serves_standalone_config_through_mock_pod_image(

@@ -115,3 +115,61 @@ async def test_the_total_timeout_while_writing_to_the_client_is_the_clients() ->
             await scope.to_client(stuck.wait())  # a reader that never reads
     assert scope.outcome is not None and scope.outcome.kind == "client_gone"
     assert router.provider_health()["a"].circuit == "closed"
+
+
+async def test_the_total_timeout_ends_an_attempt_waiting_on_the_upstream() -> None:
+    router, reporting = _setup()
+    attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
+    with pytest.raises(TimeoutError) as raised:
+        async with OwnedAttempt(reporting, attempt, 1, Deadline(0.05)) as scope:
+            await asyncio.Event().wait()  # an upstream that never answers
+    assert isinstance(raised.value.__cause__, asyncio.CancelledError)
+    assert scope.outcome is not None and (scope.outcome.kind, scope.outcome.party) == ("timeout", "upstream")
+    assert _upstream_errors(reporting) == 1
+    current = asyncio.current_task()
+    assert current is not None and current.cancelling() == 0  # the timer's cancellation was taken back
+
+
+async def _cancelled_attempt(reporting: Reporting, router: Router, limit: float, *, also_timer: bool) -> AttemptScope:
+    """An attempt whose task is cancelled from outside; with ``also_timer``, after its own timer fired too."""
+    attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
+    scopes: list[AttemptScope] = []
+
+    async def run() -> None:
+        async with OwnedAttempt(reporting, attempt, 1, Deadline(limit)) as scope:
+            scopes.append(scope)
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                if also_timer:  # the timer fired: the request is cancelled as well before the attempt ends
+                    task.cancel()
+                    await asyncio.sleep(0)
+                raise
+
+    task = asyncio.create_task(run())
+    await asyncio.sleep(0.01)
+    if not also_timer:
+        task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    return scopes[0]
+
+
+@pytest.mark.parametrize(("limit", "also_timer"), [(30.0, False), (0.005, True)])
+async def test_a_cancellation_from_outside_stays_a_cancellation(limit: float, also_timer: bool) -> None:
+    """Only the owner's own timer becomes ``TimeoutError``; cancelling the request (alone, or after the
+    timer fired) leaves as ``CancelledError`` with a neutral outcome."""
+    router, reporting = _setup()
+    scope = await _cancelled_attempt(reporting, router, limit, also_timer=also_timer)
+    assert scope.outcome is not None and scope.outcome.kind == "cancelled"
+    assert _upstream_errors(reporting) == 0
+
+
+async def test_an_attempt_that_ended_leaves_no_timer_behind() -> None:
+    router, reporting = _setup()
+    attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
+    async with OwnedAttempt(reporting, attempt, 1, Deadline(0.02)):
+        pass
+    await asyncio.sleep(0.05)  # past the attempt's limit: a timer left running would cancel this task now
+    current = asyncio.current_task()
+    assert current is not None and current.cancelling() == 0

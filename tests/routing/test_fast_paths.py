@@ -4,19 +4,19 @@ import random
 from fnmatch import fnmatchcase
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from switchboard.api.config import parse_config
 from switchboard.api.profile import RuleMatch
 from switchboard.proxy.http.routing_input import RoutingHeaders
-from switchboard.proxy.routing import Outcome, Router, RouteRequest
+from switchboard.proxy.routing import NoRoute, Outcome, Router, RouteRequest
 from switchboard.proxy.routing.index import Candidate
 from switchboard.proxy.routing.rules import CompiledMatch
 from switchboard.proxy.routing.state import ProviderState
 from switchboard.proxy.routing.strategies import weighted_shuffle
-from tests.fixtures.engine import provider
+from tests.fixtures.engine import FakeClock, make_config, provider
 
 operation = st.one_of(
     st.tuples(st.just("start")),
@@ -147,3 +147,92 @@ def test_routing_headers_view_equals_the_lowered_copy(pairs: list[tuple[str, str
             assert (name in view) == (name in copy)
             assert view.get(name) == copy.get(name)
             assert view.get(name, "-") == copy.get(name, "-")
+
+
+step = st.one_of(
+    st.tuples(
+        st.just("outcome"),
+        st.integers(0, 2),
+        st.sampled_from(["success", "server_error", "rate_limited", "client_error"]),
+        st.sampled_from([None, 0.01, 0.9]),
+    ),
+    st.tuples(st.just("advance"), st.floats(0, 40)),
+    st.tuples(st.just("plan"), st.sampled_from([10, 5000])),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(["failover", "weighted", "round-robin", "least-latency"]),
+    st.integers(1, 3),
+    st.booleans(),
+    st.booleans(),
+    st.lists(step, max_size=30),
+)
+@example("failover", 2, False, False, [("outcome", 0, "success", 0.01), ("plan", 10)])  # strained
+@example("failover", 2, False, True, [("plan", 10)] * 4)  # the profile's own limit
+@example("failover", 3, True, False, [("plan", 10)] * 3)  # a provider's limit
+@example("failover", 2, False, False, [("outcome", 0, "server_error", None)] * 2 + [("plan", 10)])  # tripped
+@example(  # slow start after a circuit closes
+    "failover",
+    2,
+    False,
+    False,
+    [("outcome", 0, "server_error", None)] * 2
+    + [("advance", 6.0), ("outcome", 0, "success", None)]
+    + [("plan", 10)] * 8,
+)
+@example("weighted", 2, False, False, [("plan", 10)] * 3)  # a strategy with a choice to make
+@example("round-robin", 1, False, False, [("plan", 10)] * 2)
+@example("failover", 2, False, False, [("plan", 5000)])  # a context window
+def test_fixed_plans_equal_full_decisions(
+    strategy: str, n: int, provider_limits: bool, profile_limits: bool, steps: list[tuple[Any, ...]]
+) -> None:
+    """A route's fixed plan is handed out exactly when the full decision would build that same plan.
+
+    Twin routers see the same outcomes and clock: one plans with ``Router.plan``, the other always decides in full.
+    """
+    upstreams = [
+        provider(
+            f"p{i}",
+            limits={"requestsPerMinute": 2} if provider_limits and i == 0 else {},
+            circuitBreaker={"consecutiveFailures": 2, "openSeconds": 5, "slowStartSeconds": 10},
+            models=[{"name": "gpt-4o", "contextWindow": 1000 if i == 1 else 100000}],
+        )
+        for i in range(n)
+    ]
+    profile = {"rateLimit": {"requestsPerMinute": 3}} if profile_limits else {}
+    clock = FakeClock()
+    fast, full = (
+        Router(make_config(upstreams, profile, strategy=strategy), clock=clock, rng=random.Random(3)) for _ in "ab"
+    )
+    for op, *args in steps:
+        if op == "advance":
+            clock.advance(args[0])
+        elif op == "outcome":
+            for router in (fast, full):
+                attempt = router._engine.index.default_routes["gpt-4o"].candidates[args[0] % n].attempt
+                router.started(attempt)
+                router.finished(attempt, Outcome(args[1], 0.1, retry_after_s=3.0, headroom=args[2]))
+        else:
+            request = RouteRequest(model="gpt-4o", prompt_tokens=args[0])
+            plans: list[Any] = []
+            for plan in (fast.plan, lambda r: full._engine.decide(r, clock.now, full._rng, commit=True).plan()):
+                try:
+                    plans.append(plan(request))
+                except NoRoute as e:
+                    plans.append(e.status)
+            assert plans[0] == plans[1]
+            assert [p.turn for p in fast._live.profiles.values()] == [p.turn for p in full._live.profiles.values()]
+
+
+def test_a_fixed_plan_is_handed_out_until_something_live_changes_it(clock: FakeClock) -> None:
+    router = Router(make_config([provider("a"), provider("b")]), clock=clock)
+    request = RouteRequest(model="gpt-4o")
+    first = router.plan(request)
+    assert router.plan(request) is first and [a.provider.name for a in first.attempts] == ["a", "b"]
+    for _ in range(5):  # a's breaker opens: decided per request again
+        router.started(first.attempts[0])
+        router.finished(first.attempts[0], Outcome("server_error", 0.1))
+    tripped = router.plan(request)
+    assert tripped is not first and [a.provider.name for a in tripped.attempts] == ["b"]
