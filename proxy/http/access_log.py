@@ -28,6 +28,7 @@ from switchboard.proxy.http.app_keys import RouteLabels
 
 LOGGER_NAME = "switchboard.proxy.access"
 _FORMAT = "%s %s %d api=%s profile=%s provider=%s client=%s client_namespace=%s duration_s=%.3f cost_usd=%s%s"
+_NO_CLIENT = "client=- client_namespace=-"
 _BATCH = 1000
 """Lines per write at most (a burst is written in several)."""
 
@@ -82,7 +83,15 @@ class AccessLine(NamedTuple):
         )
 
     def message(self) -> str:
-        return _FORMAT % self.args()
+        """``_FORMAT % self.args()``, made in one step (the writer's own lines; a test holds the two equal)."""
+        client = self.client
+        cost = "-" if self.cost_usd is None else format_cost(self.cost_usd)
+        endpoint = "" if self.spill == self.upstream_endpoint == "-" else self._endpoint_fields()
+        who = f"client={client.name} client_namespace={client.namespace or '-'}" if client else _NO_CLIENT
+        return (
+            f"{self.method} {self.path} {self.status} api={self.api} profile={self.profile} provider={self.provider}"
+            f" {who} duration_s={self.duration_s:.3f} cost_usd={cost}{endpoint}"
+        )
 
     def args(self) -> tuple[object, ...]:
         """The arguments of ``_FORMAT`` (a record's ``args``)."""
