@@ -210,7 +210,9 @@ def test_helm_upgrade_with_changed_values_rolls_the_proxies_without_a_failed_req
     revision = uuid.uuid4().hex[:6]
     with load(proxy_service_url(pod_system)) as running:
         wait_for(lambda: len(running.outcomes) >= 20, 60, "load flowing")
-        install_release(kube_node.cluster, kube_node.images, ["--set", f"proxy.podAnnotations.revision={revision}"])
+        install_release(
+            kube_node.cluster, kube_node.images, ["--set-string", f"proxy.podAnnotations.revision={revision}"]
+        )
         time.sleep(2)
     after = set(pod_system.pods(component_selector(RELEASE_NAME, "proxy"), RELEASE_NAMESPACE))
     assert before.isdisjoint(after), (before, after)  # every proxy pod was replaced
