@@ -26,7 +26,6 @@ from switchboard.proxy.adapters.wire import (
     dump,
     load_object,
     relabelled,
-    require_messages,
     sse_event,
 )
 
@@ -46,7 +45,6 @@ def read_usage(raw: Any) -> Usage | None:
 
 def chat_body(body: Mapping[str, Any], model: str | None, *, stream: bool) -> dict[str, Any]:
     """The client body with the upstream model and the stream flags we need."""
-    require_messages(body)
     out = {k: v for k, v in body.items() if k not in ("stream", "stream_options", "model")}
     if model is not None:
         out["model"] = model

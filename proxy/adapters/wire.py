@@ -71,7 +71,11 @@ def usage_dict(usage: Usage) -> dict[str, Any]:
 
 
 def require_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The client's ``messages``, checked just enough for translation to be safe."""
+    """The client's ``messages``, checked just enough for translation to be safe.
+
+    Adapters take chat bodies whose messages passed this (or the chat endpoint's validation, which
+    implies it): checked once per request where a body comes in, never again per attempt.
+    """
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise AdapterRequestError("'messages' must be a non-empty array")

@@ -48,6 +48,7 @@ CodecFactory = Callable[[Adapter, Target], Codec]
 
 
 def chat_codec(body: Mapping[str, Any], *, stream: bool, include_usage: bool = False) -> CodecFactory:
+    """``body``: a chat request whose messages are checked (``chat_flags`` or ``require_messages``)."""
     model = str(body["model"])
 
     def make(adapter: Adapter, target: Target) -> Codec:
@@ -179,6 +180,15 @@ def count_tokens_codec(body: Mapping[str, Any], client_headers: Mapping[str, str
             _no_stream,
             messages_carries_output,
         )
+
+    return make
+
+
+def refusing(error: AdapterRequestError) -> CodecFactory:
+    """The factory of a request no upstream can express: each provider is skipped with ``error``."""
+
+    def make(adapter: Adapter, target: Target) -> Codec:
+        raise error
 
     return make
 

@@ -14,9 +14,10 @@ from typing import Any
 from aiohttp import web
 
 from switchboard.api.provider import ProviderConfig
-from switchboard.proxy.adapters.base import Adapter
+from switchboard.proxy.adapters.base import Adapter, AdapterRequestError
+from switchboard.proxy.adapters.wire import require_messages
 from switchboard.proxy.apis.codec import CodecFactory
-from switchboard.proxy.errors import ApiError
+from switchboard.proxy.errors import ApiError, invalid_param
 from switchboard.proxy.fleet.http import Admitted
 from switchboard.proxy.http.common import capture_input, json_answer, plan_for, ready_runtime, reporting
 from switchboard.proxy.http.stream_relay import ClientStream, relay
@@ -41,15 +42,22 @@ def translated(
     body: dict[str, Any],
     native: Callable[[Adapter, ProviderConfig], bool],
 ) -> tuple[dict[str, Any] | None, Capability | None]:
-    """The chat translation of ``body``; if it has none, only ``native`` upstreams can serve it.
+    """The chat translation of ``body`` (its messages checked once, for every adapter); if it has none,
+    only ``native`` upstreams can serve it.
 
     (A hosted tool or a document block is fine for the upstream that speaks the
     client's API natively, and a 400 naming the part for everyone else.)
     """
     try:
-        return translate(body), None
-    except ApiError as untranslatable:
-        return None, Capability(native, functools.partial(_refuse, untranslatable))
+        chat = translate(body)
+        require_messages(chat)
+    except AdapterRequestError as empty:
+        untranslatable = invalid_param("messages", f"the request has no chat translation: {empty}")
+    except ApiError as error:
+        untranslatable = error
+    else:
+        return chat, None
+    return None, Capability(native, functools.partial(_refuse, untranslatable))
 
 
 def _refuse(error: ApiError) -> web.StreamResponse:
