@@ -158,13 +158,8 @@ class OpenAIAdapter:
             "POST", self._url(target, "chat/completions"), self._headers(target, stream=stream), dump(payload)
         )
 
-    def chat_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
-        payload = self._checked(raw, "chat", "choices")
-        payload["model"] = public_model
-        return payload, _usage_of(payload)
-
     def chat_answer(self, target: Target, public_model: str, raw: bytes) -> Decoded:
-        """``chat_response`` for the client as it is: the upstream's own bytes when nothing needs renaming."""
+        """The upstream's own bytes when nothing needs renaming."""
         payload = self._checked(raw, "chat", "choices")
         return payload, relabelled(payload, raw, public_model), _usage_of(payload)
 

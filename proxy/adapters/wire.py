@@ -5,7 +5,7 @@ from typing import Any
 
 import orjson
 
-from switchboard.proxy.adapters.base import AdapterRequestError, Decoded, UpstreamProtocolError, Usage
+from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamProtocolError, Usage
 
 DONE_EVENT = b"data: [DONE]\n\n"
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -42,11 +42,6 @@ def relabelled(payload: dict[str, Any], raw: bytes, public_model: str) -> bytes:
         return raw
     payload["model"] = public_model
     return orjson.dumps(payload)
-
-
-def encoded(answer: dict[str, Any], usage: Usage) -> Decoded:
-    """An answer the proxy built (a translation), with its bytes for the client."""
-    return answer, orjson.dumps(answer), usage
 
 
 def as_int(value: Any) -> int:

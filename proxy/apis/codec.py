@@ -26,7 +26,6 @@ from switchboard.proxy.adapters.base import (
 )
 from switchboard.proxy.adapters.chat_stream import ChatChunkStream
 from switchboard.proxy.adapters.openai import OpenAIAdapter
-from switchboard.proxy.adapters.wire import encoded
 from switchboard.proxy.apis import messages_object, messages_stream, responses_object, responses_stream
 from switchboard.proxy.apis.commit import chat_carries_output, messages_carries_output, responses_carries_output
 
@@ -54,7 +53,7 @@ def chat_codec(body: Mapping[str, Any], *, stream: bool, include_usage: bool = F
     def make(adapter: Adapter, target: Target) -> Codec:
         return Codec(
             adapter.chat_request(target, body, stream=stream),
-            _chat_answer(adapter, target, model),
+            functools.partial(adapter.chat_answer, target, model),
             lambda: adapter.chat_stream(target, model, include_usage=include_usage),
             chat_carries_output,
         )
@@ -62,11 +61,20 @@ def chat_codec(body: Mapping[str, Any], *, stream: bool, include_usage: bool = F
     return make
 
 
-def _chat_answer(adapter: Adapter, target: Target, model: str) -> Callable[[bytes], Decoded]:
-    """An OpenAI-family upstream's answer goes back as it came when only its model needed renaming."""
-    if isinstance(adapter, OpenAIAdapter):
-        return functools.partial(adapter.chat_answer, target, model)
-    return lambda raw: encoded(*adapter.chat_response(target, model, raw))
+def embeddings_codec(body: Mapping[str, Any], model: str) -> CodecFactory:
+    """``body``: a valid embeddings request of public ``model``; upstreams without embeddings are skipped."""
+
+    def make(adapter: Adapter, target: Target) -> Codec:
+        if not adapter.supports_embeddings:
+            raise AdapterRequestError(f"{target.provider.type} upstreams have no embeddings API")
+        return Codec(
+            adapter.embeddings_request(target, body),
+            functools.partial(adapter.embeddings_response, target, model),
+            _no_stream,
+            chat_carries_output,
+        )
+
+    return make
 
 
 def natively_responses(adapter: Adapter, provider: ProviderConfig) -> bool:
@@ -95,8 +103,8 @@ def _via_chat(
     model = str(chat["model"])
 
     def decode(raw: bytes) -> Decoded:
-        completion, usage = adapter.chat_response(target, model, raw)
-        return encoded(answer(completion, usage), usage)
+        completion, _, usage = adapter.chat_answer(target, model, raw)  # its object: never encoded for a chat client
+        return answer(completion, usage), None, usage
 
     return Codec(
         adapter.chat_request(target, chat, stream=stream),
@@ -194,4 +202,4 @@ def refusing(error: AdapterRequestError) -> CodecFactory:
 
 
 def _no_stream() -> StreamTranslator:
-    raise AdapterRequestError("count_tokens does not stream")
+    raise AdapterRequestError("this endpoint does not stream")

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from switchboard.api.config import ProxyConfig
 from switchboard.proxy.adapters.base import AdapterRequestError
 from switchboard.proxy.adapters.wire import require_messages
-from switchboard.proxy.apis.codec import CodecFactory, chat_codec, refusing
+from switchboard.proxy.apis.codec import CodecFactory, chat_codec, embeddings_codec, refusing
 from switchboard.proxy.auth import request_client, require_profile
 from switchboard.proxy.errors import invalid_param
 from switchboard.proxy.fleet.explain import with_fleet_state
@@ -24,7 +24,6 @@ from switchboard.proxy.routing.types import NoRoute, RouteRequest
 from switchboard.proxy.upstream.exchange import (
     AnyPrepare,
     codec_preparer,
-    embeddings_preparer,
     unsupported_reason,
 )
 from switchboard.proxy.validation import decode_json_object
@@ -80,7 +79,7 @@ async def explain(request: web.Request) -> web.Response:
     explanation = await with_fleet_state(request, explanation, route, snap.config)
     prepare: AnyPrepare
     if route.endpoint == "embeddings":
-        prepare = embeddings_preparer(snap, body)
+        prepare = codec_preparer(snap, embeddings_codec(body, str(body["model"])), body)
     elif api == "chat" and "messages" in body:
         make: CodecFactory
         try:

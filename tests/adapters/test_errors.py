@@ -78,7 +78,7 @@ def test_long_error_text_is_truncated() -> None:
 def test_malformed_responses_are_protocol_errors(family: str, raw: bytes) -> None:
     target = make_target(family, "http://127.0.0.1:1")
     with pytest.raises(UpstreamProtocolError, match=family):
-        adapter_for(family).chat_response(target, "m", raw)
+        adapter_for(family).chat_answer(target, "m", raw)
 
 
 @pytest.mark.parametrize(
