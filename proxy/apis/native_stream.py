@@ -46,7 +46,7 @@ class NativeStream(ABC):
                 raise UpstreamProtocolError(f"{self.family} stream event has no 'type' (or not one line)")
             if not self.output_seen:
                 self.output_seen = self.is_output(kind)
-            if self.observe(kind, payload) or b"\n" in data or b"\r" in data:
+            if self.observe(kind, payload) or data.find(b"\n") != -1 or data.find(b"\r") != -1:
                 out.append(event_bytes(payload))
             else:  # nothing to change: the upstream's JSON as it came
                 out.append(b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n")
