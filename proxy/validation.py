@@ -196,6 +196,8 @@ def _plain_message(message: Any) -> int | None:
     chars = 0
     for key, value in message.items():
         if type(value) is str:
+            if key == "tool_calls":
+                return None
             if key not in SKIPPED_KEYS:
                 chars += len(value)
         elif value is None:

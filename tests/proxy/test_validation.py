@@ -158,6 +158,7 @@ _PLAIN = {**OK, "tools": [{"type": "function", "function": {"name": "f"}}], "str
         {"messages": [{"role": ["user"]}]},
         {"messages": [{"role": "user", "content": [{"type": ""}]}]},
         {"messages": [{"role": "user", "name": 1}]},
+        {"messages": [{"role": "system", "tool_calls": ""}]},
         {"messages": [{"role": "tool", "tool_call_id": None, "content": "x"}, "hi"]},
         {"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": "", "arguments": ""}}]}]},
         {"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "x", "function": {}}]}]},
