@@ -19,7 +19,8 @@ from switchboard.proxy.adapters.wire import require_messages
 from switchboard.proxy.apis.codec import CodecFactory
 from switchboard.proxy.errors import ApiError, invalid_param
 from switchboard.proxy.fleet.http import Admitted
-from switchboard.proxy.http.common import capture_input, json_answer, plan_for, ready_runtime, reporting
+from switchboard.proxy.http.app_keys import STATE, TELEMETRY
+from switchboard.proxy.http.common import json_answer, plan_for, ready_runtime, reporting
 from switchboard.proxy.http.stream_relay import ClientStream, relay
 from switchboard.proxy.routing.types import RouteRequest
 from switchboard.proxy.upstream.attempt import AttemptScope
@@ -81,21 +82,19 @@ async def serve(
     Service-backed provider's endpoint picking hashes the prompt prefix of.
     """
     runtime = ready_runtime(request)
+    state = request[STATE]
     async with runtime.lease() as snap:
-        plan = plan_for(request, runtime.router, route)
-        capture_input(request, plan, prompt)
+        plan = plan_for(state, runtime.router, route, prompt)
         if capability is not None:
             capable = tuple(a for a in plan.attempts if capability.accepts(snap.adapter(a.provider), a.provider))
             if not capable:
                 return capability.otherwise()
             plan = dataclasses.replace(plan, attempts=capable)
         async with Admitted(request, plan, route, snap.config.fleet.replicas) as plan:
-            report = reporting(request, runtime, endpoint)
+            report = reporting(state, runtime, request.app[TELEMETRY], endpoint)
             prepare = codec_preparer(snap, make, prompt)
             if not stream:
-                served = await run_attempts(
-                    report, plan, route.model, prepare, lambda scope, coded: codec_once(snap, scope, coded)
-                )
+                served = await run_attempts(report, plan, route.model, prepare, functools.partial(codec_once, snap))
                 return await json_answer(request, plan, served)
             client = ClientStream(request)
             final_plan = plan
