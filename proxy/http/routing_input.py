@@ -91,16 +91,16 @@ def route_request(
     """
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     user = body.get("user")
-    return RouteRequest(
-        model=str(body.get("model", "")),
-        endpoint=endpoint,
-        stream=body.get("stream") is True,
-        prompt_tokens=prompt_tokens(body, endpoint) if tokens is None else tokens,
-        max_tokens=max_tokens if isinstance(max_tokens, int) else None,
-        user=user if isinstance(user, str) else None,
-        headers=RoutingHeaders(headers),
-        metadata=string_metadata(metadata) if (metadata := body.get("metadata")) else {},
-        prefix_hash=functools.partial(prefix_hash, body) if endpoint == "chat" else no_prefix,
+    return RouteRequest(  # positional: one per request, and nine keywords double a NamedTuple's cost
+        str(body.get("model", "")),  # model
+        endpoint,
+        body.get("stream") is True,  # stream
+        prompt_tokens(body, endpoint) if tokens is None else tokens,  # prompt_tokens
+        max_tokens if isinstance(max_tokens, int) else None,  # max_tokens
+        user if isinstance(user, str) else None,  # user
+        RoutingHeaders(headers),  # headers
+        string_metadata(metadata) if (metadata := body.get("metadata")) else {},  # metadata
+        functools.partial(prefix_hash, body) if endpoint == "chat" else no_prefix,  # prefix_hash
     )
 
 
