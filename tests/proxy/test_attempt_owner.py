@@ -9,7 +9,6 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamError, UpstreamProtocolError
-from switchboard.proxy.apis.commit import chat_carries_output as carries_output
 from switchboard.proxy.http.app_keys import RequestState
 from switchboard.proxy.metrics import create_metrics
 from switchboard.proxy.routing.router import Router
@@ -45,14 +44,6 @@ def test_upstream_failures_are_the_upstreams(error: BaseException, kind: str) ->
 def test_everything_else_is_not_the_upstreams(error: BaseException, kind: str, party: str) -> None:
     assert kind_of(error) == kind
     assert Outcome(kind=kind_of(error), latency_s=0.0).party == party
-
-
-def test_commit_point_is_the_first_output() -> None:
-    assert not carries_output(b'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n')
-    assert not carries_output(b'data: {"choices":[],"usage":{"prompt_tokens":1}}\n\n')
-    assert not carries_output(b": keep-alive\n\n")
-    assert carries_output(b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n')
-    assert carries_output(b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0}]}}]}\n\n')
 
 
 def _setup() -> tuple[Router, Reporting]:
