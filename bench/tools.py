@@ -51,6 +51,11 @@ def _apt_install(packages: list[str]) -> None:
     subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env)
 
 
+def vegeta() -> Path:
+    """vegeta, built from the Go module proxy on first use."""
+    return _vegeta(cache_dir() / "bin")
+
+
 def _vegeta(bin_dir: Path) -> Path:
     found = _which("vegeta", bin_dir)
     if found:
@@ -94,7 +99,7 @@ def ensure_tools(*, litellm: bool) -> Tools:
     return Tools(
         nginx=debian_tool("nginx"),
         wrk=debian_tool("wrk"),
-        vegeta=_vegeta(root / "bin"),
+        vegeta=vegeta(),
         litellm=_litellm(root) if litellm else None,
     )
 

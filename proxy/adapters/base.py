@@ -87,6 +87,14 @@ class StreamTranslator(Protocol):
     @property
     def usage(self) -> Usage | None: ...
 
+    @property
+    def output_seen(self) -> bool:
+        """Whether an event ``feed`` returned carries output (content, a tool call...): sending it commits the stream.
+
+        Set by the translator as it builds or reads the event, so no event is parsed again to decide the commit.
+        """
+        ...
+
     def feed(self, chunk: bytes) -> list[bytes]:
         """Consume raw upstream bytes; return complete ``data: ...\\n\\n`` events for the client."""
         ...

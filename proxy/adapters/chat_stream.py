@@ -12,9 +12,24 @@ from typing import Any
 from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.adapters.wire import DONE_EVENT, sse_event, stream_failure, usage_dict
 
+_OUTPUT_FIELDS = ("content", "tool_calls", "function_call", "refusal", "reasoning_content")
+
+
+def carries_output(chunk: Mapping[str, Any]) -> bool:
+    """Whether a chat completion chunk carries output; a role-only or usage-only chunk does not."""
+    choices = chunk.get("choices")
+    for choice in choices if isinstance(choices, list) else ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and any(delta.get(name) for name in _OUTPUT_FIELDS):
+            return True
+    return False
+
 
 class ChatChunkStream(ABC):
     """An upstream stream, fed its bytes as they arrive, as chat completion chunks."""
+
+    output_seen = False
+    """Set by ``feed`` (chat clients); the encoders of other APIs over ``feed_chunks`` keep their own."""
 
     @property
     @abstractmethod
@@ -31,7 +46,10 @@ class ChatChunkStream(ABC):
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The chunks as ``data: ...`` events for a chat client."""
-        return [sse_event(payload) for payload in self.feed_chunks(chunk)]
+        chunks = self.feed_chunks(chunk)
+        if not self.output_seen:
+            self.output_seen = any(carries_output(payload) for payload in chunks)
+        return [sse_event(payload) for payload in chunks]
 
     def finish(self) -> list[bytes]:
         return [*(sse_event(payload) for payload in self.finish_chunks()), DONE_EVENT]

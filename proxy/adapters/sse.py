@@ -10,7 +10,9 @@ lines by ``bytes.split``, and an event that is one ``data: ...`` line (every
 OpenAI-style chunk) or ``event: ...`` plus one ``data: ...`` line (Anthropic's) is
 taken whole; any other event is read line by line. Data stays bytes: the JSON
 parser every caller runs next reads bytes and checks their UTF-8 itself, and a
-relayed event goes out without a decode and an encode.
+relayed event goes out without a decode and an encode. Searches are ``find``, never
+``in``: CPython's ``bytes.__contains__`` first tries its argument as an integer and
+raises and clears a TypeError for every bytes needle (three times the cost).
 """
 
 from switchboard.proxy.adapters.base import UpstreamProtocolError
@@ -38,7 +40,7 @@ class SSEDecoder:
         return bool(unfinished) or any(line.partition(b":")[0] in (b"data", b"event") for line in lines)
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        if self._held_cr or b"\r" in chunk:
+        if self._held_cr or chunk.find(b"\r") != -1:
             chunk = self._fold(chunk)
         buffer = self._buffer
         if buffer:
@@ -56,7 +58,7 @@ class SSEDecoder:
             self._bound()
         events: list[SSEEvent] = []
         for block in blocks:
-            if block.startswith(b"data: ") and b"\n" not in block:
+            if block.startswith(b"data: ") and block.find(b"\n") == -1:
                 events.append((None, block[6:]))
             elif block.startswith(b"event: ") and (named := self._named(block)) is not None:
                 events.append(named)
@@ -67,7 +69,7 @@ class SSEDecoder:
     def _named(self, block: bytes) -> SSEEvent | None:
         """``event: name`` then one ``data: ...`` line (every Anthropic event), or None for any other shape."""
         name, _, data = block.partition(b"\n")
-        if not data.startswith(b"data: ") or b"\n" in data:
+        if not data.startswith(b"data: ") or data.find(b"\n") != -1:
             return None
         return self._text(name[7:]), data[6:]
 

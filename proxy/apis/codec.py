@@ -28,7 +28,6 @@ from switchboard.proxy.adapters.chat_stream import ChatChunkStream
 from switchboard.proxy.adapters.openai import OpenAIAdapter
 from switchboard.proxy.adapters.wire import encoded
 from switchboard.proxy.apis import messages_object, messages_stream, responses_object, responses_stream
-from switchboard.proxy.apis.commit import chat_carries_output, messages_carries_output, responses_carries_output
 
 
 @dataclass(slots=True)
@@ -39,9 +38,7 @@ class Codec:
     decode: Callable[[bytes], Decoded]
     """A complete answer's body -> the client's JSON answer, its bytes and its usage."""
     open_stream: Callable[[], StreamTranslator]
-    """A fresh translator from the upstream's stream bytes to the client's events."""
-    commits: Callable[[bytes], bool]
-    """Whether a client event carries output, so that sending it commits the stream to this attempt."""
+    """A fresh translator from the upstream's stream bytes to the client's events (it tells the commit point)."""
 
 
 CodecFactory = Callable[[Adapter, Target], Codec]
@@ -55,7 +52,6 @@ def chat_codec(body: Mapping[str, Any], *, stream: bool, include_usage: bool = F
             adapter.chat_request(target, body, stream=stream),
             _chat_answer(adapter, target, model),
             lambda: adapter.chat_stream(target, model, include_usage=include_usage),
-            chat_carries_output,
         )
 
     return make
@@ -85,7 +81,6 @@ def _via_chat(
     stream: bool,
     answer: Callable[[dict[str, Any], Usage], dict[str, Any]],
     encoder: Callable[[ChatChunkStream], StreamTranslator],
-    commits: Callable[[bytes], bool],
 ) -> Codec:
     """The client's API carried as chat completions: ``answer`` and ``encoder`` turn chat back into it."""
     if chat is None:
@@ -101,7 +96,6 @@ def _via_chat(
         adapter.chat_request(target, chat, stream=stream),
         decode,
         lambda: encoder(adapter.chat_stream(target, model, include_usage=True)),
-        commits,
     )
 
 
@@ -118,7 +112,6 @@ def responses_codec(
                 adapter.responses_request(target, body, stream=stream),
                 functools.partial(responses_object.native_response, public_model=model),
                 lambda: responses_stream.NativeResponsesStream(model),
-                responses_carries_output,
             )
 
         return _via_chat(
@@ -128,7 +121,6 @@ def responses_codec(
             stream=stream,
             answer=lambda completion, usage: responses_object.from_chat(envelope, completion, usage, int(clock())),
             encoder=lambda inner: responses_stream.ResponsesEncoder(inner, envelope, clock),
-            commits=responses_carries_output,
         )
 
     return make
@@ -151,7 +143,6 @@ def messages_codec(
                 adapter.messages_request(target, body, stream=stream, client_headers=client_headers),
                 functools.partial(messages_object.native_message, public_model=model),
                 lambda: messages_stream.NativeMessagesStream(model),
-                messages_carries_output,
             )
 
         return _via_chat(
@@ -161,7 +152,6 @@ def messages_codec(
             stream=stream,
             answer=lambda completion, usage: messages_object.from_chat(completion, usage, model),
             encoder=lambda inner: messages_stream.MessagesEncoder(inner, model, clock),
-            commits=messages_carries_output,
         )
 
     return make
@@ -177,7 +167,6 @@ def count_tokens_codec(body: Mapping[str, Any], client_headers: Mapping[str, str
             adapter.count_tokens_request(target, body, client_headers=client_headers),
             messages_object.native_token_count,
             _no_stream,
-            messages_carries_output,
         )
 
     return make

@@ -21,6 +21,8 @@ from switchboard.proxy.apis.messages_request import STOP_REASONS
 from switchboard.proxy.apis.native_stream import NativeStream, event_bytes
 
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'
+_OUTPUT_EVENTS = frozenset({"content_block_delta", "content_block_stop", "message_delta", "message_stop"})
+"""Block deltas and stops and the message's end are output; message_start, a block start and ping are not."""
 
 
 def error_event(message: str, kind: str = "api_error") -> bytes:
@@ -39,6 +41,8 @@ class MessagesEncoder:
         self._tool_blocks: dict[int, int] = {}
         self._blocks = 0
         self._finish_reason: str | None = None
+        self.output_seen = False
+        """A block delta or stop went out (``_OUTPUT_EVENTS``)."""
 
     @property
     def usage(self) -> Usage | None:
@@ -72,9 +76,11 @@ class MessagesEncoder:
         if self._block is None:
             return []
         index, self._block, self._block_kind = self._block, None, None
+        self.output_seen = True
         return [event_bytes({"type": "content_block_stop", "index": index})]
 
     def _delta(self, delta: dict[str, Any]) -> bytes:
+        self.output_seen = True
         return event_bytes({"type": "content_block_delta", "index": self._block, "delta": delta})
 
     def _text(self, text: str) -> list[bytes]:
@@ -112,6 +118,9 @@ class NativeMessagesStream(NativeStream):
 
     family = "anthropic"
     last_event = "message_stop"
+
+    def is_output(self, kind: str) -> bool:
+        return kind in _OUTPUT_EVENTS
 
     def observe(self, kind: str, payload: dict[str, Any]) -> bool:
         if kind == "error":

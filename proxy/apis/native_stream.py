@@ -33,6 +33,7 @@ class NativeStream(ABC):
         self._decoder = SSEDecoder(self.family)
         self.usage: Usage | None = None
         self.done = False
+        self.output_seen = False
 
     def feed(self, chunk: bytes) -> list[bytes]:
         out: list[bytes] = []
@@ -43,11 +44,17 @@ class NativeStream(ABC):
             kind = payload.get("type")
             if not isinstance(kind, str) or "\n" in kind or "\r" in kind:
                 raise UpstreamProtocolError(f"{self.family} stream event has no 'type' (or not one line)")
-            if self.observe(kind, payload) or b"\n" in data or b"\r" in data:
+            if not self.output_seen:
+                self.output_seen = self.is_output(kind)
+            if self.observe(kind, payload) or data.find(b"\n") != -1 or data.find(b"\r") != -1:
                 out.append(event_bytes(payload))
             else:  # nothing to change: the upstream's JSON as it came
                 out.append(b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n")
         return out
+
+    @abstractmethod
+    def is_output(self, kind: str) -> bool:
+        """Whether an event of this ``kind`` carries output, so that sending it commits the stream."""
 
     @abstractmethod
     def observe(self, kind: str, payload: dict[str, Any]) -> bool:

@@ -61,6 +61,8 @@ class ResponsesEncoder:
         self._text: list[str] = []
         self._calls: dict[int, _Call] = {}
         self._finish_reason: str | None = None
+        self.output_seen = False
+        """A text or arguments delta went out (opening the response or an item is no output)."""
 
     @property
     def usage(self) -> Usage | None:
@@ -124,6 +126,7 @@ class ResponsesEncoder:
             )
         index, item_id = self._message
         self._text.append(text)
+        self.output_seen = True
         out.append(
             self._emit(
                 "response.output_text.delta",
@@ -150,6 +153,7 @@ class ResponsesEncoder:
             out.append(self._emit("response.output_item.added", output_index=index, item=item))
         if tool.arguments:
             call.arguments.append(tool.arguments)
+            self.output_seen = True
             out.append(
                 self._emit(
                     "response.function_call_arguments.delta",
@@ -244,6 +248,10 @@ class NativeResponsesStream(NativeStream):
             self.usage = read_usage(response.get("usage")) or self.usage
             return True
         return False
+
+    def is_output(self, kind: str) -> bool:
+        """Any delta or finished part, item or response is output; opening the response or an item is not."""
+        return kind.endswith((".delta", ".done")) or kind in TERMINAL
 
     def fail(self, message: str) -> list[bytes]:
         return failure_events(self._sequence, self._response, message)

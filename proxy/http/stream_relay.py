@@ -1,7 +1,7 @@
 """Streaming an upstream answer to the client, with one commit point.
 
 Events are held back until the first one that carries output (content, a tool
-call, a refusal; the codec's ``commits`` says which, per client API): before
+call, a refusal; the translator's ``output_seen`` tells, per client API): before
 that, a role-only chunk, ``response.created``, ``message_start``, comments or
 keep-alives commit nothing and any failure still fails over to the next
 attempt, like a non-streamed request. From the commit on, the client has bytes
@@ -90,7 +90,7 @@ async def relay(snap: Snapshot, scope: AttemptScope, coded: Coded, plan: Plan, c
                 held: list[bytes] = []
                 async for chunk in chunks:
                     events = translator.feed(chunk)
-                    if any(codec.commits(event) for event in events):
+                    if translator.output_seen:
                         first_token.reschedule(None)
                         await client.open(scope, attempt_headers(plan, scope), translator)
                         await client.write(scope, [*held, *events])

@@ -9,8 +9,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamError, UpstreamProtocolError
-from switchboard.proxy.apis.commit import chat_carries_output as carries_output
-from switchboard.proxy.http.app_keys import RouteLabels
+from switchboard.proxy.http.app_keys import RequestState
 from switchboard.proxy.metrics import create_metrics
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import Outcome, RouteRequest
@@ -47,19 +46,11 @@ def test_everything_else_is_not_the_upstreams(error: BaseException, kind: str, p
     assert Outcome(kind=kind_of(error), latency_s=0.0).party == party
 
 
-def test_commit_point_is_the_first_output() -> None:
-    assert not carries_output(b'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n')
-    assert not carries_output(b'data: {"choices":[],"usage":{"prompt_tokens":1}}\n\n')
-    assert not carries_output(b": keep-alive\n\n")
-    assert carries_output(b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n')
-    assert carries_output(b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0}]}}]}\n\n')
-
-
 def _setup() -> tuple[Router, Reporting]:
     router = Router(make_config([provider("a", circuitBreaker={"consecutiveFailures": 1})]))
     metrics = create_metrics(lambda: router.provider_health, environ={})
-    labels = RouteLabels(endpoint="chat/completions", started_at=time.monotonic())
-    return router, Reporting(router, metrics, labels, "chat/completions", labels.started_at)
+    state = RequestState("req-1", "chat/completions", time.monotonic())
+    return router, Reporting(router, metrics, state, "chat/completions", state.started_at)
 
 
 def _upstream_errors(reporting: Reporting) -> float:
