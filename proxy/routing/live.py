@@ -83,7 +83,10 @@ class Live:
         failed = False if kind == "success" else True if kind in UPSTREAM_FAILURE_KINDS else None
         state.finish(now, outcome.prompt_tokens + outcome.completion_tokens, failed)
         if failed is False:
-            self._latency(key).observe(outcome.latency_s, now)
+            stats = self.latency.get(key)
+            if stats is None:
+                stats = self.latency[key] = LatencyStats(*self.latency_settings.get(key[0], DEFAULT_LATENCY_SETTINGS))
+            stats.observe(outcome.latency_s, now)
         else:
             if failed:
                 state.last_error = _describe(outcome)
@@ -121,12 +124,6 @@ class Live:
             self.tripped.add(key)
         after = breaker.state(now)
         return None if after == before else (before, after)
-
-    def _latency(self, key: tuple[str, str]) -> LatencyStats:
-        stats = self.latency.get(key)
-        if stats is None:
-            stats = self.latency[key] = LatencyStats(*self.latency_settings.get(key[0], DEFAULT_LATENCY_SETTINGS))
-        return stats
 
 
 def _describe(outcome: Outcome) -> str:

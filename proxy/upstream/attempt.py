@@ -183,18 +183,22 @@ class OwnedAttempt(AttemptScope):
         self._expired = True
         self._task.cancel()
 
-    def _stop_timer(self, kind: type[BaseException] | None, error: BaseException | None) -> BaseException | None:
-        """What ended the attempt: ``error``, or a ``TimeoutError`` when the cancellation was the timer's own."""
-        timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
-        elif self._expired and self._task.uncancel() <= self._cancelling and kind is asyncio.CancelledError:
+    def _ended_by(self, kind: type[BaseException] | None, error: BaseException | None) -> BaseException | None:
+        """What ended an attempt whose timer is gone: ``error``, or a ``TimeoutError`` when the cancellation
+        was the timer's own."""
+        if self._expired and self._task.uncancel() <= self._cancelling and kind is asyncio.CancelledError:
             return TimeoutError()
         return error
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         try:
-            ended = self._stop_timer(kind, error)
+            timer = self._timer
+            if timer is not None:  # the attempt ended before its time was up (the timer never fired)
+                self._timer = None
+                timer.cancel()
+                ended = error
+            else:
+                ended = self._ended_by(kind, error)
             if ended is None:
                 self._finish(None)
             elif isinstance(ended, TimeoutError) and self.waiting_on_client:
