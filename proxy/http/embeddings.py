@@ -21,7 +21,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     body = decode_json_object(await read_request_body(request))
     parsed = parse_embeddings(body)
     runtime = ready_runtime(request)
-    async with runtime.lease() as snap:
+    with runtime.lease() as snap:
         route = route_request(body, request.headers, "embeddings")
         plan = plan_for(request, runtime.router, route)
         capture_input(request, plan, body)

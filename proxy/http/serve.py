@@ -73,7 +73,7 @@ async def serve(
     Service-backed provider's endpoint picking hashes the prompt prefix of.
     """
     runtime = ready_runtime(request)
-    async with runtime.lease() as snap:
+    with runtime.lease() as snap:
         plan = plan_for(request, runtime.router, route)
         capture_input(request, plan, prompt)
         if capability is not None:

@@ -123,7 +123,7 @@ def _sending(
     """The provider's pool, or for a Service-backed provider one endpoint's (recorded on the scope)."""
     provider = scope.attempt.provider
     timeout = snap.client_timeout(scope.attempt.timeouts)
-    if snap.endpoint_calls is not None and snap.endpoint_calls.follows(provider):
+    if provider.service is not None and snap.endpoint_calls is not None and snap.endpoint_calls.follows(provider):
         return snap.endpoint_calls.sending(provider, upstream, timeout, body, scope.use_endpoint)
     return send(snap.session(provider), upstream, timeout)
 
