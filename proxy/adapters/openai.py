@@ -26,7 +26,6 @@ from switchboard.proxy.adapters.wire import (
     dump,
     load_object,
     relabelled,
-    require_messages,
     sse_event,
 )
 
@@ -46,8 +45,10 @@ def read_usage(raw: Any) -> Usage | None:
 
 def chat_body(body: Mapping[str, Any], model: str | None, *, stream: bool) -> dict[str, Any]:
     """The client body with the upstream model and the stream flags we need."""
-    require_messages(body)
-    out = {k: v for k, v in body.items() if k not in ("stream", "stream_options", "model")}
+    out = dict(body)  # a copy less the keys set below: C calls, not a Python loop over every key
+    out.pop("stream", None)
+    out.pop("stream_options", None)
+    out.pop("model", None)
     if model is not None:
         out["model"] = model
     if stream:
@@ -164,15 +165,10 @@ class OpenAIAdapter:
             "POST", self._url(target, "chat/completions"), self._headers(target, stream=stream), dump(payload)
         )
 
-    def chat_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
-        payload = self._checked(raw, "chat", "choices")
-        payload["model"] = public_model
-        return payload, _usage_of(payload)
-
     def chat_answer(self, target: Target, public_model: str, raw: bytes) -> Decoded:
-        """``chat_response`` for the client as it is: the upstream's own bytes when nothing needs renaming."""
+        """The upstream's own bytes when nothing needs renaming."""
         payload = self._checked(raw, "chat", "choices")
-        return payload, relabelled(payload, raw, public_model), _usage_of(payload)
+        return payload, relabelled(payload, raw, public_model), read_usage(payload.get("usage")) or Usage()
 
     def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> OpenAIStream:
         return OpenAIStream(self.family, public_model, include_usage=include_usage)
@@ -202,7 +198,7 @@ class OpenAIAdapter:
 
     def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> Decoded:
         payload = self._checked(raw, "embeddings", "data")
-        return payload, relabelled(payload, raw, public_model), _usage_of(payload)
+        return payload, relabelled(payload, raw, public_model), read_usage(payload.get("usage")) or Usage()
 
     def error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return upstream_error(self.family, status, raw, headers, self._clock)
@@ -211,10 +207,10 @@ class OpenAIAdapter:
         """The upstream's answer as it is, checked for its ``array`` of objects."""
         payload = load_object(self.family, raw, f"{what} response")
         items = payload.get(array)
-        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-            raise UpstreamProtocolError(f"{self.family} {what} response has no {array!r} array of objects")
-        return payload
-
-
-def _usage_of(payload: dict[str, Any]) -> Usage:
-    return read_usage(payload.get("usage")) or Usage()
+        if isinstance(items, list):
+            for item in items:  # a loop, not all() over a generator: this runs for every answer
+                if not isinstance(item, dict):
+                    break
+            else:
+                return payload
+        raise UpstreamProtocolError(f"{self.family} {what} response has no {array!r} array of objects")
