@@ -67,11 +67,16 @@ def wrk(
     )
 
 
+_LOCAL_DIAL_FAILURES = ("bind: address already in use", "cannot assign requested address")
+"""vegeta's errors when this machine has no local port left to connect from (a fault of the load, not the path)."""
+
+
 @dataclass(frozen=True)
 class Open:
     """An open-loop run: requests sent at ``rate`` per second whatever the answers do."""
 
     rate: float
+    seconds: float
     throughput: float
     success: float
     p50_ms: float
@@ -83,6 +88,11 @@ class Open:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def load_generator_failed(self) -> bool:
+        """Whether vegeta itself could not connect (no free local port): the run says nothing of the path."""
+        return any(failure in error for error in self.errors for failure in _LOCAL_DIAL_FAILURES)
 
 
 def vegeta_targets(url: str, bodies: list[bytes], scratch: Path) -> Path:
@@ -102,9 +112,25 @@ def vegeta_targets(url: str, bodies: list[bytes], scratch: Path) -> Path:
     return path
 
 
-def vegeta(binary: Path, targets: Path, *, rate: float, seconds: float, timeout_s: float = 2.0) -> Open:
+def vegeta(
+    binary: Path,
+    targets: Path,
+    *,
+    rate: float,
+    seconds: float,
+    timeout_s: float = 2.0,
+    max_connections: int | None = None,
+) -> Open:
+    """``max_connections``: at most this many open at once (None: vegeta opens one per request in flight).
+
+    Unbounded, a path that falls behind makes vegeta open a connection per waiting request, thousands a
+    second; each closed one holds its local port for a minute (TIME_WAIT), so the runs that follow, of
+    any path, fail to connect. Requests beyond the bound wait for a connection, inside the measured time.
+    """
     attack = [str(binary), "attack", "-format=json", f"-targets={targets}", f"-rate={rate:g}/s"]
     attack += [f"-duration={seconds:g}s", f"-timeout={timeout_s:g}s"]
+    if max_connections is not None:
+        attack.append(f"-max-connections={max_connections}")
     with subprocess.Popen(attack, stdout=subprocess.PIPE) as attacker:
         report = subprocess.run(
             [str(binary), "report", "-type=json"], stdin=attacker.stdout, capture_output=True, check=True
@@ -113,6 +139,7 @@ def vegeta(binary: Path, targets: Path, *, rate: float, seconds: float, timeout_
     lat = raw["latencies"]
     return Open(
         rate=rate,
+        seconds=seconds,
         throughput=raw["throughput"],
         success=raw["success"],
         p50_ms=lat["50th"] / 1e6,

@@ -52,6 +52,11 @@ class Settings:
     soak_s: float
     reload_changes: int
     warm_up_s: float = 2
+    open_min_requests: int = 200
+    """An open-loop run lasts ``open_s`` or, at a low rate, long enough for this many requests (the p99 of a
+    slow path, LiteLLM's 50/s, from 200 answers rather than 100) ..."""
+    open_max_s: float = 4
+    """... but no longer than this: the low rungs every fast path takes (10, 25/s) stay cheap."""
     connections: int = 32
     slow_connections: int = 128
     stream_concurrency: int = 16
@@ -110,9 +115,17 @@ def sweep(tools: Tools, servers: dict[str, paths.Server], settings: Settings, sc
         name: load.vegeta_targets(server.url, [load.chat_body(paths.FAST_MODEL)], scratch / name)
         for name, server in servers.items()
     }
+    cap = sustain.connection_cap(settings.rates, p99_bound_ms=settings.p99_bound_ms)
+
+    def attack(name: str, rate: int) -> load.Open:
+        seconds = sustain.run_seconds(
+            rate, at_least_s=settings.open_s, min_requests=settings.open_min_requests, at_most_s=settings.open_max_s
+        )
+        return load.vegeta(tools.vegeta, targets[name], rate=rate, seconds=seconds, max_connections=cap)
+
     return sustain.search(
         list(servers),
-        lambda name, rate: load.vegeta(tools.vegeta, targets[name], rate=rate, seconds=settings.open_s),
+        attack,
         ladder=settings.rates,
         tolerance=settings.tolerance,
         p99_bound_ms=settings.p99_bound_ms,

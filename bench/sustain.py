@@ -9,8 +9,15 @@ last pass and its first miss until that bracket is within a tolerance of the
 pass: the sustained rate is known to that precision, not to the ladder's step.
 Bisection assumes a path that misses a rate misses every higher one; each tried
 rate and why it missed are kept in the results, so a noisy step shows.
+
+Each run lasts long enough to hold ``min_requests`` (a slow path's p99 is then
+not its second-worst answer), and vegeta keeps a bounded number of connections
+(``connection_cap``) so an overloaded path cannot use up the machine's local
+ports for the runs after it. A run that failed for want of a local port all the
+same measured the load generator, not the path: it is run once more.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +31,8 @@ MIN_ACHIEVED = 0.95
 def miss_reason(run: load.Open, *, p99_bound_ms: float) -> str | None:
     """Why ``run`` does not sustain its rate (None: it does), in words a reader can check against the run."""
     reasons = []
+    if run.load_generator_failed:
+        reasons.append("the load generator found no free local port to connect from")
     if run.success < MIN_SUCCESS:
         counts = sorted(run.status_codes.items())
         codes = ", ".join(f"{'no answer' if code == '0' else code}: {n}" for code, n in counts)
@@ -59,6 +68,17 @@ class Bracket:
         return (self.passed + self.missed) // 2
 
 
+def run_seconds(rate: float, *, at_least_s: float, min_requests: int, at_most_s: float) -> float:
+    """How long a run at ``rate`` lasts: ``at_least_s``, longer to hold ``min_requests``, never over ``at_most_s``."""
+    return max(at_least_s, min(min_requests / rate, at_most_s))
+
+
+def connection_cap(ladder: tuple[int, ...], *, p99_bound_ms: float) -> int:
+    """Connections vegeta may keep open: twice what any rate that passes needs (each request answered
+    within the bound: ``rate x bound`` in flight at the ladder's top), at least 64."""
+    return max(64, math.ceil(2 * max(ladder) * p99_bound_ms / 1000))
+
+
 Attack = Callable[[str, int], load.Open]
 """(path name, rate) -> the open-loop run of that path at that rate."""
 
@@ -76,6 +96,9 @@ def search(
 
     def try_rate(name: str, rate: int, where: str) -> None:
         run = attack(name, rate)
+        if run.load_generator_failed:  # kept, and run once more: it measured the load generator, not the path
+            out[name][where].append(run.as_dict() | {"missed": miss_reason(run, p99_bound_ms=p99_bound_ms)})
+            run = attack(name, rate)
         why = miss_reason(run, p99_bound_ms=p99_bound_ms)
         out[name][where].append(run.as_dict() | {"missed": why})
         brackets[name] = brackets[name].after(rate, sustained=why is None)

@@ -16,8 +16,10 @@ from pathlib import Path
 VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.13.0"
 LITELLM_VERSION = "1.106.12"
 """Pinned: 1.110's ``[proxy]`` extra needs a ``litellm-proxy`` package pip cannot find; 1.107.0 was a bad release."""
-LITELLM_EXTRAS = ("httptools==0.9.0",)
-"""uvicorn's fast HTTP parser (what ``uvicorn[standard]`` brings; ``litellm[proxy]`` does not): LiteLLM at its best."""
+LITELLM_EXTRAS = ("httptools==0.9.0", "opentelemetry-sdk==1.45.2")
+"""LiteLLM at its best, as its production image runs it: uvicorn's fast HTTP parser (what ``uvicorn[standard]``
+brings; ``litellm[proxy]`` does not), and the OpenTelemetry SDK at the version of LiteLLM's own ``proxy-runtime``
+extra (without it, LiteLLM's key check imports ``litellm.integrations.otel.logger`` on every request and fails)."""
 DEBIAN_PACKAGES = {"nginx": "nginx-light", "wrk": "wrk"}
 
 
@@ -49,6 +51,11 @@ def _apt_install(packages: list[str]) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env)
+
+
+def vegeta() -> Path:
+    """vegeta, built from the Go module proxy on first use."""
+    return _vegeta(cache_dir() / "bin")
 
 
 def _vegeta(bin_dir: Path) -> Path:
@@ -94,7 +101,7 @@ def ensure_tools(*, litellm: bool) -> Tools:
     return Tools(
         nginx=debian_tool("nginx"),
         wrk=debian_tool("wrk"),
-        vegeta=_vegeta(root / "bin"),
+        vegeta=vegeta(),
         litellm=_litellm(root) if litellm else None,
     )
 

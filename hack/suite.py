@@ -26,12 +26,13 @@ from types import FrameType
 from hack.checkout import REPO_ROOT, checkout_env
 from hack.cluster.binaries import cache_dir
 from hack.images.base import ensure_base, spec_from_env
-from hack.images.build import BUILT_ENV, ImageNames, build_images
+from hack.images.build import BUILT_ENV, ImageNames, build_images, checkout_tag
 from hack.kubenode import host
 from hack.kubenode.config import BRIDGE
 from hack.kubenode.stack import NODE_DIR_ENV, node_lock, stop_stack
 
-IMAGE_TAG = "test"
+IMAGE_TAG = checkout_tag()
+"""This checkout's own: another checkout's ``make test`` on the host builds and runs its own tag."""
 POD_SUITE = ("tests/node", "tests/e2e/test_system.py", "tests/e2e/test_outage.py")
 BACKEND_ENV = "SWITCHBOARD_E2E_BACKEND"  # tests/fixtures/system.py: "node" runs the e2e suite on the pods
 UP_TIMEOUT = 1200.0

@@ -11,9 +11,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
-from switchboard.proxy.auth import CombinedKeys, KeyStore, api_key_middleware
+from switchboard.proxy.auth import CombinedKeys, KeyStore
 from switchboard.proxy.config_source import ConfigSource
 from switchboard.proxy.endpoints.scraper import scrape_forever
 from switchboard.proxy.fleet.admission import FleetLimiter
@@ -85,7 +84,7 @@ async def _run_source(app: web.Application) -> AsyncIterator[None]:
 
 
 def client_keys(options: AppOptions, source: ConfigSource) -> Callable[[], KeyStore] | None:
-    """What the auth middleware checks keys against: the keys file, plus the source's team keys; None: auth off.
+    """What the request lifecycle checks keys against: the keys file, plus the source's team keys; None: auth off.
 
     Client auth is the platform's choice (a keys file, or ``client_auth``): a team
     creating a key never turns it on for everyone else.
@@ -106,13 +105,9 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
         return runtime.router.provider_health  # bound below; only called at scrape time
 
     metrics = create_metrics(health)
-    lifecycle = RequestLifecycle(telemetry=options.telemetry, metrics=metrics, access_log=AccessLog())
-    middlewares: list[Middleware] = [lifecycle]
     keys = client_keys(options, source)
-    if keys is not None:
-        # Inside the lifecycle: a 401 is an OpenAI error, counted and logged like any other answer.
-        middlewares.append(api_key_middleware(keys))
-    app = web.Application(client_max_size=options.max_body_bytes, middlewares=middlewares)
+    lifecycle = RequestLifecycle(telemetry=options.telemetry, metrics=metrics, access_log=AccessLog(), keys=keys)
+    app = web.Application(client_max_size=options.max_body_bytes, middlewares=[lifecycle])
     runtime = Runtime(
         metrics=metrics,
         pricing=options.pricing,

@@ -20,15 +20,15 @@ keys or ten thousand, and the timing depends on nothing a client can steer
 towards a stored key). Keys are never
 logged; a client is identified by its entry ``name``.
 
-Wiring (for the proxy's app factory)::
+Wiring (the proxy's request lifecycle owner, ``proxy/http/middleware.py``)::
 
     source = KeyFileSource(path)                      # path from $SWITCHBOARD_API_KEYS_FILE
-    app = web.Application(middlewares=[api_key_middleware(source.current)])
+    RequestLifecycle(..., keys=source.current)        # authenticates every request that needs_key()
     ...
     # once the routing engine chose a profile for the request:
-    require_profile(request, plan.profile.key)        # raises a 403 when not allowed
+    require_profile(state.client, plan.profile.key)   # raises a 403 when not allowed
 
-Authentication (401) happens in the middleware; authorization (403) needs the
+Authentication (401) happens before the handler runs; authorization (403) needs the
 profile, which only the router knows, so the handler calls ``require_profile``.
 """
 
@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Final
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from switchboard.api.keys import KeyEntry, parse_key_document
 from switchboard.api.keys import KeyFileError as KeyFileError
@@ -95,11 +94,6 @@ def profile_matcher(patterns: Iterable[str]) -> Callable[[str], object]:
 
 def _no_match(_: str) -> None:
     return None
-
-
-REQUEST_CLIENT: Final = web.RequestKey[Client | None]("switchboard.client")
-"""``request[REQUEST_CLIENT]`` holds the authenticated :class:`Client` after the middleware ran (None before,
-set by the metrics middleware so that lookups with auth off find it rather than raise a ``KeyError``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +230,7 @@ class KeyFileSource:
 
 
 # ---------------------------------------------------------------------------
-# HTTP: credentials, OpenAI-format errors, middleware
+# HTTP: credentials and OpenAI-format errors
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
@@ -267,41 +261,29 @@ def _invalid_key() -> ApiError:
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="switchboard"'}
 
 
-def api_key_middleware(
-    current_store: Callable[[], KeyStore], *, public_paths: frozenset[str] = PUBLIC_PATHS
-) -> Middleware:
-    """An aiohttp middleware that raises a 401 ``ApiError`` unless the request carries a known key.
+def needs_key(request: web.Request) -> bool:
+    """Whether ``request`` must present a key: everything but probes, scrapes and CORS preflights."""
+    return request.path not in PUBLIC_PATHS and request.method != "OPTIONS"
 
-    ``current_store`` is called per request (``KeyFileSource(path).current`` or
-    ``lambda: store``), so key rotations apply without a restart. On success the
-    :class:`Client` is stored in ``request[REQUEST_CLIENT]`` for :func:`require_profile`.
+
+def authenticated(current_store: Callable[[], KeyStore], request: web.Request) -> Client:
+    """The client whose key ``request`` presents; raises the 401 ``ApiError`` when it presents none or an unknown one.
+
+    ``current_store`` is called per request (``KeyFileSource(path).current``), so key rotations apply
+    without a restart. The request's lifecycle owner calls this before the handler runs.
     """
-
-    @web.middleware
-    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in public_paths or request.method == "OPTIONS":
-            return await handler(request)
-        key = presented_key(request.headers)
-        if key is None:
-            raise _missing_key()
-        client = current_store().authenticate(key)
-        if client is None:
-            log.info("rejected a request with an unknown API key from %s", request.remote)
-            raise _invalid_key()
-        request[REQUEST_CLIENT] = client
-        return await handler(request)
-
-    return authenticate
+    key = presented_key(request.headers)
+    if key is None:
+        raise _missing_key()
+    client = current_store().authenticate(key)
+    if client is None:
+        log.info("rejected a request with an unknown API key from %s", request.remote)
+        raise _invalid_key()
+    return client
 
 
-def request_client(request: web.Request) -> Client | None:
-    """The authenticated client of a request, or None when authentication is not enabled."""
-    return request.get(REQUEST_CLIENT)
-
-
-def require_profile(request: web.Request, profile_key: str) -> None:
-    """Raise a 403 unless the request's client may use ``profile_key``; no-op when auth is off."""
-    client = request_client(request)
+def require_profile(client: Client | None, profile_key: str) -> None:
+    """Raise a 403 unless ``client`` may use ``profile_key``; no-op when auth is off (no client)."""
     if client is not None and not client.may_use(profile_key):
         log.info("client %r denied routing profile %r", client.name, profile_key)
         message = f"API key {client.name!r} is not allowed to use routing profile {profile_key!r}."

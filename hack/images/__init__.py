@@ -4,7 +4,7 @@
   debootstrap from Debian packages and imported into podman as a local image.
 * ``wheels``: every runtime wheel, downloaded or built on the host (where TLS to
   the package index works) for the image's Python, so image builds run offline.
-* ``build``: the operator and proxy Dockerfiles built by podman from a staged
+* ``build``: one Dockerfile (``hack/images/Dockerfile``), a target per component, built by podman from a staged
   context holding only those wheels (dependencies and the project's apart, so
   the dependencies' layers stay cached while the code changes).
 * ``podman``: the podman command line this kernel needs (runc, cgroupfs, capped ulimits).

@@ -1,5 +1,7 @@
 """Build the operator and proxy images with podman from a wheels-only context.
 
+One Dockerfile (``hack/images/Dockerfile``), one target per component.
+
 The context is staged under ``build/images/context``: the dependency wheels
 (``deps/``) and the project wheel (``app/``), nothing else, so no credential,
 virtualenv or stray file of the checkout can enter an image. RUN steps get no
@@ -9,6 +11,7 @@ until the pins change, and both images share every layer up to their labels.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,8 @@ from hack.images.podman import podman, ulimit_flags
 from hack.images.wheels import stage_context
 
 COMPONENTS = ("operator", "proxy")
+"""The Dockerfile's component targets."""
+DOCKERFILE = Path(__file__).with_name("Dockerfile")
 DEFAULT_PREFIX = "ghcr.io/switchboard-dev"
 DEFAULT_TAG = "dev"
 # Set (to the tag) when this run built the images already: test fixtures use them as they are.
@@ -34,12 +39,22 @@ class ImageNames:
         return f"{self.prefix}/switchboard-{component}:{self.tag}"
 
 
+def checkout_tag(root: Path = REPO_ROOT) -> str:
+    """The tag the tests build and run from the checkout at ``root``: ``test-`` and a digest of its path.
+
+    podman's image store is one per host: with one tag for every checkout, two ``make test`` runs at once
+    would each run the images the other built last. A tag per checkout keeps them apart, and one checkout's
+    runs follow each other (one ``build/images`` and ``.run`` each), so they replace their own tag only.
+    """
+    return f"test-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]}"
+
+
 def build_argv(component: str, *, base: str, context: Path, reference: str) -> list[str]:
     """``podman build`` arguments for one component (pure)."""
     return [
         "build", "--quiet", "--network", "none", "--pull=missing", *ulimit_flags(),
-        "--build-arg", f"PYTHON_IMAGE={base}",
-        "--file", str(REPO_ROOT / component / "Dockerfile"), "--tag", reference, str(context),
+        "--build-arg", f"PYTHON_IMAGE={base}", "--target", component,
+        "--file", str(DOCKERFILE), "--tag", reference, str(context),
     ]  # fmt: skip
 
 

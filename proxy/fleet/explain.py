@@ -14,6 +14,7 @@ from switchboard.api.config import ProxyConfig
 from switchboard.proxy.fleet.admission import FLEET_LIMITED, profile_slots
 from switchboard.proxy.fleet.buckets import decide
 from switchboard.proxy.fleet.http import FLEET, client_limit, refusal_message
+from switchboard.proxy.http.app_keys import STATE
 from switchboard.proxy.routing.decision import Explanation, RankedCandidate
 from switchboard.proxy.routing.types import RouteRequest
 
@@ -36,7 +37,7 @@ async def with_fleet_state(
         profile,
         [providers[key] for key in order],
         route,
-        client_limit(request),
+        client_limit(request[STATE].client),
         shared=True,
         now=datetime.now(UTC),
     )

@@ -1,7 +1,7 @@
 """The fleet limiter's seam in the HTTP shell: admit a planned request, answer 429s, add the headers.
 
 Handlers wrap their work in ``async with Admitted(request, plan, route, replicas)``;
-whatever serves the request calls ``settle_usage`` once its usage is known.
+whatever serves the request settles ``RequestState.reservation`` once its usage is known.
 """
 
 import math
@@ -11,8 +11,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-from switchboard.proxy.adapters.base import Usage
-from switchboard.proxy.auth import request_client
+from switchboard.proxy.auth import Client
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.fleet.admission import (
     ClientLimit,
@@ -22,13 +21,11 @@ from switchboard.proxy.fleet.admission import (
     request_slots,
 )
 from switchboard.proxy.fleet.buckets import Level, Verdict
-from switchboard.proxy.http.app_keys import RUNTIME
+from switchboard.proxy.http.app_keys import RUNTIME, STATE
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.types import Attempt, Plan, RouteRequest
 
 FLEET = web.AppKey("switchboard_fleet", FleetLimiter)
-RESERVATION = web.RequestKey[Reservation | None]("switchboard_reservation")
-RATE_HEADERS = web.RequestKey("switchboard_rate_headers", dict[str, str])
 
 
 class Admitted:
@@ -49,10 +46,8 @@ class Admitted:
     async def __aenter__(self) -> Plan:
         request, plan, route = self._request, self._plan, self._route
         limiter = request.app[FLEET]
-        # Present from here on, so that later lookups find them rather than raise and catch a KeyError.
-        request[RESERVATION] = None
-        request[RATE_HEADERS] = {}
-        client = client_limit(request)
+        state = request[STATE]
+        client = client_limit(state.client)
         if client is None and plan.profile.budget is None and not limiter.shares_limits:
             return plan  # no client key, no budget, limits are the router's: nothing to reserve (no slots)
         slots = request_slots(plan, route, client, shared=limiter.shares_limits, now=datetime.now(UTC))
@@ -60,7 +55,7 @@ class Admitted:
             return plan
         reservation = await limiter.admit(slots, self._replicas)
         verdict = reservation.verdict
-        request[RATE_HEADERS] = rate_limit_headers(verdict.levels)
+        state.rate_headers = rate_headers = rate_limit_headers(verdict.levels)
         over_budget = verdict.budget_refusal()
         if over_budget is not None:
             raise ApiError(429, over_budget, code="budget_exceeded", retry_after=verdict.retry_after_s)
@@ -71,11 +66,11 @@ class Admitted:
                 code="rate_limited",
                 retry_after=verdict.retry_after_s,
             )
-        request[RESERVATION] = reservation
+        state.reservation = reservation
         admitted = admitted_plan(plan, verdict, slots)
         if any(state == "soft" and line.budget.soft_action == "downgrade" for line, _, state in verdict.spent):
             admitted = cheapest_first(admitted, request.app[RUNTIME].router.pricing)
-            request[RATE_HEADERS]["x-switchboard-budget"] = "downgraded"
+            rate_headers["x-switchboard-budget"] = "downgraded"
         self._reservation = reservation
         return admitted
 
@@ -87,17 +82,9 @@ class Admitted:
             reservation.close()
 
 
-def client_limit(request: web.Request) -> ClientLimit | None:
+def client_limit(client: Client | None) -> ClientLimit | None:
     """The limits and budget of the request's client key, if it has one."""
-    client = request_client(request)
     return ClientLimit(client.name, client.rate_limit, client.budget) if client is not None else None
-
-
-def settle_usage(request: web.Request, attempt: Attempt, usage: Usage, cost_usd: float | None) -> None:
-    """Tell the request's reservation (if any) who served it, what it really used and what it cost."""
-    reservation = request.get(RESERVATION)
-    if reservation is not None:
-        reservation.settle(attempt, usage, cost_usd)
 
 
 def cheapest_first(plan: Plan, pricing: PricingTable) -> Plan:
@@ -108,13 +95,6 @@ def cheapest_first(plan: Plan, pricing: PricingTable) -> Plan:
         return math.inf if p is None else p.input_per_million + p.output_per_million
 
     return replace(plan, attempts=tuple(sorted(plan.attempts, key=price)), strategy=f"{plan.strategy}+budget-downgrade")
-
-
-def add_rate_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """The client-facing limits' state on every answer, 429s included (called as the answer's headers leave)."""
-    headers = request.get(RATE_HEADERS)
-    if headers:
-        response.headers.update(headers)
 
 
 def refusal_message(verdict: Verdict, profile_key: str, route: RouteRequest) -> str:

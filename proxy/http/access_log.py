@@ -24,7 +24,7 @@ from opentelemetry.trace import SpanContext, format_span_id, format_trace_id
 from switchboard.logformat import line_handlers
 from switchboard.proxy.auth import Client
 from switchboard.proxy.cost import format_cost
-from switchboard.proxy.http.app_keys import RouteLabels
+from switchboard.proxy.http.app_keys import RequestState
 
 LOGGER_NAME = "switchboard.proxy.access"
 _FORMAT = "%s %s %d api=%s profile=%s provider=%s client=%s client_namespace=%s duration_s=%.3f cost_usd=%s%s"
@@ -54,32 +54,23 @@ class AccessLine(NamedTuple):
     """The request's span (tracing off: the client's), whose trace and span ids the line carries."""
 
     @classmethod
-    def of(
-        cls,
-        request: web.Request,
-        status: int,
-        labels: RouteLabels,
-        client: Client | None,
-        duration_s: float,
-        span: SpanContext | None,
-        request_id: str | None,
-    ) -> "AccessLine":
+    def of(cls, request: web.Request, status: int, state: RequestState, duration_s: float) -> "AccessLine":
         """The line of ``request``, which ended just now with ``status``."""
         return cls(
             time.time(),
             request.method,
             request.path,
             status,
-            labels.api,
-            labels.profile,
-            labels.provider,
-            client,
+            state.api,
+            state.profile,
+            state.provider,
+            state.client,
             duration_s,
-            labels.cost_usd,
-            labels.spill,
-            labels.upstream_endpoint,
-            request_id,
-            span,
+            state.cost_usd,
+            state.spill,
+            state.upstream_endpoint,
+            state.request_id,
+            state.span.get_span_context(),
         )
 
     def message(self) -> str:

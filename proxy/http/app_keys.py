@@ -1,32 +1,59 @@
-"""Every typed key the app and each request carry, in one place."""
-
-from dataclasses import dataclass, field
+"""Every typed key the app carries, and the one object each request carries (``request[STATE]``)."""
 
 from aiohttp import web
+from opentelemetry import trace
+from opentelemetry.trace import Span
 
+from switchboard.proxy.auth import Client
 from switchboard.proxy.config_source import ConfigSource
+from switchboard.proxy.fleet.admission import Reservation
 from switchboard.proxy.runtime import Runtime
 from switchboard.proxy.telemetry.setup import Telemetry
 
 
-@dataclass(slots=True)
-class RouteLabels:
-    """What a handler learns while serving; the middleware records it in the metrics and access log."""
+class RequestState:
+    """What the proxy knows and learns about one request, in one object stored once on it (``request[STATE]``).
 
-    endpoint: str
-    started_at: float = 0.0  # time.monotonic() when the request arrived
-    profile: str = "none"
-    provider: str = "none"
-    cost_usd: float | None = None  # set once the usage is known (for streams, after the last chunk)
-    client_gone: bool = False  # the client went away before the answer was complete: logged as 499
-    spill: str = "-"  # Service-backed providers passed over: "provider:reason,..."
-    upstream_endpoint: str = "-"  # Service-backed provider: the endpoint (ip:port) of the last attempt
-    api: str = field(init=False)
-    """The client API of the endpoint (``chat``, ``responses``, ``messages``, ``embeddings``, else ``other``);
-    a label of several metrics per request, so worked out once."""
+    The lifecycle owner (``middleware.py``) makes it when the request arrives; auth, the handler, the fleet
+    limiter and the attempts fill it in; at the request's end the lifecycle records it in the metrics and the
+    access log. One slots object rather than a ``request[KEY]`` per fact: each of those sets was an
+    ``isinstance`` and each ``request.get`` a ``Mapping.get`` in Python, several per request.
+    """
 
-    def __post_init__(self) -> None:
-        self.api = _APIS.get(self.endpoint.partition("/")[0], "other")
+    __slots__ = (
+        "api",
+        "client",
+        "client_gone",
+        "cost_usd",
+        "endpoint",
+        "profile",
+        "provider",
+        "rate_headers",
+        "request_id",
+        "reservation",
+        "span",
+        "spill",
+        "started_at",
+        "upstream_endpoint",
+    )
+
+    def __init__(self, request_id: str, endpoint: str, started_at: float) -> None:
+        self.request_id = request_id  # in every log line and in ``X-Request-Id``
+        self.endpoint = endpoint  # the route without ``/v1/`` (``chat/completions``), or ``unmatched``
+        self.api = _APIS.get(endpoint.partition("/")[0], "other")
+        """The client API (``chat``, ``responses``, ``messages``, ``embeddings``, else ``other``): a label of
+        several metrics per request, so worked out once."""
+        self.started_at = started_at  # time.monotonic() when the request arrived
+        self.client: Client | None = None  # the authenticated client key, with client auth on
+        self.span: Span = trace.INVALID_SPAN  # the request's SERVER span (tracing off: the client's context's)
+        self.profile = "none"
+        self.provider = "none"
+        self.cost_usd: float | None = None  # set once the usage is known (for streams, after the last chunk)
+        self.client_gone = False  # the client went away before the answer was complete: logged as 499
+        self.spill = "-"  # Service-backed providers passed over: "provider:reason,..."
+        self.upstream_endpoint = "-"  # Service-backed provider: the endpoint (ip:port) of the last attempt
+        self.reservation: Reservation | None = None  # the request's share of the fleet-wide limits, if any
+        self.rate_headers: dict[str, str] | None = None  # ``x-ratelimit-*`` for the client, once admitted
 
 
 _APIS = {"chat": "chat", "responses": "responses", "messages": "messages", "embeddings": "embeddings"}
@@ -35,6 +62,5 @@ _APIS = {"chat": "chat", "responses": "responses", "messages": "messages", "embe
 RUNTIME = web.AppKey("switchboard_runtime", Runtime)
 SOURCE = web.AppKey("switchboard_source", ConfigSource)
 STARTED_AT = web.AppKey("switchboard_started_at", float)
-LABELS = web.RequestKey("switchboard_labels", RouteLabels)
-REQUEST_ID = web.RequestKey("switchboard_request_id", str)
+STATE = web.RequestKey("switchboard_request", RequestState)
 TELEMETRY = web.AppKey("switchboard_telemetry", Telemetry)

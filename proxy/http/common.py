@@ -1,7 +1,6 @@
 """Helpers every API handler shares: readiness, planning, reporting, headers, JSON answers."""
 
 import asyncio
-import time
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -10,12 +9,11 @@ import aiohttp
 from aiohttp import web
 from aiohttp.base_protocol import BaseProtocol
 
-from switchboard.proxy.auth import request_client, require_profile
+from switchboard.proxy.auth import Client, require_profile
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.fleet.http import RESERVATION, settle_usage
-from switchboard.proxy.http.app_keys import LABELS, RUNTIME, TELEMETRY, RouteLabels
-from switchboard.proxy.http.tracing import annotate, request_span
+from switchboard.proxy.http.app_keys import RUNTIME, STATE, TELEMETRY
+from switchboard.proxy.http.tracing import annotate
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import NoRoute, Plan, RouteRequest
 from switchboard.proxy.runtime import NotReady, Runtime
@@ -41,32 +39,33 @@ def plan_for(request: web.Request, router: Router, route: RouteRequest) -> Plan:
     (404/429/503), or a 403 from client auth when the key may not use the
     profile the router chose.
     """
+    state = request[STATE]
+    client = state.client
     try:
-        plan = router.plan(within_grants(request, route))
+        plan = router.plan(within_grants(client, route))
     except NoRoute as e:
         profile = router.profile_of(route)
         if profile is not None:  # a 429 or 503 of a known profile: metrics and log name it
-            labels(request).profile = profile.key
-            require_profile(request, profile.key)
+            state.profile = profile.key
+            require_profile(client, profile.key)
         raise no_route_error(e) from None
     except NotReady as e:
         raise ApiError(503, f"proxy not ready: {e}", code="not_ready") from None
-    labels(request).profile = plan.profile.key
-    annotate(request, partial(plan_attributes, plan, route.endpoint, route.model))
-    require_profile(request, plan.profile.key)
+    state.profile = plan.profile.key
+    annotate(state.span, partial(plan_attributes, plan, route.endpoint, route.model))
+    require_profile(client, plan.profile.key)
     return plan
 
 
-def within_grants(request: web.Request, route: RouteRequest) -> RouteRequest:
+def within_grants(client: Client | None, route: RouteRequest) -> RouteRequest:
     """``route`` resolved among the profiles the caller's key may use (unchanged when auth is off)."""
-    client = request_client(request)
     return route if client is None else route._replace(may_use=client.may_use)
 
 
 def capture_input(request: web.Request, plan: Plan, body: Mapping[str, Any]) -> None:
     """The prompt on the request span, only for profiles whose ``tracing.captureContent`` is on."""
     if plan.profile.tracing.capture_content:
-        annotate(request, partial(input_attributes, body))
+        annotate(request[STATE].span, partial(input_attributes, body))
 
 
 def no_route_error(e: NoRoute) -> ApiError:
@@ -80,16 +79,12 @@ def no_route_error(e: NoRoute) -> ApiError:
     return ApiError(e.status, e.message, code=code, param=param, retry_after=retry_after)
 
 
-def labels(request: web.Request) -> RouteLabels:
-    return request.get(LABELS) or RouteLabels(endpoint="unmatched", started_at=time.monotonic())
-
-
 def reporting(request: web.Request, runtime: Runtime, endpoint: str) -> Reporting:
     """Where this request's attempts report their outcomes."""
-    found = labels(request)
-    settle = partial(settle_usage, request) if request.get(RESERVATION) is not None else None
-    trace = RequestTrace(request.app[TELEMETRY], request_span(request))
-    return Reporting(runtime.router, runtime.metrics, found, endpoint, found.started_at, settle, trace)
+    state = request[STATE]
+    settle = state.reservation.settle if state.reservation is not None else None
+    trace = RequestTrace(request.app[TELEMETRY], state.span)
+    return Reporting(runtime.router, runtime.metrics, state, endpoint, state.started_at, settle, trace)
 
 
 def attempt_headers(plan: Plan, scope: AttemptScope) -> dict[str, str]:
@@ -133,7 +128,7 @@ async def json_answer(request: web.Request, plan: Plan, served: Served[bytes]) -
             async with asyncio.timeout(served.scope.attempt.timeouts.total_seconds):
                 await _write_in_chunks(request, response, memoryview(body))
     except (TimeoutError, ConnectionError, aiohttp.ClientConnectionError):
-        request[LABELS].client_gone = True
+        request[STATE].client_gone = True
         if request.transport is not None:
             request.transport.abort()  # what the transport still holds for it is freed now
     return response

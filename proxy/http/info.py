@@ -7,9 +7,8 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from switchboard.proxy.auth import request_client
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http.app_keys import RUNTIME, SOURCE, STARTED_AT
+from switchboard.proxy.http.app_keys import RUNTIME, SOURCE, STARTED_AT, STATE
 
 
 def _json(data: object, status: int = 200) -> web.Response:
@@ -21,7 +20,7 @@ def _visible_models(request: web.Request) -> list[str]:
     runtime = request.app[RUNTIME]
     if not runtime.ready:
         raise ApiError(503, f"proxy not ready: {runtime.not_ready_reason}", code="not_ready")
-    client = request_client(request)
+    client = request[STATE].client
     profiles = runtime.snapshot.config.profiles
     return sorted({m for p in profiles if client is None or client.may_use(p.key) for m in p.models})
 

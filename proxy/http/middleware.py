@@ -17,21 +17,19 @@ the others had already found.
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextvars import Token
 
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from opentelemetry.context import Context
-from opentelemetry.trace import Span
 
 from switchboard.logformat import enter_request, leave_request, request_id_for
-from switchboard.proxy.auth import REQUEST_CLIENT
+from switchboard.proxy.auth import KeyStore, authenticated, needs_key
 from switchboard.proxy.errors import ApiError, anthropic_error_body
-from switchboard.proxy.fleet.http import add_rate_headers
 from switchboard.proxy.http.access_log import AccessLine, AccessLog
-from switchboard.proxy.http.app_keys import LABELS, REQUEST_ID, RouteLabels
+from switchboard.proxy.http.app_keys import STATE, RequestState
 from switchboard.proxy.http.tracing import REQUEST_ID_HEADER, close_span, open_span
 from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.telemetry.setup import Telemetry
@@ -71,50 +69,72 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiErr
 
 
 class RequestLifecycle:
-    """The app's one middleware (``middlewares=[lifecycle]``) and its one ``on_response_prepare`` hook."""
+    """The app's one middleware (``middlewares=[lifecycle]``) and its one ``on_response_prepare`` hook.
+
+    With ``keys`` (client auth on) it also authenticates every request that needs a key, before its
+    handler: a 401 is an OpenAI error, counted and logged like any other answer.
+    """
 
     __middleware_version__ = 1  # aiohttp: a new-style middleware, called with ``handler=``
 
-    def __init__(self, *, telemetry: Telemetry, metrics: ProxyMetrics, access_log: AccessLog) -> None:
+    def __init__(
+        self,
+        *,
+        telemetry: Telemetry,
+        metrics: ProxyMetrics,
+        access_log: AccessLog,
+        keys: Callable[[], KeyStore] | None = None,
+    ) -> None:
         self._telemetry = telemetry
         self._metrics = metrics
         self.access_log = access_log
+        self._keys = keys
 
     async def __call__(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
-        request[REQUEST_ID] = request_id
-        request[REQUEST_CLIENT] = None  # anonymous until the auth middleware (inside this one, when on) names it
         scope = enter_request(request_id)  # every log line of the request carries its id
         try:
             if not request.path.startswith("/v1/"):  # probes, /metrics: an id, nothing recorded
-                return await answer(request, handler)
+                state = request[STATE] = RequestState(request_id, "unmatched", 0.0)
+                try:
+                    self._authenticate(request, state)
+                    return await handler(request)
+                except Exception as error:
+                    return _error_answer(request, error)
             resource = request.match_info.route.resource
             route = resource.canonical if resource else None
-            endpoint = route.removeprefix("/v1/") if route else "unmatched"
-            labels = RouteLabels(endpoint=endpoint, started_at=time.monotonic())
-            request[LABELS] = labels
+            state = RequestState(request_id, route.removeprefix("/v1/") if route else "unmatched", time.monotonic())
+            request[STATE] = state
             span, attached = open_span(self._telemetry, request, request_id, route)
+            state.span = span
             try:
-                try:  # ``answer``, inlined: one coroutine per API request rather than two
+                try:  # the handler's answer, or its error as the client API's: one coroutine per API request
+                    self._authenticate(request, state)
                     response = await handler(request)
                 except Exception as error:
                     response = _error_answer(request, error)
             except BaseException as error:  # cancelled (the client went away, or the server stops), or a redirect
-                self._end(request, labels, span, attached, error)
+                self._end(request, state, attached, error)
                 raise
-            self._end(request, labels, span, attached, response)
+            self._end(request, state, attached, response)
             return response
         finally:
             leave_request(scope)
+
+    def _authenticate(self, request: web.Request, state: RequestState) -> None:
+        """With client auth on, the request's client (or the 401 raised when it presents no known key)."""
+        if self._keys is not None and needs_key(request):
+            state.client = authenticated(self._keys, request)
 
     async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
         """Every answer, streams included: the request id, the client-facing limits, the server without versions."""
         headers = response.headers
         headers["Server"] = "switchboard"  # no fingerprint
-        request_id = request.get(REQUEST_ID)
-        if request_id is not None:
-            headers[REQUEST_ID_HEADER] = request_id
-        add_rate_headers(request, response)
+        state = request.get(STATE)
+        if state is not None:
+            headers[REQUEST_ID_HEADER] = state.request_id
+            if state.rate_headers:
+                headers.update(state.rate_headers)
 
     async def writing_access_log(self, app: web.Application) -> AsyncIterator[None]:
         """``cleanup_ctx``: the access log's writer thread for the app's lifetime; it writes every queued line."""
@@ -125,46 +145,36 @@ class RequestLifecycle:
     def _end(
         self,
         request: web.Request,
-        labels: RouteLabels,
-        span: Span,
+        state: RequestState,
         attached: Token[Context] | None,
         outcome: web.StreamResponse | BaseException,
     ) -> None:
         """The API request's end, once: its metrics and access line, then its span's end."""
         try:
-            if labels.client_gone:
+            if state.client_gone:
                 status = CLIENT_CLOSED_REQUEST
             elif isinstance(outcome, BaseException):
                 status = outcome.status if isinstance(outcome, web.HTTPException) else CLIENT_CLOSED_REQUEST
             else:
                 status = outcome.status
-            self._record(request, labels, span, status)
+            self._record(request, state, status)
         finally:
-            close_span(span, attached, outcome)
+            close_span(state.span, attached, outcome)
 
-    def _record(self, request: web.Request, labels: RouteLabels, span: Span, status: int) -> None:
+    def _record(self, request: web.Request, state: RequestState, status: int) -> None:
         metrics = self._metrics
-        elapsed = time.monotonic() - labels.started_at
-        route = (labels.api, labels.endpoint, labels.profile, labels.provider)
+        elapsed = time.monotonic() - state.started_at
+        route = (state.api, state.endpoint, state.profile, state.provider)
         metrics.requests.labels(*route, str(status)).inc()  # FastCounter: a known child without a lock
         metrics.latency.labels(*route).observe(elapsed)
-        client = request.get(REQUEST_CLIENT)
+        client = state.client
         if client is not None:  # one series per issued key (bounded by the keys file and the per-namespace quota)
             namespace = client.namespace or "-"
             metrics.client_requests.labels(client.name, namespace, f"{status // 100}xx").inc()
-            if labels.cost_usd:
-                metrics.client_cost.labels(client.name, namespace).inc(labels.cost_usd)
+            if state.cost_usd:
+                metrics.client_cost.labels(client.name, namespace).inc(state.cost_usd)
         if self.access_log.enabled():  # one line per API request; a stream's when it ended, so it has the cost too
-            line = AccessLine.of(request, status, labels, client, elapsed, span.get_span_context(), request[REQUEST_ID])
-            self.access_log.write(line)
-
-
-async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The handler's answer, or what it raised as the client API's error (OpenAI's; Anthropic's on the Messages API)."""
-    try:
-        return await handler(request)
-    except Exception as error:
-        return _error_answer(request, error)
+            self.access_log.write(AccessLine.of(request, status, state, elapsed))
 
 
 def _error_answer(request: web.Request, error: Exception) -> web.StreamResponse:

@@ -10,9 +10,10 @@ from pydantic import BaseModel
 
 from switchboard.api.config import ProxyConfig
 from switchboard.proxy.apis.codec import chat_codec
-from switchboard.proxy.auth import request_client, require_profile
+from switchboard.proxy.auth import require_profile
 from switchboard.proxy.errors import invalid_param
 from switchboard.proxy.fleet.explain import with_fleet_state
+from switchboard.proxy.http.app_keys import STATE
 from switchboard.proxy.http.common import no_route_error, read_request_body, ready_runtime, within_grants
 from switchboard.proxy.http.routing_input import api_route
 from switchboard.proxy.routing.decision import Explanation, RankedCandidate
@@ -62,7 +63,7 @@ async def _route_from_body(request: web.Request) -> tuple[dict[str, Any], str, R
     api = request.query.get("api") or ("embeddings" if "input" in body and "messages" not in body else "chat")
     if api not in APIS:
         raise invalid_param("api", f"query parameter 'api' must be one of {', '.join(APIS)}")
-    return body, api, within_grants(request, api_route(api, body, request.headers))
+    return body, api, within_grants(request[STATE].client, api_route(api, body, request.headers))
 
 
 async def explain(request: web.Request) -> web.Response:
@@ -108,7 +109,7 @@ def without_unsupported(explanation: Explanation, config: ProxyConfig, prepare: 
 
 async def latency(request: web.Request) -> web.Response:
     """Latency rows of the (provider, model) pairs this client's profiles route to (all without client auth)."""
-    client = request_client(request)
+    client = request[STATE].client
     return _json(ready_runtime(request).router.latency_report(client.may_use if client is not None else None))
 
 
@@ -116,7 +117,7 @@ def _require_route_profile(request: web.Request, router: Router, route: RouteReq
     """A 403 when client auth is on and the request would route to a profile the key may not use."""
     profile = router.profile_of(route)
     if profile is not None:
-        require_profile(request, profile.key)
+        require_profile(request[STATE].client, profile.key)
 
 
 async def estimate_cost(request: web.Request) -> web.Response:

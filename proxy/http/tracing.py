@@ -27,20 +27,14 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from switchboard.proxy.telemetry.attributes import REQUEST_ID as REQUEST_ID_ATTRIBUTE
 from switchboard.proxy.telemetry.setup import Telemetry
 
-REQUEST_SPAN = web.RequestKey("switchboard_request_span", Span)
 REQUEST_ID_HEADER = "X-Request-Id"
 _TRACE_CONTEXT = TraceContextTextMapPropagator()
 _TRACEPARENT = "traceparent"
 
 
-def request_span(request: web.Request) -> Span:
-    """The request's SERVER span (a non-recording one outside ``/v1/`` or with tracing off)."""
-    return request.get(REQUEST_SPAN) or trace.INVALID_SPAN
-
-
-def annotate(request: web.Request, attributes: Callable[[], Mapping[str, Any]]) -> None:
-    """The request span gets ``attributes()``, built only when it records (with tracing off, never)."""
-    span = request_span(request)
+def annotate(span: Span, attributes: Callable[[], Mapping[str, Any]]) -> None:
+    """The request's ``span`` (``RequestState.span``) gets ``attributes()``, built only when it records
+    (with tracing off, never)."""
     if span.is_recording():
         span.set_attributes(attributes())
 
@@ -53,7 +47,6 @@ def open_span(
     Returns the span whose ids the request's lines carry, and what ``close_span`` detaches (None: nothing was).
     """
     if not telemetry.tracing:
-        request[REQUEST_SPAN] = trace.INVALID_SPAN  # present: a lookup that misses raises and catches a KeyError
         if _TRACEPARENT not in request.headers:
             return trace.INVALID_SPAN, None
         # What a no-op tracer's span would carry, for a fraction of its cost: the client's ``traceparent``
@@ -75,7 +68,6 @@ def open_span(
         record_exception=False,
         set_status_on_exception=False,
     )
-    request[REQUEST_SPAN] = span
     return span, context.attach(trace.set_span_in_context(span))
 
 

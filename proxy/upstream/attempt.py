@@ -23,7 +23,7 @@ import aiohttp
 
 from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.cost import cost_usd
-from switchboard.proxy.http.app_keys import RouteLabels
+from switchboard.proxy.http.app_keys import RequestState
 from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import Attempt, Outcome
@@ -59,7 +59,7 @@ class Reporting:
 
     router: Router
     metrics: ProxyMetrics
-    labels: RouteLabels
+    labels: RequestState
     endpoint: str
     started_at: float
     """When the request arrived (``time.monotonic``): first-byte times count from here."""

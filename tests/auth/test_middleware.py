@@ -1,4 +1,4 @@
-"""The middleware on a tiny aiohttp app, driven by raw HTTP and by the official openai SDK."""
+"""Client auth in the request lifecycle, on a tiny aiohttp app, driven by raw HTTP and by the official openai SDK."""
 
 import hashlib
 import logging
@@ -11,8 +11,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from switchboard.proxy.auth import KeyFileSource, api_key_middleware, request_client, require_profile
+from switchboard.proxy.auth import KeyFileSource, require_profile
 from switchboard.proxy.http.access_log import AccessLog
+from switchboard.proxy.http.app_keys import STATE
 from switchboard.proxy.http.middleware import RequestLifecycle
 from switchboard.proxy.metrics import create_metrics
 from switchboard.proxy.telemetry.setup import Telemetry
@@ -34,8 +35,8 @@ PROFILE_OF_MODEL = {"gpt-4o": "default/chat", "embed-1": "default/embed"}
 async def chat(request: web.Request) -> web.Response:
     """Stands in for the proxy's handler: routes the model to a profile, then authorizes."""
     body = await request.json()
-    require_profile(request, PROFILE_OF_MODEL[body["model"]])
-    client = request_client(request)
+    client = request[STATE].client
+    require_profile(client, PROFILE_OF_MODEL[body["model"]])
     message = {"role": "assistant", "content": client.name if client else "-"}
     return web.json_response(
         {
@@ -57,8 +58,11 @@ async def server(tmp_path: Path) -> AsyncIterator[TestServer]:
     keys = tmp_path / "keys.yaml"
     keys.write_text(KEYS)
     metrics = create_metrics(lambda: None)
-    lifecycle = RequestLifecycle(telemetry=Telemetry.off(), metrics=metrics, access_log=AccessLog())
-    app = web.Application(middlewares=[lifecycle, api_key_middleware(KeyFileSource(keys).current)])
+    keys_source = KeyFileSource(keys)
+    lifecycle = RequestLifecycle(
+        telemetry=Telemetry.off(), metrics=metrics, access_log=AccessLog(), keys=keys_source.current
+    )
+    app = web.Application(middlewares=[lifecycle])
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_get("/healthz", healthz)
     async with TestServer(app, host="127.0.0.1", port=0) as srv:

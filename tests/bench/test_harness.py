@@ -4,11 +4,16 @@ No timing is asserted here (speed is for ``make bench``); only that the parts
 of the harness that ``make bench`` relies on answer, count and report.
 """
 
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bench import load, paths, report, rounds, scaling, stream_client, sustain, targets
-from bench.tools import debian_tool
+from bench.tools import debian_tool, vegeta
 
 
 def test_the_pass_through_and_switchboard_stream_the_mock_and_the_client_counts_ttft(tmp_path: Path) -> None:
@@ -95,6 +100,9 @@ def test_targets_are_ratios_to_the_paths_of_the_same_run_beside_the_floor_and_ce
 
     page = report.markdown(results, report.charts(results, tmp_path))
     assert "| switchboard-1w | 1800 | 0.90 |" in page
+    assert "Each run lasts" not in page, "a results file from before the run length was a setting claims none"
+    results["settings"] |= {"open_s": 2, "open_min_requests": 200, "open_max_s": 4}
+    assert "Each run lasts 2 s, longer at a low rate to hold 200 requests (at most 4 s)" in report.markdown(results, [])
     assert "| 1 worker, 0 ms upstream: req/s, x the aiohttp pass-through | switchboard-1w: 1800 req/s " in page
     assert "| aiohttp: 2000 req/s | 0.900 | 1.80 | 1.00 | >= 0.80 | met |" in page
     assert "| litellm-1w | 50 (52) |" not in page and "| 50 (52) | 0 / 0 / 0 |" in page
@@ -174,9 +182,71 @@ def test_a_sustained_rate_that_lacks_litellm_is_a_lower_bound_and_a_pinned_scali
     )
 
 
-def _open(rate: int, p99_ms: float, *, success: float = 1.0, achieved: float | None = None) -> load.Open:
+def _open(
+    rate: int, p99_ms: float, *, success: float = 1.0, achieved: float | None = None, errors: tuple[str, ...] = ()
+) -> load.Open:
     codes = {"200": round(rate * success), "0": round(rate * (1 - success))}
-    return load.Open(rate, achieved or rate, success, p99_ms / 2, p99_ms, p99_ms, codes, [])
+    return load.Open(rate, 2, achieved or rate, success, p99_ms / 2, p99_ms, p99_ms, codes, list(errors))
+
+
+NO_PORT = 'Post "http://127.0.0.1:1/v1/chat/completions": dial tcp 0.0.0.0:0->127.0.0.1:1: bind: address already in use'
+
+
+def test_a_run_that_found_no_local_port_is_run_again_not_counted_against_the_path() -> None:
+    runs = iter([_open(1000, 900, success=0.3, errors=(NO_PORT,)), _open(1000, 9)])
+    out = sustain.search(["p"], lambda name, rate: next(runs), ladder=(1000,), tolerance=0.05, p99_bound_ms=50)
+    first, second = out["p"]["runs"]
+    assert first["missed"].startswith("the load generator found no free local port") and second["missed"] is None
+    assert out["p"]["sustained_rps"] == 1000
+    assert sustain.miss_reason(_open(10, 9, errors=(NO_PORT,)), p99_bound_ms=50) is not None, "never a pass"
+
+
+def test_runs_hold_enough_requests_and_connections_are_bounded_above_what_a_pass_needs() -> None:
+    seconds = {r: sustain.run_seconds(r, at_least_s=2, min_requests=200, at_most_s=4) for r in (10, 50, 80, 1000)}
+    assert seconds == {10: 4, 50: 4, 80: 2.5, 1000: 2}
+    assert (
+        sustain.connection_cap((10, 3000), p99_bound_ms=50) == 300
+        and sustain.connection_cap((10,), p99_bound_ms=50) == 64
+    )
+
+
+@contextmanager
+def _slow_server(delay_s: float) -> Iterator[tuple[str, set[int]]]:
+    """An HTTP/1.1 server answering every request after ``delay_s``; yields its URL and the client ports seen."""
+    ports: set[int] = set()
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            ports.add(self.client_address[1])
+            time.sleep(delay_s)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", ports
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_vegeta_keeps_to_its_connection_cap_and_requests_beyond_it_wait_their_turn(tmp_path: Path) -> None:
+    """60 requests in a second to a server that takes 100 ms need 6 connections at once; with 2 they queue."""
+    with _slow_server(0.1) as (url, ports):
+        targets = load.vegeta_targets(url, [load.chat_body(paths.FAST_MODEL)], tmp_path)
+        run = load.vegeta(vegeta(), targets, rate=60, seconds=1, timeout_s=10, max_connections=2)
+    assert run.success == 1.0 and run.status_codes == {"200": 60} and not run.load_generator_failed
+    assert 1 <= len(ports) <= 2
 
 
 def test_the_sustained_rate_is_bisected_between_the_last_pass_and_the_first_miss_to_the_tolerance() -> None:

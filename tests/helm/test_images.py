@@ -1,52 +1,67 @@
-"""Static checks of the Dockerfiles and the pure parts of ``hack.images`` (tests/images runs them)."""
+"""Static checks of the Dockerfile and the pure parts of ``hack.images`` (tests/images runs them)."""
 
 import re
 import tomllib
 from pathlib import Path
 
-import pytest
-
 from hack.images.base import PACKAGES, PYTHON_VERSION, BaseSpec
-from hack.images.build import build_argv
+from hack.images.build import COMPONENTS, DOCKERFILE, ImageNames, build_argv, checkout_tag
 from hack.images.podman import hardened_run_argv
 from hack.images.wheels import dependency_key, platform_flags, requirements, stage_context
 from hack.mounts import mounts_under
 from tests.fixtures.helm import REPO
 
 
-@pytest.mark.parametrize("component", ["proxy", "operator"])
-def test_dockerfile(component: str) -> None:
-    text = (REPO / component / "Dockerfile").read_text()
+def _stages(text: str) -> dict[str, str]:
+    """Each named stage of the Dockerfile: its name -> its text (the FROM line and what follows)."""
+    parts = re.split(r"^(?=FROM )", text, flags=re.M)[1:]
+    return {part.split("\n", 1)[0].rpartition(" AS ")[2]: part for part in parts}
+
+
+def test_one_dockerfile_builds_both_images_sharing_every_layer_but_their_labels_and_command() -> None:
+    assert not (REPO / "operator" / "Dockerfile").exists() and not (REPO / "proxy" / "Dockerfile").exists()
+    text = DOCKERFILE.read_text()
     base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)
     assert base is not None, "the base is a build argument (local Debian base or a public image)"
     public = rf"python:{re.escape(PYTHON_VERSION)}\.\d+-slim-bookworm(@sha256:[0-9a-f]{{64}})?"
     assert re.fullmatch(public, base.group(1)), "the default public base carries the image Python"
+    stages = _stages(text)
+    assert list(stages) == ["deps", "app", "runtime", *COMPONENTS], "one target per component, after the rest"
     assert len(re.findall(r"^FROM \$\{PYTHON_IMAGE\}", text, re.M)) == 2, "multi-stage: deps and runtime"
-    assert re.search(r"^USER 10001:10001$", text, re.M), "runs as the UID the chart's securityContext expects"
-    assert re.search(r"^COPY deps/ /wheels/$", text, re.M), "the context is the staged wheels only"
+    runtime = stages["runtime"]
+    assert re.search(r"^USER 10001:10001$", runtime, re.M), "runs as the UID the chart's securityContext expects"
+    assert re.search(r"^COPY deps/ /wheels/$", stages["deps"], re.M), "the context is the staged wheels only"
     assert "install --no-index --find-links /wheels \\\n      --requirement /wheels/requirements.txt" in text
     # The project wheel, offline, in a layer after the dependencies' (a code change leaves those cached).
     # podman keys a RUN's cache on its text alone, so the project enters by COPY only (keyed on its content).
-    assert "install --no-index --root /staged /app/switchboard-*.whl" in text and "--mount" not in text
-    deps_layer = text.index("COPY --from=deps /opt/switchboard /opt/switchboard")
-    assert text.index("COPY app/ /app/") < deps_layer < text.index("COPY --from=app /staged/ /") < text.index("LABEL ")
-    common = text[text.index("# --- deps") : text.index("LABEL ")]
-    assert common == _common_part("operator"), "both images share every layer up to their labels"
-    command = re.search(r"^CMD \[\"([^\"]+)\"", text, re.M)
-    assert command is not None
-    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert command.group(1) == f"switchboard-{component}" and command.group(1) in scripts
+    assert "install --no-index --root /staged /app/switchboard-*.whl" in stages["app"] and "--mount" not in text
+    assert runtime.index("COPY --from=deps /opt/switchboard") < runtime.index("COPY --from=app /staged/ /")
     assert "ENTRYPOINT" not in text.replace("No ENTRYPOINT", "")
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    for component in COMPONENTS:
+        stage = stages[component]
+        assert stage.startswith(f"FROM runtime AS {component}\n"), "everything else comes from the shared stage"
+        assert set(re.findall(r"^([A-Z]+) ", stage, re.M)) <= {"FROM", "LABEL", "EXPOSE", "CMD"}, "no layer of its own"
+        assert f'image.title="switchboard-{component}"' in stage
+        command = re.search(r"^CMD \[\"([^\"]+)\"", stage, re.M)
+        assert command is not None and command.group(1) == f"switchboard-{component}"
+        assert command.group(1) in scripts
+    assert "EXPOSE 8080" in stages["proxy"] and "EXPOSE" not in stages["operator"]
 
 
-def _common_part(component: str) -> str:
-    text = (REPO / component / "Dockerfile").read_text()
-    return text[text.index("# --- deps") : text.index("LABEL ")]
+def test_each_checkout_tests_images_of_its_own_tag(tmp_path: Path) -> None:
+    """Two checkouts running ``make test`` on one host at once never run the images the other built."""
+    one, other = tmp_path / "one", tmp_path / "other"
+    assert checkout_tag(one) == checkout_tag(one) != checkout_tag(other)
+    assert checkout_tag(one) == checkout_tag(tmp_path / "x" / ".." / "one"), "the checkout, however it is named"
+    assert re.fullmatch(r"test-[0-9a-f]{12}", checkout_tag()), "a valid image tag"
+    assert ImageNames(tag=checkout_tag(one)).reference("proxy").endswith(f"/switchboard-proxy:{checkout_tag(one)}")
 
 
 def test_build_is_offline_on_the_given_base() -> None:
     argv = build_argv("proxy", base="localhost/b:1", context=Path("/ctx"), reference="r:1")
     assert argv[argv.index("--network") + 1] == "none"
+    assert argv[argv.index("--target") + 1] == "proxy" and argv[argv.index("--file") + 1] == str(DOCKERFILE)
     assert "PYTHON_IMAGE=localhost/b:1" in argv and argv[-1] == "/ctx"
     assert "nofile=20000:20000" in argv
 

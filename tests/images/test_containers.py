@@ -70,6 +70,10 @@ def test_images_run_as_non_root_with_the_pinned_python(local_images: dict[str, s
         (config,) = json.loads(podman("image", "inspect", reference))
         assert config["Config"]["User"] == "10001:10001"
         assert config["Config"]["Cmd"][0] == f"switchboard-{component}"
+        labels = config["Config"]["Labels"]
+        assert labels["org.opencontainers.image.title"] == f"switchboard-{component}", "its own target's labels"
+        assert labels["org.opencontainers.image.licenses"] == "Apache-2.0", "and the shared stage's"
+        assert ("8080/tcp" in (config["Config"].get("ExposedPorts") or {})) == (component == "proxy")
         version = run_once(reference, "python3", "--version").split()[1]
         assert version == PYTHON_FULL_VERSION, "wheel markers are evaluated for this exact interpreter"
         pip = run_once(reference, "ls", "/opt/switchboard/bin")

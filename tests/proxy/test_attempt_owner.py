@@ -9,7 +9,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamError, UpstreamProtocolError
-from switchboard.proxy.http.app_keys import RouteLabels
+from switchboard.proxy.http.app_keys import RequestState
 from switchboard.proxy.metrics import create_metrics
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import Outcome, RouteRequest
@@ -49,8 +49,8 @@ def test_everything_else_is_not_the_upstreams(error: BaseException, kind: str, p
 def _setup() -> tuple[Router, Reporting]:
     router = Router(make_config([provider("a", circuitBreaker={"consecutiveFailures": 1})]))
     metrics = create_metrics(lambda: router.provider_health, environ={})
-    labels = RouteLabels(endpoint="chat/completions", started_at=time.monotonic())
-    return router, Reporting(router, metrics, labels, "chat/completions", labels.started_at)
+    state = RequestState("req-1", "chat/completions", time.monotonic())
+    return router, Reporting(router, metrics, state, "chat/completions", state.started_at)
 
 
 def _upstream_errors(reporting: Reporting) -> float:
