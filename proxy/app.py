@@ -1,4 +1,4 @@
-"""The aiohttp application factory: routes, middleware, runtime and config source.
+"""The aiohttp application factory: routes (inside the request lifecycle), runtime and config source.
 
 Serve it with ``web.AppRunner(app, handler_cancellation=True)``: a client that
 disconnects then cancels its handler, and with it the upstream call at once.
@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from switchboard.proxy.auth import CombinedKeys, KeyStore
 from switchboard.proxy.config_source import ConfigSource
@@ -21,7 +22,7 @@ from switchboard.proxy.fleet.store import FleetStore, StoreSettings
 from switchboard.proxy.http import chat, embeddings, info, messages_api, responses_api, routing_api
 from switchboard.proxy.http.access_log import AccessLog
 from switchboard.proxy.http.app_keys import RUNTIME, SOURCE, STARTED_AT, TELEMETRY
-from switchboard.proxy.http.middleware import RequestLifecycle
+from switchboard.proxy.http.lifecycle import RequestLifecycle
 from switchboard.proxy.metrics import HealthSource, create_metrics
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.router import Clock
@@ -48,22 +49,24 @@ class AppOptions:
     """The router's clock (limits, breakers, latency, the waits it estimates); tests inject a fake one."""
 
 
-def _add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/chat/completions", chat.chat_completions)
-    app.router.add_post("/v1/responses", responses_api.create_response)
-    for stored in ("/v1/responses/{response_id}", "/v1/responses/{response_id}/{action:cancel|input_items}"):
-        app.router.add_route("*", stored, responses_api.stored_response)
-    app.router.add_post("/v1/messages", messages_api.create_message)
-    app.router.add_post("/v1/messages/count_tokens", messages_api.count_tokens)
-    app.router.add_post("/v1/embeddings", embeddings.embeddings)
-    app.router.add_get("/v1/models", info.list_models)
-    app.router.add_get("/v1/models/{model:.+}", info.get_model)
-    app.router.add_post("/v1/routing/explain", routing_api.explain)
-    app.router.add_get("/v1/routing/latency", routing_api.latency)
-    app.router.add_post("/v1/routing/estimate-cost", routing_api.estimate_cost)
-    app.router.add_get("/healthz", info.healthz)
-    app.router.add_get("/readyz", info.readyz)
-    app.router.add_get("/metrics", info.metrics)
+ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("POST", "/v1/chat/completions", chat.chat_completions),
+    ("POST", "/v1/responses", responses_api.create_response),
+    ("*", "/v1/responses/{response_id}", responses_api.stored_response),
+    ("*", "/v1/responses/{response_id}/{action:cancel|input_items}", responses_api.stored_response),
+    ("POST", "/v1/messages", messages_api.create_message),
+    ("POST", "/v1/messages/count_tokens", messages_api.count_tokens),
+    ("POST", "/v1/embeddings", embeddings.embeddings),
+    ("GET", "/v1/models", info.list_models),
+    ("GET", "/v1/models/{model:.+}", info.get_model),
+    ("POST", "/v1/routing/explain", routing_api.explain),
+    ("GET", "/v1/routing/latency", routing_api.latency),
+    ("POST", "/v1/routing/estimate-cost", routing_api.estimate_cost),
+    ("GET", "/healthz", info.healthz),
+    ("GET", "/readyz", info.readyz),
+    ("GET", "/metrics", info.metrics),
+)
+"""Every route the proxy serves (method, path, handler); the request lifecycle wraps each as it registers it."""
 
 
 async def _run_source(app: web.Application) -> AsyncIterator[None]:
@@ -107,7 +110,7 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
     metrics = create_metrics(health)
     keys = client_keys(options, source)
     lifecycle = RequestLifecycle(telemetry=options.telemetry, metrics=metrics, access_log=AccessLog(), keys=keys)
-    app = web.Application(client_max_size=options.max_body_bytes, middlewares=[lifecycle])
+    app = web.Application(client_max_size=options.max_body_bytes)
     runtime = Runtime(
         metrics=metrics,
         pricing=options.pricing,
@@ -123,8 +126,7 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
     app[SOURCE] = source
     app[TELEMETRY] = options.telemetry
     app[STARTED_AT] = time.time()
-    _add_routes(app)
-    app.on_response_prepare.append(lifecycle.on_response_prepare)
+    lifecycle.add_routes(app.router, ROUTES)
     app.cleanup_ctx.append(lifecycle.writing_access_log)  # first in, last out: the last requests' lines are written
     app.cleanup_ctx.append(_run_source)
     return app

@@ -20,7 +20,7 @@ keys or ten thousand, and the timing depends on nothing a client can steer
 towards a stored key). Keys are never
 logged; a client is identified by its entry ``name``.
 
-Wiring (the proxy's request lifecycle owner, ``proxy/http/middleware.py``)::
+Wiring (the proxy's request lifecycle owner, ``proxy/http/lifecycle.py``)::
 
     source = KeyFileSource(path)                      # path from $SWITCHBOARD_API_KEYS_FILE
     RequestLifecycle(..., keys=source.current)        # authenticates every request that needs_key()

@@ -17,6 +17,7 @@ from switchboard.proxy.adapters.base import (
     Usage,
 )
 from switchboard.proxy.adapters.chat_stream import ChatChunkStream, carries_output
+from switchboard.proxy.adapters.chunk_shape import ChunkShape
 from switchboard.proxy.adapters.errors import stream_error, upstream_error
 from switchboard.proxy.adapters.sse import SSEDecoder
 from switchboard.proxy.adapters.wire import (
@@ -70,7 +71,8 @@ class OpenAIStream(ChatChunkStream):
 
     For a chat client, a chunk that already names the public model and carries no usage is
     relayed as the upstream wrote it (parsed for errors, never re-encoded): most chunks of a
-    stream whose upstream model name is the public one.
+    stream whose upstream model name is the public one. After the commit, the first such
+    chunk's shape lets the next ones of the same shape skip the parse (``chunk_shape``).
     """
 
     def __init__(self, family: str, public_model: str, *, include_usage: bool) -> None:
@@ -80,6 +82,9 @@ class OpenAIStream(ChatChunkStream):
         self._decoder = SSEDecoder(family)
         self._done = False
         self._usage: Usage | None = None
+        self._shape: ChunkShape | None = None
+        """Of the first relayable chunk after the commit (looked for once)."""
+        self._shaped = False
 
     @property
     def usage(self) -> Usage | None:
@@ -88,6 +93,9 @@ class OpenAIStream(ChatChunkStream):
     def feed(self, chunk: bytes) -> list[bytes]:
         out: list[bytes] = []
         for _, data in self._decoder.feed(chunk):
+            if self._shape is not None and not self._done and self._shape.fits(data):
+                out.append(b"data: " + data + b"\n\n")  # the same object as a relayed one, another text
+                continue
             payload = self._read(data)
             if payload is None:
                 continue
@@ -95,6 +103,9 @@ class OpenAIStream(ChatChunkStream):
                 self.output_seen = carries_output(payload)
             if payload.get("usage") is None and payload.get("model") == self._public_model and _one_line(data):
                 out.append(b"data: " + data + b"\n\n")  # nothing to change: the upstream's bytes
+                if self.output_seen and not self._shaped:
+                    self._shaped = True
+                    self._shape = ChunkShape.of(data)
             elif (changed := self._for_client(payload)) is not None:
                 out.append(sse_event(changed))
         return out

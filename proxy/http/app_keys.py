@@ -1,5 +1,7 @@
 """Every typed key the app carries, and the one object each request carries (``request[STATE]``)."""
 
+from collections.abc import MutableMapping
+
 from aiohttp import web
 from opentelemetry import trace
 from opentelemetry.trace import Span
@@ -7,6 +9,7 @@ from opentelemetry.trace import Span
 from switchboard.proxy.auth import Client
 from switchboard.proxy.config_source import ConfigSource
 from switchboard.proxy.fleet.admission import Reservation
+from switchboard.proxy.http.tracing import REQUEST_ID_HEADER
 from switchboard.proxy.runtime import Runtime
 from switchboard.proxy.telemetry.setup import Telemetry
 
@@ -54,6 +57,14 @@ class RequestState:
         self.upstream_endpoint = "-"  # Service-backed provider: the endpoint (ip:port) of the last attempt
         self.reservation: Reservation | None = None  # the request's share of the fleet-wide limits, if any
         self.rate_headers: dict[str, str] | None = None  # ``x-ratelimit-*`` for the client, once admitted
+
+    def stamp(self, headers: MutableMapping[str, str]) -> None:
+        """What every answer carries, set before it is sent: the server without versions (no fingerprint),
+        the request id, the client-facing limits' state (429s included)."""
+        headers["Server"] = "switchboard"
+        headers[REQUEST_ID_HEADER] = self.request_id
+        if self.rate_headers:
+            headers.update(self.rate_headers)
 
 
 _APIS = {"chat": "chat", "responses": "responses", "messages": "messages", "embeddings": "embeddings"}

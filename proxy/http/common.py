@@ -112,6 +112,7 @@ async def json_answer(request: web.Request, plan: Plan, served: Served[bytes]) -
     headers["Content-Type"] = "application/json"
     if served.scope.cost_usd is not None:
         headers["x-switchboard-cost-usd"] = format_cost(served.scope.cost_usd)
+    request[STATE].stamp(headers)  # sent here, not by the lifecycle
     body = served.value
     small = _takes_without_waiting(request, len(body))
     response = web.Response(body=body, headers=headers) if small else web.StreamResponse(headers=headers)

@@ -83,7 +83,7 @@ async def serve(
     """
     runtime = ready_runtime(request)
     state = request[STATE]
-    async with runtime.lease() as snap:
+    with runtime.lease() as snap:
         plan = plan_for(state, runtime.router, route, prompt)
         if capability is not None:
             capable = tuple(a for a in plan.attempts if capability.accepts(snap.adapter(a.provider), a.provider))

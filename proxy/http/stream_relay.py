@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from switchboard.proxy.adapters.base import StreamTranslator, Usage
+from switchboard.proxy.http.app_keys import STATE
 from switchboard.proxy.http.common import attempt_headers
 from switchboard.proxy.routing.types import Plan
 from switchboard.proxy.snapshot import Snapshot
@@ -52,7 +53,9 @@ class ClientStream:
         self._translator = translator
         if scope.trace is not None and scope.trace.span.is_recording():
             self._traced = scope.trace.saw_events
-        self.response = _SSEResponse(status=200, headers={**SSE_HEADERS, **headers})
+        answer = {**SSE_HEADERS, **headers}
+        self._request[STATE].stamp(answer)  # sent here, not by the lifecycle
+        self.response = _SSEResponse(status=200, headers=answer)
         await scope.to_client(self.response.prepare(self._request))
 
     def write(self, scope: AttemptScope, events: list[bytes]) -> Awaitable[None]:

@@ -87,10 +87,9 @@ async def run_attempts(
         if number > 1:
             metrics.retries.labels(profile, attempt.provider.key).inc()
             metrics.retried_by_profile[plan.profile.key] += 1
-        owner = OwnedAttempt(reporting, attempt, number, deadline)
-        scope = owner.scope
+        scope = OwnedAttempt(reporting, attempt, number, deadline)
         try:
-            async with owner:
+            with scope:
                 value = await body(scope, prepared)
         except UPSTREAM_FAILURES as error:
             assert scope.outcome is not None
@@ -105,7 +104,7 @@ async def run_attempts(
             await asyncio.sleep(step.delay_s)
             index = step.index
             continue
-        if is_fallback(plan, attempt, requested_model):
+        if attempt.model.name != requested_model and is_fallback(plan, attempt, requested_model):
             metrics.fallbacks.labels(profile).inc()
         return Served(value, scope)
     if last is not None:

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 from switchboard.proxy.auth import KeyFileSource, require_profile
 from switchboard.proxy.http.access_log import AccessLog
 from switchboard.proxy.http.app_keys import STATE
-from switchboard.proxy.http.middleware import RequestLifecycle
+from switchboard.proxy.http.lifecycle import RequestLifecycle
 from switchboard.proxy.metrics import create_metrics
 from switchboard.proxy.telemetry.setup import Telemetry
 
@@ -62,9 +62,8 @@ async def server(tmp_path: Path) -> AsyncIterator[TestServer]:
     lifecycle = RequestLifecycle(
         telemetry=Telemetry.off(), metrics=metrics, access_log=AccessLog(), keys=keys_source.current
     )
-    app = web.Application(middlewares=[lifecycle])
-    app.router.add_post("/v1/chat/completions", chat)
-    app.router.add_get("/healthz", healthz)
+    app = web.Application()
+    lifecycle.add_routes(app.router, [("POST", "/v1/chat/completions", chat), ("GET", "/healthz", healthz)])
     async with TestServer(app, host="127.0.0.1", port=0) as srv:
         yield srv
 

@@ -1,27 +1,31 @@
-"""The request's lifecycle owner: one middleware and one response hook pair everything a request starts.
+"""The request's lifecycle owner: it wraps every handler where the route is registered, and pairs everything
+a request starts.
 
-Each request gets its request id (logs, ``X-Request-Id``); each API request
-(``/v1/...``) also its labels, its SERVER span (``tracing.py``), and at its end,
-in one place, its metrics, its access line and its span's end.
+Each request gets its ``RequestState`` with its id (logs, ``X-Request-Id``); each API request
+(``/v1/...``) also its SERVER span (``tracing.py``), and at its end, in one place, its metrics,
+its access line and its span's end. With client auth on, it authenticates the request first.
 
 Anything a handler raises (our ApiError, aiohttp's HTTP exceptions such as
 404/405/413, or an unexpected bug) leaves as OpenAI's JSON error body (Anthropic's
 on the Messages API): clients never see a traceback or an HTML page. A client that went away before its
 answer was complete is recorded as ``499`` (nginx's "client closed request"):
-no traceback, no ERROR line.
+no traceback, no ERROR line. Every answer carries ``Server`` (no versions), ``X-Request-Id`` and the
+client's ``x-ratelimit-*`` (``RequestState.stamp``): here on the answer a handler returns unsent, and in
+the two places that send their answers themselves (``common.json_answer``, ``stream_relay.ClientStream``).
 
-One middleware rather than a chain of three (tracing, metrics, errors): each
-link was a coroutine and a ``partial`` per request, and each looked up what
-the others had already found.
+No aiohttp middleware and no ``on_response_prepare`` signal: with any middleware at all aiohttp adds its
+own (``_fix_request_current_app``) and a ``partial`` per link per request, and the signal is a coroutine
+per answer. Unknown URLs and methods reach two catch-all routes (``/v1/{tail}``, ``/{tail}``),
+wrapped like the rest, whose handler raises aiohttp's own 404 or 405.
 """
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextvars import Token
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from opentelemetry.context import Context
 
@@ -69,13 +73,11 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiErr
 
 
 class RequestLifecycle:
-    """The app's one middleware (``middlewares=[lifecycle]``) and its one ``on_response_prepare`` hook.
+    """Wraps each handler at route registration (``add_routes``); owns the access log's writer thread.
 
-    With ``keys`` (client auth on) it also authenticates every request that needs a key, before its
+    With ``keys`` (client auth on) it authenticates every request that needs a key, before its
     handler: a 401 is an OpenAI error, counted and logged like any other answer.
     """
-
-    __middleware_version__ = 1  # aiohttp: a new-style middleware, called with ``handler=``
 
     def __init__(
         self,
@@ -90,51 +92,77 @@ class RequestLifecycle:
         self.access_log = access_log
         self._keys = keys
 
-    async def __call__(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
-        scope = enter_request(request_id)  # every log line of the request carries its id
-        try:
-            if not request.path.startswith("/v1/"):  # probes, /metrics: an id, nothing recorded
-                state = request[STATE] = RequestState(request_id, "unmatched", 0.0)
-                try:
-                    self._authenticate(request, state)
-                    return await handler(request)
-                except Exception as error:
-                    return _error_answer(request, error)
-            resource = request.match_info.route.resource
-            route = resource.canonical if resource else None
-            state = RequestState(request_id, route.removeprefix("/v1/") if route else "unmatched", time.monotonic())
-            request[STATE] = state
-            span, attached = open_span(self._telemetry, request, request_id, route)
-            state.span = span
+    def add_routes(self, router: web.UrlDispatcher, routes: Iterable[tuple[str, str, Handler]]) -> None:
+        """Each ``(method, path, handler)`` inside the lifecycle (a GET also answers HEAD, like ``add_get``),
+        then the catch-alls that answer unknown URLs (404) and methods (405)."""
+        for method, path, handler in routes:
+            resource = router.add_resource(path)
+            route = resource.canonical
+            wrapped = self.api(route, handler) if route.startswith("/v1/") else self.plain(handler)
+            if method == hdrs.METH_GET:
+                resource.add_route(hdrs.METH_HEAD, wrapped)
+            resource.add_route(method, wrapped)
+        router.add_route(hdrs.METH_ANY, "/v1/{tail:.*}", self.api(None, unmatched))
+        router.add_route(hdrs.METH_ANY, "/{tail:.*}", self.plain(unmatched))
+
+    def api(self, route: str | None, handler: Handler) -> Handler:
+        """``handler`` of the API route ``route`` (``/v1/...``; None: no route matched) in the request's lifecycle."""
+        endpoint = route.removeprefix("/v1/") if route else "unmatched"
+        telemetry, authenticate, end = self._telemetry, self._authenticate, self._end
+
+        async def lifecycle(request: web.Request) -> web.StreamResponse:
+            request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+            scope = enter_request(request_id)  # every log line of the request carries its id
             try:
-                try:  # the handler's answer, or its error as the client API's: one coroutine per API request
-                    self._authenticate(request, state)
+                state = RequestState(request_id, endpoint, time.monotonic())
+                request[STATE] = state
+                span, attached = open_span(telemetry, request, request_id, route)
+                state.span = span
+                try:
+                    try:
+                        authenticate(request, state)
+                        response = await handler(request)
+                    except Exception as error:
+                        response = _error_answer(request, state, error)
+                    if not response.prepared:
+                        state.stamp(response.headers)
+                except BaseException as error:  # cancelled (the client went away, or the server stops), or a redirect
+                    end(request, state, attached, error)
+                    raise
+                end(request, state, attached, response)
+                return response
+            finally:
+                leave_request(scope)
+
+        return lifecycle
+
+    def plain(self, handler: Handler) -> Handler:
+        """``handler`` of a route outside the API (probes, ``/metrics``): an id and its headers, nothing recorded."""
+        authenticate = self._authenticate
+
+        async def lifecycle(request: web.Request) -> web.StreamResponse:
+            request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+            scope = enter_request(request_id)
+            try:
+                state = RequestState(request_id, "unmatched", 0.0)
+                request[STATE] = state
+                try:
+                    authenticate(request, state)
                     response = await handler(request)
                 except Exception as error:
-                    response = _error_answer(request, error)
-            except BaseException as error:  # cancelled (the client went away, or the server stops), or a redirect
-                self._end(request, state, attached, error)
-                raise
-            self._end(request, state, attached, response)
-            return response
-        finally:
-            leave_request(scope)
+                    response = _error_answer(request, state, error)
+                if not response.prepared:
+                    state.stamp(response.headers)
+                return response
+            finally:
+                leave_request(scope)
+
+        return lifecycle
 
     def _authenticate(self, request: web.Request, state: RequestState) -> None:
         """With client auth on, the request's client (or the 401 raised when it presents no known key)."""
         if self._keys is not None and needs_key(request):
             state.client = authenticated(self._keys, request)
-
-    async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
-        """Every answer, streams included: the request id, the client-facing limits, the server without versions."""
-        headers = response.headers
-        headers["Server"] = "switchboard"  # no fingerprint
-        state = request.get(STATE)
-        if state is not None:
-            headers[REQUEST_ID_HEADER] = state.request_id
-            if state.rate_headers:
-                headers.update(state.rate_headers)
 
     async def writing_access_log(self, app: web.Application) -> AsyncIterator[None]:
         """``cleanup_ctx``: the access log's writer thread for the app's lifetime; it writes every queued line."""
@@ -177,14 +205,29 @@ class RequestLifecycle:
             self.access_log.write(AccessLine.of(request, status, state, elapsed))
 
 
-def _error_answer(request: web.Request, error: Exception) -> web.StreamResponse:
-    """What the client gets for ``error``, raised by the handler; a redirect (an HTTPException below 400) goes on."""
+async def unmatched(request: web.Request) -> web.StreamResponse:
+    """The catch-all routes' handler: aiohttp's 405 (with the methods the URL allows) when another route has the
+    URL, else its 404. Only here, off the path of every matched request, are the routes walked again."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        match, methods = await resource.resolve(request)
+        if match is None:  # a catch-all matches; the others did not, for their method or their URL
+            allowed |= methods
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
+
+
+def _error_answer(request: web.Request, state: RequestState, error: Exception) -> web.StreamResponse:
+    """What the client gets for ``error``, raised by the handler; a redirect (an HTTPException below 400) goes on,
+    with the headers every answer carries."""
     if isinstance(error, ApiError):
         return error_response(error, anthropic=anthropic_api(request))
     if isinstance(error, ClientGone):
         return web.Response(status=CLIENT_CLOSED_REQUEST)
     if isinstance(error, web.HTTPException):
         if error.status < 400:
+            state.stamp(error.headers)
             raise error
         return error_response(_from_http_exception(request, error), anthropic=anthropic_api(request))
     log.exception("unhandled error serving %s %s", request.method, request.path, exc_info=error)
