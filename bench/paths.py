@@ -318,6 +318,7 @@ def litellm(binary: Path, *, workers: int) -> PathFactory:
                 "failure_callback": [],
                 "telemetry": False,
                 "set_verbose": False,
+                # num_retries left at LiteLLM's default (2): Switchboard keeps its retries on too (3).
             },
             "general_settings": {
                 "disable_spend_logs": True,

@@ -81,6 +81,18 @@ def path_table(results: Results) -> list[str]:
     return lines
 
 
+def _open_run_length(settings: dict[str, Any]) -> list[str]:
+    """How long each open-loop run lasted and on how many connections (results from before these were settings
+    say nothing of it)."""
+    if "open_min_requests" not in settings:
+        return []
+    return [
+        f"Each run lasts {settings['open_s']:g} s, longer at a low rate to hold {settings['open_min_requests']} "
+        f"requests (at most {settings['open_max_s']:g} s); vegeta keeps a bounded number of connections, so a path",
+        "it overloads cannot use up the local ports of the runs after it.",
+    ]
+
+
 def _sustained_cell(results: Results, name: str) -> str:
     passed, missed = get(results, name, "open", "sustained_rps"), get(results, name, "open", "first_miss_rps")
     if passed is None:
@@ -276,11 +288,16 @@ def markdown(results: Results, chart_files: list[Path]) -> str:
         "bisected between its last pass and its first miss until the miss is within "
         f"{results['settings'].get('tolerance', 0) * 100:g} % of the pass, so a",
         "ratio of sustained rates is known to that precision (each tried rate is listed below).",
+        *_open_run_length(results["settings"]),
         "",
         "*LiteLLM* runs from PyPI in its own virtualenv, with the same worker count as the Switchboard path it is",
         "compared with, in front of the same mock: callbacks and telemetry off, no database (spend and error logs",
         "off), `LITELLM_LOG=ERROR` (so uvicorn's access log is off too, while Switchboard keeps its access log,",
-        "metrics and cost on), `httptools` installed for uvicorn's fast HTTP parser. Its failures (timeouts,",
+        "metrics and cost on), `set_verbose` off, `LITELLM_MODE=PRODUCTION`, uvloop (its default) with `httptools`",
+        "for uvicorn's fast HTTP parser, and the OpenTelemetry SDK of its `proxy-runtime` extra (without it, each",
+        "request retries a failing import): the performance items of its production checklist",
+        "(docs.litellm.ai/docs/proxy/prod); no master key, as no path here checks a key; retries at its default",
+        "(2), as Switchboard keeps its own (3; LiteLLM's benchmark page turns them off). Its failures (timeouts,",
         "non-2xx) count like any path's: see the errors column and the reasons of each missed rate.",
         "",
         "*Two workers*: on a machine where wrk and the mock share the proxy's cores, a second worker only takes CPU",

@@ -16,8 +16,10 @@ from pathlib import Path
 VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.13.0"
 LITELLM_VERSION = "1.106.12"
 """Pinned: 1.110's ``[proxy]`` extra needs a ``litellm-proxy`` package pip cannot find; 1.107.0 was a bad release."""
-LITELLM_EXTRAS = ("httptools==0.9.0",)
-"""uvicorn's fast HTTP parser (what ``uvicorn[standard]`` brings; ``litellm[proxy]`` does not): LiteLLM at its best."""
+LITELLM_EXTRAS = ("httptools==0.9.0", "opentelemetry-sdk==1.45.2")
+"""LiteLLM at its best, as its production image runs it: uvicorn's fast HTTP parser (what ``uvicorn[standard]``
+brings; ``litellm[proxy]`` does not), and the OpenTelemetry SDK at the version of LiteLLM's own ``proxy-runtime``
+extra (without it, LiteLLM's key check imports ``litellm.integrations.otel.logger`` on every request and fails)."""
 DEBIAN_PACKAGES = {"nginx": "nginx-light", "wrk": "wrk"}
 
 

@@ -1,14 +1,12 @@
 """Spend of one answer: the model's price (its own, else the shipped table) times its usage."""
 
-from switchboard.api.provider import ProviderModel
 from switchboard.proxy.adapters.base import Usage
-from switchboard.proxy.routing.pricing import PricingTable
+from switchboard.proxy.routing.pricing import Price
 
 
-def cost_usd(table: PricingTable, model: ProviderModel, usage: Usage) -> float | None:
-    """USD for ``usage``, cache reads/writes and reasoning at their own prices; None for a model with no
-    known price (unknown, never free)."""
-    price = table.price_of(model)
+def cost_usd(price: Price | None, usage: Usage) -> float | None:
+    """USD for ``usage`` at ``price`` (the attempt's), cache reads/writes and reasoning at their own prices;
+    None for a model with no known price (unknown, never free)."""
     if price is None:
         return None
     return price.cost(

@@ -30,6 +30,16 @@ class Snapshot:
     client_timeouts: Mapping[int, tuple[Timeouts, aiohttp.ClientTimeout]] = field(default_factory=dict, repr=False)
     """Each of the config's timeouts as aiohttp's, built once per config rather than per attempt; keyed by the
     object's ``id`` (hashing a pydantic model costs a microsecond per attempt), the entry holding the object itself."""
+    provider_sessions: Mapping[str, aiohttp.ClientSession] = field(init=False, repr=False)
+    """Provider key -> its pool's session (``sessions`` of ``pools``), looked up per attempt: one lookup, no
+    ``PoolKey`` hash (a frozen dataclass's ``__hash__`` is Python code)."""
+    targets: Mapping[int, Target] = field(default_factory=dict, repr=False)
+    """Each provider model's ``Target`` (with the key this config resolved), built once per config rather than
+    per attempt; keyed by the model object's ``id``, like ``client_timeouts``."""
+
+    def __post_init__(self) -> None:
+        sessions = {key: self.sessions[pool] for key, pool in self.pools.items()}
+        object.__setattr__(self, "provider_sessions", sessions)
 
     def adapter(self, provider: ProviderConfig) -> Adapter:
         return self.adapters[provider.key]
@@ -42,8 +52,16 @@ class Snapshot:
         return client_timeout(timeouts)
 
     def session(self, provider: ProviderConfig) -> aiohttp.ClientSession:
-        return self.sessions[self.pools[provider.key]]
+        return self.provider_sessions[provider.key]
 
     def target(self, provider: ProviderConfig, model: ProviderModel) -> Target:
-        key = self.credentials.get(provider.key)
-        return Target(provider=provider, model=model, api_key=key.reveal() if key else None)
+        """The prebuilt one for this config's own provider and model objects (others are built)."""
+        built = self.targets.get(id(model))
+        if built is not None and built.model is model and built.provider is provider:
+            return built
+        return build_target(self.credentials, provider, model)
+
+
+def build_target(credentials: Mapping[str, ApiKey], provider: ProviderConfig, model: ProviderModel) -> Target:
+    key = credentials.get(provider.key)
+    return Target(provider=provider, model=model, api_key=key.reveal() if key else None)

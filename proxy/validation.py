@@ -13,6 +13,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from switchboard.proxy.errors import ApiError, invalid_param
+from switchboard.proxy.routing.tokens import SKIPPED_KEYS, content_chars, estimate_prompt_tokens, prompt_tokens_of
 
 
 class _Open(BaseModel):
@@ -123,24 +124,28 @@ class ChatFlags(NamedTuple):
 
     stream: bool
     include_usage: bool
+    prompt_tokens: int
+    """The router's estimate of the prompt (``routing.tokens``), counted in the pass that validates the messages."""
 
 
 def chat_flags(data: dict[str, Any]) -> ChatFlags:
     """Validate a chat request as ``parse_chat`` does, and say how it is to be answered.
 
     Plain requests (the shapes that make up nearly all traffic) are checked here field by field,
-    without building a model; anything else, valid or not, goes through ``ChatRequest``, so a bad
+    without building a model, in one pass over the messages that also counts what the token
+    estimate counts; anything else, valid or not, goes through ``ChatRequest``, so a bad
     request gets exactly the error ``parse_chat`` gives it.
     """
     flags = _plain_chat(data)
     if flags is not None:
         return flags
     chat = parse_chat(data)
-    return ChatFlags(chat.stream, chat.include_usage)
+    return ChatFlags(chat.stream, chat.include_usage, estimate_prompt_tokens(data["messages"], data.get("tools")))
 
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]+")  # fullmatch: "$" would let a final newline through
+_OPTIONAL_STRINGS = frozenset({"name", "tool_call_id"})
 
 
 def _plain_chat(data: dict[str, Any]) -> ChatFlags | None:
@@ -149,9 +154,12 @@ def _plain_chat(data: dict[str, Any]) -> ChatFlags | None:
     messages = data.get("messages")
     if type(model) is not str or not model or type(messages) is not list or not messages:
         return None
+    chars = 0
     for message in messages:
-        if not _plain_message(message):
+        counted = _plain_message(message)
+        if counted is None:
             return None
+        chars += counted
     stream = data.get("stream", False)
     if type(stream) is not bool:
         return None
@@ -175,26 +183,41 @@ def _plain_chat(data: dict[str, Any]) -> ChatFlags | None:
     tools, user = data.get("tools"), data.get("user")
     if (tools is not None and not _plain_tools(tools)) or (user is not None and type(user) is not str):
         return None
-    return ChatFlags(stream, include_usage)
+    return ChatFlags(stream, include_usage, prompt_tokens_of(chars, len(messages), tools))
 
 
-def _plain_message(message: Any) -> bool:
-    if type(message) is not dict:
-        return False
-    role = message.get("role")
-    if type(role) is not str or role not in _ROLES:
-        return False
-    content = message.get("content")
-    if content is not None and type(content) is not str:
-        if type(content) is not list:
-            return False
-        for part in content:
-            if type(part) is not dict or type(kind := part.get("type")) is not str or not kind:
-                return False
-    name, call_id, calls = message.get("name"), message.get("tool_call_id"), message.get("tool_calls")
-    if (name is not None and type(name) is not str) or (call_id is not None and type(call_id) is not str):
-        return False
-    return calls is None or (type(calls) is list and all(_plain_tool_call(call) for call in calls))
+def _plain_message(message: Any) -> int | None:
+    """The characters ``content_chars`` counts in a message ``Message`` certainly accepts; None when unsure.
+
+    One walk over the message's fields checks each and counts its text (the same total as ``content_chars``).
+    """
+    if type(message) is not dict or type(role := message.get("role")) is not str or role not in _ROLES:
+        return None
+    chars = 0
+    for key, value in message.items():
+        if type(value) is str:
+            if key == "tool_calls":
+                return None
+            if key not in SKIPPED_KEYS:
+                chars += len(value)
+        elif value is None:
+            continue
+        elif key == "content":
+            if type(value) is not list:
+                return None
+            for part in value:
+                if type(part) is not dict or type(kind := part.get("type")) is not str or not kind:
+                    return None
+                chars += content_chars(part)
+        elif key == "tool_calls":
+            if type(value) is not list or not all(_plain_tool_call(call) for call in value):
+                return None
+            chars += content_chars(value)
+        elif key in _OPTIONAL_STRINGS:
+            return None
+        elif key not in SKIPPED_KEYS:
+            chars += content_chars(value)
+    return chars
 
 
 def _plain_tool_call(call: Any) -> bool:

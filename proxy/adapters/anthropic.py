@@ -16,7 +16,6 @@ from switchboard.proxy.adapters.base import (
     UpstreamError,
     UpstreamProtocolError,
     UpstreamRequest,
-    Usage,
 )
 from switchboard.proxy.adapters.errors import header, upstream_error
 from switchboard.proxy.adapters.wire import (
@@ -105,7 +104,7 @@ class AnthropicAdapter:
             headers["x-api-key"] = target.api_key
         return UpstreamRequest("POST", f"{target.provider.effective_base_url}/v1/{path}", headers, dump(payload))
 
-    def chat_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
+    def chat_answer(self, target: Target, public_model: str, raw: bytes) -> Decoded:
         payload = load_object(FAMILY, raw, "chat response")
         content = payload.get("content")
         if payload.get("type") != "message" or not isinstance(content, list):
@@ -114,7 +113,8 @@ class AnthropicAdapter:
         usage = read_usage(raw_usage)
         finish_reason = FINISH_REASONS.get(str(payload.get("stop_reason")), "stop")
         completion_id, created = str(payload.get("id") or "msg"), int(self._clock())
-        return chat_completion(completion_id, created, public_model, _message(content), finish_reason, usage), usage
+        completion = chat_completion(completion_id, created, public_model, _message(content), finish_reason, usage)
+        return completion, None, usage
 
     def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> AnthropicStream:
         return AnthropicStream(public_model, int(self._clock()), include_usage=include_usage)

@@ -22,7 +22,6 @@ from switchboard.proxy.adapters.content import (
     tool_choice_of,
 )
 from switchboard.proxy.adapters.turns import Blocks, TurnBuilder, system_and_turns
-from switchboard.proxy.adapters.wire import require_messages
 
 DEFAULT_MAX_TOKENS = 4096
 
@@ -107,7 +106,7 @@ def anthropic_body(body: dict[str, Any], model: str, default_max_tokens: int | N
     response_format = body.get("response_format")
     if isinstance(response_format, dict) and response_format.get("type") not in (None, "text"):
         raise AdapterRequestError(f"response_format {response_format.get('type')!r} is not supported by anthropic")
-    system, turns = system_and_turns(require_messages(body), _TURN_BUILDERS, blocks_key="content", family=FAMILY)
+    system, turns = system_and_turns(body["messages"], _TURN_BUILDERS, blocks_key="content", family=FAMILY)
     out: dict[str, Any] = {
         "model": model,
         "max_tokens": max_tokens_of(body) or default_max_tokens or DEFAULT_MAX_TOKENS,

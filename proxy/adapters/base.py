@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 class Target:
     """Where one attempt goes: a provider, the model to send, and its key.
 
-    Built per attempt and never changed; not ``frozen``, whose ``__init__`` costs two to four times as much."""
+    Built once per config for each provider model (``Snapshot.targets``) and never changed; not ``frozen``,
+    whose ``__init__`` costs two to four times as much."""
 
     provider: ProviderConfig
     model: ProviderModel
@@ -49,8 +50,10 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
-Decoded = tuple[dict[str, Any], bytes, Usage]
-"""A complete answer for the client: its JSON object (what traces read), that object's bytes, and its usage."""
+Decoded = tuple[dict[str, Any], bytes | None, Usage]
+"""A complete answer for the client: its JSON object (what traces and translations read), the bytes the
+client gets, and its usage. The bytes are None when they are to be encoded from the object (an answer the
+proxy built): encoded once, by whoever sends it, never by a translation that changes the object anyway."""
 
 
 class AdapterRequestError(ValueError):
@@ -115,7 +118,9 @@ class Adapter(Protocol):
 
     def chat_request(self, target: Target, body: Mapping[str, Any], *, stream: bool) -> UpstreamRequest: ...
 
-    def chat_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]: ...
+    def chat_answer(self, target: Target, public_model: str, raw: bytes) -> Decoded:
+        """A complete chat answer for a chat client, renamed to ``public_model``."""
+        ...
 
     def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> "ChatChunkStream": ...
 

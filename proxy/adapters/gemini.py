@@ -51,7 +51,7 @@ class GeminiAdapter:
         url = f"{target.provider.effective_base_url}/v1beta/models/{model}:{method}"
         return UpstreamRequest("POST", url, headers, dump(payload))
 
-    def chat_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
+    def chat_answer(self, target: Target, public_model: str, raw: bytes) -> Decoded:
         payload = load_object(FAMILY, raw, "chat response")
         candidate = candidate_of(payload)
         blocked = bool((payload.get("promptFeedback") or {}).get("blockReason"))
@@ -64,7 +64,7 @@ class GeminiAdapter:
             message["tool_calls"] = [{k: v for k, v in c.items() if k != "index"} for c in calls]
         usage = read_usage(payload) or Usage()
         finish = finish_reason(candidate, has_tool_calls=bool(calls), blocked=blocked)
-        return chat_completion(completion_id, int(self._clock()), public_model, message, finish, usage), usage
+        return chat_completion(completion_id, int(self._clock()), public_model, message, finish, usage), None, usage
 
     def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> GeminiStream:
         return GeminiStream(public_model, self._completion_id(), int(self._clock()), include_usage=include_usage)

@@ -20,7 +20,6 @@ from switchboard.proxy.adapters.content import (
     tool_choice_of,
 )
 from switchboard.proxy.adapters.turns import Blocks, TurnBuilder, system_and_turns
-from switchboard.proxy.adapters.wire import require_messages
 
 UNSUPPORTED_SCHEMA_KEYS = frozenset({"$schema", "additionalProperties", "$id", "$defs", "definitions"})
 
@@ -122,7 +121,7 @@ def _generation_config(body: dict[str, Any], default_max_tokens: int | None) -> 
 
 
 def gemini_body(body: dict[str, Any], default_max_tokens: int | None) -> dict[str, Any]:
-    system, contents = _contents(require_messages(body))
+    system, contents = _contents(body["messages"])
     out: dict[str, Any] = {"contents": contents}
     if system:
         out["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}

@@ -17,6 +17,7 @@ from switchboard.proxy.adapters.base import (
     Usage,
 )
 from switchboard.proxy.adapters.chat_stream import ChatChunkStream, carries_output
+from switchboard.proxy.adapters.chunk_shape import ChunkShape
 from switchboard.proxy.adapters.errors import stream_error, upstream_error
 from switchboard.proxy.adapters.sse import SSEDecoder
 from switchboard.proxy.adapters.wire import (
@@ -26,7 +27,6 @@ from switchboard.proxy.adapters.wire import (
     dump,
     load_object,
     relabelled,
-    require_messages,
     sse_event,
 )
 
@@ -46,8 +46,10 @@ def read_usage(raw: Any) -> Usage | None:
 
 def chat_body(body: Mapping[str, Any], model: str | None, *, stream: bool) -> dict[str, Any]:
     """The client body with the upstream model and the stream flags we need."""
-    require_messages(body)
-    out = {k: v for k, v in body.items() if k not in ("stream", "stream_options", "model")}
+    out = dict(body)  # a copy less the keys set below: C calls, not a Python loop over every key
+    out.pop("stream", None)
+    out.pop("stream_options", None)
+    out.pop("model", None)
     if model is not None:
         out["model"] = model
     if stream:
@@ -69,7 +71,8 @@ class OpenAIStream(ChatChunkStream):
 
     For a chat client, a chunk that already names the public model and carries no usage is
     relayed as the upstream wrote it (parsed for errors, never re-encoded): most chunks of a
-    stream whose upstream model name is the public one.
+    stream whose upstream model name is the public one. After the commit, the first such
+    chunk's shape lets the next ones of the same shape skip the parse (``chunk_shape``).
     """
 
     def __init__(self, family: str, public_model: str, *, include_usage: bool) -> None:
@@ -79,6 +82,9 @@ class OpenAIStream(ChatChunkStream):
         self._decoder = SSEDecoder(family)
         self._done = False
         self._usage: Usage | None = None
+        self._shape: ChunkShape | None = None
+        """Of the first relayable chunk after the commit (looked for once)."""
+        self._shaped = False
 
     @property
     def usage(self) -> Usage | None:
@@ -87,6 +93,9 @@ class OpenAIStream(ChatChunkStream):
     def feed(self, chunk: bytes) -> list[bytes]:
         out: list[bytes] = []
         for _, data in self._decoder.feed(chunk):
+            if self._shape is not None and not self._done and self._shape.fits(data):
+                out.append(b"data: " + data + b"\n\n")  # the same object as a relayed one, another text
+                continue
             payload = self._read(data)
             if payload is None:
                 continue
@@ -94,6 +103,9 @@ class OpenAIStream(ChatChunkStream):
                 self.output_seen = carries_output(payload)
             if payload.get("usage") is None and payload.get("model") == self._public_model and _one_line(data):
                 out.append(b"data: " + data + b"\n\n")  # nothing to change: the upstream's bytes
+                if self.output_seen and not self._shaped:
+                    self._shaped = True
+                    self._shape = ChunkShape.of(data)
             elif (changed := self._for_client(payload)) is not None:
                 out.append(sse_event(changed))
         return out
@@ -164,15 +176,10 @@ class OpenAIAdapter:
             "POST", self._url(target, "chat/completions"), self._headers(target, stream=stream), dump(payload)
         )
 
-    def chat_response(self, target: Target, public_model: str, raw: bytes) -> tuple[dict[str, Any], Usage]:
-        payload = self._checked(raw, "chat", "choices")
-        payload["model"] = public_model
-        return payload, _usage_of(payload)
-
     def chat_answer(self, target: Target, public_model: str, raw: bytes) -> Decoded:
-        """``chat_response`` for the client as it is: the upstream's own bytes when nothing needs renaming."""
+        """The upstream's own bytes when nothing needs renaming."""
         payload = self._checked(raw, "chat", "choices")
-        return payload, relabelled(payload, raw, public_model), _usage_of(payload)
+        return payload, relabelled(payload, raw, public_model), read_usage(payload.get("usage")) or Usage()
 
     def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> OpenAIStream:
         return OpenAIStream(self.family, public_model, include_usage=include_usage)
@@ -202,7 +209,7 @@ class OpenAIAdapter:
 
     def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> Decoded:
         payload = self._checked(raw, "embeddings", "data")
-        return payload, relabelled(payload, raw, public_model), _usage_of(payload)
+        return payload, relabelled(payload, raw, public_model), read_usage(payload.get("usage")) or Usage()
 
     def error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return upstream_error(self.family, status, raw, headers, self._clock)
@@ -211,10 +218,10 @@ class OpenAIAdapter:
         """The upstream's answer as it is, checked for its ``array`` of objects."""
         payload = load_object(self.family, raw, f"{what} response")
         items = payload.get(array)
-        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-            raise UpstreamProtocolError(f"{self.family} {what} response has no {array!r} array of objects")
-        return payload
-
-
-def _usage_of(payload: dict[str, Any]) -> Usage:
-    return read_usage(payload.get("usage")) or Usage()
+        if isinstance(items, list):
+            for item in items:  # a loop, not all() over a generator: this runs for every answer
+                if not isinstance(item, dict):
+                    break
+            else:
+                return payload
+        raise UpstreamProtocolError(f"{self.family} {what} response has no {array!r} array of objects")

@@ -5,7 +5,7 @@ from typing import Any
 
 import orjson
 
-from switchboard.proxy.adapters.base import AdapterRequestError, Decoded, UpstreamProtocolError, Usage
+from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamProtocolError, Usage
 
 DONE_EVENT = b"data: [DONE]\n\n"
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -44,11 +44,6 @@ def relabelled(payload: dict[str, Any], raw: bytes, public_model: str) -> bytes:
     return orjson.dumps(payload)
 
 
-def encoded(answer: dict[str, Any], usage: Usage) -> Decoded:
-    """An answer the proxy built (a translation), with its bytes for the client."""
-    return answer, orjson.dumps(answer), usage
-
-
 def as_int(value: Any) -> int:
     """A token count from an upstream field; anything that is not a count counts as 0."""
     return value if type(value) is int and value >= 0 else 0  # (JSON's true/false are bools, not counts)
@@ -71,7 +66,11 @@ def usage_dict(usage: Usage) -> dict[str, Any]:
 
 
 def require_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The client's ``messages``, checked just enough for translation to be safe."""
+    """The client's ``messages``, checked just enough for translation to be safe.
+
+    Adapters take chat bodies whose messages passed this (or the chat endpoint's validation, which
+    implies it): checked once per request where a body comes in, never again per attempt.
+    """
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise AdapterRequestError("'messages' must be a non-empty array")

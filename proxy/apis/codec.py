@@ -26,7 +26,6 @@ from switchboard.proxy.adapters.base import (
 )
 from switchboard.proxy.adapters.chat_stream import ChatChunkStream
 from switchboard.proxy.adapters.openai import OpenAIAdapter
-from switchboard.proxy.adapters.wire import encoded
 from switchboard.proxy.apis import messages_object, messages_stream, responses_object, responses_stream
 
 
@@ -45,23 +44,32 @@ CodecFactory = Callable[[Adapter, Target], Codec]
 
 
 def chat_codec(body: Mapping[str, Any], *, stream: bool, include_usage: bool = False) -> CodecFactory:
+    """``body``: a chat request whose messages are checked (``chat_flags`` or ``require_messages``)."""
     model = str(body["model"])
 
     def make(adapter: Adapter, target: Target) -> Codec:
         return Codec(
             adapter.chat_request(target, body, stream=stream),
-            _chat_answer(adapter, target, model),
+            functools.partial(adapter.chat_answer, target, model),
             lambda: adapter.chat_stream(target, model, include_usage=include_usage),
         )
 
     return make
 
 
-def _chat_answer(adapter: Adapter, target: Target, model: str) -> Callable[[bytes], Decoded]:
-    """An OpenAI-family upstream's answer goes back as it came when only its model needed renaming."""
-    if isinstance(adapter, OpenAIAdapter):
-        return functools.partial(adapter.chat_answer, target, model)
-    return lambda raw: encoded(*adapter.chat_response(target, model, raw))
+def embeddings_codec(body: Mapping[str, Any], model: str) -> CodecFactory:
+    """``body``: a valid embeddings request of public ``model``; upstreams without embeddings are skipped."""
+
+    def make(adapter: Adapter, target: Target) -> Codec:
+        if not adapter.supports_embeddings:
+            raise AdapterRequestError(f"{target.provider.type} upstreams have no embeddings API")
+        return Codec(
+            adapter.embeddings_request(target, body),
+            functools.partial(adapter.embeddings_response, target, model),
+            _no_stream,
+        )
+
+    return make
 
 
 def natively_responses(adapter: Adapter, provider: ProviderConfig) -> bool:
@@ -89,8 +97,8 @@ def _via_chat(
     model = str(chat["model"])
 
     def decode(raw: bytes) -> Decoded:
-        completion, usage = adapter.chat_response(target, model, raw)
-        return encoded(answer(completion, usage), usage)
+        completion, _, usage = adapter.chat_answer(target, model, raw)  # its object: never encoded for a chat client
+        return answer(completion, usage), None, usage
 
     return Codec(
         adapter.chat_request(target, chat, stream=stream),
@@ -172,5 +180,14 @@ def count_tokens_codec(body: Mapping[str, Any], client_headers: Mapping[str, str
     return make
 
 
+def refusing(error: AdapterRequestError) -> CodecFactory:
+    """The factory of a request no upstream can express: each provider is skipped with ``error``."""
+
+    def make(adapter: Adapter, target: Target) -> Codec:
+        raise error
+
+    return make
+
+
 def _no_stream() -> StreamTranslator:
-    raise AdapterRequestError("count_tokens does not stream")
+    raise AdapterRequestError("this endpoint does not stream")

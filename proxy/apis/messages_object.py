@@ -11,7 +11,7 @@ import orjson
 
 from switchboard.proxy.adapters.anthropic_answer import read_usage
 from switchboard.proxy.adapters.base import Decoded, UpstreamProtocolError, Usage
-from switchboard.proxy.adapters.wire import as_object, encoded, load_object, relabelled
+from switchboard.proxy.adapters.wire import as_object, load_object, relabelled
 from switchboard.proxy.apis.messages_request import STOP_REASONS
 
 _ID_SAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -86,4 +86,4 @@ def native_token_count(raw: bytes) -> Decoded:
     payload = load_object("anthropic", raw, "count_tokens answer")
     if not isinstance(payload.get("input_tokens"), int):
         raise UpstreamProtocolError("anthropic count_tokens answer has no input_tokens count")
-    return encoded({"input_tokens": payload["input_tokens"]}, Usage())
+    return {"input_tokens": payload["input_tokens"]}, None, Usage()

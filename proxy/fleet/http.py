@@ -21,8 +21,7 @@ from switchboard.proxy.fleet.admission import (
     request_slots,
 )
 from switchboard.proxy.fleet.buckets import Level, Verdict
-from switchboard.proxy.http.app_keys import RUNTIME, STATE
-from switchboard.proxy.routing.pricing import PricingTable
+from switchboard.proxy.http.app_keys import STATE
 from switchboard.proxy.routing.types import Attempt, Plan, RouteRequest
 
 FLEET = web.AppKey("switchboard_fleet", FleetLimiter)
@@ -69,7 +68,7 @@ class Admitted:
         state.reservation = reservation
         admitted = admitted_plan(plan, verdict, slots)
         if any(state == "soft" and line.budget.soft_action == "downgrade" for line, _, state in verdict.spent):
-            admitted = cheapest_first(admitted, request.app[RUNTIME].router.pricing)
+            admitted = cheapest_first(admitted)
             rate_headers["x-switchboard-budget"] = "downgraded"
         self._reservation = reservation
         return admitted
@@ -87,11 +86,11 @@ def client_limit(client: Client | None) -> ClientLimit | None:
     return ClientLimit(client.name, client.rate_limit, client.budget) if client is not None else None
 
 
-def cheapest_first(plan: Plan, pricing: PricingTable) -> Plan:
+def cheapest_first(plan: Plan) -> Plan:
     """A soft budget's downgrade: the plan's attempts by list price, cheapest first (unknown prices last)."""
 
     def price(attempt: Attempt) -> float:
-        p = pricing.price_of(attempt.model)
+        p = attempt.price
         return math.inf if p is None else p.input_per_million + p.output_per_million
 
     return replace(plan, attempts=tuple(sorted(plan.attempts, key=price)), strategy=f"{plan.strategy}+budget-downgrade")

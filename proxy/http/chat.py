@@ -13,5 +13,5 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = decode_json_object(await read_request_body(request))
     chat = chat_flags(body)
     codec = chat_codec(body, stream=chat.stream, include_usage=chat.include_usage)
-    route = route_request(body, request.headers, "chat")
+    route = route_request(body, request.headers, "chat", tokens=chat.prompt_tokens)
     return await serve(request, route, codec, endpoint="chat/completions", stream=chat.stream, prompt=body)

@@ -2,7 +2,6 @@
 
 import asyncio
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 import aiohttp
@@ -12,13 +11,13 @@ from aiohttp.base_protocol import BaseProtocol
 from switchboard.proxy.auth import Client, require_profile
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http.app_keys import RUNTIME, STATE, TELEMETRY
-from switchboard.proxy.http.tracing import annotate
+from switchboard.proxy.http.app_keys import RUNTIME, STATE, RequestState
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import NoRoute, Plan, RouteRequest
 from switchboard.proxy.runtime import NotReady, Runtime
 from switchboard.proxy.telemetry.attributes import plan_attributes
 from switchboard.proxy.telemetry.content import input_attributes
+from switchboard.proxy.telemetry.setup import Telemetry
 from switchboard.proxy.telemetry.spans import RequestTrace
 from switchboard.proxy.upstream.attempt import AttemptScope, Reporting
 from switchboard.proxy.upstream.loop import Served
@@ -32,14 +31,14 @@ def ready_runtime(request: web.Request) -> Runtime:
     return runtime
 
 
-def plan_for(request: web.Request, router: Router, route: RouteRequest) -> Plan:
-    """The router's plan for ``route``, once the client is known to be allowed its profile.
+def plan_for(state: RequestState, router: Router, route: RouteRequest, prompt: Mapping[str, Any]) -> Plan:
+    """The router's plan for ``route``, once the client is known to be allowed its profile, told to the
+    request span (with ``prompt``, the request in chat form, for profiles whose ``tracing.captureContent`` is on).
 
     Raises the OpenAI-format error the client gets: the engine's ``NoRoute``
     (404/429/503), or a 403 from client auth when the key may not use the
     profile the router chose.
     """
-    state = request[STATE]
     client = state.client
     try:
         plan = router.plan(within_grants(client, route))
@@ -52,7 +51,11 @@ def plan_for(request: web.Request, router: Router, route: RouteRequest) -> Plan:
     except NotReady as e:
         raise ApiError(503, f"proxy not ready: {e}", code="not_ready") from None
     state.profile = plan.profile.key
-    annotate(state.span, partial(plan_attributes, plan, route.endpoint, route.model))
+    span = state.span
+    if span.is_recording():  # attributes are built only for a span that keeps them (tracing on, sampled in)
+        span.set_attributes(plan_attributes(plan, route.endpoint, route.model))
+        if plan.profile.tracing.capture_content:
+            span.set_attributes(input_attributes(prompt))
     require_profile(client, plan.profile.key)
     return plan
 
@@ -60,12 +63,6 @@ def plan_for(request: web.Request, router: Router, route: RouteRequest) -> Plan:
 def within_grants(client: Client | None, route: RouteRequest) -> RouteRequest:
     """``route`` resolved among the profiles the caller's key may use (unchanged when auth is off)."""
     return route if client is None else route._replace(may_use=client.may_use)
-
-
-def capture_input(request: web.Request, plan: Plan, body: Mapping[str, Any]) -> None:
-    """The prompt on the request span, only for profiles whose ``tracing.captureContent`` is on."""
-    if plan.profile.tracing.capture_content:
-        annotate(request[STATE].span, partial(input_attributes, body))
 
 
 def no_route_error(e: NoRoute) -> ApiError:
@@ -79,11 +76,10 @@ def no_route_error(e: NoRoute) -> ApiError:
     return ApiError(e.status, e.message, code=code, param=param, retry_after=retry_after)
 
 
-def reporting(request: web.Request, runtime: Runtime, endpoint: str) -> Reporting:
+def reporting(state: RequestState, runtime: Runtime, telemetry: Telemetry, endpoint: str) -> Reporting:
     """Where this request's attempts report their outcomes."""
-    state = request[STATE]
     settle = state.reservation.settle if state.reservation is not None else None
-    trace = RequestTrace(request.app[TELEMETRY], state.span)
+    trace = RequestTrace(telemetry, state.span)
     return Reporting(runtime.router, runtime.metrics, state, endpoint, state.started_at, settle, trace)
 
 

@@ -9,7 +9,9 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from switchboard.api.config import ProxyConfig
-from switchboard.proxy.apis.codec import chat_codec
+from switchboard.proxy.adapters.base import AdapterRequestError
+from switchboard.proxy.adapters.wire import require_messages
+from switchboard.proxy.apis.codec import CodecFactory, chat_codec, embeddings_codec, refusing
 from switchboard.proxy.auth import require_profile
 from switchboard.proxy.errors import invalid_param
 from switchboard.proxy.fleet.explain import with_fleet_state
@@ -23,7 +25,6 @@ from switchboard.proxy.routing.types import NoRoute, RouteRequest
 from switchboard.proxy.upstream.exchange import (
     AnyPrepare,
     codec_preparer,
-    embeddings_preparer,
     unsupported_reason,
 )
 from switchboard.proxy.validation import decode_json_object
@@ -79,9 +80,16 @@ async def explain(request: web.Request) -> web.Response:
     explanation = await with_fleet_state(request, explanation, route, snap.config)
     prepare: AnyPrepare
     if route.endpoint == "embeddings":
-        prepare = embeddings_preparer(snap, body)
+        prepare = codec_preparer(snap, embeddings_codec(body, str(body["model"])), body)
     elif api == "chat" and "messages" in body:
-        prepare = codec_preparer(snap, chat_codec(body, stream=route.stream), body)
+        make: CodecFactory
+        try:
+            require_messages(body)  # checked once here, as the chat endpoint's validation does
+        except AdapterRequestError as error:
+            make = refusing(error)
+        else:
+            make = chat_codec(body, stream=route.stream)
+        prepare = codec_preparer(snap, make, body)
     else:  # a routing question without a request to express: nothing more to exclude
         return _json(explanation)
     return _json(without_unsupported(explanation, snap.config, prepare))

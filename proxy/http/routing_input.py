@@ -82,15 +82,20 @@ def prefix_hash(body: Mapping[str, Any]) -> str | None:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
-def route_request(body: Mapping[str, Any], headers: Mapping[str, str], endpoint: Endpoint) -> RouteRequest:
-    """RouteRequest from an already validated (or at least JSON-object) body."""
+def route_request(
+    body: Mapping[str, Any], headers: Mapping[str, str], endpoint: Endpoint, *, tokens: int | None = None
+) -> RouteRequest:
+    """RouteRequest from an already validated (or at least JSON-object) body.
+
+    ``tokens``: the prompt's estimate when validation already counted it (otherwise counted here).
+    """
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     user = body.get("user")
     return RouteRequest(
         model=str(body.get("model", "")),
         endpoint=endpoint,
         stream=body.get("stream") is True,
-        prompt_tokens=prompt_tokens(body, endpoint),
+        prompt_tokens=prompt_tokens(body, endpoint) if tokens is None else tokens,
         max_tokens=max_tokens if isinstance(max_tokens, int) else None,
         user=user if isinstance(user, str) else None,
         headers=RoutingHeaders(headers),

@@ -14,11 +14,13 @@ from typing import Any
 from aiohttp import web
 
 from switchboard.api.provider import ProviderConfig
-from switchboard.proxy.adapters.base import Adapter
+from switchboard.proxy.adapters.base import Adapter, AdapterRequestError
+from switchboard.proxy.adapters.wire import require_messages
 from switchboard.proxy.apis.codec import CodecFactory
-from switchboard.proxy.errors import ApiError
+from switchboard.proxy.errors import ApiError, invalid_param
 from switchboard.proxy.fleet.http import Admitted
-from switchboard.proxy.http.common import capture_input, json_answer, plan_for, ready_runtime, reporting
+from switchboard.proxy.http.app_keys import STATE, TELEMETRY
+from switchboard.proxy.http.common import json_answer, plan_for, ready_runtime, reporting
 from switchboard.proxy.http.stream_relay import ClientStream, relay
 from switchboard.proxy.routing.types import RouteRequest
 from switchboard.proxy.upstream.attempt import AttemptScope
@@ -41,15 +43,22 @@ def translated(
     body: dict[str, Any],
     native: Callable[[Adapter, ProviderConfig], bool],
 ) -> tuple[dict[str, Any] | None, Capability | None]:
-    """The chat translation of ``body``; if it has none, only ``native`` upstreams can serve it.
+    """The chat translation of ``body`` (its messages checked once, for every adapter); if it has none,
+    only ``native`` upstreams can serve it.
 
     (A hosted tool or a document block is fine for the upstream that speaks the
     client's API natively, and a 400 naming the part for everyone else.)
     """
     try:
-        return translate(body), None
-    except ApiError as untranslatable:
-        return None, Capability(native, functools.partial(_refuse, untranslatable))
+        chat = translate(body)
+        require_messages(chat)
+    except AdapterRequestError as empty:
+        untranslatable = invalid_param("messages", f"the request has no chat translation: {empty}")
+    except ApiError as error:
+        untranslatable = error
+    else:
+        return chat, None
+    return None, Capability(native, functools.partial(_refuse, untranslatable))
 
 
 def _refuse(error: ApiError) -> web.StreamResponse:
@@ -73,21 +82,19 @@ async def serve(
     Service-backed provider's endpoint picking hashes the prompt prefix of.
     """
     runtime = ready_runtime(request)
-    async with runtime.lease() as snap:
-        plan = plan_for(request, runtime.router, route)
-        capture_input(request, plan, prompt)
+    state = request[STATE]
+    with runtime.lease() as snap:
+        plan = plan_for(state, runtime.router, route, prompt)
         if capability is not None:
             capable = tuple(a for a in plan.attempts if capability.accepts(snap.adapter(a.provider), a.provider))
             if not capable:
                 return capability.otherwise()
             plan = dataclasses.replace(plan, attempts=capable)
         async with Admitted(request, plan, route, snap.config.fleet.replicas) as plan:
-            report = reporting(request, runtime, endpoint)
+            report = reporting(state, runtime, request.app[TELEMETRY], endpoint)
             prepare = codec_preparer(snap, make, prompt)
             if not stream:
-                served = await run_attempts(
-                    report, plan, route.model, prepare, lambda scope, coded: codec_once(snap, scope, coded)
-                )
+                served = await run_attempts(report, plan, route.model, prepare, functools.partial(codec_once, snap))
                 return await json_answer(request, plan, served)
             client = ClientStream(request)
             final_plan = plan

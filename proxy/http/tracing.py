@@ -7,7 +7,6 @@ at all, the client's context is current instead, so a ``traceparent`` still
 passes through upstream unchanged. Probes and ``/metrics`` get no span.
 """
 
-from collections.abc import Callable, Mapping
 from contextvars import Token
 from typing import Any
 
@@ -30,13 +29,6 @@ from switchboard.proxy.telemetry.setup import Telemetry
 REQUEST_ID_HEADER = "X-Request-Id"
 _TRACE_CONTEXT = TraceContextTextMapPropagator()
 _TRACEPARENT = "traceparent"
-
-
-def annotate(span: Span, attributes: Callable[[], Mapping[str, Any]]) -> None:
-    """The request's ``span`` (``RequestState.span``) gets ``attributes()``, built only when it records
-    (with tracing off, never)."""
-    if span.is_recording():
-        span.set_attributes(attributes())
 
 
 def open_span(

@@ -9,18 +9,23 @@ starts answering 429 (``demote_strained``), without excluding it.
 from collections.abc import Mapping, Sequence
 from typing import Protocol, TypeVar
 
+from multidict import istr
+
 LOW_HEADROOM = 0.1
 """Below this share of its quota left, a provider goes after the others."""
 HEADROOM_TTL_S = 60.0
 """A reading older than this says nothing (quotas refill within a minute)."""
 
-_PAIRS = (
-    ("x-ratelimit-remaining-requests", "x-ratelimit-limit-requests"),
-    ("x-ratelimit-remaining-tokens", "x-ratelimit-limit-tokens"),
-    ("anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-limit"),
-    ("anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-limit"),
-    ("anthropic-ratelimit-input-tokens-remaining", "anthropic-ratelimit-input-tokens-limit"),
-    ("anthropic-ratelimit-output-tokens-remaining", "anthropic-ratelimit-output-tokens-limit"),
+_PAIRS = tuple(
+    (istr(remaining), istr(limit))  # case-folded once here, not on every lookup of an answer's headers
+    for remaining, limit in (
+        ("x-ratelimit-remaining-requests", "x-ratelimit-limit-requests"),
+        ("x-ratelimit-remaining-tokens", "x-ratelimit-limit-tokens"),
+        ("anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-limit"),
+        ("anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-limit"),
+        ("anthropic-ratelimit-input-tokens-remaining", "anthropic-ratelimit-input-tokens-limit"),
+        ("anthropic-ratelimit-output-tokens-remaining", "anthropic-ratelimit-output-tokens-limit"),
+    )
 )
 
 

@@ -170,7 +170,10 @@ def _candidate(
     position: int,
     pricing: PricingTable,
 ) -> Candidate:
-    attempt = Attempt(provider=provider, model=served, profile=profile, timeouts=profile.timeouts or provider.timeouts)
+    timeouts = profile.timeouts or provider.timeouts
+    attempt = Attempt(
+        provider=provider, model=served, profile=profile, timeouts=timeouts, price=pricing.price_of(served)
+    )
     weight = ref.weight if ref.weight is not None else provider.weight
     return Candidate(
         attempt=attempt,
@@ -184,7 +187,7 @@ def _candidate(
         output_cap=served.max_output_tokens,
         ratings=provider.ratings,
         preference_scores={p: preference_score(provider.ratings, p) for p in get_args(Preference)},
-        price=pricing.price_of(served),
+        price=attempt.price,
     )
 
 

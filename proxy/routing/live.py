@@ -65,57 +65,65 @@ class Live:
         return self.circuit(attempt, now) == "closed"
 
     def on_started(self, attempt: Attempt, now: float) -> None:
-        state = self.providers.get(attempt.provider.key)
+        key = attempt.key
+        state = self.providers.get(key[0])
         if state is not None:
             state.start(now)
-        breaker = self.breakers.get((attempt.provider.key, attempt.model.name))
-        if breaker is not None and breaker.tripped:  # a closed breaker has no probe slots to take
-            breaker.on_start(now)
+        if self.tripped and key in self.tripped:  # a closed breaker has no probe slots to take
+            self.breakers[key].on_start(now)
 
-    def on_finished(self, attempt: Attempt, outcome: Outcome, now: float) -> tuple[CircuitState, CircuitState]:
-        """Learn from one attempt's outcome; returns the attempt's circuit state before and after it."""
-        key = (attempt.provider.key, attempt.model.name)
-        breaker = self.breakers.get(key)
-        before: CircuitState = "closed" if breaker is None or not breaker.tripped else breaker.state(now)
+    def on_finished(self, attempt: Attempt, outcome: Outcome, now: float) -> tuple[CircuitState, CircuitState] | None:
+        """Learn from one attempt's outcome; returns how the attempt's circuit changed (before, after), or None."""
+        key = attempt.key
+        state = self.providers.get(key[0])
+        if state is None:  # provider removed by a reload while the call was in flight
+            return None
         kind = outcome.kind
         # Outcome.party, inlined: only upstream failures count against the provider; client and proxy are neutral.
         failed = False if kind == "success" else True if kind in UPSTREAM_FAILURE_KINDS else None
-        state = self.providers.get(key[0])
-        if state is None:  # provider removed by a reload while the call was in flight
-            return before, before
-        state.finish(now, outcome.prompt_tokens + outcome.completion_tokens)
-        state.activity.add(now, bool(failed))
-        if failed:
-            state.last_error = _describe(outcome)
-        if kind == "rate_limited" and outcome.retry_after_s:
-            state.cool_down(now + outcome.retry_after_s)
-            self.guarded.add(key[0])
-        if kind == "success":
-            self._latency(key).observe(outcome.latency_s, now)
-            state.latency.observe(outcome.latency_s, now)
-        if key[0] in self.endpoints.pools:
-            return before, before  # each endpoint's breaker learned it already
-        if breaker is None:
-            breaker = self.breakers[key] = Breaker(attempt.provider.circuit_breaker)
-        breaker.on_result(now, failed)
-        if breaker.tripped:
-            self.tripped.add(key)
+        state.finish(now, outcome.prompt_tokens + outcome.completion_tokens, failed)
+        if failed is False:
+            stats = self.latency.get(key)
+            if stats is None:
+                stats = self.latency[key] = LatencyStats(*self.latency_settings.get(key[0], DEFAULT_LATENCY_SETTINGS))
+            stats.observe(outcome.latency_s, now)
         else:
-            self.tripped.discard(key)
-        if breaker.ramping:
-            self.ramping.add(key)
+            if failed:
+                state.last_error = _describe(outcome)
+            if kind == "rate_limited" and outcome.retry_after_s:
+                state.cool_down(now + outcome.retry_after_s)
+                self.guarded.add(key[0])
+        if key[0] in self.endpoints.pools:
+            return None  # each endpoint's breaker learned it already
         if outcome.headroom is not None:
             if outcome.headroom < LOW_HEADROOM:
                 self.strained[key[0]] = now
             else:
                 self.strained.pop(key[0], None)
-        return before, breaker.state(now) if breaker.tripped else "closed"
+        return self._breaker_learns(attempt, failed, now)
 
-    def _latency(self, key: tuple[str, str]) -> LatencyStats:
-        stats = self.latency.get(key)
-        if stats is None:
-            stats = self.latency[key] = LatencyStats(*self.latency_settings.get(key[0], DEFAULT_LATENCY_SETTINGS))
-        return stats
+    def _breaker_learns(
+        self, attempt: Attempt, failed: bool | None, now: float
+    ) -> tuple[CircuitState, CircuitState] | None:
+        """Feed the attempt's breaker; the circuit's change, or None (the flag sets change only with it)."""
+        key = attempt.key
+        breaker = self.breakers.get(key)
+        if breaker is None:
+            breaker = self.breakers[key] = Breaker(attempt.provider.circuit_breaker)
+        was_tripped = breaker.tripped
+        before: CircuitState = breaker.state(now) if was_tripped else "closed"
+        breaker.on_result(now, failed)
+        if not breaker.tripped:
+            if not was_tripped:
+                return None
+            self.tripped.discard(key)
+            if breaker.ramping:  # closing is the only way into slow start
+                self.ramping.add(key)
+            return before, "closed"
+        if not was_tripped:
+            self.tripped.add(key)
+        after = breaker.state(now)
+        return None if after == before else (before, after)
 
 
 def _describe(outcome: Outcome) -> str:

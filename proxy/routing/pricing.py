@@ -39,6 +39,8 @@ class Price:
         reasoning_tokens: int = 0,
     ) -> float:
         """The details are parts of the totals (as in ``adapters.base.Usage``) and priced as themselves."""
+        if not (cached_tokens or cache_write_tokens or reasoning_tokens):  # most answers: the same sum, shorter
+            return (prompt_tokens * self.input_per_million + completion_tokens * self.output_per_million) / 1e6
         cached = min(cached_tokens, prompt_tokens)
         written = min(cache_write_tokens, prompt_tokens - cached)
         reasoning = min(reasoning_tokens, completion_tokens)

@@ -40,7 +40,9 @@ def provider_health(providers: Iterable[ProviderConfig], live: Live, now: float)
         breakers = (live.breakers.get((provider.key, m.name)) for m in provider.models)
         circuits: Iterable[CircuitState] = (b.state(now) if b is not None else "closed" for b in breakers)
         total, failures = state.activity.counts(now)
-        ordered = sorted(state.latency.samples)
+        ema, ordered = _provider_latency(
+            [live.latency.get((provider.key, name)) for name in {m.name for m in provider.models}]
+        )
         endpoints = live.endpoints.health(provider.key, now)
         pool = live.endpoints.pools.get(provider.key)
         if pool is not None:  # a Service-backed provider is open only when no endpoint can serve
@@ -50,7 +52,7 @@ def provider_health(providers: Iterable[ProviderConfig], live: Live, now: float)
             endpoints=endpoints[0] if endpoints else None,
             endpoint_states=endpoints[1] if endpoints else None,
             circuit=worst_circuit(circuits),
-            ema_ms=_ms(state.latency.ema),
+            ema_ms=_ms(ema),
             p50_ms=_ms(percentile(ordered, 50)),
             p95_ms=_ms(percentile(ordered, 95)),
             error_rate=failures / total if total else 0.0,
@@ -58,6 +60,19 @@ def provider_health(providers: Iterable[ProviderConfig], live: Live, now: float)
             last_error=state.last_error,
         )
     return result
+
+
+def _provider_latency(models: list[LatencyStats | None]) -> tuple[float | None, list[float]]:
+    """A provider's latency from its models' (learned once per attempt, not twice): the average of their EMAs
+    weighted by their recent samples, and those samples sorted. (A provider of one model: that model's.)"""
+    known = [stats for stats in models if stats is not None and stats.ema is not None]
+    if len(known) == 1:
+        return known[0].ema, sorted(known[0].samples)
+    weights = sum(len(stats.samples) for stats in known)
+    if not weights:
+        return None, []
+    ema = sum(stats.ema * len(stats.samples) for stats in known if stats.ema is not None) / weights
+    return ema, sorted(sample for stats in known for sample in stats.samples)
 
 
 def _ms(seconds: float | None) -> float | None:

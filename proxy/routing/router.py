@@ -93,8 +93,6 @@ class Router:
         live.latency = {k: v for k, v in live.latency.items() if k in model_keys}
         for k, stats in live.latency.items():
             stats.reconfigure(*settings.get(k[0], DEFAULT_LATENCY_SETTINGS))
-        for key, provider_state in live.providers.items():
-            provider_state.latency.reconfigure(*settings.get(key, DEFAULT_LATENCY_SETTINGS))
         live.latency_settings = settings
         live.profiles = {p.key: _reuse_profile(live.profiles.get(p.key), p, replicas, now) for p in config.profiles}
         for profile_state in live.profiles.values():
@@ -158,10 +156,11 @@ class Router:
         """Call just before sending ``attempt`` upstream (counts in-flight, takes probe slots)."""
         self._live.on_started(attempt, self._clock())
 
-    def finished(self, attempt: Attempt, outcome: Outcome) -> tuple[CircuitState, CircuitState]:
+    def finished(self, attempt: Attempt, outcome: Outcome) -> tuple[CircuitState, CircuitState] | None:
         """Call once per started attempt with how it ended: feeds breakers, limits and stats.
 
-        Returns the attempt's circuit state before and after the outcome (a change is worth a log line).
+        Returns how the outcome changed the attempt's circuit, (before, after), or None when it did not
+        (a change is worth a log line).
         """
         return self._live.on_finished(attempt, outcome, self._clock())
 

@@ -9,14 +9,14 @@ import math
 from switchboard.api.profile import ProfileConfig
 from switchboard.api.provider import Limits, ProviderConfig
 from switchboard.proxy.routing.affinity import SessionStore
-from switchboard.proxy.routing.latency import LatencyStats
 from switchboard.proxy.routing.windows import SlidingWindow, TokenBucket
 
 ACTIVITY_WINDOW_S = 60.0
 
 
 class ProviderState:
-    """In-flight count, fleet-share limits, Retry-After cooldown and recent activity.
+    """In-flight count, fleet-share limits, Retry-After cooldown and recent activity (its latency is its
+    models': ``Live.latency``).
 
     ``admits`` memoises its last success: between two changes of this state a
     provider that admitted ``n`` prompt tokens at ``t`` admits any smaller
@@ -32,7 +32,6 @@ class ProviderState:
         "guarded",
         "inflight",
         "last_error",
-        "latency",
         "limits",
         "max_concurrency",
         "replicas",
@@ -47,7 +46,6 @@ class ProviderState:
         self.cooldown_until = 0.0
         self.activity = SlidingWindow(ACTIVITY_WINDOW_S, buckets=60)
         self.last_error: str | None = None
-        self.latency = LatencyStats(0.3, 200)
         self.limits: Limits | None = None
         self.replicas = 0
         self.requests: TokenBucket | None = None
@@ -87,12 +85,14 @@ class ProviderState:
             self.requests.take(now, 1)
         self._clear_tokens = -1
 
-    def finish(self, now: float, tokens_used: int) -> None:
-        """A call ended: one less in flight, its tokens charged."""
+    def finish(self, now: float, tokens_used: int, failed: bool | None) -> None:
+        """A call ended: one less in flight, its tokens charged, counted in the recent activity
+        (``failed``: True for an upstream failure; a success and a neutral end count as calls that did not fail)."""
         self.inflight = max(0, self.inflight - 1)
         if self.tokens is not None and not self.shared:
             self.tokens.take(now, tokens_used)
         self._clear_tokens = -1
+        self.activity.add(now, failed is True)
 
     def cool_down(self, until: float) -> None:
         """Honour an upstream Retry-After: keep this provider out of plans until ``until``."""

@@ -14,7 +14,7 @@ from typing import Any
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4
-_SKIPPED_KEYS = frozenset({"role", "image_url", "input_audio", "type"})  # binary payloads are not text
+SKIPPED_KEYS = frozenset({"role", "image_url", "input_audio", "type"})  # binary payloads are not text
 
 
 def estimate_text_tokens(text: str) -> int:
@@ -27,10 +27,18 @@ def estimate_prompt_tokens(messages: Iterable[Any], tools: Iterable[Any] | None 
     count = 0
     for message in messages:
         count += 1
-        chars += _content_chars(message)
+        chars += content_chars(message)
+    return prompt_tokens_of(chars, count, tools)
+
+
+def prompt_tokens_of(chars: int, messages: int, tools: Iterable[Any] | None) -> int:
+    """The estimate of ``messages`` messages holding ``chars`` characters (``content_chars``), with ``tools``.
+
+    For a caller that counted the characters while walking the messages anyway (chat validation).
+    """
     if tools:
         chars += len(json.dumps(list(tools), separators=(",", ":"), default=str))
-    return -(-chars // CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * count
+    return -(-chars // CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * messages
 
 
 def estimate_input_tokens(value: Any) -> int:
@@ -44,16 +52,16 @@ def estimate_input_tokens(value: Any) -> int:
     return 0
 
 
-def _content_chars(value: Any) -> int:
+def content_chars(value: Any) -> int:
     """Characters of every string inside a message (content, names, tool-call arguments)."""
     if isinstance(value, str):
         return len(value)
     if isinstance(value, dict | Mapping):  # dict first: JSON bodies are dicts, a plain isinstance is cheaper
         chars = 0
         for k, v in value.items():  # a loop, not sum() over a generator: this runs for every message
-            if k not in _SKIPPED_KEYS:
-                chars += len(v) if type(v) is str else _content_chars(v)
+            if k not in SKIPPED_KEYS:
+                chars += len(v) if type(v) is str else content_chars(v)
         return chars
     if isinstance(value, list | tuple):
-        return sum(_content_chars(v) for v in value)
+        return sum(content_chars(v) for v in value)
     return 0

@@ -13,6 +13,7 @@ from typing import Literal, NamedTuple
 from switchboard.api.profile import ProfileConfig
 from switchboard.api.provider import ProviderConfig, ProviderModel, Timeouts
 from switchboard.proxy.routing.exclusion import Exclusion
+from switchboard.proxy.routing.pricing import Price
 
 Endpoint = Literal["chat", "embeddings"]
 
@@ -47,12 +48,22 @@ class RouteRequest(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One upstream call to make: which provider, which of its models."""
+    """One upstream call to make: which provider, which of its models.
+
+    Built with the config's routes (not per request), so its price and ``key`` are worked out once here.
+    """
 
     provider: ProviderConfig
     model: ProviderModel
     profile: ProfileConfig
     timeouts: Timeouts
+    price: Price | None
+    """The served model's price (its own, else the shipped table's; None: unknown), what its answers cost."""
+    key: tuple[str, str] = field(init=False, compare=False, repr=False)
+    """(provider key, model name): what the learned state (breakers, latency) of this call is keyed by."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.provider.key, self.model.name))
 
 
 @dataclass(frozen=True, slots=True)

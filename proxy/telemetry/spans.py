@@ -165,7 +165,7 @@ class RequestTrace:
     def off(cls) -> "RequestTrace":
         return cls(Telemetry.off())
 
-    def attempt(self, attempt: Attempt, *, endpoint: str, number: int) -> "AttemptTrace | Untraced":
+    def attempt(self, attempt: Attempt, *, endpoint: str, number: int) -> AttemptTrace | None:
         """The attempt's CLIENT span, current inside ``with`` (so the upstream call carries its ``traceparent``).
 
         ``endpoint`` (``chat/completions``, ``responses``, ``messages``...) says
@@ -173,7 +173,7 @@ class RequestTrace:
 
         With tracing off there is no attempt span (the client's context stays
         current, so its ``traceparent`` passes through), and with metrics off
-        nothing is measured: with both off, ``UNTRACED``, whose block gives None.
+        nothing is measured: with both off, None (an attempt then costs no trace object at all).
         A request the sampler dropped gets no attempt span either: every built-in
         sampler would drop it too (same trace id, unsampled parent), and a
         sampled-out request then costs no span work beyond its own.
@@ -182,7 +182,7 @@ class RequestTrace:
         genai = telemetry.genai if telemetry.metering else None
         if not telemetry.tracing or not self.span.is_recording():
             if genai is None:
-                return UNTRACED
+                return None
             attributes = attempt_attributes(attempt, operation_name(endpoint), number)
             return AttemptTrace(trace.INVALID_SPAN, self.span, genai, attributes, attempt)
         operation = operation_name(endpoint)
@@ -195,21 +195,3 @@ class RequestTrace:
             set_status_on_exception=False,
         )
         return AttemptTrace(span, self.span, genai, attributes, attempt, reader_for(endpoint))
-
-
-class Untraced:
-    """An attempt with tracing and GenAI metrics both off: ``with`` gives None (nothing to report to) and does
-    nothing, so an attempt costs no trace object at all. Stateless, so one instance serves every attempt."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        return None
-
-
-UNTRACED = Untraced()

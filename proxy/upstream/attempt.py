@@ -70,7 +70,11 @@ class Reporting:
 
 
 class AttemptScope:
-    """What the body of one attempt sees and tells its owner."""
+    """What the body of one attempt sees and tells its owner.
+
+    Only ``OwnedAttempt`` builds one (it is its own scope: one object per attempt, not an owner holding a scope);
+    bodies are typed with this class and so see none of the owner's parts.
+    """
 
     __slots__ = (
         "attempt",
@@ -87,19 +91,18 @@ class AttemptScope:
         "waiting_on_client",
     )
 
-    def __init__(self, attempt: Attempt, number: int, deadline: Deadline) -> None:
-        self.attempt = attempt
-        self.number = number  # 1 for the first attempt of the request
-        self.deadline = deadline
-        self.began = time.monotonic()
-        self.usage: Usage | None = None  # set by the body once known (for streams: so far)
-        self.committed_at: float | None = None
-        self.cost_usd: float | None = None  # set by the owner from the usage; None when unknown
-        self.outcome: Outcome | None = None  # set by the owner when the attempt ended
-        self.trace: AttemptTrace | None = None  # the attempt's span, set by the owner
-        self.waiting_on_client = False
-        self.headroom: float | None = None  # the upstream's own quota left, from its rate-limit headers
-        self.endpoint: str | None = None  # Service-backed providers: the endpoint last tried (ip:port)
+    attempt: Attempt
+    number: int  # 1 for the first attempt of the request
+    deadline: Deadline
+    began: float
+    usage: Usage | None  # set by the body once known (for streams: so far)
+    committed_at: float | None
+    cost_usd: float | None  # set by the owner from the usage; None when unknown
+    outcome: Outcome | None  # set by the owner when the attempt ended
+    trace: AttemptTrace | None  # the attempt's span and GenAI metrics; None when both are off
+    waiting_on_client: bool
+    headroom: float | None  # the upstream's own quota left, from its rate-limit headers
+    endpoint: str | None  # Service-backed providers: the endpoint last tried (ip:port)
 
     def use_endpoint(self, endpoint: str) -> None:
         self.endpoint = endpoint
@@ -128,33 +131,40 @@ class AttemptScope:
         self.waiting_on_client = False
 
 
-class OwnedAttempt:
-    """``async with OwnedAttempt(...) as scope``: runs one attempt's body; its one outcome is reported however it ends.
+class OwnedAttempt(AttemptScope):
+    """``with OwnedAttempt(...) as scope``: runs one attempt's body; its one outcome is reported however it ends.
 
     Re-raises what ended the body, except that the total timeout firing while the
     body waited on the client becomes ``ClientGone`` (a reader too slow to keep up).
-    A class rather than a generator-based context manager: it runs for every attempt.
+    A plain (not async) context manager: starting and ending an attempt never awaits,
+    and it runs for every attempt (an ``async with`` costs two coroutines more).
 
     The total time is its own timer, with ``asyncio.Timeout``'s semantics (the task is
     cancelled when it fires; that cancellation, and only that one, leaves as ``TimeoutError``):
     ``asyncio.Timeout`` costs three times a bare timer on Python 3.11 (enum state reads).
     """
 
-    __slots__ = ("_cancelling", "_expired", "_limit", "_reporting", "_task", "_timer", "_tracing", "scope")
+    __slots__ = ("_cancelling", "_expired", "_limit", "_reporting", "_task", "_timer")
 
     def __init__(self, reporting: Reporting, attempt: Attempt, number: int, deadline: Deadline) -> None:
         self._reporting = reporting
-        self.scope = AttemptScope(attempt, number, deadline)
-        self._tracing = reporting.trace.attempt(attempt, endpoint=reporting.endpoint, number=number)
+        self.attempt = attempt
+        self.number = number
+        self.deadline = deadline
+        self.began = time.monotonic()
+        self.usage = self.committed_at = self.cost_usd = self.outcome = self.headroom = self.endpoint = None
+        self.waiting_on_client = False
+        self.trace = reporting.trace.attempt(attempt, endpoint=reporting.endpoint, number=number)
         self._limit = max(0.001, min(attempt.timeouts.total_seconds, deadline.remaining))
         self._timer: asyncio.TimerHandle | None = None
         self._expired = False
 
-    async def __aenter__(self) -> AttemptScope:
-        scope = self.scope
-        scope.trace = self._tracing.__enter__()
+    def __enter__(self) -> AttemptScope:
+        trace = self.trace
+        if trace is not None:
+            trace.__enter__()
         try:
-            self._reporting.router.started(scope.attempt)
+            self._reporting.router.started(self.attempt)
             task = asyncio.current_task()
             if task is None:
                 raise RuntimeError("an attempt runs inside a task")
@@ -162,101 +172,113 @@ class OwnedAttempt:
             self._cancelling = task.cancelling()
             self._timer = asyncio.get_running_loop().call_later(self._limit, self._expire)
         except BaseException as error:
-            self._tracing.__exit__(type(error), error, error.__traceback__)
+            if trace is not None:
+                trace.__exit__(type(error), error, error.__traceback__)
             raise
-        return scope
+        return self
 
     def _expire(self) -> None:
-        """The attempt's total time passed: cancel its task (``__aexit__`` turns that into ``TimeoutError``)."""
+        """The attempt's total time passed: cancel its task (``__exit__`` turns that into ``TimeoutError``)."""
         self._timer = None
         self._expired = True
         self._task.cancel()
 
-    def _stop_timer(self, kind: type[BaseException] | None, error: BaseException | None) -> BaseException | None:
-        """What ended the attempt: ``error``, or a ``TimeoutError`` when the cancellation was the timer's own."""
-        timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
-        elif self._expired and self._task.uncancel() <= self._cancelling and kind is asyncio.CancelledError:
+    def _ended_by(self, kind: type[BaseException] | None, error: BaseException | None) -> BaseException | None:
+        """What ended an attempt whose timer is gone: ``error``, or a ``TimeoutError`` when the cancellation
+        was the timer's own."""
+        if self._expired and self._task.uncancel() <= self._cancelling and kind is asyncio.CancelledError:
             return TimeoutError()
         return error
 
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        scope, reporting = self.scope, self._reporting
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         try:
-            ended = self._stop_timer(kind, error)
+            timer = self._timer
+            if timer is not None:  # the attempt ended before its time was up (the timer never fired)
+                self._timer = None
+                timer.cancel()
+                ended = error
+            else:
+                ended = self._ended_by(kind, error)
             if ended is None:
-                _finish(reporting, scope, None)
-            elif isinstance(ended, TimeoutError) and scope.waiting_on_client:
+                self._finish(None)
+            elif isinstance(ended, TimeoutError) and self.waiting_on_client:
                 gone = ClientGone("the client did not read the stream in time")
-                _finish(reporting, scope, gone)
+                self._finish(gone)
                 raise gone from ended
             else:
-                _finish(reporting, scope, ended)
+                self._finish(ended)
                 if ended is not error:  # the timer's TimeoutError, like ``asyncio.Timeout``'s
                     raise ended from error
         except BaseException as leaving:
-            self._tracing.__exit__(type(leaving), leaving, leaving.__traceback__)
+            if self.trace is not None:
+                self.trace.__exit__(type(leaving), leaving, leaving.__traceback__)
             raise
-        self._tracing.__exit__(kind, error, tb)
+        if self.trace is not None:
+            self.trace.__exit__(kind, error, tb)
 
+    def _finish(self, error: BaseException | None) -> None:
+        """Report the attempt's one outcome everywhere it matters. Never raises."""
+        attempt, reporting, usage = self.attempt, self._reporting, self.usage
+        now = time.monotonic()
+        streamed_from = self.committed_at  # set before the end only when a stream committed: its first token
+        if error is None:
+            if streamed_from is None:
+                self.committed_at = now
+            outcome = success_outcome(now - self.began, usage, self.headroom)
+        else:
+            outcome = failure_outcome(error, now - self.began, usage)
+        self.outcome = outcome
+        kind = outcome.kind
+        changed = reporting.router.finished(attempt, outcome)
+        if changed is not None:
+            log.warning(
+                "circuit of provider %s model %s: %s -> %s (after %s)",
+                attempt.provider.key,
+                attempt.model.name,
+                *changed,
+                kind.replace("_", " "),
+            )
+        provider = attempt.provider.key  # "namespace/name" in metrics and logs (just the name when standalone)
+        labels = reporting.labels
+        committed_at = self.committed_at
+        if committed_at is not None or kind in ("client_gone", "cancelled"):
+            labels.provider = provider  # served it, or was serving it when the client left
+        if self.endpoint is not None:
+            labels.upstream_endpoint = self.endpoint
+        if committed_at is not None:
+            route = (labels.api, reporting.endpoint, attempt.profile.key, provider)
+            reporting.metrics.first_byte.labels(*route).observe(committed_at - reporting.started_at)
+        if usage is not None:
+            _record_usage(reporting, self, usage)
+        if self.trace is not None:
+            self.trace.ended(
+                outcome,
+                usage=usage,
+                cost_usd=self.cost_usd,
+                first_token_at=streamed_from,
+                error=describe(error) if error is not None else None,
+            )
+        if kind != "success":
+            self._log_failure(outcome, error)
 
-def _finish(reporting: Reporting, scope: AttemptScope, error: BaseException | None) -> None:
-    """Report the attempt's one outcome everywhere it matters. Never raises."""
-    attempt = scope.attempt
-    latency = time.monotonic() - scope.began
-    streamed_from = scope.committed_at  # set before the end only when a stream committed: its first token
-    if error is None:
-        scope.commit()
-        outcome = success_outcome(latency, scope.usage or Usage(), scope.headroom)
-    else:
-        outcome = failure_outcome(error, latency, scope.usage)
-    scope.outcome = outcome
-    router = reporting.router
-    before, after = router.finished(attempt, outcome)
-    if after != before:
-        log.warning(
-            "circuit of provider %s model %s: %s -> %s (after %s)",
-            attempt.provider.key,
-            attempt.model.name,
-            before,
-            after,
-            outcome.kind.replace("_", " "),
-        )
-    provider = attempt.provider.key  # "namespace/name" in metrics and logs (just the name when standalone)
-    if scope.committed_at is not None or outcome.kind in ("client_gone", "cancelled"):
-        reporting.labels.provider = provider  # served it, or was serving it when the client left
-    if scope.endpoint is not None:
-        reporting.labels.upstream_endpoint = scope.endpoint
-    if scope.committed_at is not None:
-        labels = (reporting.labels.api, reporting.endpoint, attempt.profile.key, provider)
-        reporting.metrics.first_byte.labels(*labels).observe(scope.committed_at - reporting.started_at)
-    if scope.usage is not None:
-        _record_usage(reporting, scope, scope.usage)
-    if scope.trace is not None:
-        described = describe(error) if error is not None else None
-        scope.trace.ended(
-            outcome, usage=scope.usage, cost_usd=scope.cost_usd, first_token_at=streamed_from, error=described
-        )
-    party = outcome.party
-    if party == "upstream":
-        reporting.metrics.upstream_errors.labels(provider, outcome.kind).inc()
-        log.warning(
-            "upstream attempt failed: provider=%s model=%s kind=%s status=%s attempt=%d committed=%s: %s",
-            provider,
-            attempt.model.name,
-            outcome.kind,
-            outcome.status if outcome.status is not None else "-",
-            scope.number,
-            scope.committed,
-            describe(error) if error is not None else "-",
-        )
-    elif outcome.kind in ("client_gone", "cancelled"):
-        log.info("attempt %d on provider %s ended: %s", scope.number, provider, outcome.kind.replace("_", " "))
-    elif outcome.kind == "internal_error":
-        log.error("attempt %d on provider %s failed inside the proxy", scope.number, provider, exc_info=error)
+    def _log_failure(self, outcome: Outcome, error: BaseException | None) -> None:
+        provider, kind = self.attempt.provider.key, outcome.kind
+        if outcome.party == "upstream":
+            self._reporting.metrics.upstream_errors.labels(provider, kind).inc()
+            log.warning(
+                "upstream attempt failed: provider=%s model=%s kind=%s status=%s attempt=%d committed=%s: %s",
+                provider,
+                self.attempt.model.name,
+                kind,
+                outcome.status if outcome.status is not None else "-",
+                self.number,
+                self.committed,
+                describe(error) if error is not None else "-",
+            )
+        elif kind in ("client_gone", "cancelled"):
+            log.info("attempt %d on provider %s ended: %s", self.number, provider, kind.replace("_", " "))
+        elif kind == "internal_error":
+            log.error("attempt %d on provider %s failed inside the proxy", self.number, provider, exc_info=error)
 
 
 def _record_usage(reporting: Reporting, scope: AttemptScope, usage: Usage) -> None:
@@ -266,7 +288,7 @@ def _record_usage(reporting: Reporting, scope: AttemptScope, usage: Usage) -> No
     metrics = reporting.metrics
     metrics.tokens.labels(api, profile, provider, "prompt").inc(usage.prompt_tokens)
     metrics.tokens.labels(api, profile, provider, "completion").inc(usage.completion_tokens)
-    cost = cost_usd(reporting.router.pricing, attempt.model, usage)
+    cost = cost_usd(attempt.price, usage)
     scope.cost_usd = cost
     if reporting.on_usage is not None:
         reporting.on_usage(attempt, usage, cost)

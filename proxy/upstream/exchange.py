@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 
 from switchboard.api.provider import ProviderConfig, ProviderModel
 from switchboard.proxy.adapters.base import AdapterRequestError, Target, UpstreamError, UpstreamRequest
@@ -72,17 +73,6 @@ def codec_preparer(snap: Snapshot, make: CodecFactory, body: Body) -> Callable[[
     return prepare
 
 
-def embeddings_preparer(snap: Snapshot, body: Body) -> Prepare:
-    def prepare(provider: ProviderConfig, model: ProviderModel) -> Prepared:
-        adapter = snap.adapter(provider)
-        if not adapter.supports_embeddings:
-            raise AdapterRequestError(f"{provider.type} upstreams have no embeddings API")
-        target = snap.target(provider, model)
-        return Prepared(target, adapter.embeddings_request(target, body), body)
-
-    return prepare
-
-
 def unsupported_reason(prepare: AnyPrepare, provider: ProviderConfig, model: ProviderModel) -> str | None:
     """Why ``provider`` cannot take the request (``unsupported request: ...``), or None when it can."""
     try:
@@ -93,8 +83,8 @@ def unsupported_reason(prepare: AnyPrepare, provider: ProviderConfig, model: Pro
 
 
 async def codec_once(snap: Snapshot, scope: AttemptScope, coded: Coded) -> bytes:
-    """A complete answer of any inbound API: the client's bytes (its usage set on the scope, its object
-    told to the trace)."""
+    """A complete answer of any inbound API (embeddings too): the client's bytes (its usage set on the
+    scope, its object told to the trace)."""
     prepared, codec = coded
     try:
         payload, body, scope.usage = codec.decode(await _exchange(snap, scope, prepared.request, prepared.body))
@@ -102,19 +92,7 @@ async def codec_once(snap: Snapshot, scope: AttemptScope, coded: Coded) -> bytes
         raise scrub(error, prepared.target.api_key) from None
     if scope.trace is not None:
         scope.trace.answered(payload)
-    return body
-
-
-async def embeddings_once(snap: Snapshot, scope: AttemptScope, prepared: Prepared, public_model: str) -> bytes:
-    target = prepared.target
-    try:
-        raw = await _exchange(snap, scope, prepared.request, prepared.body)
-        payload, body, scope.usage = snap.adapter(target.provider).embeddings_response(target, public_model, raw)
-    except UpstreamError as error:
-        raise scrub(error, target.api_key) from None
-    if scope.trace is not None:
-        scope.trace.answered(payload)
-    return body
+    return orjson.dumps(payload) if body is None else body
 
 
 def _sending(
@@ -123,7 +101,7 @@ def _sending(
     """The provider's pool, or for a Service-backed provider one endpoint's (recorded on the scope)."""
     provider = scope.attempt.provider
     timeout = snap.client_timeout(scope.attempt.timeouts)
-    if snap.endpoint_calls is not None and snap.endpoint_calls.follows(provider):
+    if provider.service is not None and snap.endpoint_calls is not None and snap.endpoint_calls.follows(provider):
         return snap.endpoint_calls.sending(provider, upstream, timeout, body, scope.use_endpoint)
     return send(snap.session(provider), upstream, timeout)
 

@@ -87,10 +87,9 @@ async def run_attempts(
         if number > 1:
             metrics.retries.labels(profile, attempt.provider.key).inc()
             metrics.retried_by_profile[plan.profile.key] += 1
-        owner = OwnedAttempt(reporting, attempt, number, deadline)
-        scope = owner.scope
+        scope = OwnedAttempt(reporting, attempt, number, deadline)
         try:
-            async with owner:
+            with scope:
                 value = await body(scope, prepared)
         except UPSTREAM_FAILURES as error:
             assert scope.outcome is not None

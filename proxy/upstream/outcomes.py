@@ -60,15 +60,11 @@ def failure_outcome(error: BaseException, latency_s: float, usage: Usage | None 
     )
 
 
-def success_outcome(latency_s: float, usage: Usage, headroom: float | None = None) -> Outcome:
-    return Outcome(
-        kind="success",
-        latency_s=latency_s,
-        status=200,
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        headroom=headroom,
-    )
+def success_outcome(latency_s: float, usage: Usage | None, headroom: float | None = None) -> Outcome:
+    """An answered attempt's outcome (built positionally: one per served request)."""
+    if usage is None:
+        return Outcome("success", latency_s, 200, 0, 0, None, headroom)
+    return Outcome("success", latency_s, 200, usage.prompt_tokens, usage.completion_tokens, None, headroom)
 
 
 def describe(error: BaseException) -> str:

@@ -7,6 +7,7 @@ one drains.
 """
 
 import math
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import aiohttp
@@ -95,13 +96,13 @@ def send(
     )
 
 
-async def read_upstream_body(response: aiohttp.ClientResponse) -> bytes:
+def read_upstream_body(response: aiohttp.ClientResponse) -> Awaitable[bytes]:
     """The whole (decompressed) body; ``UpstreamProtocolError`` once it passes ``MAX_UPSTREAM_BODY_BYTES``.
 
     A body of announced length that is not compressed is read in one call: the parser
     delivers exactly the announced bytes, so the limit holds without counting. Otherwise
     (chunked, or compressed and so of unknown size once inflated) it is read in chunks and
-    counted as it grows.
+    counted as it grows. (Not itself a coroutine: the one-call case awaits aiohttp's read directly.)
     """
     limit = MAX_UPSTREAM_BODY_BYTES
     declared = response.content_length
@@ -109,7 +110,11 @@ async def read_upstream_body(response: aiohttp.ClientResponse) -> bytes:
         if declared > limit:
             raise UpstreamProtocolError(f"upstream announced a {declared}-byte body; the limit is {limit} bytes")
         if hdrs.CONTENT_ENCODING not in response.headers:
-            return await response.read()
+            return response.read()
+    return _read_counted(response, limit)
+
+
+async def _read_counted(response: aiohttp.ClientResponse, limit: int) -> bytes:
     body = bytearray()
     async for chunk in response.content.iter_chunked(_READ_CHUNK_BYTES):
         body += chunk

@@ -71,4 +71,5 @@ async def chat(adapter: Adapter, target: Target, body: dict[str, Any]) -> tuple[
     status, headers, raw = await send(adapter.chat_request(target, body, stream=False))
     if status != 200:
         raise adapter.error(status, raw, headers)
-    return adapter.chat_response(target, "public-model", raw)
+    completion, _, usage = adapter.chat_answer(target, "public-model", raw)
+    return completion, usage

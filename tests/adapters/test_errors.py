@@ -6,6 +6,7 @@ import pytest
 
 from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamProtocolError
 from switchboard.proxy.adapters.errors import error_message, parse_retry_after
+from switchboard.proxy.adapters.wire import require_messages
 from tests.adapters.support import make_target
 from tests.adapters.test_golden import BASE_URLS, adapter_for
 
@@ -77,14 +78,12 @@ def test_long_error_text_is_truncated() -> None:
 def test_malformed_responses_are_protocol_errors(family: str, raw: bytes) -> None:
     target = make_target(family, "http://127.0.0.1:1")
     with pytest.raises(UpstreamProtocolError, match=family):
-        adapter_for(family).chat_response(target, "m", raw)
+        adapter_for(family).chat_answer(target, "m", raw)
 
 
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"messages": []}, "non-empty"),
-        ({"messages": [{"content": "x"}]}, "role"),
         ({"messages": [{"role": "user", "content": 5}]}, "content must be"),
         ({"messages": [{"role": "user", "content": "x"}], "n": 2}, "n must be 1"),
         ({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}, "max_tokens"),
@@ -100,6 +99,18 @@ def test_malformed_responses_are_protocol_errors(family: str, raw: bytes) -> Non
 def test_bad_client_bodies_are_request_errors(family: str, body: dict[str, object], message: str) -> None:
     with pytest.raises(AdapterRequestError, match=message):
         adapter_for(family).chat_request(make_target(family, "http://127.0.0.1:1"), body, stream=False)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [({"messages": []}, "non-empty"), ({}, "non-empty"), ({"messages": [{"content": "x"}]}, "role")],
+)
+def test_messages_no_adapter_can_translate_are_refused_where_the_body_comes_in(
+    body: dict[str, object], message: str
+) -> None:
+    """Adapters take checked messages: the check runs once per request, not once per attempt."""
+    with pytest.raises(AdapterRequestError, match=message):
+        require_messages(body)
 
 
 def test_gemini_refuses_remote_images() -> None:

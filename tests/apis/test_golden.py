@@ -60,7 +60,7 @@ def test_native_stream(api: str) -> None:
 def test_translated_answers(upstream: Path) -> None:
     family = upstream.parent.name
     target = make_target(family, BASE_URLS[family])
-    completion, usage = adapter_for(family).chat_response(target, "public-model", upstream.read_bytes())
+    completion, _, usage = adapter_for(family).chat_answer(target, "public-model", upstream.read_bytes())
     check(
         {
             "responses": responses_object.from_chat(ENVELOPE, completion, usage, int(fixed_clock())),

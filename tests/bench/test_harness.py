@@ -100,6 +100,9 @@ def test_targets_are_ratios_to_the_paths_of_the_same_run_beside_the_floor_and_ce
 
     page = report.markdown(results, report.charts(results, tmp_path))
     assert "| switchboard-1w | 1800 | 0.90 |" in page
+    assert "Each run lasts" not in page, "a results file from before the run length was a setting claims none"
+    results["settings"] |= {"open_s": 2, "open_min_requests": 200, "open_max_s": 4}
+    assert "Each run lasts 2 s, longer at a low rate to hold 200 requests (at most 4 s)" in report.markdown(results, [])
     assert "| 1 worker, 0 ms upstream: req/s, x the aiohttp pass-through | switchboard-1w: 1800 req/s " in page
     assert "| aiohttp: 2000 req/s | 0.900 | 1.80 | 1.00 | >= 0.80 | met |" in page
     assert "| litellm-1w | 50 (52) |" not in page and "| 50 (52) | 0 / 0 / 0 |" in page

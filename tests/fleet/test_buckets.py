@@ -114,7 +114,7 @@ async def test_a_replica_keeps_only_the_current_window_of_each_budget_it_records
     from tests.fixtures.proxy import provider_config, proxy_config
 
     config = proxy_config([provider_config("p", "openai", "http://127.0.0.1:9")])
-    attempt = Attempt(config.providers[0], ProviderModel(name="mock-model"), config.profiles[0], Timeouts())
+    attempt = Attempt(config.providers[0], ProviderModel(name="mock-model"), config.profiles[0], Timeouts(), None)
     limiter = FleetLimiter(None, metrics=CollectorRegistry())
     budget = Budget(period="day", limit_usd=10)
     other = budget_line("profile", "team-a/other", budget, datetime(2026, 11, 1, tzinfo=UTC))

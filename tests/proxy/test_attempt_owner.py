@@ -62,7 +62,7 @@ async def _run(reporting: Reporting, router: Router, error: BaseException | None
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
     seen: list[AttemptScope] = []
     try:
-        async with OwnedAttempt(reporting, attempt, 1, Deadline(30)) as scope:
+        with OwnedAttempt(reporting, attempt, 1, Deadline(30)) as scope:
             seen.append(scope)
             if error is not None:
                 raise error
@@ -101,9 +101,8 @@ async def test_the_total_timeout_while_writing_to_the_client_is_the_clients() ->
     router, reporting = _setup()
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
     stuck = asyncio.Event()
-    with pytest.raises(ClientGone):
-        async with OwnedAttempt(reporting, attempt, 1, Deadline(0.05)) as scope:
-            await scope.to_client(stuck.wait())  # a reader that never reads
+    with pytest.raises(ClientGone), OwnedAttempt(reporting, attempt, 1, Deadline(0.05)) as scope:
+        await scope.to_client(stuck.wait())  # a reader that never reads
     assert scope.outcome is not None and scope.outcome.kind == "client_gone"
     assert router.provider_health()["a"].circuit == "closed"
 
@@ -111,9 +110,8 @@ async def test_the_total_timeout_while_writing_to_the_client_is_the_clients() ->
 async def test_the_total_timeout_ends_an_attempt_waiting_on_the_upstream() -> None:
     router, reporting = _setup()
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
-    with pytest.raises(TimeoutError) as raised:
-        async with OwnedAttempt(reporting, attempt, 1, Deadline(0.05)) as scope:
-            await asyncio.Event().wait()  # an upstream that never answers
+    with pytest.raises(TimeoutError) as raised, OwnedAttempt(reporting, attempt, 1, Deadline(0.05)) as scope:
+        await asyncio.Event().wait()  # an upstream that never answers
     assert isinstance(raised.value.__cause__, asyncio.CancelledError)
     assert scope.outcome is not None and (scope.outcome.kind, scope.outcome.party) == ("timeout", "upstream")
     assert _upstream_errors(reporting) == 1
@@ -127,7 +125,7 @@ async def _cancelled_attempt(reporting: Reporting, router: Router, limit: float,
     scopes: list[AttemptScope] = []
 
     async def run() -> None:
-        async with OwnedAttempt(reporting, attempt, 1, Deadline(limit)) as scope:
+        with OwnedAttempt(reporting, attempt, 1, Deadline(limit)) as scope:
             scopes.append(scope)
             try:
                 await asyncio.Event().wait()
@@ -159,7 +157,7 @@ async def test_a_cancellation_from_outside_stays_a_cancellation(limit: float, al
 async def test_an_attempt_that_ended_leaves_no_timer_behind() -> None:
     router, reporting = _setup()
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
-    async with OwnedAttempt(reporting, attempt, 1, Deadline(0.02)):
+    with OwnedAttempt(reporting, attempt, 1, Deadline(0.02)):
         pass
     await asyncio.sleep(0.05)  # past the attempt's limit: a timer left running would cancel this task now
     current = asyncio.current_task()

@@ -91,3 +91,30 @@ async def test_a_responses_request_no_provider_can_express_is_a_400_naming_the_r
     with pytest.raises(openai.BadRequestError, match=r"claude: .*json_object.* not supported by anthropic"):
         await sdk_client(proxy).responses.create(model="mock-model", input="answer in JSON", text=JSON_OBJECT)  # type: ignore[arg-type]
     assert (await mock.stats())["total"] == 0
+
+
+async def test_a_responses_request_without_a_chat_message_is_a_400_for_chat_upstreams(
+    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory, sdk_client: SdkClient
+) -> None:
+    """Its chat translation has no message (an earlier turn's reasoning only): only native upstreams could take it."""
+    reasoning_only = [{"type": "reasoning", "id": "rs_1", "summary": []}]
+    mock = await mock_upstream_factory()
+    claude_only = await proxy_server(proxy_config([provider_config("claude", "anthropic", mock.base_url)]))
+    with pytest.raises(openai.BadRequestError, match=r"no chat translation: 'messages' must be a non-empty array"):
+        await sdk_client(claude_only).responses.create(model="mock-model", input=reasoning_only)  # type: ignore[arg-type]
+    assert (await mock.stats())["total"] == 0
+
+
+async def test_explaining_a_chat_request_with_malformed_messages_excludes_every_provider_with_the_reason(
+    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory
+) -> None:
+    proxy = await mixed_proxy(mock_upstream_factory, proxy_server)
+    body = {"model": "mock-model", "messages": [{"content": "no role"}]}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(proxy.base_url + "/v1/routing/explain", json=body) as response,
+    ):
+        explained = await response.json()
+    assert explained["ranked"] == []
+    reason = "unsupported request: messages[0] must be an object with a 'role'"
+    assert explained["excluded"] == {"claude": reason, "gpt": reason}

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switchboard.proxy.errors import ApiError
+from switchboard.proxy.routing.tokens import estimate_prompt_tokens
 from switchboard.proxy.validation import ChatFlags, chat_flags, decode_json_object, parse_chat, parse_embeddings
 
 OK = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
@@ -85,6 +86,7 @@ _MESSAGE = _mostly(
             "tool_call_id": _mostly(st.none() | st.text(max_size=2)),
             "tool_calls": _mostly(st.none() | st.lists(_CALL, max_size=2)),
             "extra": _ANY,
+            "type": _ANY,  # not text the token estimate counts, at any level
         },
     )
 )
@@ -129,8 +131,9 @@ def test_chat_flags_decide_as_the_model_does(body: dict[str, Any]) -> None:
             refused.param,
             refused.message,
         )
-    else:
-        assert chat_flags(body) == ChatFlags(chat.stream, chat.include_usage)
+    else:  # the one pass over the messages counts what the router's estimator counts
+        tokens = estimate_prompt_tokens(body["messages"], body.get("tools"))
+        assert chat_flags(body) == ChatFlags(chat.stream, chat.include_usage, tokens)
 
 
 _PLAIN = {**OK, "tools": [{"type": "function", "function": {"name": "f"}}], "stream_options": {}}
@@ -155,6 +158,7 @@ _PLAIN = {**OK, "tools": [{"type": "function", "function": {"name": "f"}}], "str
         {"messages": [{"role": ["user"]}]},
         {"messages": [{"role": "user", "content": [{"type": ""}]}]},
         {"messages": [{"role": "user", "name": 1}]},
+        {"messages": [{"role": "system", "tool_calls": ""}]},
         {"messages": [{"role": "tool", "tool_call_id": None, "content": "x"}, "hi"]},
         {"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": "", "arguments": ""}}]}]},
         {"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "x", "function": {}}]}]},
@@ -165,7 +169,7 @@ _PLAIN = {**OK, "tools": [{"type": "function", "function": {"name": "f"}}], "str
     ],
 )
 def test_chat_flags_refuse_what_the_model_refuses(change: dict[str, Any]) -> None:
-    assert chat_flags(_PLAIN) == ChatFlags(False, False)
+    assert chat_flags(_PLAIN)[:2] == (False, False)
     with pytest.raises(ApiError) as expected:
         parse_chat({**_PLAIN, **change})
     with pytest.raises(ApiError) as info:
@@ -174,9 +178,12 @@ def test_chat_flags_refuse_what_the_model_refuses(change: dict[str, Any]) -> Non
 
 
 def test_chat_flags_of_plain_requests() -> None:
-    assert chat_flags(OK) == ChatFlags(stream=False, include_usage=False)
+    assert chat_flags(OK) == ChatFlags(stream=False, include_usage=False, prompt_tokens=1 + 4)  # "hi", one message
+    image = {"type": "image_url", "image_url": {"url": "data:" + "A" * 400}}
+    parts = {"role": "user", "name": "bob", "content": [{"type": "text", "text": "12345678"}, image]}
+    assert chat_flags({**OK, "messages": [parts]}).prompt_tokens == 3 + 4  # "bob" + 8 characters; no image bytes
     streaming = {**OK, "stream": True, "stream_options": {"include_usage": True}, "temperature": 1}
-    assert chat_flags(streaming) == ChatFlags(stream=True, include_usage=True)
+    assert chat_flags(streaming)[:2] == (True, True)
     with pytest.raises(ApiError) as info:
         chat_flags({**OK, "tools": [{"type": "function", "function": {"name": "trailing\n"}}]})
     assert info.value.param == "tools[0].function.name"

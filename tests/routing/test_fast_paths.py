@@ -39,7 +39,7 @@ def test_memoised_admits_equals_blocked_reason(ops: list[tuple[Any, ...]]) -> No
         if op == "start":
             state.start(now)
         elif op == "finish":
-            state.finish(now, args[0])
+            state.finish(now, args[0], False)
         elif op == "cool":
             state.cool_down(now + args[0])
         elif op == "wait":

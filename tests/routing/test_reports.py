@@ -45,6 +45,20 @@ def test_provider_health_snapshot(make_router: Build, clock: FakeClock) -> None:
     assert router.provider_health()["a"].requests_per_minute == 0
 
 
+def test_provider_latency_spans_its_models(make_router: Build) -> None:
+    """A provider's health latency is its models' together (each call is learned once, per model)."""
+    router = make_router(make_config([provider("a", "gpt-4o", "gpt-4o-mini")], models=["gpt-4o", "gpt-4o-mini"]))
+    for model, seconds in (("gpt-4o", 0.1), ("gpt-4o", 0.1), ("gpt-4o", 0.1), ("gpt-4o-mini", 0.5)):
+        attempt = router.plan(RouteRequest(model=model)).attempts[0]
+        router.started(attempt)
+        router.finished(attempt, Outcome("success", seconds))
+    health = router.provider_health()["a"]
+    assert health.ema_ms == pytest.approx(200.0)  # 100 ms over three samples, 500 ms over one
+    assert (health.p50_ms, health.p95_ms) == (100.0, 500.0)
+    rows = {row.model: row.ema_ms for row in router.latency_report()}
+    assert rows == {"gpt-4o": 100.0, "gpt-4o-mini": 500.0}
+
+
 def test_estimate_cost_per_candidate(make_router: Build) -> None:
     ups = [provider("a", "gpt-4o"), provider("b", "gpt-4o", "claude-3-5-haiku-20241022"), provider("c", "mystery")]
     cfg = make_config(

@@ -81,7 +81,7 @@ def _attempt(provider_type: str = "openai") -> Attempt:
     provider = provider_config("prov", provider_type, "https://llm.example:8443")
     provider = provider.model_copy(update={"models": (ProviderModel(name="public", upstream_name="deploy-1"),)})
     profile = ProfileConfig(name="chat", namespace="team-a", models=("public",), providers=(ProviderRef(name="prov"),))
-    return Attempt(provider, provider.models[0], profile, provider.timeouts)
+    return Attempt(provider, provider.models[0], profile, provider.timeouts, None)
 
 
 def test_attempt_attributes_name_the_upstream_model_and_provider() -> None:
@@ -183,9 +183,9 @@ def test_streamed_output_is_rebuilt_and_huge_content_stays_valid_json() -> None:
 
 def test_tracing_off_opens_no_attempt_span_and_measures_nothing() -> None:
     before = trace.get_current_span()
-    with RequestTrace.off().attempt(_attempt(), endpoint="chat/completions", number=1) as traced:
-        assert traced is None  # nothing to report an outcome to: no span, no GenAI measurements
-        assert trace.get_current_span() is before  # the client's context stays current
+    # Nothing to report an outcome to: no span, no GenAI measurements, and the client's context stays current.
+    assert RequestTrace.off().attempt(_attempt(), endpoint="chat/completions", number=1) is None
+    assert trace.get_current_span() is before
 
 
 def test_a_sampled_out_request_has_no_attempt_span_but_is_measured() -> None:
