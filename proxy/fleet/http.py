@@ -46,10 +46,11 @@ class Admitted:
         request, plan, route = self._request, self._plan, self._route
         limiter = request.app[FLEET]
         state = request[STATE]
-        client = client_limit(state.client)
-        if client is None and plan.profile.budget is None and not limiter.shares_limits:
+        shared = limiter.store is not None  # ``shares_limits``, read once
+        if state.client is None and plan.profile.budget is None and not shared:
             return plan  # no client key, no budget, limits are the router's: nothing to reserve (no slots)
-        slots = request_slots(plan, route, client, shared=limiter.shares_limits, now=datetime.now(UTC))
+        client = client_limit(state.client)
+        slots = request_slots(plan, route, client, shared=shared, now=datetime.now(UTC))
         if slots.empty:
             return plan
         reservation = await limiter.admit(slots, self._replicas)

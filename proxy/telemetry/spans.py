@@ -154,9 +154,12 @@ class AttemptTrace:
         return self.reader.output(self.answer) if self.answer is not None else {}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestTrace:
-    """What a request's attempts need to trace themselves: the telemetry and the request's own span."""
+    """What a request's attempts need to trace themselves: the telemetry and the request's own span.
+
+    Built per request and never changed; not ``frozen``, whose ``__init__`` sets each field through
+    ``object.__setattr__``."""
 
     telemetry: Telemetry
     span: Span = trace.INVALID_SPAN

@@ -84,10 +84,18 @@ def unsupported_reason(prepare: AnyPrepare, provider: ProviderConfig, model: Pro
 
 async def codec_once(snap: Snapshot, scope: AttemptScope, coded: Coded) -> bytes:
     """A complete answer of any inbound API (embeddings too): the client's bytes (its usage set on the
-    scope, its object told to the trace)."""
+    scope, its object told to the trace), or the adapter's ``UpstreamError`` for a non-2xx answer.
+
+    The exchange itself is inline rather than a coroutine of its own: one per request fewer.
+    """
     prepared, codec = coded
     try:
-        payload, body, scope.usage = codec.decode(await _exchange(snap, scope, prepared.request, prepared.body))
+        async with _sending(snap, scope, prepared.request, prepared.body) as response:
+            raw = await read_upstream_body(response)
+            if response.status >= 300:
+                raise snap.adapter(scope.attempt.provider).error(response.status, raw, response.headers)
+            scope.headroom = upstream_headroom(response.headers)
+        payload, body, scope.usage = codec.decode(raw)
     except UpstreamError as error:
         raise scrub(error, prepared.target.api_key) from None
     if scope.trace is not None:
@@ -104,17 +112,6 @@ def _sending(
     if provider.service is not None and snap.endpoint_calls is not None and snap.endpoint_calls.follows(provider):
         return snap.endpoint_calls.sending(provider, upstream, timeout, body, scope.use_endpoint)
     return send(snap.session(provider), upstream, timeout)
-
-
-async def _exchange(snap: Snapshot, scope: AttemptScope, upstream: UpstreamRequest, body: Body) -> bytes:
-    """Send a complete (non-streaming) request; the answer's body, or the adapter's UpstreamError."""
-    provider = scope.attempt.provider
-    async with _sending(snap, scope, upstream, body) as response:
-        raw = await read_upstream_body(response)
-        if response.status >= 300:
-            raise snap.adapter(provider).error(response.status, raw, response.headers)
-        scope.headroom = upstream_headroom(response.headers)
-    return raw
 
 
 @asynccontextmanager
