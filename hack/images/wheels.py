@@ -131,8 +131,13 @@ def stage_context(context: Path, cache: Path) -> Path:
             shutil.copy2(path, deps / path.name)
     build = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(app), "."]
     with tempfile.TemporaryDirectory(prefix="switchboard-wheel-") as build_dir:
+        # setuptools builds into the checkout's ``build/`` unless told otherwise, and never empties it: a module
+        # deleted from the checkout would stay in every wheel after. A fresh build directory each time instead.
+        setup_cfg = Path(build_dir) / "setup.cfg"
+        setup_cfg.write_text(f"[build]\nbuild_base = {Path(build_dir) / 'build'}\n")
         # Fixed timestamps: the same sources give the same wheel bytes, so podman's layer cache holds.
         env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "TMPDIR": build_dir, "SOURCE_DATE_EPOCH": EPOCH}
+        env["DIST_EXTRA_CONFIG"] = str(setup_cfg)
         subprocess.run(build, cwd=REPO_ROOT, check=True, env=env, timeout=600)
     if not list(app.glob(f"{PROJECT}-*.whl")):
         raise RuntimeError(f"pip wheel left no {PROJECT} wheel in {app}")

@@ -15,6 +15,7 @@ waits for the socket to drain, so a slow reader holds the upstream read back
 """
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -81,11 +82,13 @@ class ClientStream:
 async def relay(snap: Snapshot, scope: AttemptScope, coded: Coded, plan: Plan, client: ClientStream) -> None:
     """One streamed attempt of any inbound API: open upstream, hold events back until the commit, relay, end.
 
-    Until the commit the provider's ``firstTokenSeconds`` (when set) bounds the wait. The usage seen so
-    far is the attempt's however the stream ends (a cut stream is accounted up to the cut).
+    Until the commit the provider's ``firstTokenSeconds`` (when set) bounds the wait; unset, no
+    ``asyncio.Timeout`` is built (it costs its state checks on every stream). The usage seen so far
+    is the attempt's however the stream ends (a cut stream is accounted up to the cut).
     """
     prepared, codec = coded
-    async with asyncio.timeout(scope.attempt.timeouts.first_token_seconds) as first_token:
+    limit = scope.attempt.timeouts.first_token_seconds
+    async with asyncio.timeout(limit) if limit is not None else contextlib.nullcontext() as first_token:
         async with open_stream(snap, scope, prepared) as response:
             translator = codec.open_stream()
             try:
@@ -94,7 +97,8 @@ async def relay(snap: Snapshot, scope: AttemptScope, coded: Coded, plan: Plan, c
                 async for chunk in chunks:
                     events = translator.feed(chunk)
                     if translator.output_seen:
-                        first_token.reschedule(None)
+                        if first_token is not None:
+                            first_token.reschedule(None)
                         await client.open(scope, attempt_headers(plan, scope), translator)
                         await client.write(scope, [*held, *events])
                         held = []
@@ -107,7 +111,8 @@ async def relay(snap: Snapshot, scope: AttemptScope, coded: Coded, plan: Plan, c
                 closing = translator.finish()
             finally:
                 scope.usage = translator.usage
-        first_token.reschedule(None)
+        if first_token is not None:
+            first_token.reschedule(None)
     scope.usage = translator.usage or Usage()
     if not scope.committed:  # a complete answer without output (an empty completion)
         await client.open(scope, attempt_headers(plan, scope), translator)

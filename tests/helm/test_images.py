@@ -2,6 +2,7 @@
 
 import re
 import tomllib
+import zipfile
 from pathlib import Path
 
 from hack.images.base import PACKAGES, PYTHON_VERSION, BaseSpec
@@ -104,12 +105,23 @@ def test_the_context_keeps_the_dependencies_apart_and_unchanged_from_one_staging
     (cached / "dep-1.0-py3-none-any.whl").write_bytes(b"a wheel")
     (cached / ".complete").write_text("\n".join(pins) + "\n")  # a cache made before requirements.txt was kept
     context = tmp_path / "context"
-    stage_context(context, tmp_path / "cache")
+    # What setuptools left in the checkout's build/ from an older tree (a module deleted since) stays out.
+    stale = REPO / "build" / "lib" / "switchboard" / "proxy" / "_deleted_since_the_last_build.py"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text("STALE = True\n")
+    try:
+        stage_context(context, tmp_path / "cache")
+    finally:
+        stale.unlink()
     first = {p.name: p.stat().st_mtime_ns for p in (context / "deps").iterdir()}
     assert sorted(first) == ["dep-1.0-py3-none-any.whl", "requirements.txt"]
     assert (context / "deps" / "requirements.txt").read_text().splitlines() == pins
     (wheel,) = (context / "app").iterdir()
     assert re.fullmatch(r"switchboard-[^-]+-py3-none-any\.whl", wheel.name)
+    with zipfile.ZipFile(wheel) as archive:
+        modules = {name for name in archive.namelist() if name.endswith(".py")}
+    assert "switchboard/proxy/app.py" in modules
+    assert "switchboard/proxy/_deleted_since_the_last_build.py" not in modules, "an older build's module"
     assert sorted(p.name for p in context.iterdir()) == ["app", "deps"]
     stage_context(context, tmp_path / "cache")
     assert {p.name: p.stat().st_mtime_ns for p in (context / "deps").iterdir()} == first
