@@ -1,7 +1,7 @@
 """OpenAI-format errors: one exception type carries everything the client sees.
 
 Every failure the proxy reports (bad input, routing, upstream) becomes an
-``ApiError`` so one middleware can render it as OpenAI's error body with the
+``ApiError`` so the request lifecycle can render it as OpenAI's error body with the
 right status; clients written for OpenAI then handle our errors unchanged.
 """
 

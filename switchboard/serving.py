@@ -24,7 +24,7 @@ async def serve_until_signalled(
     The line ``{name} listening on http://HOST:PORT`` is parsed by the test
     fixtures, the demo, the benchmarks and ``make run`` (port 0 picks one):
     keep its format stable. No access log here: the proxy logs requests in
-    its own middleware. ``handler_cancellation``: a client that disconnects
+    its own request lifecycle. ``handler_cancellation``: a client that disconnects
     cancels its request's handler.
     """
     runner = web.AppRunner(

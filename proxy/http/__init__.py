@@ -1,1 +1,1 @@
-"""The aiohttp shell: middleware, endpoint handlers and response helpers."""
+"""The aiohttp shell: the request lifecycle, endpoint handlers and response helpers."""

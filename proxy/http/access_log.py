@@ -53,26 +53,6 @@ class AccessLine(NamedTuple):
     span: SpanContext | None
     """The request's span (tracing off: the client's), whose trace and span ids the line carries."""
 
-    @classmethod
-    def of(cls, request: web.Request, status: int, state: RequestState, duration_s: float) -> "AccessLine":
-        """The line of ``request``, which ended just now with ``status``."""
-        return cls(
-            time.time(),
-            request.method,
-            request.path,
-            status,
-            state.api,
-            state.profile,
-            state.provider,
-            state.client,
-            duration_s,
-            state.cost_usd,
-            state.spill,
-            state.upstream_endpoint,
-            state.request_id,
-            state.span.get_span_context(),
-        )
-
     def message(self) -> str:
         """``_FORMAT % self.args()``, made in one step (the writer's own lines; a test holds the two equal)."""
         client = self.client
@@ -127,8 +107,33 @@ class AccessLog:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def enabled(self) -> bool:
-        return self._logger.isEnabledFor(logging.INFO)
+    def add(self, request: web.Request, status: int, state: RequestState, duration_s: float) -> None:
+        """The line of API request ``request``, which ended just now with ``status``, when INFO lines are on:
+        queued like ``write`` (made here rather than by a classmethod and the named tuple's Python ``__new__``:
+        this runs per request)."""
+        if not self._logger.isEnabledFor(logging.INFO):
+            return
+        fields = (
+            time.time(),
+            request.method,
+            request.path,
+            status,
+            state.api,
+            state.profile,
+            state.provider,
+            state.client,
+            duration_s,
+            state.cost_usd,
+            state.spill,
+            state.upstream_endpoint,
+            state.request_id,
+            state.span.get_span_context(),
+        )
+        line = tuple.__new__(AccessLine, fields)
+        if self._thread is None:
+            self._write([line])
+        else:
+            self._lines.append(line)
 
     def write(self, line: AccessLine) -> None:
         """Queue ``line`` (no I/O, no formatting, no thread woken); written in place when no writer runs."""

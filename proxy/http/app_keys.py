@@ -17,7 +17,7 @@ from switchboard.proxy.telemetry.setup import Telemetry
 class RequestState:
     """What the proxy knows and learns about one request, in one object stored once on it (``request[STATE]``).
 
-    The lifecycle owner (``middleware.py``) makes it when the request arrives; auth, the handler, the fleet
+    The lifecycle owner (``lifecycle.py``) makes it when the request arrives; auth, the handler, the fleet
     limiter and the attempts fill it in; at the request's end the lifecycle records it in the metrics and the
     access log. One slots object rather than a ``request[KEY]`` per fact: each of those sets was an
     ``isinstance`` and each ``request.get`` a ``Mapping.get`` in Python, several per request.

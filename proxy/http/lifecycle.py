@@ -28,14 +28,15 @@ import orjson
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from opentelemetry.context import Context
+from opentelemetry.trace import INVALID_SPAN
 
 from switchboard.logformat import enter_request, leave_request, request_id_for
 from switchboard.proxy.auth import KeyStore, authenticated, needs_key
 from switchboard.proxy.errors import ApiError, anthropic_error_body
-from switchboard.proxy.http.access_log import AccessLine, AccessLog
+from switchboard.proxy.http.access_log import AccessLog
 from switchboard.proxy.http.app_keys import STATE, RequestState
 from switchboard.proxy.http.tracing import REQUEST_ID_HEADER, close_span, open_span
-from switchboard.proxy.metrics import ProxyMetrics
+from switchboard.proxy.metrics import FastCounter, FastHistogram, ProxyMetrics
 from switchboard.proxy.telemetry.setup import Telemetry
 from switchboard.proxy.upstream.outcomes import ClientGone
 
@@ -91,6 +92,9 @@ class RequestLifecycle:
         self._metrics = metrics
         self.access_log = access_log
         self._keys = keys
+        self._answers: dict[tuple[str, str, str, int], tuple[FastCounter, FastHistogram]] = {}
+        """Per (endpoint, profile, provider, status) that requests ended with: its metric children (``_children``).
+        As bounded as the children themselves (the routes, profiles and providers of the config, and statuses)."""
 
     def add_routes(self, router: web.UrlDispatcher, routes: Iterable[tuple[str, str, Handler]]) -> None:
         """Each ``(method, path, handler)`` inside the lifecycle (a GET also answers HEAD, like ``add_get``),
@@ -108,7 +112,7 @@ class RequestLifecycle:
     def api(self, route: str | None, handler: Handler) -> Handler:
         """``handler`` of the API route ``route`` (``/v1/...``; None: no route matched) in the request's lifecycle."""
         endpoint = route.removeprefix("/v1/") if route else "unmatched"
-        telemetry, authenticate, end = self._telemetry, self._authenticate, self._end
+        telemetry, keys, end = self._telemetry, self._keys, self._end
 
         async def lifecycle(request: web.Request) -> web.StreamResponse:
             request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
@@ -120,7 +124,8 @@ class RequestLifecycle:
                 state.span = span
                 try:
                     try:
-                        authenticate(request, state)
+                        if keys is not None and needs_key(request):  # client auth on: the client, or a 401
+                            state.client = authenticated(keys, request)
                         response = await handler(request)
                     except Exception as error:
                         response = _error_answer(request, state, error)
@@ -138,7 +143,7 @@ class RequestLifecycle:
 
     def plain(self, handler: Handler) -> Handler:
         """``handler`` of a route outside the API (probes, ``/metrics``): an id and its headers, nothing recorded."""
-        authenticate = self._authenticate
+        keys = self._keys
 
         async def lifecycle(request: web.Request) -> web.StreamResponse:
             request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
@@ -147,7 +152,8 @@ class RequestLifecycle:
                 state = RequestState(request_id, "unmatched", 0.0)
                 request[STATE] = state
                 try:
-                    authenticate(request, state)
+                    if keys is not None and needs_key(request):
+                        state.client = authenticated(keys, request)
                     response = await handler(request)
                 except Exception as error:
                     response = _error_answer(request, state, error)
@@ -158,11 +164,6 @@ class RequestLifecycle:
                 leave_request(scope)
 
         return lifecycle
-
-    def _authenticate(self, request: web.Request, state: RequestState) -> None:
-        """With client auth on, the request's client (or the 401 raised when it presents no known key)."""
-        if self._keys is not None and needs_key(request):
-            state.client = authenticated(self._keys, request)
 
     async def writing_access_log(self, app: web.Application) -> AsyncIterator[None]:
         """``cleanup_ctx``: the access log's writer thread for the app's lifetime; it writes every queued line."""
@@ -177,7 +178,8 @@ class RequestLifecycle:
         attached: Token[Context] | None,
         outcome: web.StreamResponse | BaseException,
     ) -> None:
-        """The API request's end, once: its metrics and access line, then its span's end."""
+        """The API request's end, once: its metrics and access line, then its span's end (if it has one: with
+        tracing off and no client ``traceparent`` there is nothing to end)."""
         try:
             if state.client_gone:
                 status = CLIENT_CLOSED_REQUEST
@@ -185,24 +187,31 @@ class RequestLifecycle:
                 status = outcome.status if isinstance(outcome, web.HTTPException) else CLIENT_CLOSED_REQUEST
             else:
                 status = outcome.status
-            self._record(request, state, status)
+            elapsed = time.monotonic() - state.started_at
+            children = self._answers.get((state.endpoint, state.profile, state.provider, status))
+            if children is None:
+                children = self._children(state, status)
+            children[0].inc()  # FastCounter/FastHistogram: no lock, no checks
+            children[1].observe(elapsed)
+            client = state.client
+            if client is not None:  # one series per issued key (bounded by the keys file and the per-namespace quota)
+                namespace = client.namespace or "-"
+                self._metrics.client_requests.labels(client.name, namespace, f"{status // 100}xx").inc()
+                if state.cost_usd:
+                    self._metrics.client_cost.labels(client.name, namespace).inc(state.cost_usd)
+            self.access_log.add(request, status, state, elapsed)  # a stream's when it ended: it has the cost too
         finally:
-            close_span(state.span, attached, outcome)
+            if attached is not None or state.span is not INVALID_SPAN:
+                close_span(state.span, attached, outcome)
 
-    def _record(self, request: web.Request, state: RequestState, status: int) -> None:
-        metrics = self._metrics
-        elapsed = time.monotonic() - state.started_at
+    def _children(self, state: RequestState, status: int) -> tuple[FastCounter, FastHistogram]:
+        """The request count and latency children of requests of ``state``'s route ending with ``status``:
+        resolved on the first, then found in ``_answers`` by every later one (one dict lookup per request
+        instead of two ``labels()`` calls, their argument tuples and ``str(status)``)."""
         route = (state.api, state.endpoint, state.profile, state.provider)
-        metrics.requests.labels(*route, str(status)).inc()  # FastCounter: a known child without a lock
-        metrics.latency.labels(*route).observe(elapsed)
-        client = state.client
-        if client is not None:  # one series per issued key (bounded by the keys file and the per-namespace quota)
-            namespace = client.namespace or "-"
-            metrics.client_requests.labels(client.name, namespace, f"{status // 100}xx").inc()
-            if state.cost_usd:
-                metrics.client_cost.labels(client.name, namespace).inc(state.cost_usd)
-        if self.access_log.enabled():  # one line per API request; a stream's when it ended, so it has the cost too
-            self.access_log.write(AccessLine.of(request, status, state, elapsed))
+        children = (self._metrics.requests.labels(*route, str(status)), self._metrics.latency.labels(*route))
+        self._answers[(state.endpoint, state.profile, state.provider, status)] = children
+        return children
 
 
 async def unmatched(request: web.Request) -> web.StreamResponse:

@@ -1,4 +1,4 @@
-"""A request's SERVER span, opened and closed by the request's lifecycle owner (``middleware.py``).
+"""A request's SERVER span, opened and closed by the request's lifecycle owner (``lifecycle.py``).
 
 Everything a request logs, the access line included, carries its
 ``request_id`` and the span's trace and span ids. The span continues the

@@ -42,7 +42,7 @@ def parse_delivered(namespace: str, text: str) -> KeyStore:
 
 
 class TeamKeys:
-    """The current team keys of every namespace, as one :class:`KeyStore` (``current`` for the auth middleware)."""
+    """The current team keys of every namespace, as one :class:`KeyStore` (``current``: client auth)."""
 
     def __init__(self) -> None:
         self._texts: dict[str, str] = {}

@@ -10,11 +10,13 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from aiohttp.test_utils import make_mocked_request
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from switchboard.logformat import LineHandler, RequestIdFilter, line_handlers, log_handler
 from switchboard.proxy.auth import Client
 from switchboard.proxy.http.access_log import LOGGER_NAME, AccessLine, AccessLog
+from switchboard.proxy.http.app_keys import RequestState
 
 SPAN = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, is_remote=False, trace_flags=TraceFlags(1))
 
@@ -77,11 +79,22 @@ def test_without_the_thread_a_line_is_written_in_place(caplog: pytest.LogCapture
     assert record.getMessage().endswith("cost_usd=-")
 
 
-def test_the_level_decides_like_for_any_logger(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_request_line_is_made_from_its_state_and_the_level_decides(caplog: pytest.LogCaptureFixture) -> None:
+    request = make_mocked_request("POST", "/v1/chat/completions")
+    state = RequestState("req-9", "chat/completions", 0.0)
+    state.profile, state.provider, state.cost_usd = "team/chat", "team/openai", 0.25
+    state.client = Client("team-a", ("*",), namespace="ns-a")
     caplog.set_level(logging.WARNING, logger=LOGGER_NAME)
-    assert not AccessLog().enabled()
+    AccessLog().add(request, 200, state, 0.5)
+    assert not [r for r in caplog.records if r.name == LOGGER_NAME]
     caplog.set_level(logging.INFO, logger=LOGGER_NAME)
-    assert AccessLog().enabled()
+    AccessLog().add(request, 200, state, 0.5)
+    [record] = [r for r in caplog.records if r.name == LOGGER_NAME]
+    assert record.getMessage() == (
+        "POST /v1/chat/completions 200 api=chat profile=team/chat provider=team/openai client=team-a"
+        " client_namespace=ns-a duration_s=0.500 cost_usd=0.25"
+    )
+    assert record.request_id == "req-9"  # type: ignore[attr-defined]
 
 
 LINES = [

@@ -23,8 +23,9 @@ from switchboard.proxy.app import AppOptions
 from switchboard.proxy.auth import KeyFileSource
 from switchboard.proxy.telemetry.genai import GenAiMetrics
 from switchboard.proxy.telemetry.setup import Telemetry
-from tests.fixtures.proxy import ProxyFactory, provider_config
+from tests.fixtures.proxy import ProxyFactory, provider_config, proxy_config
 from tests.fixtures.upstream import MockFactory
+from tests.hardening.checks import metrics_text
 
 KEY = "sk-lifecycle-team-0123456789"
 CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -174,3 +175,26 @@ async def test_every_answer_is_counted_logged_and_traced_once(
     assert f'{team}"2xx"}} 1.0' in exposition and f'{team}"4xx"}} 3.0' in exposition
     assert f'{team}"5xx"}} 1.0' in exposition
     assert 'switchboard_request_duration_seconds_count{api="chat",endpoint="chat/completions"' in exposition
+
+
+async def test_repeated_answers_of_a_route_count_in_their_own_series(
+    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory
+) -> None:
+    """The lifecycle resolves a route's metric children once per (endpoint, profile, provider, status) and reuses
+    them: every later answer still counts in exactly its own series."""
+    mock = await mock_upstream_factory()
+    proxy = await proxy_server(proxy_config([provider_config("a", "openai", mock.base_url)]))
+    chat = {"model": "mock-model", "messages": [{"role": "user", "content": "hi"}]}
+    asks = [chat, chat, {**chat, "model": "nope"}, chat, {**chat, "model": "nope"}, {**chat, "messages": "x"}]
+    async with aiohttp.ClientSession() as http:
+        for body in asks:
+            async with http.post(proxy.openai_base_url + "/chat/completions", json=body) as response:
+                await response.read()
+    exposition = await metrics_text(proxy)
+    route = 'switchboard_requests_total{api="chat",endpoint="chat/completions",profile='
+    assert f'{route}"default",provider="a",status="200"}} 3.0' in exposition
+    assert f'{route}"none",provider="none",status="404"}} 2.0' in exposition
+    assert f'{route}"none",provider="none",status="400"}} 1.0' in exposition
+    took = 'switchboard_request_duration_seconds_count{api="chat",endpoint="chat/completions",profile='
+    assert f'{took}"default",provider="a"}} 3.0' in exposition
+    assert f'{took}"none",provider="none"}} 3.0' in exposition
