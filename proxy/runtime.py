@@ -165,23 +165,11 @@ class Runtime:
         """Pin the current snapshot for the duration of one request (``with runtime.lease() as snap``)."""
         return Lease(self)
 
-    def _pin(self) -> Snapshot:
-        snap = self._current
-        if snap is None:
-            raise NotReady(self.not_ready_reason)
-        in_flight = self._in_flight
-        in_flight[snap.version] = in_flight.get(snap.version, 0) + 1
-        return snap
-
-    def _unpin(self, snap: Snapshot) -> None:
-        in_flight = self._in_flight
-        left = in_flight[snap.version] - 1
-        if left:
-            in_flight[snap.version] = left
-        else:
-            del in_flight[snap.version]
-            if snap.version in self._retired:
-                self._drop(snap)
+    def _released_last(self, snap: Snapshot) -> None:
+        """The last request holding ``snap`` ended: a retired snapshot's pools can close now."""
+        del self._in_flight[snap.version]
+        if snap.version in self._retired:
+            self._drop(snap)
 
     def provider_health(self) -> Mapping[str, ProviderHealth]:
         """Each provider's health as this replica sees it (empty before the first config)."""
@@ -210,7 +198,7 @@ class Lease:
 
     A plain (not async) context manager: pinning and releasing never await, and it is entered on every
     request, where an ``async with`` costs two coroutines more (and an ``@asynccontextmanager`` a generator,
-    a wrapper and a ``StopAsyncIteration``).
+    a wrapper and a ``StopAsyncIteration``). It keeps the runtime's count of requests per snapshot itself.
     """
 
     __slots__ = ("_runtime", "_snap")
@@ -220,12 +208,24 @@ class Lease:
         self._snap: Snapshot | None = None
 
     def __enter__(self) -> Snapshot:
-        self._snap = self._runtime._pin()
-        return self._snap
+        runtime = self._runtime
+        snap = runtime._current
+        if snap is None:
+            raise NotReady(runtime.not_ready_reason)
+        in_flight = runtime._in_flight
+        in_flight[snap.version] = in_flight.get(snap.version, 0) + 1
+        self._snap = snap
+        return snap
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
         snap, self._snap = self._snap, None
-        if snap is not None:
-            self._runtime._unpin(snap)
+        if snap is None:
+            return
+        in_flight = self._runtime._in_flight
+        left = in_flight[snap.version] - 1
+        if left:
+            in_flight[snap.version] = left
+        else:
+            self._runtime._released_last(snap)
