@@ -12,7 +12,8 @@ taken whole; any other event is read line by line. Data stays bytes: the JSON
 parser every caller runs next reads bytes and checks their UTF-8 itself, and a
 relayed event goes out without a decode and an encode. Searches are ``find``, never
 ``in``: CPython's ``bytes.__contains__`` first tries its argument as an integer and
-raises and clears a TypeError for every bytes needle (three times the cost).
+raises and clears a TypeError for every bytes needle (three times the cost); per-event
+prefixes are compared as slices, since ``startswith`` parses its arguments the slow way.
 """
 
 from switchboard.proxy.adapters.base import UpstreamProtocolError
@@ -58,9 +59,9 @@ class SSEDecoder:
             self._bound()
         events: list[SSEEvent] = []
         for block in blocks:
-            if block.startswith(b"data: ") and block.find(b"\n") == -1:
+            if block[:6] == b"data: " and block.find(b"\n") == -1:
                 events.append((None, block[6:]))
-            elif block.startswith(b"event: ") and (named := self._named(block)) is not None:
+            elif block[:7] == b"event: " and (named := self._named(block)) is not None:
                 events.append(named)
             elif (event := self._event(block)) is not None:
                 events.append(event)
@@ -69,7 +70,7 @@ class SSEDecoder:
     def _named(self, block: bytes) -> SSEEvent | None:
         """``event: name`` then one ``data: ...`` line (every Anthropic event), or None for any other shape."""
         name, _, data = block.partition(b"\n")
-        if not data.startswith(b"data: ") or data.find(b"\n") != -1:
+        if data[:6] != b"data: " or data.find(b"\n") != -1:
             return None
         return self._text(name[7:]), data[6:]
 

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import orjson
+
 from switchboard.proxy.adapters.anthropic_answer import ERROR_STATUSES, read_usage
 from switchboard.proxy.adapters.base import UpstreamProtocolError, Usage
 from switchboard.proxy.adapters.chat_stream import ChatChunkStream
@@ -21,6 +23,11 @@ from switchboard.proxy.apis.messages_request import STOP_REASONS
 from switchboard.proxy.apis.native_stream import NativeStream, event_bytes
 
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'
+_TEXT_DELTA = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+    b'"delta":{"type":"text_delta","text":%b}}\n\n'
+)
+"""A text block's delta, the event of nearly every chunk: the bytes ``event_bytes`` makes of it, formatted."""
 _OUTPUT_EVENTS = frozenset({"content_block_delta", "content_block_stop", "message_delta", "message_stop"})
 """Block deltas and stops and the message's end are output; message_start, a block start and ping are not."""
 
@@ -85,7 +92,8 @@ class MessagesEncoder:
 
     def _text(self, text: str) -> list[bytes]:
         out = [] if self._block_kind == "text" else self._open("text", {"type": "text", "text": ""})
-        return [*out, self._delta({"type": "text_delta", "text": text})]
+        self.output_seen = True
+        return [*out, _TEXT_DELTA % (self._block, orjson.dumps(text))]
 
     def _tool(self, tool: ToolDelta) -> list[bytes]:
         out: list[bytes] = []

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from switchboard.proxy.adapters.base import UpstreamProtocolError, Usage
 from switchboard.proxy.adapters.chat_stream import ChatChunkStream
 from switchboard.proxy.adapters.errors import stream_error
@@ -19,6 +21,8 @@ from switchboard.proxy.apis.native_stream import NativeStream, event_bytes
 from switchboard.proxy.apis.responses_object import Envelope, function_call_item, message_item, read_usage, response_id
 
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_TEXT_DELTA_HEAD = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":'
+_TEXT_DELTA_TAIL = b',"logprobs":[]}\n\n'
 
 
 def failure_events(
@@ -58,6 +62,8 @@ class ResponsesEncoder:
         self._created_at = 0
         self._output: list[dict[str, Any] | None] = []
         self._message: tuple[int, str] | None = None
+        self._delta_middle = b""
+        """The open message's text delta event between its sequence number and its text (``_text_event``)."""
         self._text: list[str] = []
         self._calls: dict[int, _Call] = {}
         self._finish_reason: str | None = None
@@ -112,6 +118,8 @@ class ResponsesEncoder:
             assert self._rid is not None
             index, item_id = len(self._output), "msg_" + self._rid.removeprefix("resp_")
             self._message = (index, item_id)
+            self._delta_middle = b',"item_id":' + orjson.dumps(item_id) + b',"output_index":%d' % index
+            self._delta_middle += b',"content_index":0,"delta":'
             self._output.append(None)
             out.append(
                 self._emit(
@@ -124,20 +132,16 @@ class ResponsesEncoder:
                     "response.content_part.added", item_id=item_id, output_index=index, content_index=0, part=part
                 )
             )
-        index, item_id = self._message
         self._text.append(text)
         self.output_seen = True
-        out.append(
-            self._emit(
-                "response.output_text.delta",
-                item_id=item_id,
-                output_index=index,
-                content_index=0,
-                delta=text,
-                logprobs=[],
-            )
-        )
+        out.append(self._text_event(text))
         return out
+
+    def _text_event(self, text: str) -> bytes:
+        """``response.output_text.delta``, the event of nearly every chunk: the bytes ``_emit`` would
+        make (orjson's compact JSON, the same keys in the same order), joined rather than serialised."""
+        sequence, self._sequence = self._sequence, self._sequence + 1
+        return b"".join((_TEXT_DELTA_HEAD, b"%d" % sequence, self._delta_middle, orjson.dumps(text), _TEXT_DELTA_TAIL))
 
     def _tool_delta(self, tool: ToolDelta) -> list[bytes]:
         out: list[bytes] = []
