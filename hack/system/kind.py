@@ -139,20 +139,25 @@ class KindSystem:
     def deployment(self, component: str) -> str:
         return f"deployment/{deployment_name(self.target.release_name, component)}"
 
-    def pods(self, selector: str, namespace: str) -> list[str]:
+    def pods(self, selector: str, namespace: str, *, terminating: bool = False) -> list[str]:
+        """Names of the pods ``selector`` picks; those being deleted only with ``terminating``."""
         done = self.cluster.kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json")
         items = json.loads(done.stdout)["items"]
-        return [i["metadata"]["name"] for i in items if not i["metadata"].get("deletionTimestamp")]
+        return [i["metadata"]["name"] for i in items if terminating or not i["metadata"].get("deletionTimestamp")]
 
     def stop_operators(self) -> None:
-        """The whole operator fleet down: scale to zero and wait until no operator pod is left."""
+        """The whole operator fleet down: scale to zero and wait until no operator pod is left.
+
+        Terminating pods count: a pod marked for deletion still runs its operator (kopf stops
+        gracefully), which would render a change made right after this returns.
+        """
         ns = self.release_namespace
         self.operator_replicas = int(
             self.cluster.kubectl("get", self.deployment("operator"), "-n", ns, "-o", "jsonpath={.spec.replicas}").stdout
         )
         self.cluster.kubectl("scale", self.deployment("operator"), "-n", ns, "--replicas=0")
         selector = component_selector(self.target.release_name, "operator")
-        if not wait_until(lambda: not self.pods(selector, ns), READY_TIMEOUT, interval=1.0):
+        if not wait_until(lambda: not self.pods(selector, ns, terminating=True), READY_TIMEOUT, interval=1.0):
             raise SystemStartError("operator pods did not terminate after scaling to zero")
 
     def start_operators(self) -> None:
