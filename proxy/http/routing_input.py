@@ -13,6 +13,7 @@ from switchboard.proxy.routing.types import Endpoint, RouteRequest, no_prefix
 
 # Never handed to the engine: they carry client credentials.
 _PRIVATE_HEADERS = frozenset({"authorization", "cookie", "api-key", "x-api-key", "proxy-authorization"})
+_MULTIDICTS = (CIMultiDictProxy, CIMultiDict)  # a tuple: ``A | B`` would build a union per request
 
 
 def prompt_tokens(body: Mapping[str, Any], endpoint: Endpoint) -> int:
@@ -36,7 +37,7 @@ class RoutingHeaders(Mapping[str, str]):
 
     def __init__(self, headers: Mapping[str, str]) -> None:
         self._headers: CIMultiDictProxy[str] | CIMultiDict[str] = (
-            headers if isinstance(headers, CIMultiDictProxy | CIMultiDict) else CIMultiDict(headers)
+            headers if isinstance(headers, _MULTIDICTS) else CIMultiDict(headers)
         )
 
     def _visible(self, name: str) -> bool:
