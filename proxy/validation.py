@@ -156,17 +156,27 @@ def _plain_chat(data: dict[str, Any]) -> ChatFlags | None:
         return None
     chars = 0
     for message in messages:
+        if (
+            type(message) is dict
+            and len(message) == 2
+            and type(content := message.get("content")) is str
+            and type(role := message.get("role")) is str
+            and role in _ROLES
+        ):
+            chars += len(content)  # a role and a text, nearly every message: no call, no field loop
+            continue
         counted = _plain_message(message)
         if counted is None:
             return None
         chars += counted
+    # Flags by tuple.__new__, as NamedTuple._make does: the generated __new__ is a Python call per request.
     if len(data) == 2:  # model and messages only: no option to check
-        return ChatFlags(False, False, prompt_tokens_of(chars, len(messages), None))
+        return tuple.__new__(ChatFlags, (False, False, prompt_tokens_of(chars, len(messages), None)))
     options = _plain_options(data)
     if options is None:
         return None
     stream, include_usage, tools = options
-    return ChatFlags(stream, include_usage, prompt_tokens_of(chars, len(messages), tools))
+    return tuple.__new__(ChatFlags, (stream, include_usage, prompt_tokens_of(chars, len(messages), tools)))
 
 
 def _plain_options(data: dict[str, Any]) -> tuple[bool, bool, Any] | None:
@@ -210,8 +220,6 @@ def _plain_message(message: Any) -> int | None:
     """
     if type(message) is not dict or type(role := message.get("role")) is not str or role not in _ROLES:
         return None
-    if len(message) == 2 and type(content := message.get("content")) is str:
-        return len(content)  # a role and a text: nearly every message
     chars = 0
     for key, value in message.items():
         if type(value) is str:
