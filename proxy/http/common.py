@@ -11,14 +11,13 @@ from aiohttp.base_protocol import BaseProtocol
 from switchboard.proxy.auth import Client, require_profile
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http.app_keys import RUNTIME, STATE, RequestState
+from switchboard.proxy.http.app_keys import RUNTIME, RequestState
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import NoRoute, Plan, RouteRequest
 from switchboard.proxy.runtime import NotReady, Runtime
 from switchboard.proxy.telemetry.attributes import plan_attributes
 from switchboard.proxy.telemetry.content import input_attributes
 from switchboard.proxy.telemetry.setup import Telemetry
-from switchboard.proxy.telemetry.spans import RequestTrace
 from switchboard.proxy.upstream.attempt import AttemptScope, Reporting
 from switchboard.proxy.upstream.loop import Served
 from switchboard.proxy.upstream.outcomes import ClientGone
@@ -76,11 +75,9 @@ def no_route_error(e: NoRoute) -> ApiError:
     return ApiError(e.status, e.message, code=code, param=param, retry_after=retry_after)
 
 
-def reporting(state: RequestState, runtime: Runtime, telemetry: Telemetry, endpoint: str) -> Reporting:
+def reporting(state: RequestState, runtime: Runtime, telemetry: Telemetry) -> Reporting:
     """Where this request's attempts report their outcomes."""
-    settle = state.reservation.settle if state.reservation is not None else None
-    trace = RequestTrace(telemetry, state.span)
-    return Reporting(runtime.router, runtime.metrics, state, endpoint, state.started_at, settle, trace)
+    return Reporting(runtime.router, runtime.metrics, state, telemetry)
 
 
 def attempt_headers(plan: Plan, scope: AttemptScope) -> dict[str, str]:
@@ -98,7 +95,9 @@ _HEADERS_ALLOWANCE = 16 * 1024
 """More than the status line and headers of any answer take: aiohttp refuses header blocks past 8 KiB itself."""
 
 
-async def json_answer(request: web.Request, plan: Plan, served: Served[bytes]) -> web.StreamResponse:
+async def json_answer(
+    request: web.Request, state: RequestState, plan: Plan, served: Served[bytes]
+) -> web.StreamResponse:
     """A complete answer with the headers naming what served it, and its cost when the price is known.
 
     A client must take it within the serving attempt's ``totalSeconds``: one that does not is gone
@@ -112,7 +111,7 @@ async def json_answer(request: web.Request, plan: Plan, served: Served[bytes]) -
     headers["Content-Type"] = "application/json"
     if served.scope.cost_usd is not None:
         headers["x-switchboard-cost-usd"] = format_cost(served.scope.cost_usd)
-    request[STATE].stamp(headers)  # sent here, not by the lifecycle
+    state.stamp(headers)  # sent here, not by the lifecycle
     body = served.value
     small = _takes_without_waiting(request, len(body))
     response = web.Response(body=body, headers=headers) if small else web.StreamResponse(headers=headers)
@@ -125,7 +124,7 @@ async def json_answer(request: web.Request, plan: Plan, served: Served[bytes]) -
             async with asyncio.timeout(served.scope.attempt.timeouts.total_seconds):
                 await _write_in_chunks(request, response, memoryview(body))
     except (TimeoutError, ConnectionError, aiohttp.ClientConnectionError):
-        request[STATE].client_gone = True
+        state.client_gone = True
         if request.transport is not None:
             request.transport.abort()  # what the transport still holds for it is freed now
     return response

@@ -111,17 +111,27 @@ class RequestLifecycle:
 
     def api(self, route: str | None, handler: Handler) -> Handler:
         """``handler`` of the API route ``route`` (``/v1/...``; None: no route matched) in the request's lifecycle."""
-        endpoint = route.removeprefix("/v1/") if route else "unmatched"
+        return self._wrapped(handler, route=route, endpoint=route.removeprefix("/v1/") if route else "unmatched")
+
+    def plain(self, handler: Handler) -> Handler:
+        """``handler`` of a route outside the API (probes, ``/metrics``): an id and its headers, nothing recorded."""
+        return self._wrapped(handler, route=None, endpoint=None)
+
+    def _wrapped(self, handler: Handler, *, route: str | None, endpoint: str | None) -> Handler:
+        """The one lifecycle of every route; ``endpoint`` None: outside the API (no span, no metrics, no access
+        line)."""
         telemetry, keys, end = self._telemetry, self._keys, self._end
+        recorded = endpoint is not None
 
         async def lifecycle(request: web.Request) -> web.StreamResponse:
             request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
             scope = enter_request(request_id)  # every log line of the request carries its id
             try:
-                state = RequestState(request_id, endpoint, time.monotonic())
+                state = RequestState(request_id, endpoint or "unmatched", time.monotonic())
                 request[STATE] = state
-                span, attached = open_span(telemetry, request, request_id, route)
-                state.span = span
+                attached: Token[Context] | None = None
+                if recorded:
+                    state.span, attached = open_span(telemetry, request, request_id, route)
                 try:
                     try:
                         if keys is not None and needs_key(request):  # client auth on: the client, or a 401
@@ -132,33 +142,11 @@ class RequestLifecycle:
                     if not response.prepared:
                         state.stamp(response.headers)
                 except BaseException as error:  # cancelled (the client went away, or the server stops), or a redirect
-                    end(request, state, attached, error)
+                    if recorded:
+                        end(request, state, attached, error)
                     raise
-                end(request, state, attached, response)
-                return response
-            finally:
-                leave_request(scope)
-
-        return lifecycle
-
-    def plain(self, handler: Handler) -> Handler:
-        """``handler`` of a route outside the API (probes, ``/metrics``): an id and its headers, nothing recorded."""
-        keys = self._keys
-
-        async def lifecycle(request: web.Request) -> web.StreamResponse:
-            request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
-            scope = enter_request(request_id)
-            try:
-                state = RequestState(request_id, "unmatched", 0.0)
-                request[STATE] = state
-                try:
-                    if keys is not None and needs_key(request):
-                        state.client = authenticated(keys, request)
-                    response = await handler(request)
-                except Exception as error:
-                    response = _error_answer(request, state, error)
-                if not response.prepared:
-                    state.stamp(response.headers)
+                if recorded:
+                    end(request, state, attached, response)
                 return response
             finally:
                 leave_request(scope)

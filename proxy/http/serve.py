@@ -70,7 +70,6 @@ async def serve(
     route: RouteRequest,
     make: CodecFactory,
     *,
-    endpoint: str,
     stream: bool,
     prompt: Mapping[str, Any],
     capability: Capability | None = None,
@@ -91,11 +90,11 @@ async def serve(
                 return capability.otherwise()
             plan = dataclasses.replace(plan, attempts=capable)
         async with Admitted(request, plan, route, snap.config.fleet.replicas) as plan:
-            report = reporting(state, runtime, request.app[TELEMETRY], endpoint)
+            report = reporting(state, runtime, request.app[TELEMETRY])
             prepare = codec_preparer(snap, make, prompt)
             if not stream:
                 served = await run_attempts(report, plan, route.model, prepare, functools.partial(codec_once, snap))
-                return await json_answer(request, plan, served)
+                return await json_answer(request, state, plan, served)
             client = ClientStream(request)
             final_plan = plan
 
@@ -108,7 +107,7 @@ async def serve(
                 try:
                     await client.end_broken(broken.scope, broken.error)
                 except ClientGone:
-                    report.labels.client_gone = True
+                    state.client_gone = True
             except ClientGone:
-                report.labels.client_gone = True
+                state.client_gone = True
             return client.response or web.Response(status=499)

@@ -15,7 +15,7 @@ millisecond instead of aiohttp's rounding up to whole seconds.
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -27,7 +27,8 @@ from switchboard.proxy.http.app_keys import RequestState
 from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import Attempt, Outcome
-from switchboard.proxy.telemetry.spans import AttemptTrace, RequestTrace
+from switchboard.proxy.telemetry.setup import Telemetry
+from switchboard.proxy.telemetry.spans import AttemptTrace, attempt_trace
 from switchboard.proxy.upstream.outcomes import ClientGone, describe, failure_outcome, success_outcome
 
 log = logging.getLogger("switchboard.proxy.upstream")
@@ -51,22 +52,19 @@ class Deadline:
 
 @dataclass(slots=True)
 class Reporting:
-    """Where attempt outcomes go: the learning router, the metrics and this request's labels.
+    """Where attempt outcomes go: the learning router, the metrics, the telemetry and this request's state.
 
     Built once per request and never changed; not ``frozen`` because a frozen dataclass sets each
-    field through ``object.__setattr__`` (four times the cost of this one's ``__init__`` at eight fields).
+    field through ``object.__setattr__``. What the request itself knows (its arrival time, span, labels,
+    fleet reservation) is read from ``state``, never copied here.
     """
 
     router: Router
     metrics: ProxyMetrics
-    labels: RequestState
-    endpoint: str
-    started_at: float
-    """When the request arrived (``time.monotonic``): first-byte times count from here."""
-    on_usage: Callable[[Attempt, Usage, float | None], None] | None = None
-    """Told every attempt's usage and cost once known (the fleet limiter reconciles reservations and budgets)."""
-    trace: RequestTrace = field(default_factory=RequestTrace.off)
-    """The request's span and the tracer: each attempt gets a child span."""
+    state: RequestState
+    """The request's labels (provider, cost, spill...), set here as attempts end; its span and arrival time."""
+    telemetry: Telemetry = field(default_factory=Telemetry.off)
+    """Each attempt gets a child span of the request's (tracing on) and GenAI measurements (metrics on)."""
 
 
 class AttemptScope:
@@ -154,7 +152,8 @@ class OwnedAttempt(AttemptScope):
         self.began = time.monotonic()
         self.usage = self.committed_at = self.cost_usd = self.outcome = self.headroom = self.endpoint = None
         self.waiting_on_client = False
-        self.trace = reporting.trace.attempt(attempt, endpoint=reporting.endpoint, number=number)
+        state = reporting.state
+        self.trace = attempt_trace(reporting.telemetry, state.span, attempt, endpoint=state.endpoint, number=number)
         self._limit = max(0.001, min(attempt.timeouts.total_seconds, deadline.remaining))
         self._timer: asyncio.TimerHandle | None = None
         self._expired = False
@@ -239,15 +238,15 @@ class OwnedAttempt(AttemptScope):
                 kind.replace("_", " "),
             )
         provider = attempt.provider.key  # "namespace/name" in metrics and logs (just the name when standalone)
-        labels = reporting.labels
+        state = reporting.state
         committed_at = self.committed_at
         if committed_at is not None or kind in ("client_gone", "cancelled"):
-            labels.provider = provider  # served it, or was serving it when the client left
+            state.provider = provider  # served it, or was serving it when the client left
         if self.endpoint is not None:
-            labels.upstream_endpoint = self.endpoint
+            state.upstream_endpoint = self.endpoint
         if committed_at is not None:
-            route = (labels.api, reporting.endpoint, attempt.profile.key, provider)
-            reporting.metrics.first_byte.labels(*route).observe(committed_at - reporting.started_at)
+            route = (state.api, state.endpoint, attempt.profile.key, provider)
+            reporting.metrics.first_byte.labels(*route).observe(committed_at - state.started_at)
         if usage is not None:
             _record_usage(reporting, self, usage)
         if self.trace is not None:
@@ -284,14 +283,15 @@ class OwnedAttempt(AttemptScope):
 def _record_usage(reporting: Reporting, scope: AttemptScope, usage: Usage) -> None:
     """Tokens into the metrics, and spend when the model's price is known (unknown is not free)."""
     attempt = scope.attempt
-    api, profile, provider = reporting.labels.api, attempt.profile.key, attempt.provider.key
+    state = reporting.state
+    api, profile, provider = state.api, attempt.profile.key, attempt.provider.key
     metrics = reporting.metrics
     metrics.tokens.labels(api, profile, provider, "prompt").inc(usage.prompt_tokens)
     metrics.tokens.labels(api, profile, provider, "completion").inc(usage.completion_tokens)
     cost = cost_usd(attempt.price, usage)
     scope.cost_usd = cost
-    if reporting.on_usage is not None:
-        reporting.on_usage(attempt, usage, cost)
+    if state.reservation is not None:  # the fleet limiter reconciles reservations and budgets
+        state.reservation.settle(attempt, usage, cost)
     if cost is not None:
         metrics.cost.labels(api, profile, provider).inc(cost)
-        reporting.labels.cost_usd = cost
+        state.cost_usd = cost

@@ -131,4 +131,4 @@ def _report_spill(reporting: Reporting, plan: Plan) -> None:
     for key, reason in plan.spilled:  # provider keys: "namespace/name", like every other provider label
         reporting.metrics.spillovers.labels(plan.profile.key, key, reason).inc()
         parts.append(f"{key}:{reason}")
-    reporting.labels.spill = ",".join(parts)
+    reporting.state.spill = ",".join(parts)
