@@ -20,7 +20,14 @@ from switchboard.proxy.apis.codec import CodecFactory
 from switchboard.proxy.errors import ApiError, invalid_param
 from switchboard.proxy.fleet.http import Admitted
 from switchboard.proxy.http.app_keys import STATE, TELEMETRY
-from switchboard.proxy.http.common import json_answer, plan_for, ready_runtime, reporting
+from switchboard.proxy.http.common import (
+    json_headers,
+    json_in_chunks,
+    plan_for,
+    ready_runtime,
+    reporting,
+    takes_without_waiting,
+)
 from switchboard.proxy.http.stream_relay import ClientStream, relay
 from switchboard.proxy.routing.types import RouteRequest
 from switchboard.proxy.upstream.attempt import AttemptScope
@@ -80,7 +87,8 @@ async def serve(
     when it has none): what a profile that captures content records on the request span, and what a
     Service-backed provider's endpoint picking hashes the prompt prefix of.
     """
-    runtime = ready_runtime(request)
+    app = request.app
+    runtime = ready_runtime(app)
     state = request[STATE]
     with runtime.lease() as snap:
         plan = plan_for(state, runtime.router, route, prompt)
@@ -90,11 +98,14 @@ async def serve(
                 return capability.otherwise()
             plan = dataclasses.replace(plan, attempts=capable)
         async with Admitted(request, plan, route, snap.config.fleet.replicas) as plan:
-            report = reporting(state, runtime, request.app[TELEMETRY])
+            report = reporting(state, runtime, app[TELEMETRY])
             prepare = codec_preparer(snap, make, prompt)
             if not stream:
                 served = await run_attempts(report, plan, route.model, prepare, functools.partial(codec_once, snap))
-                return await json_answer(request, state, plan, served)
+                headers = json_headers(plan, served.scope)
+                if takes_without_waiting(request, len(served.value)):
+                    return web.Response(body=served.value, headers=headers)  # the lifecycle stamps, aiohttp sends
+                return await json_in_chunks(request, state, headers, served)
             client = ClientStream(request)
             final_plan = plan
 

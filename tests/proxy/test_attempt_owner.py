@@ -49,7 +49,7 @@ def test_everything_else_is_not_the_upstreams(error: BaseException, kind: str, p
 def _setup() -> tuple[Router, Reporting]:
     router = Router(make_config([provider("a", circuitBreaker={"consecutiveFailures": 1})]))
     metrics = create_metrics(lambda: router.provider_health, environ={})
-    state = RequestState("req-1", "chat/completions", time.monotonic())
+    state = RequestState("req-1", "chat/completions", "chat", time.monotonic())
     return router, Reporting(router, metrics, state)
 
 
