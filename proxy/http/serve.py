@@ -30,8 +30,7 @@ from switchboard.proxy.http.common import (
 )
 from switchboard.proxy.http.stream_relay import ClientStream, relay
 from switchboard.proxy.routing.types import RouteRequest
-from switchboard.proxy.upstream.attempt import AttemptScope
-from switchboard.proxy.upstream.exchange import Coded, codec_once, codec_preparer
+from switchboard.proxy.upstream.exchange import codec_once, codec_preparer
 from switchboard.proxy.upstream.loop import StreamBroken, run_attempts
 from switchboard.proxy.upstream.outcomes import ClientGone
 
@@ -107,13 +106,8 @@ async def serve(
                     return web.Response(body=served.value, headers=headers)  # the lifecycle stamps, aiohttp sends
                 return await json_in_chunks(request, state, headers, served)
             client = ClientStream(request)
-            final_plan = plan
-
-            async def relay_attempt(scope: AttemptScope, coded: Coded) -> None:
-                await relay(snap, scope, coded, final_plan, client)
-
-            try:
-                await run_attempts(report, plan, route.model, prepare, relay_attempt)
+            try:  # each attempt awaits ``relay`` itself: no coroutine of ours between, resumed per streamed chunk
+                await run_attempts(report, plan, route.model, prepare, functools.partial(relay, snap, plan, client))
             except StreamBroken as broken:
                 try:
                     await client.end_broken(broken.scope, broken.error)

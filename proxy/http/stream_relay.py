@@ -93,7 +93,7 @@ class ClientStream:
         await self.end(scope, closing)
 
 
-async def relay(snap: Snapshot, scope: AttemptScope, coded: Coded, plan: Plan, client: ClientStream) -> None:
+async def relay(snap: Snapshot, plan: Plan, client: ClientStream, scope: AttemptScope, coded: Coded) -> None:
     """One streamed attempt of any inbound API: open upstream, hold events back until the commit, relay, end.
 
     Until the commit the provider's ``firstTokenSeconds`` (when set) bounds the wait; unset, no
