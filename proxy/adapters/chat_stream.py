@@ -20,8 +20,10 @@ def carries_output(chunk: Mapping[str, Any]) -> bool:
     choices = chunk.get("choices")
     for choice in choices if isinstance(choices, list) else ():
         delta = choice.get("delta") if isinstance(choice, dict) else None
-        if isinstance(delta, dict) and any(delta.get(name) for name in _OUTPUT_FIELDS):
-            return True
+        if isinstance(delta, dict):
+            for name in _OUTPUT_FIELDS:  # a loop, not any() over a generator: it runs per chunk until the commit
+                if delta.get(name):
+                    return True
     return False
 
 

@@ -107,9 +107,9 @@ async def relay(snap: Snapshot, plan: Plan, client: ClientStream, scope: Attempt
             translator = codec.open_stream()
             answer = client.answer(attempt_headers(plan, scope))
             try:
-                chunks = upstream.content.iter_any()
+                read = upstream.content.readany  # b"" at the end; awaited directly, not through an async iterator
                 held: list[bytes] = []
-                async for chunk in chunks:
+                while chunk := await read():
                     events = translator.feed(chunk)
                     if translator.output_seen:
                         if first_token is not None:
@@ -119,7 +119,7 @@ async def relay(snap: Snapshot, plan: Plan, client: ClientStream, scope: Attempt
                         held = []
                         break
                     held += events
-                async for chunk in chunks:  # committed (or already at the end): relayed as they come
+                while chunk := await read():  # committed (or already at the end): relayed as they come
                     events = translator.feed(chunk)
                     if events:
                         await client.write(scope, events)
