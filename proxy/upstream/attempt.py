@@ -9,7 +9,9 @@ is neutral for it.
 
 The attempt's total time (``timeouts.totalSeconds`` capped by the request
 deadline) is enforced here, on the event loop's clock, so it holds to the
-millisecond instead of aiohttp's rounding up to whole seconds.
+millisecond instead of aiohttp's rounding up to whole seconds; so is the
+upstream's silence (``timeouts.firstByteSeconds``) wherever the exchange has
+no ``sock_read`` of aiohttp's bounding it, by the same one timer.
 """
 
 import asyncio
@@ -31,6 +33,9 @@ from switchboard.proxy.telemetry.spans import AttemptTrace, RequestTrace
 from switchboard.proxy.upstream.outcomes import ClientGone, describe, failure_outcome, success_outcome
 
 log = logging.getLogger("switchboard.proxy.upstream")
+
+_CLOCK_RESOLUTION = 0.001
+"""A deadline this close is due: uvloop's clock and timers count whole milliseconds."""
 
 
 class Deadline:
@@ -86,6 +91,7 @@ class AttemptScope:
         "headroom",
         "number",
         "outcome",
+        "silent_since",
         "trace",
         "usage",
         "waiting_on_client",
@@ -103,9 +109,19 @@ class AttemptScope:
     waiting_on_client: bool
     headroom: float | None  # the upstream's own quota left, from its rate-limit headers
     endpoint: str | None  # Service-backed providers: the endpoint last tried (ip:port)
+    silent_since: float | None
+    """Loop time since which the attempt has waited on its upstream, which ``firstByteSeconds`` bounds: from the
+    start, moved on by ``heard``; None once aiohttp's ``sock_read`` bounds the waits instead (a stream's, a
+    Service endpoint's), or nothing is waited for any more. Never moved back nor set again once None: the
+    attempt's timer may have been armed for the old value, never later."""
 
     def use_endpoint(self, endpoint: str) -> None:
         self.endpoint = endpoint
+
+    def heard(self) -> None:
+        """The upstream just sent bytes: its silence, if watched, starts over."""
+        if self.silent_since is not None:
+            self.silent_since = asyncio.get_running_loop().time()
 
     @property
     def committed(self) -> bool:
@@ -139,12 +155,15 @@ class OwnedAttempt(AttemptScope):
     A plain (not async) context manager: starting and ending an attempt never awaits,
     and it runs for every attempt (an ``async with`` costs two coroutines more).
 
-    The total time is its own timer, with ``asyncio.Timeout``'s semantics (the task is
-    cancelled when it fires; that cancellation, and only that one, leaves as ``TimeoutError``):
-    ``asyncio.Timeout`` costs three times a bare timer on Python 3.11 (enum state reads).
+    The total time and the upstream's silence (``silent_since``) share one timer, with
+    ``asyncio.Timeout``'s semantics (the task is cancelled when it fires; that cancellation, and
+    only that one, leaves as ``TimeoutError``): ``asyncio.Timeout`` costs three times a bare timer
+    on Python 3.11 (enum state reads), and a timer re-armed on every read (aiohttp's ``sock_read``)
+    costs two more per answer. It is armed for the earlier of the two and, when it fires for a
+    silence that was broken since, re-armed for what is due then (rarely: answers come sooner).
     """
 
-    __slots__ = ("_cancelling", "_expired", "_limit", "_reporting", "_task", "_timer")
+    __slots__ = ("_cancelling", "_ends_at", "_expired", "_limit", "_reporting", "_task", "_timer")
 
     def __init__(self, reporting: Reporting, attempt: Attempt, number: int, deadline: Deadline) -> None:
         self._reporting = reporting
@@ -170,7 +189,10 @@ class OwnedAttempt(AttemptScope):
                 raise RuntimeError("an attempt runs inside a task")
             self._task = task
             self._cancelling = task.cancelling()
-            self._timer = asyncio.get_running_loop().call_later(self._limit, self._expire)
+            loop = asyncio.get_running_loop()
+            self.silent_since = now = loop.time()
+            self._ends_at = now + self._limit
+            self._timer = loop.call_later(min(self._limit, self.attempt.timeouts.first_byte_seconds), self._expire)
         except BaseException as error:
             if trace is not None:
                 trace.__exit__(type(error), error, error.__traceback__)
@@ -178,7 +200,17 @@ class OwnedAttempt(AttemptScope):
         return self
 
     def _expire(self) -> None:
-        """The attempt's total time passed: cancel its task (``__exit__`` turns that into ``TimeoutError``)."""
+        """The attempt's total time passed, or the upstream was silent too long: cancel its task (``__exit__``
+        turns that into ``TimeoutError``). Neither yet (the silence was broken or stopped being watched):
+        re-armed for what is due next."""
+        loop = self._task.get_loop()
+        due = self._ends_at
+        if self.silent_since is not None:
+            due = min(due, self.silent_since + self.attempt.timeouts.first_byte_seconds)
+        left = due - loop.time()
+        if left >= _CLOCK_RESOLUTION:
+            self._timer = loop.call_later(left, self._expire)
+            return
         self._timer = None
         self._expired = True
         self._task.cancel()

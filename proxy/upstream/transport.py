@@ -7,7 +7,7 @@ one drains.
 """
 
 import math
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -56,18 +56,29 @@ def open_session(key: PoolKey, resolver: AbstractResolver | None = None) -> aioh
     )
 
 
-def client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
-    """Connect and first-byte limits of the attempt; its total is enforced by its owner (``OwnedAttempt``).
+@dataclass(frozen=True, slots=True)
+class ClientTimeouts:
+    """One ``Timeouts`` as aiohttp's, both ways an exchange uses it (built once per config).
 
-    ``sock_read`` bounds every read, so it is both the time to the first byte and
-    the longest silence allowed inside a stream. No rounding up to whole seconds.
+    Its total is enforced by the attempt's owner (``OwnedAttempt``), never by aiohttp; no
+    rounding up to whole seconds.
     """
-    return aiohttp.ClientTimeout(
-        total=None,
-        sock_connect=timeouts.connect_seconds,
-        sock_read=timeouts.first_byte_seconds,
-        ceil_threshold=math.inf,
-    )
+
+    reads: aiohttp.ClientTimeout
+    """``sock_read`` bounds every read: the time to the first byte and the longest silence inside a stream
+    (a timer re-armed per read), for exchanges the attempt's own timer does not watch."""
+    connect: aiohttp.ClientTimeout
+    """Only the connect: the attempt's timer bounds the upstream's silence (``AttemptScope.silent_since``)."""
+
+    @classmethod
+    def of(cls, timeouts: Timeouts) -> "ClientTimeouts":
+        connect = timeouts.connect_seconds
+        return cls(
+            reads=aiohttp.ClientTimeout(
+                total=None, sock_connect=connect, sock_read=timeouts.first_byte_seconds, ceil_threshold=math.inf
+            ),
+            connect=aiohttp.ClientTimeout(total=None, sock_connect=connect, ceil_threshold=math.inf),
+        )
 
 
 def send(
@@ -96,27 +107,32 @@ def send(
     )
 
 
-def read_upstream_body(response: aiohttp.ClientResponse) -> Awaitable[bytes]:
+def read_upstream_body(response: aiohttp.ClientResponse, heard: Callable[[], None] | None = None) -> Awaitable[bytes]:
     """The whole (decompressed) body; ``UpstreamProtocolError`` once it passes ``MAX_UPSTREAM_BODY_BYTES``.
 
     A body of announced length that is not compressed is read in one call: the parser
     delivers exactly the announced bytes, so the limit holds without counting. Otherwise
     (chunked, or compressed and so of unknown size once inflated) it is read in chunks and
-    counted as it grows. (Not itself a coroutine: the one-call case awaits aiohttp's read directly.)
+    counted as it grows. ``heard``, when given, is told of every chunk as it comes (no
+    ``sock_read`` bounds these reads: the caller watches the silence), so the one-call read
+    is kept for a body already complete. (Not itself a coroutine: the one-call case awaits
+    aiohttp's read directly.)
     """
     limit = MAX_UPSTREAM_BODY_BYTES
     declared = response.content_length
     if declared is not None:
         if declared > limit:
             raise UpstreamProtocolError(f"upstream announced a {declared}-byte body; the limit is {limit} bytes")
-        if hdrs.CONTENT_ENCODING not in response.headers:
+        if hdrs.CONTENT_ENCODING not in response.headers and (heard is None or response.content.is_eof()):
             return response.read()
-    return _read_counted(response, limit)
+    return _read_counted(response, limit, heard)
 
 
-async def _read_counted(response: aiohttp.ClientResponse, limit: int) -> bytes:
+async def _read_counted(response: aiohttp.ClientResponse, limit: int, heard: Callable[[], None] | None) -> bytes:
     body = bytearray()
     async for chunk in response.content.iter_chunked(_READ_CHUNK_BYTES):
+        if heard is not None:
+            heard()
         body += chunk
         if len(body) > limit:
             raise UpstreamProtocolError(f"upstream body exceeds the limit of {limit} bytes")
