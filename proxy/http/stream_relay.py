@@ -95,6 +95,7 @@ async def relay(snap: Snapshot, scope: AttemptScope, coded: Coded, plan: Plan, c
                 chunks = response.content.iter_any()
                 held: list[bytes] = []
                 async for chunk in chunks:
+                    scope.heard()
                     events = translator.feed(chunk)
                     if translator.output_seen:
                         if first_token is not None:
@@ -105,6 +106,7 @@ async def relay(snap: Snapshot, scope: AttemptScope, coded: Coded, plan: Plan, c
                         break
                     held += events
                 async for chunk in chunks:  # committed (or already at the end): relayed as they come
+                    scope.heard()
                     events = translator.feed(chunk)
                     if events:
                         await client.write(scope, events)

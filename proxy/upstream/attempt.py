@@ -110,10 +110,10 @@ class AttemptScope:
     headroom: float | None  # the upstream's own quota left, from its rate-limit headers
     endpoint: str | None  # Service-backed providers: the endpoint last tried (ip:port)
     silent_since: float | None
-    """Loop time since which the attempt has waited on its upstream, which ``firstByteSeconds`` bounds: from the
-    start, moved on by ``heard``; None once aiohttp's ``sock_read`` bounds the waits instead (a stream's, a
-    Service endpoint's), or nothing is waited for any more. Never moved back nor set again once None: the
-    attempt's timer may have been armed for the old value, never later."""
+    """Loop time since which the upstream has been silent, which ``firstByteSeconds`` bounds: from the start,
+    moved on by ``heard`` (each chunk of a body or a stream); None where aiohttp's ``sock_read`` bounds the
+    waits instead (a Service endpoint's). Never moved back nor set again once None: the attempt's timer may
+    have been armed for the old value, never later. Time blocked on the client is never the upstream's."""
 
     def use_endpoint(self, endpoint: str) -> None:
         self.endpoint = endpoint
@@ -201,15 +201,17 @@ class OwnedAttempt(AttemptScope):
 
     def _expire(self) -> None:
         """The attempt's total time passed, or the upstream was silent too long: cancel its task (``__exit__``
-        turns that into ``TimeoutError``). Neither yet (the silence was broken or stopped being watched):
-        re-armed for what is due next."""
+        turns that into ``TimeoutError``). Neither yet (the silence was broken, or the attempt was waiting on
+        the client, whose slowness is not the upstream's silence): re-armed for what is due next."""
         loop = self._task.get_loop()
+        now = loop.time()
         due = self._ends_at
-        if self.silent_since is not None:
-            due = min(due, self.silent_since + self.attempt.timeouts.first_byte_seconds)
-        left = due - loop.time()
-        if left >= _CLOCK_RESOLUTION:
-            self._timer = loop.call_later(left, self._expire)
+        silent_since = self.silent_since
+        if silent_since is not None:
+            first_byte = self.attempt.timeouts.first_byte_seconds
+            due = min(due, (now if self.waiting_on_client else silent_since) + first_byte)
+        if due - now >= _CLOCK_RESOLUTION:
+            self._timer = loop.call_later(due - now, self._expire)
             return
         self._timer = None
         self._expired = True

@@ -104,39 +104,37 @@ async def codec_once(snap: Snapshot, scope: AttemptScope, coded: Coded) -> bytes
 
 
 def _sending(
-    snap: Snapshot, scope: AttemptScope, upstream: UpstreamRequest, body: Body, *, stream: bool = False
+    snap: Snapshot, scope: AttemptScope, upstream: UpstreamRequest, body: Body
 ) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
     """The provider's pool, or for a Service-backed provider one endpoint's (recorded on the scope).
 
-    The upstream's silence is bounded by the attempt's own timer (``scope.silent_since``), one timer per
-    attempt, except where aiohttp's ``sock_read`` is needed: inside a stream (its events' silences), and
-    for a Service endpoint (a connect that fails moves on to the next endpoint, so the first byte is
-    waited for from that endpoint's request, not the attempt's start). Elsewhere the first byte is
-    waited for from the attempt's start: a new connection's connect (``sock_connect``) counts in it.
+    The upstream's silence (the first byte, then between a body's or a stream's chunks) is bounded by the
+    attempt's own timer (``scope.silent_since``, moved on by ``scope.heard``): one timer per attempt rather
+    than aiohttp's ``sock_read``, a timer re-armed on every read. A Service endpoint keeps ``sock_read``: a
+    connect that fails moves on to the next endpoint, so its first byte is waited for from its own request.
+    Elsewhere the first byte is waited for from the attempt's start: a new connection's connect (which
+    ``sock_connect`` bounds) counts in it.
     """
     provider = scope.attempt.provider
     timeouts = snap.client_timeouts_of(scope.attempt.timeouts)
     if provider.service is not None and snap.endpoint_calls is not None and snap.endpoint_calls.follows(provider):
         scope.silent_since = None
         return snap.endpoint_calls.sending(provider, upstream, timeouts.reads, body, scope.use_endpoint)
-    return send(snap.session(provider), upstream, timeouts.reads if stream else timeouts.connect)
+    return send(snap.session(provider), upstream, timeouts.connect)
 
 
 @asynccontextmanager
 async def open_stream(snap: Snapshot, scope: AttemptScope, prepared: Prepared) -> AsyncIterator[aiohttp.ClientResponse]:
     """An upstream stream answered 2xx, released on exit; errors raised inside are scrubbed of the key.
 
-    Until the upstream answers, both the attempt's timer and aiohttp's ``sock_read`` bound the wait; from
-    then on ``sock_read`` alone bounds its silences (time spent waiting on the client is not the upstream's).
+    Its reader tells ``scope.heard`` of every chunk: the attempt's timer bounds the silences between them.
     """
     provider = scope.attempt.provider
     try:
-        async with _sending(snap, scope, prepared.request, prepared.body, stream=True) as response:
-            scope.silent_since = None
+        async with _sending(snap, scope, prepared.request, prepared.body) as response:
             if response.status >= 300:
-                raise snap.adapter(provider).error(
-                    response.status, await read_upstream_body(response), response.headers
-                )
+                raw = await read_upstream_body(response, scope.heard if scope.silent_since is not None else None)
+                raise snap.adapter(provider).error(response.status, raw, response.headers)
             scope.headroom = upstream_headroom(response.headers)
             yield response
     except UpstreamError as error:

@@ -66,7 +66,7 @@ class ClientTimeouts:
 
     reads: aiohttp.ClientTimeout
     """``sock_read`` bounds every read: the time to the first byte and the longest silence inside a stream
-    (a timer re-armed per read), for exchanges the attempt's own timer does not watch."""
+    (a timer re-armed per read), for exchanges the attempt's own timer does not watch (a Service endpoint's)."""
     connect: aiohttp.ClientTimeout
     """Only the connect: the attempt's timer bounds the upstream's silence (``AttemptScope.silent_since``)."""
 
