@@ -36,7 +36,8 @@ from switchboard.proxy.upstream.outcomes import ClientGone, describe, failure_ou
 log = logging.getLogger("switchboard.proxy.upstream")
 
 _CLOCK_RESOLUTION = 0.001
-"""A deadline this close is due: uvloop's clock and timers count whole milliseconds."""
+"""A deadline this close is due: uvloop's timers count whole milliseconds (of a clock that may lag
+``time.monotonic``, the clock of the attempt's deadlines, by as much)."""
 
 
 class Deadline:
@@ -113,9 +114,9 @@ class AttemptScope:
     headroom: float | None  # the upstream's own quota left, from its rate-limit headers
     endpoint: str | None  # Service-backed providers: the endpoint last tried (ip:port)
     silent_since: float | None
-    """Loop time since which the upstream has been silent, which ``firstByteSeconds`` bounds: from the start,
-    moved on by ``heard`` (each chunk of a body or a stream); None where aiohttp's ``sock_read`` bounds the
-    waits instead (a Service endpoint's). Never moved back nor set again once None: the attempt's timer may
+    """``time.monotonic()`` since which the upstream has been silent, which ``firstByteSeconds`` bounds: from
+    the start, moved on by ``heard`` (each chunk of a body or a stream); None where aiohttp's ``sock_read``
+    bounds the waits instead (a Service endpoint's). Never moved back nor set again once None: the attempt's timer may
     have been armed for the old value, never later. Time blocked on the client is never the upstream's."""
 
     def use_endpoint(self, endpoint: str) -> None:
@@ -124,7 +125,7 @@ class AttemptScope:
     def heard(self) -> None:
         """The upstream just sent bytes: its silence, if watched, starts over."""
         if self.silent_since is not None:
-            self.silent_since = asyncio.get_running_loop().time()
+            self.silent_since = time.monotonic()
 
     @property
     def committed(self) -> bool:
@@ -197,10 +198,10 @@ class OwnedAttempt(AttemptScope):
                 raise RuntimeError("an attempt runs inside a task")
             self._task = task
             self._cancelling = task.cancelling()
-            loop = asyncio.get_running_loop()
-            self.silent_since = now = loop.time()
-            self._ends_at = now + self._limit
-            self._timer = loop.call_later(min(self._limit, self.attempt.timeouts.first_byte_seconds), self._expire)
+            self.silent_since = began = self.began
+            self._ends_at = began + self._limit
+            delay = min(self._limit, self.attempt.timeouts.first_byte_seconds)
+            self._timer = asyncio.get_running_loop().call_later(delay, self._expire)
         except BaseException as error:
             if trace is not None:
                 trace.__exit__(type(error), error, error.__traceback__)
@@ -211,15 +212,14 @@ class OwnedAttempt(AttemptScope):
         """The attempt's total time passed, or the upstream was silent too long: cancel its task (``__exit__``
         turns that into ``TimeoutError``). Neither yet (the silence was broken, or the attempt was waiting on
         the client, whose slowness is not the upstream's silence): re-armed for what is due next."""
-        loop = self._task.get_loop()
-        now = loop.time()
+        now = time.monotonic()
         due = self._ends_at
         silent_since = self.silent_since
         if silent_since is not None:
             first_byte = self.attempt.timeouts.first_byte_seconds
             due = min(due, (now if self.waiting_on_client else silent_since) + first_byte)
         if due - now >= _CLOCK_RESOLUTION:
-            self._timer = loop.call_later(due - now, self._expire)
+            self._timer = self._task.get_loop().call_later(due - now, self._expire)
             return
         self._timer = None
         self._expired = True
