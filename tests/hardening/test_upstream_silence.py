@@ -22,7 +22,7 @@ from tests.hardening.checks import CHAT, assert_openai_error, open_upstream_conn
 
 pytestmark = pytest.mark.timeout(60)
 
-SILENCE = 0.5
+SILENCE = 1.0
 LONG = 600.0
 """The attempt's total and the request's deadline: far past the client's patience (``CLIENT_WAIT``)."""
 CLIENT_WAIT = aiohttp.ClientTimeout(total=20)
