@@ -75,7 +75,7 @@ class AnthropicAdapter:
         headers = dict(STREAM_HEADERS if stream else JSON_HEADERS) | {"anthropic-version": ANTHROPIC_VERSION}
         if target.api_key:
             headers["x-api-key"] = target.api_key
-        return UpstreamRequest("POST", f"{target.provider.effective_base_url}/v1/messages", headers, dump(payload))
+        return UpstreamRequest("POST", f"{target.base_url}/v1/messages", headers, dump(payload))
 
     def messages_request(
         self, target: Target, body: Mapping[str, Any], *, stream: bool, client_headers: Mapping[str, str]
@@ -102,7 +102,7 @@ class AnthropicAdapter:
         headers |= native_headers(client_headers)
         if target.api_key:
             headers["x-api-key"] = target.api_key
-        return UpstreamRequest("POST", f"{target.provider.effective_base_url}/v1/{path}", headers, dump(payload))
+        return UpstreamRequest("POST", f"{target.base_url}/v1/{path}", headers, dump(payload))
 
     def chat_answer(self, target: Target, public_model: str, raw: bytes) -> Decoded:
         payload = load_object(FAMILY, raw, "chat response")

@@ -48,7 +48,7 @@ class GeminiAdapter:
         headers = dict(STREAM_HEADERS if stream else JSON_HEADERS)
         if target.api_key:
             headers["x-goog-api-key"] = target.api_key
-        url = f"{target.provider.effective_base_url}/v1beta/models/{model}:{method}"
+        url = f"{target.base_url}/v1beta/models/{model}:{method}"
         return UpstreamRequest("POST", url, headers, dump(payload))
 
     def chat_answer(self, target: Target, public_model: str, raw: bytes) -> Decoded:

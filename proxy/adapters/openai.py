@@ -159,7 +159,7 @@ class OpenAIAdapter:
         self._clock = clock
 
     def _url(self, target: Target, path: str) -> str:
-        return f"{target.provider.effective_base_url}/{path}"
+        return f"{target.base_url}/{path}"
 
     def _headers(self, target: Target, *, stream: bool) -> dict[str, str]:
         headers = dict(STREAM_HEADERS if stream else JSON_HEADERS)
