@@ -110,7 +110,11 @@ class FastCounter(_KnownChildrenFirst, Counter):
 
     def inc(self, amount: float = 1, exemplar: dict[str, str] | None = None) -> None:
         if self._labelvalues and amount >= 0 and not exemplar:  # a child, a valid amount: nothing to check
-            self._value.inc(amount)
+            value = self._value
+            if value.__class__ is _LoopValue:
+                value._value += amount  # ``_LoopValue.inc``, inline: a call less per count
+            else:
+                value.inc(amount)
         else:
             super().inc(amount, exemplar)  # the library's checks and errors
 
@@ -131,8 +135,13 @@ class FastHistogram(_KnownChildrenFirst, Histogram):
 
     def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
         if self._labelvalues and amount == amount and not exemplar:  # a child, not NaN (no bucket takes a NaN)
-            self._sum.inc(amount)
-            self._buckets[bisect_left(self._upper_bounds, amount)].inc(1)  # the first bound >= amount
+            total, bucket = self._sum, self._buckets[bisect_left(self._upper_bounds, amount)]  # first bound >= amount
+            if total.__class__ is _LoopValue:
+                total._value += amount  # ``_LoopValue.inc``, inline: two calls less per observation
+                bucket._value += 1
+            else:
+                total.inc(amount)
+                bucket.inc(1)
         else:
             super().observe(amount, exemplar)
 

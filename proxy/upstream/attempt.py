@@ -188,20 +188,20 @@ class OwnedAttempt(AttemptScope):
         self._expired = False
 
     def __enter__(self) -> AttemptScope:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        if task is None:
+            raise RuntimeError("an attempt runs inside a task")
+        self._task = task
+        self._cancelling = task.cancelling()
         trace = self.trace
         if trace is not None:
             trace.__enter__()
         try:
             self._reporting.router.started(self.attempt)
-            task = asyncio.current_task()
-            if task is None:
-                raise RuntimeError("an attempt runs inside a task")
-            self._task = task
-            self._cancelling = task.cancelling()
             self.silent_since = began = self.began
             self._ends_at = began + self._limit
-            delay = min(self._limit, self.attempt.timeouts.first_byte_seconds)
-            self._timer = asyncio.get_running_loop().call_later(delay, self._expire)
+            self._timer = loop.call_later(min(self._limit, self.attempt.timeouts.first_byte_seconds), self._expire)
         except BaseException as error:
             if trace is not None:
                 trace.__exit__(type(error), error, error.__traceback__)
