@@ -110,20 +110,23 @@ def send(
 def read_upstream_body(response: aiohttp.ClientResponse, heard: Callable[[], None] | None = None) -> Awaitable[bytes]:
     """The whole (decompressed) body; ``UpstreamProtocolError`` once it passes ``MAX_UPSTREAM_BODY_BYTES``.
 
-    A body of announced length that is not compressed is read in one call: the parser
-    delivers exactly the announced bytes, so the limit holds without counting. Otherwise
-    (chunked, or compressed and so of unknown size once inflated) it is read in chunks and
-    counted as it grows. ``heard``, when given, is told of every chunk as it comes (no
-    ``sock_read`` bounds these reads: the caller watches the silence), so the one-call read
-    is kept for a body already complete. (Not itself a coroutine: the one-call case awaits
-    aiohttp's read directly.)
+    A body that is not compressed is read in one call when it is already complete (the usual
+    answer, there with its headers: aiohttp stops reading the socket past a few hundred KiB
+    buffered, so a complete one is far below the limit), or when its announced length is within
+    the limit (the parser delivers exactly the announced bytes) and nobody watches its silence.
+    Otherwise (chunked, compressed and so of unknown size once inflated, or ``heard`` told of every
+    chunk as it comes because no ``sock_read`` bounds these reads) it is read in chunks and counted as
+    it grows. (Not itself a coroutine: the one-call case awaits aiohttp's read directly.)
     """
+    encoded = hdrs.CONTENT_ENCODING in response.headers
+    if not encoded and response.content.is_eof():
+        return response.read()
     limit = MAX_UPSTREAM_BODY_BYTES
     declared = response.content_length
     if declared is not None:
         if declared > limit:
             raise UpstreamProtocolError(f"upstream announced a {declared}-byte body; the limit is {limit} bytes")
-        if hdrs.CONTENT_ENCODING not in response.headers and (heard is None or response.content.is_eof()):
+        if not encoded and heard is None:
             return response.read()
     return _read_counted(response, limit, heard)
 
