@@ -43,7 +43,7 @@ class GeminiAdapter:
 
     def chat_request(self, target: Target, body: Mapping[str, Any], *, stream: bool) -> UpstreamRequest:
         payload = gemini_body(dict(body), target.model.max_output_tokens)
-        model = quote(target.model.upstream.removeprefix("models/"), safe="")
+        model = quote(target.upstream_model.removeprefix("models/"), safe="")
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
         headers = dict(STREAM_HEADERS if stream else JSON_HEADERS)
         if target.api_key:

@@ -168,7 +168,7 @@ class OpenAIAdapter:
         return headers
 
     def _model(self, target: Target) -> str | None:
-        return target.model.upstream
+        return target.upstream_model
 
     def chat_request(self, target: Target, body: Mapping[str, Any], *, stream: bool) -> UpstreamRequest:
         payload = chat_body(body, self._model(target), stream=stream)
