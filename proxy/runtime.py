@@ -43,7 +43,7 @@ from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.router import Clock, Router
 from switchboard.proxy.snapshot import Snapshot, build_target
-from switchboard.proxy.upstream.transport import ClientTimeouts, PoolKey, open_session
+from switchboard.proxy.upstream.transport import PoolKey, client_timeout, open_session
 
 log = logging.getLogger("switchboard.proxy.runtime")
 
@@ -134,7 +134,7 @@ class Runtime:
             pools,
             sessions,
             self.endpoint_calls,
-            client_timeouts={id(t): (t, ClientTimeouts.of(t)) for t in timeouts},
+            client_timeouts={id(t): (t, client_timeout(t)) for t in timeouts},
             targets={id(m): build_target(credentials, p, m) for p in config.providers for m in p.models},
         )
 

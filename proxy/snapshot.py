@@ -15,7 +15,7 @@ from switchboard.api.provider import ProviderConfig, ProviderModel, Timeouts
 from switchboard.proxy.adapters.base import Adapter, Target
 from switchboard.proxy.credentials import ApiKey
 from switchboard.proxy.endpoints.calls import EndpointCalls
-from switchboard.proxy.upstream.transport import ClientTimeouts, PoolKey
+from switchboard.proxy.upstream.transport import PoolKey, client_timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,7 @@ class Snapshot:
     pools: Mapping[str, PoolKey] = field(repr=False)  # provider key -> pool identity
     sessions: Mapping[PoolKey, aiohttp.ClientSession] = field(repr=False)
     endpoint_calls: EndpointCalls | None = field(default=None, repr=False)  # shared by every snapshot
-    client_timeouts: Mapping[int, tuple[Timeouts, ClientTimeouts]] = field(default_factory=dict, repr=False)
+    client_timeouts: Mapping[int, tuple[Timeouts, aiohttp.ClientTimeout]] = field(default_factory=dict, repr=False)
     """Each of the config's timeouts as aiohttp's, built once per config rather than per attempt; keyed by the
     object's ``id`` (hashing a pydantic model costs a microsecond per attempt), the entry holding the object itself."""
     provider_sessions: Mapping[str, aiohttp.ClientSession] = field(init=False, repr=False)
@@ -44,12 +44,12 @@ class Snapshot:
     def adapter(self, provider: ProviderConfig) -> Adapter:
         return self.adapters[provider.key]
 
-    def client_timeouts_of(self, timeouts: Timeouts) -> ClientTimeouts:
-        """The prebuilt ones when ``timeouts`` is this config's own object (an equal one from elsewhere is built)."""
+    def client_timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
+        """The prebuilt one when ``timeouts`` is this config's own object (an equal one from elsewhere is built)."""
         built = self.client_timeouts.get(id(timeouts))
         if built is not None and built[0] is timeouts:
             return built[1]
-        return ClientTimeouts.of(timeouts)
+        return client_timeout(timeouts)
 
     def session(self, provider: ProviderConfig) -> aiohttp.ClientSession:
         return self.provider_sessions[provider.key]

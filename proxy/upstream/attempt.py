@@ -10,8 +10,7 @@ is neutral for it.
 The attempt's total time (``timeouts.totalSeconds`` capped by the request
 deadline) is enforced here, on the event loop's clock, so it holds to the
 millisecond instead of aiohttp's rounding up to whole seconds; so is the
-upstream's silence (``timeouts.firstByteSeconds``) wherever the exchange has
-no ``sock_read`` of aiohttp's bounding it, by the same one timer.
+upstream's silence (``timeouts.firstByteSeconds``), by the same one timer.
 """
 
 import asyncio
@@ -113,19 +112,21 @@ class AttemptScope:
     waiting_on_client: bool
     headroom: float | None  # the upstream's own quota left, from its rate-limit headers
     endpoint: str | None  # Service-backed providers: the endpoint last tried (ip:port)
-    silent_since: float | None
+    silent_since: float
     """``time.monotonic()`` since which the upstream has been silent, which ``firstByteSeconds`` bounds: from
-    the start, moved on by ``heard`` (each chunk of a body or a stream); None where aiohttp's ``sock_read``
-    bounds the waits instead (a Service endpoint's). Never moved back nor set again once None: the attempt's timer may
-    have been armed for the old value, never later. Time blocked on the client is never the upstream's."""
+    the attempt's start (a Service endpoint's: ``use_endpoint``), moved on by ``heard`` (each chunk of a body
+    or a stream). Only ever moved on: the attempt's timer may have been armed for an older value, never
+    later. Time blocked on the client is never the upstream's silence."""
 
     def use_endpoint(self, endpoint: str) -> None:
+        """The attempt sends to ``endpoint`` now (one whose connect failed was skipped): its first byte is
+        waited for from here."""
         self.endpoint = endpoint
+        self.silent_since = time.monotonic()
 
     def heard(self) -> None:
-        """The upstream just sent bytes: its silence, if watched, starts over."""
-        if self.silent_since is not None:
-            self.silent_since = time.monotonic()
+        """The upstream just sent bytes: its silence starts over."""
+        self.silent_since = time.monotonic()
 
     @property
     def committed(self) -> bool:
@@ -213,11 +214,8 @@ class OwnedAttempt(AttemptScope):
         turns that into ``TimeoutError``). Neither yet (the silence was broken, or the attempt was waiting on
         the client, whose slowness is not the upstream's silence): re-armed for what is due next."""
         now = time.monotonic()
-        due = self._ends_at
-        silent_since = self.silent_since
-        if silent_since is not None:
-            first_byte = self.attempt.timeouts.first_byte_seconds
-            due = min(due, (now if self.waiting_on_client else silent_since) + first_byte)
+        silent_since = now if self.waiting_on_client else self.silent_since
+        due = min(self._ends_at, silent_since + self.attempt.timeouts.first_byte_seconds)
         if due - now >= _CLOCK_RESOLUTION:
             self._timer = self._task.get_loop().call_later(due - now, self._expire)
             return

@@ -56,29 +56,13 @@ def open_session(key: PoolKey, resolver: AbstractResolver | None = None) -> aioh
     )
 
 
-@dataclass(frozen=True, slots=True)
-class ClientTimeouts:
-    """One ``Timeouts`` as aiohttp's, both ways an exchange uses it (built once per config).
+def client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
+    """The connect limit of an attempt: its total, and the upstream's silences (the first byte, then
+    between a body's or a stream's chunks), are its owner's (``OwnedAttempt``), on one timer.
 
-    Its total is enforced by the attempt's owner (``OwnedAttempt``), never by aiohttp; no
-    rounding up to whole seconds.
+    No ``sock_read``: aiohttp re-arms it, a timer, on every read. No rounding up to whole seconds.
     """
-
-    reads: aiohttp.ClientTimeout
-    """``sock_read`` bounds every read: the time to the first byte and the longest silence inside a stream
-    (a timer re-armed per read), for exchanges the attempt's own timer does not watch (a Service endpoint's)."""
-    connect: aiohttp.ClientTimeout
-    """Only the connect: the attempt's timer bounds the upstream's silence (``AttemptScope.silent_since``)."""
-
-    @classmethod
-    def of(cls, timeouts: Timeouts) -> "ClientTimeouts":
-        connect = timeouts.connect_seconds
-        return cls(
-            reads=aiohttp.ClientTimeout(
-                total=None, sock_connect=connect, sock_read=timeouts.first_byte_seconds, ceil_threshold=math.inf
-            ),
-            connect=aiohttp.ClientTimeout(total=None, sock_connect=connect, ceil_threshold=math.inf),
-        )
+    return aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect_seconds, ceil_threshold=math.inf)
 
 
 def send(
@@ -107,35 +91,31 @@ def send(
     )
 
 
-def read_upstream_body(response: aiohttp.ClientResponse, heard: Callable[[], None] | None = None) -> Awaitable[bytes]:
+def read_upstream_body(response: aiohttp.ClientResponse, heard: Callable[[], None]) -> Awaitable[bytes]:
     """The whole (decompressed) body; ``UpstreamProtocolError`` once it passes ``MAX_UPSTREAM_BODY_BYTES``.
 
-    A body that is not compressed is read in one call when it is already complete (the usual
-    answer, there with its headers: aiohttp stops reading the socket past a few hundred KiB
-    buffered, so a complete one is far below the limit), or when its announced length is within
-    the limit (the parser delivers exactly the announced bytes) and nobody watches its silence.
-    Otherwise (chunked, compressed and so of unknown size once inflated, or ``heard`` told of every
-    chunk as it comes because no ``sock_read`` bounds these reads) it is read in chunks and counted as
-    it grows. (Not itself a coroutine: the one-call case awaits aiohttp's read directly.)
+    A body that is not compressed and already complete (the usual answer, there with its headers)
+    is read in one call: aiohttp stops reading the socket past a few hundred KiB buffered, so a
+    complete one is far below the limit. Otherwise (still coming, chunked, or compressed and so of
+    unknown size once inflated) it is read in chunks, each told to ``heard`` as it comes (no
+    ``sock_read`` bounds these reads: the caller watches the silence), and counted as it grows; an
+    announced length past the limit is refused before any is read. (Not itself a coroutine: the
+    one-call case awaits aiohttp's read directly.)
     """
     encoded = hdrs.CONTENT_ENCODING in response.headers
     if not encoded and response.content.is_eof():
         return response.read()
     limit = MAX_UPSTREAM_BODY_BYTES
     declared = response.content_length
-    if declared is not None:
-        if declared > limit:
-            raise UpstreamProtocolError(f"upstream announced a {declared}-byte body; the limit is {limit} bytes")
-        if not encoded and heard is None:
-            return response.read()
+    if declared is not None and declared > limit:
+        raise UpstreamProtocolError(f"upstream announced a {declared}-byte body; the limit is {limit} bytes")
     return _read_counted(response, limit, heard)
 
 
-async def _read_counted(response: aiohttp.ClientResponse, limit: int, heard: Callable[[], None] | None) -> bytes:
+async def _read_counted(response: aiohttp.ClientResponse, limit: int, heard: Callable[[], None]) -> bytes:
     body = bytearray()
     async for chunk in response.content.iter_chunked(_READ_CHUNK_BYTES):
-        if heard is not None:
-            heard()
+        heard()
         body += chunk
         if len(body) > limit:
             raise UpstreamProtocolError(f"upstream body exceeds the limit of {limit} bytes")
