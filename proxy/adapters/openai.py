@@ -226,7 +226,7 @@ class OpenAIAdapter:
         self._clock = clock
 
     def _url(self, target: Target, path: str) -> str:
-        return f"{target.provider.effective_base_url}/{path}"
+        return f"{target.base_url}/{path}"
 
     def _headers(self, target: Target, *, stream: bool) -> dict[str, str]:
         headers = dict(STREAM_HEADERS if stream else JSON_HEADERS)
@@ -235,7 +235,7 @@ class OpenAIAdapter:
         return headers
 
     def _model(self, target: Target) -> str | None:
-        return target.model.upstream
+        return target.upstream_model
 
     def chat_request(self, target: Target, body: Mapping[str, Any], *, stream: bool) -> UpstreamRequest:
         payload = chat_body(body, self._model(target), stream=stream)

@@ -110,6 +110,7 @@ async def relay(snap: Snapshot, plan: Plan, client: ClientStream, scope: Attempt
                 read = upstream.content.readany  # b"" at the end; awaited directly, not through an async iterator
                 held: list[bytes] = []
                 while chunk := await read():
+                    scope.heard()
                     events = translator.feed(chunk)
                     if translator.output_seen:
                         if first_token is not None:
@@ -120,6 +121,7 @@ async def relay(snap: Snapshot, plan: Plan, client: ClientStream, scope: Attempt
                         break
                     held += events
                 while chunk := await read():  # committed (or already at the end): relayed as they come
+                    scope.heard()
                     events = translator.feed(chunk)
                     if events:
                         await client.write(scope, events)
