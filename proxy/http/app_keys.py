@@ -40,12 +40,10 @@ class RequestState:
         "upstream_endpoint",
     )
 
-    def __init__(self, request_id: str, endpoint: str, started_at: float) -> None:
+    def __init__(self, request_id: str, endpoint: str, api: str, started_at: float) -> None:
         self.request_id = request_id  # in every log line and in ``X-Request-Id``
         self.endpoint = endpoint  # the route without ``/v1/`` (``chat/completions``), or ``unmatched``
-        self.api = _APIS.get(endpoint.partition("/")[0], "other")
-        """The client API (``chat``, ``responses``, ``messages``, ``embeddings``, else ``other``): a label of
-        several metrics per request, so worked out once."""
+        self.api = api  # ``api_of(endpoint)``, worked out once per route
         self.started_at = started_at  # time.monotonic() when the request arrived
         self.client: Client | None = None  # the authenticated client key, with client auth on
         self.span: Span = trace.INVALID_SPAN  # the request's SERVER span (tracing off: the client's context's)
@@ -67,7 +65,11 @@ class RequestState:
             headers.update(self.rate_headers)
 
 
-_APIS = {"chat": "chat", "responses": "responses", "messages": "messages", "embeddings": "embeddings"}
+def api_of(endpoint: str) -> str:
+    """The client API of ``endpoint`` (``chat``, ``responses``, ``messages``, ``embeddings``, else ``other``):
+    a label of several metrics per request, so the lifecycle works it out once per route."""
+    first = endpoint.partition("/")[0]
+    return first if first in ("chat", "responses", "messages", "embeddings") else "other"
 
 
 RUNTIME = web.AppKey("switchboard_runtime", Runtime)

@@ -14,4 +14,4 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     chat = chat_flags(body)
     codec = chat_codec(body, stream=chat.stream, include_usage=chat.include_usage)
     route = route_request(body, request.headers, "chat", tokens=chat.prompt_tokens)
-    return await serve(request, route, codec, endpoint="chat/completions", stream=chat.stream, prompt=body)
+    return await serve(request, route, codec, stream=chat.stream, prompt=body)

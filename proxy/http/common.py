@@ -11,21 +11,20 @@ from aiohttp.base_protocol import BaseProtocol
 from switchboard.proxy.auth import Client, require_profile
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http.app_keys import RUNTIME, STATE, RequestState
+from switchboard.proxy.http.app_keys import RUNTIME, RequestState
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import NoRoute, Plan, RouteRequest
 from switchboard.proxy.runtime import NotReady, Runtime
 from switchboard.proxy.telemetry.attributes import plan_attributes
 from switchboard.proxy.telemetry.content import input_attributes
 from switchboard.proxy.telemetry.setup import Telemetry
-from switchboard.proxy.telemetry.spans import RequestTrace
 from switchboard.proxy.upstream.attempt import AttemptScope, Reporting
 from switchboard.proxy.upstream.loop import Served
 from switchboard.proxy.upstream.outcomes import ClientGone
 
 
-def ready_runtime(request: web.Request) -> Runtime:
-    runtime = request.app[RUNTIME]
+def ready_runtime(app: web.Application) -> Runtime:
+    runtime = app[RUNTIME]
     if not runtime.ready:
         raise ApiError(503, f"proxy not ready: {runtime.not_ready_reason}", code="not_ready")
     return runtime
@@ -76,11 +75,9 @@ def no_route_error(e: NoRoute) -> ApiError:
     return ApiError(e.status, e.message, code=code, param=param, retry_after=retry_after)
 
 
-def reporting(state: RequestState, runtime: Runtime, telemetry: Telemetry, endpoint: str) -> Reporting:
+def reporting(state: RequestState, runtime: Runtime, telemetry: Telemetry) -> Reporting:
     """Where this request's attempts report their outcomes."""
-    settle = state.reservation.settle if state.reservation is not None else None
-    trace = RequestTrace(telemetry, state.span)
-    return Reporting(runtime.router, runtime.metrics, state, endpoint, state.started_at, settle, trace)
+    return Reporting(runtime.router, runtime.metrics, state, telemetry)
 
 
 def attempt_headers(plan: Plan, scope: AttemptScope) -> dict[str, str]:
@@ -98,34 +95,33 @@ _HEADERS_ALLOWANCE = 16 * 1024
 """More than the status line and headers of any answer take: aiohttp refuses header blocks past 8 KiB itself."""
 
 
-async def json_answer(request: web.Request, plan: Plan, served: Served[bytes]) -> web.StreamResponse:
-    """A complete answer with the headers naming what served it, and its cost when the price is known.
+def json_headers(plan: Plan, scope: AttemptScope) -> dict[str, str]:
+    """A complete JSON answer's headers: what served it, and its cost when the price is known."""
+    headers = attempt_headers(plan, scope)
+    headers["Content-Type"] = "application/json"
+    if scope.cost_usd is not None:
+        headers["x-switchboard-cost-usd"] = format_cost(scope.cost_usd)
+    return headers
+
+
+async def json_in_chunks(
+    request: web.Request, state: RequestState, headers: dict[str, str], served: Served[bytes]
+) -> web.StreamResponse:
+    """A complete answer that the client's transport cannot take without pausing (``takes_without_waiting``).
 
     A client must take it within the serving attempt's ``totalSeconds``: one that does not is gone
     (499) and its connection is closed, so a slow reader holds one answer's bytes for a bounded time,
-    never more. An answer that fits in what the connection's transport buffers without pausing goes
-    out as one write of headers and body, which cannot wait on the client (nothing to time); a larger
-    one, or one for a client that has not taken earlier answers yet, is written in chunks that each
-    wait for the client's socket to drain, under that time limit.
+    never more. It is written in chunks that each wait for the client's socket to drain, under that time limit.
     """
-    headers = attempt_headers(plan, served.scope)
-    headers["Content-Type"] = "application/json"
-    if served.scope.cost_usd is not None:
-        headers["x-switchboard-cost-usd"] = format_cost(served.scope.cost_usd)
-    request[STATE].stamp(headers)  # sent here, not by the lifecycle
+    state.stamp(headers)  # sent here, not by the lifecycle
     body = served.value
-    small = _takes_without_waiting(request, len(body))
-    response = web.Response(body=body, headers=headers) if small else web.StreamResponse(headers=headers)
+    response = web.StreamResponse(headers=headers)
+    response.content_length = len(body)
     try:
-        if small:
-            await response.prepare(request)
-            await response.write_eof()  # one write; its drain returns at once (the transport is not paused)
-        else:
-            response.content_length = len(body)
-            async with asyncio.timeout(served.scope.attempt.timeouts.total_seconds):
-                await _write_in_chunks(request, response, memoryview(body))
+        async with asyncio.timeout(served.scope.attempt.timeouts.total_seconds):
+            await _write_in_chunks(request, response, memoryview(body))
     except (TimeoutError, ConnectionError, aiohttp.ClientConnectionError):
-        request[STATE].client_gone = True
+        state.client_gone = True
         if request.transport is not None:
             request.transport.abort()  # what the transport still holds for it is freed now
     return response
@@ -143,14 +139,19 @@ async def _write_in_chunks(request: web.Request, response: web.StreamResponse, b
     await response.write_eof()
 
 
-def _takes_without_waiting(request: web.Request, size: int) -> bool:
-    """True when ``size`` more bytes (and headers) cannot pause the client's transport: writing them never waits.
+def takes_without_waiting(request: web.Request, size: int) -> bool:
+    """True when ``size`` more bytes (and headers) cannot pause the client's open transport: writing them never
+    waits, nor fails.
+
+    Such an answer is returned unsent: aiohttp writes headers and body in one write right after the handler
+    returns, with nothing run in between (nothing to time, nothing that can fail). A larger one, or one for
+    a client that has not taken earlier answers yet (or has gone), goes ``json_in_chunks``.
 
     The transport pauses its protocol (and aiohttp's drain waits) once more than its high-water mark is
     pending; a protocol paused by earlier answers the client has not taken yet stays paused.
     """
     transport = request.transport
-    if transport is None:
+    if transport is None or transport.is_closing():  # the client is gone: writing fails (a 499)
         return False
     protocol = transport.get_protocol()
     if not isinstance(protocol, BaseProtocol) or protocol.writing_paused:

@@ -13,4 +13,4 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     body = decode_json_object(await read_request_body(request))
     codec = embeddings_codec(body, parse_embeddings(body).model)
     route = route_request(body, request.headers, "embeddings")
-    return await serve(request, route, codec, endpoint="embeddings", stream=False, prompt=body)
+    return await serve(request, route, codec, stream=False, prompt=body)

@@ -11,7 +11,7 @@ on the Messages API): clients never see a traceback or an HTML page. A client th
 answer was complete is recorded as ``499`` (nginx's "client closed request"):
 no traceback, no ERROR line. Every answer carries ``Server`` (no versions), ``X-Request-Id`` and the
 client's ``x-ratelimit-*`` (``RequestState.stamp``): here on the answer a handler returns unsent, and in
-the two places that send their answers themselves (``common.json_answer``, ``stream_relay.ClientStream``).
+the two places that send their answers themselves (``common.json_in_chunks``, ``stream_relay.ClientStream``).
 
 No aiohttp middleware and no ``on_response_prepare`` signal: with any middleware at all aiohttp adds its
 own (``_fix_request_current_app``) and a ``partial`` per link per request, and the signal is a coroutine
@@ -34,7 +34,7 @@ from switchboard.logformat import enter_request, leave_request, request_id_for
 from switchboard.proxy.auth import KeyStore, authenticated, needs_key
 from switchboard.proxy.errors import ApiError, anthropic_error_body
 from switchboard.proxy.http.access_log import AccessLog
-from switchboard.proxy.http.app_keys import STATE, RequestState
+from switchboard.proxy.http.app_keys import STATE, RequestState, api_of
 from switchboard.proxy.http.tracing import REQUEST_ID_HEADER, close_span, open_span
 from switchboard.proxy.metrics import FastCounter, FastHistogram, ProxyMetrics
 from switchboard.proxy.telemetry.setup import Telemetry
@@ -112,16 +112,27 @@ class RequestLifecycle:
     def api(self, route: str | None, handler: Handler) -> Handler:
         """``handler`` of the API route ``route`` (``/v1/...``; None: no route matched) in the request's lifecycle."""
         endpoint = route.removeprefix("/v1/") if route else "unmatched"
+        return self._wrapped(handler, route=route, endpoint=endpoint, recorded=True)
+
+    def plain(self, handler: Handler) -> Handler:
+        """``handler`` of a route outside the API (probes, ``/metrics``): an id and its headers, nothing recorded."""
+        return self._wrapped(handler, route=None, endpoint="unmatched", recorded=False)
+
+    def _wrapped(self, handler: Handler, *, route: str | None, endpoint: str, recorded: bool) -> Handler:
+        """The one lifecycle of every route; not ``recorded``: outside the API (no span, no metrics, no access
+        line)."""
         telemetry, keys, end = self._telemetry, self._keys, self._end
+        api = api_of(endpoint)
 
         async def lifecycle(request: web.Request) -> web.StreamResponse:
             request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
             scope = enter_request(request_id)  # every log line of the request carries its id
             try:
-                state = RequestState(request_id, endpoint, time.monotonic())
+                state = RequestState(request_id, endpoint, api, time.monotonic())
                 request[STATE] = state
-                span, attached = open_span(telemetry, request, request_id, route)
-                state.span = span
+                attached: Token[Context] | None = None
+                if recorded:
+                    state.span, attached = open_span(telemetry, request, request_id, route)
                 try:
                     try:
                         if keys is not None and needs_key(request):  # client auth on: the client, or a 401
@@ -132,33 +143,11 @@ class RequestLifecycle:
                     if not response.prepared:
                         state.stamp(response.headers)
                 except BaseException as error:  # cancelled (the client went away, or the server stops), or a redirect
-                    end(request, state, attached, error)
+                    if recorded:
+                        end(request, state, attached, error)
                     raise
-                end(request, state, attached, response)
-                return response
-            finally:
-                leave_request(scope)
-
-        return lifecycle
-
-    def plain(self, handler: Handler) -> Handler:
-        """``handler`` of a route outside the API (probes, ``/metrics``): an id and its headers, nothing recorded."""
-        keys = self._keys
-
-        async def lifecycle(request: web.Request) -> web.StreamResponse:
-            request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
-            scope = enter_request(request_id)
-            try:
-                state = RequestState(request_id, "unmatched", 0.0)
-                request[STATE] = state
-                try:
-                    if keys is not None and needs_key(request):
-                        state.client = authenticated(keys, request)
-                    response = await handler(request)
-                except Exception as error:
-                    response = _error_answer(request, state, error)
-                if not response.prepared:
-                    state.stamp(response.headers)
+                if recorded:
+                    end(request, state, attached, response)
                 return response
             finally:
                 leave_request(scope)

@@ -43,7 +43,6 @@ async def create_message(request: web.Request) -> web.StreamResponse:
         request,
         route,
         codec,
-        endpoint="messages",
         stream=stream,
         capability=capability,
         prompt=body if chat is None else chat,
@@ -67,6 +66,4 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
 
     codec = count_tokens_codec(body, request.headers)
     capability = Capability(natively_messages, estimate)
-    return await serve(
-        request, route, codec, endpoint="messages/count_tokens", stream=False, capability=capability, prompt=body
-    )
+    return await serve(request, route, codec, stream=False, capability=capability, prompt=body)

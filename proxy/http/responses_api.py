@@ -50,7 +50,6 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         request,
         route,
         codec,
-        endpoint="responses",
         stream=stream,
         capability=capability,
         prompt=body if chat is None else chat,

@@ -20,7 +20,14 @@ from switchboard.proxy.apis.codec import CodecFactory
 from switchboard.proxy.errors import ApiError, invalid_param
 from switchboard.proxy.fleet.http import Admitted
 from switchboard.proxy.http.app_keys import STATE, TELEMETRY
-from switchboard.proxy.http.common import json_answer, plan_for, ready_runtime, reporting
+from switchboard.proxy.http.common import (
+    json_headers,
+    json_in_chunks,
+    plan_for,
+    ready_runtime,
+    reporting,
+    takes_without_waiting,
+)
 from switchboard.proxy.http.stream_relay import ClientStream, relay
 from switchboard.proxy.routing.types import RouteRequest
 from switchboard.proxy.upstream.attempt import AttemptScope
@@ -70,7 +77,6 @@ async def serve(
     route: RouteRequest,
     make: CodecFactory,
     *,
-    endpoint: str,
     stream: bool,
     prompt: Mapping[str, Any],
     capability: Capability | None = None,
@@ -81,7 +87,8 @@ async def serve(
     when it has none): what a profile that captures content records on the request span, and what a
     Service-backed provider's endpoint picking hashes the prompt prefix of.
     """
-    runtime = ready_runtime(request)
+    app = request.app
+    runtime = ready_runtime(app)
     state = request[STATE]
     with runtime.lease() as snap:
         plan = plan_for(state, runtime.router, route, prompt)
@@ -91,11 +98,14 @@ async def serve(
                 return capability.otherwise()
             plan = dataclasses.replace(plan, attempts=capable)
         async with Admitted(request, plan, route, snap.config.fleet.replicas) as plan:
-            report = reporting(state, runtime, request.app[TELEMETRY], endpoint)
+            report = reporting(state, runtime, app[TELEMETRY])
             prepare = codec_preparer(snap, make, prompt)
             if not stream:
                 served = await run_attempts(report, plan, route.model, prepare, functools.partial(codec_once, snap))
-                return await json_answer(request, plan, served)
+                headers = json_headers(plan, served.scope)
+                if takes_without_waiting(request, len(served.value)):
+                    return web.Response(body=served.value, headers=headers)  # the lifecycle stamps, aiohttp sends
+                return await json_in_chunks(request, state, headers, served)
             client = ClientStream(request)
             final_plan = plan
 
@@ -108,7 +118,7 @@ async def serve(
                 try:
                     await client.end_broken(broken.scope, broken.error)
                 except ClientGone:
-                    report.labels.client_gone = True
+                    state.client_gone = True
             except ClientGone:
-                report.labels.client_gone = True
+                state.client_gone = True
             return client.response or web.Response(status=499)

@@ -154,47 +154,36 @@ class AttemptTrace:
         return self.reader.output(self.answer) if self.answer is not None else {}
 
 
-@dataclass(slots=True)
-class RequestTrace:
-    """What a request's attempts need to trace themselves: the telemetry and the request's own span.
+def attempt_trace(
+    telemetry: Telemetry, request_span: Span, attempt: Attempt, *, endpoint: str, number: int
+) -> AttemptTrace | None:
+    """The attempt's CLIENT span, a child of ``request_span``, current inside ``with`` (so the upstream call
+    carries its ``traceparent``).
 
-    Built per request and never changed; not ``frozen``, whose ``__init__`` sets each field through
-    ``object.__setattr__``."""
+    ``endpoint`` (``chat/completions``, ``responses``, ``messages``...) says
+    the operation and how the client's API words the answer.
 
-    telemetry: Telemetry
-    span: Span = trace.INVALID_SPAN
-
-    @classmethod
-    def off(cls) -> "RequestTrace":
-        return cls(Telemetry.off())
-
-    def attempt(self, attempt: Attempt, *, endpoint: str, number: int) -> AttemptTrace | None:
-        """The attempt's CLIENT span, current inside ``with`` (so the upstream call carries its ``traceparent``).
-
-        ``endpoint`` (``chat/completions``, ``responses``, ``messages``...) says
-        the operation and how the client's API words the answer.
-
-        With tracing off there is no attempt span (the client's context stays
-        current, so its ``traceparent`` passes through), and with metrics off
-        nothing is measured: with both off, None (an attempt then costs no trace object at all).
-        A request the sampler dropped gets no attempt span either: every built-in
-        sampler would drop it too (same trace id, unsampled parent), and a
-        sampled-out request then costs no span work beyond its own.
-        """
-        telemetry = self.telemetry
-        genai = telemetry.genai if telemetry.metering else None
-        if not telemetry.tracing or not self.span.is_recording():
-            if genai is None:
-                return None
-            attributes = attempt_attributes(attempt, operation_name(endpoint), number)
-            return AttemptTrace(trace.INVALID_SPAN, self.span, genai, attributes, attempt)
-        operation = operation_name(endpoint)
-        attributes = attempt_attributes(attempt, operation, number)
-        span = telemetry.tracer.start_span(
-            f"{operation} {attempt.model.upstream}",
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        )
-        return AttemptTrace(span, self.span, genai, attributes, attempt, reader_for(endpoint))
+    With tracing off there is no attempt span (the client's context stays
+    current, so its ``traceparent`` passes through), and with metrics off
+    nothing is measured: with both off, None (an attempt then costs no trace object at all).
+    A request the sampler dropped gets no attempt span either: every built-in
+    sampler would drop it too (same trace id, unsampled parent), and a
+    sampled-out request then costs no span work beyond its own.
+    A function of the request's parts, not an object per request: a request that is not traced builds nothing.
+    """
+    genai = telemetry.genai if telemetry.metering else None
+    if not telemetry.tracing or not request_span.is_recording():
+        if genai is None:
+            return None
+        attributes = attempt_attributes(attempt, operation_name(endpoint), number)
+        return AttemptTrace(trace.INVALID_SPAN, request_span, genai, attributes, attempt)
+    operation = operation_name(endpoint)
+    attributes = attempt_attributes(attempt, operation, number)
+    span = telemetry.tracer.start_span(
+        f"{operation} {attempt.model.upstream}",
+        kind=SpanKind.CLIENT,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    )
+    return AttemptTrace(span, request_span, genai, attributes, attempt, reader_for(endpoint))

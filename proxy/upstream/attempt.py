@@ -15,7 +15,7 @@ millisecond instead of aiohttp's rounding up to whole seconds.
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -27,7 +27,8 @@ from switchboard.proxy.http.app_keys import RequestState
 from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import Attempt, Outcome
-from switchboard.proxy.telemetry.spans import AttemptTrace, RequestTrace
+from switchboard.proxy.telemetry.setup import Telemetry
+from switchboard.proxy.telemetry.spans import AttemptTrace, attempt_trace
 from switchboard.proxy.upstream.outcomes import ClientGone, describe, failure_outcome, success_outcome
 
 log = logging.getLogger("switchboard.proxy.upstream")
@@ -56,22 +57,19 @@ class Deadline:
 
 @dataclass(slots=True)
 class Reporting:
-    """Where attempt outcomes go: the learning router, the metrics and this request's labels.
+    """Where attempt outcomes go: the learning router, the metrics, the telemetry and this request's state.
 
     Built once per request and never changed; not ``frozen`` because a frozen dataclass sets each
-    field through ``object.__setattr__`` (four times the cost of this one's ``__init__`` at eight fields).
+    field through ``object.__setattr__``. What the request itself knows (its arrival time, span, labels,
+    fleet reservation) is read from ``state``, never copied here.
     """
 
     router: Router
     metrics: ProxyMetrics
-    labels: RequestState
-    endpoint: str
-    started_at: float
-    """When the request arrived (``time.monotonic``): first-byte times count from here."""
-    on_usage: Callable[[Attempt, Usage, float | None], None] | None = None
-    """Told every attempt's usage and cost once known (the fleet limiter reconciles reservations and budgets)."""
-    trace: RequestTrace = field(default_factory=RequestTrace.off)
-    """The request's span and the tracer: each attempt gets a child span."""
+    state: RequestState
+    """The request's labels (provider, cost, spill...), set here as attempts end; its span and arrival time."""
+    telemetry: Telemetry = field(default_factory=Telemetry.off)
+    """Each attempt gets a child span of the request's (tracing on) and GenAI measurements (metrics on)."""
 
 
 class AttemptScope:
@@ -162,7 +160,8 @@ class OwnedAttempt(AttemptScope):
         self.began = began = time.monotonic() if began is None else began
         self.usage = self.committed_at = self.cost_usd = self.outcome = self.headroom = self.endpoint = None
         self.waiting_on_client = False
-        self.trace = reporting.trace.attempt(attempt, endpoint=reporting.endpoint, number=number)
+        state = reporting.state
+        self.trace = attempt_trace(reporting.telemetry, state.span, attempt, endpoint=state.endpoint, number=number)
         limit = min(attempt.timeouts.total_seconds, deadline.end - began)
         self._limit = limit if limit > 0.001 else 0.001
         self._timer: asyncio.TimerHandle | None = None
@@ -249,22 +248,22 @@ class OwnedAttempt(AttemptScope):
                 kind.replace("_", " "),
             )
         provider = attempt.provider.key  # "namespace/name" in metrics and logs (just the name when standalone)
-        labels = reporting.labels
+        state = reporting.state
         committed_at = self.committed_at
         if committed_at is not None or kind in ("client_gone", "cancelled"):
-            labels.provider = provider  # served it, or was serving it when the client left
+            state.provider = provider  # served it, or was serving it when the client left
         if self.endpoint is not None:
-            labels.upstream_endpoint = self.endpoint
+            state.upstream_endpoint = self.endpoint
         cost = None
         if usage is not None:  # spend when the model's price is known (unknown is not free)
             self.cost_usd = cost = cost_usd(attempt.price, usage)
-            if reporting.on_usage is not None:
-                reporting.on_usage(attempt, usage, cost)
+            if state.reservation is not None:  # the fleet limiter reconciles reservations and budgets
+                state.reservation.settle(attempt, usage, cost)
             if cost is not None:
-                labels.cost_usd = cost
+                state.cost_usd = cost
         if committed_at is not None or usage is not None:
-            reporting.metrics.route(labels.api, reporting.endpoint, attempt.profile.key, provider).record(
-                None if committed_at is None else committed_at - reporting.started_at,
+            reporting.metrics.route(state.api, state.endpoint, attempt.profile.key, provider).record(
+                None if committed_at is None else committed_at - state.started_at,
                 None if usage is None else (usage.prompt_tokens, usage.completion_tokens),
                 cost,
             )

@@ -61,7 +61,7 @@ async def run_attempts(
     Raises ``ApiError`` (every attempt failed), ``StreamBroken`` (failed after the
     commit), and lets ``ClientGone`` and cancellation through untouched.
     """
-    deadline = Deadline(plan.profile.retry.deadline_seconds, reporting.started_at)  # the request's whole budget
+    deadline = Deadline(plan.profile.retry.deadline_seconds, reporting.state.started_at)  # the request's whole budget
     if not plan.attempts:
         raise ApiError(503, f"no provider available for profile {plan.profile.name!r}", code="no_provider_available")
     metrics, router = reporting.metrics, reporting.router
@@ -135,4 +135,4 @@ def _report_spill(reporting: Reporting, plan: Plan) -> None:
     for key, reason in plan.spilled:  # provider keys: "namespace/name", like every other provider label
         reporting.metrics.spillovers.labels(plan.profile.key, key, reason).inc()
         parts.append(f"{key}:{reason}")
-    reporting.labels.spill = ",".join(parts)
+    reporting.state.spill = ",".join(parts)

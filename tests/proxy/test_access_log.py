@@ -81,7 +81,7 @@ def test_without_the_thread_a_line_is_written_in_place(caplog: pytest.LogCapture
 
 def test_a_request_line_is_made_from_its_state_and_the_level_decides(caplog: pytest.LogCaptureFixture) -> None:
     request = make_mocked_request("POST", "/v1/chat/completions")
-    state = RequestState("req-9", "chat/completions", 0.0)
+    state = RequestState("req-9", "chat/completions", "chat", 0.0)
     state.profile, state.provider, state.cost_usd = "team/chat", "team/openai", 0.25
     state.client = Client("team-a", ("*",), namespace="ns-a")
     caplog.set_level(logging.WARNING, logger=LOGGER_NAME)

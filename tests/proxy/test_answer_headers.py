@@ -1,7 +1,7 @@
 """Every answer carries ``Server: switchboard`` (no aiohttp or Python version), its ``X-Request-Id``, and the
 client's ``x-ratelimit-*`` once admitted: streamed or not, served or refused, API, probes, unknown URLs and methods.
 
-The headers are set where each answer is made (the lifecycle, ``json_answer``, the stream's open), not by a
+The headers are set where each answer is made (the lifecycle, ``json_in_chunks``, the stream's open), not by a
 signal as it leaves, so each kind of answer is asked for here over real HTTP."""
 
 from pathlib import Path

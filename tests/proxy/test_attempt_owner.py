@@ -49,8 +49,8 @@ def test_everything_else_is_not_the_upstreams(error: BaseException, kind: str, p
 def _setup() -> tuple[Router, Reporting]:
     router = Router(make_config([provider("a", circuitBreaker={"consecutiveFailures": 1})]))
     metrics = create_metrics(lambda: router.provider_health, environ={})
-    state = RequestState("req-1", "chat/completions", time.monotonic())
-    return router, Reporting(router, metrics, state, "chat/completions", state.started_at)
+    state = RequestState("req-1", "chat/completions", "chat", time.monotonic())
+    return router, Reporting(router, metrics, state)
 
 
 def _upstream_errors(reporting: Reporting) -> float:
@@ -94,7 +94,7 @@ async def test_the_owner_reports_one_upstream_failure_and_one_success(caplog: py
     router, reporting = _setup()
     scope = await _run(reporting, router, None)
     assert scope.outcome is not None and scope.outcome.kind == "success" and scope.committed
-    assert reporting.labels.provider == "a"
+    assert reporting.state.provider == "a"
 
 
 async def test_the_total_timeout_while_writing_to_the_client_is_the_clients() -> None:

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-from opentelemetry.trace import INVALID_SPAN, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Span, StatusCode
 
 from switchboard.api.profile import ProfileConfig, ProviderRef
 from switchboard.api.provider import ProviderModel
@@ -22,7 +22,7 @@ from switchboard.proxy.telemetry.content import MAX_CONTENT_CHARS, StreamedOutpu
 from switchboard.proxy.telemetry.genai import GenAiMetrics
 from switchboard.proxy.telemetry.settings import SignalSettings, TelemetrySettings, TelemetrySettingsError
 from switchboard.proxy.telemetry.setup import Telemetry
-from switchboard.proxy.telemetry.spans import RequestTrace
+from switchboard.proxy.telemetry.spans import attempt_trace
 from tests.fixtures.proxy import provider_config
 
 
@@ -104,30 +104,30 @@ def test_finish_reasons_are_found_in_stream_events() -> None:
     assert reader.attributes() == {"gen_ai.response.finish_reasons": ["length"]}  # the first chunk had no id
 
 
-def _telemetry() -> tuple[RequestTrace, InMemorySpanExporter, InMemoryMetricReader]:
+def _telemetry() -> tuple[Telemetry, Span, InMemorySpanExporter, InMemoryMetricReader]:
     exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     meters = MeterProvider(metric_readers=[reader])
     tracer = provider.get_tracer("t")
     telemetry = Telemetry(tracer, GenAiMetrics.on(meters.get_meter("t")), True, provider, meters)
-    return RequestTrace(telemetry, tracer.start_span("request")), exporter, reader
+    return telemetry, tracer.start_span("request"), exporter, reader
 
 
 def test_attempt_span_records_one_outcome_and_the_genai_metrics() -> None:
-    request, exporter, reader = _telemetry()
+    telemetry, request_span, exporter, reader = _telemetry()
     attempt = _attempt()
-    with request.attempt(attempt, endpoint="chat/completions", number=1) as traced:
+    with attempt_trace(telemetry, request_span, attempt, endpoint="chat/completions", number=1) as traced:
         traced.saw_events([b'data: {"choices":[{"finish_reason":"stop"}]}\n\n'])
         traced.ended(Outcome("success", 0.1, 200), usage=Usage(7, 3), cost_usd=0.5, first_token_at=traced.started)
         traced.ended(Outcome("server_error", 0.1, 503))  # a second report is ignored
-    with request.attempt(attempt, endpoint="chat/completions", number=2) as traced:
+    with attempt_trace(telemetry, request_span, attempt, endpoint="chat/completions", number=2) as traced:
         assert trace.get_current_span() is traced.span  # so the upstream call's traceparent names it
         traced.ended(Outcome("server_error", 0.2, 503), error="upstream answered 503")
     assert trace.get_current_span() is not traced.span
-    with request.attempt(attempt, endpoint="chat/completions", number=3):
+    with attempt_trace(telemetry, request_span, attempt, endpoint="chat/completions", number=3):
         pass  # no outcome reported: still ends, as an error
-    request.span.end()
+    request_span.end()
     ok, failed, abandoned, request_span = exporter.get_finished_spans()
     assert (
         request_span.attributes["switchboard.provider"] == "prov"
@@ -184,7 +184,8 @@ def test_streamed_output_is_rebuilt_and_huge_content_stays_valid_json() -> None:
 def test_tracing_off_opens_no_attempt_span_and_measures_nothing() -> None:
     before = trace.get_current_span()
     # Nothing to report an outcome to: no span, no GenAI measurements, and the client's context stays current.
-    assert RequestTrace.off().attempt(_attempt(), endpoint="chat/completions", number=1) is None
+    off = attempt_trace(Telemetry.off(), INVALID_SPAN, _attempt(), endpoint="chat/completions", number=1)
+    assert off is None
     assert trace.get_current_span() is before
 
 
@@ -196,8 +197,8 @@ def test_a_sampled_out_request_has_no_attempt_span_but_is_measured() -> None:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("t")
     telemetry = Telemetry(tracer, GenAiMetrics.on(meters.get_meter("t")), True, provider, meters)
-    request = RequestTrace(telemetry, tracer.start_span("request"))
-    with request.attempt(_attempt(), endpoint="chat/completions", number=1) as traced:
+    request_span = tracer.start_span("request")
+    with attempt_trace(telemetry, request_span, _attempt(), endpoint="chat/completions", number=1) as traced:
         assert traced.span is INVALID_SPAN and traced.attributes["switchboard.attempt"] == 1
         traced.ended(Outcome("success", 0.1, 200), usage=Usage(2, 1))
     assert exporter.get_finished_spans() == ()
