@@ -19,7 +19,7 @@ from collections import deque
 from typing import Any, NamedTuple
 
 from aiohttp import web
-from opentelemetry.trace import SpanContext, format_span_id, format_trace_id
+from opentelemetry.trace import INVALID_SPAN, SpanContext, format_span_id, format_trace_id
 
 from switchboard.logformat import line_handlers
 from switchboard.proxy.auth import Client
@@ -127,7 +127,7 @@ class AccessLog:
             state.spill,
             state.upstream_endpoint,
             state.request_id,
-            state.span.get_span_context(),
+            None if state.span is INVALID_SPAN else state.span.get_span_context(),  # tracing off: usually none
         )
         line = tuple.__new__(AccessLine, fields)
         if self._thread is None:
