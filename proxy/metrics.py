@@ -110,7 +110,11 @@ class FastCounter(_KnownChildrenFirst, Counter):
 
     def inc(self, amount: float = 1, exemplar: dict[str, str] | None = None) -> None:
         if self._labelvalues and amount >= 0 and not exemplar:  # a child, a valid amount: nothing to check
-            self._value.inc(amount)
+            value = self._value
+            if value.__class__ is _LoopValue:
+                value._value += amount  # ``_LoopValue.inc``, inline: a call less per count
+            else:
+                value.inc(amount)
         else:
             super().inc(amount, exemplar)  # the library's checks and errors
 
@@ -131,8 +135,13 @@ class FastHistogram(_KnownChildrenFirst, Histogram):
 
     def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
         if self._labelvalues and amount == amount and not exemplar:  # a child, not NaN (no bucket takes a NaN)
-            self._sum.inc(amount)
-            self._buckets[bisect_left(self._upper_bounds, amount)].inc(1)  # the first bound >= amount
+            total, bucket = self._sum, self._buckets[bisect_left(self._upper_bounds, amount)]  # first bound >= amount
+            if total.__class__ is _LoopValue:
+                total._value += amount  # ``_LoopValue.inc``, inline: two calls less per observation
+                bucket._value += 1
+            else:
+                total.inc(amount)
+                bucket.inc(1)
         else:
             super().observe(amount, exemplar)
 
@@ -152,6 +161,46 @@ class _CircuitCollector(Collector):
             for state in _CIRCUIT_STATES:
                 family.add_metric([provider, state], 1.0 if status.circuit == state else 0.0)
         yield family
+
+
+class RouteSeries:
+    """The per-attempt series of one (api, endpoint, profile, provider): first byte, tokens and cost.
+
+    Each series is resolved with ``labels()`` on its first use and then kept, so an answered
+    request records all of them in one call instead of a ``labels()`` lookup each. A series
+    still appears only once something was recorded in it (an unpriced model has no cost series).
+    """
+
+    __slots__ = ("_completion", "_cost", "_first_byte", "_metrics", "_prompt", "_route")
+
+    def __init__(self, metrics: "ProxyMetrics", route: tuple[str, str, str, str]) -> None:
+        self._metrics, self._route = metrics, route
+        self._first_byte: FastHistogram | None = None
+        self._prompt: FastCounter | None = None
+        self._completion: FastCounter | None = None
+        self._cost: FastCounter | None = None
+
+    def record(self, first_byte_s: float | None, tokens: tuple[int, int] | None, cost: float | None) -> None:
+        """An attempt's time to first byte (None: it sent none), its (prompt, completion) tokens and its cost."""
+        if first_byte_s is not None:
+            first_byte = self._first_byte
+            if first_byte is None:
+                first_byte = self._first_byte = self._metrics.first_byte.labels(*self._route)
+            first_byte.observe(first_byte_s)
+        if tokens is not None:
+            prompt, completion = self._prompt, self._completion
+            if prompt is None or completion is None:
+                api, _, profile, provider = self._route
+                prompt = self._prompt = self._metrics.tokens.labels(api, profile, provider, "prompt")
+                completion = self._completion = self._metrics.tokens.labels(api, profile, provider, "completion")
+            prompt.inc(tokens[0])
+            completion.inc(tokens[1])
+        if cost is not None:
+            counter = self._cost
+            if counter is None:
+                api, _, profile, provider = self._route
+                counter = self._cost = self._metrics.cost.labels(api, profile, provider)
+            counter.inc(cost)
 
 
 @dataclass(frozen=True)
@@ -174,9 +223,19 @@ class ProxyMetrics:
     config_loaded: Gauge
     client_requests: FastCounter
     client_cost: FastCounter
+    routes: dict[tuple[str, str, str, str], RouteSeries] = field(default_factory=dict)
+    """(api, endpoint, profile key, provider key) -> its per-attempt series (see ``route``)."""
     retried_by_profile: Tally[str] = field(default_factory=Tally)
     """Attempts after the first, per profile key ("namespace/name"): cluster mode's failover-storm input.
     (The ``retries`` metric is labelled by profile name, which is not unique across namespaces.)"""
+
+    def route(self, api: str, endpoint: str, profile: str, provider: str) -> RouteSeries:
+        """The per-attempt series of this route, made on first use (bounded like the label sets themselves)."""
+        key = (api, endpoint, profile, provider)
+        series = self.routes.get(key)
+        if series is None:
+            series = self.routes[key] = RouteSeries(self, key)
+        return series
 
     @contextmanager
     def collecting(self, collector: Collector) -> Iterator[None]:

@@ -156,34 +156,61 @@ def _plain_chat(data: dict[str, Any]) -> ChatFlags | None:
         return None
     chars = 0
     for message in messages:
+        if (
+            type(message) is dict
+            and len(message) == 2
+            and type(content := message.get("content")) is str
+            and type(role := message.get("role")) is str
+            and role in _ROLES
+        ):
+            chars += len(content)  # a role and a text, nearly every message: no call, no field loop
+            continue
         counted = _plain_message(message)
         if counted is None:
             return None
         chars += counted
-    stream = data.get("stream", False)
-    if type(stream) is not bool:
+    # Flags by tuple.__new__, as NamedTuple._make does: the generated __new__ is a Python call per request.
+    if len(data) == 2:  # model and messages only: no option to check
+        return tuple.__new__(ChatFlags, (False, False, prompt_tokens_of(chars, len(messages), None)))
+    options = _plain_options(data)
+    if options is None:
         return None
-    options = data.get("stream_options")
-    include_usage: Any = False
-    if options is not None:
-        include_usage = options.get("include_usage", False) if type(options) is dict else None
-        if type(include_usage) is not bool:
+    stream, include_usage, tools = options
+    return tuple.__new__(ChatFlags, (stream, include_usage, prompt_tokens_of(chars, len(messages), tools)))
+
+
+def _plain_options(data: dict[str, Any]) -> tuple[bool, bool, Any] | None:
+    """``stream``, ``include_usage`` and ``tools`` of a body whose other declared options ``ChatRequest``
+    certainly accepts; None when unsure. One walk over the keys the body has, not a look-up per option."""
+    stream, include_usage, tools = False, False, None
+    for key, value in data.items():
+        if key == "stream":
+            if type(value) is not bool:
+                return None
+            stream = value
+        elif key == "n":
+            if type(value) is not int or not 1 <= value <= 128:
+                return None
+        elif key in ("max_tokens", "max_completion_tokens"):
+            if value is not None and (type(value) is not int or value < 1):
+                return None
+        elif key in ("temperature", "top_p"):
+            most = 2 if key == "temperature" else 1
+            if value is not None and (type(value) not in (int, float) or not 0 <= value <= most):
+                return None
+        elif key == "stream_options":
+            if value is not None:
+                asked = value.get("include_usage", False) if type(value) is dict else None
+                if type(asked) is not bool:
+                    return None
+                include_usage = asked
+        elif key == "tools":
+            if value is not None and not _plain_tools(value):
+                return None
+            tools = value
+        elif key == "user" and value is not None and type(value) is not str:
             return None
-    n = data.get("n", 1)
-    if type(n) is not int or not 1 <= n <= 128:
-        return None
-    for name, most in (("temperature", 2), ("top_p", 1)):
-        number = data.get(name)
-        if number is not None and (type(number) not in (int, float) or not 0 <= number <= most):
-            return None
-    for name in ("max_tokens", "max_completion_tokens"):
-        count = data.get(name)
-        if count is not None and (type(count) is not int or count < 1):
-            return None
-    tools, user = data.get("tools"), data.get("user")
-    if (tools is not None and not _plain_tools(tools)) or (user is not None and type(user) is not str):
-        return None
-    return ChatFlags(stream, include_usage, prompt_tokens_of(chars, len(messages), tools))
+    return stream, include_usage, tools
 
 
 def _plain_message(message: Any) -> int | None:

@@ -34,13 +34,14 @@ from switchboard.proxy.adapters.wire import (
 def read_usage(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
-    prompt, completion = raw.get("prompt_tokens_details"), raw.get("completion_tokens_details")
-    return Usage(  # positional: read on every answer, and keywords cost a dataclass __init__ more
-        as_int(raw.get("prompt_tokens")),
-        as_int(raw.get("completion_tokens")),
-        as_int(prompt.get("cached_tokens")) if isinstance(prompt, dict) else 0,  # cached_tokens
+    prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
+    prompt_details, completion_details = raw.get("prompt_tokens_details"), raw.get("completion_tokens_details")
+    return Usage(  # positional, and ``as_int`` inlined for the totals: read on every answer
+        prompt if type(prompt) is int and prompt >= 0 else 0,
+        completion if type(completion) is int and completion >= 0 else 0,
+        as_int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0,  # cached_tokens
         0,  # cache_write_tokens: OpenAI reports none
-        as_int(completion.get("reasoning_tokens")) if isinstance(completion, dict) else 0,  # reasoning_tokens
+        as_int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else 0,
     )
 
 
@@ -178,7 +179,7 @@ class OpenAIAdapter:
 
     def chat_answer(self, target: Target, public_model: str, raw: bytes) -> Decoded:
         """The upstream's own bytes when nothing needs renaming."""
-        payload = self._checked(raw, "chat", "choices")
+        payload = self._checked(raw, "chat response", "choices")
         return payload, relabelled(payload, raw, public_model), read_usage(payload.get("usage")) or Usage()
 
     def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> OpenAIStream:
@@ -208,20 +209,20 @@ class OpenAIAdapter:
         )
 
     def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> Decoded:
-        payload = self._checked(raw, "embeddings", "data")
+        payload = self._checked(raw, "embeddings response", "data")
         return payload, relabelled(payload, raw, public_model), read_usage(payload.get("usage")) or Usage()
 
     def error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return upstream_error(self.family, status, raw, headers, self._clock)
 
     def _checked(self, raw: bytes, what: str, array: str) -> dict[str, Any]:
-        """The upstream's answer as it is, checked for its ``array`` of objects."""
-        payload = load_object(self.family, raw, f"{what} response")
+        """The upstream's answer as it is, checked for its ``array`` of objects (``what``: the answer named)."""
+        payload = load_object(self.family, raw, what)
         items = payload.get(array)
-        if isinstance(items, list):
+        if type(items) is list:  # orjson's own types: no subclass to allow for
             for item in items:  # a loop, not all() over a generator: this runs for every answer
-                if not isinstance(item, dict):
+                if type(item) is not dict:
                     break
             else:
                 return payload
-        raise UpstreamProtocolError(f"{self.family} {what} response has no {array!r} array of objects")
+        raise UpstreamProtocolError(f"{self.family} {what} has no {array!r} array of objects")

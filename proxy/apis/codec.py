@@ -46,15 +46,27 @@ CodecFactory = Callable[[Adapter, Target], Codec]
 def chat_codec(body: Mapping[str, Any], *, stream: bool, include_usage: bool = False) -> CodecFactory:
     """``body``: a chat request whose messages are checked (``chat_flags`` or ``require_messages``)."""
     model = str(body["model"])
+    if not stream:
+        return functools.partial(_answered_chat, body, model)
 
     def make(adapter: Adapter, target: Target) -> Codec:
         return Codec(
-            adapter.chat_request(target, body, stream=stream),
+            adapter.chat_request(target, body, stream=True),
             functools.partial(adapter.chat_answer, target, model),
             lambda: adapter.chat_stream(target, model, include_usage=include_usage),
         )
 
     return make
+
+
+def _answered_chat(body: Mapping[str, Any], model: str, adapter: Adapter, target: Target) -> Codec:
+    """A non-streaming chat attempt: answered whole, never relayed as a stream (``serve`` relays only
+    streaming requests), so no stream opener is built for it: no closure and no lambda per attempt."""
+    return Codec(
+        adapter.chat_request(target, body, stream=False),
+        functools.partial(adapter.chat_answer, target, model),
+        _no_stream,
+    )
 
 
 def embeddings_codec(body: Mapping[str, Any], model: str) -> CodecFactory:

@@ -13,6 +13,7 @@ from switchboard.proxy.routing.types import Endpoint, RouteRequest, no_prefix
 
 # Never handed to the engine: they carry client credentials.
 _PRIVATE_HEADERS = frozenset({"authorization", "cookie", "api-key", "x-api-key", "proxy-authorization"})
+_MULTIDICTS = (CIMultiDictProxy, CIMultiDict)  # a tuple: ``A | B`` would build a union per request
 
 
 def prompt_tokens(body: Mapping[str, Any], endpoint: Endpoint) -> int:
@@ -36,7 +37,7 @@ class RoutingHeaders(Mapping[str, str]):
 
     def __init__(self, headers: Mapping[str, str]) -> None:
         self._headers: CIMultiDictProxy[str] | CIMultiDict[str] = (
-            headers if isinstance(headers, CIMultiDictProxy | CIMultiDict) else CIMultiDict(headers)
+            headers if isinstance(headers, _MULTIDICTS) else CIMultiDict(headers)
         )
 
     def _visible(self, name: str) -> bool:
@@ -91,16 +92,22 @@ def route_request(
     """
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     user = body.get("user")
-    return RouteRequest(  # positional: one per request, and nine keywords double a NamedTuple's cost
-        str(body.get("model", "")),  # model
-        endpoint,
-        body.get("stream") is True,  # stream
-        prompt_tokens(body, endpoint) if tokens is None else tokens,  # prompt_tokens
-        max_tokens if isinstance(max_tokens, int) else None,  # max_tokens
-        user if isinstance(user, str) else None,  # user
-        RoutingHeaders(headers),  # headers
-        string_metadata(metadata) if (metadata := body.get("metadata")) else {},  # metadata
-        functools.partial(prefix_hash, body) if endpoint == "chat" else no_prefix,  # prefix_hash
+    metadata = body.get("metadata")
+    # tuple.__new__, as NamedTuple._make does: the generated __new__ is a Python call, one per request
+    return tuple.__new__(
+        RouteRequest,
+        (
+            str(body.get("model", "")),  # model
+            endpoint,
+            body.get("stream") is True,  # stream
+            prompt_tokens(body, endpoint) if tokens is None else tokens,  # prompt_tokens
+            max_tokens if isinstance(max_tokens, int) else None,  # max_tokens
+            user if isinstance(user, str) else None,  # user
+            RoutingHeaders(headers),  # headers
+            string_metadata(metadata) if metadata else {},  # metadata
+            functools.partial(prefix_hash, body) if endpoint == "chat" else no_prefix,  # prefix_hash
+            None,  # may_use: set by client auth
+        ),
     )
 
 

@@ -101,19 +101,17 @@ class Engine:
         return route
 
     def plan(self, request: RouteRequest, now: float, rng: random.Random) -> Plan:
-        """``decide(commit=True).plan()``; a route's fixed plan as is while nothing live can change it."""
+        """``decide(commit=True).plan()``; a route's fixed plan as is while nothing live can change it
+        (no profile limit to take, no candidate excluded, ramping up or strained)."""
         route = self.route_for(request)
-        fixed = route.fixed_plan
-        if fixed is not None and self._unobstructed(route, request.prompt_tokens, now):
+        fixed, live = route.fixed_plan, self.live
+        if (
+            fixed is not None
+            and not (live.ramping or live.strained or live.profiles[route.profile_key].limited)
+            and self._all_eligible(route, request.prompt_tokens, now)
+        ):
             return fixed
         return self.decide(request, now, rng, commit=True, route=route).plan()
-
-    def _unobstructed(self, route: Route, tokens: int, now: float) -> bool:
-        """No profile limit to take, no candidate excluded, ramping up or strained: ``decide`` changes nothing."""
-        live = self.live
-        if live.ramping or live.strained or live.profiles[route.profile_key].limited:
-            return False
-        return self._all_eligible(route, tokens, now)
 
     def decide(
         self, request: RouteRequest, now: float, rng: random.Random, commit: bool, *, route: Route | None = None
@@ -224,16 +222,13 @@ class Engine:
             (route.min_context_window is None or tokens <= route.min_context_window)
             and route.model_keys.isdisjoint(live.tripped)
             and route.provider_keys.isdisjoint(live.endpoints.pools)
-            and self._limits_admit(route, now, tokens)
+            and (not live.guarded or self._limits_admit(route, now, tokens))
         )
 
     def _limits_admit(self, route: Route, now: float, tokens: int) -> bool:
         """Whether every limited (or cooling-down) provider of the route can take the request."""
-        guarded = self.live.guarded
-        if not guarded:
-            return True
         providers = self.live.providers
-        return all(providers[key].admits(now, tokens) for key in route.provider_keys & guarded)
+        return all(providers[key].admits(now, tokens) for key in route.provider_keys & self.live.guarded)
 
     def _filter_each(
         self, route: Route, tokens: int, now: float, subset: Sequence[str]

@@ -1,5 +1,7 @@
 """Everything the Router learns at run time, and how outcomes update it."""
 
+from collections.abc import Callable
+
 from switchboard.api.status import CircuitState
 from switchboard.proxy.endpoints.table import EndpointTable
 from switchboard.proxy.routing.breaker import Breaker
@@ -16,6 +18,7 @@ class Live:
 
     __slots__ = (
         "breakers",
+        "clock",
         "endpoints",
         "guarded",
         "latency",
@@ -27,7 +30,8 @@ class Live:
         "tripped",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock  # the router's: outcomes are learned at its time
         self.providers: dict[str, ProviderState] = {}
         self.profiles: dict[str, ProfileState] = {}
         self.breakers: dict[tuple[str, str], Breaker] = {}
@@ -64,7 +68,9 @@ class Live:
         """Whether the attempt's circuit is closed now (not open, not probing)."""
         return self.circuit(attempt, now) == "closed"
 
-    def on_started(self, attempt: Attempt, now: float) -> None:
+    def on_started(self, attempt: Attempt) -> None:
+        """An attempt goes upstream now (``Router.started``)."""
+        now = self.clock()
         key = attempt.key
         state = self.providers.get(key[0])
         if state is not None:
@@ -72,8 +78,9 @@ class Live:
         if self.tripped and key in self.tripped:  # a closed breaker has no probe slots to take
             self.breakers[key].on_start(now)
 
-    def on_finished(self, attempt: Attempt, outcome: Outcome, now: float) -> tuple[CircuitState, CircuitState] | None:
-        """Learn from one attempt's outcome; returns how the attempt's circuit changed (before, after), or None."""
+    def on_finished(self, attempt: Attempt, outcome: Outcome) -> tuple[CircuitState, CircuitState] | None:
+        """Learn from one attempt's outcome now; returns how the attempt's circuit changed (before, after), or None."""
+        now = self.clock()
         key = attempt.key
         state = self.providers.get(key[0])
         if state is None:  # provider removed by a reload while the call was in flight
@@ -100,6 +107,11 @@ class Live:
                 self.strained[key[0]] = now
             else:
                 self.strained.pop(key[0], None)
+        if failed is False:
+            breaker = self.breakers.get(key)
+            if breaker is not None and not breaker.tripped:  # closed: a success counts, and never trips it
+                breaker.on_result(now, False)
+                return None
         return self._breaker_learns(attempt, failed, now)
 
     def _breaker_learns(

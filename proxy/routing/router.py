@@ -37,6 +37,16 @@ Clock = Callable[[], float]
 class Router:
     """Plans requests and learns from their outcomes. One per proxy process."""
 
+    started: Callable[[Attempt], None]
+    """Call just before sending an attempt upstream (counts in-flight, takes probe slots)."""
+    finished: Callable[[Attempt, Outcome], tuple[CircuitState, CircuitState] | None]
+    """Call once per started attempt with how it ended: feeds breakers, limits and stats.
+
+    Returns how the outcome changed the attempt's circuit, (before, after), or None when it did not
+    (a change is worth a log line). Both are the learned state's own methods, on the router's clock:
+    no layer in between, as they run for every attempt.
+    """
+
     def __init__(
         self,
         config: ProxyConfig | None = None,
@@ -48,7 +58,8 @@ class Router:
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
         self._pricing = pricing if pricing is not None else PricingTable.default()
-        self._live = Live()
+        self._live = Live(clock)
+        self.started, self.finished = self._live.on_started, self._live.on_finished
         self._shared_limits = False
         self._engine = Engine(ConfigIndex(ProxyConfig(), self._pricing), self._live)
         if config is not None:
@@ -151,18 +162,6 @@ class Router:
     def circuit(self, attempt: Attempt) -> CircuitState:
         """The circuit state of the attempt's provider and model now."""
         return self._live.circuit(attempt, self._clock())
-
-    def started(self, attempt: Attempt) -> None:
-        """Call just before sending ``attempt`` upstream (counts in-flight, takes probe slots)."""
-        self._live.on_started(attempt, self._clock())
-
-    def finished(self, attempt: Attempt, outcome: Outcome) -> tuple[CircuitState, CircuitState] | None:
-        """Call once per started attempt with how it ended: feeds breakers, limits and stats.
-
-        Returns how the outcome changed the attempt's circuit, (before, after), or None when it did not
-        (a change is worth a log line).
-        """
-        return self._live.on_finished(attempt, outcome, self._clock())
 
     def pick_endpoint(self, provider_key: str, prefix_hash: int | None, avoid: frozenset[str]) -> Member | None:
         """The endpoint for an attempt on a Service-backed provider (None: none usable), counted as started."""

@@ -88,7 +88,8 @@ class ProviderState:
     def finish(self, now: float, tokens_used: int, failed: bool | None) -> None:
         """A call ended: one less in flight, its tokens charged, counted in the recent activity
         (``failed``: True for an upstream failure; a success and a neutral end count as calls that did not fail)."""
-        self.inflight = max(0, self.inflight - 1)
+        if self.inflight > 0:
+            self.inflight -= 1
         if self.tokens is not None and not self.shared:
             self.tokens.take(now, tokens_used)
         self._clear_tokens = -1

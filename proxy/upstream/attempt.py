@@ -35,15 +35,20 @@ log = logging.getLogger("switchboard.proxy.upstream")
 
 
 class Deadline:
-    """The profile's overall time budget of one request, across its attempts."""
+    """The profile's overall time budget of one request, across its attempts.
 
-    def __init__(self, seconds: float) -> None:
-        self.started_at = time.monotonic()
-        self._end = self.started_at + seconds
+    ``started_at`` (``time.monotonic``) is when the request arrived, when the caller read it already.
+    """
+
+    __slots__ = ("end", "started_at")
+
+    def __init__(self, seconds: float, started_at: float | None = None) -> None:
+        self.started_at = time.monotonic() if started_at is None else started_at
+        self.end = self.started_at + seconds
 
     @property
     def remaining(self) -> float:
-        return self._end - time.monotonic()
+        return self.end - time.monotonic()
 
     @property
     def elapsed(self) -> float:
@@ -144,32 +149,37 @@ class OwnedAttempt(AttemptScope):
 
     __slots__ = ("_cancelling", "_expired", "_limit", "_reporting", "_task", "_timer")
 
-    def __init__(self, reporting: Reporting, attempt: Attempt, number: int, deadline: Deadline) -> None:
+    def __init__(
+        self, reporting: Reporting, attempt: Attempt, number: int, deadline: Deadline, began: float | None = None
+    ) -> None:
+        """``began``: ``time.monotonic()`` as the attempt starts, when the caller just read it."""
         self._reporting = reporting
         self.attempt = attempt
         self.number = number
         self.deadline = deadline
-        self.began = time.monotonic()
+        self.began = began = time.monotonic() if began is None else began
         self.usage = self.committed_at = self.cost_usd = self.outcome = self.headroom = self.endpoint = None
         self.waiting_on_client = False
         state = reporting.state
         self.trace = attempt_trace(reporting.telemetry, state.span, attempt, endpoint=state.endpoint, number=number)
-        self._limit = max(0.001, min(attempt.timeouts.total_seconds, deadline.remaining))
+        limit = min(attempt.timeouts.total_seconds, deadline.end - began)
+        self._limit = limit if limit > 0.001 else 0.001
         self._timer: asyncio.TimerHandle | None = None
         self._expired = False
 
     def __enter__(self) -> AttemptScope:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        if task is None:
+            raise RuntimeError("an attempt runs inside a task")
+        self._task = task
+        self._cancelling = task.cancelling()
         trace = self.trace
         if trace is not None:
             trace.__enter__()
         try:
             self._reporting.router.started(self.attempt)
-            task = asyncio.current_task()
-            if task is None:
-                raise RuntimeError("an attempt runs inside a task")
-            self._task = task
-            self._cancelling = task.cancelling()
-            self._timer = asyncio.get_running_loop().call_later(self._limit, self._expire)
+            self._timer = loop.call_later(self._limit, self._expire)
         except BaseException as error:
             if trace is not None:
                 trace.__exit__(type(error), error, error.__traceback__)
@@ -244,11 +254,19 @@ class OwnedAttempt(AttemptScope):
             state.provider = provider  # served it, or was serving it when the client left
         if self.endpoint is not None:
             state.upstream_endpoint = self.endpoint
-        if committed_at is not None:
-            route = (state.api, state.endpoint, attempt.profile.key, provider)
-            reporting.metrics.first_byte.labels(*route).observe(committed_at - state.started_at)
-        if usage is not None:
-            _record_usage(reporting, self, usage)
+        cost = None
+        if usage is not None:  # spend when the model's price is known (unknown is not free)
+            self.cost_usd = cost = cost_usd(attempt.price, usage)
+            if state.reservation is not None:  # the fleet limiter reconciles reservations and budgets
+                state.reservation.settle(attempt, usage, cost)
+            if cost is not None:
+                state.cost_usd = cost
+        if committed_at is not None or usage is not None:
+            reporting.metrics.route(state.api, state.endpoint, attempt.profile.key, provider).record(
+                None if committed_at is None else committed_at - state.started_at,
+                None if usage is None else (usage.prompt_tokens, usage.completion_tokens),
+                cost,
+            )
         if self.trace is not None:
             self.trace.ended(
                 outcome,
@@ -278,20 +296,3 @@ class OwnedAttempt(AttemptScope):
             log.info("attempt %d on provider %s ended: %s", self.number, provider, kind.replace("_", " "))
         elif kind == "internal_error":
             log.error("attempt %d on provider %s failed inside the proxy", self.number, provider, exc_info=error)
-
-
-def _record_usage(reporting: Reporting, scope: AttemptScope, usage: Usage) -> None:
-    """Tokens into the metrics, and spend when the model's price is known (unknown is not free)."""
-    attempt = scope.attempt
-    state = reporting.state
-    api, profile, provider = state.api, attempt.profile.key, attempt.provider.key
-    metrics = reporting.metrics
-    metrics.tokens.labels(api, profile, provider, "prompt").inc(usage.prompt_tokens)
-    metrics.tokens.labels(api, profile, provider, "completion").inc(usage.completion_tokens)
-    cost = cost_usd(attempt.price, usage)
-    scope.cost_usd = cost
-    if state.reservation is not None:  # the fleet limiter reconciles reservations and budgets
-        state.reservation.settle(attempt, usage, cost)
-    if cost is not None:
-        metrics.cost.labels(api, profile, provider).inc(cost)
-        state.cost_usd = cost

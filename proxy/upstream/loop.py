@@ -6,6 +6,7 @@ never retries after the client went away or after the client received bytes.
 """
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -60,7 +61,7 @@ async def run_attempts(
     Raises ``ApiError`` (every attempt failed), ``StreamBroken`` (failed after the
     commit), and lets ``ClientGone`` and cancellation through untouched.
     """
-    deadline = Deadline(plan.profile.retry.deadline_seconds)
+    deadline = Deadline(plan.profile.retry.deadline_seconds, reporting.state.started_at)  # the request's whole budget
     if not plan.attempts:
         raise ApiError(503, f"no provider available for profile {plan.profile.name!r}", code="no_provider_available")
     metrics, router = reporting.metrics, reporting.router
@@ -72,7 +73,7 @@ async def run_attempts(
     unsupported: dict[str, str] = {}  # provider key -> why it cannot take this request
     tried: list[str] = []  # providers whose attempts failed, in order
     index, number = 0, 0
-    while deadline.remaining > 0:
+    while True:
         attempt = plan.attempts[index]
         try:
             prepared = prepare(attempt.provider, attempt.model)
@@ -83,11 +84,14 @@ async def run_attempts(
                 break
             index = following
             continue
+        began = time.monotonic()  # one reading: the deadline's check and the attempt's start
+        if began >= deadline.end:
+            break
         number += 1
         if number > 1:
             metrics.retries.labels(profile, attempt.provider.key).inc()
             metrics.retried_by_profile[plan.profile.key] += 1
-        scope = OwnedAttempt(reporting, attempt, number, deadline)
+        scope = OwnedAttempt(reporting, attempt, number, deadline, began)
         try:
             with scope:
                 value = await body(scope, prepared)
@@ -104,7 +108,7 @@ async def run_attempts(
             await asyncio.sleep(step.delay_s)
             index = step.index
             continue
-        if attempt.model.name != requested_model and is_fallback(plan, attempt, requested_model):
+        if is_fallback(plan, attempt, requested_model):
             metrics.fallbacks.labels(profile).inc()
         return Served(value, scope)
     if last is not None:

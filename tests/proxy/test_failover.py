@@ -86,3 +86,24 @@ async def test_all_providers_failing_is_502_after_retries(
         await sdk_client(proxy).chat.completions.create(model="mock-model", messages=MESSAGES)  # type: ignore[arg-type]
     assert info.value.status_code == 502
     assert sum([(await m.stats())["total"] for m in mocks]) >= 2
+
+
+async def test_the_profile_deadline_bounds_the_whole_request_across_attempts(
+    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory
+) -> None:
+    """Both upstreams hang: the first attempt is cut at the request's deadline and no other one starts."""
+    mocks = [await mock_upstream_factory() for _ in range(2)]
+    for mock in mocks:
+        await mock.set_faults("mock-model", hang=True)
+    providers = [provider_config(f"p{i}", "openai", m.base_url) for i, m in enumerate(mocks)]
+    retry = RetryPolicy(max_retries=3, backoff_base_ms=1, deadline_seconds=0.3)
+    proxy = await proxy_server(proxy_config(providers, retry=retry))
+    body = {"model": "mock-model", "messages": MESSAGES}
+    url = proxy.base_url + "/v1/chat/completions"
+    async with aiohttp.ClientSession() as session, session.post(url, json=body) as r:
+        answer = await r.json()
+    assert r.status == 504
+    assert answer["error"]["code"] == "upstream_timeout"
+    assert r.headers["x-switchboard-attempts"] == "1"
+    assert r.headers["x-switchboard-providers-tried"] == "p0"
+    assert [(await m.stats())["total"] for m in mocks] == [1, 0]
