@@ -71,11 +71,11 @@ class AnthropicAdapter:
         self._clock = clock
 
     def chat_request(self, target: Target, body: Mapping[str, Any], *, stream: bool) -> UpstreamRequest:
-        payload = anthropic_body(dict(body), target.model.upstream, target.model.max_output_tokens, stream=stream)
+        payload = anthropic_body(dict(body), target.upstream_model, target.model.max_output_tokens, stream=stream)
         headers = dict(STREAM_HEADERS if stream else JSON_HEADERS) | {"anthropic-version": ANTHROPIC_VERSION}
         if target.api_key:
             headers["x-api-key"] = target.api_key
-        return UpstreamRequest("POST", f"{target.provider.effective_base_url}/v1/messages", headers, dump(payload))
+        return UpstreamRequest("POST", f"{target.base_url}/v1/messages", headers, dump(payload))
 
     def messages_request(
         self, target: Target, body: Mapping[str, Any], *, stream: bool, client_headers: Mapping[str, str]
@@ -83,7 +83,7 @@ class AnthropicAdapter:
         """The client's Messages body, natively (``cache_control``, thinking blocks and every other
         field kept); only the model is renamed. The client's ``anthropic-version`` and safe betas go along."""
         payload = {k: v for k, v in body.items() if k not in ("model", "stream")}
-        payload["model"] = target.model.upstream
+        payload["model"] = target.upstream_model
         if stream:
             payload["stream"] = True
         return self._native("messages", target, payload, stream=stream, client_headers=client_headers)
@@ -92,7 +92,7 @@ class AnthropicAdapter:
         self, target: Target, body: Mapping[str, Any], *, client_headers: Mapping[str, str]
     ) -> UpstreamRequest:
         payload = {k: v for k, v in body.items() if k not in ("model", "stream", "max_tokens")}
-        payload["model"] = target.model.upstream
+        payload["model"] = target.upstream_model
         return self._native("messages/count_tokens", target, payload, stream=False, client_headers=client_headers)
 
     def _native(
@@ -102,7 +102,7 @@ class AnthropicAdapter:
         headers |= native_headers(client_headers)
         if target.api_key:
             headers["x-api-key"] = target.api_key
-        return UpstreamRequest("POST", f"{target.provider.effective_base_url}/v1/{path}", headers, dump(payload))
+        return UpstreamRequest("POST", f"{target.base_url}/v1/{path}", headers, dump(payload))
 
     def chat_answer(self, target: Target, public_model: str, raw: bytes) -> Decoded:
         payload = load_object(FAMILY, raw, "chat response")

@@ -14,9 +14,9 @@ class AzureOpenAIAdapter(OpenAIAdapter):
     family = "azure-openai"
 
     def _url(self, target: Target, path: str) -> str:
-        deployment = quote(target.model.upstream, safe="")
+        deployment = quote(target.upstream_model, safe="")
         query = urlencode({"api-version": target.provider.api_version or ""})
-        return f"{target.provider.effective_base_url}/openai/deployments/{deployment}/{path}?{query}"
+        return f"{target.base_url}/openai/deployments/{deployment}/{path}?{query}"
 
     def _headers(self, target: Target, *, stream: bool) -> dict[str, str]:
         headers = super()._headers(target, stream=stream)

@@ -21,6 +21,15 @@ class Target:
     provider: ProviderConfig
     model: ProviderModel
     api_key: str | None = field(default=None, repr=False)
+    base_url: str = field(init=False, repr=False)
+    """The provider's ``effective_base_url``, worked out once here: adapters build every request's URL on it,
+    and the property costs about a microsecond per call (pydantic attributes are slow to read)."""
+    upstream_model: str = field(init=False, repr=False)
+    """The model's ``upstream`` name (what every request body or URL names), worked out once here too."""
+
+    def __post_init__(self) -> None:
+        self.base_url = self.provider.effective_base_url
+        self.upstream_model = self.model.upstream
 
 
 @dataclass(slots=True)

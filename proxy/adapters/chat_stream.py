@@ -44,6 +44,12 @@ class ChatChunkStream(ABC):
     def finish_chunks(self) -> list[dict[str, Any]]:
         """Upstream EOF: the closing chunks (the ``include_usage`` one) or ``UpstreamProtocolError`` if truncated."""
 
+    def retexted(self, chunk: bytes) -> tuple[dict[str, Any], str] | None:
+        """When ``chunk`` is one whole event that reads as an earlier chunk object (returned as ``feed_chunks``
+        gave it) with another text as its first choice's delta content (returned too): both, found without
+        reading the whole event, and ``chunk`` is consumed. None: feed it to ``feed_chunks`` (here, always)."""
+        return None
+
     def feed(self, chunk: bytes) -> list[bytes]:
         """The chunks as ``data: ...`` events for a chat client."""
         chunks = self.feed_chunks(chunk)

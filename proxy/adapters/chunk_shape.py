@@ -1,13 +1,17 @@
 """Recognising a streamed chat chunk by its shape, without building its objects (pure).
 
 An OpenAI-style stream repeats one chunk shape for every token: the same bytes
-around a different ``"content":"..."`` string. Once one such chunk has been
-parsed and found fit to relay as it came (public model, no usage, no error, one
-line), a later chunk made of the same bytes before and after a string that is
-valid JSON on its own is the same JSON object with another text: it is just as
-fit, so it is relayed without parsing the whole object (most of a relayed
-event's cost). Anything else (a different shape, a broken string) is parsed in
-full as before, so a broken upstream is still a protocol error.
+around a different ``"content":"..."`` string. Once one such chunk's event has
+been parsed, a later event made of the same bytes before and after a string that
+is valid JSON on its own is the same JSON object with another text at the same
+place: whatever the full parse decided of the first (fit to relay as it came,
+carrying no usage, no error) holds for it too, so it is taken without parsing the
+whole object (most of a streamed event's cost). Anything else (a different shape,
+a broken string) is parsed in full as before, so a broken upstream is still a
+protocol error.
+
+Shapes are of whole events (``data: {...}`` and the blank line), so an upstream
+read that is one event of the shape is known to be exactly that one event.
 """
 
 import re
@@ -19,7 +23,7 @@ _CONTENT = re.compile(rb'"content":"(?:[^"\\]|\\.)*"')
 
 
 class ChunkShape:
-    """The bytes around the content string of one relayable chunk."""
+    """The bytes around the content string of one event: up to its opening quote, from its closing one."""
 
     __slots__ = ("_head", "_head_size", "_tail", "_tail_size")
 
@@ -28,24 +32,28 @@ class ChunkShape:
         self._tail, self._tail_size = tail, len(tail)
 
     @classmethod
-    def of(cls, data: bytes) -> "ChunkShape | None":
-        """The shape of a chunk that holds exactly one content string (None: no such string, or several)."""
-        found = _CONTENT.findall(data)
-        if len(found) != 1:
+    def of(cls, event: bytes) -> "ChunkShape | None":
+        """The shape of an event that holds exactly one content string (None: no such string, or several)."""
+        found = _CONTENT.search(event)
+        if found is None or _CONTENT.search(event, found.end()) is not None:
             return None
-        start = data.find(found[0]) + 11  # after '"content":"'
-        return cls(data[:start], data[start + len(found[0]) - 12 :])
+        return cls(event[: found.start() + 11], event[found.end() - 1 :])  # 11: len('"content":"')
 
-    def fits(self, data: bytes) -> bool:
-        """Whether ``data`` is this shape around a valid JSON string (the same object with other text).
+    def text(self, event: bytes) -> str | None:
+        """The content text of ``event`` when it is this shape around a valid JSON string, else None.
 
-        Slices compared, not ``startswith``/``endswith``: those parse their arguments the slow way.
+        Slices compared, not ``startswith``/``endswith``: those parse their arguments the slow way. The
+        string is parsed with the quotes that end the head and start the tail (one slice, no copies joined).
         """
-        end = len(data) - self._tail_size
-        if end < self._head_size or data[: self._head_size] != self._head or data[end:] != self._tail:
-            return False
+        start, end = self._head_size, len(event) - self._tail_size
+        if end < start or event[:start] != self._head or event[end:] != self._tail:
+            return None
         try:
-            orjson.loads(b'"' + data[self._head_size : end] + b'"')
+            text: str = orjson.loads(event[start - 1 : end + 1])
         except orjson.JSONDecodeError:
-            return False
-        return True
+            return None
+        return text
+
+    def around(self, literal: bytes) -> bytes:
+        """The event of this shape with the JSON string ``literal`` (quotes included) as its content."""
+        return self._head[:-1] + literal + self._tail[1:]

@@ -43,12 +43,12 @@ class GeminiAdapter:
 
     def chat_request(self, target: Target, body: Mapping[str, Any], *, stream: bool) -> UpstreamRequest:
         payload = gemini_body(dict(body), target.model.max_output_tokens)
-        model = quote(target.model.upstream.removeprefix("models/"), safe="")
+        model = quote(target.upstream_model.removeprefix("models/"), safe="")
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
         headers = dict(STREAM_HEADERS if stream else JSON_HEADERS)
         if target.api_key:
             headers["x-goog-api-key"] = target.api_key
-        url = f"{target.provider.effective_base_url}/v1beta/models/{model}:{method}"
+        url = f"{target.base_url}/v1beta/models/{model}:{method}"
         return UpstreamRequest("POST", url, headers, dump(payload))
 
     def chat_answer(self, target: Target, public_model: str, raw: bytes) -> Decoded:

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
+
 from switchboard.proxy.adapters.base import (
     Decoded,
     Target,
@@ -72,8 +74,12 @@ class OpenAIStream(ChatChunkStream):
 
     For a chat client, a chunk that already names the public model and carries no usage is
     relayed as the upstream wrote it (parsed for errors, never re-encoded): most chunks of a
-    stream whose upstream model name is the public one. After the commit, the first such
-    chunk's shape lets the next ones of the same shape skip the parse (``chunk_shape``).
+    stream whose upstream model name is the public one. The first such chunk with output gives
+    its shape (``chunk_shape``) at the next read (off the first token's way); from then on, an
+    event of that shape is relayed without a parse, and a read that is one such event whole
+    without the SSE decoder either. For the encoders of other APIs, the first chunk with output
+    and no usage gives the shape the same way, once it is known to vary only the first choice's
+    delta content (``retexted``).
     """
 
     def __init__(self, family: str, public_model: str, *, include_usage: bool) -> None:
@@ -84,18 +90,26 @@ class OpenAIStream(ChatChunkStream):
         self._done = False
         self._usage: Usage | None = None
         self._shape: ChunkShape | None = None
-        """Of the first relayable chunk after the commit (looked for once)."""
+        self._shape_from: bytes | None = None
+        """The event the shape is to be taken from at the next read (looked for once: ``_shaped``)."""
         self._shaped = False
+        self._source: dict[str, Any] | None = None
+        """For the encoders: the chunk object (as given to them) whose events the shape's are, but for the text."""
 
     @property
     def usage(self) -> Usage | None:
         return self._usage
 
     def feed(self, chunk: bytes) -> list[bytes]:
+        shape = self._shape
+        if shape is not None and self._decoder.idle and shape.text(chunk) is not None:
+            return [chunk]  # one whole event: a relayed one with another text
         out: list[bytes] = []
+        shape = self._shape if self._shape_from is None else self._take_shape()
         for _, data in self._decoder.feed(chunk):
-            if self._shape is not None and not self._done and self._shape.fits(data):
-                out.append(b"data: " + data + b"\n\n")  # the same object as a relayed one, another text
+            event = b"data: " + data + b"\n\n"  # as the upstream wrote it, or as a relayed one
+            if shape is not None and not self._done and shape.text(event) is not None:
+                out.append(event)
                 continue
             payload = self._read(data)
             if payload is None:
@@ -103,21 +117,43 @@ class OpenAIStream(ChatChunkStream):
             if not self.output_seen:
                 self.output_seen = carries_output(payload)
             if payload.get("usage") is None and payload.get("model") == self._public_model and _one_line(data):
-                out.append(b"data: " + data + b"\n\n")  # nothing to change: the upstream's bytes
-                if self.output_seen and not self._shaped:
-                    self._shaped = True
-                    self._shape = ChunkShape.of(data)
+                out.append(event)  # nothing to change: the upstream's bytes
+                if not self._shaped and _has_text(payload):
+                    self._shaped, self._shape_from = True, event
             elif (changed := self._for_client(payload)) is not None:
                 out.append(sse_event(changed))
         return out
 
     def feed_chunks(self, chunk: bytes) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
+        if self._shape_from is not None:
+            self._take_shape()
         for _, data in self._decoder.feed(chunk):
             payload = self._read(data)
-            if payload is not None and (changed := self._for_client(payload)) is not None:
+            if payload is None:
+                continue
+            if not self._shaped and payload.get("usage") is None and _one_line(data) and _has_text(payload):
+                self._shaped, self._shape_from, self._source = True, b"data: " + data + b"\n\n", payload
+            if (changed := self._for_client(payload)) is not None:
                 out.append(changed)
         return out
+
+    def retexted(self, chunk: bytes) -> tuple[dict[str, Any], str] | None:
+        shape = self._shape if self._shape_from is None else self._take_shape()
+        if shape is None or self._source is None or not self._decoder.idle:
+            return None
+        text = shape.text(chunk)
+        return None if text is None else (self._source, text)
+
+    def _take_shape(self) -> ChunkShape | None:
+        """The shape, taken now from the event chosen at an earlier read, if any."""
+        event = self._shape_from
+        if event is not None:
+            self._shape_from = None
+            shape = ChunkShape.of(event)
+            if shape is not None and (self._source is None or _varies_content_only(shape, self._source)):
+                self._shape = shape
+        return self._shape
 
     def _read(self, data: bytes) -> dict[str, Any] | None:
         """One event's chunk, checked for an in-band error; None for ``[DONE]`` and whatever follows it."""
@@ -125,6 +161,7 @@ class OpenAIStream(ChatChunkStream):
             return None
         if data[:1] != b"{" and data.strip() == b"[DONE]":
             self._done = True
+            self._shape = self._shape_from = None
             return None
         payload = load_object(self._family, data, "stream event")
         if "error" in payload:
@@ -150,6 +187,35 @@ class OpenAIStream(ChatChunkStream):
         return []
 
 
+def _has_text(chunk: dict[str, Any]) -> bool:
+    """Whether the first choice's delta has text: the chunk a stream's shape is taken from (not a role-only,
+    tool call or reasoning chunk, whose shape the text chunks after it do not have)."""
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return False
+    delta = choices[0].get("delta")
+    return isinstance(delta, dict) and isinstance(delta.get("content"), str) and delta["content"] != ""
+
+
+_PROBE = "\x00probe"
+_PROBE_JSON = orjson.dumps(_PROBE)
+
+
+def _varies_content_only(shape: ChunkShape, source: dict[str, Any]) -> bool:
+    """Whether ``shape``'s string is ``source``'s first choice's delta content: the shape with another
+    string there reads as ``source`` (renamed to the public model as it was) with that content."""
+    try:
+        probe = orjson.loads(shape.around(_PROBE_JSON)[6:])
+        delta = probe["choices"][0]["delta"]
+        if delta["content"] != _PROBE:
+            return False
+        delta["content"] = source["choices"][0]["delta"]["content"]
+    except (orjson.JSONDecodeError, LookupError, TypeError):
+        return False
+    probe["model"] = source.get("model")
+    return bool(probe == source)
+
+
 class OpenAIAdapter:
     """``openai`` and ``openai-compatible``: Bearer key (optional), ``{base}/chat/completions``."""
 
@@ -160,7 +226,7 @@ class OpenAIAdapter:
         self._clock = clock
 
     def _url(self, target: Target, path: str) -> str:
-        return f"{target.provider.effective_base_url}/{path}"
+        return f"{target.base_url}/{path}"
 
     def _headers(self, target: Target, *, stream: bool) -> dict[str, str]:
         headers = dict(STREAM_HEADERS if stream else JSON_HEADERS)
@@ -169,7 +235,7 @@ class OpenAIAdapter:
         return headers
 
     def _model(self, target: Target) -> str | None:
-        return target.model.upstream
+        return target.upstream_model
 
     def chat_request(self, target: Target, body: Mapping[str, Any], *, stream: bool) -> UpstreamRequest:
         payload = chat_body(body, self._model(target), stream=stream)

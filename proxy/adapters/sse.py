@@ -33,6 +33,11 @@ class SSEDecoder:
         """The last chunk ended with ``\\r``: its ``\\n`` may start the next one."""
 
     @property
+    def idle(self) -> bool:
+        """Between events: nothing of an unfinished event is held (the next bytes start a new one)."""
+        return not self._buffer and not self._held_cr
+
+    @property
     def mid_event(self) -> bool:
         """True when the stream stopped inside an event (a line or an event not yet terminated)."""
         if self._held_cr:

@@ -4,9 +4,12 @@ Inbound encoders sit on top of the chat translators, so every upstream keeps a
 single codec; they read the chunk objects the translator already parsed or built.
 """
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from switchboard.proxy.adapters.base import Usage
+from switchboard.proxy.adapters.chat_stream import ChatChunkStream
 from switchboard.proxy.adapters.wire import as_object
 
 
@@ -64,3 +67,50 @@ def chunk_view(payload: dict[str, Any]) -> ChunkView:
         _tools(delta),
         finish_reason if isinstance(finish_reason, str) else None,
     )
+
+
+class ChunkEncoder(ABC):
+    """Another client API's events, encoded from the views of the chat chunks of ``inner``.
+
+    A read that ``inner`` knows as an earlier chunk with another text (``retexted``) is encoded from
+    that chunk's view, worked out once per stream, with the new text: no parse and no view per token
+    (and for the usual chunk, text only, just its text's events).
+    """
+
+    def __init__(self, inner: ChatChunkStream) -> None:
+        self._inner = inner
+        self._source: dict[str, Any] | None = None
+        self._source_view = ChunkView(None, None, "", (), None)
+        self._text_only = False
+        """The source's view has nothing but text: a retexted chunk is its text's events alone."""
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._inner.usage
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        same = self._inner.retexted(chunk)
+        if same is None:
+            return self._encode(self._inner.feed_chunks(chunk))
+        source, text = same
+        if source is not self._source:
+            self._source, view = source, chunk_view(source)
+            self._source_view, self._text_only = view, not view.tools and view.finish_reason is None
+        if self._text_only:  # (the source, an earlier chunk, started the stream)
+            return self._encode_text(text) if text else []
+        view = self._source_view
+        return self._encode_view(ChunkView(view.id, view.created, text, view.tools, view.finish_reason))
+
+    def _encode(self, chunks: list[dict[str, Any]]) -> list[bytes]:
+        out: list[bytes] = []
+        for chunk in chunks:
+            out += self._encode_view(chunk_view(chunk))
+        return out
+
+    @abstractmethod
+    def _encode_view(self, view: ChunkView) -> list[bytes]:
+        """The events of one chunk."""
+
+    @abstractmethod
+    def _encode_text(self, text: str) -> list[bytes]:
+        """The events of a chunk with ``text`` (not empty) and nothing else, after the first chunk."""

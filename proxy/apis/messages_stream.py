@@ -17,7 +17,7 @@ from switchboard.proxy.adapters.base import UpstreamProtocolError, Usage
 from switchboard.proxy.adapters.chat_stream import ChatChunkStream
 from switchboard.proxy.adapters.errors import stream_error
 from switchboard.proxy.adapters.wire import as_int, as_object
-from switchboard.proxy.apis.chat_chunks import ToolDelta, chunk_view
+from switchboard.proxy.apis.chat_chunks import ChunkEncoder, ChunkView, ToolDelta
 from switchboard.proxy.apis.messages_object import _message, message_id, message_usage
 from switchboard.proxy.apis.messages_request import STOP_REASONS
 from switchboard.proxy.apis.native_stream import NativeStream, event_bytes
@@ -36,11 +36,11 @@ def error_event(message: str, kind: str = "api_error") -> bytes:
     return event_bytes({"type": "error", "error": {"type": kind, "message": message}})
 
 
-class MessagesEncoder:
+class MessagesEncoder(ChunkEncoder):
     """Chat chunks (from ``inner``, created with usage on) -> Anthropic stream events."""
 
     def __init__(self, inner: ChatChunkStream, model: str, clock: Callable[[], float]) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._model = model
         self._started = False
         self._block: int | None = None
@@ -51,26 +51,17 @@ class MessagesEncoder:
         self.output_seen = False
         """A block delta or stop went out (``_OUTPUT_EVENTS``)."""
 
-    @property
-    def usage(self) -> Usage | None:
-        return self._inner.usage
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        return self._encode(self._inner.feed_chunks(chunk))
-
-    def _encode(self, chunks: list[dict[str, Any]]) -> list[bytes]:
+    def _encode_view(self, view: ChunkView) -> list[bytes]:
         out: list[bytes] = []
-        for chunk in chunks:
-            view = chunk_view(chunk)
-            if not self._started:
-                self._started = True
-                head = _message(message_id(view.id or "chat"), self._model, [], None, Usage())
-                out += [event_bytes({"type": "message_start", "message": head}), PING]
-            if view.text:
-                out += self._text(view.text)
-            for tool in view.tools:
-                out += self._tool(tool)
-            self._finish_reason = view.finish_reason or self._finish_reason
+        if not self._started:
+            self._started = True
+            head = _message(message_id(view.id or "chat"), self._model, [], None, Usage())
+            out += [event_bytes({"type": "message_start", "message": head}), PING]
+        if view.text:
+            out += self._encode_text(view.text)
+        for tool in view.tools:
+            out += self._tool(tool)
+        self._finish_reason = view.finish_reason or self._finish_reason
         return out
 
     def _open(self, kind: str, block: dict[str, Any]) -> list[bytes]:
@@ -90,7 +81,7 @@ class MessagesEncoder:
         self.output_seen = True
         return event_bytes({"type": "content_block_delta", "index": self._block, "delta": delta})
 
-    def _text(self, text: str) -> list[bytes]:
+    def _encode_text(self, text: str) -> list[bytes]:
         out = [] if self._block_kind == "text" else self._open("text", {"type": "text", "text": ""})
         self.output_seen = True
         return [*out, _TEXT_DELTA % (self._block, orjson.dumps(text))]

@@ -13,10 +13,10 @@ from typing import Any
 
 import orjson
 
-from switchboard.proxy.adapters.base import UpstreamProtocolError, Usage
+from switchboard.proxy.adapters.base import UpstreamProtocolError
 from switchboard.proxy.adapters.chat_stream import ChatChunkStream
 from switchboard.proxy.adapters.errors import stream_error
-from switchboard.proxy.apis.chat_chunks import ChunkView, ToolDelta, chunk_view
+from switchboard.proxy.apis.chat_chunks import ChunkEncoder, ChunkView, ToolDelta
 from switchboard.proxy.apis.native_stream import NativeStream, event_bytes
 from switchboard.proxy.apis.responses_object import Envelope, function_call_item, message_item, read_usage, response_id
 
@@ -50,11 +50,11 @@ class _Call:
     arguments: list[str] = field(default_factory=list)
 
 
-class ResponsesEncoder:
+class ResponsesEncoder(ChunkEncoder):
     """Chat chunks (from ``inner``, created with usage on) -> Responses events."""
 
     def __init__(self, inner: ChatChunkStream, envelope: Envelope, clock: Callable[[], float]) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._envelope = envelope
         self._clock = clock
         self._sequence = 0
@@ -70,10 +70,6 @@ class ResponsesEncoder:
         self.output_seen = False
         """A text or arguments delta went out (opening the response or an item is no output)."""
 
-    @property
-    def usage(self) -> Usage | None:
-        return self._inner.usage
-
     def _emit(self, kind: str, **fields: Any) -> bytes:
         payload = {"type": kind, "sequence_number": self._sequence, **fields}
         self._sequence += 1
@@ -87,20 +83,13 @@ class ResponsesEncoder:
             self._rid, self._created_at, status, output, usage, finish_reason=self._finish_reason
         )
 
-    def feed(self, chunk: bytes) -> list[bytes]:
-        return self._encode(self._inner.feed_chunks(chunk))
-
-    def _encode(self, chunks: list[dict[str, Any]]) -> list[bytes]:
-        out: list[bytes] = []
-        for chunk in chunks:
-            view = chunk_view(chunk)
-            if self._rid is None:
-                out += self._start(view)
-            if view.text:
-                out += self._text_delta(view.text)
-            for tool in view.tools:
-                out += self._tool_delta(tool)
-            self._finish_reason = view.finish_reason or self._finish_reason
+    def _encode_view(self, view: ChunkView) -> list[bytes]:
+        out = self._start(view) if self._rid is None else []
+        if view.text:
+            out += self._encode_text(view.text)
+        for tool in view.tools:
+            out += self._tool_delta(tool)
+        self._finish_reason = view.finish_reason or self._finish_reason
         return out
 
     def _start(self, view: ChunkView) -> list[bytes]:
@@ -112,7 +101,7 @@ class ResponsesEncoder:
             self._emit("response.in_progress", response=snapshot),
         ]
 
-    def _text_delta(self, text: str) -> list[bytes]:
+    def _encode_text(self, text: str) -> list[bytes]:
         out: list[bytes] = []
         if self._message is None:
             assert self._rid is not None

@@ -19,6 +19,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 
 from switchboard.proxy.adapters.base import StreamTranslator, Usage
 from switchboard.proxy.http.app_keys import STATE
@@ -46,25 +47,38 @@ class ClientStream:
         self._translator: StreamTranslator | None = None
         self._traced: Callable[[list[bytes]], None] | None = None
         """The attempt span's ``saw_events``, when it records (looked up once, not per chunk)."""
+        self._writer: AbstractStreamWriter | None = None
         self.response: web.StreamResponse | None = None
 
-    async def open(self, scope: AttemptScope, headers: dict[str, str], translator: StreamTranslator) -> None:
-        """Commit to ``scope``'s attempt; its ``translator`` words the error if the stream breaks later."""
+    def answer(self, headers: dict[str, str]) -> web.StreamResponse:
+        """The response an attempt's events would go out in (built once its upstream answered, before the
+        commit: the wait for the first token pays for it, not the token)."""
+        answer = {**SSE_HEADERS, **headers}
+        self._request[STATE].stamp(answer)  # sent here, not by the lifecycle
+        return _SSEResponse(status=200, headers=answer)
+
+    async def open(self, scope: AttemptScope, response: web.StreamResponse, translator: StreamTranslator) -> None:
+        """Commit to ``scope``'s attempt with its ``response``; its ``translator`` words the error if the
+        stream breaks later."""
         scope.commit()
         self._translator = translator
         if scope.trace is not None and scope.trace.span.is_recording():
             self._traced = scope.trace.saw_events
-        answer = {**SSE_HEADERS, **headers}
-        self._request[STATE].stamp(answer)  # sent here, not by the lifecycle
-        self.response = _SSEResponse(status=200, headers=answer)
-        await scope.to_client(self.response.prepare(self._request))
+        self.response = response
+        await scope.to_client(self._prepare(response))
+
+    async def _prepare(self, response: web.StreamResponse) -> None:
+        self._writer = await response.prepare(self._request)
 
     def write(self, scope: AttemptScope, events: list[bytes]) -> Awaitable[None]:
-        """The write of ``events`` (after ``open``), to await: a function, not a coroutine, since it runs per chunk."""
-        assert self.response is not None
+        """The write of ``events`` (after ``open``), to await: a function, not a coroutine, since it runs per chunk.
+
+        Straight to the response's writer (what ``StreamResponse.write`` awaits, after checks that hold here).
+        """
+        assert self._writer is not None
         if self._traced is not None:
             self._traced(events)
-        return scope.to_client(self.response.write(b"".join(events)))
+        return scope.to_client(self._writer.write(b"".join(events)))
 
     async def end(self, scope: AttemptScope, events: list[bytes]) -> None:
         """The last ``events`` and the end of the body, in one write."""
@@ -89,22 +103,25 @@ async def relay(snap: Snapshot, scope: AttemptScope, coded: Coded, plan: Plan, c
     prepared, codec = coded
     limit = scope.attempt.timeouts.first_token_seconds
     async with asyncio.timeout(limit) if limit is not None else contextlib.nullcontext() as first_token:
-        async with open_stream(snap, scope, prepared) as response:
+        async with open_stream(snap, scope, prepared) as upstream:
             translator = codec.open_stream()
+            answer = client.answer(attempt_headers(plan, scope))
             try:
-                chunks = response.content.iter_any()
+                chunks = upstream.content.iter_any()
                 held: list[bytes] = []
                 async for chunk in chunks:
+                    scope.heard()
                     events = translator.feed(chunk)
                     if translator.output_seen:
                         if first_token is not None:
                             first_token.reschedule(None)
-                        await client.open(scope, attempt_headers(plan, scope), translator)
+                        await client.open(scope, answer, translator)
                         await client.write(scope, [*held, *events])
                         held = []
                         break
                     held += events
                 async for chunk in chunks:  # committed (or already at the end): relayed as they come
+                    scope.heard()
                     events = translator.feed(chunk)
                     if events:
                         await client.write(scope, events)
@@ -115,5 +132,5 @@ async def relay(snap: Snapshot, scope: AttemptScope, coded: Coded, plan: Plan, c
             first_token.reschedule(None)
     scope.usage = translator.usage or Usage()
     if not scope.committed:  # a complete answer without output (an empty completion)
-        await client.open(scope, attempt_headers(plan, scope), translator)
+        await client.open(scope, answer, translator)
     await client.end(scope, [*held, *closing])

@@ -9,7 +9,8 @@ is neutral for it.
 
 The attempt's total time (``timeouts.totalSeconds`` capped by the request
 deadline) is enforced here, on the event loop's clock, so it holds to the
-millisecond instead of aiohttp's rounding up to whole seconds.
+millisecond instead of aiohttp's rounding up to whole seconds; so is the
+upstream's silence (``timeouts.firstByteSeconds``), by the same one timer.
 """
 
 import asyncio
@@ -32,6 +33,10 @@ from switchboard.proxy.telemetry.spans import AttemptTrace, attempt_trace
 from switchboard.proxy.upstream.outcomes import ClientGone, describe, failure_outcome, success_outcome
 
 log = logging.getLogger("switchboard.proxy.upstream")
+
+_CLOCK_RESOLUTION = 0.001
+"""A deadline this close is due: uvloop's timers count whole milliseconds (of a clock that may lag
+``time.monotonic``, the clock of the attempt's deadlines, by as much)."""
 
 
 class Deadline:
@@ -89,6 +94,7 @@ class AttemptScope:
         "headroom",
         "number",
         "outcome",
+        "silent_since",
         "trace",
         "usage",
         "waiting_on_client",
@@ -106,9 +112,21 @@ class AttemptScope:
     waiting_on_client: bool
     headroom: float | None  # the upstream's own quota left, from its rate-limit headers
     endpoint: str | None  # Service-backed providers: the endpoint last tried (ip:port)
+    silent_since: float
+    """``time.monotonic()`` since which the upstream has been silent, which ``firstByteSeconds`` bounds: from
+    the attempt's start (a Service endpoint's: ``use_endpoint``), moved on by ``heard`` (each chunk of a body
+    or a stream). Only ever moved on: the attempt's timer may have been armed for an older value, never
+    later. Time blocked on the client is never the upstream's silence."""
 
     def use_endpoint(self, endpoint: str) -> None:
+        """The attempt sends to ``endpoint`` now (one whose connect failed was skipped): its first byte is
+        waited for from here."""
         self.endpoint = endpoint
+        self.silent_since = time.monotonic()
+
+    def heard(self) -> None:
+        """The upstream just sent bytes: its silence starts over."""
+        self.silent_since = time.monotonic()
 
     @property
     def committed(self) -> bool:
@@ -142,12 +160,15 @@ class OwnedAttempt(AttemptScope):
     A plain (not async) context manager: starting and ending an attempt never awaits,
     and it runs for every attempt (an ``async with`` costs two coroutines more).
 
-    The total time is its own timer, with ``asyncio.Timeout``'s semantics (the task is
-    cancelled when it fires; that cancellation, and only that one, leaves as ``TimeoutError``):
-    ``asyncio.Timeout`` costs three times a bare timer on Python 3.11 (enum state reads).
+    The total time and the upstream's silence (``silent_since``) share one timer, with
+    ``asyncio.Timeout``'s semantics (the task is cancelled when it fires; that cancellation, and
+    only that one, leaves as ``TimeoutError``): ``asyncio.Timeout`` costs three times a bare timer
+    on Python 3.11 (enum state reads), and a timer re-armed on every read (aiohttp's ``sock_read``)
+    costs two more per answer. It is armed for the earlier of the two and, when it fires for a
+    silence that was broken since, re-armed for what is due then (rarely: answers come sooner).
     """
 
-    __slots__ = ("_cancelling", "_expired", "_limit", "_reporting", "_task", "_timer")
+    __slots__ = ("_cancelling", "_ends_at", "_expired", "_limit", "_reporting", "_task", "_timer")
 
     def __init__(
         self, reporting: Reporting, attempt: Attempt, number: int, deadline: Deadline, began: float | None = None
@@ -179,7 +200,9 @@ class OwnedAttempt(AttemptScope):
             trace.__enter__()
         try:
             self._reporting.router.started(self.attempt)
-            self._timer = loop.call_later(self._limit, self._expire)
+            self.silent_since = began = self.began
+            self._ends_at = began + self._limit
+            self._timer = loop.call_later(min(self._limit, self.attempt.timeouts.first_byte_seconds), self._expire)
         except BaseException as error:
             if trace is not None:
                 trace.__exit__(type(error), error, error.__traceback__)
@@ -187,7 +210,15 @@ class OwnedAttempt(AttemptScope):
         return self
 
     def _expire(self) -> None:
-        """The attempt's total time passed: cancel its task (``__exit__`` turns that into ``TimeoutError``)."""
+        """The attempt's total time passed, or the upstream was silent too long: cancel its task (``__exit__``
+        turns that into ``TimeoutError``). Neither yet (the silence was broken, or the attempt was waiting on
+        the client, whose slowness is not the upstream's silence): re-armed for what is due next."""
+        now = time.monotonic()
+        silent_since = now if self.waiting_on_client else self.silent_since
+        due = min(self._ends_at, silent_since + self.attempt.timeouts.first_byte_seconds)
+        if due - now >= _CLOCK_RESOLUTION:
+            self._timer = self._task.get_loop().call_later(due - now, self._expire)
+            return
         self._timer = None
         self._expired = True
         self._task.cancel()

@@ -91,7 +91,7 @@ async def codec_once(snap: Snapshot, scope: AttemptScope, coded: Coded) -> bytes
     prepared, codec = coded
     try:
         async with _sending(snap, scope, prepared.request, prepared.body) as response:
-            raw = await read_upstream_body(response)
+            raw = await read_upstream_body(response, scope.heard)
             if response.status >= 300:
                 raise snap.adapter(scope.attempt.provider).error(response.status, raw, response.headers)
             scope.headroom = upstream_headroom(response.headers)
@@ -106,7 +106,14 @@ async def codec_once(snap: Snapshot, scope: AttemptScope, coded: Coded) -> bytes
 def _sending(
     snap: Snapshot, scope: AttemptScope, upstream: UpstreamRequest, body: Body
 ) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
-    """The provider's pool, or for a Service-backed provider one endpoint's (recorded on the scope)."""
+    """The provider's pool, or for a Service-backed provider one endpoint's (recorded on the scope, which
+    starts the wait for its first byte over: one whose connect failed was skipped for it).
+
+    The upstream's silence (the first byte, then between a body's or a stream's chunks) is bounded by the
+    attempt's own timer (``scope.silent_since``, moved on by ``scope.heard``): one timer per attempt rather
+    than aiohttp's ``sock_read``, a timer re-armed on every read. The first byte is waited for from the
+    attempt's (or the endpoint's) start: a new connection's connect, which ``sock_connect`` bounds, counts in it.
+    """
     provider = scope.attempt.provider
     timeout = snap.client_timeout(scope.attempt.timeouts)
     if provider.service is not None and snap.endpoint_calls is not None and snap.endpoint_calls.follows(provider):
@@ -116,14 +123,16 @@ def _sending(
 
 @asynccontextmanager
 async def open_stream(snap: Snapshot, scope: AttemptScope, prepared: Prepared) -> AsyncIterator[aiohttp.ClientResponse]:
-    """An upstream stream answered 2xx, released on exit; errors raised inside are scrubbed of the key."""
+    """An upstream stream answered 2xx, released on exit; errors raised inside are scrubbed of the key.
+
+    Its reader tells ``scope.heard`` of every chunk: the attempt's timer bounds the silences between them.
+    """
     provider = scope.attempt.provider
     try:
         async with _sending(snap, scope, prepared.request, prepared.body) as response:
             if response.status >= 300:
-                raise snap.adapter(provider).error(
-                    response.status, await read_upstream_body(response), response.headers
-                )
+                raw = await read_upstream_body(response, scope.heard)
+                raise snap.adapter(provider).error(response.status, raw, response.headers)
             scope.headroom = upstream_headroom(response.headers)
             yield response
     except UpstreamError as error:

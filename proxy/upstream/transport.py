@@ -7,7 +7,7 @@ one drains.
 """
 
 import math
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -57,17 +57,12 @@ def open_session(key: PoolKey, resolver: AbstractResolver | None = None) -> aioh
 
 
 def client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
-    """Connect and first-byte limits of the attempt; its total is enforced by its owner (``OwnedAttempt``).
+    """The connect limit of an attempt: its total, and the upstream's silences (the first byte, then
+    between a body's or a stream's chunks), are its owner's (``OwnedAttempt``), on one timer.
 
-    ``sock_read`` bounds every read, so it is both the time to the first byte and
-    the longest silence allowed inside a stream. No rounding up to whole seconds.
+    No ``sock_read``: aiohttp re-arms it, a timer, on every read. No rounding up to whole seconds.
     """
-    return aiohttp.ClientTimeout(
-        total=None,
-        sock_connect=timeouts.connect_seconds,
-        sock_read=timeouts.first_byte_seconds,
-        ceil_threshold=math.inf,
-    )
+    return aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect_seconds, ceil_threshold=math.inf)
 
 
 def send(
@@ -96,27 +91,31 @@ def send(
     )
 
 
-def read_upstream_body(response: aiohttp.ClientResponse) -> Awaitable[bytes]:
+def read_upstream_body(response: aiohttp.ClientResponse, heard: Callable[[], None]) -> Awaitable[bytes]:
     """The whole (decompressed) body; ``UpstreamProtocolError`` once it passes ``MAX_UPSTREAM_BODY_BYTES``.
 
-    A body of announced length that is not compressed is read in one call: the parser
-    delivers exactly the announced bytes, so the limit holds without counting. Otherwise
-    (chunked, or compressed and so of unknown size once inflated) it is read in chunks and
-    counted as it grows. (Not itself a coroutine: the one-call case awaits aiohttp's read directly.)
+    A body that is not compressed and already complete (the usual answer, there with its headers)
+    is read in one call: aiohttp stops reading the socket past a few hundred KiB buffered, so a
+    complete one is far below the limit. Otherwise (still coming, chunked, or compressed and so of
+    unknown size once inflated) it is read in chunks, each told to ``heard`` as it comes (no
+    ``sock_read`` bounds these reads: the caller watches the silence), and counted as it grows; an
+    announced length past the limit is refused before any is read. (Not itself a coroutine: the
+    one-call case awaits aiohttp's read directly.)
     """
+    encoded = hdrs.CONTENT_ENCODING in response.headers
+    if not encoded and response.content.is_eof():
+        return response.read()
     limit = MAX_UPSTREAM_BODY_BYTES
     declared = response.content_length
-    if declared is not None:
-        if declared > limit:
-            raise UpstreamProtocolError(f"upstream announced a {declared}-byte body; the limit is {limit} bytes")
-        if hdrs.CONTENT_ENCODING not in response.headers:
-            return response.read()
-    return _read_counted(response, limit)
+    if declared is not None and declared > limit:
+        raise UpstreamProtocolError(f"upstream announced a {declared}-byte body; the limit is {limit} bytes")
+    return _read_counted(response, limit, heard)
 
 
-async def _read_counted(response: aiohttp.ClientResponse, limit: int) -> bytes:
+async def _read_counted(response: aiohttp.ClientResponse, limit: int, heard: Callable[[], None]) -> bytes:
     body = bytearray()
     async for chunk in response.content.iter_chunked(_READ_CHUNK_BYTES):
+        heard()
         body += chunk
         if len(body) > limit:
             raise UpstreamProtocolError(f"upstream body exceeds the limit of {limit} bytes")

@@ -119,6 +119,36 @@ async def test_the_total_timeout_ends_an_attempt_waiting_on_the_upstream() -> No
     assert current is not None and current.cancelling() == 0  # the timer's cancellation was taken back
 
 
+def _silence_bound(seconds: float) -> tuple[Router, Reporting]:
+    """``_setup`` with a provider whose ``firstByteSeconds`` is ``seconds`` (its total and the deadline long)."""
+    router = Router(make_config([provider("a", timeouts={"firstByteSeconds": seconds})]))
+    metrics = create_metrics(lambda: router.provider_health, environ={})
+    return router, Reporting(router, metrics, RequestState("req-1", "chat/completions", "chat", time.monotonic()))
+
+
+async def test_silence_past_first_byte_ends_an_attempt_waiting_on_the_upstream() -> None:
+    router, reporting = _silence_bound(0.05)
+    attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
+    with pytest.raises(TimeoutError), OwnedAttempt(reporting, attempt, 1, Deadline(30)) as scope:
+        await asyncio.Event().wait()  # headers that never come
+    assert scope.outcome is not None and (scope.outcome.kind, scope.outcome.party) == ("timeout", "upstream")
+    current = asyncio.current_task()
+    assert current is not None and current.cancelling() == 0
+
+
+async def test_bytes_heard_and_time_on_the_client_are_no_silence() -> None:
+    """Chunks a quarter of the bound apart, then a client write four times the bound: the attempt goes on."""
+    router, reporting = _silence_bound(0.2)
+    attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
+    with OwnedAttempt(reporting, attempt, 1, Deadline(30)) as scope:
+        for _ in range(8):
+            scope.heard()
+            await asyncio.sleep(0.05)
+        await scope.to_client(asyncio.sleep(0.8))  # a slow reader: the upstream is not waited for meanwhile
+        scope.heard()
+    assert scope.outcome is not None and scope.outcome.kind == "success"
+
+
 async def _cancelled_attempt(reporting: Reporting, router: Router, limit: float, *, also_timer: bool) -> AttemptScope:
     """An attempt whose task is cancelled from outside; with ``also_timer``, after its own timer fired too."""
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]

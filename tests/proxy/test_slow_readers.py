@@ -108,30 +108,40 @@ async def upstream_settled(mock: MockControl) -> int:
 
 
 async def big_answers(
-    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory, total_seconds: float
+    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory, total_seconds: float, first_byte_seconds: float = 60
 ) -> tuple[ProxyServer, MockControl]:
     mock = await mock_upstream_factory()
     await mock.set_faults("mock-model", repeat_reply=REPEAT)
-    timeouts = Timeouts(total_seconds=total_seconds)
+    timeouts = Timeouts(total_seconds=total_seconds, first_byte_seconds=first_byte_seconds)
     provider = provider_config("p0", "openai", mock.base_url, circuit_breaker=TOUCHY, timeouts=timeouts)
     return await proxy_server(proxy_config([provider])), mock
 
 
+@pytest.mark.parametrize("first_byte_seconds", [60, 1.0], ids=["default", "short-silence-bound"])
 async def test_a_reader_that_stops_holds_the_upstream_back_and_the_proxys_buffer_bounded(
-    mock_upstream_factory: MockFactory, proxy_server: ProxyFactory, caplog: pytest.LogCaptureFixture
+    mock_upstream_factory: MockFactory,
+    proxy_server: ProxyFactory,
+    caplog: pytest.LogCaptureFixture,
+    first_byte_seconds: float,
 ) -> None:
+    """The upstream waits on the client, which is no silence of the upstream's: with a ``firstByteSeconds``
+    shorter than that wait (a second without progress, then twice the bound), the stream still moves on when
+    the client reads again."""
     caplog.set_level(logging.INFO)
-    proxy, mock = await big_answers(mock_upstream_factory, proxy_server, total_seconds=300)
+    proxy, mock = await big_answers(mock_upstream_factory, proxy_server, 300, first_byte_seconds)
     sock = await slow_client(proxy, request(stream=True))
     try:
         assert (await receive(sock, 12)).startswith(b"HTTP/1.1 200")
         sent = await upstream_settled(mock)
         assert sent < ANSWER_BYTES // 2, f"the proxy read {sent} bytes of the upstream for a client that reads none"
         assert proxy_buffered(proxy) <= BUFFER_BOUND
+        if first_byte_seconds < 2:
+            await asyncio.sleep(2 * first_byte_seconds)
         for _ in range(16):  # now read very slowly: the stream moves on, the buffer stays bounded
             assert len(await receive(sock, 16384)) == 16384
             assert proxy_buffered(proxy) <= BUFFER_BOUND
             await asyncio.sleep(0.01)
+        assert not [r for r in caplog.records if r.name == ACCESS], "the stream ended before the client left"
     finally:
         sock.close()
     lines = await wait_for_access_lines(caplog, 1)
