@@ -128,32 +128,23 @@ class ChatFlags(NamedTuple):
     """The router's estimate of the prompt (``routing.tokens``), counted in the pass that validates the messages."""
 
 
-def chat_flags(data: dict[str, Any]) -> ChatFlags:
-    """Validate a chat request as ``parse_chat`` does, and say how it is to be answered.
-
-    Plain requests (the shapes that make up nearly all traffic) are checked here field by field,
-    without building a model, in one pass over the messages that also counts what the token
-    estimate counts; anything else, valid or not, goes through ``ChatRequest``, so a bad
-    request gets exactly the error ``parse_chat`` gives it.
-    """
-    flags = _plain_chat(data)
-    if flags is not None:
-        return flags
-    chat = parse_chat(data)
-    return ChatFlags(chat.stream, chat.include_usage, estimate_prompt_tokens(data["messages"], data.get("tools")))
-
-
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]+")  # fullmatch: "$" would let a final newline through
 _OPTIONAL_STRINGS = frozenset({"name", "tool_call_id"})
 
 
-def _plain_chat(data: dict[str, Any]) -> ChatFlags | None:
-    """The flags of a request ``ChatRequest`` certainly accepts; None when unsure (the model decides then)."""
+def chat_flags(data: dict[str, Any]) -> ChatFlags:
+    """Validate a chat request as ``parse_chat`` does, and say how it is to be answered.
+
+    Plain requests (the shapes that make up nearly all traffic) are checked here field by field,
+    without building a model, in one pass over the messages that also counts what the token
+    estimate counts; anything else, valid or not, goes through ``ChatRequest`` (``_by_model``),
+    so a bad request gets exactly the error ``parse_chat`` gives it.
+    """
     model = data.get("model")
     messages = data.get("messages")
     if type(model) is not str or not model or type(messages) is not list or not messages:
-        return None
+        return _by_model(data)
     chars = 0
     for message in messages:
         if (
@@ -167,16 +158,22 @@ def _plain_chat(data: dict[str, Any]) -> ChatFlags | None:
             continue
         counted = _plain_message(message)
         if counted is None:
-            return None
+            return _by_model(data)
         chars += counted
     # Flags by tuple.__new__, as NamedTuple._make does: the generated __new__ is a Python call per request.
     if len(data) == 2:  # model and messages only: no option to check
         return tuple.__new__(ChatFlags, (False, False, prompt_tokens_of(chars, len(messages), None)))
     options = _plain_options(data)
     if options is None:
-        return None
+        return _by_model(data)
     stream, include_usage, tools = options
     return tuple.__new__(ChatFlags, (stream, include_usage, prompt_tokens_of(chars, len(messages), tools)))
+
+
+def _by_model(data: dict[str, Any]) -> ChatFlags:
+    """The flags of a request the plain checks were unsure of: ``ChatRequest`` decides (and names the error)."""
+    chat = parse_chat(data)
+    return ChatFlags(chat.stream, chat.include_usage, estimate_prompt_tokens(data["messages"], data.get("tools")))
 
 
 def _plain_options(data: dict[str, Any]) -> tuple[bool, bool, Any] | None:

@@ -47,8 +47,13 @@ def read_usage(raw: Any) -> Usage | None:
     )
 
 
-def chat_body(body: Mapping[str, Any], model: str | None, *, stream: bool) -> dict[str, Any]:
-    """The client body with the upstream model and the stream flags we need."""
+def chat_body(body: Mapping[str, Any], model: str | None, *, stream: bool) -> Mapping[str, Any]:
+    """The client body with the upstream model and the stream flags we need (to be encoded, never changed).
+
+    A non-streaming body that already names ``model`` and carries no stream flag needs nothing: it is
+    returned as it is, not copied (the upstream gets the same JSON object)."""
+    if not stream and "stream" not in body and "stream_options" not in body and body.get("model") == model:
+        return body
     out = dict(body)  # a copy less the keys set below: C calls, not a Python loop over every key
     out.pop("stream", None)
     out.pop("stream_options", None)
@@ -246,7 +251,8 @@ class OpenAIAdapter:
     def chat_answer(self, target: Target, public_model: str, raw: bytes) -> Decoded:
         """The upstream's own bytes when nothing needs renaming."""
         payload = self._checked(raw, "chat response", "choices")
-        return payload, relabelled(payload, raw, public_model), read_usage(payload.get("usage")) or Usage()
+        out = raw if payload.get("model") == public_model else relabelled(payload, raw, public_model)  # (inlined)
+        return payload, out, read_usage(payload.get("usage")) or Usage()
 
     def chat_stream(self, target: Target, public_model: str, *, include_usage: bool) -> OpenAIStream:
         return OpenAIStream(self.family, public_model, include_usage=include_usage)
@@ -283,7 +289,11 @@ class OpenAIAdapter:
 
     def _checked(self, raw: bytes, what: str, array: str) -> dict[str, Any]:
         """The upstream's answer as it is, checked for its ``array`` of objects (``what``: the answer named)."""
-        payload = load_object(self.family, raw, what)
+        try:  # load_object's parse inline (one call less per answer); it names what is wrong otherwise
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            value = None
+        payload: dict[str, Any] = value if type(value) is dict else load_object(self.family, raw, what)
         items = payload.get(array)
         if type(items) is list:  # orjson's own types: no subclass to allow for
             for item in items:  # a loop, not all() over a generator: this runs for every answer

@@ -1,8 +1,10 @@
 """The access log, off the event loop: one line per API request, written by a thread.
 
 The request path only appends one small tuple to a deque (the line's fields, when the request ended, its
-request id and span): no formatting, no I/O, no thread woken. A writer thread wakes every ``interval_s``
-and writes everything queued. When the lines go only to the program's own handlers (``configure_logging``:
+request id and span): no formatting, no I/O, no thread woken. While requests end, a writer thread wakes
+every ``interval_s`` and writes everything queued; after an interval with none it sleeps until the first
+line of the next one wakes it (one ``Event.set`` per quiet spell), so an idle proxy spends nothing on it.
+When the lines go only to the program's own handlers (``configure_logging``:
 text or JSON lines on stderr), it makes each line exactly as those handlers' formatters would and writes a
 batch in one write; for anything else (handlers of an embedding program, a test's log capture) it hands
 each line to the ``switchboard.proxy.access`` logger as a record, so the line reads and is routed exactly
@@ -19,7 +21,7 @@ from collections import deque
 from typing import Any, NamedTuple
 
 from aiohttp import web
-from opentelemetry.trace import SpanContext, format_span_id, format_trace_id
+from opentelemetry.trace import INVALID_SPAN, SpanContext, format_span_id, format_trace_id
 
 from switchboard.logformat import line_handlers
 from switchboard.proxy.auth import Client
@@ -105,6 +107,8 @@ class AccessLog:
         self._interval_s = interval_s
         self._lines: deque[AccessLine] = deque()
         self._stopping = threading.Event()
+        self._wake = threading.Event()  # set: a line was queued while the writer slept, or it must stop
+        self._idle = False  # the writer sleeps until ``_wake``: the next line queued must set it
         self._thread: threading.Thread | None = None
 
     def add(self, request: web.Request, status: int, state: RequestState, duration_s: float) -> None:
@@ -127,24 +131,26 @@ class AccessLog:
             state.spill,
             state.upstream_endpoint,
             state.request_id,
-            state.span.get_span_context(),
+            None if state.span is INVALID_SPAN else state.span.get_span_context(),  # tracing off: usually none
         )
-        line = tuple.__new__(AccessLine, fields)
-        if self._thread is None:
-            self._write([line])
-        else:
-            self._lines.append(line)
+        self.write(tuple.__new__(AccessLine, fields))
 
     def write(self, line: AccessLine) -> None:
-        """Queue ``line`` (no I/O, no formatting, no thread woken); written in place when no writer runs."""
+        """Queue ``line`` (no I/O, no formatting; the thread is woken only after a quiet spell); written in place
+        when no writer runs."""
         if self._thread is None:
             self._write([line])
-        else:
-            self._lines.append(line)
+            return
+        self._lines.append(line)
+        if self._idle:  # appended first: the writer checks for lines after saying it sleeps
+            self._idle = False  # the first line after a quiet spell wakes it; the next ones need not
+            self._wake.set()
 
     def start(self) -> None:
         if self._thread is None:
             self._stopping.clear()
+            self._wake.clear()
+            self._idle = False
             self._thread = threading.Thread(target=self._run, name="switchboard-access-log", daemon=True)
             self._thread.start()
 
@@ -152,12 +158,20 @@ class AccessLog:
         thread, self._thread = self._thread, None
         if thread is not None:
             self._stopping.set()
+            self._wake.set()
             thread.join()
             self._drain()  # anything appended while the thread was finishing
 
     def _run(self) -> None:
-        while not self._stopping.wait(self._interval_s):
+        """Every ``interval_s`` a batch, while lines come; asleep (no wake-ups) while none do."""
+        lines, wake = self._lines, self._wake
+        while not self._stopping.wait(self._interval_s):  # lines queued over an interval go as one batch
             self._drain()
+            self._idle = True
+            if not lines:  # checked after saying it sleeps: a line queued from now on sets ``wake``
+                wake.wait()
+            self._idle = False
+            wake.clear()
         self._drain()
 
     def _drain(self) -> None:

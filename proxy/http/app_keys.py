@@ -2,7 +2,7 @@
 
 from collections.abc import MutableMapping
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
@@ -59,7 +59,7 @@ class RequestState:
     def stamp(self, headers: MutableMapping[str, str]) -> None:
         """What every answer carries, set before it is sent: the server without versions (no fingerprint),
         the request id, the client-facing limits' state (429s included)."""
-        headers["Server"] = "switchboard"
+        headers[hdrs.SERVER] = "switchboard"
         headers[REQUEST_ID_HEADER] = self.request_id
         if self.rate_headers:
             headers.update(self.rate_headers)

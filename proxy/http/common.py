@@ -5,8 +5,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.base_protocol import BaseProtocol
+from multidict import istr
+from opentelemetry.trace import INVALID_SPAN
 
 from switchboard.proxy.auth import Client, require_profile
 from switchboard.proxy.cost import format_cost
@@ -17,8 +19,7 @@ from switchboard.proxy.routing.types import NoRoute, Plan, RouteRequest
 from switchboard.proxy.runtime import NotReady, Runtime
 from switchboard.proxy.telemetry.attributes import plan_attributes
 from switchboard.proxy.telemetry.content import input_attributes
-from switchboard.proxy.telemetry.setup import Telemetry
-from switchboard.proxy.upstream.attempt import AttemptScope, Reporting
+from switchboard.proxy.upstream.attempt import AttemptScope
 from switchboard.proxy.upstream.loop import Served
 from switchboard.proxy.upstream.outcomes import ClientGone
 
@@ -51,7 +52,8 @@ def plan_for(state: RequestState, router: Router, route: RouteRequest, prompt: M
         raise ApiError(503, f"proxy not ready: {e}", code="not_ready") from None
     state.profile = plan.profile.key
     span = state.span
-    if span.is_recording():  # attributes are built only for a span that keeps them (tracing on, sampled in)
+    # Attributes are built only for a span that keeps them (tracing on, sampled in); tracing off, there is none.
+    if span is not INVALID_SPAN and span.is_recording():
         span.set_attributes(plan_attributes(plan, route.endpoint, route.model))
         if plan.profile.tracing.capture_content:
             span.set_attributes(input_attributes(prompt))
@@ -75,18 +77,22 @@ def no_route_error(e: NoRoute) -> ApiError:
     return ApiError(e.status, e.message, code=code, param=param, retry_after=retry_after)
 
 
-def reporting(state: RequestState, runtime: Runtime, telemetry: Telemetry) -> Reporting:
-    """Where this request's attempts report their outcomes."""
-    return Reporting(runtime.router, runtime.metrics, state, telemetry)
+# ``istr`` names (like aiohttp's ``hdrs``): the answer's headers multidict folds each name's case once, not per answer.
+PROVIDER_HEADER = istr("x-switchboard-provider")
+MODEL_HEADER = istr("x-switchboard-model")
+PROFILE_HEADER = istr("x-switchboard-profile")
+STRATEGY_HEADER = istr("x-switchboard-strategy")
+ATTEMPTS_HEADER = istr("x-switchboard-attempts")
+COST_HEADER = istr("x-switchboard-cost-usd")
 
 
 def attempt_headers(plan: Plan, scope: AttemptScope) -> dict[str, str]:
     return {
-        "x-switchboard-provider": scope.attempt.provider.name,
-        "x-switchboard-model": scope.attempt.model.name,
-        "x-switchboard-profile": plan.profile.key,
-        "x-switchboard-strategy": plan.strategy,
-        "x-switchboard-attempts": str(scope.number),
+        PROVIDER_HEADER: scope.attempt.provider.name,
+        MODEL_HEADER: scope.attempt.model.name,
+        PROFILE_HEADER: plan.profile.key,
+        STRATEGY_HEADER: plan.strategy,
+        ATTEMPTS_HEADER: str(scope.number),
     }
 
 
@@ -98,9 +104,9 @@ _HEADERS_ALLOWANCE = 16 * 1024
 def json_headers(plan: Plan, scope: AttemptScope) -> dict[str, str]:
     """A complete JSON answer's headers: what served it, and its cost when the price is known."""
     headers = attempt_headers(plan, scope)
-    headers["Content-Type"] = "application/json"
+    headers[hdrs.CONTENT_TYPE] = "application/json"
     if scope.cost_usd is not None:
-        headers["x-switchboard-cost-usd"] = format_cost(scope.cost_usd)
+        headers[COST_HEADER] = format_cost(scope.cost_usd)
     return headers
 
 

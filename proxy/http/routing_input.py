@@ -40,19 +40,17 @@ class RoutingHeaders(Mapping[str, str]):
             headers if isinstance(headers, _MULTIDICTS) else CIMultiDict(headers)
         )
 
-    def _visible(self, name: str) -> bool:
-        return name not in _PRIVATE_HEADERS and name in self._headers and name == name.lower()
-
     def __contains__(self, name: object) -> bool:
-        return type(name) is str and self._visible(name)
+        # One call per look-up: the engine asks for its profile header on every request.
+        return type(name) is str and name not in _PRIVATE_HEADERS and name in self._headers and name == name.lower()
 
     def __getitem__(self, name: str) -> str:
-        if not self._visible(name):
+        if name not in self:
             raise KeyError(name)
         return self._headers.getall(name)[-1]
 
     def get(self, name: str, default: Any = None) -> Any:
-        return self._headers.getall(name)[-1] if self._visible(name) else default
+        return self._headers.getall(name)[-1] if name in self else default
 
     def __iter__(self) -> Iterator[str]:
         return iter({name: None for k in self._headers if (name := k.lower()) not in _PRIVATE_HEADERS})

@@ -25,11 +25,11 @@ from switchboard.proxy.http.common import (
     json_in_chunks,
     plan_for,
     ready_runtime,
-    reporting,
     takes_without_waiting,
 )
 from switchboard.proxy.http.stream_relay import ClientStream, relay
 from switchboard.proxy.routing.types import RouteRequest
+from switchboard.proxy.upstream.attempt import Reporting
 from switchboard.proxy.upstream.exchange import codec_once, codec_preparer
 from switchboard.proxy.upstream.loop import StreamBroken, run_attempts
 from switchboard.proxy.upstream.outcomes import ClientGone
@@ -97,7 +97,7 @@ async def serve(
                 return capability.otherwise()
             plan = dataclasses.replace(plan, attempts=capable)
         async with Admitted(request, plan, route, snap.config.fleet.replicas) as plan:
-            report = reporting(state, runtime, app[TELEMETRY])
+            report = Reporting(runtime.router, runtime.metrics, state, app[TELEMETRY])
             prepare = codec_preparer(snap, make, prompt)
             if not stream:
                 served = await run_attempts(report, plan, route.model, prepare, functools.partial(codec_once, snap))

@@ -11,6 +11,7 @@ from contextvars import Token
 from typing import Any
 
 from aiohttp import web
+from multidict import istr
 from opentelemetry import context, trace
 from opentelemetry.context import Context
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
@@ -26,7 +27,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from switchboard.proxy.telemetry.attributes import REQUEST_ID as REQUEST_ID_ATTRIBUTE
 from switchboard.proxy.telemetry.setup import Telemetry
 
-REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID_HEADER = istr("X-Request-Id")  # ``istr``: read and set once per request, its case folded once
 _TRACE_CONTEXT = TraceContextTextMapPropagator()
 _TRACEPARENT = "traceparent"
 

@@ -6,6 +6,7 @@ never share exporters. Context travels as W3C trace context only
 (``http/tracing.py`` in, ``transport.send`` out).
 """
 
+import functools
 import os
 from dataclasses import dataclass, field
 
@@ -65,9 +66,11 @@ class Telemetry:
         )
         return cls(tracer, GenAiMetrics.on(meter), tracer_provider is not None, tracer_provider, meter_provider)
 
-    @property
+    @functools.cached_property
     def metering(self) -> bool:
-        """True when the GenAI metrics are exported; False: their instruments are no-ops."""
+        """True when the GenAI metrics are exported; False: their instruments are no-ops.
+
+        Read per attempt: worked out once (the providers never change)."""
         return self._meter_provider is not None
 
     def shutdown(self) -> None:

@@ -7,6 +7,7 @@ time; they must read byte for byte as the same handlers write them from a record
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -167,3 +168,26 @@ def test_only_the_programs_own_handlers_take_the_writers_lines(logger: logging.L
     logger.handlers.clear()
     logger.addHandler(LineHandler(io.StringIO()))  # no formatter of ours
     assert line_handlers(logger) is None
+
+
+def test_the_writer_sleeps_through_a_quiet_spell_and_the_next_line_wakes_it(logger: logging.Logger) -> None:
+    """While no request ends the writer waits on nothing but the next line (no wake-ups); that line, queued
+    however the loop and the thread interleave, is written without a stop to drain it."""
+    without_capture(logger)
+    stream = io.StringIO()
+    logger.addHandler(log_handler("text", stream))
+    log = AccessLog(logger, interval_s=0.001)
+    log.start()
+    try:
+        for n in range(40):  # each line after the writer's last batch, some while it is going to sleep
+            log.write(line(n))
+            written = threading.Event()
+            while not written.wait(0.001):
+                if f"provider=prov{n} " in stream.getvalue():
+                    written.set()
+            quiet = threading.Event()
+            while not log._idle:  # the writer said it sleeps: the next line must wake it
+                quiet.wait(0.001)
+    finally:
+        log.stop()
+    assert len(stream.getvalue().splitlines()) == 40

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from switchboard.proxy.metrics import MULTIPROC_DIR_ENV, FastCounter, FastHistogram
+from switchboard.proxy.metrics import MULTIPROC_DIR_ENV, FastCounter, FastHistogram, create_metrics
 
 
 def test_a_known_label_set_reuses_its_child_and_counts_in_the_exposition() -> None:
@@ -83,3 +83,24 @@ def test_with_workers_fast_metrics_write_the_shared_files(monkeypatch: pytest.Mo
     assert 'hits_total{route="chat",status="200"} 4.5' in text
     assert 'took_bucket{le="0.005",route="chat"} 4.0' in text
     assert 'took_count{route="chat"} 8.0' in text  # the NaN is in no bucket, as with the library's own
+
+
+def test_a_route_s_series_appear_only_once_something_is_recorded_in_them() -> None:
+    """``ProxyMetrics.route`` keeps one route's children: an unpriced answer has tokens and no cost series
+    (unknown is not free), an attempt that sent nothing has no first-byte sample."""
+    metrics = create_metrics(lambda: None, environ={})
+    route = metrics.route("chat", "chat/completions", "team/default", "team/a")
+    assert metrics.route("chat", "chat/completions", "team/default", "team/a") is route
+    route.record(None, (7, 3), None)
+    text = generate_latest(metrics.registry).decode()
+    assert 'switchboard_tokens_total{api="chat",kind="prompt",profile="team/default",provider="team/a"} 7.0' in text
+    assert "switchboard_cost_usd_total{" not in text
+    assert "switchboard_time_to_first_byte_seconds_count{" not in text
+    route.record(0.02, (1, 2), 0.5)
+    route.record(0.2, None, 0.25)
+    text = generate_latest(metrics.registry).decode()
+    assert 'switchboard_tokens_total{api="chat",kind="completion",profile="team/default",provider="team/a"} 5.0' in text
+    assert 'switchboard_cost_usd_total{api="chat",profile="team/default",provider="team/a"} 0.75' in text
+    first_byte = 'switchboard_time_to_first_byte_seconds_bucket{api="chat",endpoint="chat/completions",'
+    assert first_byte + 'le="0.025",profile="team/default",provider="team/a"} 1.0' in text
+    assert first_byte + 'le="0.25",profile="team/default",provider="team/a"} 2.0' in text

@@ -13,9 +13,12 @@ from urllib.parse import urlsplit
 
 import orjson
 import pytest
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.test_utils import make_mocked_request
 
 from switchboard.api.provider import Timeouts
 from switchboard.mock.harness import MockControl
+from switchboard.proxy.http.common import takes_without_waiting
 from tests.fixtures.proxy import ProxyFactory, ProxyServer, provider_config, proxy_config
 from tests.fixtures.upstream import MockFactory
 from tests.hardening.checks import upstream_error_count
@@ -208,3 +211,27 @@ async def test_a_pipelining_client_that_reads_no_answer_holds_a_bounded_buffer_a
     assert proxy_buffered(proxy) <= BUFFER_BOUND
     assert circuits(proxy) == {"p0": ("closed", 0.0)}
     assert await upstream_error_count(proxy, "p0") == 0
+
+
+async def test_only_an_open_unpaused_connection_takes_a_complete_answer_in_one_unsent_write() -> None:
+    """A small answer is handed to aiohttp unsent only where its one write can neither wait nor fail; anything
+    else (too large, a client that has not taken earlier answers, a connection closing) is written in chunks,
+    under the attempt's time limit, where a failed write is the client's 499."""
+    loop = asyncio.get_running_loop()
+    server = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport, protocol = await loop.create_connection(lambda: BaseProtocol(loop), "127.0.0.1", port)
+    try:
+        request = make_mocked_request("POST", "/v1/chat/completions", transport=transport)
+        assert takes_without_waiting(request, 4096)
+        assert not takes_without_waiting(request, transport.get_write_buffer_limits()[1])
+        protocol.pause_writing()
+        assert not takes_without_waiting(request, 4096)
+        protocol.resume_writing()
+        assert takes_without_waiting(request, 4096)
+        transport.close()
+        assert not takes_without_waiting(request, 4096)
+    finally:
+        transport.close()
+        server.close()
+        await server.wait_closed()
