@@ -3,6 +3,7 @@
 from collections.abc import MutableMapping
 
 from aiohttp import hdrs, web
+from multidict import istr
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
@@ -63,6 +64,17 @@ class RequestState:
         headers[REQUEST_ID_HEADER] = self.request_id
         if self.rate_headers:
             headers.update(self.rate_headers)
+
+
+# The headers naming what served an answer (or what was tried), set here, by the handlers and by the
+# attempt loop. ``istr`` names (like aiohttp's ``hdrs``): a headers multidict folds each name's case once.
+PROVIDER_HEADER = istr("x-switchboard-provider")
+MODEL_HEADER = istr("x-switchboard-model")
+PROFILE_HEADER = istr("x-switchboard-profile")
+STRATEGY_HEADER = istr("x-switchboard-strategy")
+ATTEMPTS_HEADER = istr("x-switchboard-attempts")
+PROVIDERS_TRIED_HEADER = istr("x-switchboard-providers-tried")
+COST_HEADER = istr("x-switchboard-cost-usd")
 
 
 def api_of(endpoint: str) -> str:

@@ -7,13 +7,21 @@ from typing import Any
 import aiohttp
 from aiohttp import hdrs, web
 from aiohttp.base_protocol import BaseProtocol
-from multidict import istr
 from opentelemetry.trace import INVALID_SPAN
 
 from switchboard.proxy.auth import Client, require_profile
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http.app_keys import RUNTIME, RequestState
+from switchboard.proxy.http.app_keys import (
+    ATTEMPTS_HEADER,
+    COST_HEADER,
+    MODEL_HEADER,
+    PROFILE_HEADER,
+    PROVIDER_HEADER,
+    RUNTIME,
+    STRATEGY_HEADER,
+    RequestState,
+)
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import NoRoute, Plan, RouteRequest
 from switchboard.proxy.runtime import NotReady, Runtime
@@ -75,15 +83,6 @@ def no_route_error(e: NoRoute) -> ApiError:
     retry_after = (e.retry_after_s or 1.0) if e.status in (429, 503) else None
     param = "model" if e.status == 404 else None
     return ApiError(e.status, e.message, code=code, param=param, retry_after=retry_after)
-
-
-# ``istr`` names (like aiohttp's ``hdrs``): the answer's headers multidict folds each name's case once, not per answer.
-PROVIDER_HEADER = istr("x-switchboard-provider")
-MODEL_HEADER = istr("x-switchboard-model")
-PROFILE_HEADER = istr("x-switchboard-profile")
-STRATEGY_HEADER = istr("x-switchboard-strategy")
-ATTEMPTS_HEADER = istr("x-switchboard-attempts")
-COST_HEADER = istr("x-switchboard-cost-usd")
 
 
 def attempt_headers(plan: Plan, scope: AttemptScope) -> dict[str, str]:

@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 from switchboard.api.provider import ProviderConfig, ProviderModel
 from switchboard.proxy.adapters.base import AdapterRequestError
 from switchboard.proxy.errors import ApiError
+from switchboard.proxy.http.app_keys import ATTEMPTS_HEADER, PROVIDERS_TRIED_HEADER
 from switchboard.proxy.routing.types import Plan
 from switchboard.proxy.upstream.attempt import AttemptScope, Deadline, OwnedAttempt, Reporting
 from switchboard.proxy.upstream.outcomes import UPSTREAM_FAILURES, client_error_for, is_fallback
@@ -114,7 +115,7 @@ async def run_attempts(
     if last is not None:
         failure, failed = last
         answer = client_error_for(failure, failed.attempt.provider.name)
-        answer.add_headers({"x-switchboard-attempts": str(number), "x-switchboard-providers-tried": ",".join(tried)})
+        answer.add_headers({ATTEMPTS_HEADER: str(number), PROVIDERS_TRIED_HEADER: ",".join(tried)})
         raise answer
     if unsupported:
         reasons = "; ".join(f"{key}: {reason}" for key, reason in unsupported.items())
