@@ -1,7 +1,7 @@
 """The fleet limiter's seam in the HTTP shell: admit a planned request, answer 429s, add the headers.
 
-Handlers wrap their work in ``async with Admitted(request, plan, route, replicas)``;
-whatever serves the request settles ``RequestState.reservation`` once its usage is known.
+Handlers wrap their work in ``async with gate as plan`` when ``admission`` returns a gate (something to
+reserve); whatever serves the request settles ``RequestState.reservation`` once its usage is known.
 """
 
 import math
@@ -21,36 +21,43 @@ from switchboard.proxy.fleet.admission import (
     request_slots,
 )
 from switchboard.proxy.fleet.buckets import Level, Verdict
-from switchboard.proxy.http.app_keys import STATE
+from switchboard.proxy.http.app_keys import RequestState
 from switchboard.proxy.routing.types import Attempt, Plan, RouteRequest
 
 FLEET = web.AppKey("switchboard_fleet", FleetLimiter)
 
 
+def admission(
+    limiter: FleetLimiter, state: RequestState, plan: Plan, route: RouteRequest, replicas: int
+) -> "Admitted | None":
+    """The gate of a planned request, or None when it has nothing to reserve: no client key, no budget, and
+    limits that are the router's (no state store). Decided here, synchronously: most requests then enter
+    no context manager at all (an ``async with`` costs two coroutines)."""
+    if state.client is None and plan.profile.budget is None and limiter.store is None:
+        return None
+    return Admitted(limiter, state, plan, route, replicas)
+
+
 class Admitted:
     """The request's share of every fleet-wide limit, reserved on entry for its lifetime and closed exactly once
-    on exit; ``async with Admitted(request, plan, route, replicas) as plan`` yields the admitted plan.
+    on exit; ``async with Admitted(limiter, state, plan, route, replicas) as plan`` yields the admitted plan.
 
     Raises the 429 (with ``Retry-After`` and ``x-ratelimit-*``) when a limit refuses it. (A class rather than an
-    ``@asynccontextmanager``: entered on every request, where a generator-based one costs a generator, a wrapper
-    and a ``StopAsyncIteration``.)
+    ``@asynccontextmanager``: a generator-based one costs a generator, a wrapper and a ``StopAsyncIteration``.)
     """
 
-    __slots__ = ("_plan", "_replicas", "_request", "_reservation", "_route")
+    __slots__ = ("_limiter", "_plan", "_replicas", "_reservation", "_route", "_state")
 
-    def __init__(self, request: web.Request, plan: Plan, route: RouteRequest, replicas: int) -> None:
-        self._request, self._plan, self._route, self._replicas = request, plan, route, replicas
+    def __init__(
+        self, limiter: FleetLimiter, state: RequestState, plan: Plan, route: RouteRequest, replicas: int
+    ) -> None:
+        self._limiter, self._state, self._plan, self._route, self._replicas = limiter, state, plan, route, replicas
         self._reservation: Reservation | None = None
 
     async def __aenter__(self) -> Plan:
-        request, plan, route = self._request, self._plan, self._route
-        limiter = request.app[FLEET]
-        state = request[STATE]
-        shared = limiter.store is not None  # ``shares_limits``, read once
-        if state.client is None and plan.profile.budget is None and not shared:
-            return plan  # no client key, no budget, limits are the router's: nothing to reserve (no slots)
+        limiter, state, plan, route = self._limiter, self._state, self._plan, self._route
         client = client_limit(state.client)
-        slots = request_slots(plan, route, client, shared=shared, now=datetime.now(UTC))
+        slots = request_slots(plan, route, client, shared=limiter.store is not None, now=datetime.now(UTC))
         if slots.empty:
             return plan
         reservation = await limiter.admit(slots, self._replicas)
@@ -68,7 +75,7 @@ class Admitted:
             )
         state.reservation = reservation
         admitted = admitted_plan(plan, verdict, slots)
-        if any(state == "soft" and line.budget.soft_action == "downgrade" for line, _, state in verdict.spent):
+        if any(level == "soft" and line.budget.soft_action == "downgrade" for line, _, level in verdict.spent):
             admitted = cheapest_first(admitted)
             rate_headers["x-switchboard-budget"] = "downgraded"
         self._reservation = reservation

@@ -13,12 +13,12 @@ from typing import Any
 
 from aiohttp import web
 
-from switchboard.api.provider import ProviderConfig
+from switchboard.api.provider import ProviderConfig, ProviderModel
 from switchboard.proxy.adapters.base import Adapter, AdapterRequestError
 from switchboard.proxy.adapters.wire import require_messages
 from switchboard.proxy.apis.codec import CodecFactory
 from switchboard.proxy.errors import ApiError, invalid_param
-from switchboard.proxy.fleet.http import Admitted
+from switchboard.proxy.fleet.http import FLEET, admission
 from switchboard.proxy.http.app_keys import STATE, TELEMETRY
 from switchboard.proxy.http.common import (
     json_headers,
@@ -28,9 +28,10 @@ from switchboard.proxy.http.common import (
     takes_without_waiting,
 )
 from switchboard.proxy.http.stream_relay import ClientStream, relay
-from switchboard.proxy.routing.types import RouteRequest
+from switchboard.proxy.routing.types import Plan, RouteRequest
+from switchboard.proxy.snapshot import Snapshot
 from switchboard.proxy.upstream.attempt import Reporting
-from switchboard.proxy.upstream.exchange import codec_once, codec_preparer
+from switchboard.proxy.upstream.exchange import Coded, codec_once, codec_preparer
 from switchboard.proxy.upstream.loop import StreamBroken, run_attempts
 from switchboard.proxy.upstream.outcomes import ClientGone
 
@@ -96,23 +97,41 @@ async def serve(
             if not capable:
                 return capability.otherwise()
             plan = dataclasses.replace(plan, attempts=capable)
-        async with Admitted(request, plan, route, snap.config.fleet.replicas) as plan:
-            report = Reporting(runtime.router, runtime.metrics, state, app[TELEMETRY])
-            prepare = codec_preparer(snap, make, prompt)
-            if not stream:
-                served = await run_attempts(report, plan, route.model, prepare, functools.partial(codec_once, snap))
-                headers = json_headers(plan, served.scope)
-                if takes_without_waiting(request, len(served.value)):
-                    return web.Response(body=served.value, headers=headers)  # the lifecycle stamps, aiohttp sends
-                return await json_in_chunks(request, state, headers, served)
-            client = ClientStream(request)
-            try:  # each attempt awaits ``relay`` itself: no coroutine of ours between, resumed per streamed chunk
-                await run_attempts(report, plan, route.model, prepare, functools.partial(relay, snap, plan, client))
-            except StreamBroken as broken:
-                try:
-                    await client.end_broken(broken.scope, broken.error)
-                except ClientGone:
-                    state.client_gone = True
-            except ClientGone:
-                state.client_gone = True
-            return client.response or web.Response(status=499)
+        report = Reporting(runtime.router, runtime.metrics, state, app[TELEMETRY])
+        prepare = codec_preparer(snap, make, prompt)
+        gate = admission(app[FLEET], state, plan, route, snap.config.fleet.replicas)
+        if gate is None:  # nothing to reserve (no client key, budget or state store): no context to enter
+            return await _answer(request, snap, report, plan, route.model, prepare, stream=stream)
+        async with gate as admitted:
+            return await _answer(request, snap, report, admitted, route.model, prepare, stream=stream)
+
+
+async def _answer(
+    request: web.Request,
+    snap: Snapshot,
+    report: Reporting,
+    plan: Plan,
+    model: str,
+    prepare: Callable[[ProviderConfig, ProviderModel], Coded],
+    *,
+    stream: bool,
+) -> web.StreamResponse:
+    """Run the admitted ``plan``'s attempts: the whole JSON answer, or the stream relayed as it comes."""
+    state = report.state
+    if not stream:
+        served = await run_attempts(report, plan, model, prepare, functools.partial(codec_once, snap))
+        headers = json_headers(plan, served.scope)
+        if takes_without_waiting(request, len(served.value)):
+            return web.Response(body=served.value, headers=headers)  # the lifecycle stamps, aiohttp sends
+        return await json_in_chunks(request, state, headers, served)
+    client = ClientStream(request)
+    try:  # each attempt awaits ``relay`` itself: no coroutine of ours between, resumed per streamed chunk
+        await run_attempts(report, plan, model, prepare, functools.partial(relay, snap, plan, client))
+    except StreamBroken as broken:
+        try:
+            await client.end_broken(broken.scope, broken.error)
+        except ClientGone:
+            state.client_gone = True
+    except ClientGone:
+        state.client_gone = True
+    return client.response or web.Response(status=499)
