@@ -49,7 +49,7 @@ def plan_for(state: RequestState, router: Router, route: RouteRequest, prompt: M
     """
     client = state.client
     try:
-        plan = router.plan(within_grants(client, route))
+        plan = router.plan(route if client is None else within_grants(client, route))
     except NoRoute as e:
         profile = router.profile_of(route)
         if profile is not None:  # a 429 or 503 of a known profile: metrics and log name it
@@ -65,7 +65,8 @@ def plan_for(state: RequestState, router: Router, route: RouteRequest, prompt: M
         span.set_attributes(plan_attributes(plan, route.endpoint, route.model))
         if plan.profile.tracing.capture_content:
             span.set_attributes(input_attributes(prompt))
-    require_profile(client, plan.profile.key)
+    if client is not None:  # auth on
+        require_profile(client, plan.profile.key)
     return plan
 
 

@@ -61,11 +61,12 @@ class Decision(NamedTuple):
 
 
 class Engine:
-    __slots__ = ("index", "live", "rules")
+    __slots__ = ("index", "live", "rng", "rules")
 
-    def __init__(self, index: ConfigIndex, live: Live) -> None:
+    def __init__(self, index: ConfigIndex, live: Live, rng: random.Random) -> None:
         self.index = index
         self.live = live
+        self.rng = rng  # the router's: plans draw from it
         self.rules = {key: compile_rules(p) for key, p in index.profiles.items()}
 
     def select_profile(self, request: RouteRequest) -> ProfileConfig:
@@ -100,18 +101,19 @@ class Engine:
         assert route is not None  # every served model of a profile has a route
         return route
 
-    def plan(self, request: RouteRequest, now: float, rng: random.Random) -> Plan:
-        """``decide(commit=True).plan()``; a route's fixed plan as is while nothing live can change it
-        (no profile limit to take, no candidate excluded, ramping up or strained)."""
+    def plan(self, request: RouteRequest) -> Plan:
+        """``decide(commit=True).plan()`` now (``Router.plan``); a route's fixed plan as is while nothing live can
+        change it (no profile limit to take, no candidate excluded, ramping up or strained): the clock is then
+        read only when a provider's limits must be asked."""
         route = self.route_for(request)
         fixed, live = route.fixed_plan, self.live
         if (
             fixed is not None
             and not (live.ramping or live.strained or live.profiles[route.profile_key].limited)
-            and self._all_eligible(route, request.prompt_tokens, now)
+            and self._all_eligible(route, request.prompt_tokens, None)
         ):
             return fixed
-        return self.decide(request, now, rng, commit=True, route=route).plan()
+        return self.decide(request, live.clock(), self.rng, commit=True, route=route).plan()
 
     def decide(
         self, request: RouteRequest, now: float, rng: random.Random, commit: bool, *, route: Route | None = None
@@ -215,14 +217,16 @@ class Engine:
             return route.candidates, dict(route.static_excluded)
         return self._filter_each(route, tokens, now, subset)
 
-    def _all_eligible(self, route: Route, tokens: int, now: float) -> bool:
-        """No context window, tripped breaker, endpoint pool or limit of the route can exclude a candidate."""
+    def _all_eligible(self, route: Route, tokens: int, now: float | None) -> bool:
+        """No context window, tripped breaker, endpoint pool or limit of the route can exclude a candidate.
+
+        ``now``: None reads the clock, only if a limit must be asked."""
         live = self.live
         return (
             (route.min_context_window is None or tokens <= route.min_context_window)
             and route.model_keys.isdisjoint(live.tripped)
             and route.provider_keys.isdisjoint(live.endpoints.pools)
-            and (not live.guarded or self._limits_admit(route, now, tokens))
+            and (not live.guarded or self._limits_admit(route, live.clock() if now is None else now, tokens))
         )
 
     def _limits_admit(self, route: Route, now: float, tokens: int) -> bool:

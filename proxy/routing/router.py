@@ -46,6 +46,15 @@ class Router:
     (a change is worth a log line). Both are the learned state's own methods, on the router's clock:
     no layer in between, as they run for every attempt.
     """
+    plan: Callable[[RouteRequest], Plan]
+    """Choose where a request goes: the ordered attempts, then fallback models.
+
+    Side effects: takes the profile's rate-limit tokens, advances its
+    round-robin turn and binds the session (if affinity is on).
+    Raises NoRoute: 404 unknown model or profile, 400 bad routing header,
+    429 rate limited, 503 nothing healthy. The current engine's own method (rebound on each reload),
+    on the router's clock and generator: no layer in between, as it runs for every request.
+    """
 
     def __init__(
         self,
@@ -61,7 +70,7 @@ class Router:
         self._live = Live(clock)
         self.started, self.finished = self._live.on_started, self._live.on_finished
         self._shared_limits = False
-        self._engine = Engine(ConfigIndex(ProxyConfig(), self._pricing), self._live)
+        self._use(Engine(ConfigIndex(ProxyConfig(), self._pricing), self._live, self._rng))
         if config is not None:
             self.update_config(config)
 
@@ -111,7 +120,11 @@ class Router:
         live.refresh_flags()
         live.endpoints.configure(config.providers)
         self._apply_sharing()
-        self._engine = Engine(index, live)
+        self._use(Engine(index, live, self._rng))
+
+    def _use(self, engine: Engine) -> None:
+        self._engine = engine
+        self.plan = engine.plan
 
     def share_limits(self) -> None:
         """Leave RPM/TPM limits of providers and profiles to the fleet limiter (``--state-store``)."""
@@ -125,16 +138,6 @@ class Router:
         for profile in live.profiles.values():
             profile.share(self._shared_limits)
         live.refresh_flags()
-
-    def plan(self, request: RouteRequest) -> Plan:
-        """Choose where ``request`` goes: the ordered attempts, then fallback models.
-
-        Side effects: takes the profile's rate-limit tokens, advances its
-        round-robin turn and binds the session (if affinity is on).
-        Raises NoRoute: 404 unknown model or profile, 400 bad routing header,
-        429 rate limited, 503 nothing healthy.
-        """
-        return self._engine.plan(request, self._clock(), self._rng)
 
     def explain(self, request: RouteRequest) -> Explanation:
         """What ``plan`` would do, with scores and exclusion reasons, changing nothing.
