@@ -9,11 +9,12 @@ import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from switchboard.proxy.routing.tokens import estimate_input_tokens, estimate_prompt_tokens
-from switchboard.proxy.routing.types import Endpoint, RouteRequest, no_prefix
+from switchboard.proxy.routing.types import NO_ENTRIES, Endpoint, RouteRequest, no_prefix
 
 # Never handed to the engine: they carry client credentials.
 _PRIVATE_HEADERS = frozenset({"authorization", "cookie", "api-key", "x-api-key", "proxy-authorization"})
 _MULTIDICTS = (CIMultiDictProxy, CIMultiDict)  # a tuple: ``A | B`` would build a union per request
+_new_tuple = tuple.__new__
 
 
 def prompt_tokens(body: Mapping[str, Any], endpoint: Endpoint) -> int:
@@ -91,18 +92,19 @@ def route_request(
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     user = body.get("user")
     metadata = body.get("metadata")
-    # tuple.__new__, as NamedTuple._make does: the generated __new__ is a Python call, one per request
-    return tuple.__new__(
+    # ``is not None and isinstance``: these are mostly absent, and an isinstance that fails looks ``__class__`` up.
+    # ``_new_tuple``, as NamedTuple._make does: the generated __new__ is a Python call, one per request
+    return _new_tuple(
         RouteRequest,
         (
             str(body.get("model", "")),  # model
             endpoint,
             body.get("stream") is True,  # stream
             prompt_tokens(body, endpoint) if tokens is None else tokens,  # prompt_tokens
-            max_tokens if isinstance(max_tokens, int) else None,  # max_tokens
-            user if isinstance(user, str) else None,  # user
+            max_tokens if max_tokens is not None and isinstance(max_tokens, int) else None,  # max_tokens
+            user if user is not None and isinstance(user, str) else None,  # user
             RoutingHeaders(headers),  # headers
-            string_metadata(metadata) if metadata else {},  # metadata
+            string_metadata(metadata) if metadata else NO_ENTRIES,  # metadata
             functools.partial(prefix_hash, body) if endpoint == "chat" else no_prefix,  # prefix_hash
             None,  # may_use: set by client auth
         ),

@@ -221,11 +221,11 @@ class Engine:
         """No context window, tripped breaker, endpoint pool or limit of the route can exclude a candidate.
 
         ``now``: None reads the clock, only if a limit must be asked."""
-        live = self.live
-        return (
+        live, pools = self.live, self.live.endpoints.pools
+        return (  # each set asked only when not empty (the usual case: nothing tripped, no Service-backed provider)
             (route.min_context_window is None or tokens <= route.min_context_window)
-            and route.model_keys.isdisjoint(live.tripped)
-            and route.provider_keys.isdisjoint(live.endpoints.pools)
+            and (not live.tripped or route.model_keys.isdisjoint(live.tripped))
+            and (not pools or route.provider_keys.isdisjoint(pools))
             and (not live.guarded or self._limits_admit(route, live.clock() if now is None else now, tokens))
         )
 
