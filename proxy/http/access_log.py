@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 from aiohttp import web
 from opentelemetry.trace import INVALID_SPAN, SpanContext, format_span_id, format_trace_id
 
-from switchboard.logformat import line_handlers
+from switchboard.logformat import Made, line_handlers
 from switchboard.proxy.auth import Client
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.http.app_keys import RequestState
@@ -56,16 +56,19 @@ class AccessLine(NamedTuple):
     span: SpanContext | None
     """The request's span (tracing off: the client's), whose trace and span ids the line carries."""
 
-    def message(self) -> str:
-        """``_FORMAT % self.args()``, made in one step (the writer's own lines; a test holds the two equal)."""
-        client = self.client
-        cost = "-" if self.cost_usd is None else format_cost(self.cost_usd)
-        endpoint = "" if self.spill == self.upstream_endpoint == "-" else self._endpoint_fields()
+    def made(self) -> Made:
+        """``(created, message, ids)`` for a formatter's ``lines`` (the writer's own lines), the message made as
+        ``_FORMAT % self.args()`` in one step (a test holds the two equal). The fields are unpacked at once:
+        reading each by name is a descriptor lookup."""
+        created, method, path, status, api, profile, provider, client, duration, cost_usd, spill, endpoint, _, _ = self
+        cost = "-" if cost_usd is None else format_cost(cost_usd)
+        tail = "" if spill == endpoint == "-" else self._endpoint_fields()
         who = f"client={client.name} client_namespace={client.namespace or '-'}" if client else _NO_CLIENT
-        return (
-            f"{self.method} {self.path} {self.status} api={self.api} profile={self.profile} provider={self.provider}"
-            f" {who} duration_s={self.duration_s:.3f} cost_usd={cost}{endpoint}"
+        message = (
+            f"{method} {path} {status} api={api} profile={profile} provider={provider} {who}"
+            f" duration_s={duration:.3f} cost_usd={cost}{tail}"
         )
+        return created, message, self.ids()
 
     def args(self) -> tuple[object, ...]:
         """The arguments of ``_FORMAT`` (a record's ``args``)."""
@@ -194,7 +197,7 @@ class AccessLog:
                 self._logger.handle(_record(line, template))
             return
         name = self._logger.name
-        made = [(line.created, line.message(), line.ids()) for line in lines]
+        made = [line.made() for line in lines]
         for handler, formatter in handlers:
             handler.write_lines(formatter.lines("INFO", name, made))
 
