@@ -181,17 +181,18 @@ class LineHandler(logging.StreamHandler[TextIO]):
     """``log_handler``'s handler: a ``StreamHandler`` that also writes a batch of made lines in one write."""
 
     def write_lines(self, lines: Sequence[str]) -> None:
-        """``lines`` (each without its terminator) in one write and one flush."""
+        """``lines`` (each without its terminator) in one write and one flush, under the handler's lock taken once
+        (``acquire`` and ``flush`` would take it through two more Python calls each)."""
         terminator = self.terminator
         text = terminator.join(lines) + terminator
-        self.acquire()
-        try:
-            self.stream.write(text)
-            self.flush()
-        except Exception:
-            self.handleError(logging.makeLogRecord({"msg": text}))
-        finally:
-            self.release()
+        lock = self.lock
+        assert lock is not None  # ``Handler.__init__`` made it
+        with lock:
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except Exception:
+                self.handleError(logging.makeLogRecord({"msg": text}))
 
 
 def line_handlers(logger: logging.Logger) -> list[tuple[LineHandler, TextFormatter | JsonFormatter]] | None:
