@@ -165,8 +165,10 @@ class TextFormatter(logging.Formatter):
                 second, date_time = int(created), self._date_time(created)
             msecs = str(int((created - second) * 1000)).zfill(3)  # as ``:03d``, for a third of its cost
             request_id = ids.get("request_id")
-            tail = f" request_id={request_id}" if request_id else ""
-            written.append(f"{date_time},{msecs}{head}{message}{tail}")
+            if request_id:
+                written.append(f"{date_time},{msecs}{head}{message} request_id={request_id}")
+            else:
+                written.append(f"{date_time},{msecs}{head}{message}")
         return written
 
     def _date_time(self, created: float) -> str:
@@ -204,14 +206,13 @@ def line_handlers(logger: logging.Logger) -> list[tuple[LineHandler, TextFormatt
     found: list[tuple[LineHandler, TextFormatter | JsonFormatter]] = []
     current: logging.Logger | None = logger
     while current is not None:
-        for handler in current.handlers:
+        for handler in current.handlers:  # run per batch of lines: loops, no generator
             formatter = handler.formatter
-            if (
-                type(handler) is not LineHandler
-                or type(formatter) not in (TextFormatter, JsonFormatter)
-                or not all(type(f) is RequestIdFilter for f in handler.filters)
-            ):
+            if type(handler) is not LineHandler or type(formatter) not in (TextFormatter, JsonFormatter):
                 return None
+            for each in handler.filters:
+                if type(each) is not RequestIdFilter:
+                    return None
             if handler.level <= logging.INFO:
                 found.append((handler, formatter))  # type: ignore[arg-type]  # its type was checked above
         current = current.parent if current.propagate else None
