@@ -16,7 +16,7 @@ from aiohttp import web
 from switchboard.api.provider import ProviderConfig, ProviderModel
 from switchboard.proxy.adapters.base import Adapter, AdapterRequestError
 from switchboard.proxy.adapters.wire import require_messages
-from switchboard.proxy.apis.codec import CodecFactory
+from switchboard.proxy.apis.codec import Codec, CodecFactory
 from switchboard.proxy.errors import ApiError, invalid_param
 from switchboard.proxy.fleet.http import FLEET, admission
 from switchboard.proxy.http.app_keys import STATE, TELEMETRY
@@ -31,7 +31,7 @@ from switchboard.proxy.http.stream_relay import ClientStream, relay
 from switchboard.proxy.routing.types import Plan, RouteRequest
 from switchboard.proxy.snapshot import Snapshot
 from switchboard.proxy.upstream.attempt import Reporting
-from switchboard.proxy.upstream.exchange import Coded, codec_once, codec_preparer
+from switchboard.proxy.upstream.exchange import codec_once, codec_preparer
 from switchboard.proxy.upstream.loop import StreamBroken, run_attempts
 from switchboard.proxy.upstream.outcomes import ClientGone
 
@@ -112,7 +112,7 @@ async def _answer(
     report: Reporting,
     plan: Plan,
     model: str,
-    prepare: Callable[[ProviderConfig, ProviderModel], Coded],
+    prepare: Callable[[ProviderConfig, ProviderModel], Codec],
     *,
     stream: bool,
 ) -> web.StreamResponse:
