@@ -118,6 +118,19 @@ class FastCounter(_KnownChildrenFirst, Counter):
         else:
             super().inc(amount, exemplar)  # the library's checks and errors
 
+    def count(self, labelvalues: tuple[str, ...]) -> None:
+        """``labels(*labelvalues).inc()`` in one call once the child exists (once per request: the routing
+        decision)."""
+        known: dict[tuple[object, ...], FastCounter] = self._metrics  # type: ignore[assignment]
+        child = known.get(labelvalues)
+        if child is None:
+            child = self.labels(*labelvalues)
+        value = child._value
+        if value.__class__ is _LoopValue:
+            value._value += 1
+        else:
+            value.inc(1)
+
 
 class FastHistogram(_KnownChildrenFirst, Histogram):
     """A Histogram whose known children are found without a lock, and observe without one in a single process."""

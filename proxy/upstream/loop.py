@@ -68,7 +68,7 @@ async def run_attempts(
         raise ApiError(503, f"no provider available for profile {plan.profile.name!r}", code="no_provider_available")
     metrics, router = reporting.metrics, reporting.router
     profile = plan.profile.key  # "namespace/name": same-named objects of two namespaces never share a series
-    metrics.decisions.labels(profile, plan.strategy, plan.attempts[0].key[0]).inc()  # key: (provider key, model)
+    metrics.decisions.count((profile, plan.strategy, plan.attempts[0].key[0]))  # key: (provider key, model)
     if plan.spilled:
         _report_spill(reporting, plan)
     last: tuple[BaseException, AttemptScope] | None = None
