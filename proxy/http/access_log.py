@@ -3,7 +3,7 @@
 The request path only appends one small tuple to a deque (the line's fields, when the request ended, its
 request id and span): no formatting, no I/O, no thread woken. While requests end, a writer thread wakes
 every ``interval_s`` and writes everything queued; after an interval with none it sleeps until the first
-line of the next one wakes it (one ``Event.set`` per quiet spell), so an idle proxy spends nothing on it.
+line of the next one wakes it (one ``SimpleQueue.put`` per quiet spell), so an idle proxy spends nothing on it.
 When the lines go only to the program's own handlers (``configure_logging``:
 text or JSON lines on stderr), it makes each line exactly as those handlers' formatters would and writes a
 batch in one write; for anything else (handlers of an embedding program, a test's log capture) it hands
@@ -15,6 +15,7 @@ deque is unbounded and stopping drains it.
 """
 
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -23,7 +24,7 @@ from typing import Any, NamedTuple
 from aiohttp import web
 from opentelemetry.trace import INVALID_SPAN, SpanContext, format_span_id, format_trace_id
 
-from switchboard.logformat import line_handlers
+from switchboard.logformat import Made, line_handlers
 from switchboard.proxy.auth import Client
 from switchboard.proxy.cost import format_cost
 from switchboard.proxy.http.app_keys import RequestState
@@ -55,16 +56,19 @@ class AccessLine(NamedTuple):
     span: SpanContext | None
     """The request's span (tracing off: the client's), whose trace and span ids the line carries."""
 
-    def message(self) -> str:
-        """``_FORMAT % self.args()``, made in one step (the writer's own lines; a test holds the two equal)."""
-        client = self.client
-        cost = "-" if self.cost_usd is None else format_cost(self.cost_usd)
-        endpoint = "" if self.spill == self.upstream_endpoint == "-" else self._endpoint_fields()
+    def made(self) -> Made:
+        """``(created, message, ids)`` for a formatter's ``lines`` (the writer's own lines), the message made as
+        ``_FORMAT % self.args()`` in one step (a test holds the two equal). The fields are unpacked at once:
+        reading each by name is a descriptor lookup."""
+        created, method, path, status, api, profile, provider, client, duration, cost_usd, spill, endpoint, _, _ = self
+        cost = "-" if cost_usd is None else format_cost(cost_usd)
+        tail = "" if spill == endpoint == "-" else self._endpoint_fields()
         who = f"client={client.name} client_namespace={client.namespace or '-'}" if client else _NO_CLIENT
-        return (
-            f"{self.method} {self.path} {self.status} api={self.api} profile={self.profile} provider={self.provider}"
-            f" {who} duration_s={self.duration_s:.3f} cost_usd={cost}{endpoint}"
+        message = (
+            f"{method} {path} {status} api={api} profile={profile} provider={provider} {who}"
+            f" duration_s={duration:.3f} cost_usd={cost}{tail}"
         )
+        return created, message, self.ids()
 
     def args(self) -> tuple[object, ...]:
         """The arguments of ``_FORMAT`` (a record's ``args``)."""
@@ -106,9 +110,9 @@ class AccessLog:
         self._logger = logger or logging.getLogger(LOGGER_NAME)
         self._interval_s = interval_s
         self._lines: deque[AccessLine] = deque()
-        self._stopping = threading.Event()
-        self._wake = threading.Event()  # set: a line was queued while the writer slept, or it must stop
-        self._idle = False  # the writer sleeps until ``_wake``: the next line queued must set it
+        self._running = threading.Lock()  # held while the writer runs: ``stop`` releases it
+        self._bell: queue.SimpleQueue[None] = queue.SimpleQueue()  # a token wakes the sleeping writer
+        self._idle = False  # the writer sleeps until a token: the next line queued must ring ``_bell``
         self._thread: threading.Thread | None = None
 
     def add(self, request: web.Request, status: int, state: RequestState, duration_s: float) -> None:
@@ -144,12 +148,13 @@ class AccessLog:
         self._lines.append(line)
         if self._idle:  # appended first: the writer checks for lines after saying it sleeps
             self._idle = False  # the first line after a quiet spell wakes it; the next ones need not
-            self._wake.set()
+            self._bell.put(None)
 
     def start(self) -> None:
         if self._thread is None:
-            self._stopping.clear()
-            self._wake.clear()
+            self._running = threading.Lock()
+            self._running.acquire()
+            self._bell = queue.SimpleQueue()
             self._idle = False
             self._thread = threading.Thread(target=self._run, name="switchboard-access-log", daemon=True)
             self._thread.start()
@@ -157,21 +162,25 @@ class AccessLog:
     def stop(self) -> None:
         thread, self._thread = self._thread, None
         if thread is not None:
-            self._stopping.set()
-            self._wake.set()
+            self._running.release()
+            self._bell.put(None)  # wakes a sleeping writer, which then sees ``_running`` free
             thread.join()
             self._drain()  # anything appended while the thread was finishing
 
     def _run(self) -> None:
-        """Every ``interval_s`` a batch, while lines come; asleep (no wake-ups) while none do."""
-        lines, wake = self._lines, self._wake
-        while not self._stopping.wait(self._interval_s):  # lines queued over an interval go as one batch
+        """Every ``interval_s`` a batch, while lines come; asleep (no wake-ups) while none do.
+
+        Both waits are C-level (a lock's timed acquire, a ``SimpleQueue.get``): ``threading.Event`` waits and
+        sets through a Python ``Condition`` that allocates a lock per wait, at every batch and quiet spell.
+        A token rung while the writer found lines anyway stays queued: it costs one empty batch later, no more.
+        """
+        lines, bell, running, interval_s = self._lines, self._bell, self._running, self._interval_s
+        while not running.acquire(timeout=interval_s):  # lines queued over an interval go as one batch
             self._drain()
             self._idle = True
-            if not lines:  # checked after saying it sleeps: a line queued from now on sets ``wake``
-                wake.wait()
+            if not lines:  # checked after saying it sleeps: a line queued from now on rings ``bell``
+                bell.get()
             self._idle = False
-            wake.clear()
         self._drain()
 
     def _drain(self) -> None:
@@ -188,9 +197,9 @@ class AccessLog:
                 self._logger.handle(_record(line, template))
             return
         name = self._logger.name
-        made = [(line.created, line.message(), line.ids()) for line in lines]
+        made = [line.made() for line in lines]
         for handler, formatter in handlers:
-            handler.write_lines([formatter.line(created, "INFO", name, message, ids) for created, message, ids in made])
+            handler.write_lines(formatter.lines("INFO", name, made))
 
     def _template(self) -> dict[str, Any]:
         """The fields of a record made now, in this thread: every line written from here shares them.

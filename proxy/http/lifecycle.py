@@ -35,7 +35,7 @@ from switchboard.proxy.auth import KeyStore, authenticated, needs_key
 from switchboard.proxy.errors import ApiError, anthropic_error_body
 from switchboard.proxy.http.access_log import AccessLog
 from switchboard.proxy.http.app_keys import STATE, RequestState, api_of
-from switchboard.proxy.http.tracing import REQUEST_ID_HEADER, close_span, open_span
+from switchboard.proxy.http.tracing import REQUEST_ID_HEADER, TRACEPARENT, close_span, open_span
 from switchboard.proxy.metrics import FastCounter, FastHistogram, ProxyMetrics
 from switchboard.proxy.telemetry.setup import Telemetry
 from switchboard.proxy.upstream.outcomes import ClientGone
@@ -123,6 +123,7 @@ class RequestLifecycle:
         line)."""
         telemetry, keys, end = self._telemetry, self._keys, self._end
         api = api_of(endpoint)
+        spans = recorded and telemetry.tracing  # off: only a client's ``traceparent`` has a context to attach
 
         async def lifecycle(request: web.Request) -> web.StreamResponse:
             request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
@@ -131,7 +132,7 @@ class RequestLifecycle:
                 state = RequestState(request_id, endpoint, api, time.monotonic())
                 request[STATE] = state
                 attached: Token[Context] | None = None
-                if recorded:
+                if spans or (recorded and TRACEPARENT in request.headers):
                     state.span, attached = open_span(telemetry, request, request_id, route)
                 try:
                     try:

@@ -29,7 +29,7 @@ from switchboard.proxy.telemetry.setup import Telemetry
 
 REQUEST_ID_HEADER = istr("X-Request-Id")  # ``istr``: read and set once per request, its case folded once
 _TRACE_CONTEXT = TraceContextTextMapPropagator()
-_TRACEPARENT = "traceparent"
+TRACEPARENT = istr("traceparent")  # looked up in every API request's headers
 
 
 def open_span(
@@ -37,11 +37,11 @@ def open_span(
 ) -> tuple[Span, Token[Context] | None]:
     """The request's SERVER span, current from here on; with tracing off, the client's trace context instead.
 
-    Returns the span whose ids the request's lines carry, and what ``close_span`` detaches (None: nothing was).
+    Returns the span whose ids the request's lines carry, and what ``close_span`` detaches. With tracing off
+    the lifecycle calls it only for a request with a ``traceparent``: without one there is nothing to open
+    (``INVALID_SPAN``, nothing attached), and no call is made per request for that.
     """
     if not telemetry.tracing:
-        if _TRACEPARENT not in request.headers:
-            return trace.INVALID_SPAN, None
         # What a no-op tracer's span would carry, for a fraction of its cost: the client's ``traceparent``
         # still passes upstream unchanged.
         client = _TRACE_CONTEXT.extract(request.headers)

@@ -191,3 +191,21 @@ def test_the_writer_sleeps_through_a_quiet_spell_and_the_next_line_wakes_it(logg
     finally:
         log.stop()
     assert len(stream.getvalue().splitlines()) == 40
+
+
+def test_a_writer_stopped_while_asleep_stops_at_once_and_can_start_again(logger: logging.Logger) -> None:
+    """``stop`` wakes a writer asleep through a quiet spell (it does not wait for a line), drains, and a later
+    ``start`` runs a new writer that writes the next lines."""
+    without_capture(logger)
+    stream = io.StringIO()
+    logger.addHandler(log_handler("text", stream))
+    log = AccessLog(logger, interval_s=0.001)
+    for n in range(2):
+        log.start()
+        log.write(line(n))
+        quiet = threading.Event()
+        while not log._idle or f"provider=prov{n} " not in stream.getvalue():  # written, then asleep
+            quiet.wait(0.001)
+        log.stop()
+        assert log._thread is None
+    assert [text.split()[9] for text in stream.getvalue().splitlines()] == ["provider=prov0", "provider=prov1"]
