@@ -32,9 +32,7 @@ class ChunkView(NamedTuple):
 
 
 def _tools(delta: dict[str, Any]) -> tuple[ToolDelta, ...]:
-    calls = delta.get("tool_calls")
-    if not calls:
-        return ()
+    calls = delta["tool_calls"]
     out: list[ToolDelta] = []
     for position, call in enumerate(calls if isinstance(calls, list) else ()):
         if not isinstance(call, dict):
@@ -53,20 +51,31 @@ def _tools(delta: dict[str, Any]) -> tuple[ToolDelta, ...]:
 
 
 def chunk_view(payload: dict[str, Any]) -> ChunkView:
-    """One chunk object (a choice-less usage chunk has no text, tools or finish reason)."""
+    """One chunk object (a choice-less usage chunk has no text, tools or finish reason).
+
+    It runs for every chunk that is not a retexted one, so the delta is checked inline, the tool calls are read
+    only when there are any, and the view is built by ``tuple.__new__`` (as ``NamedTuple._make`` does: the
+    generated ``__new__`` is a Python call)."""
     choices = payload.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-    delta = as_object(choice.get("delta"))
+    delta = choice.get("delta")
+    if not isinstance(delta, dict):
+        delta = {}
     text = delta.get("content")
     created = payload.get("created")
     finish_reason = choice.get("finish_reason")
-    return ChunkView(
-        str(payload["id"]) if payload.get("id") is not None else None,
+    chunk_id = payload.get("id")
+    view = (
+        None if chunk_id is None else str(chunk_id),
         created if isinstance(created, int) else None,
         text if isinstance(text, str) else "",
-        _tools(delta),
+        _tools(delta) if delta.get("tool_calls") else (),
         finish_reason if isinstance(finish_reason, str) else None,
     )
+    return tuple.__new__(ChunkView, view)
+
+
+_NO_VIEW = ChunkView(None, None, "", (), None)
 
 
 class ChunkEncoder(ABC):
@@ -80,7 +89,9 @@ class ChunkEncoder(ABC):
     def __init__(self, inner: ChatChunkStream) -> None:
         self._inner = inner
         self._source: dict[str, Any] | None = None
-        self._source_view = ChunkView(None, None, "", (), None)
+        self._source_view = _NO_VIEW
+        self._last: tuple[dict[str, Any] | None, ChunkView] = (None, _NO_VIEW)
+        """The last chunk encoded and its view: usually the source of the reads after it (one view less)."""
         self._text_only = False
         """The source's view has nothing but text: a retexted chunk is its text's events alone."""
 
@@ -94,7 +105,8 @@ class ChunkEncoder(ABC):
             return self._encode(self._inner.feed_chunks(chunk))
         source, text = same
         if source is not self._source:
-            self._source, view = source, chunk_view(source)
+            last, view = self._last
+            self._source, view = source, view if source is last else chunk_view(source)
             self._source_view, self._text_only = view, not view.tools and view.finish_reason is None
         if self._text_only:  # (the source, an earlier chunk, started the stream)
             return self._encode_text(text) if text else []
@@ -104,7 +116,9 @@ class ChunkEncoder(ABC):
     def _encode(self, chunks: list[dict[str, Any]]) -> list[bytes]:
         out: list[bytes] = []
         for chunk in chunks:
-            out += self._encode_view(chunk_view(chunk))
+            view = chunk_view(chunk)
+            out += self._encode_view(view)
+            self._last = chunk, view
         return out
 
     @abstractmethod

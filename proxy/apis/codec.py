@@ -31,16 +31,21 @@ from switchboard.proxy.apis import messages_object, messages_stream, responses_o
 
 @dataclass(slots=True)
 class Codec:
-    """How one attempt carries the client's API (per attempt, never changed; not ``frozen``: see ``Target``)."""
+    """How one attempt carries the client's API: the attempt's one prepared object (built before it starts,
+    never changed; not ``frozen``: see ``Target``)."""
 
+    target: Target
     request: UpstreamRequest
     decode: Callable[[bytes], Decoded]
     """A complete answer's body -> the client's JSON answer, its bytes and its usage."""
     open_stream: Callable[[], StreamTranslator]
     """A fresh translator from the upstream's stream bytes to the client's events (it tells the commit point)."""
+    prompt: Mapping[str, Any]
+    """The request in chat form where it has one: a Service-backed provider's endpoint picking may hash its prefix."""
 
 
-CodecFactory = Callable[[Adapter, Target], Codec]
+CodecFactory = Callable[[Adapter, Target, Mapping[str, Any]], Codec]
+"""Builds an attempt's codec for an upstream; the third argument is passed through as its ``prompt``."""
 
 
 def chat_codec(body: Mapping[str, Any], *, stream: bool, include_usage: bool = False) -> CodecFactory:
@@ -49,36 +54,44 @@ def chat_codec(body: Mapping[str, Any], *, stream: bool, include_usage: bool = F
     if not stream:
         return functools.partial(_answered_chat, body, model)
 
-    def make(adapter: Adapter, target: Target) -> Codec:
+    def make(adapter: Adapter, target: Target, prompt: Mapping[str, Any]) -> Codec:
         return Codec(
+            target,
             adapter.chat_request(target, body, stream=True),
             functools.partial(adapter.chat_answer, target, model),
             lambda: adapter.chat_stream(target, model, include_usage=include_usage),
+            prompt,
         )
 
     return make
 
 
-def _answered_chat(body: Mapping[str, Any], model: str, adapter: Adapter, target: Target) -> Codec:
+def _answered_chat(
+    body: Mapping[str, Any], model: str, adapter: Adapter, target: Target, prompt: Mapping[str, Any]
+) -> Codec:
     """A non-streaming chat attempt: answered whole, never relayed as a stream (``serve`` relays only
     streaming requests), so no stream opener is built for it: no closure and no lambda per attempt."""
     return Codec(
+        target,
         adapter.chat_request(target, body, stream=False),
         functools.partial(adapter.chat_answer, target, model),
         _no_stream,
+        prompt,
     )
 
 
 def embeddings_codec(body: Mapping[str, Any], model: str) -> CodecFactory:
     """``body``: a valid embeddings request of public ``model``; upstreams without embeddings are skipped."""
 
-    def make(adapter: Adapter, target: Target) -> Codec:
+    def make(adapter: Adapter, target: Target, prompt: Mapping[str, Any]) -> Codec:
         if not adapter.supports_embeddings:
             raise AdapterRequestError(f"{target.provider.type} upstreams have no embeddings API")
         return Codec(
+            target,
             adapter.embeddings_request(target, body),
             functools.partial(adapter.embeddings_response, target, model),
             _no_stream,
+            prompt,
         )
 
     return make
@@ -97,6 +110,7 @@ def _via_chat(
     adapter: Adapter,
     target: Target,
     chat: Mapping[str, Any] | None,
+    prompt: Mapping[str, Any],
     *,
     stream: bool,
     answer: Callable[[dict[str, Any], Usage], dict[str, Any]],
@@ -113,9 +127,11 @@ def _via_chat(
         return answer(completion, usage), None, usage
 
     return Codec(
+        target,
         adapter.chat_request(target, chat, stream=stream),
         decode,
         lambda: encoder(adapter.chat_stream(target, model, include_usage=True)),
+        prompt,
     )
 
 
@@ -126,18 +142,21 @@ def responses_codec(
     model = str(body["model"])
     envelope = responses_object.Envelope.of(dict(body), model)
 
-    def make(adapter: Adapter, target: Target) -> Codec:
+    def make(adapter: Adapter, target: Target, prompt: Mapping[str, Any]) -> Codec:
         if isinstance(adapter, OpenAIAdapter) and natively_responses(adapter, target.provider):
             return Codec(
+                target,
                 adapter.responses_request(target, body, stream=stream),
                 functools.partial(responses_object.native_response, public_model=model),
                 lambda: responses_stream.NativeResponsesStream(model),
+                prompt,
             )
 
         return _via_chat(
             adapter,
             target,
             chat,
+            prompt,
             stream=stream,
             answer=lambda completion, usage: responses_object.from_chat(envelope, completion, usage, int(clock())),
             encoder=lambda inner: responses_stream.ResponsesEncoder(inner, envelope, clock),
@@ -157,18 +176,21 @@ def messages_codec(
     """``body`` is the client's Messages request, ``chat`` its chat translation."""
     model = str(body["model"])
 
-    def make(adapter: Adapter, target: Target) -> Codec:
+    def make(adapter: Adapter, target: Target, prompt: Mapping[str, Any]) -> Codec:
         if isinstance(adapter, AnthropicAdapter):
             return Codec(
+                target,
                 adapter.messages_request(target, body, stream=stream, client_headers=client_headers),
                 functools.partial(messages_object.native_message, public_model=model),
                 lambda: messages_stream.NativeMessagesStream(model),
+                prompt,
             )
 
         return _via_chat(
             adapter,
             target,
             chat,
+            prompt,
             stream=stream,
             answer=lambda completion, usage: messages_object.from_chat(completion, usage, model),
             encoder=lambda inner: messages_stream.MessagesEncoder(inner, model, clock),
@@ -180,13 +202,15 @@ def messages_codec(
 def count_tokens_codec(body: Mapping[str, Any], client_headers: Mapping[str, str]) -> CodecFactory:
     """``/v1/messages/count_tokens``, which only Anthropic upstreams serve (the caller plans only those)."""
 
-    def make(adapter: Adapter, target: Target) -> Codec:
+    def make(adapter: Adapter, target: Target, prompt: Mapping[str, Any]) -> Codec:
         if not isinstance(adapter, AnthropicAdapter):
             raise AdapterRequestError("only anthropic upstreams count tokens")
         return Codec(
+            target,
             adapter.count_tokens_request(target, body, client_headers=client_headers),
             messages_object.native_token_count,
             _no_stream,
+            prompt,
         )
 
     return make
@@ -195,7 +219,7 @@ def count_tokens_codec(body: Mapping[str, Any], client_headers: Mapping[str, str
 def refusing(error: AdapterRequestError) -> CodecFactory:
     """The factory of a request no upstream can express: each provider is skipped with ``error``."""
 
-    def make(adapter: Adapter, target: Target) -> Codec:
+    def make(adapter: Adapter, target: Target, prompt: Mapping[str, Any]) -> Codec:
         raise error
 
     return make

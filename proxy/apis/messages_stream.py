@@ -18,7 +18,7 @@ from switchboard.proxy.adapters.chat_stream import ChatChunkStream
 from switchboard.proxy.adapters.errors import stream_error
 from switchboard.proxy.adapters.wire import as_int, as_object
 from switchboard.proxy.apis.chat_chunks import ChunkEncoder, ChunkView, ToolDelta
-from switchboard.proxy.apis.messages_object import _message, message_id, message_usage
+from switchboard.proxy.apis.messages_object import message_id, message_usage
 from switchboard.proxy.apis.messages_request import STOP_REASONS
 from switchboard.proxy.apis.native_stream import NativeStream, event_bytes
 
@@ -28,6 +28,22 @@ _TEXT_DELTA = (
     b'"delta":{"type":"text_delta","text":%b}}\n\n'
 )
 """A text block's delta, the event of nearly every chunk: the bytes ``event_bytes`` makes of it, formatted."""
+_MESSAGE_START = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":%b,"type":"message","role":"assistant",'
+    b'"model":%b,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":0,"output_tokens":0,'
+    b'"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}}\n\n'
+)
+_TEXT_START = (
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":%d,'
+    b'"content_block":{"type":"text","text":""}}\n\n'
+)
+_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":%d}\n\n'
+_MESSAGE_DELTA = (
+    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":%b,"stop_sequence":null},'
+    b'"usage":%b}\n\n'
+)
+_MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+"""The events of every stream, formatted: the bytes ``event_bytes`` makes of their objects."""
 _OUTPUT_EVENTS = frozenset({"content_block_delta", "content_block_stop", "message_delta", "message_stop"})
 """Block deltas and stops and the message's end are output; message_start, a block start and ping are not."""
 
@@ -55,8 +71,7 @@ class MessagesEncoder(ChunkEncoder):
         out: list[bytes] = []
         if not self._started:
             self._started = True
-            head = _message(message_id(view.id or "chat"), self._model, [], None, Usage())
-            out += [event_bytes({"type": "message_start", "message": head}), PING]
+            out += [_MESSAGE_START % (orjson.dumps(message_id(view.id or "chat")), orjson.dumps(self._model)), PING]
         if view.text:
             out += self._encode_text(view.text)
         for tool in view.tools:
@@ -64,25 +79,29 @@ class MessagesEncoder(ChunkEncoder):
         self._finish_reason = view.finish_reason or self._finish_reason
         return out
 
-    def _open(self, kind: str, block: dict[str, Any]) -> list[bytes]:
+    def _open(self, kind: str, block: dict[str, Any] | None) -> list[bytes]:
+        """Close the open block, start a ``kind`` one: ``block`` (None: an empty text block)."""
         out = self._close()
-        self._block, self._block_kind = self._blocks, kind
+        index = self._block = self._blocks
+        self._block_kind = kind
         self._blocks += 1
-        return [*out, event_bytes({"type": "content_block_start", "index": self._block, "content_block": block})]
+        if block is None:
+            return [*out, _TEXT_START % index]
+        return [*out, event_bytes({"type": "content_block_start", "index": index, "content_block": block})]
 
     def _close(self) -> list[bytes]:
         if self._block is None:
             return []
         index, self._block, self._block_kind = self._block, None, None
         self.output_seen = True
-        return [event_bytes({"type": "content_block_stop", "index": index})]
+        return [_STOP % index]
 
     def _delta(self, delta: dict[str, Any]) -> bytes:
         self.output_seen = True
         return event_bytes({"type": "content_block_delta", "index": self._block, "delta": delta})
 
     def _encode_text(self, text: str) -> list[bytes]:
-        out = [] if self._block_kind == "text" else self._open("text", {"type": "text", "text": ""})
+        out = [] if self._block_kind == "text" else self._open("text", None)
         self.output_seen = True
         return [*out, _TEXT_DELTA % (self._block, orjson.dumps(text))]
 
@@ -103,10 +122,9 @@ class MessagesEncoder(ChunkEncoder):
         if not self._started:
             raise UpstreamProtocolError("upstream stream ended without any chunk")
         usage = self._inner.usage or Usage()
-        stop = STOP_REASONS.get(str(self._finish_reason), "end_turn")
-        delta = {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}}
-        delta["usage"] = message_usage(usage)
-        return [*out, *self._close(), event_bytes(delta), event_bytes({"type": "message_stop"})]
+        stop = orjson.dumps(STOP_REASONS.get(str(self._finish_reason), "end_turn"))
+        closing = _MESSAGE_DELTA % (stop, orjson.dumps(message_usage(usage)))
+        return [*out, *self._close(), closing, _MESSAGE_STOP]
 
     def fail(self, message: str) -> list[bytes]:
         return [error_event(message)]

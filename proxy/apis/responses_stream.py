@@ -21,8 +21,10 @@ from switchboard.proxy.apis.native_stream import NativeStream, event_bytes
 from switchboard.proxy.apis.responses_object import Envelope, function_call_item, message_item, read_usage, response_id
 
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
-_TEXT_DELTA_HEAD = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":'
-_TEXT_DELTA_TAIL = b',"logprobs":[]}\n\n'
+_EVENT = b'event: %b\ndata: {"type":"%b","sequence_number":%d%b}\n\n'
+"""An event of ``kind``: ``_emit``'s bytes, formatted (its other fields given as the members orjson writes)."""
+_PART = b'{"type":"output_text","text":%b,"annotations":[],"logprobs":[]}'
+_MESSAGE_ITEM = b',"item":{"id":%b,"type":"message","status":"%b","role":"assistant","content":[%b]}'
 
 
 def failure_events(
@@ -62,8 +64,10 @@ class ResponsesEncoder(ChunkEncoder):
         self._created_at = 0
         self._output: list[dict[str, Any] | None] = []
         self._message: tuple[int, str] | None = None
-        self._delta_middle = b""
-        """The open message's text delta event between its sequence number and its text (``_text_event``)."""
+        self._item_fields = b""
+        """The open message's ``item_id`` and ``output_index`` members (``_event``)."""
+        self._delta_fields = b""
+        """Its text delta's members, with ``%b`` for the text."""
         self._text: list[str] = []
         self._calls: dict[int, _Call] = {}
         self._finish_reason: str | None = None
@@ -74,6 +78,12 @@ class ResponsesEncoder(ChunkEncoder):
         payload = {"type": kind, "sequence_number": self._sequence, **fields}
         self._sequence += 1
         return event_bytes(payload)
+
+    def _event(self, kind: bytes, members: bytes) -> bytes:
+        """The bytes ``_emit`` makes of a ``kind`` event whose other fields are ``members`` (``,"name":value``
+        as orjson writes them): the events of every stream, formatted rather than built and serialised."""
+        sequence, self._sequence = self._sequence, self._sequence + 1
+        return _EVENT % (kind, kind, sequence, members)
 
     def _snapshot(self, status: str) -> dict[str, Any]:
         assert self._rid is not None
@@ -95,42 +105,30 @@ class ResponsesEncoder(ChunkEncoder):
     def _start(self, view: ChunkView) -> list[bytes]:
         self._rid = response_id(view.id or "chat")
         self._created_at = view.created if view.created is not None else int(self._clock())
-        snapshot = self._snapshot("in_progress")
-        return [
-            self._emit("response.created", response=snapshot),
-            self._emit("response.in_progress", response=snapshot),
-        ]
+        snapshot = b',"response":' + orjson.dumps(self._snapshot("in_progress"))  # serialised once for both
+        return [self._event(b"response.created", snapshot), self._event(b"response.in_progress", snapshot)]
 
     def _encode_text(self, text: str) -> list[bytes]:
-        out: list[bytes] = []
-        if self._message is None:
-            assert self._rid is not None
-            index, item_id = len(self._output), "msg_" + self._rid.removeprefix("resp_")
-            self._message = (index, item_id)
-            self._delta_middle = b',"item_id":' + orjson.dumps(item_id) + b',"output_index":%d' % index
-            self._delta_middle += b',"content_index":0,"delta":'
-            self._output.append(None)
-            out.append(
-                self._emit(
-                    "response.output_item.added", output_index=index, item=message_item(item_id, "", "in_progress")
-                )
-            )
-            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-            out.append(
-                self._emit(
-                    "response.content_part.added", item_id=item_id, output_index=index, content_index=0, part=part
-                )
-            )
-        self._text.append(text)
-        self.output_seen = True
-        out.append(self._text_event(text))
-        return out
-
-    def _text_event(self, text: str) -> bytes:
-        """``response.output_text.delta``, the event of nearly every chunk: the bytes ``_emit`` would
-        make (orjson's compact JSON, the same keys in the same order), joined rather than serialised."""
-        sequence, self._sequence = self._sequence, self._sequence + 1
-        return b"".join((_TEXT_DELTA_HEAD, b"%d" % sequence, self._delta_middle, orjson.dumps(text), _TEXT_DELTA_TAIL))
+        if self._message is not None:
+            self.output_seen = True
+            self._text.append(text)
+            return [self._event(b"response.output_text.delta", self._delta_fields % orjson.dumps(text))]
+        assert self._rid is not None
+        index, item_id = len(self._output), "msg_" + self._rid.removeprefix("resp_")
+        self._message = (index, item_id)
+        self._output.append(None)
+        self._item_fields = b',"item_id":%b,"output_index":%d' % (orjson.dumps(item_id), index)
+        self._delta_fields = self._item_fields + b',"content_index":0,"delta":%b,"logprobs":[]'
+        opened = [
+            self._event(
+                b"response.output_item.added",
+                b',"output_index":%d' % index + _MESSAGE_ITEM % (orjson.dumps(item_id), b"in_progress", b""),
+            ),
+            self._event(
+                b"response.content_part.added", self._item_fields + b',"content_index":0,"part":' + _PART % b'""'
+            ),
+        ]
+        return [*opened, *self._encode_text(text)]
 
     def _tool_delta(self, tool: ToolDelta) -> list[bytes]:
         out: list[bytes] = []
@@ -163,25 +161,19 @@ class ResponsesEncoder(ChunkEncoder):
         index, item_id = self._message
         self._message = None
         text = "".join(self._text)
-        item = message_item(item_id, text)
-        self._output[index] = item
+        self._output[index] = message_item(item_id, text)
+        text_json = orjson.dumps(text)
+        part = _PART % text_json
         return [
-            self._emit(
-                "response.output_text.done",
-                item_id=item_id,
-                output_index=index,
-                content_index=0,
-                text=text,
-                logprobs=[],
+            self._event(
+                b"response.output_text.done",
+                self._item_fields + b',"content_index":0,"text":%b,"logprobs":[]' % text_json,
             ),
-            self._emit(
-                "response.content_part.done",
-                item_id=item_id,
-                output_index=index,
-                content_index=0,
-                part=item["content"][0],
+            self._event(b"response.content_part.done", self._item_fields + b',"content_index":0,"part":' + part),
+            self._event(
+                b"response.output_item.done",
+                b',"output_index":%d' % index + _MESSAGE_ITEM % (orjson.dumps(item_id), b"completed", part),
             ),
-            self._emit("response.output_item.done", output_index=index, item=item),
         ]
 
     def _close_calls(self) -> list[bytes]:
@@ -209,8 +201,8 @@ class ResponsesEncoder(ChunkEncoder):
             raise UpstreamProtocolError("upstream stream ended without any chunk")
         out += self._close_message() + self._close_calls()
         snapshot = self._snapshot("completed")
-        kind = "response.incomplete" if snapshot["status"] == "incomplete" else "response.completed"
-        return [*out, self._emit(kind, response=snapshot)]
+        kind = b"response.incomplete" if snapshot["status"] == "incomplete" else b"response.completed"
+        return [*out, self._event(kind, b',"response":' + orjson.dumps(snapshot))]
 
     def fail(self, message: str) -> list[bytes]:
         snapshot = self._snapshot("in_progress") if self._rid is not None else None

@@ -22,12 +22,13 @@ from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
 from switchboard.proxy.adapters.base import StreamTranslator, Usage
+from switchboard.proxy.apis.codec import Codec
 from switchboard.proxy.http.app_keys import STATE
 from switchboard.proxy.http.common import attempt_headers
 from switchboard.proxy.routing.types import Plan
 from switchboard.proxy.snapshot import Snapshot
 from switchboard.proxy.upstream.attempt import AttemptScope
-from switchboard.proxy.upstream.exchange import Coded, open_stream
+from switchboard.proxy.upstream.exchange import open_stream
 from switchboard.proxy.upstream.outcomes import describe
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -93,17 +94,16 @@ class ClientStream:
         await self.end(scope, closing)
 
 
-async def relay(snap: Snapshot, plan: Plan, client: ClientStream, scope: AttemptScope, coded: Coded) -> None:
+async def relay(snap: Snapshot, plan: Plan, client: ClientStream, scope: AttemptScope, codec: Codec) -> None:
     """One streamed attempt of any inbound API: open upstream, hold events back until the commit, relay, end.
 
     Until the commit the provider's ``firstTokenSeconds`` (when set) bounds the wait; unset, no
     ``asyncio.Timeout`` is built (it costs its state checks on every stream). The usage seen so far
     is the attempt's however the stream ends (a cut stream is accounted up to the cut).
     """
-    prepared, codec = coded
     limit = scope.attempt.timeouts.first_token_seconds
     async with asyncio.timeout(limit) if limit is not None else contextlib.nullcontext() as first_token:
-        async with open_stream(snap, scope, prepared) as upstream:
+        async with open_stream(snap, scope, codec) as upstream:
             translator = codec.open_stream()
             answer = client.answer(attempt_headers(plan, scope))
             try:

@@ -5,16 +5,16 @@ scope and raise the adapter's ``UpstreamError`` for a non-2xx answer so the
 owner can classify it. Upstream error texts are scrubbed of the provider's key.
 """
 
+import functools
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
 
 from switchboard.api.provider import ProviderConfig, ProviderModel
-from switchboard.proxy.adapters.base import AdapterRequestError, Target, UpstreamError, UpstreamRequest
+from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamError, UpstreamRequest
 from switchboard.proxy.apis.codec import Codec, CodecFactory
 from switchboard.proxy.routing.headroom import upstream_headroom
 from switchboard.proxy.snapshot import Snapshot
@@ -38,39 +38,21 @@ def scrub(error: BaseException, api_key: str | None) -> BaseException:
     return error
 
 
-@dataclass(slots=True)
-class Prepared:
-    """One attempt's upstream request, built before the attempt starts (building it does no I/O).
-
-    Never changed once built; not ``frozen``, whose ``__init__`` costs two to four times as much (built per attempt)."""
-
-    target: Target
-    request: UpstreamRequest
-    body: Body
-    """The client's request body: a Service-backed provider's endpoint picking may hash its prompt prefix."""
-
-
-Prepare = Callable[[ProviderConfig, ProviderModel], Prepared]
-"""Builds a request for a provider's model; raises ``AdapterRequestError`` when the provider cannot express it."""
 AnyPrepare = Callable[[ProviderConfig, ProviderModel], object]
+"""Builds a request for a provider's model; raises ``AdapterRequestError`` when the provider cannot express it."""
 
 
-Coded = tuple[Prepared, Codec]
-"""An attempt's request with the codec that built it (which decodes its answer or stream for the client)."""
-
-
-def codec_preparer(snap: Snapshot, make: CodecFactory, body: Body) -> Callable[[ProviderConfig, ProviderModel], Coded]:
+def codec_preparer(snap: Snapshot, make: CodecFactory, body: Body) -> Callable[[ProviderConfig, ProviderModel], Codec]:
     """Prepares with the client API's codec; the adapter raises ``AdapterRequestError`` for what it cannot express.
 
     ``body`` is the request in chat form where it has one (what endpoint picking hashes the prompt prefix of).
+    A partial of ``_prepared`` rather than a closure: no function object and cells built per request.
     """
+    return functools.partial(_prepared, snap, make, body)
 
-    def prepare(provider: ProviderConfig, model: ProviderModel) -> Coded:
-        target = snap.target(provider, model)
-        codec = make(snap.adapter(provider), target)
-        return Prepared(target, codec.request, body), codec
 
-    return prepare
+def _prepared(snap: Snapshot, make: CodecFactory, body: Body, provider: ProviderConfig, model: ProviderModel) -> Codec:
+    return make(snap.adapter(provider), snap.target(provider, model), body)
 
 
 def unsupported_reason(prepare: AnyPrepare, provider: ProviderConfig, model: ProviderModel) -> str | None:
@@ -82,22 +64,21 @@ def unsupported_reason(prepare: AnyPrepare, provider: ProviderConfig, model: Pro
     return None
 
 
-async def codec_once(snap: Snapshot, scope: AttemptScope, coded: Coded) -> bytes:
+async def codec_once(snap: Snapshot, scope: AttemptScope, codec: Codec) -> bytes:
     """A complete answer of any inbound API (embeddings too): the client's bytes (its usage set on the
     scope, its object told to the trace), or the adapter's ``UpstreamError`` for a non-2xx answer.
 
     The exchange itself is inline rather than a coroutine of its own: one per request fewer.
     """
-    prepared, codec = coded
     try:
-        async with _sending(snap, scope, prepared.request, prepared.body) as response:
+        async with _sending(snap, scope, codec.request, codec.prompt) as response:
             raw = await read_upstream_body(response, scope.heard)
             if response.status >= 300:
                 raise snap.adapter(scope.attempt.provider).error(response.status, raw, response.headers)
             scope.headroom = upstream_headroom(response.headers)
         payload, body, scope.usage = codec.decode(raw)
     except UpstreamError as error:
-        raise scrub(error, prepared.target.api_key) from None
+        raise scrub(error, codec.target.api_key) from None
     if scope.trace is not None:
         scope.trace.answered(payload)
     return orjson.dumps(payload) if body is None else body
@@ -122,18 +103,18 @@ def _sending(
 
 
 @asynccontextmanager
-async def open_stream(snap: Snapshot, scope: AttemptScope, prepared: Prepared) -> AsyncIterator[aiohttp.ClientResponse]:
+async def open_stream(snap: Snapshot, scope: AttemptScope, codec: Codec) -> AsyncIterator[aiohttp.ClientResponse]:
     """An upstream stream answered 2xx, released on exit; errors raised inside are scrubbed of the key.
 
     Its reader tells ``scope.heard`` of every chunk: the attempt's timer bounds the silences between them.
     """
     provider = scope.attempt.provider
     try:
-        async with _sending(snap, scope, prepared.request, prepared.body) as response:
+        async with _sending(snap, scope, codec.request, codec.prompt) as response:
             if response.status >= 300:
                 raw = await read_upstream_body(response, scope.heard)
                 raise snap.adapter(provider).error(response.status, raw, response.headers)
             scope.headroom = upstream_headroom(response.headers)
             yield response
     except UpstreamError as error:
-        raise scrub(error, prepared.target.api_key) from None
+        raise scrub(error, codec.target.api_key) from None
