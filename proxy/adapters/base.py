@@ -26,10 +26,19 @@ class Target:
     and the property costs about a microsecond per call (pydantic attributes are slow to read)."""
     upstream_model: str = field(init=False, repr=False)
     """The model's ``upstream`` name (what every request body or URL names), worked out once here too."""
+    endpoints: dict[str, "Endpoint"] = field(init=False, repr=False, compare=False)
+    """What an adapter works out for each upstream operation on this target (``Endpoint``), filled on first
+    use and kept as long as the target (its config): the same for every attempt, so not worked out per attempt."""
 
     def __post_init__(self) -> None:
         self.base_url = self.provider.effective_base_url
         self.upstream_model = self.model.upstream
+        self.endpoints = {}
+
+
+Endpoint = tuple[str, Mapping[str, str], str | None]
+"""One upstream operation on a target: its URL, its headers (shared by its requests: never changed) and the
+model name its bodies carry (None: the URL names it)."""
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ import orjson
 
 from switchboard.proxy.adapters.base import (
     Decoded,
+    Endpoint,
     Target,
     UpstreamError,
     UpstreamProtocolError,
@@ -221,6 +222,10 @@ def _varies_content_only(shape: ChunkShape, source: dict[str, Any]) -> bool:
     return bool(probe == source)
 
 
+_CHAT = "chat/completions"
+_STREAMED_CHAT = f"{_CHAT} stream"  # ``_endpoint``'s keys
+
+
 class OpenAIAdapter:
     """``openai`` and ``openai-compatible``: Bearer key (optional), ``{base}/chat/completions``."""
 
@@ -242,11 +247,22 @@ class OpenAIAdapter:
     def _model(self, target: Target) -> str | None:
         return target.upstream_model
 
+    def _endpoint(self, target: Target, path: str, *, stream: bool) -> Endpoint:
+        """``path``'s URL, headers and body model on ``target``, worked out at its first request and kept on it."""
+        key = f"{path} stream" if stream else path
+        endpoint = target.endpoints.get(key)
+        if endpoint is None:
+            endpoint = (self._url(target, path), self._headers(target, stream=stream), self._model(target))
+            target.endpoints[key] = endpoint
+        return endpoint
+
     def chat_request(self, target: Target, body: Mapping[str, Any], *, stream: bool) -> UpstreamRequest:
-        payload = chat_body(body, self._model(target), stream=stream)
-        return UpstreamRequest(
-            "POST", self._url(target, "chat/completions"), self._headers(target, stream=stream), dump(payload)
-        )
+        """Per attempt: one look-up of what the target's chat requests share (``_endpoint``'s, inline)."""
+        endpoint = target.endpoints.get(_STREAMED_CHAT if stream else _CHAT)
+        if endpoint is None:
+            endpoint = self._endpoint(target, _CHAT, stream=stream)
+        url, headers, model = endpoint
+        return UpstreamRequest("POST", url, headers, dump(chat_body(body, model, stream=stream)))
 
     def chat_answer(self, target: Target, public_model: str, raw: bytes) -> Decoded:
         """The upstream's own bytes when nothing needs renaming."""
@@ -261,24 +277,21 @@ class OpenAIAdapter:
         """The client's Responses API body, natively: only the model is renamed, and ``store`` is
         forced off because the gateway keeps no state (a stored response could not be fetched back)."""
         payload = {k: v for k, v in body.items() if k not in ("model", "stream", "store")}
-        model = self._model(target)
+        url, headers, model = self._endpoint(target, "responses", stream=stream)
         if model is not None:
             payload["model"] = model
         payload["store"] = False
         if stream:
             payload["stream"] = True
-        headers = self._headers(target, stream=stream)
-        return UpstreamRequest("POST", self._url(target, "responses"), headers, dump(payload))
+        return UpstreamRequest("POST", url, headers, dump(payload))
 
     def embeddings_request(self, target: Target, body: Mapping[str, Any]) -> UpstreamRequest:
         payload = dict(body)
-        model = self._model(target)
+        url, headers, model = self._endpoint(target, "embeddings", stream=False)
         payload.pop("model", None)
         if model is not None:
             payload["model"] = model
-        return UpstreamRequest(
-            "POST", self._url(target, "embeddings"), self._headers(target, stream=False), dump(payload)
-        )
+        return UpstreamRequest("POST", url, headers, dump(payload))
 
     def embeddings_response(self, target: Target, public_model: str, raw: bytes) -> Decoded:
         payload = self._checked(raw, "embeddings response", "data")

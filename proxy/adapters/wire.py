@@ -28,8 +28,8 @@ def sse_event(payload: Mapping[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
-def dump(body: Mapping[str, Any]) -> bytes:
-    return orjson.dumps(body)
+dump = orjson.dumps
+"""A request body's bytes: orjson's own function, not a wrapper (one Python call less per request)."""
 
 
 def relabelled(payload: dict[str, Any], raw: bytes, public_model: str) -> bytes:

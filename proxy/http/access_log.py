@@ -35,6 +35,12 @@ _NO_CLIENT = "client=- client_namespace=-"
 _BATCH = 1000
 """Lines per write at most (a burst is written in several)."""
 
+Fields = tuple[
+    float, str, str, int, str, str, str, Client | None, float, float | None, str, str, str | None, SpanContext | None
+]
+"""An ``AccessLine``'s fields, as the request path queues them: a plain tuple (making the named tuple,
+even with ``tuple.__new__``, cost a third of queueing a line; the writer reads both alike)."""
+
 
 class AccessLine(NamedTuple):
     created: float
@@ -56,25 +62,10 @@ class AccessLine(NamedTuple):
     span: SpanContext | None
     """The request's span (tracing off: the client's), whose trace and span ids the line carries."""
 
-    def made(self) -> Made:
-        """``(created, message, ids)`` for a formatter's ``lines`` (the writer's own lines), the message made as
-        ``_FORMAT % self.args()`` in one step (a test holds the two equal). The fields are unpacked at once:
-        reading each by name is a descriptor lookup."""
-        created, method, path, status, api, profile, provider, client, duration, cost_usd, spill, endpoint, _, _ = self
-        cost = "-" if cost_usd is None else format_cost(cost_usd)
-        tail = "" if spill == endpoint == "-" else self._endpoint_fields()
-        who = f"client={client.name} client_namespace={client.namespace or '-'}" if client else _NO_CLIENT
-        message = (
-            f"{method} {path} {status} api={api} profile={profile} provider={provider} {who}"
-            f" duration_s={duration:.3f} cost_usd={cost}{tail}"
-        )
-        return created, message, self.ids()
-
     def args(self) -> tuple[object, ...]:
         """The arguments of ``_FORMAT`` (a record's ``args``)."""
         client = self.client
         cost = "-" if self.cost_usd is None else format_cost(self.cost_usd)
-        # Service-backed providers only: which endpoint served, and which providers were spilled over and why.
         endpoint = "" if self.spill == self.upstream_endpoint == "-" else self._endpoint_fields()
         return (
             self.method,
@@ -91,16 +82,39 @@ class AccessLine(NamedTuple):
         )
 
     def _endpoint_fields(self) -> str:
-        return f" upstream_endpoint={self.upstream_endpoint} spill={self.spill}"
+        return _endpoint_fields(self.upstream_endpoint, self.spill)
 
     def ids(self) -> dict[str, str]:
         """What every line of the request carries (``logformat.log_ids`` at the time it ended)."""
-        ids = {} if self.request_id is None else {"request_id": self.request_id}
-        span = self.span
-        if span is not None and span.is_valid:
-            ids["trace_id"] = format_trace_id(span.trace_id)
-            ids["span_id"] = format_span_id(span.span_id)
-        return ids
+        return _ids(self.request_id, self.span)
+
+
+def made(line: Fields) -> Made:
+    """``(created, message, ids)`` of ``line`` for a formatter's ``lines`` (the writer's own lines), the message
+    made as ``_FORMAT % AccessLine(*line).args()`` in one step (a test holds the two equal). The fields are
+    unpacked at once: a plain tuple's, or a named tuple's without a descriptor lookup per field."""
+    created, method, path, status, api, profile, provider, client, duration, cost_usd, spill, endpoint, rid, span = line
+    cost = "-" if cost_usd is None else format_cost(cost_usd)
+    tail = "" if spill == endpoint == "-" else _endpoint_fields(endpoint, spill)
+    who = f"client={client.name} client_namespace={client.namespace or '-'}" if client else _NO_CLIENT
+    message = (
+        f"{method} {path} {status} api={api} profile={profile} provider={provider} {who}"
+        f" duration_s={duration:.3f} cost_usd={cost}{tail}"
+    )
+    return created, message, _ids(rid, span)
+
+
+def _endpoint_fields(endpoint: str, spill: str) -> str:
+    """Service-backed providers only: which endpoint served, and which providers were spilled over and why."""
+    return f" upstream_endpoint={endpoint} spill={spill}"
+
+
+def _ids(request_id: str | None, span: SpanContext | None) -> dict[str, str]:
+    ids = {} if request_id is None else {"request_id": request_id}
+    if span is not None and span.is_valid:
+        ids["trace_id"] = format_trace_id(span.trace_id)
+        ids["span_id"] = format_span_id(span.span_id)
+    return ids
 
 
 class AccessLog:
@@ -109,7 +123,7 @@ class AccessLog:
     def __init__(self, logger: logging.Logger | None = None, *, interval_s: float = 0.05) -> None:
         self._logger = logger or logging.getLogger(LOGGER_NAME)
         self._interval_s = interval_s
-        self._lines: deque[AccessLine] = deque()
+        self._lines: deque[Fields] = deque()
         self._running = threading.Lock()  # held while the writer runs: ``stop`` releases it
         self._bell: queue.SimpleQueue[None] = queue.SimpleQueue()  # a token wakes the sleeping writer
         self._idle = False  # the writer sleeps until a token: the next line queued must ring ``_bell``
@@ -117,11 +131,10 @@ class AccessLog:
 
     def add(self, request: web.Request, status: int, state: RequestState, duration_s: float) -> None:
         """The line of API request ``request``, which ended just now with ``status``, when INFO lines are on:
-        queued like ``write`` (made here rather than by a classmethod and the named tuple's Python ``__new__``:
-        this runs per request)."""
+        queued like ``write``, as its plain ``Fields`` (this runs per request)."""
         if not self._logger.isEnabledFor(logging.INFO):
             return
-        fields = (
+        fields: Fields = (
             time.time(),
             request.method,
             request.path,
@@ -137,9 +150,9 @@ class AccessLog:
             state.request_id,
             None if state.span is INVALID_SPAN else state.span.get_span_context(),  # tracing off: usually none
         )
-        self.write(tuple.__new__(AccessLine, fields))
+        self.write(fields)
 
-    def write(self, line: AccessLine) -> None:
+    def write(self, line: Fields) -> None:
         """Queue ``line`` (no I/O, no formatting; the thread is woken only after a quiet spell); written in place
         when no writer runs."""
         if self._thread is None:
@@ -189,17 +202,17 @@ class AccessLog:
             # popleft, never a swap of the deque: the loop may be appending at this moment.
             self._write([lines.popleft() for _ in range(min(len(lines), _BATCH))])
 
-    def _write(self, lines: list[AccessLine]) -> None:
+    def _write(self, lines: list[Fields]) -> None:
         handlers = line_handlers(self._logger)
         if handlers is None:
             template = self._template()
             for line in lines:
-                self._logger.handle(_record(line, template))
+                self._logger.handle(_record(AccessLine(*line), template))
             return
         name = self._logger.name
-        made = [line.made() for line in lines]
+        written = [made(line) for line in lines]
         for handler, formatter in handlers:
-            handler.write_lines(formatter.lines("INFO", name, made))
+            handler.write_lines(formatter.lines("INFO", name, written))
 
     def _template(self) -> dict[str, Any]:
         """The fields of a record made now, in this thread: every line written from here shares them.

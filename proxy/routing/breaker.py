@@ -18,6 +18,7 @@ class Breaker:
     __slots__ = (
         "_closed_at",
         "_consecutive",
+        "_enabled",
         "_open_for",
         "_opened_at",
         "_probe_successes",
@@ -30,6 +31,7 @@ class Breaker:
 
     def __init__(self, settings: BreakerSettings) -> None:
         self.settings = settings
+        self._enabled = settings.enabled  # read per result: a plain copy (a pydantic attribute is a slow look-up)
         self._state: CircuitState = "closed"
         self.tripped = False  # fast-path flag for the hot loop: state is not closed
         self._consecutive = 0
@@ -45,6 +47,7 @@ class Breaker:
         if settings.window_seconds != self.settings.window_seconds:
             self._window = SlidingWindow(settings.window_seconds)
         self.settings = settings
+        self._enabled = settings.enabled
         if not settings.enabled:
             self._close(None)
 
@@ -86,7 +89,7 @@ class Breaker:
                 if self._probe_successes >= self.settings.half_open_probes:
                     self._close(now)
             return
-        if failed is None or self._state == "open" or not self.settings.enabled:
+        if failed is None or self._state == "open" or not self._enabled:
             return
         self._window.add(now, failed)
         self._consecutive = self._consecutive + 1 if failed else 0

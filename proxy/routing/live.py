@@ -1,5 +1,6 @@
 """Everything the Router learns at run time, and how outcomes update it."""
 
+import time
 from collections.abc import Callable
 
 from switchboard.api.status import CircuitState
@@ -23,6 +24,7 @@ class Live:
         "guarded",
         "latency",
         "latency_settings",
+        "monotonic",
         "profiles",
         "providers",
         "ramping",
@@ -32,6 +34,7 @@ class Live:
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock  # the router's: outcomes are learned at its time
+        self.monotonic = clock is time.monotonic  # then a caller's own reading of it is that time too
         self.providers: dict[str, ProviderState] = {}
         self.profiles: dict[str, ProfileState] = {}
         self.breakers: dict[tuple[str, str], Breaker] = {}
@@ -68,9 +71,10 @@ class Live:
         """Whether the attempt's circuit is closed now (not open, not probing)."""
         return self.circuit(attempt, now) == "closed"
 
-    def on_started(self, attempt: Attempt) -> None:
-        """An attempt goes upstream now (``Router.started``)."""
-        now = self.clock()
+    def on_started(self, attempt: Attempt, at: float | None = None) -> None:
+        """An attempt goes upstream now (``Router.started``); ``at``: ``time.monotonic()`` as the caller just read
+        it, taken for now when that is the router's clock (the attempt's one reading serves both)."""
+        now = at if at is not None and self.monotonic else self.clock()
         key = attempt.key
         state = self.providers.get(key[0])
         if state is not None:
@@ -78,9 +82,12 @@ class Live:
         if self.tripped and key in self.tripped:  # a closed breaker has no probe slots to take
             self.breakers[key].on_start(now)
 
-    def on_finished(self, attempt: Attempt, outcome: Outcome) -> tuple[CircuitState, CircuitState] | None:
-        """Learn from one attempt's outcome now; returns how the attempt's circuit changed (before, after), or None."""
-        now = self.clock()
+    def on_finished(
+        self, attempt: Attempt, outcome: Outcome, at: float | None = None
+    ) -> tuple[CircuitState, CircuitState] | None:
+        """Learn from one attempt's outcome now (``at``: as ``on_started``); returns how the attempt's circuit
+        changed (before, after), or None."""
+        now = at if at is not None and self.monotonic else self.clock()
         key = attempt.key
         state = self.providers.get(key[0])
         if state is None:  # provider removed by a reload while the call was in flight

@@ -37,16 +37,6 @@ Clock = Callable[[], float]
 class Router:
     """Plans requests and learns from their outcomes. One per proxy process."""
 
-    started: Callable[[Attempt], None]
-    """Call just before sending an attempt upstream (counts in-flight, takes probe slots)."""
-    finished: Callable[[Attempt, Outcome], tuple[CircuitState, CircuitState] | None]
-    """Call once per started attempt with how it ended: feeds breakers, limits and stats.
-
-    Returns how the outcome changed the attempt's circuit, (before, after), or None when it did not
-    (a change is worth a log line). Both are the learned state's own methods, on the router's clock:
-    no layer in between, as they run for every attempt.
-    """
-
     def __init__(
         self,
         config: ProxyConfig | None = None,
@@ -59,6 +49,11 @@ class Router:
         self._rng = rng if rng is not None else random.Random()
         self._pricing = pricing if pricing is not None else PricingTable.default()
         self._live = Live(clock)
+        # ``started(attempt, at=None)``: call just before sending an attempt upstream (counts in-flight, takes
+        # probe slots). ``finished(attempt, outcome, at=None)``: once per started attempt with how it ended (feeds
+        # breakers, limits and stats); returns how it changed the attempt's circuit, (before, after), or None
+        # (a change is worth a log line). ``at``: the caller's ``time.monotonic()`` reading, the time learned
+        # when that is the router's clock. The learned state's own methods, no layer between: they run per attempt.
         self.started, self.finished = self._live.on_started, self._live.on_finished
         self._shared_limits = False
         self._engine = Engine(ConfigIndex(ProxyConfig(), self._pricing), self._live)

@@ -61,9 +61,17 @@ class Attempt:
     """The served model's price (its own, else the shipped table's; None: unknown), what its answers cost."""
     key: tuple[str, str] = field(init=False, compare=False, repr=False)
     """(provider key, model name): what the learned state (breakers, latency) of this call is keyed by."""
+    profile_key: str = field(init=False, compare=False, repr=False)
+    total_seconds: float = field(init=False, compare=False, repr=False)
+    first_byte_seconds: float = field(init=False, compare=False, repr=False)
+    """``profile.key`` and ``timeouts``' two limits, copied: every attempt reads them, and a pydantic model's
+    attribute is a slow look-up (its class defines ``__getattr__``, so Python cannot specialise the access)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", (self.provider.key, self.model.name))
+        object.__setattr__(self, "profile_key", self.profile.key)
+        object.__setattr__(self, "total_seconds", self.timeouts.total_seconds)
+        object.__setattr__(self, "first_byte_seconds", self.timeouts.first_byte_seconds)
 
 
 @dataclass(frozen=True, slots=True)

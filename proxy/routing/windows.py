@@ -14,7 +14,7 @@ class SlidingWindow:
     whatever the request rate; counts are exact to within one bucket's width.
     """
 
-    __slots__ = ("_failures", "_n", "_stamps", "_totals", "_width")
+    __slots__ = ("_failures", "_from", "_n", "_slot", "_stamps", "_to", "_totals", "_width")
 
     def __init__(self, window_s: float, buckets: int = 20) -> None:
         self._n = buckets
@@ -22,17 +22,29 @@ class SlidingWindow:
         self._stamps = [-1] * buckets
         self._totals = [0] * buckets
         self._failures = [0] * buckets
+        self._from = self._to = 0.0  # the time span of the last add's bucket (none yet)
+        self._slot = 0
 
     def add(self, now: float, failed: bool) -> None:
-        tick = int(now / self._width)
-        slot = tick % self._n
+        """Count one call at ``now``: in the last add's bucket while ``now`` is in its span (nearly every call;
+        two run per answered request), without working the bucket out again."""
+        if not self._from <= now < self._to:
+            self._enter(now)
+        slot = self._slot
+        self._totals[slot] += 1
+        if failed:
+            self._failures[slot] += 1
+
+    def _enter(self, now: float) -> None:
+        """Make the bucket of ``now`` the current one, emptied if it last counted an older span."""
+        width = self._width
+        tick = int(now / width)
+        slot = self._slot = tick % self._n
+        self._from, self._to = tick * width, (tick + 1) * width
         if self._stamps[slot] != tick:
             self._stamps[slot] = tick
             self._totals[slot] = 0
             self._failures[slot] = 0
-        self._totals[slot] += 1
-        if failed:
-            self._failures[slot] += 1
 
     def counts(self, now: float) -> tuple[int, int]:
         """(requests, failures) seen in the window ending at ``now``."""
@@ -46,6 +58,7 @@ class SlidingWindow:
 
     def reset(self) -> None:
         self._stamps = [-1] * self._n
+        self._from = self._to = 0.0  # the next add enters its bucket afresh
 
 
 class TokenBucket:

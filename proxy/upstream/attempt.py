@@ -39,27 +39,6 @@ _CLOCK_RESOLUTION = 0.001
 ``time.monotonic``, the clock of the attempt's deadlines, by as much)."""
 
 
-class Deadline:
-    """The profile's overall time budget of one request, across its attempts.
-
-    ``started_at`` (``time.monotonic``) is when the request arrived, when the caller read it already.
-    """
-
-    __slots__ = ("end", "started_at")
-
-    def __init__(self, seconds: float, started_at: float | None = None) -> None:
-        self.started_at = time.monotonic() if started_at is None else started_at
-        self.end = self.started_at + seconds
-
-    @property
-    def remaining(self) -> float:
-        return self.end - time.monotonic()
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started_at
-
-
 @dataclass(slots=True)
 class Reporting:
     """Where attempt outcomes go: the learning router, the metrics, the telemetry and this request's state.
@@ -102,7 +81,7 @@ class AttemptScope:
 
     attempt: Attempt
     number: int  # 1 for the first attempt of the request
-    deadline: Deadline
+    deadline: float  # ``time.monotonic()`` when the request's whole budget (``retry.deadlineSeconds``) runs out
     began: float
     usage: Usage | None  # set by the body once known (for streams: so far)
     committed_at: float | None
@@ -171,9 +150,10 @@ class OwnedAttempt(AttemptScope):
     __slots__ = ("_cancelling", "_ends_at", "_expired", "_limit", "_reporting", "_task", "_timer")
 
     def __init__(
-        self, reporting: Reporting, attempt: Attempt, number: int, deadline: Deadline, began: float | None = None
+        self, reporting: Reporting, attempt: Attempt, number: int, deadline: float, began: float | None = None
     ) -> None:
-        """``began``: ``time.monotonic()`` as the attempt starts, when the caller just read it."""
+        """``deadline``: when the request's budget runs out; ``began``: ``time.monotonic()`` as the attempt
+        starts, when the caller just read it."""
         self._reporting = reporting
         self.attempt = attempt
         self.number = number
@@ -181,9 +161,15 @@ class OwnedAttempt(AttemptScope):
         self.began = began = time.monotonic() if began is None else began
         self.usage = self.committed_at = self.cost_usd = self.outcome = self.headroom = self.endpoint = None
         self.waiting_on_client = False
-        state = reporting.state
-        self.trace = attempt_trace(reporting.telemetry, state.span, attempt, endpoint=state.endpoint, number=number)
-        limit = min(attempt.timeouts.total_seconds, deadline.end - began)
+        state, telemetry = reporting.state, reporting.telemetry
+        self.trace = (  # None without the call when tracing and metering are both off
+            attempt_trace(telemetry, state.span, attempt, endpoint=state.endpoint, number=number)
+            if telemetry.tracing or telemetry.metering
+            else None
+        )
+        limit = deadline - began  # comparisons rather than min(): a builtin call costs more
+        if attempt.total_seconds < limit:
+            limit = attempt.total_seconds
         self._limit = limit if limit > 0.001 else 0.001
         self._timer: asyncio.TimerHandle | None = None
         self._expired = False
@@ -199,10 +185,12 @@ class OwnedAttempt(AttemptScope):
         if trace is not None:
             trace.__enter__()
         try:
-            self._reporting.router.started(self.attempt)
             self.silent_since = began = self.began
-            self._ends_at = began + self._limit
-            self._timer = loop.call_later(min(self._limit, self.attempt.timeouts.first_byte_seconds), self._expire)
+            self._reporting.router.started(self.attempt, began)
+            limit = self._limit
+            self._ends_at = began + limit
+            first_byte = self.attempt.first_byte_seconds
+            self._timer = loop.call_later(first_byte if first_byte < limit else limit, self._expire)
         except BaseException as error:
             if trace is not None:
                 trace.__exit__(type(error), error, error.__traceback__)
@@ -215,7 +203,7 @@ class OwnedAttempt(AttemptScope):
         the client, whose slowness is not the upstream's silence): re-armed for what is due next."""
         now = time.monotonic()
         silent_since = now if self.waiting_on_client else self.silent_since
-        due = min(self._ends_at, silent_since + self.attempt.timeouts.first_byte_seconds)
+        due = min(self._ends_at, silent_since + self.attempt.first_byte_seconds)
         if due - now >= _CLOCK_RESOLUTION:
             self._timer = self._task.get_loop().call_later(due - now, self._expire)
             return
@@ -269,16 +257,16 @@ class OwnedAttempt(AttemptScope):
             outcome = failure_outcome(error, now - self.began, usage)
         self.outcome = outcome
         kind = outcome.kind
-        changed = reporting.router.finished(attempt, outcome)
+        changed = reporting.router.finished(attempt, outcome, now)
+        provider, model = attempt.key  # the provider's "namespace/name" in metrics and logs (standalone: its name)
         if changed is not None:
             log.warning(
                 "circuit of provider %s model %s: %s -> %s (after %s)",
-                attempt.provider.key,
-                attempt.model.name,
+                provider,
+                model,
                 *changed,
                 kind.replace("_", " "),
             )
-        provider = attempt.provider.key  # "namespace/name" in metrics and logs (just the name when standalone)
         state = reporting.state
         committed_at = self.committed_at
         if committed_at is not None or kind in ("client_gone", "cancelled"):
@@ -293,7 +281,7 @@ class OwnedAttempt(AttemptScope):
             if cost is not None:
                 state.cost_usd = cost
         if committed_at is not None or usage is not None:
-            reporting.metrics.route(state.api, state.endpoint, attempt.profile.key, provider).record(
+            reporting.metrics.route(state.api, state.endpoint, attempt.profile_key, provider).record(
                 None if committed_at is None else committed_at - state.started_at,
                 None if usage is None else (usage.prompt_tokens, usage.completion_tokens),
                 cost,
@@ -310,13 +298,13 @@ class OwnedAttempt(AttemptScope):
             self._log_failure(outcome, error)
 
     def _log_failure(self, outcome: Outcome, error: BaseException | None) -> None:
-        provider, kind = self.attempt.provider.key, outcome.kind
+        (provider, model), kind = self.attempt.key, outcome.kind
         if outcome.party == "upstream":
             self._reporting.metrics.upstream_errors.labels(provider, kind).inc()
             log.warning(
                 "upstream attempt failed: provider=%s model=%s kind=%s status=%s attempt=%d committed=%s: %s",
                 provider,
-                self.attempt.model.name,
+                model,
                 kind,
                 outcome.status if outcome.status is not None else "-",
                 self.number,

@@ -16,7 +16,7 @@ from switchboard.proxy.adapters.base import AdapterRequestError
 from switchboard.proxy.errors import ApiError
 from switchboard.proxy.http.app_keys import ATTEMPTS_HEADER, PROVIDERS_TRIED_HEADER
 from switchboard.proxy.routing.types import Plan
-from switchboard.proxy.upstream.attempt import AttemptScope, Deadline, OwnedAttempt, Reporting
+from switchboard.proxy.upstream.attempt import AttemptScope, OwnedAttempt, Reporting
 from switchboard.proxy.upstream.outcomes import UPSTREAM_FAILURES, client_error_for, is_fallback
 
 T = TypeVar("T")
@@ -62,12 +62,13 @@ async def run_attempts(
     Raises ``ApiError`` (every attempt failed), ``StreamBroken`` (failed after the
     commit), and lets ``ClientGone`` and cancellation through untouched.
     """
-    deadline = Deadline(plan.profile.retry.deadline_seconds, reporting.state.started_at)  # the request's whole budget
+    arrived = reporting.state.started_at
+    deadline = arrived + plan.profile.retry.deadline_seconds  # the request's whole budget runs out then
     if not plan.attempts:
         raise ApiError(503, f"no provider available for profile {plan.profile.name!r}", code="no_provider_available")
     metrics, router = reporting.metrics, reporting.router
     profile = plan.profile.key  # "namespace/name": same-named objects of two namespaces never share a series
-    metrics.decisions.labels(profile, plan.strategy, plan.attempts[0].provider.key).inc()
+    metrics.decisions.count((profile, plan.strategy, plan.attempts[0].key[0]))  # key: (provider key, model)
     if plan.spilled:
         _report_spill(reporting, plan)
     last: tuple[BaseException, AttemptScope] | None = None
@@ -86,7 +87,7 @@ async def run_attempts(
             index = following
             continue
         began = time.monotonic()  # one reading: the deadline's check and the attempt's start
-        if began >= deadline.end:
+        if began >= deadline:
             break
         number += 1
         if number > 1:
@@ -103,8 +104,9 @@ async def run_attempts(
             last = (error, scope)
             if attempt.provider.name not in tried:
                 tried.append(attempt.provider.name)
-            step = router.next_step(plan, index, scope.outcome, number - 1, deadline.elapsed)
-            if step is None or step.delay_s >= deadline.remaining:
+            now = time.monotonic()
+            step = router.next_step(plan, index, scope.outcome, number - 1, now - arrived)
+            if step is None or step.delay_s >= deadline - now:
                 break
             await asyncio.sleep(step.delay_s)
             index = step.index

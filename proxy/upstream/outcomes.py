@@ -61,10 +61,13 @@ def failure_outcome(error: BaseException, latency_s: float, usage: Usage | None 
 
 
 def success_outcome(latency_s: float, usage: Usage | None, headroom: float | None = None) -> Outcome:
-    """An answered attempt's outcome (built positionally: one per served request)."""
+    """An answered attempt's outcome (one per served request: built with ``tuple.__new__``, every field given,
+    without the NamedTuple's ``__new__``, a Python function)."""
     if usage is None:
-        return Outcome("success", latency_s, 200, 0, 0, None, headroom)
-    return Outcome("success", latency_s, 200, usage.prompt_tokens, usage.completion_tokens, None, headroom)
+        return tuple.__new__(Outcome, ("success", latency_s, 200, 0, 0, None, headroom))
+    return tuple.__new__(
+        Outcome, ("success", latency_s, 200, usage.prompt_tokens, usage.completion_tokens, None, headroom)
+    )
 
 
 def describe(error: BaseException) -> str:
@@ -95,7 +98,7 @@ def client_error_for(error: BaseException, provider: str) -> ApiError:
 
 def is_fallback(plan: Plan, attempt: Attempt, requested_model: str) -> bool:
     """True when the attempt serves a fallback model rather than the one asked for."""
-    if attempt.model.name == requested_model:
+    if attempt.key[1] == requested_model:  # the model's name
         return False
     overrides = {ref.model for ref in attempt.profile.providers if ref.name == attempt.provider.name}
     return attempt.model.name not in overrides or attempt.profile.key != plan.profile.key

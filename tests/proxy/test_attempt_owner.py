@@ -13,7 +13,7 @@ from switchboard.proxy.http.app_keys import RequestState
 from switchboard.proxy.metrics import create_metrics
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import Outcome, RouteRequest
-from switchboard.proxy.upstream.attempt import AttemptScope, Deadline, OwnedAttempt, Reporting
+from switchboard.proxy.upstream.attempt import AttemptScope, OwnedAttempt, Reporting
 from switchboard.proxy.upstream.outcomes import ClientGone, kind_of
 from tests.fixtures.engine import make_config, provider
 
@@ -62,7 +62,7 @@ async def _run(reporting: Reporting, router: Router, error: BaseException | None
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
     seen: list[AttemptScope] = []
     try:
-        with OwnedAttempt(reporting, attempt, 1, Deadline(30)) as scope:
+        with OwnedAttempt(reporting, attempt, 1, time.monotonic() + 30) as scope:
             seen.append(scope)
             if error is not None:
                 raise error
@@ -101,7 +101,7 @@ async def test_the_total_timeout_while_writing_to_the_client_is_the_clients() ->
     router, reporting = _setup()
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
     stuck = asyncio.Event()
-    with pytest.raises(ClientGone), OwnedAttempt(reporting, attempt, 1, Deadline(0.05)) as scope:
+    with pytest.raises(ClientGone), OwnedAttempt(reporting, attempt, 1, time.monotonic() + 0.05) as scope:
         await scope.to_client(stuck.wait())  # a reader that never reads
     assert scope.outcome is not None and scope.outcome.kind == "client_gone"
     assert router.provider_health()["a"].circuit == "closed"
@@ -110,7 +110,7 @@ async def test_the_total_timeout_while_writing_to_the_client_is_the_clients() ->
 async def test_the_total_timeout_ends_an_attempt_waiting_on_the_upstream() -> None:
     router, reporting = _setup()
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
-    with pytest.raises(TimeoutError) as raised, OwnedAttempt(reporting, attempt, 1, Deadline(0.05)) as scope:
+    with pytest.raises(TimeoutError) as raised, OwnedAttempt(reporting, attempt, 1, time.monotonic() + 0.05) as scope:
         await asyncio.Event().wait()  # an upstream that never answers
     assert isinstance(raised.value.__cause__, asyncio.CancelledError)
     assert scope.outcome is not None and (scope.outcome.kind, scope.outcome.party) == ("timeout", "upstream")
@@ -129,7 +129,7 @@ def _silence_bound(seconds: float) -> tuple[Router, Reporting]:
 async def test_silence_past_first_byte_ends_an_attempt_waiting_on_the_upstream() -> None:
     router, reporting = _silence_bound(0.05)
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
-    with pytest.raises(TimeoutError), OwnedAttempt(reporting, attempt, 1, Deadline(30)) as scope:
+    with pytest.raises(TimeoutError), OwnedAttempt(reporting, attempt, 1, time.monotonic() + 30) as scope:
         await asyncio.Event().wait()  # headers that never come
     assert scope.outcome is not None and (scope.outcome.kind, scope.outcome.party) == ("timeout", "upstream")
     current = asyncio.current_task()
@@ -140,7 +140,7 @@ async def test_bytes_heard_and_time_on_the_client_are_no_silence() -> None:
     """Chunks a quarter of the bound apart, then a client write four times the bound: the attempt goes on."""
     router, reporting = _silence_bound(0.2)
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
-    with OwnedAttempt(reporting, attempt, 1, Deadline(30)) as scope:
+    with OwnedAttempt(reporting, attempt, 1, time.monotonic() + 30) as scope:
         for _ in range(8):
             scope.heard()
             await asyncio.sleep(0.05)
@@ -155,7 +155,7 @@ async def _cancelled_attempt(reporting: Reporting, router: Router, limit: float,
     scopes: list[AttemptScope] = []
 
     async def run() -> None:
-        with OwnedAttempt(reporting, attempt, 1, Deadline(limit)) as scope:
+        with OwnedAttempt(reporting, attempt, 1, time.monotonic() + limit) as scope:
             scopes.append(scope)
             try:
                 await asyncio.Event().wait()
@@ -187,7 +187,7 @@ async def test_a_cancellation_from_outside_stays_a_cancellation(limit: float, al
 async def test_an_attempt_that_ended_leaves_no_timer_behind() -> None:
     router, reporting = _setup()
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
-    with OwnedAttempt(reporting, attempt, 1, Deadline(0.02)):
+    with OwnedAttempt(reporting, attempt, 1, time.monotonic() + 0.02):
         pass
     await asyncio.sleep(0.05)  # past the attempt's limit: a timer left running would cancel this task now
     current = asyncio.current_task()

@@ -18,9 +18,13 @@ def test_a_known_label_set_reuses_its_child_and_counts_in_the_exposition() -> No
     counter.labels("chat", 200).inc(2)  # not a string: converted by the library, same series
     first.inc()
     counter.labels("chat", "500").inc()
+    counter.count(("chat", "200"))  # ``labels(...).inc()`` in one call: the known child
+    counter.count(("chat", "404"))  # a new label set: made as ``labels`` makes it
+    assert counter.labels("chat", "404") is counter.labels("chat", "404")
     text = generate_latest(registry).decode()
-    assert 'hits_total{route="chat",status="200"} 3.0' in text
+    assert 'hits_total{route="chat",status="200"} 4.0' in text
     assert 'hits_total{route="chat",status="500"} 1.0' in text
+    assert 'hits_total{route="chat",status="404"} 1.0' in text
 
 
 def test_a_removed_label_set_starts_again_from_zero() -> None:
@@ -77,10 +81,11 @@ def test_with_workers_fast_metrics_write_the_shared_files(monkeypatch: pytest.Mo
     counter = FastCounter("hits", "Hits", ["route", "status"], registry=None)
     histogram = FastHistogram("took", "Took", ["route"], buckets=(0.005, 0.01, 1.0, 10.0), registry=None)
     _record(counter, histogram)
+    counter.count(("chat", "200"))
     aggregate = CollectorRegistry()
     MultiProcessCollector(aggregate, path=str(tmp_path))  # type: ignore[no-untyped-call]
     text = generate_latest(aggregate).decode()
-    assert 'hits_total{route="chat",status="200"} 4.5' in text
+    assert 'hits_total{route="chat",status="200"} 5.5' in text
     assert 'took_bucket{le="0.005",route="chat"} 4.0' in text
     assert 'took_count{route="chat"} 8.0' in text  # the NaN is in no bucket, as with the library's own
 

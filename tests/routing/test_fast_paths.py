@@ -16,6 +16,7 @@ from switchboard.proxy.routing.index import Candidate
 from switchboard.proxy.routing.rules import CompiledMatch
 from switchboard.proxy.routing.state import ProviderState
 from switchboard.proxy.routing.strategies import weighted_shuffle
+from switchboard.proxy.routing.windows import SlidingWindow
 from tests.fixtures.engine import FakeClock, make_config, provider
 
 operation = st.one_of(
@@ -236,3 +237,33 @@ def test_a_fixed_plan_is_handed_out_until_something_live_changes_it(clock: FakeC
         router.finished(first.attempts[0], Outcome("server_error", 0.1))
     tripped = router.plan(request)
     assert tripped is not first and [a.provider.name for a in tripped.attempts] == ["b"]
+
+
+window_event = st.one_of(
+    st.tuples(st.just("add"), st.integers(0, 7), st.booleans()),  # whole seconds later, failed
+    st.tuples(st.just("reset"), st.just(0), st.just(False)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([(60.0, 60), (60.0, 20), (6.0, 3)]), st.lists(window_event, max_size=60))
+def test_sliding_window_counts_equal_the_buckets_of_every_call(
+    shape: tuple[float, int], events: list[tuple[str, int, bool]]
+) -> None:
+    """``add`` counts in its last bucket while the time stays in its span: the counts are the plain reading's,
+    every call counted in the bucket of its own time, those of the last ``buckets`` ticks summed."""
+    window_s, buckets = shape
+    width = window_s / buckets
+    window = SlidingWindow(window_s, buckets=buckets)
+    calls: list[tuple[int, bool]] = []  # (tick, failed) of every call since the last reset
+    now = 1000.0
+    for kind, later, failed in events:
+        now += later
+        if kind == "reset":
+            window.reset()
+            calls.clear()
+            continue
+        window.add(now, failed)
+        calls.append((int(now / width), failed))
+        recent = [f for tick, f in calls if tick > int(now / width) - buckets]
+        assert window.counts(now) == (len(recent), sum(recent))
