@@ -14,6 +14,7 @@ from switchboard.proxy.metrics import create_metrics
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import Outcome, RouteRequest
 from switchboard.proxy.upstream.attempt import AttemptScope, OwnedAttempt, Reporting
+from switchboard.proxy.upstream.loop import run_attempts
 from switchboard.proxy.upstream.outcomes import ClientGone, kind_of
 from tests.fixtures.engine import make_config, provider
 
@@ -192,3 +193,32 @@ async def test_an_attempt_that_ended_leaves_no_timer_behind() -> None:
     await asyncio.sleep(0.05)  # past the attempt's limit: a timer left running would cancel this task now
     current = asyncio.current_task()
     assert current is not None and current.cancelling() == 0
+
+
+async def test_a_fallback_model_serving_is_counted_and_the_model_asked_for_is_not() -> None:
+    """``switchboard_fallbacks_total``: once per request a fallback model served, never for the model asked for."""
+    config = make_config([provider("a", "gpt-4o", "gpt-4o-mini")], fallbackModels=["gpt-4o-mini"])
+    router = Router(config)
+    metrics = create_metrics(lambda: router.provider_health, environ={})
+    down: set[str] = set()  # the models whose upstream fails now
+
+    async def body(scope: AttemptScope, prepared: None) -> bytes:
+        if scope.attempt.model.name in down:
+            raise UpstreamError(503, "down")
+        return scope.attempt.model.name.encode()
+
+    def fallbacks() -> float:
+        families = text_string_to_metric_families(generate_latest(metrics.registry).decode())
+        return sum(s.value for f in families for s in f.samples if s.name == "switchboard_fallbacks_total")
+
+    for failing, served_by, counted in (
+        (True, b"gpt-4o-mini", 1.0),
+        (False, b"gpt-4o", 1.0),
+        (True, b"gpt-4o-mini", 2.0),
+    ):
+        down.clear()
+        down.update({"gpt-4o"} if failing else ())
+        state = RequestState("req", "chat/completions", "chat", time.monotonic())
+        plan = router.plan(RouteRequest(model="gpt-4o"))
+        served = await run_attempts(Reporting(router, metrics, state), plan, "gpt-4o", lambda p, m: None, body)
+        assert (served.value, fallbacks()) == (served_by, counted)
