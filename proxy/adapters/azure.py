@@ -4,7 +4,7 @@ URL ``{base}/openai/deployments/{deployment}/{op}?api-version=...``, key in ``ap
 the model is implied by the deployment, so it is not sent in the body.
 """
 
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus
 
 from switchboard.proxy.adapters.base import Target
 from switchboard.proxy.adapters.openai import OpenAIAdapter
@@ -15,8 +15,8 @@ class AzureOpenAIAdapter(OpenAIAdapter):
 
     def _url(self, target: Target, path: str) -> str:
         deployment = quote(target.upstream_model, safe="")
-        query = urlencode({"api-version": target.provider.api_version or ""})
-        return f"{target.base_url}/openai/deployments/{deployment}/{path}?{query}"
+        version = quote_plus(target.provider.api_version or "")  # urlencode's own quoting, without its loop
+        return f"{target.base_url}/openai/deployments/{deployment}/{path}?api-version={version}"
 
     def _headers(self, target: Target, *, stream: bool) -> dict[str, str]:
         headers = super()._headers(target, stream=stream)

@@ -140,7 +140,7 @@ def responses_codec(
 ) -> CodecFactory:
     """``body`` is the client's Responses request, ``chat`` its chat translation (None: untranslatable)."""
     model = str(body["model"])
-    envelope = responses_object.Envelope.of(dict(body), model)
+    envelope = responses_object.Envelope.of(body, model)
 
     def make(adapter: Adapter, target: Target, prompt: Mapping[str, Any]) -> Codec:
         if isinstance(adapter, OpenAIAdapter) and natively_responses(adapter, target.provider):

@@ -69,6 +69,8 @@ class ResponsesEncoder(ChunkEncoder):
         self._delta_fields = b""
         """Its text delta's members, with ``%b`` for the text."""
         self._text: list[str] = []
+        """The open message's text deltas."""
+        self._message_closed = False
         self._calls: dict[int, _Call] = {}
         self._finish_reason: str | None = None
         self.output_seen = False
@@ -115,6 +117,8 @@ class ResponsesEncoder(ChunkEncoder):
             return [self._event(b"response.output_text.delta", self._delta_fields % orjson.dumps(text))]
         assert self._rid is not None
         index, item_id = len(self._output), "msg_" + self._rid.removeprefix("resp_")
+        if self._message_closed:  # text again after a tool call: a new message, with an id of its own
+            item_id += f"_{index}"
         self._message = (index, item_id)
         self._output.append(None)
         self._item_fields = b',"item_id":%b,"output_index":%d' % (orjson.dumps(item_id), index)
@@ -161,6 +165,8 @@ class ResponsesEncoder(ChunkEncoder):
         index, item_id = self._message
         self._message = None
         text = "".join(self._text)
+        self._text = []
+        self._message_closed = True
         self._output[index] = message_item(item_id, text)
         text_json = orjson.dumps(text)
         part = _PART % text_json
