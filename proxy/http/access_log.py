@@ -66,7 +66,9 @@ class AccessLine(NamedTuple):
         """The arguments of ``_FORMAT`` (a record's ``args``)."""
         client = self.client
         cost = "-" if self.cost_usd is None else format_cost(self.cost_usd)
-        endpoint = "" if self.spill == self.upstream_endpoint == "-" else self._endpoint_fields()
+        endpoint = (
+            "" if self.spill == self.upstream_endpoint == "-" else _endpoint_fields(self.upstream_endpoint, self.spill)
+        )
         return (
             self.method,
             self.path,
@@ -80,9 +82,6 @@ class AccessLine(NamedTuple):
             cost,
             endpoint,
         )
-
-    def _endpoint_fields(self) -> str:
-        return _endpoint_fields(self.upstream_endpoint, self.spill)
 
     def ids(self) -> dict[str, str]:
         """What every line of the request carries (``logformat.log_ids`` at the time it ended)."""

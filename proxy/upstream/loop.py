@@ -111,7 +111,7 @@ async def run_attempts(
             await asyncio.sleep(step.delay_s)
             index = step.index
             continue
-        if attempt.key[1] != requested_model and is_fallback(plan, attempt, requested_model):  # key[1]: the model
+        if is_fallback(plan, attempt, requested_model):
             metrics.fallbacks.labels(profile).inc()
         return Served(value, scope)
     if last is not None:
