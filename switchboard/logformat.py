@@ -16,7 +16,7 @@ import random
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -24,13 +24,17 @@ from typing import Any, Literal, TextIO
 
 import orjson
 from opentelemetry import trace
+from opentelemetry.trace import SpanContext
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-Made = tuple[float, str, Mapping[str, str]]
-"""A line made outside ``logging``: when it was logged (``time.time()``), its message, the request's ids."""
+Made = tuple[float, str, str | None, SpanContext | None]
+"""A line made outside ``logging``: when it was logged (``time.time()``), its message, and what ``log_ids`` would
+have found then: the request's id and span (the ids a formatter writes of it, no dict per line)."""
+_MILLISECONDS = tuple(f"{n:03d}" for n in range(1001))
+"""``f"{n:03d}"`` by lookup, for a line's milliseconds (1000 when a fraction just under a second rounds up)."""
 
 _REQUEST_ID: ContextVar[str | None] = ContextVar("switchboard_request_id", default=None)
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -106,14 +110,31 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
     def lines(self, level: str, logger: str, made: Iterable[Made]) -> list[str]:
-        """What ``format`` writes, outside any request, for each record ``(created, message, ids)`` whose only
-        extras are ``ids``."""
-        return [
-            orjson.dumps(
-                {"time": _iso_time(created), "level": level, "logger": logger, "message": message, **ids}
-            ).decode()
-            for created, message, ids in made
-        ]
+        """What ``format`` writes, outside any request, for each record ``(created, message, request_id, span)``
+        whose only extras are those ids; the time's date and second made once a second (``_iso_time`` per line
+        was half a line's cost)."""
+        written = []
+        second, date_time = -1, ""
+        for created, message, request_id, span in made:
+            whole = int(created)
+            microseconds = round((created - whole) * 1e6)  # as ``datetime.fromtimestamp`` rounds: half to even
+            if microseconds == 1_000_000:
+                whole, microseconds = whole + 1, 0
+            if whole != second:
+                second, date_time = whole, datetime.fromtimestamp(whole, UTC).isoformat(timespec="seconds")[:-6]
+            entry = {
+                "time": f"{date_time}.{_MILLISECONDS[microseconds // 1000]}+00:00",
+                "level": level,
+                "logger": logger,
+                "message": message,
+            }
+            if request_id is not None:
+                entry["request_id"] = request_id
+            if span is not None and span.is_valid:
+                entry["trace_id"] = trace.format_trace_id(span.trace_id)
+                entry["span_id"] = trace.format_span_id(span.span_id)
+            written.append(orjson.dumps(entry).decode())
+        return written
 
 
 def _iso_time(created: float) -> str:
@@ -155,16 +176,16 @@ class TextFormatter(logging.Formatter):
         return f"{self._date_time(record.created)},{int(record.msecs):03d}"
 
     def lines(self, level: str, logger: str, made: Iterable[Made]) -> list[str]:
-        """What ``format`` writes, outside any request, for each record ``(created, message, ids)`` whose only
-        extras are ``ids``: one call per batch, the second's date and time looked up in the loop itself."""
+        """What ``format`` writes, outside any request, for each record ``(created, message, request_id, span)``
+        whose only extras are those ids: one call per batch, the second's date and time looked up in the loop."""
         head = f" {level} {logger}: "
         second, date_time = self._second
         written = []
-        for created, message, ids in made:
-            if second != int(created):
-                second, date_time = int(created), self._date_time(created)
-            msecs = str(int((created - second) * 1000)).zfill(3)  # as ``:03d``, for a third of its cost
-            request_id = ids.get("request_id")
+        for created, message, request_id, _ in made:
+            whole = int(created)
+            if second != whole:
+                second, date_time = whole, self._date_time(created)
+            msecs = _MILLISECONDS[int((created - whole) * 1000)]  # ``logging``'s milliseconds, as ``:03d`` writes them
             if request_id:
                 written.append(f"{date_time},{msecs}{head}{message} request_id={request_id}")
             else:

@@ -89,9 +89,9 @@ class AccessLine(NamedTuple):
 
 
 def made(line: Fields) -> Made:
-    """``(created, message, ids)`` of ``line`` for a formatter's ``lines`` (the writer's own lines), the message
-    made as ``_FORMAT % AccessLine(*line).args()`` in one step (a test holds the two equal). The fields are
-    unpacked at once: a plain tuple's, or a named tuple's without a descriptor lookup per field."""
+    """``(created, message, request_id, span)`` of ``line`` for a formatter's ``lines`` (the writer's own lines),
+    the message made as ``_FORMAT % AccessLine(*line).args()`` in one step (a test holds the two equal). The
+    fields are unpacked at once: a plain tuple's, or a named tuple's without a descriptor lookup per field."""
     created, method, path, status, api, profile, provider, client, duration, cost_usd, spill, endpoint, rid, span = line
     cost = "-" if cost_usd is None else format_cost(cost_usd)
     tail = "" if spill == endpoint == "-" else _endpoint_fields(endpoint, spill)
@@ -100,7 +100,7 @@ def made(line: Fields) -> Made:
         f"{method} {path} {status} api={api} profile={profile} provider={provider} {who}"
         f" duration_s={duration:.3f} cost_usd={cost}{tail}"
     )
-    return created, message, _ids(rid, span)
+    return created, message, rid, span
 
 
 def _endpoint_fields(endpoint: str, spill: str) -> str:
@@ -180,15 +180,19 @@ class AccessLog:
             self._drain()  # anything appended while the thread was finishing
 
     def _run(self) -> None:
-        """Every ``interval_s`` a batch, while lines come; asleep (no wake-ups) while none do.
+        """Every ``interval_s`` a batch, while lines come; asleep (no wake-ups) after an interval with none.
 
+        Only an interval without lines puts it to sleep, not a batch that emptied the queue (every batch
+        does, as the loop cannot append while it runs): requests that keep ending never ring the bell.
         Both waits are C-level (a lock's timed acquire, a ``SimpleQueue.get``): ``threading.Event`` waits and
         sets through a Python ``Condition`` that allocates a lock per wait, at every batch and quiet spell.
         A token rung while the writer found lines anyway stays queued: it costs one empty batch later, no more.
         """
         lines, bell, running, interval_s = self._lines, self._bell, self._running, self._interval_s
-        while not running.acquire(timeout=interval_s):  # lines queued over an interval go as one batch
-            self._drain()
+        while not running.acquire(True, interval_s):  # lines queued over an interval go as one batch
+            if lines:
+                self._drain()
+                continue
             self._idle = True
             if not lines:  # checked after saying it sleeps: a line queued from now on rings ``bell``
                 bell.get()
@@ -209,7 +213,7 @@ class AccessLog:
                 self._logger.handle(_record(AccessLine(*line), template))
             return
         name = self._logger.name
-        written = [made(line) for line in lines]
+        written = list(map(made, lines))
         for handler, formatter in handlers:
             handler.write_lines(formatter.lines("INFO", name, written))
 

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
-from opentelemetry.trace import SpanContext, TraceFlags
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext, TraceFlags
 
 from switchboard.logformat import LineHandler, RequestIdFilter, line_handlers, log_handler
 from switchboard.proxy.auth import Client
@@ -146,6 +148,55 @@ def test_lines_made_by_the_writer_read_as_the_handlers_own(logger: logging.Logge
         " client_namespace=- duration_s=0.012 cost_usd=0.5 upstream_endpoint=10.0.0.7:8000 spill=p1:saturated"
     )
     assert ",042 INFO " in written[4] and "/v1/100%25/x" in written[4]
+
+
+words = st.text(max_size=12)
+fields = st.builds(
+    AccessLine,
+    created=st.one_of(
+        st.floats(min_value=0, max_value=4e9),
+        st.integers(1_700_000_000_000, 1_700_000_002_000).map(lambda ms: ms / 1000),  # every millisecond's edge
+        st.integers(0, 2_000_000).map(lambda us: 1_700_000_000 + us / 1e6 - 5e-7),  # halfway between microseconds
+    ),
+    method=st.sampled_from(["GET", "POST"]),
+    path=words,
+    status=st.integers(100, 599),
+    api=words,
+    profile=words,
+    provider=words,
+    client=st.none() | st.builds(Client, words, st.just(("*",)), namespace=st.none() | words),
+    duration_s=st.floats(min_value=0, max_value=1e6),
+    cost_usd=st.none() | st.floats(min_value=0, max_value=1e4),
+    spill=st.just("-") | words,
+    upstream_endpoint=st.just("-") | words,
+    request_id=st.none() | words,
+    span=st.sampled_from([None, SPAN, INVALID_SPAN_CONTEXT]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["text", "json"]), st.lists(fields, min_size=1, max_size=6))
+def test_any_lines_the_writer_makes_equal_the_record_paths(log_format: str, lines: list[AccessLine]) -> None:
+    """Byte for byte, whatever the fields, times and ids: the writer's own lines and the handler's from records."""
+    logger = logging.getLogger("switchboard.test.access.any")
+    logger.propagate = False
+    made, recorded = io.StringIO(), io.StringIO()
+    own = log_handler(log_format, made)  # type: ignore[arg-type]
+    other = log_handler(log_format, recorded)  # type: ignore[arg-type]
+    other.addFilter(lambda record: True)  # not the program's own filters: the record path
+    try:
+        for handler, stream in ((own, made), (other, recorded)):
+            logger.handlers[:] = [handler]
+            assert (line_handlers(logger) is None) is (stream is recorded)
+            log = AccessLog(logger)
+            log.start()
+            for each in lines:
+                log.write(each)
+            log.stop()
+    finally:
+        logger.handlers.clear()
+    assert made.getvalue() == recorded.getvalue()
+    assert len(made.getvalue().splitlines()) >= len(lines)  # a field's own line breaks, if any, add lines
 
 
 def test_only_the_programs_own_handlers_take_the_writers_lines(logger: logging.Logger) -> None:
