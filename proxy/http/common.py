@@ -18,7 +18,6 @@ from switchboard.proxy.http.app_keys import (
     MODEL_HEADER,
     PROFILE_HEADER,
     PROVIDER_HEADER,
-    RUNTIME,
     STRATEGY_HEADER,
     RequestState,
 )
@@ -32,8 +31,8 @@ from switchboard.proxy.upstream.loop import Served
 from switchboard.proxy.upstream.outcomes import ClientGone
 
 
-def ready_runtime(app: web.Application) -> Runtime:
-    runtime = app[RUNTIME]
+def ready_runtime(runtime: Runtime) -> Runtime:
+    """``runtime`` (the request's, ``RequestState.runtime``) once a config is loaded; until then the client's 503."""
     if not runtime.ready:
         raise ApiError(503, f"proxy not ready: {runtime.not_ready_reason}", code="not_ready")
     return runtime
