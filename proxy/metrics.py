@@ -52,7 +52,7 @@ def _value_class() -> ValueSource:
 
 
 class _FastMetric(MetricWrapperBase):
-    """A metric whose values come from ``values`` (default: as the process's library values would, without
+    """A metric whose values come from ``values_from`` (default: as the process's library values would, without
     the lock in a single process), and whose ``labels()`` finds a known child in prometheus-client's own
     children dict.
 
@@ -215,6 +215,9 @@ class ProxyMetrics:
     """Where this app's metrics are registered (and recorded)."""
     exposition: CollectorRegistry
     """What ``/metrics`` serves: ``registry`` itself, or the workers' aggregate plus this worker's circuits."""
+    value_source: ValueSource
+    """What keeps the numbers of this app's counters and histograms (``values_from`` of any made elsewhere):
+    in memory, or (``--workers``) in this worker's own files."""
     requests: FastCounter
     latency: FastHistogram
     first_byte: FastHistogram
@@ -268,13 +271,14 @@ def create_metrics(health: Callable[[], HealthSource | None], environ: Mapping[s
     r = CollectorRegistry()
     r.register(circuits)
     directory = multiprocess_dir(os.environ if environ is None else environ)
-    values: ValueSource = LoopValue if directory is None else WorkerFiles(directory)
-    counter = partial(FastCounter, registry=r, values_from=values)
-    histogram = partial(FastHistogram, buckets=_LATENCY_BUCKETS, registry=r, values_from=values)
+    value_source: ValueSource = LoopValue if directory is None else WorkerFiles(directory)
+    counter = partial(FastCounter, registry=r, values_from=value_source)
+    histogram = partial(FastHistogram, buckets=_LATENCY_BUCKETS, registry=r, values_from=value_source)
     route = ["api", "endpoint", "profile", "provider"]  # the request-time histograms' labels
     return ProxyMetrics(
         registry=r,
         exposition=_exposition(r, circuits, directory),
+        value_source=value_source,
         requests=counter("switchboard_requests", "Client requests", [*route, "status"]),
         latency=histogram("switchboard_request_duration_seconds", "Total request time as the client sees it", route),
         first_byte=histogram(
