@@ -14,10 +14,10 @@ import aiohttp
 import orjson
 
 from switchboard.api.provider import ProviderConfig, ProviderModel
-from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamError, UpstreamRequest
+from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamError
 from switchboard.proxy.apis.codec import Codec, CodecFactory
 from switchboard.proxy.routing.headroom import upstream_headroom
-from switchboard.proxy.snapshot import Snapshot
+from switchboard.proxy.snapshot import Snapshot, Upstream
 from switchboard.proxy.upstream.attempt import AttemptScope
 from switchboard.proxy.upstream.transport import read_upstream_body, send
 
@@ -52,7 +52,8 @@ def codec_preparer(snap: Snapshot, make: CodecFactory, body: Body) -> Callable[[
 
 
 def _prepared(snap: Snapshot, make: CodecFactory, body: Body, provider: ProviderConfig, model: ProviderModel) -> Codec:
-    return make(snap.adapter(provider), snap.target(provider, model), body)
+    target = snap.target(provider, model)
+    return make(target.adapter, target, body)
 
 
 def unsupported_reason(prepare: AnyPrepare, provider: ProviderConfig, model: ProviderModel) -> str | None:
@@ -71,7 +72,7 @@ async def codec_once(snap: Snapshot, scope: AttemptScope, codec: Codec) -> bytes
     The exchange itself is inline rather than a coroutine of its own: one per request fewer.
     """
     try:
-        async with _sending(snap, scope, codec.request, codec.prompt) as response:
+        async with _sending(snap, scope, codec) as response:
             raw = await read_upstream_body(response, scope.heard)
             if response.status >= 300:
                 raise snap.adapter(scope.attempt.provider).error(response.status, raw, response.headers)
@@ -84,22 +85,25 @@ async def codec_once(snap: Snapshot, scope: AttemptScope, codec: Codec) -> bytes
     return orjson.dumps(payload) if body is None else body
 
 
-def _sending(
-    snap: Snapshot, scope: AttemptScope, upstream: UpstreamRequest, body: Body
-) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+def _sending(snap: Snapshot, scope: AttemptScope, codec: Codec) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
     """The provider's pool, or for a Service-backed provider one endpoint's (recorded on the scope, which
-    starts the wait for its first byte over: one whose connect failed was skipped for it).
+    starts the wait for its first byte over: one whose connect failed was skipped for it); both found on the
+    codec's target, the snapshot's ``Upstream`` for the attempt's provider model.
 
     The upstream's silence (the first byte, then between a body's or a stream's chunks) is bounded by the
     attempt's own timer (``scope.silent_since``, moved on by ``scope.heard``): one timer per attempt rather
     than aiohttp's ``sock_read``, a timer re-armed on every read. The first byte is waited for from the
     attempt's (or the endpoint's) start: a new connection's connect, which ``sock_connect`` bounds, counts in it.
     """
-    provider = scope.attempt.provider
-    timeout = snap.client_timeout(scope.attempt.timeouts)
-    if provider.service is not None and snap.endpoint_calls is not None and snap.endpoint_calls.follows(provider):
-        return snap.endpoint_calls.sending(provider, upstream, timeout, body, scope.use_endpoint)
-    return send(snap.session(provider), upstream, timeout)
+    target = codec.target
+    if not isinstance(target, Upstream):  # a codec made on a Target of its own: the snapshot's for its model
+        target = snap.target(target.provider, target.model)
+    timeouts = scope.attempt.timeouts  # the profile's, when it sets its own
+    timeout = target.connect if timeouts is target.timeouts else snap.client_timeout(timeouts)
+    calls = target.endpoint_calls
+    if calls is not None and calls.follows(target.provider):
+        return calls.sending(target.provider, codec.request, timeout, codec.prompt, scope.use_endpoint)
+    return send(target.session, codec.request, timeout)
 
 
 @asynccontextmanager
@@ -110,7 +114,7 @@ async def open_stream(snap: Snapshot, scope: AttemptScope, codec: Codec) -> Asyn
     """
     provider = scope.attempt.provider
     try:
-        async with _sending(snap, scope, codec.request, codec.prompt) as response:
+        async with _sending(snap, scope, codec) as response:
             if response.status >= 300:
                 raw = await read_upstream_body(response, scope.heard)
                 raise snap.adapter(provider).error(response.status, raw, response.headers)
