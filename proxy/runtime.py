@@ -42,7 +42,7 @@ from switchboard.proxy.fleet.admission import FleetLimiter
 from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.router import Clock, Router
-from switchboard.proxy.snapshot import Snapshot, build_target
+from switchboard.proxy.snapshot import Snapshot
 from switchboard.proxy.telemetry.setup import Telemetry
 from switchboard.proxy.upstream.transport import PoolKey, client_timeout, open_session
 
@@ -140,7 +140,6 @@ class Runtime:
             sessions,
             self.endpoint_calls,
             client_timeouts={id(t): (t, client_timeout(t)) for t in timeouts},
-            targets={id(m): build_target(credentials, p, m) for p in config.providers for m in p.models},
         )
 
     def _live_sessions(self) -> dict[PoolKey, aiohttp.ClientSession]:

@@ -120,13 +120,14 @@ class RequestLifecycle:
         spans = recorded and telemetry.tracing  # off: only a client's ``traceparent`` has a context to attach
 
         async def lifecycle(request: web.Request) -> web.StreamResponse:
-            request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+            headers = request.headers  # a property: read once
+            request_id = request_id_for(headers.get(REQUEST_ID_HEADER))
             scope = enter_request(request_id)  # every log line of the request carries its id
             try:
                 state = RequestState(runtime, request_id, endpoint, api, time.monotonic())
                 request[STATE] = state
                 attached: Token[Context] | None = None
-                if spans or (recorded and TRACEPARENT in request.headers):
+                if spans or (recorded and TRACEPARENT in headers):
                     state.span, attached = open_span(telemetry, request, request_id, route)
                 try:
                     try:

@@ -23,8 +23,8 @@ from switchboard.proxy.http.app_keys import STATE, RequestState
 from switchboard.proxy.http.common import (
     json_headers,
     json_in_chunks,
+    leased,
     plan_for,
-    ready_runtime,
     takes_without_waiting,
 )
 from switchboard.proxy.http.stream_relay import ClientStream, relay
@@ -87,8 +87,8 @@ async def serve(
     Service-backed provider's endpoint picking hashes the prompt prefix of.
     """
     state = request[STATE]
-    runtime = ready_runtime(state.runtime)
-    with runtime.lease() as snap:
+    runtime = state.runtime
+    with leased(runtime) as snap:
         plan = plan_for(state, runtime.router, route, prompt)
         if capability is not None:
             capable = tuple(a for a in plan.attempts if capability.accepts(snap.adapter(a.provider), a.provider))
