@@ -21,7 +21,7 @@ from switchboard.proxy.fleet.http import FLEET
 from switchboard.proxy.fleet.store import FleetStore, StoreSettings
 from switchboard.proxy.http import chat, embeddings, info, messages_api, responses_api, routing_api
 from switchboard.proxy.http.access_log import AccessLog
-from switchboard.proxy.http.app_keys import RUNTIME, SOURCE, STARTED_AT, TELEMETRY
+from switchboard.proxy.http.app_keys import RUNTIME, SOURCE, STARTED_AT
 from switchboard.proxy.http.lifecycle import RequestLifecycle
 from switchboard.proxy.metrics import HealthSource, create_metrics
 from switchboard.proxy.routing.pricing import PricingTable
@@ -109,22 +109,27 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
 
     metrics = create_metrics(health)
     keys = client_keys(options, source)
-    lifecycle = RequestLifecycle(telemetry=options.telemetry, metrics=metrics, access_log=AccessLog(), keys=keys)
     app = web.Application(client_max_size=options.max_body_bytes)
+    store = (
+        FleetStore(options.state_store, metrics=metrics.registry, values_from=metrics.value_source)
+        if options.state_store
+        else None
+    )
     runtime = Runtime(
         metrics=metrics,
         pricing=options.pricing,
+        fleet=FleetLimiter(store, metrics=metrics.registry),
         secrets=source.secrets,
         egress=source.egress,
         routing_clock=options.routing_clock,
+        telemetry=options.telemetry,
     )
-    store = FleetStore(options.state_store, metrics=metrics.registry) if options.state_store else None
+    lifecycle = RequestLifecycle(runtime=runtime, access_log=AccessLog(), keys=keys)
     if store is not None:
         runtime.router.share_limits()  # RPM/TPM are the fleet limiter's from now on
     app[RUNTIME] = runtime
-    app[FLEET] = runtime.fleet = FleetLimiter(store, metrics=metrics.registry)
+    app[FLEET] = runtime.fleet
     app[SOURCE] = source
-    app[TELEMETRY] = options.telemetry
     app[STARTED_AT] = time.time()
     lifecycle.add_routes(app.router, ROUTES)
     app.cleanup_ctx.append(lifecycle.writing_access_log)  # first in, last out: the last requests' lines are written

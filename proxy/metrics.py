@@ -2,8 +2,9 @@
 never share counters. Circuit state is read from the router at scrape time.
 
 Under ``--workers N`` every worker runs with ``PROMETHEUS_MULTIPROC_DIR`` set
-(``proxy/workers.py``): prometheus-client then keeps the values in per-process
-files there, and ``/metrics`` serves the aggregate of all workers
+(``proxy/workers.py``): the proxy's counters and histograms keep their values in
+the worker's own files there (``metric_values.WorkerFiles``), its gauges in
+prometheus-client's, and ``/metrics`` serves the aggregate of all workers' files
 (``MultiProcessCollector``) instead of the answering worker's own counters.
 """
 
@@ -14,6 +15,7 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TypeVar, get_args
 
@@ -25,6 +27,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from switchboard.api.status import CircuitState, ProviderHealth
+from switchboard.proxy.metric_values import LoopValue, ValueSource, WorkerFiles
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _CIRCUIT_STATES: tuple[CircuitState, ...] = get_args(CircuitState)
@@ -43,46 +46,16 @@ def multiprocess_dir(environ: Mapping[str, str]) -> Path | None:
 _M = TypeVar("_M", bound=MetricWrapperBase)
 
 
-class _LoopValue:
-    """prometheus-client's ``MutexValue`` without its mutex, for a single process.
-
-    Every update of the proxy's metrics, and every scrape reading them, runs on the
-    one event loop's thread, so the lock (taken on each update: a histogram's
-    ``observe`` takes two) guards nothing there. Under ``--workers`` the library's
-    file-backed values are kept: other processes read those files.
-    """
-
-    __slots__ = ("_exemplar", "_value")
-    _multiprocess = False
-
-    def __init__(self, *_params: object, **_settings: object) -> None:  # the library's value-class signature
-        self._value = 0.0
-        self._exemplar: object = None
-
-    def inc(self, amount: float) -> None:
-        self._value += amount
-
-    def set(self, value: float, timestamp: float | None = None) -> None:
-        self._value = value
-
-    def set_exemplar(self, exemplar: object) -> None:
-        self._exemplar = exemplar
-
-    def get(self) -> float:
-        return self._value
-
-    def get_exemplar(self) -> object:
-        return self._exemplar
+def _value_class() -> ValueSource:
+    """``LoopValue`` in a single process; under ``--workers`` the library's file-backed values."""
+    library: ValueSource = values.ValueClass
+    return library if getattr(library, "_multiprocess", False) else LoopValue
 
 
-def _value_class() -> type:
-    """``_LoopValue`` in a single process; under ``--workers`` the library's file-backed values."""
-    library: type = values.ValueClass
-    return library if getattr(library, "_multiprocess", False) else _LoopValue
-
-
-class _KnownChildrenFirst(MetricWrapperBase):
-    """``labels()`` returns an existing child straight from prometheus-client's own children dict.
+class _FastMetric(MetricWrapperBase):
+    """A metric whose values come from ``values_from`` (default: as the process's library values would, without
+    the lock in a single process), and whose ``labels()`` finds a known child in prometheus-client's own
+    children dict.
 
     The library's ``labels()`` validates, converts every value with ``str()`` and
     takes a lock on each call (about 2.5 us; seven calls per request). Label
@@ -90,6 +63,11 @@ class _KnownChildrenFirst(MetricWrapperBase):
     first call created; anything else (a new label set, keyword labels, values
     that are not strings) takes the library's own path.
     """
+
+    def __init__(self, *args: object, values_from: ValueSource | None = None, **kwargs: object) -> None:
+        self._values = _value_class() if values_from is None else values_from  # set first: the library's makes values
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._kwargs["values_from"] = self._values  # its children get the same
 
     def labels(self: _M, *labelvalues: object, **labelkwargs: object) -> _M:
         if not labelkwargs:
@@ -100,19 +78,19 @@ class _KnownChildrenFirst(MetricWrapperBase):
         return super().labels(*labelvalues, **labelkwargs)
 
 
-class FastCounter(_KnownChildrenFirst, Counter):
-    """A Counter whose known children are found without a lock, and count without one in a single process."""
+class FastCounter(_FastMetric, Counter):
+    """A Counter whose known children are found without a lock, and count without one (see ``metric_values``)."""
 
-    def _metric_init(self) -> None:  # the library's, with ``_value_class()``
+    def _metric_init(self) -> None:  # the library's, with ``self._values``
         name, labelvalues, documentation = self._name, self._labelvalues, self._documentation
-        self._value = _value_class()(self._type, name, name + "_total", self._labelnames, labelvalues, documentation)
+        self._value = self._values(self._type, name, name + "_total", self._labelnames, labelvalues, documentation)
         self._created = time.time()
 
     def inc(self, amount: float = 1, exemplar: dict[str, str] | None = None) -> None:
         if self._labelvalues and amount >= 0 and not exemplar:  # a child, a valid amount: nothing to check
             value = self._value
-            if value.__class__ is _LoopValue:
-                value._value += amount  # ``_LoopValue.inc``, inline: a call less per count
+            if value.__class__ is LoopValue:
+                value._value += amount  # ``LoopValue.inc``, inline: a call less per count
             else:
                 value.inc(amount)
         else:
@@ -126,17 +104,17 @@ class FastCounter(_KnownChildrenFirst, Counter):
         if child is None:
             child = self.labels(*labelvalues)
         value = child._value
-        if value.__class__ is _LoopValue:
+        if value.__class__ is LoopValue:
             value._value += 1
         else:
             value.inc(1)
 
 
-class FastHistogram(_KnownChildrenFirst, Histogram):
-    """A Histogram whose known children are found without a lock, and observe without one in a single process."""
+class FastHistogram(_FastMetric, Histogram):
+    """A Histogram whose known children are found without a lock, and observe without one."""
 
-    def _metric_init(self) -> None:  # the library's, with ``_value_class()``
-        value, name, labelvalues, documentation = _value_class(), self._name, self._labelvalues, self._documentation
+    def _metric_init(self) -> None:  # the library's, with ``self._values``
+        value, name, labelvalues, documentation = self._values, self._name, self._labelvalues, self._documentation
         self._created = time.time()
         self._sum = value(self._type, name, name + "_sum", self._labelnames, labelvalues, documentation)
         per_bucket = (*self._labelnames, "le")
@@ -149,8 +127,8 @@ class FastHistogram(_KnownChildrenFirst, Histogram):
     def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
         if self._labelvalues and amount == amount and not exemplar:  # a child, not NaN (no bucket takes a NaN)
             total, bucket = self._sum, self._buckets[bisect_left(self._upper_bounds, amount)]  # first bound >= amount
-            if total.__class__ is _LoopValue:
-                total._value += amount  # ``_LoopValue.inc``, inline: two calls less per observation
+            if total.__class__ is LoopValue:
+                total._value += amount  # ``LoopValue.inc``, inline: two calls less per observation
                 bucket._value += 1
             else:
                 total.inc(amount)
@@ -182,15 +160,16 @@ class RouteSeries:
     Each series is resolved with ``labels()`` on its first use and then kept, so an answered
     request records all of them in one call instead of a ``labels()`` lookup each. A series
     still appears only once something was recorded in it (an unpriced model has no cost series).
-    In a single process the values are added to in place (``FastCounter.inc`` and
-    ``FastHistogram.observe``'s own single-process path, without their three calls per answer).
+    The values are updated directly (``FastCounter.inc`` and ``FastHistogram.observe`` without their
+    checks and three calls per answer): in a single process added to in place, under ``--workers``
+    through the worker file's ``FileValue.inc``.
     """
 
     __slots__ = ("_completion", "_cost", "_first_byte", "_in_place", "_metrics", "_prompt", "_route")
 
     def __init__(self, metrics: "ProxyMetrics", route: tuple[str, str, str, str]) -> None:
         self._metrics, self._route = metrics, route
-        self._in_place = _value_class() is _LoopValue
+        self._in_place = metrics.first_byte._values is LoopValue
         self._first_byte: FastHistogram | None = None
         self._prompt: FastCounter | None = None
         self._completion: FastCounter | None = None
@@ -204,11 +183,13 @@ class RouteSeries:
             first_byte = self._first_byte
             if first_byte is None:
                 first_byte = self._first_byte = self._metrics.first_byte.labels(*self._route)
+            bucket = first_byte._buckets[bisect_left(first_byte._upper_bounds, first_byte_s)]  # first bound >= it
             if in_place:
                 first_byte._sum._value += first_byte_s
-                first_byte._buckets[bisect_left(first_byte._upper_bounds, first_byte_s)]._value += 1
+                bucket._value += 1
             else:
-                first_byte.observe(first_byte_s)
+                first_byte._sum.inc(first_byte_s)
+                bucket.inc(1)
         if tokens is not None:
             prompt, completion = self._prompt, self._completion
             if prompt is None or completion is None:
@@ -219,8 +200,8 @@ class RouteSeries:
                 prompt._value._value += tokens[0]
                 completion._value._value += tokens[1]
             else:
-                prompt.inc(tokens[0])
-                completion.inc(tokens[1])
+                prompt._value.inc(tokens[0])
+                completion._value.inc(tokens[1])
         if cost is not None:
             counter = self._cost
             if counter is None:
@@ -235,6 +216,9 @@ class ProxyMetrics:
     """Where this app's metrics are registered (and recorded)."""
     exposition: CollectorRegistry
     """What ``/metrics`` serves: ``registry`` itself, or the workers' aggregate plus this worker's circuits."""
+    value_source: ValueSource
+    """What keeps the numbers of this app's counters and histograms (``values_from`` of any made elsewhere):
+    in memory, or (``--workers``) in this worker's own files."""
     requests: FastCounter
     latency: FastHistogram
     first_byte: FastHistogram
@@ -280,59 +264,56 @@ class ProxyMetrics:
 def create_metrics(health: Callable[[], HealthSource | None], environ: Mapping[str, str] | None = None) -> ProxyMetrics:
     """All proxy metrics in a fresh registry; ``health`` returns the live router's provider_health.
 
-    ``environ`` (default ``os.environ``) decides the exposition, like it decided
-    prometheus-client's value storage: with ``PROMETHEUS_MULTIPROC_DIR`` set, the aggregate.
+    ``environ`` (default ``os.environ``) decides, like it decided prometheus-client's value
+    storage: with ``PROMETHEUS_MULTIPROC_DIR`` set, the counters and histograms are kept in
+    this worker's own files there and the exposition is the aggregate of all workers' files.
     """
     circuits = _CircuitCollector(health)
     r = CollectorRegistry()
     r.register(circuits)
+    directory = multiprocess_dir(os.environ if environ is None else environ)
+    value_source: ValueSource = LoopValue if directory is None else WorkerFiles(directory)
+    counter = partial(FastCounter, registry=r, values_from=value_source)
+    histogram = partial(FastHistogram, buckets=_LATENCY_BUCKETS, registry=r, values_from=value_source)
+    route = ["api", "endpoint", "profile", "provider"]  # the request-time histograms' labels
     return ProxyMetrics(
         registry=r,
-        exposition=_exposition(r, circuits, multiprocess_dir(os.environ if environ is None else environ)),
-        requests=FastCounter(
-            "switchboard_requests", "Client requests", ["api", "endpoint", "profile", "provider", "status"], registry=r
+        exposition=_exposition(r, circuits, directory),
+        value_source=value_source,
+        requests=counter("switchboard_requests", "Client requests", [*route, "status"]),
+        latency=histogram("switchboard_request_duration_seconds", "Total request time as the client sees it", route),
+        first_byte=histogram(
+            "switchboard_time_to_first_byte_seconds", "Time until the first response byte was sent to the client", route
         ),
-        latency=_route_histogram(r, "switchboard_request_duration_seconds", "Total request time as the client sees it"),
-        first_byte=_route_histogram(
-            r, "switchboard_time_to_first_byte_seconds", "Time until the first response byte was sent to the client"
+        upstream_errors=counter("switchboard_upstream_errors", "Failed upstream attempts", ["provider", "kind"]),
+        tokens=counter("switchboard_tokens", "Tokens used", ["api", "profile", "provider", "kind"]),
+        cost=counter("switchboard_cost_usd", "Estimated spend in USD", ["api", "profile", "provider"]),
+        retries=counter("switchboard_retries", "Attempts after the first", ["profile", "provider"]),
+        fallbacks=counter("switchboard_fallbacks", "Requests served by a fallback model", ["profile"]),
+        decisions=counter(
+            "switchboard_routing_decisions", "Providers chosen first by the router", ["profile", "strategy", "provider"]
         ),
-        upstream_errors=FastCounter(
-            "switchboard_upstream_errors", "Failed upstream attempts", ["provider", "kind"], registry=r
-        ),
-        tokens=FastCounter("switchboard_tokens", "Tokens used", ["api", "profile", "provider", "kind"], registry=r),
-        cost=FastCounter("switchboard_cost_usd", "Estimated spend in USD", ["api", "profile", "provider"], registry=r),
-        retries=FastCounter("switchboard_retries", "Attempts after the first", ["profile", "provider"], registry=r),
-        fallbacks=FastCounter("switchboard_fallbacks", "Requests served by a fallback model", ["profile"], registry=r),
-        decisions=FastCounter(
-            "switchboard_routing_decisions",
-            "Providers chosen first by the router",
-            ["profile", "strategy", "provider"],
-            registry=r,
-        ),
-        spillovers=FastCounter(
+        spillovers=counter(
             "switchboard_spillovers",
             "Requests that passed over a Service-backed provider, by why (saturated, all_ejected, ...)",
             ["profile", "provider", "reason"],
-            registry=r,
         ),
-        reloads=FastCounter("switchboard_config_reloads", "Config reloads", ["result"], registry=r),
+        reloads=counter("switchboard_config_reloads", "Config reloads", ["result"]),
         config_loaded=Gauge(
             "switchboard_config_loaded",
             "1 once a valid config is serving",
             registry=r,
             multiprocess_mode="livemin",  # workers: 1 only when every live worker serves a config
         ),
-        client_requests=FastCounter(
+        client_requests=counter(
             "switchboard_client_requests",
             "Requests per client key (its name, never the key) and key namespace, by status class",
             ["client", "client_namespace", "status_class"],
-            registry=r,
         ),
-        client_cost=FastCounter(
+        client_cost=counter(
             "switchboard_client_cost_usd",
             "Estimated spend in USD per client key and key namespace",
             ["client", "client_namespace"],
-            registry=r,
         ),
     )
 
@@ -348,9 +329,3 @@ def _exposition(registry: CollectorRegistry, circuits: Collector, directory: Pat
     MultiProcessCollector(aggregate, path=str(directory))  # type: ignore[no-untyped-call]
     aggregate.register(circuits)
     return aggregate
-
-
-def _route_histogram(registry: CollectorRegistry, name: str, documentation: str) -> FastHistogram:
-    """A request-time histogram per (api, endpoint, profile, provider) on the shared latency buckets."""
-    labels = ["api", "endpoint", "profile", "provider"]
-    return FastHistogram(name, documentation, labels, buckets=_LATENCY_BUCKETS, registry=registry)

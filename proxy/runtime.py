@@ -42,7 +42,8 @@ from switchboard.proxy.fleet.admission import FleetLimiter
 from switchboard.proxy.metrics import ProxyMetrics
 from switchboard.proxy.routing.pricing import PricingTable
 from switchboard.proxy.routing.router import Clock, Router
-from switchboard.proxy.snapshot import Snapshot, build_target
+from switchboard.proxy.snapshot import Snapshot
+from switchboard.proxy.telemetry.setup import Telemetry
 from switchboard.proxy.upstream.transport import PoolKey, client_timeout, open_session
 
 log = logging.getLogger("switchboard.proxy.runtime")
@@ -58,13 +59,17 @@ class Runtime:
         *,
         metrics: ProxyMetrics,
         pricing: PricingTable,
+        fleet: FleetLimiter,
         secrets: SecretResolver | None = None,
         egress: EgressPolicy | None = None,
         routing_clock: Clock = time.monotonic,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._secrets = secrets
         self._egress = egress  # checked at connect time, after DNS (cluster mode); None: unrestricted
         self.metrics = metrics
+        self.telemetry = telemetry or Telemetry.off()
+        """Each attempt gets a child span of the request's (tracing on) and GenAI measurements (metrics on)."""
         self.pricing = pricing
         self.router = Router(pricing=pricing, clock=routing_clock)
         self.endpoint_calls = EndpointCalls(self.router)
@@ -74,7 +79,7 @@ class Runtime:
         self._lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
         self.not_ready_reason = "no config loaded yet"
-        self.fleet: FleetLimiter | None = None  # set by the app: the fleet-wide limits and budgets
+        self.fleet = fleet  # the fleet-wide limits and budgets (a state store's, else this replica's share)
 
     @property
     def ready(self) -> bool:
@@ -82,7 +87,7 @@ class Runtime:
 
     async def profile_spend(self) -> Mapping[str, SpendView]:
         """Each served profile with a budget: its spend this window (read through the fleet limiter)."""
-        if self.fleet is None or self._current is None:
+        if self._current is None:
             return {}
         return await self.fleet.spend(self._current.config.profiles, datetime.now(UTC))
 
@@ -135,7 +140,6 @@ class Runtime:
             sessions,
             self.endpoint_calls,
             client_timeouts={id(t): (t, client_timeout(t)) for t in timeouts},
-            targets={id(m): build_target(credentials, p, m) for p in config.providers for m in p.models},
         )
 
     def _live_sessions(self) -> dict[PoolKey, aiohttp.ClientSession]:

@@ -18,6 +18,26 @@ from switchboard.proxy.endpoints.calls import EndpointCalls
 from switchboard.proxy.upstream.transport import PoolKey, client_timeout
 
 
+@dataclass(slots=True)
+class Upstream(Target):
+    """A provider model's ``Target`` with what carries its attempts in one snapshot: the adapter, the pool's
+    session, the provider's own connect limit and, for a Service-backed provider, the endpoint calls.
+
+    Built once per config (``Snapshot.targets``); an attempt's codec holds it as its target, so its exchange
+    finds all of this on the one object it already has (no look-ups by provider key per attempt). Adapters see
+    a plain ``Target``: the transport stays apart from them.
+    """
+
+    adapter: Adapter = field(kw_only=True, repr=False)
+    session: aiohttp.ClientSession = field(kw_only=True, repr=False)
+    timeouts: Timeouts = field(kw_only=True, repr=False)
+    """The provider's own ``timeouts``: an attempt with them (no profile's of its own) connects within ``connect``."""
+    connect: aiohttp.ClientTimeout = field(kw_only=True, repr=False)
+    endpoint_calls: EndpointCalls | None = field(kw_only=True, repr=False)
+    """Set for a Service-backed provider only: its calls go to the endpoint each picks, while the router follows
+    the Service's endpoints."""
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     version: int
@@ -31,15 +51,17 @@ class Snapshot:
     """Each of the config's timeouts as aiohttp's, built once per config rather than per attempt; keyed by the
     object's ``id`` (hashing a pydantic model costs a microsecond per attempt), the entry holding the object itself."""
     provider_sessions: Mapping[str, aiohttp.ClientSession] = field(init=False, repr=False)
-    """Provider key -> its pool's session (``sessions`` of ``pools``), looked up per attempt: one lookup, no
-    ``PoolKey`` hash (a frozen dataclass's ``__hash__`` is Python code)."""
-    targets: Mapping[int, Target] = field(default_factory=dict, repr=False)
-    """Each provider model's ``Target`` (with the key this config resolved), built once per config rather than
+    """Provider key -> its pool's session (``sessions`` of ``pools``): no ``PoolKey`` hash per look-up (a frozen
+    dataclass's ``__hash__`` is Python code)."""
+    targets: Mapping[int, Upstream] = field(init=False, repr=False)
+    """Each provider model's ``Upstream`` (with the key this config resolved), built once per config rather than
     per attempt; keyed by the model object's ``id``, like ``client_timeouts``."""
 
     def __post_init__(self) -> None:
         sessions = {key: self.sessions[pool] for key, pool in self.pools.items()}
         object.__setattr__(self, "provider_sessions", sessions)
+        targets = {id(m): self._upstream(p, m) for p in self.config.providers for m in p.models}
+        object.__setattr__(self, "targets", targets)
 
     def adapter(self, provider: ProviderConfig) -> Adapter:
         return self.adapters[provider.key]
@@ -51,17 +73,22 @@ class Snapshot:
             return built[1]
         return client_timeout(timeouts)
 
-    def session(self, provider: ProviderConfig) -> aiohttp.ClientSession:
-        return self.provider_sessions[provider.key]
-
-    def target(self, provider: ProviderConfig, model: ProviderModel) -> Target:
+    def target(self, provider: ProviderConfig, model: ProviderModel) -> Upstream:
         """The prebuilt one for this config's own provider and model objects (others are built)."""
         built = self.targets.get(id(model))
         if built is not None and built.model is model and built.provider is provider:
             return built
-        return build_target(self.credentials, provider, model)
+        return self._upstream(provider, model)
 
-
-def build_target(credentials: Mapping[str, ApiKey], provider: ProviderConfig, model: ProviderModel) -> Target:
-    key = credentials.get(provider.key)
-    return Target(provider=provider, model=model, api_key=key.reveal() if key else None)
+    def _upstream(self, provider: ProviderConfig, model: ProviderModel) -> Upstream:
+        key = self.credentials.get(provider.key)
+        return Upstream(
+            provider=provider,
+            model=model,
+            api_key=key.reveal() if key else None,
+            adapter=self.adapters[provider.key],
+            session=self.provider_sessions[provider.key],
+            timeouts=provider.timeouts,
+            connect=self.client_timeout(provider.timeouts),
+            endpoint_calls=self.endpoint_calls if provider.service is not None else None,
+        )

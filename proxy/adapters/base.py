@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 class Target:
     """Where one attempt goes: a provider, the model to send, and its key.
 
-    Built once per config for each provider model (``Snapshot.targets``) and never changed; not ``frozen``,
-    whose ``__init__`` costs two to four times as much."""
+    Built once per config for each provider model (``Snapshot.targets``, as a snapshot's ``Upstream``) and never
+    changed; not ``frozen``, whose ``__init__`` costs two to four times as much."""
 
     provider: ProviderConfig
     model: ProviderModel

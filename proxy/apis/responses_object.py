@@ -63,8 +63,23 @@ class Envelope:
         usage: Usage | None,
         *,
         finish_reason: str | None = None,
-        error: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """The whole response object: ``head``'s members, then the echoed request fields."""
+        response = self.head(rid, created_at, status, output, usage, finish_reason=finish_reason)
+        response.update(self.echo)
+        return response
+
+    def head(
+        self,
+        rid: str,
+        created_at: int,
+        status: str,
+        output: list[dict[str, Any]],
+        usage: Usage | None,
+        *,
+        finish_reason: str | None = None,
+    ) -> dict[str, Any]:
+        """The response object's own members, before the echoed request fields (``echo_tail`` encodes those)."""
         reason = INCOMPLETE_REASONS.get(finish_reason or "")
         if status == "completed" and reason is not None:
             status = "incomplete"
@@ -74,15 +89,19 @@ class Envelope:
             "created_at": created_at,
             "status": status,
             "background": False,
-            "error": error,
+            "error": None,
             "incomplete_details": {"reason": reason} if status == "incomplete" else None,
             "model": self.model,
             "output": output,
             "previous_response_id": None,
             "store": False,
             "usage": response_usage(usage) if usage is not None else None,
-            **self.echo,
         }
+
+    def echo_tail(self) -> bytes:
+        """The echoed fields as the end of an encoded response: ``orjson.dumps(head)[:-1] + echo_tail()`` is
+        ``orjson.dumps(response)``, so a stream encodes its request's fields (tools...) once, not per snapshot."""
+        return b"," + orjson.dumps(self.echo)[1:] if self.echo else b"}"
 
 
 def response_usage(usage: Usage) -> dict[str, Any]:

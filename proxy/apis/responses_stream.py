@@ -62,6 +62,8 @@ class ResponsesEncoder(ChunkEncoder):
         self._sequence = 0
         self._rid: str | None = None
         self._created_at = 0
+        self._echo_tail = b"}"
+        """The request's fields, encoded once (at the first chunk) for every snapshot: ``Envelope.echo_tail``."""
         self._output: list[dict[str, Any] | None] = []
         self._message: tuple[int, str] | None = None
         self._item_fields = b""
@@ -87,13 +89,17 @@ class ResponsesEncoder(ChunkEncoder):
         sequence, self._sequence = self._sequence, self._sequence + 1
         return _EVENT % (kind, kind, sequence, members)
 
-    def _snapshot(self, status: str) -> dict[str, Any]:
+    def _head(self, status: str) -> dict[str, Any]:
         assert self._rid is not None
         output = [item for item in self._output if item is not None]
         usage = self._inner.usage if status != "in_progress" else None
-        return self._envelope.response(
+        return self._envelope.head(
             self._rid, self._created_at, status, output, usage, finish_reason=self._finish_reason
         )
+
+    def _members(self, head: dict[str, Any]) -> bytes:
+        """``,"response":`` and the snapshot of ``head``, its request fields encoded once per stream."""
+        return b',"response":' + orjson.dumps(head)[:-1] + self._echo_tail
 
     def _encode_view(self, view: ChunkView) -> list[bytes]:
         out = self._start(view) if self._rid is None else []
@@ -107,7 +113,8 @@ class ResponsesEncoder(ChunkEncoder):
     def _start(self, view: ChunkView) -> list[bytes]:
         self._rid = response_id(view.id or "chat")
         self._created_at = view.created if view.created is not None else int(self._clock())
-        snapshot = b',"response":' + orjson.dumps(self._snapshot("in_progress"))  # serialised once for both
+        self._echo_tail = self._envelope.echo_tail()
+        snapshot = self._members(self._head("in_progress"))  # serialised once for both
         return [self._event(b"response.created", snapshot), self._event(b"response.in_progress", snapshot)]
 
     def _encode_text(self, text: str) -> list[bytes]:
@@ -206,12 +213,12 @@ class ResponsesEncoder(ChunkEncoder):
         if self._rid is None:
             raise UpstreamProtocolError("upstream stream ended without any chunk")
         out += self._close_message() + self._close_calls()
-        snapshot = self._snapshot("completed")
-        kind = b"response.incomplete" if snapshot["status"] == "incomplete" else b"response.completed"
-        return [*out, self._event(kind, b',"response":' + orjson.dumps(snapshot))]
+        head = self._head("completed")
+        kind = b"response.incomplete" if head["status"] == "incomplete" else b"response.completed"
+        return [*out, self._event(kind, self._members(head))]
 
     def fail(self, message: str) -> list[bytes]:
-        snapshot = self._snapshot("in_progress") if self._rid is not None else None
+        snapshot = self._head("in_progress") | self._envelope.echo if self._rid is not None else None
         return failure_events(self._sequence, snapshot, message)
 
 

@@ -12,7 +12,6 @@ from switchboard.proxy.config_source import ConfigSource
 from switchboard.proxy.fleet.admission import Reservation
 from switchboard.proxy.http.tracing import REQUEST_ID_HEADER
 from switchboard.proxy.runtime import Runtime
-from switchboard.proxy.telemetry.setup import Telemetry
 
 
 class RequestState:
@@ -22,6 +21,10 @@ class RequestState:
     limiter and the attempts fill it in; at the request's end the lifecycle records it in the metrics and the
     access log. One slots object rather than a ``request[KEY]`` per fact: each of those sets was an
     ``isinstance`` and each ``request.get`` a ``Mapping.get`` in Python, several per request.
+
+    It also carries the app's ``runtime`` (router, metrics, telemetry, fleet limiter, snapshots): what serves
+    the request and what its attempts report to, found here rather than through ``request.app`` (two aiohttp
+    properties) and an ``app[KEY]`` per part, nor bundled in a reporting object built per request.
     """
 
     __slots__ = (
@@ -35,13 +38,15 @@ class RequestState:
         "rate_headers",
         "request_id",
         "reservation",
+        "runtime",
         "span",
         "spill",
         "started_at",
         "upstream_endpoint",
     )
 
-    def __init__(self, request_id: str, endpoint: str, api: str, started_at: float) -> None:
+    def __init__(self, runtime: Runtime, request_id: str, endpoint: str, api: str, started_at: float) -> None:
+        self.runtime = runtime  # the app's, the same for all its requests
         self.request_id = request_id  # in every log line and in ``X-Request-Id``
         self.endpoint = endpoint  # the route without ``/v1/`` (``chat/completions``), or ``unmatched``
         self.api = api  # ``api_of(endpoint)``, worked out once per route
@@ -88,4 +93,3 @@ RUNTIME = web.AppKey("switchboard_runtime", Runtime)
 SOURCE = web.AppKey("switchboard_source", ConfigSource)
 STARTED_AT = web.AppKey("switchboard_started_at", float)
 STATE = web.RequestKey("switchboard_request", RequestState)
-TELEMETRY = web.AppKey("switchboard_telemetry", Telemetry)

@@ -18,13 +18,12 @@ from switchboard.proxy.http.app_keys import (
     MODEL_HEADER,
     PROFILE_HEADER,
     PROVIDER_HEADER,
-    RUNTIME,
     STRATEGY_HEADER,
     RequestState,
 )
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import NoRoute, Plan, RouteRequest
-from switchboard.proxy.runtime import NotReady, Runtime
+from switchboard.proxy.runtime import Lease, NotReady, Runtime
 from switchboard.proxy.telemetry.attributes import plan_attributes
 from switchboard.proxy.telemetry.content import input_attributes
 from switchboard.proxy.upstream.attempt import AttemptScope
@@ -32,11 +31,24 @@ from switchboard.proxy.upstream.loop import Served
 from switchboard.proxy.upstream.outcomes import ClientGone
 
 
-def ready_runtime(app: web.Application) -> Runtime:
-    runtime = app[RUNTIME]
+def ready_runtime(runtime: Runtime) -> Runtime:
+    """``runtime`` (the request's, ``RequestState.runtime``) once a config is loaded; until then the client's 503."""
     if not runtime.ready:
-        raise ApiError(503, f"proxy not ready: {runtime.not_ready_reason}", code="not_ready")
+        raise not_ready(runtime.not_ready_reason)
     return runtime
+
+
+def leased(runtime: Runtime) -> Lease:
+    """The current snapshot's lease (``with leased(runtime) as snap``); no config loaded yet: the client's 503.
+    Asked of the lease itself, which knows (no ``ready`` check before it, a property call per request)."""
+    try:
+        return runtime.lease()
+    except NotReady as e:
+        raise not_ready(str(e)) from None
+
+
+def not_ready(reason: str) -> ApiError:
+    return ApiError(503, f"proxy not ready: {reason}", code="not_ready")
 
 
 def plan_for(state: RequestState, router: Router, route: RouteRequest, prompt: Mapping[str, Any]) -> Plan:
@@ -57,7 +69,7 @@ def plan_for(state: RequestState, router: Router, route: RouteRequest, prompt: M
             require_profile(client, profile.key)
         raise no_route_error(e) from None
     except NotReady as e:
-        raise ApiError(503, f"proxy not ready: {e}", code="not_ready") from None
+        raise not_ready(str(e)) from None
     state.profile = plan.profile.key
     span = state.span
     # Attributes are built only for a span that keeps them (tracing on, sampled in); tracing off, there is none.

@@ -36,8 +36,8 @@ from switchboard.proxy.errors import ApiError, anthropic_error_body
 from switchboard.proxy.http.access_log import AccessLog
 from switchboard.proxy.http.app_keys import STATE, RequestState, api_of
 from switchboard.proxy.http.tracing import REQUEST_ID_HEADER, TRACEPARENT, close_span, open_span
-from switchboard.proxy.metrics import FastCounter, FastHistogram, ProxyMetrics
-from switchboard.proxy.telemetry.setup import Telemetry
+from switchboard.proxy.metrics import FastCounter, FastHistogram
+from switchboard.proxy.runtime import Runtime
 from switchboard.proxy.upstream.outcomes import ClientGone
 
 log = logging.getLogger("switchboard.proxy.http")
@@ -80,16 +80,10 @@ class RequestLifecycle:
     handler: a 401 is an OpenAI error, counted and logged like any other answer.
     """
 
-    def __init__(
-        self,
-        *,
-        telemetry: Telemetry,
-        metrics: ProxyMetrics,
-        access_log: AccessLog,
-        keys: Callable[[], KeyStore] | None = None,
-    ) -> None:
-        self._telemetry = telemetry
-        self._metrics = metrics
+    def __init__(self, *, runtime: Runtime, access_log: AccessLog, keys: Callable[[], KeyStore] | None = None) -> None:
+        self._runtime = runtime  # every request's state carries it
+        self._telemetry = runtime.telemetry
+        self._metrics = runtime.metrics
         self.access_log = access_log
         self._keys = keys
         self._answers: dict[tuple[str, str, str, int], tuple[FastCounter, FastHistogram]] = {}
@@ -121,18 +115,19 @@ class RequestLifecycle:
     def _wrapped(self, handler: Handler, *, route: str | None, endpoint: str, recorded: bool) -> Handler:
         """The one lifecycle of every route; not ``recorded``: outside the API (no span, no metrics, no access
         line)."""
-        telemetry, keys, end = self._telemetry, self._keys, self._end
+        runtime, telemetry, keys, end = self._runtime, self._telemetry, self._keys, self._end
         api = api_of(endpoint)
         spans = recorded and telemetry.tracing  # off: only a client's ``traceparent`` has a context to attach
 
         async def lifecycle(request: web.Request) -> web.StreamResponse:
-            request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+            headers = request.headers  # a property: read once
+            request_id = request_id_for(headers.get(REQUEST_ID_HEADER))
             scope = enter_request(request_id)  # every log line of the request carries its id
             try:
-                state = RequestState(request_id, endpoint, api, time.monotonic())
+                state = RequestState(runtime, request_id, endpoint, api, time.monotonic())
                 request[STATE] = state
                 attached: Token[Context] | None = None
-                if spans or (recorded and TRACEPARENT in request.headers):
+                if spans or (recorded and TRACEPARENT in headers):
                     state.span, attached = open_span(telemetry, request, request_id, route)
                 try:
                     try:

@@ -69,7 +69,7 @@ async def _route_from_body(request: web.Request) -> tuple[dict[str, Any], str, R
 
 async def explain(request: web.Request) -> web.Response:
     """The router's explanation, with the providers that cannot express this very request excluded too."""
-    runtime = ready_runtime(request.app)
+    runtime = ready_runtime(request[STATE].runtime)
     body, api, route = await _route_from_body(request)
     _require_route_profile(request, runtime.router, route)
     try:
@@ -118,7 +118,9 @@ def without_unsupported(explanation: Explanation, config: ProxyConfig, prepare: 
 async def latency(request: web.Request) -> web.Response:
     """Latency rows of the (provider, model) pairs this client's profiles route to (all without client auth)."""
     client = request[STATE].client
-    return _json(ready_runtime(request.app).router.latency_report(client.may_use if client is not None else None))
+    return _json(
+        ready_runtime(request[STATE].runtime).router.latency_report(client.may_use if client is not None else None)
+    )
 
 
 def _require_route_profile(request: web.Request, router: Router, route: RouteRequest) -> None:
@@ -129,7 +131,7 @@ def _require_route_profile(request: web.Request, router: Router, route: RouteReq
 
 
 async def estimate_cost(request: web.Request) -> web.Response:
-    router = ready_runtime(request.app).router
+    router = ready_runtime(request[STATE].runtime).router
     _, _, route = await _route_from_body(request)
     _require_route_profile(request, router, route)
     try:

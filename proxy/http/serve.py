@@ -18,19 +18,18 @@ from switchboard.proxy.adapters.base import Adapter, AdapterRequestError
 from switchboard.proxy.adapters.wire import require_messages
 from switchboard.proxy.apis.codec import Codec, CodecFactory
 from switchboard.proxy.errors import ApiError, invalid_param
-from switchboard.proxy.fleet.http import FLEET, admission
-from switchboard.proxy.http.app_keys import STATE, TELEMETRY
+from switchboard.proxy.fleet.http import admission
+from switchboard.proxy.http.app_keys import STATE, RequestState
 from switchboard.proxy.http.common import (
     json_headers,
     json_in_chunks,
+    leased,
     plan_for,
-    ready_runtime,
     takes_without_waiting,
 )
 from switchboard.proxy.http.stream_relay import ClientStream, relay
 from switchboard.proxy.routing.types import Plan, RouteRequest
 from switchboard.proxy.snapshot import Snapshot
-from switchboard.proxy.upstream.attempt import Reporting
 from switchboard.proxy.upstream.exchange import codec_once, codec_preparer
 from switchboard.proxy.upstream.loop import StreamBroken, run_attempts
 from switchboard.proxy.upstream.outcomes import ClientGone
@@ -87,29 +86,27 @@ async def serve(
     when it has none): what a profile that captures content records on the request span, and what a
     Service-backed provider's endpoint picking hashes the prompt prefix of.
     """
-    app = request.app
-    runtime = ready_runtime(app)
     state = request[STATE]
-    with runtime.lease() as snap:
+    runtime = state.runtime
+    with leased(runtime) as snap:
         plan = plan_for(state, runtime.router, route, prompt)
         if capability is not None:
             capable = tuple(a for a in plan.attempts if capability.accepts(snap.adapter(a.provider), a.provider))
             if not capable:
                 return capability.otherwise()
             plan = dataclasses.replace(plan, attempts=capable)
-        report = Reporting(runtime.router, runtime.metrics, state, app[TELEMETRY])
         prepare = codec_preparer(snap, make, prompt)
-        gate = admission(app[FLEET], state, plan, route, snap.config.fleet.replicas)
+        gate = admission(runtime.fleet, state, plan, route, snap.config.fleet.replicas)
         if gate is None:  # nothing to reserve (no client key, budget or state store): no context to enter
-            return await _answer(request, snap, report, plan, route.model, prepare, stream=stream)
+            return await _answer(request, snap, state, plan, route.model, prepare, stream=stream)
         async with gate as admitted:
-            return await _answer(request, snap, report, admitted, route.model, prepare, stream=stream)
+            return await _answer(request, snap, state, admitted, route.model, prepare, stream=stream)
 
 
 async def _answer(
     request: web.Request,
     snap: Snapshot,
-    report: Reporting,
+    state: RequestState,
     plan: Plan,
     model: str,
     prepare: Callable[[ProviderConfig, ProviderModel], Codec],
@@ -117,16 +114,15 @@ async def _answer(
     stream: bool,
 ) -> web.StreamResponse:
     """Run the admitted ``plan``'s attempts: the whole JSON answer, or the stream relayed as it comes."""
-    state = report.state
     if not stream:
-        served = await run_attempts(report, plan, model, prepare, functools.partial(codec_once, snap))
+        served = await run_attempts(state, plan, model, prepare, functools.partial(codec_once, snap))
         headers = json_headers(plan, served.scope)
         if takes_without_waiting(request, len(served.value)):
             return web.Response(body=served.value, headers=headers)  # the lifecycle stamps, aiohttp sends
         return await json_in_chunks(request, state, headers, served)
     client = ClientStream(request)
     try:  # each attempt awaits ``relay`` itself: no coroutine of ours between, resumed per streamed chunk
-        await run_attempts(report, plan, model, prepare, functools.partial(relay, snap, plan, client))
+        await run_attempts(state, plan, model, prepare, functools.partial(relay, snap, plan, client))
     except StreamBroken as broken:
         try:
             await client.end_broken(broken.scope, broken.error)

@@ -7,7 +7,6 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ge
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
-from yarl import URL
 
 from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.routing.types import Attempt, Outcome, Plan
@@ -59,7 +58,6 @@ def plan_attributes(plan: Plan, endpoint: str, model: str) -> dict[str, Any]:
 
 def attempt_attributes(attempt: Attempt, operation: str, number: int) -> dict[str, Any]:
     """The attempt span's (and its metrics') identity: which provider, which upstream model, which try."""
-    url = URL(attempt.provider.effective_base_url)
     attributes: dict[str, Any] = {
         gen_ai.GEN_AI_OPERATION_NAME: operation,
         gen_ai.GEN_AI_PROVIDER_NAME: provider_name(attempt.provider.type),
@@ -68,9 +66,9 @@ def attempt_attributes(attempt: Attempt, operation: str, number: int) -> dict[st
         PROVIDER: attempt.provider.key,
         ATTEMPT: number,
     }
-    if url.host:
-        attributes[SERVER_ADDRESS] = url.host
-        attributes[SERVER_PORT] = url.port or (443 if url.scheme == "https" else 80)
+    server = attempt.provider.server
+    if server is not None:
+        attributes[SERVER_ADDRESS], attributes[SERVER_PORT] = server
     return attributes
 
 

@@ -17,7 +17,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from types import TracebackType
 
 import aiohttp
@@ -25,10 +24,7 @@ import aiohttp
 from switchboard.proxy.adapters.base import Usage
 from switchboard.proxy.cost import cost_usd
 from switchboard.proxy.http.app_keys import RequestState
-from switchboard.proxy.metrics import ProxyMetrics
-from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import Attempt, Outcome
-from switchboard.proxy.telemetry.setup import Telemetry
 from switchboard.proxy.telemetry.spans import AttemptTrace, attempt_trace
 from switchboard.proxy.upstream.outcomes import ClientGone, describe, failure_outcome, success_outcome
 
@@ -37,23 +33,6 @@ log = logging.getLogger("switchboard.proxy.upstream")
 _CLOCK_RESOLUTION = 0.001
 """A deadline this close is due: uvloop's timers count whole milliseconds (of a clock that may lag
 ``time.monotonic``, the clock of the attempt's deadlines, by as much)."""
-
-
-@dataclass(slots=True)
-class Reporting:
-    """Where attempt outcomes go: the learning router, the metrics, the telemetry and this request's state.
-
-    Built once per request and never changed; not ``frozen`` because a frozen dataclass sets each
-    field through ``object.__setattr__``. What the request itself knows (its arrival time, span, labels,
-    fleet reservation) is read from ``state``, never copied here.
-    """
-
-    router: Router
-    metrics: ProxyMetrics
-    state: RequestState
-    """The request's labels (provider, cost, spill...), set here as attempts end; its span and arrival time."""
-    telemetry: Telemetry = field(default_factory=Telemetry.off)
-    """Each attempt gets a child span of the request's (tracing on) and GenAI measurements (metrics on)."""
 
 
 class AttemptScope:
@@ -147,21 +126,23 @@ class OwnedAttempt(AttemptScope):
     silence that was broken since, re-armed for what is due then (rarely: answers come sooner).
     """
 
-    __slots__ = ("_cancelling", "_ends_at", "_expired", "_limit", "_reporting", "_task", "_timer")
+    __slots__ = ("_cancelling", "_ends_at", "_expired", "_limit", "_runtime", "_state", "_task", "_timer")
 
     def __init__(
-        self, reporting: Reporting, attempt: Attempt, number: int, deadline: float, began: float | None = None
+        self, state: RequestState, attempt: Attempt, number: int, deadline: float, began: float | None = None
     ) -> None:
-        """``deadline``: when the request's budget runs out; ``began``: ``time.monotonic()`` as the attempt
-        starts, when the caller just read it."""
-        self._reporting = reporting
+        """``state``: the request's, whose labels (provider, cost, spill...) the outcome sets and whose runtime
+        (router, metrics, telemetry) it is reported to; ``deadline``: when the request's budget runs out;
+        ``began``: ``time.monotonic()`` as the attempt starts, when the caller just read it."""
+        self._state = state
+        self._runtime = runtime = state.runtime
         self.attempt = attempt
         self.number = number
         self.deadline = deadline
         self.began = began = time.monotonic() if began is None else began
         self.usage = self.committed_at = self.cost_usd = self.outcome = self.headroom = self.endpoint = None
         self.waiting_on_client = False
-        state, telemetry = reporting.state, reporting.telemetry
+        telemetry = runtime.telemetry
         self.trace = (  # None without the call when tracing and metering are both off
             attempt_trace(telemetry, state.span, attempt, endpoint=state.endpoint, number=number)
             if telemetry.tracing or telemetry.metering
@@ -186,7 +167,7 @@ class OwnedAttempt(AttemptScope):
             trace.__enter__()
         try:
             self.silent_since = began = self.began
-            self._reporting.router.started(self.attempt, began)
+            self._runtime.router.started(self.attempt, began)
             limit = self._limit
             self._ends_at = began + limit
             first_byte = self.attempt.first_byte_seconds
@@ -246,7 +227,7 @@ class OwnedAttempt(AttemptScope):
 
     def _finish(self, error: BaseException | None) -> None:
         """Report the attempt's one outcome everywhere it matters. Never raises."""
-        attempt, reporting, usage = self.attempt, self._reporting, self.usage
+        attempt, runtime, usage = self.attempt, self._runtime, self.usage
         now = time.monotonic()
         streamed_from = self.committed_at  # set before the end only when a stream committed: its first token
         if error is None:
@@ -257,7 +238,7 @@ class OwnedAttempt(AttemptScope):
             outcome = failure_outcome(error, now - self.began, usage)
         self.outcome = outcome
         kind = outcome.kind
-        changed = reporting.router.finished(attempt, outcome, now)
+        changed = runtime.router.finished(attempt, outcome, now)
         provider, model = attempt.key  # the provider's "namespace/name" in metrics and logs (standalone: its name)
         if changed is not None:
             log.warning(
@@ -267,7 +248,7 @@ class OwnedAttempt(AttemptScope):
                 *changed,
                 kind.replace("_", " "),
             )
-        state = reporting.state
+        state = self._state
         committed_at = self.committed_at
         if committed_at is not None or kind in ("client_gone", "cancelled"):
             state.provider = provider  # served it, or was serving it when the client left
@@ -281,7 +262,7 @@ class OwnedAttempt(AttemptScope):
             if cost is not None:
                 state.cost_usd = cost
         if committed_at is not None or usage is not None:
-            reporting.metrics.route(state.api, state.endpoint, attempt.profile_key, provider).record(
+            runtime.metrics.route(state.api, state.endpoint, attempt.profile_key, provider).record(
                 None if committed_at is None else committed_at - state.started_at,
                 None if usage is None else (usage.prompt_tokens, usage.completion_tokens),
                 cost,
@@ -300,7 +281,7 @@ class OwnedAttempt(AttemptScope):
     def _log_failure(self, outcome: Outcome, error: BaseException | None) -> None:
         (provider, model), kind = self.attempt.key, outcome.kind
         if outcome.party == "upstream":
-            self._reporting.metrics.upstream_errors.labels(provider, kind).inc()
+            self._runtime.metrics.upstream_errors.labels(provider, kind).inc()
             log.warning(
                 "upstream attempt failed: provider=%s model=%s kind=%s status=%s attempt=%d committed=%s: %s",
                 provider,

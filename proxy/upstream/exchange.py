@@ -6,18 +6,19 @@ owner can classify it. Upstream error texts are scrubbed of the provider's key.
 """
 
 import functools
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
 from typing import Any
 
 import aiohttp
 import orjson
 
 from switchboard.api.provider import ProviderConfig, ProviderModel
-from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamError, UpstreamRequest
+from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamError
 from switchboard.proxy.apis.codec import Codec, CodecFactory
 from switchboard.proxy.routing.headroom import upstream_headroom
-from switchboard.proxy.snapshot import Snapshot
+from switchboard.proxy.snapshot import Snapshot, Upstream
 from switchboard.proxy.upstream.attempt import AttemptScope
 from switchboard.proxy.upstream.transport import read_upstream_body, send
 
@@ -52,7 +53,8 @@ def codec_preparer(snap: Snapshot, make: CodecFactory, body: Body) -> Callable[[
 
 
 def _prepared(snap: Snapshot, make: CodecFactory, body: Body, provider: ProviderConfig, model: ProviderModel) -> Codec:
-    return make(snap.adapter(provider), snap.target(provider, model), body)
+    target = snap.target(provider, model)
+    return make(target.adapter, target, body)
 
 
 def unsupported_reason(prepare: AnyPrepare, provider: ProviderConfig, model: ProviderModel) -> str | None:
@@ -71,7 +73,7 @@ async def codec_once(snap: Snapshot, scope: AttemptScope, codec: Codec) -> bytes
     The exchange itself is inline rather than a coroutine of its own: one per request fewer.
     """
     try:
-        async with _sending(snap, scope, codec.request, codec.prompt) as response:
+        async with _sending(snap, scope, codec) as response:
             raw = await read_upstream_body(response, scope.heard)
             if response.status >= 300:
                 raise snap.adapter(scope.attempt.provider).error(response.status, raw, response.headers)
@@ -84,37 +86,60 @@ async def codec_once(snap: Snapshot, scope: AttemptScope, codec: Codec) -> bytes
     return orjson.dumps(payload) if body is None else body
 
 
-def _sending(
-    snap: Snapshot, scope: AttemptScope, upstream: UpstreamRequest, body: Body
-) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+def _sending(snap: Snapshot, scope: AttemptScope, codec: Codec) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
     """The provider's pool, or for a Service-backed provider one endpoint's (recorded on the scope, which
-    starts the wait for its first byte over: one whose connect failed was skipped for it).
+    starts the wait for its first byte over: one whose connect failed was skipped for it); both found on the
+    codec's target, the snapshot's ``Upstream`` for the attempt's provider model.
 
     The upstream's silence (the first byte, then between a body's or a stream's chunks) is bounded by the
     attempt's own timer (``scope.silent_since``, moved on by ``scope.heard``): one timer per attempt rather
     than aiohttp's ``sock_read``, a timer re-armed on every read. The first byte is waited for from the
     attempt's (or the endpoint's) start: a new connection's connect, which ``sock_connect`` bounds, counts in it.
     """
-    provider = scope.attempt.provider
-    timeout = snap.client_timeout(scope.attempt.timeouts)
-    if provider.service is not None and snap.endpoint_calls is not None and snap.endpoint_calls.follows(provider):
-        return snap.endpoint_calls.sending(provider, upstream, timeout, body, scope.use_endpoint)
-    return send(snap.session(provider), upstream, timeout)
+    target = codec.target
+    if not isinstance(target, Upstream):  # a codec made on a Target of its own: the snapshot's for its model
+        target = snap.target(target.provider, target.model)
+    timeouts = scope.attempt.timeouts  # the profile's, when it sets its own
+    timeout = target.connect if timeouts is target.timeouts else snap.client_timeout(timeouts)
+    calls = target.endpoint_calls
+    if calls is not None and calls.follows(target.provider):
+        return calls.sending(target.provider, codec.request, timeout, codec.prompt, scope.use_endpoint)
+    return send(target.session, codec.request, timeout)
 
 
-@asynccontextmanager
-async def open_stream(snap: Snapshot, scope: AttemptScope, codec: Codec) -> AsyncIterator[aiohttp.ClientResponse]:
-    """An upstream stream answered 2xx, released on exit; errors raised inside are scrubbed of the key.
+class UpstreamStream:
+    """``async with UpstreamStream(snap, scope, codec) as response``: an upstream stream answered 2xx,
+    released on exit; an ``UpstreamError`` raised on the way in or inside (a non-2xx answer, a stream's
+    in-band error) leaves scrubbed of the key.
 
     Its reader tells ``scope.heard`` of every chunk: the attempt's timer bounds the silences between them.
+    A class rather than an ``asynccontextmanager``: no generator and wrapper object driven per stream.
     """
-    provider = scope.attempt.provider
-    try:
-        async with _sending(snap, scope, codec.request, codec.prompt) as response:
+
+    __slots__ = ("_codec", "_scope", "_sending", "_snap")
+
+    def __init__(self, snap: Snapshot, scope: AttemptScope, codec: Codec) -> None:
+        self._snap, self._scope, self._codec = snap, scope, codec
+        self._sending = _sending(snap, scope, codec)
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        response = None
+        try:
+            response = await self._sending.__aenter__()
             if response.status >= 300:
-                raw = await read_upstream_body(response, scope.heard)
-                raise snap.adapter(provider).error(response.status, raw, response.headers)
-            scope.headroom = upstream_headroom(response.headers)
-            yield response
-    except UpstreamError as error:
-        raise scrub(error, codec.target.api_key) from None
+                raw = await read_upstream_body(response, self._scope.heard)
+                raise self._snap.adapter(self._scope.attempt.provider).error(response.status, raw, response.headers)
+            self._scope.headroom = upstream_headroom(response.headers)
+        except BaseException as error:
+            if response is not None:
+                await self._sending.__aexit__(type(error), error, error.__traceback__)
+            scrub(error, self._codec.target.api_key)
+            raise
+        return response
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self._sending.__aexit__(kind, error, traceback)
+        if error is not None:
+            scrub(error, self._codec.target.api_key)

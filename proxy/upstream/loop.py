@@ -14,9 +14,9 @@ from typing import Generic, TypeVar
 from switchboard.api.provider import ProviderConfig, ProviderModel
 from switchboard.proxy.adapters.base import AdapterRequestError
 from switchboard.proxy.errors import ApiError
-from switchboard.proxy.http.app_keys import ATTEMPTS_HEADER, PROVIDERS_TRIED_HEADER
+from switchboard.proxy.http.app_keys import ATTEMPTS_HEADER, PROVIDERS_TRIED_HEADER, RequestState
 from switchboard.proxy.routing.types import Plan
-from switchboard.proxy.upstream.attempt import AttemptScope, OwnedAttempt, Reporting
+from switchboard.proxy.upstream.attempt import AttemptScope, OwnedAttempt
 from switchboard.proxy.upstream.outcomes import UPSTREAM_FAILURES, client_error_for, is_fallback
 
 T = TypeVar("T")
@@ -48,7 +48,7 @@ class StreamBroken(Exception):
 
 
 async def run_attempts(
-    reporting: Reporting,
+    state: RequestState,
     plan: Plan,
     requested_model: str,
     prepare: Callable[[ProviderConfig, ProviderModel], P],
@@ -62,15 +62,16 @@ async def run_attempts(
     Raises ``ApiError`` (every attempt failed), ``StreamBroken`` (failed after the
     commit), and lets ``ClientGone`` and cancellation through untouched.
     """
-    arrived = reporting.state.started_at
+    arrived = state.started_at
     deadline = arrived + plan.profile.retry.deadline_seconds  # the request's whole budget runs out then
     if not plan.attempts:
         raise ApiError(503, f"no provider available for profile {plan.profile.name!r}", code="no_provider_available")
-    metrics, router = reporting.metrics, reporting.router
+    runtime = state.runtime
+    metrics, router = runtime.metrics, runtime.router
     profile = plan.profile.key  # "namespace/name": same-named objects of two namespaces never share a series
     metrics.decisions.count((profile, plan.strategy, plan.attempts[0].key[0]))  # key: (provider key, model)
     if plan.spilled:
-        _report_spill(reporting, plan)
+        _report_spill(state, plan)
     last: tuple[BaseException, AttemptScope] | None = None
     unsupported: dict[str, str] = {}  # provider key -> why it cannot take this request
     tried: list[str] = []  # providers whose attempts failed, in order
@@ -93,7 +94,7 @@ async def run_attempts(
         if number > 1:
             metrics.retries.labels(profile, attempt.provider.key).inc()
             metrics.retried_by_profile[plan.profile.key] += 1
-        scope = OwnedAttempt(reporting, attempt, number, deadline, began)
+        scope = OwnedAttempt(state, attempt, number, deadline, began)
         try:
             with scope:
                 value = await body(scope, prepared)
@@ -132,10 +133,10 @@ def _next_capable(plan: Plan, index: int, unsupported: Mapping[str, str]) -> int
     )
 
 
-def _report_spill(reporting: Reporting, plan: Plan) -> None:
+def _report_spill(state: RequestState, plan: Plan) -> None:
     """Count and label the providers this request passed over because their endpoints could not take it."""
     parts = []
     for key, reason in plan.spilled:  # provider keys: "namespace/name", like every other provider label
-        reporting.metrics.spillovers.labels(plan.profile.key, key, reason).inc()
+        state.runtime.metrics.spillovers.labels(plan.profile.key, key, reason).inc()
         parts.append(f"{key}:{reason}")
-    reporting.state.spill = ",".join(parts)
+    state.spill = ",".join(parts)

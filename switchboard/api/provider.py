@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
+from yarl import URL
 
 from switchboard.api.base import LIST_MAP_BY_NAME, CelRule, Model, cel_rules
 from switchboard.api.endpoints import EndpointPicking, ServiceRef
@@ -284,3 +285,12 @@ class ProviderConfig(ProviderCore):
     def key(self) -> str:
         """Identity across namespaces: ``namespace/name`` or just ``name`` (cached: read many times a request)."""
         return object_key(self.namespace, self.name)
+
+    @functools.cached_property
+    def server(self) -> tuple[str, int] | None:
+        """The API root's host and port (``server.address``/``server.port`` of every traced attempt: parsed
+        once per config, not per attempt); None when the URL names no host."""
+        url = URL(self.effective_base_url)
+        if not url.host:
+            return None
+        return url.host, url.port or (443 if url.scheme == "https" else 80)

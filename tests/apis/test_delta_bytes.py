@@ -89,3 +89,17 @@ def test_golden_stream_events_are_their_objects_encoded(api: str, upstream: Path
     assert events
     for event in events:
         _payload(event)
+
+
+@given(
+    envelope=st.one_of(_ENVELOPES, st.builds(Envelope, st.text())),  # an empty echo too
+    status=st.sampled_from(["in_progress", "completed"]),
+    finish_reason=st.sampled_from([None, "stop", "length"]),
+)
+def test_a_snapshot_spliced_from_its_echo_tail_is_its_response_encoded(
+    envelope: Envelope, status: str, finish_reason: str | None
+) -> None:
+    """Streams encode the request's fields once (``echo_tail``) and splice them after each snapshot's head."""
+    head = envelope.head("resp_1", 1, status, [], None, finish_reason=finish_reason)
+    whole = envelope.response("resp_1", 1, status, [], None, finish_reason=finish_reason)
+    assert orjson.dumps(head)[:-1] + envelope.echo_tail() == orjson.dumps(whole)

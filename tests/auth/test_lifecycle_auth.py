@@ -15,8 +15,7 @@ from switchboard.proxy.auth import KeyFileSource, require_profile
 from switchboard.proxy.http.access_log import AccessLog
 from switchboard.proxy.http.app_keys import STATE
 from switchboard.proxy.http.lifecycle import RequestLifecycle
-from switchboard.proxy.metrics import create_metrics
-from switchboard.proxy.telemetry.setup import Telemetry
+from tests.fixtures.proxy import bare_runtime
 
 CHAT_KEY = "sk-chat-only-0123456789"
 ADMIN_KEY = "sk-admin-everything-0123"
@@ -57,11 +56,8 @@ async def healthz(_: web.Request) -> web.Response:
 async def server(tmp_path: Path) -> AsyncIterator[TestServer]:
     keys = tmp_path / "keys.yaml"
     keys.write_text(KEYS)
-    metrics = create_metrics(lambda: None)
     keys_source = KeyFileSource(keys)
-    lifecycle = RequestLifecycle(
-        telemetry=Telemetry.off(), metrics=metrics, access_log=AccessLog(), keys=keys_source.current
-    )
+    lifecycle = RequestLifecycle(runtime=bare_runtime(), access_log=AccessLog(), keys=keys_source.current)
     app = web.Application()
     lifecycle.add_routes(app.router, [("POST", "/v1/chat/completions", chat), ("GET", "/healthz", healthz)])
     async with TestServer(app, host="127.0.0.1", port=0) as srv:

@@ -9,9 +9,6 @@ from typing import Any
 import pytest
 
 from switchboard.proxy.kube import ClusterMode, ClusterSettings, KubernetesSource
-from switchboard.proxy.metrics import create_metrics
-from switchboard.proxy.routing.pricing import PricingTable
-from switchboard.proxy.runtime import Runtime
 from tests.fixtures.kubeproxy import (
     LOOPBACK_EGRESS,
     KubeApply,
@@ -21,6 +18,7 @@ from tests.fixtures.kubeproxy import (
     rendered_name,
     secret_manifest,
 )
+from tests.fixtures.proxy import bare_runtime
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(180)]
 
@@ -114,12 +112,7 @@ async def test_secret_change_re_resolves_keys_in_the_proxy_runtime_and_keys_are_
     caplog.set_level(logging.DEBUG)
     await kube.apply(_manifest(ns, "chat", "openai", ("gpt-4o",), secret_key=key))
     source = KubernetesSource(_settings(kube_cluster, ns))
-    runtime = Runtime(
-        metrics=create_metrics(lambda: None),
-        pricing=PricingTable.default(),
-        secrets=source.secrets,
-        egress=LOOPBACK_EGRESS,
-    )
+    runtime = bare_runtime(secrets=source.secrets, egress=LOOPBACK_EGRESS)
 
     def served_key() -> str | None:
         if not runtime.ready or "gpt-4o" not in runtime.snapshot.config.served_models():

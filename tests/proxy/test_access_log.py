@@ -20,6 +20,7 @@ from switchboard.logformat import LineHandler, RequestIdFilter, line_handlers, l
 from switchboard.proxy.auth import Client
 from switchboard.proxy.http.access_log import LOGGER_NAME, AccessLine, AccessLog
 from switchboard.proxy.http.app_keys import RequestState
+from tests.fixtures.proxy import bare_runtime
 
 SPAN = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, is_remote=False, trace_flags=TraceFlags(1))
 
@@ -84,7 +85,7 @@ def test_without_the_thread_a_line_is_written_in_place(caplog: pytest.LogCapture
 
 def test_a_request_line_is_made_from_its_state_and_the_level_decides(caplog: pytest.LogCaptureFixture) -> None:
     request = make_mocked_request("POST", "/v1/chat/completions")
-    state = RequestState("req-9", "chat/completions", "chat", 0.0)
+    state = RequestState(bare_runtime(), "req-9", "chat/completions", "chat", 0.0)
     state.profile, state.provider, state.cost_usd = "team/chat", "team/openai", 0.25
     state.client = Client("team-a", ("*",), namespace="ns-a")
     caplog.set_level(logging.WARNING, logger=LOGGER_NAME)

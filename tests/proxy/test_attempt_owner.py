@@ -8,15 +8,16 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from switchboard.api.config import ProxyConfig
 from switchboard.proxy.adapters.base import AdapterRequestError, UpstreamError, UpstreamProtocolError
 from switchboard.proxy.http.app_keys import RequestState
-from switchboard.proxy.metrics import create_metrics
 from switchboard.proxy.routing.router import Router
 from switchboard.proxy.routing.types import Outcome, RouteRequest
-from switchboard.proxy.upstream.attempt import AttemptScope, OwnedAttempt, Reporting
+from switchboard.proxy.upstream.attempt import AttemptScope, OwnedAttempt
 from switchboard.proxy.upstream.loop import run_attempts
 from switchboard.proxy.upstream.outcomes import ClientGone, kind_of
 from tests.fixtures.engine import make_config, provider
+from tests.fixtures.proxy import bare_runtime
 
 BLAMED = [
     (UpstreamError(503, "down"), "server_error"),
@@ -47,23 +48,26 @@ def test_everything_else_is_not_the_upstreams(error: BaseException, kind: str, p
     assert Outcome(kind=kind_of(error), latency_s=0.0).party == party
 
 
-def _setup() -> tuple[Router, Reporting]:
-    router = Router(make_config([provider("a", circuitBreaker={"consecutiveFailures": 1})]))
-    metrics = create_metrics(lambda: router.provider_health, environ={})
-    state = RequestState("req-1", "chat/completions", "chat", time.monotonic())
-    return router, Reporting(router, metrics, state)
+def _setup() -> tuple[Router, RequestState]:
+    return _request(make_config([provider("a", circuitBreaker={"consecutiveFailures": 1})]))
 
 
-def _upstream_errors(reporting: Reporting) -> float:
-    families = text_string_to_metric_families(generate_latest(reporting.metrics.registry).decode())
+def _request(config: ProxyConfig) -> tuple[Router, RequestState]:
+    """A request's state whose runtime routes ``config``, and that runtime's router."""
+    runtime = bare_runtime(config)
+    return runtime.router, RequestState(runtime, "req-1", "chat/completions", "chat", time.monotonic())
+
+
+def _upstream_errors(state: RequestState) -> float:
+    families = text_string_to_metric_families(generate_latest(state.runtime.metrics.registry).decode())
     return sum(s.value for f in families for s in f.samples if s.name == "switchboard_upstream_errors_total")
 
 
-async def _run(reporting: Reporting, router: Router, error: BaseException | None) -> AttemptScope:
+async def _run(state: RequestState, router: Router, error: BaseException | None) -> AttemptScope:
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
     seen: list[AttemptScope] = []
     try:
-        with OwnedAttempt(reporting, attempt, 1, time.monotonic() + 30) as scope:
+        with OwnedAttempt(state, attempt, 1, time.monotonic() + 30) as scope:
             seen.append(scope)
             if error is not None:
                 raise error
@@ -74,63 +78,61 @@ async def _run(reporting: Reporting, router: Router, error: BaseException | None
 
 @pytest.mark.parametrize(("error", "kind", "party"), NOT_BLAMED)
 async def test_the_owner_reports_neutral_outcomes_without_blame(error: BaseException, kind: str, party: str) -> None:
-    router, reporting = _setup()
+    router, state = _setup()
     for _ in range(3):
-        scope = await _run(reporting, router, error)
+        scope = await _run(state, router, error)
         assert scope.outcome is not None and scope.outcome.kind == kind and scope.outcome.party == party
     health = router.provider_health()["a"]
     assert (health.circuit, health.error_rate) == ("closed", 0.0)
-    assert _upstream_errors(reporting) == 0
+    assert _upstream_errors(state) == 0
 
 
 async def test_the_owner_reports_one_upstream_failure_and_one_success(caplog: pytest.LogCaptureFixture) -> None:
-    router, reporting = _setup()
-    scope = await _run(reporting, router, UpstreamError(503, "down"))
+    router, state = _setup()
+    scope = await _run(state, router, UpstreamError(503, "down"))
     assert scope.outcome is not None and scope.outcome.party == "upstream"
     assert router.provider_health()["a"].circuit == "open"
-    assert _upstream_errors(reporting) == 1
+    assert _upstream_errors(state) == 1
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("provider=a model=gpt-4o kind=server_error status=503 attempt=1" in w for w in warnings), warnings
     assert "circuit of provider a model gpt-4o: closed -> open (after server error)" in warnings
-    router, reporting = _setup()
-    scope = await _run(reporting, router, None)
+    router, state = _setup()
+    scope = await _run(state, router, None)
     assert scope.outcome is not None and scope.outcome.kind == "success" and scope.committed
-    assert reporting.state.provider == "a"
+    assert state.provider == "a"
 
 
 async def test_the_total_timeout_while_writing_to_the_client_is_the_clients() -> None:
-    router, reporting = _setup()
+    router, state = _setup()
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
     stuck = asyncio.Event()
-    with pytest.raises(ClientGone), OwnedAttempt(reporting, attempt, 1, time.monotonic() + 0.05) as scope:
+    with pytest.raises(ClientGone), OwnedAttempt(state, attempt, 1, time.monotonic() + 0.05) as scope:
         await scope.to_client(stuck.wait())  # a reader that never reads
     assert scope.outcome is not None and scope.outcome.kind == "client_gone"
     assert router.provider_health()["a"].circuit == "closed"
 
 
 async def test_the_total_timeout_ends_an_attempt_waiting_on_the_upstream() -> None:
-    router, reporting = _setup()
+    router, state = _setup()
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
-    with pytest.raises(TimeoutError) as raised, OwnedAttempt(reporting, attempt, 1, time.monotonic() + 0.05) as scope:
+    with pytest.raises(TimeoutError) as raised, OwnedAttempt(state, attempt, 1, time.monotonic() + 0.05) as scope:
         await asyncio.Event().wait()  # an upstream that never answers
     assert isinstance(raised.value.__cause__, asyncio.CancelledError)
     assert scope.outcome is not None and (scope.outcome.kind, scope.outcome.party) == ("timeout", "upstream")
-    assert _upstream_errors(reporting) == 1
+    assert _upstream_errors(state) == 1
     current = asyncio.current_task()
     assert current is not None and current.cancelling() == 0  # the timer's cancellation was taken back
 
 
-def _silence_bound(seconds: float) -> tuple[Router, Reporting]:
+def _silence_bound(seconds: float) -> tuple[Router, RequestState]:
     """``_setup`` with a provider whose ``firstByteSeconds`` is ``seconds`` (its total and the deadline long)."""
-    router = Router(make_config([provider("a", timeouts={"firstByteSeconds": seconds})]))
-    metrics = create_metrics(lambda: router.provider_health, environ={})
-    return router, Reporting(router, metrics, RequestState("req-1", "chat/completions", "chat", time.monotonic()))
+    return _request(make_config([provider("a", timeouts={"firstByteSeconds": seconds})]))
 
 
 async def test_silence_past_first_byte_ends_an_attempt_waiting_on_the_upstream() -> None:
-    router, reporting = _silence_bound(0.05)
+    router, state = _silence_bound(0.05)
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
-    with pytest.raises(TimeoutError), OwnedAttempt(reporting, attempt, 1, time.monotonic() + 30) as scope:
+    with pytest.raises(TimeoutError), OwnedAttempt(state, attempt, 1, time.monotonic() + 30) as scope:
         await asyncio.Event().wait()  # headers that never come
     assert scope.outcome is not None and (scope.outcome.kind, scope.outcome.party) == ("timeout", "upstream")
     current = asyncio.current_task()
@@ -139,9 +141,9 @@ async def test_silence_past_first_byte_ends_an_attempt_waiting_on_the_upstream()
 
 async def test_bytes_heard_and_time_on_the_client_are_no_silence() -> None:
     """Chunks a quarter of the bound apart, then a client write four times the bound: the attempt goes on."""
-    router, reporting = _silence_bound(0.2)
+    router, state = _silence_bound(0.2)
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
-    with OwnedAttempt(reporting, attempt, 1, time.monotonic() + 30) as scope:
+    with OwnedAttempt(state, attempt, 1, time.monotonic() + 30) as scope:
         for _ in range(8):
             scope.heard()
             await asyncio.sleep(0.05)
@@ -150,13 +152,13 @@ async def test_bytes_heard_and_time_on_the_client_are_no_silence() -> None:
     assert scope.outcome is not None and scope.outcome.kind == "success"
 
 
-async def _cancelled_attempt(reporting: Reporting, router: Router, limit: float, *, also_timer: bool) -> AttemptScope:
+async def _cancelled_attempt(state: RequestState, router: Router, limit: float, *, also_timer: bool) -> AttemptScope:
     """An attempt whose task is cancelled from outside; with ``also_timer``, after its own timer fired too."""
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
     scopes: list[AttemptScope] = []
 
     async def run() -> None:
-        with OwnedAttempt(reporting, attempt, 1, time.monotonic() + limit) as scope:
+        with OwnedAttempt(state, attempt, 1, time.monotonic() + limit) as scope:
             scopes.append(scope)
             try:
                 await asyncio.Event().wait()
@@ -179,16 +181,16 @@ async def _cancelled_attempt(reporting: Reporting, router: Router, limit: float,
 async def test_a_cancellation_from_outside_stays_a_cancellation(limit: float, also_timer: bool) -> None:
     """Only the owner's own timer becomes ``TimeoutError``; cancelling the request (alone, or after the
     timer fired) leaves as ``CancelledError`` with a neutral outcome."""
-    router, reporting = _setup()
-    scope = await _cancelled_attempt(reporting, router, limit, also_timer=also_timer)
+    router, state = _setup()
+    scope = await _cancelled_attempt(state, router, limit, also_timer=also_timer)
     assert scope.outcome is not None and scope.outcome.kind == "cancelled"
-    assert _upstream_errors(reporting) == 0
+    assert _upstream_errors(state) == 0
 
 
 async def test_an_attempt_that_ended_leaves_no_timer_behind() -> None:
-    router, reporting = _setup()
+    router, state = _setup()
     attempt = router.plan(RouteRequest(model="gpt-4o")).attempts[0]
-    with OwnedAttempt(reporting, attempt, 1, time.monotonic() + 0.02):
+    with OwnedAttempt(state, attempt, 1, time.monotonic() + 0.02):
         pass
     await asyncio.sleep(0.05)  # past the attempt's limit: a timer left running would cancel this task now
     current = asyncio.current_task()
@@ -198,8 +200,8 @@ async def test_an_attempt_that_ended_leaves_no_timer_behind() -> None:
 async def test_a_fallback_model_serving_is_counted_and_the_model_asked_for_is_not() -> None:
     """``switchboard_fallbacks_total``: once per request a fallback model served, never for the model asked for."""
     config = make_config([provider("a", "gpt-4o", "gpt-4o-mini")], fallbackModels=["gpt-4o-mini"])
-    router = Router(config)
-    metrics = create_metrics(lambda: router.provider_health, environ={})
+    runtime = bare_runtime(config)
+    router, metrics = runtime.router, runtime.metrics
     down: set[str] = set()  # the models whose upstream fails now
 
     async def body(scope: AttemptScope, prepared: None) -> bytes:
@@ -218,7 +220,7 @@ async def test_a_fallback_model_serving_is_counted_and_the_model_asked_for_is_no
     ):
         down.clear()
         down.update({"gpt-4o"} if failing else ())
-        state = RequestState("req", "chat/completions", "chat", time.monotonic())
+        state = RequestState(runtime, "req", "chat/completions", "chat", time.monotonic())
         plan = router.plan(RouteRequest(model="gpt-4o"))
-        served = await run_attempts(Reporting(router, metrics, state), plan, "gpt-4o", lambda p, m: None, body)
+        served = await run_attempts(state, plan, "gpt-4o", lambda p, m: None, body)
         assert (served.value, fallbacks()) == (served_by, counted)

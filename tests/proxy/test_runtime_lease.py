@@ -4,14 +4,12 @@ import asyncio
 
 import pytest
 
-from switchboard.proxy.metrics import create_metrics
-from switchboard.proxy.routing.pricing import PricingTable
-from switchboard.proxy.runtime import NotReady, Runtime
-from tests.fixtures.proxy import provider_config, proxy_config
+from switchboard.proxy.runtime import NotReady
+from tests.fixtures.proxy import bare_runtime, provider_config, proxy_config
 
 
 async def test_a_retired_snapshot_s_pools_close_when_its_last_holder_leaves() -> None:
-    runtime = Runtime(metrics=create_metrics(lambda: None, environ={}), pricing=PricingTable.default())
+    runtime = bare_runtime()
     with pytest.raises(NotReady):
         runtime.lease()
     first = await runtime.apply(proxy_config([provider_config("old", "openai", "http://127.0.0.1:9")]))

@@ -9,6 +9,7 @@ import asyncio
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 
 import httpx2  # the openai SDK's HTTP client, so one connection serves both calls
@@ -39,8 +40,9 @@ def _one_connection(base_url: str) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(base_url=base_url, limits=httpx2.Limits(max_connections=1), timeout=30)
 
 
-async def _chat_on_fresh_connection(base_url: str, n: int) -> int | None:
-    """One chat request on a new connection; the serving worker's pid (None: not ready, nothing sent)."""
+async def _chat_on_fresh_connection(base_url: str, n: int) -> tuple[int, int] | None:
+    """One chat request on a new connection: the serving worker's pid and the answer's total tokens
+    (None: not ready, nothing sent)."""
     async with _one_connection(base_url) as http:
         pid = await _worker_pid(http)
         if pid is None:
@@ -48,7 +50,8 @@ async def _chat_on_fresh_connection(base_url: str, n: int) -> int | None:
         client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key="c", max_retries=0, http_client=http)
         reply = await client.chat.completions.create(model="mock-model", messages=[{"role": "user", "content": f"{n}"}])
         assert reply.choices[0].message.content == f"{n}"
-        return pid
+        assert reply.usage is not None
+        return pid, reply.usage.total_tokens
 
 
 async def _scrape_on_fresh_connection(base_url: str) -> tuple[int, dict[str, float]] | None:
@@ -63,6 +66,19 @@ async def _scrape_on_fresh_connection(base_url: str) -> tuple[int, dict[str, flo
         for sample in family.samples:
             totals[sample.name] += sample.value
     return pid, dict(totals)
+
+
+async def _scrape_every_worker(base_url: str, pids: Collection[int]) -> dict[int, dict[str, float]]:
+    """One ``/metrics`` of each of ``pids``, each over fresh connections until that worker answers one."""
+    scrapes: dict[int, dict[str, float]] = {}
+    for _ in range(MAX_ATTEMPTS):
+        scrape = await _scrape_on_fresh_connection(base_url)
+        if scrape is not None:
+            scrapes[scrape[0]] = scrape[1]
+        if scrapes.keys() == set(pids):
+            break
+    assert scrapes.keys() == set(pids)
+    return scrapes
 
 
 @pytest.mark.slow
@@ -81,30 +97,41 @@ async def test_every_worker_reports_the_requests_of_all_workers(
         [metrics_dir] = scratch.glob("switchboard-metrics-*")  # the run's PROMETHEUS_MULTIPROC_DIR
 
         served: Counter[int] = Counter()
+        tokens = 0
         for n in range(MAX_ATTEMPTS):
-            pid = await _chat_on_fresh_connection(base_url, n)
-            if pid is not None:
-                served[pid] += 1
+            answer = await _chat_on_fresh_connection(base_url, n)
+            if answer is not None:
+                served[answer[0]] += 1
+                tokens += answer[1]
             if len(served) == 2 and min(served.values()) >= 2 and served.total() >= 8:
                 break
-            await asyncio.sleep(0.01 if pid is not None else 0.05)
+            await asyncio.sleep(0.01 if answer is not None else 0.05)
         assert len(served) == 2, f"the requests never reached both workers: {served}"
         requests = served.total()
         assert (await mock.stats())["total"] == requests
 
-        scrapes: dict[int, dict[str, float]] = {}
-        for _ in range(MAX_ATTEMPTS):
-            scrape = await _scrape_on_fresh_connection(base_url)
-            if scrape is not None:
-                scrapes[scrape[0]] = scrape[1]
-            if scrapes.keys() == served.keys():
-                break
-        assert scrapes.keys() == served.keys()
+        scrapes = await _scrape_every_worker(base_url, served.keys())
         for pid, totals in scrapes.items():
             assert totals["switchboard_requests_total"] == requests, f"worker {pid}: {totals}"
             assert totals["switchboard_request_duration_seconds_count"] == requests
+            assert totals["switchboard_time_to_first_byte_seconds_count"] == requests
+            assert totals["switchboard_routing_decisions_total"] == requests
+            assert totals["switchboard_tokens_total"] == tokens  # prompt and completion, as the answers said
             assert totals["switchboard_config_loaded"] == 1  # livemin: both workers serve a config
             assert totals["switchboard_config_reloads_total"] == 2  # one first load per worker
+        # Each worker keeps its counters and histograms in files of its own, beside the library's gauges.
+        for pid in served:
+            assert {f.name.partition("-")[0] for f in metrics_dir.glob(f"*_{pid}-*.db")} == {
+                f"counter_{pid}",
+                f"histogram_{pid}",
+            }
+
+        # No flush, no period: the next scrape by either worker has the next request at once.
+        answer = await _chat_on_fresh_connection(base_url, requests)
+        assert answer is not None  # both workers are ready by now
+        for pid, totals in (await _scrape_every_worker(base_url, served.keys())).items():
+            assert totals["switchboard_requests_total"] == requests + 1, f"worker {pid}: {totals}"
+            assert totals["switchboard_tokens_total"] == tokens + answer[1]
         assert metrics_dir.is_dir()
     finally:
         await stop_process(process)
