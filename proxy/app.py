@@ -110,7 +110,11 @@ def create_app(source: ConfigSource, options: AppOptions | None = None) -> web.A
     metrics = create_metrics(health)
     keys = client_keys(options, source)
     app = web.Application(client_max_size=options.max_body_bytes)
-    store = FleetStore(options.state_store, metrics=metrics.registry) if options.state_store else None
+    store = (
+        FleetStore(options.state_store, metrics=metrics.registry, values_from=metrics.value_source)
+        if options.state_store
+        else None
+    )
     runtime = Runtime(
         metrics=metrics,
         pricing=options.pricing,

@@ -52,7 +52,7 @@ def _value_class() -> ValueSource:
 
 
 class _FastMetric(MetricWrapperBase):
-    """A metric whose values come from ``values`` (default: as the process's library values would, without
+    """A metric whose values come from ``values_from`` (default: as the process's library values would, without
     the lock in a single process), and whose ``labels()`` finds a known child in prometheus-client's own
     children dict.
 
@@ -159,8 +159,9 @@ class RouteSeries:
     Each series is resolved with ``labels()`` on its first use and then kept, so an answered
     request records all of them in one call instead of a ``labels()`` lookup each. A series
     still appears only once something was recorded in it (an unpriced model has no cost series).
-    In a single process the values are added to in place (``FastCounter.inc`` and
-    ``FastHistogram.observe``'s own single-process path, without their three calls per answer).
+    The values are updated directly (``FastCounter.inc`` and ``FastHistogram.observe`` without their
+    checks and three calls per answer): in a single process added to in place, under ``--workers``
+    through the worker file's ``FileValue.inc``.
     """
 
     __slots__ = ("_completion", "_cost", "_first_byte", "_in_place", "_metrics", "_prompt", "_route")
@@ -181,11 +182,13 @@ class RouteSeries:
             first_byte = self._first_byte
             if first_byte is None:
                 first_byte = self._first_byte = self._metrics.first_byte.labels(*self._route)
+            bucket = first_byte._buckets[bisect_left(first_byte._upper_bounds, first_byte_s)]  # first bound >= it
             if in_place:
                 first_byte._sum._value += first_byte_s
-                first_byte._buckets[bisect_left(first_byte._upper_bounds, first_byte_s)]._value += 1
+                bucket._value += 1
             else:
-                first_byte.observe(first_byte_s)
+                first_byte._sum.inc(first_byte_s)
+                bucket.inc(1)
         if tokens is not None:
             prompt, completion = self._prompt, self._completion
             if prompt is None or completion is None:
@@ -196,8 +199,8 @@ class RouteSeries:
                 prompt._value._value += tokens[0]
                 completion._value._value += tokens[1]
             else:
-                prompt.inc(tokens[0])
-                completion.inc(tokens[1])
+                prompt._value.inc(tokens[0])
+                completion._value.inc(tokens[1])
         if cost is not None:
             counter = self._cost
             if counter is None:
@@ -212,6 +215,9 @@ class ProxyMetrics:
     """Where this app's metrics are registered (and recorded)."""
     exposition: CollectorRegistry
     """What ``/metrics`` serves: ``registry`` itself, or the workers' aggregate plus this worker's circuits."""
+    value_source: ValueSource
+    """What keeps the numbers of this app's counters and histograms (``values_from`` of any made elsewhere):
+    in memory, or (``--workers``) in this worker's own files."""
     requests: FastCounter
     latency: FastHistogram
     first_byte: FastHistogram
@@ -265,13 +271,14 @@ def create_metrics(health: Callable[[], HealthSource | None], environ: Mapping[s
     r = CollectorRegistry()
     r.register(circuits)
     directory = multiprocess_dir(os.environ if environ is None else environ)
-    values: ValueSource = LoopValue if directory is None else WorkerFiles(directory)
-    counter = partial(FastCounter, registry=r, values_from=values)
-    histogram = partial(FastHistogram, buckets=_LATENCY_BUCKETS, registry=r, values_from=values)
+    value_source: ValueSource = LoopValue if directory is None else WorkerFiles(directory)
+    counter = partial(FastCounter, registry=r, values_from=value_source)
+    histogram = partial(FastHistogram, buckets=_LATENCY_BUCKETS, registry=r, values_from=value_source)
     route = ["api", "endpoint", "profile", "provider"]  # the request-time histograms' labels
     return ProxyMetrics(
         registry=r,
         exposition=_exposition(r, circuits, directory),
+        value_source=value_source,
         requests=counter("switchboard_requests", "Client requests", [*route, "status"]),
         latency=histogram("switchboard_request_duration_seconds", "Total request time as the client sees it", route),
         first_byte=histogram(

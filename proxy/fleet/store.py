@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as redis
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -24,6 +24,8 @@ from redis.exceptions import RedisError
 from switchboard.proxy.fleet import lua
 from switchboard.proxy.fleet.buckets import Bucket, Session, Slots
 from switchboard.proxy.fleet.budget import Spend
+from switchboard.proxy.metric_values import ValueSource
+from switchboard.proxy.metrics import FastCounter, FastHistogram
 
 log = logging.getLogger("switchboard.proxy.fleet")
 
@@ -102,8 +104,15 @@ class FleetStore:
     """Runs the bucket scripts; ``None`` from a call means "decide locally"."""
 
     def __init__(
-        self, settings: StoreSettings, *, metrics: CollectorRegistry, on_health: HealthListener | None = None
+        self,
+        settings: StoreSettings,
+        *,
+        metrics: CollectorRegistry,
+        values_from: ValueSource | None = None,
+        on_health: HealthListener | None = None,
     ) -> None:
+        """``values_from``: the app's ``ProxyMetrics.value_source``, so the per-admission latency and the
+        outage count take no lock (and no ``getpid`` under ``--workers``) per update."""
         self.settings = settings
         self._up_gauge = Gauge(
             "switchboard_state_store_up",
@@ -112,14 +121,18 @@ class FleetStore:
             multiprocess_mode="livemin",
         )
         self._up_gauge.set(1)
-        self._fail_open = Counter(
-            "switchboard_state_store_fail_open", "Times the state store was found unavailable", registry=metrics
+        self._fail_open = FastCounter(
+            "switchboard_state_store_fail_open",
+            "Times the state store was found unavailable",
+            registry=metrics,
+            values_from=values_from,
         )
-        self._latency = Histogram(
+        self._latency = FastHistogram(
             "switchboard_state_store_seconds",
             "Round trip of one admission through the state store",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1),
             registry=metrics,
+            values_from=values_from,
         )
         # A small pool of warm connections: a burst queues for one (each call holds it well under a
         # millisecond) instead of opening one connection per concurrent request.

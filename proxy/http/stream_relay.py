@@ -28,7 +28,7 @@ from switchboard.proxy.http.common import attempt_headers
 from switchboard.proxy.routing.types import Plan
 from switchboard.proxy.snapshot import Snapshot
 from switchboard.proxy.upstream.attempt import AttemptScope
-from switchboard.proxy.upstream.exchange import open_stream
+from switchboard.proxy.upstream.exchange import UpstreamStream
 from switchboard.proxy.upstream.outcomes import describe
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -103,7 +103,7 @@ async def relay(snap: Snapshot, plan: Plan, client: ClientStream, scope: Attempt
     """
     limit = scope.attempt.timeouts.first_token_seconds
     async with asyncio.timeout(limit) if limit is not None else contextlib.nullcontext() as first_token:
-        async with open_stream(snap, scope, codec) as upstream:
+        async with UpstreamStream(snap, scope, codec) as upstream:
             translator = codec.open_stream()
             answer = client.answer(attempt_headers(plan, scope))
             try:

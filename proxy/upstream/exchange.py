@@ -6,8 +6,9 @@ owner can classify it. Upstream error texts are scrubbed of the provider's key.
 """
 
 import functools
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -106,19 +107,39 @@ def _sending(snap: Snapshot, scope: AttemptScope, codec: Codec) -> AbstractAsync
     return send(target.session, codec.request, timeout)
 
 
-@asynccontextmanager
-async def open_stream(snap: Snapshot, scope: AttemptScope, codec: Codec) -> AsyncIterator[aiohttp.ClientResponse]:
-    """An upstream stream answered 2xx, released on exit; errors raised inside are scrubbed of the key.
+class UpstreamStream:
+    """``async with UpstreamStream(snap, scope, codec) as response``: an upstream stream answered 2xx,
+    released on exit; an ``UpstreamError`` raised on the way in or inside (a non-2xx answer, a stream's
+    in-band error) leaves scrubbed of the key.
 
     Its reader tells ``scope.heard`` of every chunk: the attempt's timer bounds the silences between them.
+    A class rather than an ``asynccontextmanager``: no generator and wrapper object driven per stream.
     """
-    provider = scope.attempt.provider
-    try:
-        async with _sending(snap, scope, codec) as response:
+
+    __slots__ = ("_codec", "_scope", "_sending", "_snap")
+
+    def __init__(self, snap: Snapshot, scope: AttemptScope, codec: Codec) -> None:
+        self._snap, self._scope, self._codec = snap, scope, codec
+        self._sending = _sending(snap, scope, codec)
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        response = None
+        try:
+            response = await self._sending.__aenter__()
             if response.status >= 300:
-                raw = await read_upstream_body(response, scope.heard)
-                raise snap.adapter(provider).error(response.status, raw, response.headers)
-            scope.headroom = upstream_headroom(response.headers)
-            yield response
-    except UpstreamError as error:
-        raise scrub(error, codec.target.api_key) from None
+                raw = await read_upstream_body(response, self._scope.heard)
+                raise self._snap.adapter(self._scope.attempt.provider).error(response.status, raw, response.headers)
+            self._scope.headroom = upstream_headroom(response.headers)
+        except BaseException as error:
+            if response is not None:
+                await self._sending.__aexit__(type(error), error, error.__traceback__)
+            scrub(error, self._codec.target.api_key)
+            raise
+        return response
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self._sending.__aexit__(kind, error, traceback)
+        if error is not None:
+            scrub(error, self._codec.target.api_key)

@@ -1,14 +1,17 @@
 """The state store dies, hangs and comes back under load: requests keep flowing, limits fall back to 1/N."""
 
 import asyncio
+from pathlib import Path
 
 import aiohttp
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from switchboard.api.config import Fleet
 from switchboard.api.profile import RateLimit
 from switchboard.proxy.fleet.buckets import Slots, limit_buckets
 from switchboard.proxy.fleet.store import FleetStore, StoreSettings
+from switchboard.proxy.metric_values import WorkerFiles
 from tests.fixtures.proxy import ProxyServer, provider_config, proxy_config
 from tests.fixtures.redis import RedisFactory
 from tests.fixtures.upstream import MockControl
@@ -114,3 +117,32 @@ async def test_a_hung_store_is_reported_as_a_timeout_with_words(redis_server: Re
         assert "unavailable (TimeoutError: no answer in time): enforcing limits 1/N locally" in fleet.reason
     finally:
         await fleet.close()
+
+
+async def test_a_worker_s_store_counts_round_trips_and_outages_in_its_files(
+    redis_server: RedisFactory, tmp_path: Path
+) -> None:
+    """Under ``--workers`` the store's latency and outage count are kept in the worker's own files (the
+    app's value source): every worker's ``/metrics`` aggregate has them."""
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    store = await redis_server()
+    fleet = FleetStore(
+        StoreSettings(store.url, timeout_s=0.05), metrics=CollectorRegistry(), values_from=WorkerFiles(directory)
+    )
+    try:
+        await fleet.connect()
+        for _ in range(3):
+            assert await fleet.reserve(Slots(limit_buckets("profile", "p", 50, None, 1), ())) is not None
+        store.pause()
+        try:
+            assert await fleet.reserve(Slots(limit_buckets("profile", "p", 50, None, 1), ())) is None
+        finally:
+            store.resume()
+    finally:
+        await fleet.close()
+    aggregate = CollectorRegistry()
+    MultiProcessCollector(aggregate, path=str(directory))  # type: ignore[no-untyped-call]
+    text = generate_latest(aggregate).decode()
+    assert "switchboard_state_store_seconds_count 3.0" in text
+    assert "switchboard_state_store_fail_open_total 1.0" in text

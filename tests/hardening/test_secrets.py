@@ -72,9 +72,10 @@ async def collect_outputs(proxy: ProxyServer, sdk_client: SdkClient) -> list[str
             body = {**CHAT, "messages": [{"role": "user", "content": mode}]}
             async with session.post(proxy.openai_base_url + "/chat/completions", json=body) as r:
                 outputs.append(f"{r.status} {dict(r.headers)} {await r.text()}")
-        stream_body = {**CHAT, "stream": True, "messages": [{"role": "user", "content": "stream"}]}
-        async with session.post(proxy.openai_base_url + "/chat/completions", json=stream_body) as r:
-            outputs.append(await r.text())
+        for mode in ("stream", "401", "500"):  # a streamed request: an error mid-stream, or as the answer
+            stream_body = {**CHAT, "stream": True, "messages": [{"role": "user", "content": mode}]}
+            async with session.post(proxy.openai_base_url + "/chat/completions", json=stream_body) as r:
+                outputs.append(f"stream {mode}: {r.status} {await r.text()}")
         async with session.post(proxy.openai_base_url + "/embeddings", json=EMBED) as r:
             outputs.append(await r.text())
         for path in ("/routing/explain", "/routing/estimate-cost"):
@@ -98,6 +99,7 @@ async def test_key_reaches_the_upstream_but_no_output(
         assert SECRET not in output, output[:500]
     assert any("Incorrect API key provided: Bearer ***" in o for o in outputs)  # the message does come through
     assert any("key Bearer *** revoked" in o for o in outputs)  # and so does the mid-stream error event
+    assert any(o.startswith("stream 401: ") and "Incorrect API key provided: Bearer ***" in o for o in outputs)
     assert SECRET not in caplog.text
     for record in caplog.records:
         assert SECRET not in record.getMessage()
