@@ -2,8 +2,9 @@
 never share counters. Circuit state is read from the router at scrape time.
 
 Under ``--workers N`` every worker runs with ``PROMETHEUS_MULTIPROC_DIR`` set
-(``proxy/workers.py``): prometheus-client then keeps the values in per-process
-files there, and ``/metrics`` serves the aggregate of all workers
+(``proxy/workers.py``): the proxy's counters and histograms keep their values in
+the worker's own files there (``metric_values.WorkerFiles``), its gauges in
+prometheus-client's, and ``/metrics`` serves the aggregate of all workers' files
 (``MultiProcessCollector``) instead of the answering worker's own counters.
 """
 
@@ -78,7 +79,7 @@ class _FastMetric(MetricWrapperBase):
 
 
 class FastCounter(_FastMetric, Counter):
-    """A Counter whose known children are found without a lock, and count without one in a single process."""
+    """A Counter whose known children are found without a lock, and count without one (see ``metric_values``)."""
 
     def _metric_init(self) -> None:  # the library's, with ``self._values``
         name, labelvalues, documentation = self._name, self._labelvalues, self._documentation
@@ -110,7 +111,7 @@ class FastCounter(_FastMetric, Counter):
 
 
 class FastHistogram(_FastMetric, Histogram):
-    """A Histogram whose known children are found without a lock, and observe without one in a single process."""
+    """A Histogram whose known children are found without a lock, and observe without one."""
 
     def _metric_init(self) -> None:  # the library's, with ``self._values``
         value, name, labelvalues, documentation = self._values, self._name, self._labelvalues, self._documentation
