@@ -123,7 +123,7 @@ def json_headers(plan: Plan, scope: AttemptScope) -> dict[str, str]:
 
 
 async def json_in_chunks(
-    request: web.Request, state: RequestState, headers: dict[str, str], served: Served[bytes]
+    request: web.Request, state: RequestState, plan: Plan, served: Served[bytes]
 ) -> web.StreamResponse:
     """A complete answer that the client's transport cannot take without pausing (``takes_without_waiting``).
 
@@ -131,6 +131,7 @@ async def json_in_chunks(
     (499) and its connection is closed, so a slow reader holds one answer's bytes for a bounded time,
     never more. It is written in chunks that each wait for the client's socket to drain, under that time limit.
     """
+    headers = json_headers(plan, served.scope)
     state.stamp(headers)  # sent here, not by the lifecycle
     body = served.value
     response = web.StreamResponse(headers=headers)

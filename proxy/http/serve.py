@@ -18,7 +18,7 @@ from switchboard.proxy.adapters.base import Adapter, AdapterRequestError
 from switchboard.proxy.adapters.wire import require_messages
 from switchboard.proxy.apis.codec import Codec, CodecFactory
 from switchboard.proxy.errors import ApiError, invalid_param
-from switchboard.proxy.fleet.http import admission
+from switchboard.proxy.fleet.http import Admitted, admission
 from switchboard.proxy.http.app_keys import STATE, RequestState
 from switchboard.proxy.http.common import (
     json_headers,
@@ -31,7 +31,7 @@ from switchboard.proxy.http.stream_relay import ClientStream, relay
 from switchboard.proxy.routing.types import Plan, RouteRequest
 from switchboard.proxy.snapshot import Snapshot
 from switchboard.proxy.upstream.exchange import codec_once, codec_preparer
-from switchboard.proxy.upstream.loop import StreamBroken, run_attempts
+from switchboard.proxy.upstream.loop import Served, StreamBroken, run_attempts
 from switchboard.proxy.upstream.outcomes import ClientGone
 
 
@@ -97,29 +97,53 @@ async def serve(
             plan = dataclasses.replace(plan, attempts=capable)
         prepare = codec_preparer(snap, make, prompt)
         gate = admission(runtime.fleet, state, plan, route, snap.config.fleet.replicas)
-        if gate is None:  # nothing to reserve (no client key, budget or state store): no context to enter
-            return await _answer(request, snap, state, plan, route.model, prepare, stream=stream)
-        async with gate as admitted:
-            return await _answer(request, snap, state, admitted, route.model, prepare, stream=stream)
+        if gate is not None:  # something to reserve: the answer runs inside the reservation
+            return await _admitted(gate, request, snap, state, route.model, prepare, stream=stream)
+        if stream:
+            return await _relayed(request, snap, state, plan, route.model, prepare)
+        # No client key, budget or state store (nothing to reserve): the whole answer's attempts run right here,
+        # with no coroutine of ours between (each is one more frame resumed at every wait on the upstream).
+        served = await run_attempts(state, plan, route.model, prepare, functools.partial(codec_once, snap))
+        answer = _unsent(request, plan, served)
+        return answer if answer is not None else await json_in_chunks(request, state, plan, served)
 
 
-async def _answer(
+async def _admitted(
+    gate: Admitted,
+    request: web.Request,
+    snap: Snapshot,
+    state: RequestState,
+    model: str,
+    prepare: Callable[[ProviderConfig, ProviderModel], Codec],
+    *,
+    stream: bool,
+) -> web.StreamResponse:
+    """The answer inside the request's reservation, with the plan the fleet limiter admitted."""
+    async with gate as plan:
+        if stream:
+            return await _relayed(request, snap, state, plan, model, prepare)
+        served = await run_attempts(state, plan, model, prepare, functools.partial(codec_once, snap))
+        answer = _unsent(request, plan, served)
+        return answer if answer is not None else await json_in_chunks(request, state, plan, served)
+
+
+def _unsent(request: web.Request, plan: Plan, served: Served[bytes]) -> web.Response | None:
+    """The whole JSON answer, returned unsent (the lifecycle stamps it, aiohttp sends it) when the client's
+    transport takes it without waiting; None when it must go ``json_in_chunks``."""
+    if not takes_without_waiting(request, len(served.value)):
+        return None
+    return web.Response(body=served.value, headers=json_headers(plan, served.scope))
+
+
+async def _relayed(
     request: web.Request,
     snap: Snapshot,
     state: RequestState,
     plan: Plan,
     model: str,
     prepare: Callable[[ProviderConfig, ProviderModel], Codec],
-    *,
-    stream: bool,
 ) -> web.StreamResponse:
-    """Run the admitted ``plan``'s attempts: the whole JSON answer, or the stream relayed as it comes."""
-    if not stream:
-        served = await run_attempts(state, plan, model, prepare, functools.partial(codec_once, snap))
-        headers = json_headers(plan, served.scope)
-        if takes_without_waiting(request, len(served.value)):
-            return web.Response(body=served.value, headers=headers)  # the lifecycle stamps, aiohttp sends
-        return await json_in_chunks(request, state, headers, served)
+    """Run ``plan``'s attempts for a stream, relayed to the client as it comes."""
     client = ClientStream(request)
     try:  # each attempt awaits ``relay`` itself: no coroutine of ours between, resumed per streamed chunk
         await run_attempts(state, plan, model, prepare, functools.partial(relay, snap, plan, client))
