@@ -104,8 +104,7 @@ async def serve(
         # No client key, budget or state store (nothing to reserve): the whole answer's attempts run right here,
         # with no coroutine of ours between (each is one more frame resumed at every wait on the upstream).
         served = await run_attempts(state, plan, route.model, prepare, functools.partial(codec_once, snap))
-        answer = _unsent(request, plan, served)
-        return answer if answer is not None else await json_in_chunks(request, state, plan, served)
+        return await _whole_answer(request, state, plan, served)
 
 
 async def _admitted(
@@ -123,16 +122,18 @@ async def _admitted(
         if stream:
             return await _relayed(request, snap, state, plan, model, prepare)
         served = await run_attempts(state, plan, model, prepare, functools.partial(codec_once, snap))
-        answer = _unsent(request, plan, served)
-        return answer if answer is not None else await json_in_chunks(request, state, plan, served)
+        return await _whole_answer(request, state, plan, served)
 
 
-def _unsent(request: web.Request, plan: Plan, served: Served[bytes]) -> web.Response | None:
-    """The whole JSON answer, returned unsent (the lifecycle stamps it, aiohttp sends it) when the client's
-    transport takes it without waiting; None when it must go ``json_in_chunks``."""
-    if not takes_without_waiting(request, len(served.value)):
-        return None
-    return web.Response(body=served.value, headers=json_headers(plan, served.scope))
+async def _whole_answer(
+    request: web.Request, state: RequestState, plan: Plan, served: Served[bytes]
+) -> web.StreamResponse:
+    """The whole JSON answer: returned unsent (the lifecycle stamps it, aiohttp sends it) when the client's
+    transport takes it without waiting, else written ``json_in_chunks``. Awaited once the attempts are done,
+    so it is never resumed while they wait on the upstream."""
+    if takes_without_waiting(request, len(served.value)):
+        return web.Response(body=served.value, headers=json_headers(plan, served.scope))
+    return await json_in_chunks(request, state, plan, served)
 
 
 async def _relayed(
