@@ -160,16 +160,12 @@ class RouteSeries:
     Each series is resolved with ``labels()`` on its first use and then kept, so an answered
     request records all of them in one call instead of a ``labels()`` lookup each. A series
     still appears only once something was recorded in it (an unpriced model has no cost series).
-    The values are updated directly (``FastCounter.inc`` and ``FastHistogram.observe`` without their
-    checks and three calls per answer): in a single process added to in place, under ``--workers``
-    through the worker file's ``FileValue.inc``.
     """
 
-    __slots__ = ("_completion", "_cost", "_first_byte", "_in_place", "_metrics", "_prompt", "_route")
+    __slots__ = ("_completion", "_cost", "_first_byte", "_metrics", "_prompt", "_route")
 
     def __init__(self, metrics: "ProxyMetrics", route: tuple[str, str, str, str]) -> None:
         self._metrics, self._route = metrics, route
-        self._in_place = metrics.first_byte._values is LoopValue
         self._first_byte: FastHistogram | None = None
         self._prompt: FastCounter | None = None
         self._completion: FastCounter | None = None
@@ -178,30 +174,19 @@ class RouteSeries:
     def record(self, first_byte_s: float | None, tokens: tuple[int, int] | None, cost: float | None) -> None:
         """An attempt's time to first byte (None: it sent none), its (prompt, completion) tokens and its cost
         (all from the attempt's own clock and usage: never negative, never NaN)."""
-        in_place = self._in_place
         if first_byte_s is not None:
             first_byte = self._first_byte
             if first_byte is None:
                 first_byte = self._first_byte = self._metrics.first_byte.labels(*self._route)
-            bucket = first_byte._buckets[bisect_left(first_byte._upper_bounds, first_byte_s)]  # first bound >= it
-            if in_place:
-                first_byte._sum._value += first_byte_s
-                bucket._value += 1
-            else:
-                first_byte._sum.inc(first_byte_s)
-                bucket.inc(1)
+            first_byte.observe(first_byte_s)
         if tokens is not None:
             prompt, completion = self._prompt, self._completion
             if prompt is None or completion is None:
                 api, _, profile, provider = self._route
                 prompt = self._prompt = self._metrics.tokens.labels(api, profile, provider, "prompt")
                 completion = self._completion = self._metrics.tokens.labels(api, profile, provider, "completion")
-            if in_place:
-                prompt._value._value += tokens[0]
-                completion._value._value += tokens[1]
-            else:
-                prompt._value.inc(tokens[0])
-                completion._value.inc(tokens[1])
+            prompt.inc(tokens[0])
+            completion.inc(tokens[1])
         if cost is not None:
             counter = self._cost
             if counter is None:

@@ -54,20 +54,9 @@ class Envelope:
         }
         return cls(model, echo)
 
-    def response(
-        self,
-        rid: str,
-        created_at: int,
-        status: str,
-        output: list[dict[str, Any]],
-        usage: Usage | None,
-        *,
-        finish_reason: str | None = None,
-    ) -> dict[str, Any]:
+    def response(self, head: dict[str, Any]) -> dict[str, Any]:
         """The whole response object: ``head``'s members, then the echoed request fields."""
-        response = self.head(rid, created_at, status, output, usage, finish_reason=finish_reason)
-        response.update(self.echo)
-        return response
+        return head | self.echo
 
     def head(
         self,
@@ -160,7 +149,9 @@ def from_chat(envelope: Envelope, completion: dict[str, Any], usage: Usage, crea
     message = as_object(choice.get("message"))
     rid = response_id(str(completion.get("id") or "chat"))
     output = output_of(rid, message)
-    return envelope.response(rid, created_at, "completed", output, usage, finish_reason=choice.get("finish_reason"))
+    return envelope.response(
+        envelope.head(rid, created_at, "completed", output, usage, finish_reason=choice.get("finish_reason"))
+    )
 
 
 def read_usage(raw: Any) -> Usage | None:

@@ -218,7 +218,7 @@ class ResponsesEncoder(ChunkEncoder):
         return [*out, self._event(kind, self._members(head))]
 
     def fail(self, message: str) -> list[bytes]:
-        snapshot = self._head("in_progress") | self._envelope.echo if self._rid is not None else None
+        snapshot = self._envelope.response(self._head("in_progress")) if self._rid is not None else None
         return failure_events(self._sequence, snapshot, message)
 
 

@@ -101,5 +101,5 @@ def test_a_snapshot_spliced_from_its_echo_tail_is_its_response_encoded(
 ) -> None:
     """Streams encode the request's fields once (``echo_tail``) and splice them after each snapshot's head."""
     head = envelope.head("resp_1", 1, status, [], None, finish_reason=finish_reason)
-    whole = envelope.response("resp_1", 1, status, [], None, finish_reason=finish_reason)
+    whole = envelope.response(envelope.head("resp_1", 1, status, [], None, finish_reason=finish_reason))
     assert orjson.dumps(head)[:-1] + envelope.echo_tail() == orjson.dumps(whole)
