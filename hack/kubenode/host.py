@@ -99,11 +99,31 @@ def network_namespaces() -> set[str]:
     return {entry.name for entry in NETNS_DIR.iterdir()} if NETNS_DIR.is_dir() else set()
 
 
+def share_netns_dir() -> None:
+    """Make ``/run/netns`` a shared mount point of its own, before any pod's namespace is mounted there.
+
+    ``ip netns add`` (the endpoint tests' model servers, run beside the node) turns the directory
+    into a recursive bind mount of itself when it is not a mount point yet. Done after containerd
+    mounted a pod's namespace, that shadows the pod's mount: containerd can then neither unmount
+    nor unlink it (EBUSY), and the pod never finishes terminating. Taking iproute2's step first
+    puts every later namespace, containerd's and ``ip``'s, under the same mount.
+    """
+    NETNS_DIR.mkdir(parents=True, exist_ok=True)
+    directory = str(NETNS_DIR)
+    if subprocess.run(["mount", "--make-rshared", directory], capture_output=True, check=False).returncode:
+        subprocess.run(["mount", "--rbind", directory, directory], capture_output=True, check=True, timeout=30)
+        subprocess.run(["mount", "--make-rshared", directory], capture_output=True, check=True, timeout=30)
+
+
 def remove_network_namespaces(names: set[str]) -> None:
+    """Best effort: a namespace that stays (still mounted elsewhere) is reported by ``footprint``'s callers."""
     for name in names:
         path = NETNS_DIR / name
         subprocess.run(["umount", "--lazy", str(path)], capture_output=True, check=False)
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            continue
 
 
 IPTABLES = ("iptables", "ip6tables")

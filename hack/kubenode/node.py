@@ -81,6 +81,7 @@ class KubeNode:
 
     def start(self, *, base_image: str, images: list[str], work_dir: Path) -> None:
         """Every component up, the images imported, the node Ready; on any failure everything is removed."""
+        host.share_netns_dir()
         self._netns_before = host.network_namespaces()
         ports = NodePorts(*(processes.free_port() for _ in fields(NodePorts)))
         try:
