@@ -30,6 +30,10 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=30)
 
 
+def _mount(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["mount", *args], capture_output=True, text=True, check=check, timeout=30)
+
+
 def bridge_exists(name: str = BRIDGE) -> bool:
     return _ip("link", "show", "dev", name, check=False).returncode == 0
 
@@ -110,13 +114,13 @@ def share_netns_dir() -> None:
     """
     NETNS_DIR.mkdir(parents=True, exist_ok=True)
     directory = str(NETNS_DIR)
-    if subprocess.run(["mount", "--make-rshared", directory], capture_output=True, check=False).returncode:
-        subprocess.run(["mount", "--rbind", directory, directory], capture_output=True, check=True, timeout=30)
-        subprocess.run(["mount", "--make-rshared", directory], capture_output=True, check=True, timeout=30)
+    if _mount("--make-rshared", directory, check=False).returncode:  # not a mount point yet
+        _mount("--rbind", directory, directory)
+        _mount("--make-rshared", directory)
 
 
 def remove_network_namespaces(names: set[str]) -> None:
-    """Best effort: a namespace that stays (still mounted elsewhere) is reported by ``footprint``'s callers."""
+    """Best effort: a namespace that stays (still mounted elsewhere) is reported by the suite's leftover check."""
     for name in names:
         path = NETNS_DIR / name
         subprocess.run(["umount", "--lazy", str(path)], capture_output=True, check=False)
